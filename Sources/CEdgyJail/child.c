@@ -1,0 +1,375 @@
+// Runs in the CHILD, between clone3 and execve. Async-signal-safe: raw syscalls only, no malloc,
+// no stdio, no glibc wrappers that take locks (setresuid/setgroups/signal: youki #2425,
+// swift-subprocess #374). It reads only the plan, which the parent built before the clone.
+//
+// The checklist, in order (DESIGN §2): gate, fds, signals, session, mounts, pivot_root,
+// hostname/loopback, rlimits, ids, capabilities, no_new_privs, seccomp last, execve.
+#include "child.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/prctl.h>
+#include <linux/seccomp.h>
+#include <linux/securebits.h>
+#include <net/if.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+
+/// A failed step: errno is taken at the point of failure.
+struct step_failure {
+    int stage;
+    int op_index;
+};
+
+#define OK 0
+#define FAIL -1
+
+static const char *at(const struct edgy_plan *plan, uint64_t offset) {
+    return offset ? (const char *)plan->arena + offset : (const char *)0;
+}
+
+static long sys_write_all(int fd, const void *buf, size_t len) {
+    const char *p = buf;
+    while (len > 0) {
+        long n = syscall(SYS_write, fd, p, len);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return -1;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+__attribute__((noreturn)) static void fail(int error_fd, int stage, int op_index, int err) {
+    struct edgy_child_error record = {.stage = stage, .err = err, .op_index = op_index, .reserved = 0};
+    sys_write_all(error_fd, &record, sizeof record);
+    syscall(SYS_exit_group, 127);
+    __builtin_unreachable();
+}
+
+// ---- Step 1: the gate -------------------------------------------------------------------------
+
+/// Blocks until the parent has written the id maps and placed us in our cgroup. EOF (the parent
+/// closed the gate without a byte) means abort.
+static int step_gate(int gate_fd) {
+    char c;
+    for (;;) {
+        long n = syscall(SYS_read, gate_fd, &c, 1);
+        if (n == 1) break;
+        if (n < 0 && errno == EINTR) continue;
+        if (n == 0) errno = ECANCELED;
+        return FAIL;
+    }
+    syscall(SYS_close, gate_fd);
+    return OK;
+}
+
+// ---- Step 2: file descriptors, signals, session -----------------------------------------------
+
+#define EDGY_ERROR_FD 3
+#define EDGY_GATE_FD 4
+
+/// stdin/stdout/stderr onto 0..2, the error pipe onto 3 and the gate onto 4 (both CLOEXEC), every
+/// other fd closed (swift-subprocess, containerization's fd shuffle). Every source is first copied
+/// above 4, so no dup3 can clobber a source that happens to sit on a target number.
+static int step_fds(const struct edgy_plan *plan, int *error_fd, int gate_fd) {
+    int src[5] = {plan->stdin_fd, plan->stdout_fd, plan->stderr_fd, *error_fd, gate_fd};
+    for (int i = 0; i < 5; i++) {
+        if (src[i] < 0) continue;
+        src[i] = (int)syscall(SYS_fcntl, src[i], F_DUPFD_CLOEXEC, 5);
+        if (src[i] < 0) return FAIL;
+    }
+    for (int i = 0; i < 5; i++) {
+        if (src[i] < 0) {
+            syscall(SYS_close, i);
+            continue;
+        }
+        if (syscall(SYS_dup3, src[i], i, i >= 3 ? O_CLOEXEC : 0) < 0) return FAIL;
+        if (i == EDGY_ERROR_FD) *error_fd = EDGY_ERROR_FD;
+    }
+    if (syscall(SYS_close_range, 5, ~0U, 0) != 0) {
+        // Kernels before 5.9: close one by one up to the hard limit.
+        struct { uint64_t cur, max; } rl;
+        if (syscall(SYS_prlimit64, 0, RLIMIT_NOFILE, NULL, &rl) != 0) return FAIL;
+        for (uint64_t fd = 5; fd < rl.max && fd < (1u << 20); fd++) syscall(SYS_close, (int)fd);
+    }
+    return OK;
+}
+
+struct kernel_sigaction {
+    void *handler;
+    unsigned long flags;
+    void *restorer;
+    uint64_t mask;
+};
+
+/// Every disposition back to default (CLONE_CLEAR_SIGHAND keeps SIG_IGN, e.g. the daemon's
+/// SIGPIPE) and an empty mask (the parent blocked everything around the clone).
+static int step_signals(void) {
+    struct kernel_sigaction dfl = {.handler = SIG_DFL, .flags = 0, .restorer = 0, .mask = 0};
+    for (int sig = 1; sig <= 64; sig++) {
+        if (sig == SIGKILL || sig == SIGSTOP) continue;
+        syscall(SYS_rt_sigaction, sig, &dfl, NULL, sizeof(uint64_t));  // EINVAL for 32, 33: fine
+    }
+    uint64_t empty = 0;
+    if (syscall(SYS_rt_sigprocmask, SIG_SETMASK, &empty, NULL, sizeof empty) != 0) return FAIL;
+    return OK;
+}
+
+// ---- Step 3: the filesystem -------------------------------------------------------------------
+
+static int apply_op(const struct edgy_plan *plan, const struct edgy_fs_op *op) {
+    const char *path = at(plan, op->path);
+    const char *source = at(plan, op->source);
+    switch (op->kind) {
+    case EDGY_OP_MKDIR:
+        if (syscall(SYS_mkdirat, AT_FDCWD, path, op->mode) != 0 && errno != EEXIST) return FAIL;
+        return OK;
+    case EDGY_OP_MKFILE: {
+        long fd = syscall(SYS_openat, AT_FDCWD, path, O_CREAT | O_WRONLY | O_CLOEXEC, op->mode);
+        if (fd < 0) return FAIL;
+        syscall(SYS_close, fd);
+        return OK;
+    }
+    case EDGY_OP_BIND:
+        if (syscall(SYS_mount, source, path, NULL, MS_BIND | MS_REC, NULL) != 0) {
+            if ((op->op_flags & EDGY_OP_OPTIONAL) && errno == ENOENT) return OK;
+            return FAIL;
+        }
+        // A bind mount takes its flags only on a remount (mount(2), "Creating a bind mount").
+        if (syscall(SYS_mount, NULL, path, NULL, MS_BIND | MS_REMOUNT | op->mount_flags, NULL) != 0) return FAIL;
+        return OK;
+    case EDGY_OP_TMPFS:
+        if (syscall(SYS_mount, "tmpfs", path, "tmpfs", op->mount_flags, at(plan, op->data)) != 0) return FAIL;
+        return OK;
+    case EDGY_OP_PROC:
+        if (syscall(SYS_mount, "proc", path, "proc", op->mount_flags, at(plan, op->data)) != 0) return FAIL;
+        return OK;
+    case EDGY_OP_SYMLINK:
+        if (syscall(SYS_symlinkat, source, AT_FDCWD, path) != 0) return FAIL;
+        return OK;
+    case EDGY_OP_WRITE_FILE: {
+        long fd = syscall(SYS_openat, AT_FDCWD, path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0) return FAIL;
+        int r = OK;
+        if (op->data_len > 0 && sys_write_all((int)fd, plan->arena + op->data, op->data_len) != 0) r = FAIL;
+        if (r == OK && syscall(SYS_fchown, fd, op->uid, op->gid) != 0) r = FAIL;
+        if (r == OK && syscall(SYS_fchmod, fd, op->mode) != 0) r = FAIL;
+        int saved = errno;
+        syscall(SYS_close, fd);
+        errno = saved;
+        return r;
+    }
+    case EDGY_OP_CHOWN:
+        if (syscall(SYS_fchownat, AT_FDCWD, path, op->uid, op->gid, AT_SYMLINK_NOFOLLOW) != 0) return FAIL;
+        return OK;
+    default:
+        errno = EINVAL;
+        return FAIL;
+    }
+}
+
+static int step_filesystem(const struct edgy_plan *plan, struct step_failure *failure) {
+    failure->op_index = -1;
+    failure->stage = EDGY_STAGE_MOUNT_PRIVATE;
+    // Nothing we mount may propagate back to the host.
+    if (syscall(SYS_mount, NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) return FAIL;
+    const char *root = at(plan, plan->root);
+    failure->stage = EDGY_STAGE_MOUNT_ROOT;
+    if (syscall(SYS_mount, "tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, at(plan, plan->root_options)) != 0) return FAIL;
+    failure->stage = EDGY_STAGE_FS_OP;
+    for (uint32_t i = 0; i < plan->n_ops; i++) {
+        failure->op_index = (int)i;
+        if (apply_op(plan, &plan->ops[i]) != OK) return FAIL;
+    }
+    failure->op_index = -1;
+
+    // pivot_root(".", ".") stacks the old root on top of the new one; detaching "." then drops
+    // it without needing a directory for it (runc, "pivot_root(2)" NOTES).
+    failure->stage = EDGY_STAGE_PIVOT_ROOT;
+    if (syscall(SYS_chdir, root) != 0) return FAIL;
+    if (syscall(SYS_pivot_root, ".", ".") != 0) return FAIL;
+    failure->stage = EDGY_STAGE_DETACH_OLD_ROOT;
+    if (syscall(SYS_umount2, ".", MNT_DETACH) != 0) return FAIL;
+    if (syscall(SYS_chdir, "/") != 0) return FAIL;
+    failure->stage = EDGY_STAGE_REMOUNT_ROOT_RO;
+    if (syscall(SYS_mount, NULL, "/", NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) != 0) return FAIL;
+    failure->stage = EDGY_STAGE_CHDIR;
+    const char *workdir = at(plan, plan->workdir);
+    if (workdir && syscall(SYS_chdir, workdir) != 0) return FAIL;
+    return OK;
+}
+
+// ---- Step 4: hostname and network -------------------------------------------------------------
+
+static int step_loopback(void) {
+    long s = syscall(SYS_socket, AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (s < 0) return FAIL;
+    struct ifreq req;
+    memset(&req, 0, sizeof req);
+    req.ifr_name[0] = 'l';
+    req.ifr_name[1] = 'o';
+    int r = FAIL;
+    if (syscall(SYS_ioctl, s, SIOCGIFFLAGS, &req) == 0) {
+        req.ifr_flags |= IFF_UP | IFF_RUNNING;
+        if (syscall(SYS_ioctl, s, SIOCSIFFLAGS, &req) == 0) r = OK;
+    }
+    int saved = errno;
+    syscall(SYS_close, s);
+    errno = saved;
+    return r;
+}
+
+// ---- Step 5 and 6: rlimits, ids, capabilities -------------------------------------------------
+
+static int step_rlimits(const struct edgy_plan *plan, struct step_failure *failure) {
+    for (uint32_t i = 0; i < plan->n_rlimits && i < EDGY_MAX_RLIMITS; i++) {
+        struct { uint64_t cur, max; } rl = {plan->rlimits[i].soft, plan->rlimits[i].hard};
+        failure->op_index = plan->rlimits[i].resource;
+        if (syscall(SYS_prlimit64, 0, plan->rlimits[i].resource, &rl, NULL) != 0) return FAIL;
+    }
+    failure->op_index = -1;
+    return OK;
+}
+
+/// setgroups → setresgid → bounding set → securebits → setresuid → zero every set. The bounding
+/// set and securebits need CAP_SETPCAP, which setresuid to a non-root id takes away.
+static int step_identity(const struct edgy_plan *plan, struct step_failure *failure) {
+    failure->stage = EDGY_STAGE_SETGROUPS;
+    if (syscall(SYS_setgroups, 0, NULL) != 0) return FAIL;
+    failure->stage = EDGY_STAGE_SETRESGID;
+    if (syscall(SYS_setresgid, plan->gid, plan->gid, plan->gid) != 0) return FAIL;
+
+    failure->stage = EDGY_STAGE_CAP_BOUNDING;
+    for (uint32_t cap = 0; cap <= plan->last_cap; cap++) {
+        if (syscall(SYS_prctl, PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL) return FAIL;
+    }
+    if (syscall(SYS_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 && errno != EINVAL) return FAIL;
+
+    // Root inside the jail (uid 0 in a user namespace) gets no capabilities back on execve.
+    failure->stage = EDGY_STAGE_SECUREBITS;
+    unsigned long bits = SECBIT_NOROOT | SECBIT_NOROOT_LOCKED | SECBIT_NO_SETUID_FIXUP_LOCKED |
+                         SECBIT_KEEP_CAPS_LOCKED | SECBIT_NO_CAP_AMBIENT_RAISE | SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED;
+    if (syscall(SYS_prctl, PR_SET_SECUREBITS, bits, 0, 0, 0) != 0) return FAIL;
+
+    failure->stage = EDGY_STAGE_SETRESUID;
+    if (syscall(SYS_setresuid, plan->uid, plan->uid, plan->uid) != 0) return FAIL;
+
+    failure->stage = EDGY_STAGE_CAPS;
+    struct __user_cap_header_struct header = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+    struct __user_cap_data_struct data[2];
+    memset(data, 0, sizeof data);
+    if (syscall(SYS_capset, &header, data) != 0) return FAIL;
+    return OK;
+}
+
+// ---- Step 7: no_new_privs, seccomp, execve ----------------------------------------------------
+
+static int step_seccomp(const struct edgy_plan *plan) {
+    if (plan->seccomp_len == 0) return OK;
+    struct sock_fprog prog = {
+        .len = (unsigned short)plan->seccomp_len,
+        .filter = (struct sock_filter *)(uintptr_t)(plan->arena + plan->seccomp_filter),
+    };
+    if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) != 0) return FAIL;
+    return OK;
+}
+
+/// Builds the argv/envp pointer arrays on our own stack: no allocation.
+static void fill_pointers(const struct edgy_plan *plan, uint64_t offsets, uint32_t count, char **out) {
+    const uint64_t *table = (const uint64_t *)(plan->arena + offsets);
+    for (uint32_t i = 0; i < count; i++) out[i] = (char *)(plan->arena + table[i]);
+    out[count] = NULL;
+}
+
+static int exec_workload(const struct edgy_plan *plan) {
+    char *argv[plan->argc + 1];
+    char *envp[plan->envc + 1];
+    fill_pointers(plan, plan->argv, plan->argc, argv);
+    fill_pointers(plan, plan->envp, plan->envc, envp);
+    const char *file = at(plan, plan->exec_path);
+    int has_slash = 0;
+    for (const char *p = file; *p; p++) has_slash |= (*p == '/');
+    if (has_slash || !plan->search_path) {
+        syscall(SYS_execve, file, argv, envp);
+        return FAIL;
+    }
+    // PATH search like execvpe, in a stack buffer; remember the most telling error.
+    char candidate[4096];
+    size_t file_len = strlen(file);
+    int best = ENOENT;
+    const char *dir = at(plan, plan->search_path);
+    while (*dir) {
+        const char *end = dir;
+        while (*end && *end != ':') end++;
+        size_t dir_len = (size_t)(end - dir);
+        if (dir_len + 1 + file_len + 1 <= sizeof candidate) {
+            memcpy(candidate, dir, dir_len);
+            candidate[dir_len] = '/';
+            memcpy(candidate + dir_len + 1, file, file_len + 1);
+            syscall(SYS_execve, candidate, argv, envp);
+            if (errno == EACCES) best = EACCES;
+            else if (errno != ENOENT && errno != ENOTDIR) best = errno;
+        }
+        dir = *end ? end + 1 : end;
+    }
+    errno = best;
+    return FAIL;
+}
+
+// ---- The checklist ----------------------------------------------------------------------------
+
+void edgy_child_main(const struct edgy_plan *plan, int gate_fd, int error_fd) {
+    struct step_failure failure = {.stage = EDGY_STAGE_NONE, .op_index = -1};
+
+    if (plan->parent_death_signal &&
+        syscall(SYS_prctl, PR_SET_PDEATHSIG, plan->parent_death_signal, 0, 0, 0) != 0)
+        fail(error_fd, EDGY_STAGE_PDEATHSIG, -1, errno);
+    // Let go of every fd we do not need before waiting: a child parked at the gate must not hold
+    // the pipes of other jails spawned meanwhile.
+    if (step_fds(plan, &error_fd, gate_fd) != OK) fail(error_fd, EDGY_STAGE_FDS, -1, errno);
+    if (step_gate(EDGY_GATE_FD) != OK) fail(error_fd, EDGY_STAGE_GATE, -1, errno);
+    if (step_signals() != OK) fail(error_fd, EDGY_STAGE_SIGNALS, -1, errno);
+    if (syscall(SYS_setsid) < 0) fail(error_fd, EDGY_STAGE_SETSID, -1, errno);
+
+    if (plan->user_namespace) {
+        // Root of the new namespace (a host id from the unprivileged range), so files we create
+        // have a mapped owner; we keep our capabilities in the namespace.
+        if (syscall(SYS_setresgid, 0, 0, 0) != 0) fail(error_fd, EDGY_STAGE_NS_ROOT, -1, errno);
+        if (syscall(SYS_setresuid, 0, 0, 0) != 0) fail(error_fd, EDGY_STAGE_NS_ROOT, -1, errno);
+    }
+    if (plan->unshare_cgroup && syscall(SYS_unshare, CLONE_NEWCGROUP) != 0)
+        fail(error_fd, EDGY_STAGE_CGROUP_NS, -1, errno);
+    syscall(SYS_umask, 0);
+
+    if (step_filesystem(plan, &failure) != OK) fail(error_fd, failure.stage, failure.op_index, errno);
+
+    const char *hostname = at(plan, plan->hostname);
+    if (hostname && syscall(SYS_sethostname, hostname, strlen(hostname)) != 0)
+        fail(error_fd, EDGY_STAGE_HOSTNAME, -1, errno);
+    if (plan->loopback_up && step_loopback() != OK) fail(error_fd, EDGY_STAGE_LOOPBACK, -1, errno);
+
+    failure.stage = EDGY_STAGE_RLIMIT;
+    if (step_rlimits(plan, &failure) != OK) fail(error_fd, EDGY_STAGE_RLIMIT, failure.op_index, errno);
+    if (step_identity(plan, &failure) != OK) fail(error_fd, failure.stage, -1, errno);
+    syscall(SYS_umask, 022);
+
+    if (syscall(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) fail(error_fd, EDGY_STAGE_NO_NEW_PRIVS, -1, errno);
+    // Last, so that nothing above has to be allowed by the workload's filter.
+    if (step_seccomp(plan) != OK) fail(error_fd, EDGY_STAGE_SECCOMP, -1, errno);
+    exec_workload(plan);
+    fail(error_fd, EDGY_STAGE_EXECVE, -1, errno);
+}

@@ -1,0 +1,11 @@
+// Runs in the CHILD: the entry point of the child checklist (child.c).
+#ifndef EDGY_CHILD_H
+#define EDGY_CHILD_H
+
+#include "include/edgy_jail.h"
+
+/// Applies the plan and execs; never returns. On failure writes an edgy_child_error to
+/// `error_fd` and exits 127. Async-signal-safe: raw syscalls only, no allocation, no locks.
+__attribute__((noreturn)) void edgy_child_main(const struct edgy_plan *plan, int gate_fd, int error_fd);
+
+#endif

@@ -1,0 +1,185 @@
+// Runs in the parent (declarations shared by both halves).
+//
+// The flat plan a jail is spawned from. Swift lays every string, path, file body and array into
+// one arena and refers to them by byte offset; the child reads only memory that exists before
+// the clone and allocates nothing.
+#ifndef EDGY_JAIL_H
+#define EDGY_JAIL_H
+
+#include <stdint.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// The step of the child checklist that failed. Stable numbers: they cross the error pipe and
+/// appear in reports.
+enum edgy_stage {
+    EDGY_STAGE_NONE = 0,
+    EDGY_STAGE_CLONE = 1,          // parent: clone3 itself
+    EDGY_STAGE_USERNS_MAP = 2,     // parent: writing uid_map / gid_map
+    EDGY_STAGE_GATE = 3,           // child: waiting for the parent
+    EDGY_STAGE_FDS = 4,            // child: stdio onto 0..2, everything else closed
+    EDGY_STAGE_SIGNALS = 5,        // child: default dispositions, empty mask
+    EDGY_STAGE_SETSID = 6,
+    EDGY_STAGE_NS_ROOT = 7,        // child: become root of the new user namespace
+    EDGY_STAGE_CGROUP_NS = 8,
+    EDGY_STAGE_MOUNT_PRIVATE = 9,
+    EDGY_STAGE_MOUNT_ROOT = 10,    // tmpfs for the new root
+    EDGY_STAGE_FS_OP = 11,         // one filesystem op; error names op index
+    EDGY_STAGE_PIVOT_ROOT = 12,
+    EDGY_STAGE_DETACH_OLD_ROOT = 13,
+    EDGY_STAGE_REMOUNT_ROOT_RO = 14,
+    EDGY_STAGE_CHDIR = 15,
+    EDGY_STAGE_HOSTNAME = 16,
+    EDGY_STAGE_LOOPBACK = 17,
+    EDGY_STAGE_RLIMIT = 18,
+    EDGY_STAGE_SETGROUPS = 19,
+    EDGY_STAGE_SETRESGID = 20,
+    EDGY_STAGE_CAP_BOUNDING = 21,
+    EDGY_STAGE_SECUREBITS = 22,
+    EDGY_STAGE_SETRESUID = 23,
+    EDGY_STAGE_CAPS = 24,
+    EDGY_STAGE_NO_NEW_PRIVS = 25,
+    EDGY_STAGE_SECCOMP = 26,
+    EDGY_STAGE_EXECVE = 27,
+    EDGY_STAGE_PDEATHSIG = 28,
+};
+
+/// Filesystem operations, applied in order before pivot_root. Paths are absolute host paths
+/// under the staging root (the parent prefixes them).
+enum edgy_fs_op_kind {
+    EDGY_OP_MKDIR = 1,      // path, mode
+    EDGY_OP_MKFILE = 2,     // path: empty file, a mount point for a file bind
+    EDGY_OP_BIND = 3,       // source -> path, then remounted with flags (MS_RDONLY etc.)
+    EDGY_OP_TMPFS = 4,      // path, flags, data = mount options
+    EDGY_OP_PROC = 5,       // path, flags, data = mount options
+    EDGY_OP_SYMLINK = 6,    // source = link target, path = the link
+    EDGY_OP_WRITE_FILE = 7, // path, mode, data/data_len = content; owned by uid/gid
+    EDGY_OP_CHOWN = 8,      // path owned by uid/gid (the jail's ids)
+};
+
+#define EDGY_OP_OPTIONAL 0x1u   // a missing bind source is skipped, not an error
+
+struct edgy_fs_op {
+    uint32_t kind;
+    uint32_t op_flags;          // EDGY_OP_OPTIONAL
+    uint64_t mount_flags;       // MS_* for BIND remount, TMPFS, PROC
+    uint32_t mode;
+    uint32_t uid, gid;          // for WRITE_FILE / CHOWN (ids inside the jail)
+    uint32_t reserved;
+    uint64_t path;              // arena offset of a NUL-terminated string
+    uint64_t source;            // arena offset, or 0
+    uint64_t data;              // arena offset, or 0
+    uint64_t data_len;
+};
+
+struct edgy_rlimit {
+    int32_t resource;
+    int32_t reserved;
+    uint64_t soft, hard;
+};
+
+#define EDGY_MAX_RLIMITS 16
+
+/// Everything the child needs, with arena offsets for variable-size data. Offset 0 means
+/// "absent": the arena starts with one NUL byte so that no real string lives at 0.
+struct edgy_plan {
+    const uint8_t *arena;
+    uint64_t arena_len;
+
+    const struct edgy_fs_op *ops;
+    uint32_t n_ops;
+
+    /// CLONE_NEW* flags for clone3. CLONE_NEWCGROUP is applied after the gate with unshare, so that
+    /// the cgroup namespace is rooted at the jail's own cgroup.
+    uint64_t namespaces;
+    int32_t unshare_cgroup;
+    /// Open O_PATH|O_DIRECTORY fd of the jail's cgroup v2 directory for CLONE_INTO_CGROUP, or -1.
+    int32_t cgroup_fd;
+
+    /// User namespace mapping: inside ids [0, count) map to [host_base, host_base + count).
+    int32_t user_namespace;
+    uint32_t host_uid_base, host_gid_base, id_count;
+
+    uint64_t root;              // staging path, becomes "/" (tmpfs)
+    uint64_t root_options;      // tmpfs options for the root
+    uint64_t workdir;           // path inside the jail after pivot_root
+    uint64_t hostname;          // or 0
+    int32_t loopback_up;
+
+    uint64_t exec_path;         // path to execve; no '/' means search `search_path`
+    uint64_t search_path;       // colon-separated directories, or 0
+    uint64_t argv;              // offset of an array of uint64_t offsets, argc entries
+    uint32_t argc;
+    uint64_t envp;              // offset of an array of uint64_t offsets, envc entries
+    uint32_t envc;
+
+    struct edgy_rlimit rlimits[EDGY_MAX_RLIMITS];
+    uint32_t n_rlimits;
+
+    uint32_t uid, gid;          // the workload's ids inside the jail
+    uint32_t last_cap;          // highest capability number the kernel knows
+
+    /// seccomp: a `struct sock_filter` array of `seccomp_len` instructions, or none.
+    uint64_t seccomp_filter;
+    uint32_t seccomp_len;
+
+    /// File descriptors in the parent that become the child's 0, 1 and 2.
+    int32_t stdin_fd, stdout_fd, stderr_fd;
+
+    /// Signal delivered to the jail when the spawning thread dies (0 = none).
+    int32_t parent_death_signal;
+};
+
+/// What the child reports through the error pipe when a step fails.
+struct edgy_child_error {
+    int32_t stage;
+    int32_t err;        // errno
+    int32_t op_index;   // index into ops for EDGY_STAGE_FS_OP, else -1
+    int32_t reserved;
+};
+
+/// A child held at the gate.
+struct edgy_pending {
+    pid_t pid;
+    int32_t pidfd;
+    int32_t gate_fd;    // write end: one byte releases the child, close aborts it
+    int32_t error_fd;   // read end of the child's CLOEXEC error pipe
+};
+
+/// Clones the child with the plan's namespaces, writes its id maps and leaves it waiting at the
+/// gate. Returns 0, or -1 with `*error` describing the failed parent step.
+///
+/// All signals are blocked across the clone so no handler runs in the child before it resets them.
+int edgy_spawn_start(const struct edgy_plan *plan, struct edgy_pending *pending,
+                     struct edgy_child_error *error);
+
+/// Opens the gate and waits for the child to exec or fail. Closes the gate and error fds.
+/// Returns 0 when `execve` succeeded, 1 when the child reported `*error` (it has exited and still
+/// needs a reap), -1 on a parent-side failure with errno set.
+int edgy_spawn_release(struct edgy_pending *pending, struct edgy_child_error *error);
+
+/// Kills a child still at the gate (by closing the gate and SIGKILL through its pidfd) and reaps it.
+void edgy_spawn_abort(struct edgy_pending *pending);
+
+/// Raw `waitid(P_PIDFD, pidfd, ..., WEXITED, rusage)` retried on EINTR. Returns 0 or -errno.
+struct rusage;
+int edgy_waitid_pidfd(int pidfd, int *code_out, int *status_out, struct rusage *usage, int nohang);
+
+/// `pidfd_send_signal` through the raw syscall. Returns 0 or -errno.
+int edgy_pidfd_send_signal(int pidfd, int sig);
+
+/// The highest capability number the running kernel knows (from /proc), for the bounding-set drop.
+int edgy_last_cap(void);
+
+/// A readable name for a stage, e.g. "mount", for messages.
+const char *edgy_stage_name(int stage);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,236 @@
+// Runs in the PARENT only. The parent half of a jail spawn: clone3 with signals blocked, the
+// child's id maps, the gate and the error pipe. The child half is in child.c.
+#include "include/edgy_jail.h"
+#include "child.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/sched.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef CLONE_PIDFD
+#define CLONE_PIDFD 0x00001000
+#endif
+#ifndef CLONE_CLEAR_SIGHAND
+#define CLONE_CLEAR_SIGHAND 0x100000000ULL
+#endif
+#ifndef CLONE_INTO_CGROUP
+#define CLONE_INTO_CGROUP 0x200000000ULL
+#endif
+
+static int write_map(pid_t pid, const char *file, uint32_t base, uint32_t count) {
+    char path[64], line[64];
+    snprintf(path, sizeof path, "/proc/%d/%s", (int)pid, file);
+    int len = snprintf(line, sizeof line, "0 %u %u\n", base, count);
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    ssize_t n = write(fd, line, (size_t)len);
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return n == len ? 0 : -1;
+}
+
+int edgy_spawn_start(const struct edgy_plan *plan, struct edgy_pending *pending,
+                     struct edgy_child_error *error) {
+    memset(error, 0, sizeof *error);
+    error->op_index = -1;
+    pending->pid = -1;
+    pending->pidfd = pending->gate_fd = pending->error_fd = -1;
+
+    int gate[2], errpipe[2];
+    if (pipe2(gate, O_CLOEXEC) != 0) {
+        error->stage = EDGY_STAGE_CLONE;
+        error->err = errno;
+        return -1;
+    }
+    if (pipe2(errpipe, O_CLOEXEC) != 0) {
+        error->stage = EDGY_STAGE_CLONE;
+        error->err = errno;
+        close(gate[0]);
+        close(gate[1]);
+        return -1;
+    }
+
+    struct clone_args args;
+    memset(&args, 0, sizeof args);
+    int pidfd = -1;
+    args.flags = CLONE_PIDFD | CLONE_CLEAR_SIGHAND | plan->namespaces;
+    args.pidfd = (uint64_t)(uintptr_t)&pidfd;
+    args.exit_signal = SIGCHLD;
+    if (plan->cgroup_fd >= 0) {
+        args.flags |= CLONE_INTO_CGROUP;
+        args.cgroup = (uint64_t)plan->cgroup_fd;
+    }
+
+    // Block every signal so no handler of ours can run in the child before it resets them
+    // (swift-subprocess #50); CLONE_CLEAR_SIGHAND resets the handlers themselves.
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    long pid = syscall(SYS_clone3, &args, sizeof args);
+    if (pid == 0) {
+        edgy_child_main(plan, gate[0], errpipe[1]);  // never returns
+    }
+    int clone_errno = errno;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+
+    close(gate[0]);
+    close(errpipe[1]);
+    if (pid < 0) {
+        close(gate[1]);
+        close(errpipe[0]);
+        error->stage = EDGY_STAGE_CLONE;
+        error->err = clone_errno;
+        return -1;
+    }
+    pending->pid = (pid_t)pid;
+    pending->pidfd = pidfd;
+    pending->gate_fd = gate[1];
+    pending->error_fd = errpipe[0];
+
+    if (plan->user_namespace) {
+        // The parent is root in the initial namespace, so gid_map needs no "setgroups deny";
+        // the child clears its supplementary groups itself.
+        if (write_map(pending->pid, "uid_map", plan->host_uid_base, plan->id_count) != 0 ||
+            write_map(pending->pid, "gid_map", plan->host_gid_base, plan->id_count) != 0) {
+            error->stage = EDGY_STAGE_USERNS_MAP;
+            error->err = errno;
+            edgy_spawn_abort(pending);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int edgy_spawn_release(struct edgy_pending *pending, struct edgy_child_error *error) {
+    memset(error, 0, sizeof *error);
+    error->op_index = -1;
+    char go = 'g';
+    ssize_t w;
+    do {
+        w = write(pending->gate_fd, &go, 1);
+    } while (w < 0 && errno == EINTR);
+    int write_errno = errno;
+    close(pending->gate_fd);
+    pending->gate_fd = -1;
+
+    // EOF means execve succeeded (the pipe is CLOEXEC); a full record means a step failed.
+    struct edgy_child_error record;
+    size_t got = 0;
+    while (got < sizeof record) {
+        ssize_t n = read(pending->error_fd, (char *)&record + got, sizeof record - got);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        got += (size_t)n;
+    }
+    close(pending->error_fd);
+    pending->error_fd = -1;
+    if (got == sizeof record) {
+        *error = record;
+        return 1;
+    }
+    if (w != 1) {
+        // The child died before it could read the gate; the caller reaps it and classifies.
+        errno = write_errno;
+        return -1;
+    }
+    return 0;
+}
+
+void edgy_spawn_abort(struct edgy_pending *pending) {
+    if (pending->gate_fd >= 0) {
+        close(pending->gate_fd);
+        pending->gate_fd = -1;
+    }
+    if (pending->error_fd >= 0) {
+        close(pending->error_fd);
+        pending->error_fd = -1;
+    }
+    if (pending->pidfd >= 0) {
+        edgy_pidfd_send_signal(pending->pidfd, SIGKILL);
+        int code, status;
+        edgy_waitid_pidfd(pending->pidfd, &code, &status, NULL, 0);
+        close(pending->pidfd);
+        pending->pidfd = -1;
+    }
+}
+
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
+
+int edgy_waitid_pidfd(int pidfd, int *code_out, int *status_out, struct rusage *usage, int nohang) {
+    siginfo_t info;
+    memset(&info, 0, sizeof info);
+    for (;;) {
+        long r = syscall(SYS_waitid, P_PIDFD, pidfd, &info, WEXITED | (nohang ? WNOHANG : 0), usage);
+        if (r == 0) break;
+        if (errno == EINTR) continue;
+        return -errno;
+    }
+    if (info.si_pid == 0) return -EAGAIN;  // WNOHANG and still running
+    *code_out = info.si_code;
+    *status_out = info.si_status;
+    return 0;
+}
+
+int edgy_pidfd_send_signal(int pidfd, int sig) {
+    if (syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0) == 0) return 0;
+    return -errno;
+}
+
+int edgy_last_cap(void) {
+    int fd = open("/proc/sys/kernel/cap_last_cap", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 40;
+    char buf[16] = {0};
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0) return 40;
+    int v = 0;
+    for (ssize_t i = 0; i < n && buf[i] >= '0' && buf[i] <= '9'; i++) v = v * 10 + (buf[i] - '0');
+    return v;
+}
+
+const char *edgy_stage_name(int stage) {
+    switch (stage) {
+    case EDGY_STAGE_NONE: return "none";
+    case EDGY_STAGE_CLONE: return "clone";
+    case EDGY_STAGE_USERNS_MAP: return "user namespace map";
+    case EDGY_STAGE_GATE: return "gate";
+    case EDGY_STAGE_FDS: return "file descriptors";
+    case EDGY_STAGE_SIGNALS: return "signals";
+    case EDGY_STAGE_SETSID: return "setsid";
+    case EDGY_STAGE_NS_ROOT: return "user namespace root";
+    case EDGY_STAGE_CGROUP_NS: return "cgroup namespace";
+    case EDGY_STAGE_MOUNT_PRIVATE: return "make mounts private";
+    case EDGY_STAGE_MOUNT_ROOT: return "mount root tmpfs";
+    case EDGY_STAGE_FS_OP: return "filesystem";
+    case EDGY_STAGE_PIVOT_ROOT: return "pivot_root";
+    case EDGY_STAGE_DETACH_OLD_ROOT: return "detach old root";
+    case EDGY_STAGE_REMOUNT_ROOT_RO: return "remount root read-only";
+    case EDGY_STAGE_CHDIR: return "chdir";
+    case EDGY_STAGE_HOSTNAME: return "sethostname";
+    case EDGY_STAGE_LOOPBACK: return "loopback";
+    case EDGY_STAGE_RLIMIT: return "rlimit";
+    case EDGY_STAGE_SETGROUPS: return "setgroups";
+    case EDGY_STAGE_SETRESGID: return "setresgid";
+    case EDGY_STAGE_CAP_BOUNDING: return "capability bounding set";
+    case EDGY_STAGE_SECUREBITS: return "securebits";
+    case EDGY_STAGE_SETRESUID: return "setresuid";
+    case EDGY_STAGE_CAPS: return "capabilities";
+    case EDGY_STAGE_NO_NEW_PRIVS: return "no_new_privs";
+    case EDGY_STAGE_SECCOMP: return "seccomp";
+    case EDGY_STAGE_EXECVE: return "execve";
+    case EDGY_STAGE_PDEATHSIG: return "parent death signal";
+    default: return "unknown";
+    }
+}

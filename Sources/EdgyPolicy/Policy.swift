@@ -1,0 +1,255 @@
+/// A jail's whole contract: what it runs, what it may touch, and how long and how much.
+///
+/// Values here are the *effective* policy: `extends` has been resolved and every default filled
+/// in. Units are in the property names, as in the TOML keys (DESIGN §3).
+public struct Policy: Sendable, Hashable, Codable {
+    /// The policy's name: its file name without `.toml`.
+    public var name: String
+    public var description: String
+    /// The policy this one was derived from, for display; already applied.
+    public var extends: String?
+    public var run: Run
+    public var limits: Limits
+    /// Read-only bind mounts from the host.
+    public var mounts: [Mount]
+    /// Writable tmpfs mounts besides `/tmp` and the working directory.
+    public var tmpfs: [TmpfsMount]
+    public var network: Network
+    public var identity: Identity
+    public var seccomp: Seccomp
+    public var retry: Retry
+    public var access: Access
+
+    public init(
+        name: String,
+        description: String = "",
+        extends: String? = nil,
+        run: Run = Run(),
+        limits: Limits = Limits(),
+        mounts: [Mount] = [],
+        tmpfs: [TmpfsMount] = [],
+        network: Network = Network(),
+        identity: Identity = Identity(),
+        seccomp: Seccomp = Seccomp(),
+        retry: Retry = Retry(),
+        access: Access = Access()
+    ) {
+        self.name = name
+        self.description = description
+        self.extends = extends
+        self.run = run
+        self.limits = limits
+        self.mounts = mounts
+        self.tmpfs = tmpfs
+        self.network = network
+        self.identity = identity
+        self.seccomp = seccomp
+        self.retry = retry
+        self.access = access
+    }
+
+    /// `[run]`: the command and the environment it starts in.
+    public struct Run: Sendable, Hashable, Codable {
+        /// argv; `{entry}` is replaced by the entry file's path. Empty means the task must give a command.
+        public var command: [String]
+        /// The file that receives a task's `input`, relative to `workdir`.
+        public var entry: String?
+        /// Absolute path inside the jail; a size-capped tmpfs owned by the jail's uid.
+        public var workdir: String
+        /// The jail's whole environment: nothing is inherited from the daemon.
+        public var env: [String: String]
+        /// Environment keys a task may add or override.
+        public var taskEnv: [String]
+        /// Whether a task may replace `command` with its own.
+        public var allowCommandOverride: Bool
+        public var hostname: String
+
+        public init(
+            command: [String] = [],
+            entry: String? = nil,
+            workdir: String = "/work",
+            env: [String: String] = ["PATH": "/usr/local/bin:/usr/bin:/bin"],
+            taskEnv: [String] = [],
+            allowCommandOverride: Bool = false,
+            hostname: String = "edgy"
+        ) {
+            self.command = command
+            self.entry = entry
+            self.workdir = workdir
+            self.env = env
+            self.taskEnv = taskEnv
+            self.allowCommandOverride = allowCommandOverride
+            self.hostname = hostname
+        }
+    }
+
+    /// What happens when a workload writes more than its stdout/stderr cap.
+    public enum OutputOverflow: String, Sendable, Hashable, Codable, CaseIterable {
+        /// Keep the first bytes, count the rest, let the workload run on.
+        case truncate
+        /// Kill the jail; the attempt ends `output_limit`.
+        case kill
+    }
+
+    /// `[limits]`. A task may tighten any of these, never loosen them.
+    public struct Limits: Sendable, Hashable, Codable {
+        public var wallTimeS: Double
+        public var cpuTimeS: Double
+        public var memoryMib: Int
+        public var pids: Int
+        public var openFiles: Int
+        public var fileSizeMib: Int
+        public var workdirMib: Int
+        public var tmpMib: Int
+        public var stdoutKib: Int
+        public var stderrKib: Int
+        public var outputOverflow: OutputOverflow
+
+        public init(
+            wallTimeS: Double = 10,
+            cpuTimeS: Double = 5,
+            memoryMib: Int = 256,
+            pids: Int = 64,
+            openFiles: Int = 256,
+            fileSizeMib: Int = 16,
+            workdirMib: Int = 64,
+            tmpMib: Int = 64,
+            stdoutKib: Int = 1024,
+            stderrKib: Int = 1024,
+            outputOverflow: OutputOverflow = .truncate
+        ) {
+            self.wallTimeS = wallTimeS
+            self.cpuTimeS = cpuTimeS
+            self.memoryMib = memoryMib
+            self.pids = pids
+            self.openFiles = openFiles
+            self.fileSizeMib = fileSizeMib
+            self.workdirMib = workdirMib
+            self.tmpMib = tmpMib
+            self.stdoutKib = stdoutKib
+            self.stderrKib = stderrKib
+            self.outputOverflow = outputOverflow
+        }
+    }
+
+    /// `[[mounts]]`: a read-only, nosuid, nodev bind of a host path.
+    public struct Mount: Sendable, Hashable, Codable {
+        public var source: String
+        /// Where it appears inside the jail; defaults to `source`.
+        public var destination: String
+        /// A missing source is an error when true, skipped when false.
+        public var required: Bool
+
+        public init(source: String, destination: String? = nil, required: Bool = true) {
+            self.source = source
+            self.destination = destination ?? source
+            self.required = required
+        }
+    }
+
+    /// `[[tmpfs]]`: a writable, size-capped tmpfs owned by the jail's uid.
+    public struct TmpfsMount: Sendable, Hashable, Codable {
+        public var destination: String
+        public var sizeMib: Int
+
+        public init(destination: String, sizeMib: Int = 16) {
+            self.destination = destination
+            self.sizeMib = sizeMib
+        }
+    }
+
+    public enum NetworkMode: String, Sendable, Hashable, Codable, CaseIterable {
+        /// A network namespace with no interface up at all.
+        case none
+        /// A network namespace with only `lo`, up.
+        case loopback
+    }
+
+    /// `[network]`.
+    public struct Network: Sendable, Hashable, Codable {
+        public var mode: NetworkMode
+        public init(mode: NetworkMode = .none) { self.mode = mode }
+    }
+
+    /// `[identity]`: the ids the workload runs as, inside the jail.
+    public struct Identity: Sendable, Hashable, Codable {
+        public var uid: UInt32
+        public var gid: UInt32
+        /// With a user namespace, inside ids map to an unprivileged host range.
+        public var userNamespace: Bool
+
+        public init(uid: UInt32 = 65534, gid: UInt32 = 65534, userNamespace: Bool = true) {
+            self.uid = uid
+            self.gid = gid
+            self.userNamespace = userNamespace
+        }
+    }
+
+    /// What the filter does with a syscall it does not allow.
+    public enum SeccompAction: Sendable, Hashable, Codable, CustomStringConvertible {
+        case killProcess
+        /// The syscall fails with this errno (number and name, e.g. 1 / "EPERM").
+        case errno(Int32, String)
+        /// Allowed, and logged by the kernel's audit.
+        case log
+
+        public var description: String {
+            switch self {
+            case .killProcess: "kill_process"
+            case .errno(_, let name): "errno:\(name)"
+            case .log: "log"
+            }
+        }
+    }
+
+    /// `[seccomp]`: an allow list of syscalls and groups; everything else takes `defaultAction`.
+    public struct Seccomp: Sendable, Hashable, Codable {
+        public var defaultAction: SeccompAction
+        /// Syscall names and `@group` names.
+        public var allow: [String]
+        /// Removed from `allow`; they take `defaultAction`.
+        public var deny: [String]
+        /// `socket(2)` is allowed only for these address families (`unix`, `inet`, `inet6`, `netlink`).
+        public var socketFamilies: [String]
+        /// `ioctl(2)` requests that are always refused (by name, e.g. `TIOCSTI`).
+        public var ioctlDeny: [String]
+        /// Whether `clone(2)` may create namespaces. Off by default: a jail cannot nest jails.
+        public var allowNamespaceClone: Bool
+
+        public init(
+            defaultAction: SeccompAction = .killProcess,
+            allow: [String] = ["@default"],
+            deny: [String] = [],
+            socketFamilies: [String] = ["unix", "inet", "inet6"],
+            ioctlDeny: [String] = ["TIOCSTI", "TIOCLINUX"],
+            allowNamespaceClone: Bool = false
+        ) {
+            self.defaultAction = defaultAction
+            self.allow = allow
+            self.deny = deny
+            self.socketFamilies = socketFamilies
+            self.ioctlDeny = ioctlDeny
+            self.allowNamespaceClone = allowNamespaceClone
+        }
+    }
+
+    /// `[retry]`.
+    public struct Retry: Sendable, Hashable, Codable {
+        /// `setup_error` and `lost` attempts are always retried up to this.
+        public var maxAttempts: Int
+        /// Workload outcomes that also retry, e.g. `wall_timeout`.
+        public var retryOn: [String]
+
+        public init(maxAttempts: Int = 3, retryOn: [String] = []) {
+            self.maxAttempts = maxAttempts
+            self.retryOn = retryOn
+        }
+    }
+
+    /// `[access]`.
+    public struct Access: Sendable, Hashable, Codable {
+        /// Roles that may run tasks under this policy.
+        public var roles: [String]
+        public init(roles: [String] = ["submitter"]) { self.roles = roles }
+    }
+}

@@ -134,6 +134,19 @@ struct edgy_plan {
     int32_t parent_death_signal;
 };
 
+/// Namespace and statvfs flags, here because Swift's Glibc module does not export them.
+#define EDGY_CLONE_NEWNS 0x00020000ULL
+#define EDGY_CLONE_NEWCGROUP 0x02000000ULL
+#define EDGY_CLONE_NEWUTS 0x04000000ULL
+#define EDGY_CLONE_NEWIPC 0x08000000ULL
+#define EDGY_CLONE_NEWUSER 0x10000000ULL
+#define EDGY_CLONE_NEWPID 0x20000000ULL
+#define EDGY_CLONE_NEWNET 0x40000000ULL
+#define EDGY_ST_NOEXEC 8UL
+#define EDGY_ST_NOATIME 1024UL
+#define EDGY_ST_NODIRATIME 2048UL
+#define EDGY_ST_RELATIME 4096UL
+
 /// What the child reports through the error pipe when a step fails.
 struct edgy_child_error {
     int32_t stage;
@@ -174,6 +187,11 @@ int edgy_pidfd_send_signal(int pidfd, int sig);
 
 /// The highest capability number the running kernel knows (from /proc), for the bounding-set drop.
 int edgy_last_cap(void);
+
+/// pipe2(O_CLOEXEC), eventfd(EFD_CLOEXEC|EFD_NONBLOCK) and memfd_create(MFD_CLOEXEC): -1 and errno on failure.
+int edgy_pipe_cloexec(int fds[2]);
+int edgy_eventfd(void);
+int edgy_memfd(const char *name);
 
 /// A readable name for a stage, e.g. "mount", for messages.
 const char *edgy_stage_name(int stage);

@@ -1,0 +1,178 @@
+import EdgyPolicy
+
+/// How an attempt ended. The service's own faults (`setupError`, `lost`) are kept apart from the
+/// workload's (everything else), because only the former are always retried.
+public enum Outcome: String, Sendable, Hashable, Codable, CaseIterable {
+    case exited
+    case signaled
+    case wallTimeout = "wall_timeout"
+    case cpuTimeout = "cpu_timeout"
+    case memoryLimit = "memory_limit"
+    case seccompViolation = "seccomp_violation"
+    case outputLimit = "output_limit"
+    case setupError = "setup_error"
+    case cancelled
+    case lost
+
+    /// True when Edgy, not the workload, is to blame.
+    public var isServiceFault: Bool { self == .setupError || self == .lost }
+}
+
+/// The stage of the spawn that failed, for `setup_error` attempts.
+public struct SetupFailure: Sendable, Hashable, Codable, CustomStringConvertible {
+    /// The checklist step, e.g. "filesystem", "execve".
+    public var stage: String
+    /// The errno name, e.g. "ENOENT".
+    public var errno: String?
+    /// What was being done, e.g. "mount /usr", "execve /bin/nope".
+    public var detail: String?
+
+    public init(stage: String, errno: String?, detail: String?) {
+        self.stage = stage
+        self.errno = errno
+        self.detail = detail
+    }
+
+    /// "mount /usr: ENOENT", or "stage: ENOENT" without a detail.
+    public var description: String {
+        let what = detail ?? stage
+        return errno.map { "\(what): \($0)" } ?? what
+    }
+}
+
+/// The report of one attempt: a value, never a thrown error (DESIGN §2).
+public struct AttemptReport: Sendable, Hashable, Codable {
+    public var outcome: Outcome
+    public var exitCode: Int32?
+    public var signal: Int32?
+    public var signalName: String?
+    /// The syscall that violated the filter, where the kernel makes it known.
+    public var seccompSyscall: String?
+    public var setup: SetupFailure?
+    public var wallMs: Int
+    public var cpuUserMs: Int
+    public var cpuSysMs: Int
+    public var maxRssKib: Int
+    public var memoryPeakBytes: UInt64?
+    public var oomKills: Int
+    public var pidsPeak: Int?
+    public var pidsLimitHits: Int
+    public var stdout: [UInt8]
+    public var stderr: [UInt8]
+    public var stdoutTruncatedBytes: UInt64
+    public var stderrTruncatedBytes: UInt64
+    /// Seconds since the epoch.
+    public var startedAt: Double
+    public var finishedAt: Double
+    public var policyName: String
+    public var policyDigest: String
+
+    public init(
+        outcome: Outcome, exitCode: Int32? = nil, signal: Int32? = nil, signalName: String? = nil,
+        seccompSyscall: String? = nil, setup: SetupFailure? = nil, wallMs: Int = 0, cpuUserMs: Int = 0,
+        cpuSysMs: Int = 0, maxRssKib: Int = 0, memoryPeakBytes: UInt64? = nil, oomKills: Int = 0,
+        pidsPeak: Int? = nil, pidsLimitHits: Int = 0, stdout: [UInt8] = [], stderr: [UInt8] = [],
+        stdoutTruncatedBytes: UInt64 = 0, stderrTruncatedBytes: UInt64 = 0, startedAt: Double = 0,
+        finishedAt: Double = 0, policyName: String = "", policyDigest: String = ""
+    ) {
+        self.outcome = outcome
+        self.exitCode = exitCode
+        self.signal = signal
+        self.signalName = signalName
+        self.seccompSyscall = seccompSyscall
+        self.setup = setup
+        self.wallMs = wallMs
+        self.cpuUserMs = cpuUserMs
+        self.cpuSysMs = cpuSysMs
+        self.maxRssKib = maxRssKib
+        self.memoryPeakBytes = memoryPeakBytes
+        self.oomKills = oomKills
+        self.pidsPeak = pidsPeak
+        self.pidsLimitHits = pidsLimitHits
+        self.stdout = stdout
+        self.stderr = stderr
+        self.stdoutTruncatedBytes = stdoutTruncatedBytes
+        self.stderrTruncatedBytes = stderrTruncatedBytes
+        self.startedAt = startedAt
+        self.finishedAt = finishedAt
+        self.policyName = policyName
+        self.policyDigest = policyDigest
+    }
+
+    /// The stdout bytes as text (invalid UTF-8 replaced).
+    public var stdoutText: String { String(decoding: stdout, as: UTF8.self) }
+    public var stderrText: String { String(decoding: stderr, as: UTF8.self) }
+
+    enum CodingKeys: String, CodingKey {
+        case outcome, signal, setup, stdout, stderr
+        case exitCode = "exit_code"
+        case signalName = "signal_name"
+        case seccompSyscall = "seccomp_syscall"
+        case wallMs = "wall_ms"
+        case cpuUserMs = "cpu_user_ms"
+        case cpuSysMs = "cpu_sys_ms"
+        case maxRssKib = "max_rss_kib"
+        case memoryPeakBytes = "memory_peak_bytes"
+        case oomKills = "oom_kills"
+        case pidsPeak = "pids_peak"
+        case pidsLimitHits = "pids_limit_hits"
+        case stdoutTruncatedBytes = "stdout_truncated_bytes"
+        case stderrTruncatedBytes = "stderr_truncated_bytes"
+        case startedAt = "started_at"
+        case finishedAt = "finished_at"
+        case policyName = "policy"
+        case policyDigest = "policy_digest"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        outcome = try c.decode(Outcome.self, forKey: .outcome)
+        exitCode = try c.decodeIfPresent(Int32.self, forKey: .exitCode)
+        signal = try c.decodeIfPresent(Int32.self, forKey: .signal)
+        signalName = try c.decodeIfPresent(String.self, forKey: .signalName)
+        seccompSyscall = try c.decodeIfPresent(String.self, forKey: .seccompSyscall)
+        setup = try c.decodeIfPresent(SetupFailure.self, forKey: .setup)
+        wallMs = try c.decode(Int.self, forKey: .wallMs)
+        cpuUserMs = try c.decode(Int.self, forKey: .cpuUserMs)
+        cpuSysMs = try c.decode(Int.self, forKey: .cpuSysMs)
+        maxRssKib = try c.decode(Int.self, forKey: .maxRssKib)
+        memoryPeakBytes = try c.decodeIfPresent(UInt64.self, forKey: .memoryPeakBytes)
+        oomKills = try c.decode(Int.self, forKey: .oomKills)
+        pidsPeak = try c.decodeIfPresent(Int.self, forKey: .pidsPeak)
+        pidsLimitHits = try c.decodeIfPresent(Int.self, forKey: .pidsLimitHits) ?? 0
+        stdout = Array(try c.decode(String.self, forKey: .stdout).utf8)
+        stderr = Array(try c.decode(String.self, forKey: .stderr).utf8)
+        stdoutTruncatedBytes = try c.decode(UInt64.self, forKey: .stdoutTruncatedBytes)
+        stderrTruncatedBytes = try c.decode(UInt64.self, forKey: .stderrTruncatedBytes)
+        startedAt = try c.decode(Double.self, forKey: .startedAt)
+        finishedAt = try c.decode(Double.self, forKey: .finishedAt)
+        policyName = try c.decode(String.self, forKey: .policyName)
+        policyDigest = try c.decode(String.self, forKey: .policyDigest)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(outcome, forKey: .outcome)
+        try c.encode(exitCode, forKey: .exitCode)
+        try c.encode(signal, forKey: .signal)
+        try c.encode(signalName, forKey: .signalName)
+        try c.encode(seccompSyscall, forKey: .seccompSyscall)
+        try c.encode(setup, forKey: .setup)
+        try c.encode(wallMs, forKey: .wallMs)
+        try c.encode(cpuUserMs, forKey: .cpuUserMs)
+        try c.encode(cpuSysMs, forKey: .cpuSysMs)
+        try c.encode(maxRssKib, forKey: .maxRssKib)
+        try c.encode(memoryPeakBytes, forKey: .memoryPeakBytes)
+        try c.encode(oomKills, forKey: .oomKills)
+        try c.encode(pidsPeak, forKey: .pidsPeak)
+        try c.encode(pidsLimitHits, forKey: .pidsLimitHits)
+        try c.encode(stdoutText, forKey: .stdout)
+        try c.encode(stderrText, forKey: .stderr)
+        try c.encode(stdoutTruncatedBytes, forKey: .stdoutTruncatedBytes)
+        try c.encode(stderrTruncatedBytes, forKey: .stderrTruncatedBytes)
+        try c.encode(startedAt, forKey: .startedAt)
+        try c.encode(finishedAt, forKey: .finishedAt)
+        try c.encode(policyName, forKey: .policyName)
+        try c.encode(policyDigest, forKey: .policyDigest)
+    }
+}

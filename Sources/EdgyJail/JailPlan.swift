@@ -1,0 +1,313 @@
+import CEdgyJail
+import EdgyPolicy
+import EdgySystem
+import Glibc
+
+/// A request that cannot become a plan: bad file paths, no command. Reported as `setup_error`
+/// at stage "plan"; nothing was spawned.
+public struct PlanError: Error, Sendable, Hashable, CustomStringConvertible {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// The flat, position-independent form of a jail that the C child reads (STYLE §2: prepare in
+/// the parent, apply in the child). Strings, file bodies, argv/envp tables and the seccomp
+/// program live in one arena and are referred to by offset.
+struct JailPlan {
+    var arena: [UInt8] = [0]  // offset 0 means "absent"
+    var ops: [edgy_fs_op] = []
+    /// What each op does, for error messages: "mount /usr", "write /work/main.py".
+    var opDescriptions: [String] = []
+    var plan = edgy_plan()
+    /// argv[0] as given, for "execve X: ENOENT".
+    var program: String = ""
+
+    mutating func string(_ s: String) -> UInt64 {
+        let offset = UInt64(arena.count)
+        arena.append(contentsOf: s.utf8)
+        arena.append(0)
+        return offset
+    }
+
+    mutating func align8() {
+        while arena.count % 8 != 0 { arena.append(0) }
+    }
+
+    mutating func bytes(_ b: [UInt8]) -> UInt64 {
+        align8()
+        let offset = UInt64(arena.count)
+        arena.append(contentsOf: b)
+        return offset
+    }
+
+    mutating func offsetTable(_ offsets: [UInt64]) -> UInt64 {
+        align8()
+        let offset = UInt64(arena.count)
+        for var value in offsets {
+            withUnsafeBytes(of: &value) { arena.append(contentsOf: $0) }
+        }
+        return offset
+    }
+
+    mutating func op(
+        _ kind: edgy_fs_op_kind, path: String, source: String? = nil, data: [UInt8]? = nil,
+        dataString: String? = nil, mode: UInt32 = 0, mountFlags: UInt = 0, uid: UInt32 = 0,
+        gid: UInt32 = 0, optional: Bool = false, describe: String
+    ) {
+        var op = edgy_fs_op()
+        op.kind = kind.rawValue
+        op.op_flags = optional ? UInt32(EDGY_OP_OPTIONAL) : 0
+        op.mount_flags = UInt64(mountFlags)
+        op.mode = mode
+        op.uid = uid
+        op.gid = gid
+        op.path = string(path)
+        op.source = source.map { string($0) } ?? 0
+        if let data {
+            op.data = bytes(data)
+            op.data_len = UInt64(data.count)
+        } else if let dataString {
+            op.data = string(dataString)
+        }
+        ops.append(op)
+        opDescriptions.append(describe)
+    }
+
+    /// Calls `body` with a plan whose arena and ops pointers are valid for the call.
+    func withPlan<R>(_ body: (UnsafePointer<edgy_plan>) -> R) -> R {
+        arena.withUnsafeBufferPointer { arenaBuffer in
+            ops.withUnsafeBufferPointer { opsBuffer in
+                var p = plan
+                p.arena = arenaBuffer.baseAddress
+                p.arena_len = UInt64(arenaBuffer.count)
+                p.ops = opsBuffer.baseAddress
+                p.n_ops = UInt32(opsBuffer.count)
+                return body(&p)
+            }
+        }
+    }
+}
+
+/// Turns a request into a plan. Pure apart from reading the host's filesystem metadata to tell
+/// directories, files and symlinks apart among the mount sources.
+struct PlanBuilder {
+    let host: JailHostConfiguration
+
+    private static let nodevNosuid = UInt(MS_NOSUID | MS_NODEV)
+
+    func build(
+        _ request: JailRequest, seccomp: [UInt8], stdio: (Int32, Int32, Int32), cgroupFD: Int32?,
+        lastCap: UInt32
+    ) throws(PlanError) -> JailPlan {
+        let policy = request.policy
+        let limits = policy.limits
+        let root = host.stagingRoot
+        var plan = JailPlan()
+        var made = Set<String>(["/"])
+
+        func inRoot(_ path: String) -> String { path == "/" ? root : root + path }
+        func mkdirs(_ path: String, mode: UInt32 = 0o755) {
+            var current = ""
+            for component in path.split(separator: "/") {
+                current += "/" + component
+                if made.insert(current).inserted {
+                    plan.op(EDGY_OP_MKDIR, path: inRoot(current), mode: mode, describe: "mkdir \(current)")
+                }
+            }
+        }
+        func parent(_ path: String) -> String {
+            guard let slash = path.lastIndex(of: "/"), slash != path.startIndex else { return "/" }
+            return String(path[..<slash])
+        }
+
+        // Read-only binds of what the policy allows.
+        for mount in policy.mounts {
+            let dest = try Self.absolute(mount.destination, what: "mount destination")
+            var st = stat()
+            if lstat(mount.source, &st) == 0 && (st.st_mode & S_IFMT) == S_IFLNK {
+                // A symlink (e.g. /bin -> usr/bin on merged-/usr hosts) becomes the same symlink.
+                var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+                let n = readlink(mount.source, &buffer, buffer.count - 1)
+                if n > 0 {
+                    let target = String(decoding: buffer[..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+                    mkdirs(parent(dest))
+                    if made.insert(dest).inserted {
+                        plan.op(EDGY_OP_SYMLINK, path: inRoot(dest), source: target, describe: "symlink \(dest) -> \(target)")
+                    }
+                    continue
+                }
+            }
+            let exists = stat(mount.source, &st) == 0
+            if !exists && !mount.required { continue }
+            var flags = UInt(MS_BIND | MS_RDONLY) | Self.nodevNosuid
+            // A remount in a user namespace must keep the locked flags of the source mount.
+            var vfs = statvfs()
+            if exists, statvfs(mount.source, &vfs) == 0 {
+                if vfs.f_flag & UInt(EDGY_ST_NOEXEC) != 0 { flags |= UInt(MS_NOEXEC) }
+                if vfs.f_flag & UInt(EDGY_ST_NOATIME) != 0 { flags |= UInt(MS_NOATIME) }
+                if vfs.f_flag & UInt(EDGY_ST_NODIRATIME) != 0 { flags |= UInt(MS_NODIRATIME) }
+                if vfs.f_flag & UInt(EDGY_ST_RELATIME) != 0 { flags |= UInt(MS_RELATIME) }
+            }
+            if exists && (st.st_mode & S_IFMT) != S_IFDIR {
+                mkdirs(parent(dest))
+                plan.op(EDGY_OP_MKFILE, path: inRoot(dest), mode: 0o644, describe: "create mount point \(dest)")
+            } else {
+                mkdirs(dest)
+            }
+            plan.op(
+                EDGY_OP_BIND, path: inRoot(dest), source: mount.source, mountFlags: flags,
+                optional: !mount.required, describe: "mount \(mount.source)")
+        }
+
+        // /proc: a fresh one for the new PID namespace.
+        mkdirs("/proc")
+        plan.op(EDGY_OP_PROC, path: inRoot("/proc"), mountFlags: UInt(MS_NOSUID | MS_NODEV | MS_NOEXEC), describe: "mount /proc")
+
+        // A minimal /dev: a few harmless devices bound from the host, no tty.
+        mkdirs("/dev")
+        plan.op(EDGY_OP_TMPFS, path: inRoot("/dev"), dataString: "size=64k,nr_inodes=64,mode=0755",
+                mountFlags: UInt(MS_NOSUID | MS_NOEXEC), describe: "mount /dev")
+        for device in ["null", "zero", "full", "random", "urandom"] {
+            plan.op(EDGY_OP_MKFILE, path: inRoot("/dev/\(device)"), mode: 0o666, describe: "create /dev/\(device)")
+            plan.op(EDGY_OP_BIND, path: inRoot("/dev/\(device)"), source: "/dev/\(device)",
+                    mountFlags: UInt(MS_BIND | MS_NOSUID | MS_NOEXEC), describe: "mount /dev/\(device)")
+        }
+        for (link, target) in [("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
+                               ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")] {
+            plan.op(EDGY_OP_SYMLINK, path: inRoot("/dev/\(link)"), source: target, describe: "symlink /dev/\(link)")
+        }
+        plan.op(EDGY_OP_MKDIR, path: inRoot("/dev/shm"), mode: 0o755, describe: "mkdir /dev/shm")
+        plan.op(EDGY_OP_TMPFS, path: inRoot("/dev/shm"), dataString: "size=\(limits.tmpMib)m,nr_inodes=1024,mode=1777",
+                mountFlags: Self.nodevNosuid, describe: "mount /dev/shm")
+
+        // Writable, size-capped tmpfs: /tmp, the policy's extra ones, and the working directory.
+        let uid = policy.identity.uid, gid = policy.identity.gid
+        mkdirs("/tmp")
+        plan.op(EDGY_OP_TMPFS, path: inRoot("/tmp"), dataString: "size=\(limits.tmpMib)m,nr_inodes=16384,mode=1777",
+                mountFlags: Self.nodevNosuid, describe: "mount /tmp")
+        for extra in policy.tmpfs {
+            let dest = try Self.absolute(extra.destination, what: "tmpfs destination")
+            mkdirs(dest)
+            plan.op(EDGY_OP_TMPFS, path: inRoot(dest),
+                    dataString: "size=\(extra.sizeMib)m,nr_inodes=16384,mode=0755,uid=\(uid),gid=\(gid)",
+                    mountFlags: Self.nodevNosuid, describe: "mount \(dest)")
+        }
+        let workdir = try Self.absolute(policy.run.workdir, what: "workdir")
+        mkdirs(workdir)
+        plan.op(EDGY_OP_TMPFS, path: inRoot(workdir),
+                dataString: "size=\(limits.workdirMib)m,nr_inodes=16384,mode=0755,uid=\(uid),gid=\(gid)",
+                mountFlags: Self.nodevNosuid, describe: "mount \(workdir)")
+
+        // The task's files, straight from memory into the jail's tmpfs.
+        var madeInWorkdir = Set<String>()
+        for file in request.files {
+            let relative = try Self.relative(file.path)
+            let components = relative.split(separator: "/")
+            var current = workdir
+            for component in components.dropLast() {
+                current += "/" + component
+                if madeInWorkdir.insert(current).inserted {
+                    plan.op(EDGY_OP_MKDIR, path: inRoot(current), mode: 0o755, describe: "mkdir \(current)")
+                    plan.op(EDGY_OP_CHOWN, path: inRoot(current), uid: uid, gid: gid, describe: "chown \(current)")
+                }
+            }
+            let path = workdir + "/" + relative
+            plan.op(EDGY_OP_WRITE_FILE, path: inRoot(path), data: file.contents, mode: file.mode & 0o7777 & ~0o6000,
+                    uid: uid, gid: gid, describe: "write \(path)")
+        }
+
+        // Name service files, so that programs asking who they are get an answer.
+        if !made.contains("/etc/passwd") && !policy.mounts.contains(where: { $0.destination == "/etc" }) {
+            mkdirs("/etc")
+            let home = workdir
+            let passwd = "root:x:0:0:root:/root:/bin/sh\njail:x:\(uid):\(gid):jail:\(home):/bin/sh\n"
+            let group = "root:x:0:\njail:x:\(gid):\n"
+            plan.op(EDGY_OP_WRITE_FILE, path: inRoot("/etc/passwd"), data: Array(passwd.utf8), mode: 0o644, describe: "write /etc/passwd")
+            plan.op(EDGY_OP_WRITE_FILE, path: inRoot("/etc/group"), data: Array(group.utf8), mode: 0o644, describe: "write /etc/group")
+        }
+
+        // argv with {entry} substituted; the environment is the policy's plus the task's, nothing else.
+        let entry = policy.run.entry ?? ""
+        let command = (request.command ?? policy.run.command).map { $0.replacing("{entry}", with: entry) }
+        guard let program = command.first, !program.isEmpty else {
+            throw PlanError("no command: the policy `\(policy.name)` has none and the task gave none")
+        }
+        plan.program = program
+        var environment = policy.run.env
+        for (key, value) in request.extraEnvironment { environment[key] = value }
+        let argvOffsets = command.map { plan.string($0) }
+        let envOffsets = environment.sorted { $0.key < $1.key }.map { plan.string("\($0.key)=\($0.value)") }
+
+        var p = edgy_plan()
+        p.namespaces = EDGY_CLONE_NEWNS | EDGY_CLONE_NEWPID | EDGY_CLONE_NEWNET | EDGY_CLONE_NEWIPC | EDGY_CLONE_NEWUTS
+        p.unshare_cgroup = 1
+        p.user_namespace = policy.identity.userNamespace ? 1 : 0
+        if policy.identity.userNamespace {
+            p.namespaces |= EDGY_CLONE_NEWUSER
+            p.host_uid_base = host.hostIDBase
+            p.host_gid_base = host.hostIDBase
+            p.id_count = host.idCount
+        }
+        p.cgroup_fd = cgroupFD ?? -1
+        p.root = plan.string(root)
+        p.root_options = plan.string("size=1m,nr_inodes=4096,mode=0755")
+        p.workdir = plan.string(workdir)
+        p.hostname = plan.string(policy.run.hostname)
+        p.loopback_up = policy.network.mode == .loopback ? 1 : 0
+        p.exec_path = plan.string(program)
+        p.search_path = environment["PATH"].map { plan.string($0) } ?? 0
+        p.argv = plan.offsetTable(argvOffsets)
+        p.argc = UInt32(argvOffsets.count)
+        p.envp = plan.offsetTable(envOffsets)
+        p.envc = UInt32(envOffsets.count)
+        p.uid = uid
+        p.gid = gid
+        p.last_cap = lastCap
+        if !seccomp.isEmpty {
+            p.seccomp_filter = plan.bytes(seccomp)
+            p.seccomp_len = UInt32(seccomp.count / 8)
+        }
+        p.stdin_fd = stdio.0
+        p.stdout_fd = stdio.1
+        p.stderr_fd = stdio.2
+        p.parent_death_signal = host.dieWithSupervisor ? SIGKILL : 0
+
+        let cpu = UInt64(max(1, limits.cpuTimeS.rounded(.up)))
+        let rlimits: [(Int32, UInt64, UInt64)] = [
+            // SIGXCPU at the limit, SIGKILL a second later if it is ignored.
+            (Int32(RLIMIT_CPU.rawValue), cpu, cpu + 1),
+            (Int32(RLIMIT_NOFILE.rawValue), UInt64(limits.openFiles), UInt64(limits.openFiles)),
+            (Int32(RLIMIT_FSIZE.rawValue), UInt64(limits.fileSizeMib) << 20, UInt64(limits.fileSizeMib) << 20),
+            (Int32(RLIMIT_CORE.rawValue), 0, 0),
+        ]
+        withUnsafeMutableBytes(of: &p.rlimits) { raw in
+            let table = raw.bindMemory(to: edgy_rlimit.self)
+            for (i, limit) in rlimits.enumerated() {
+                table[i] = edgy_rlimit(resource: limit.0, reserved: 0, soft: limit.1, hard: limit.2)
+            }
+        }
+        p.n_rlimits = UInt32(rlimits.count)
+        plan.plan = p
+        return plan
+    }
+
+    static func absolute(_ path: String, what: String) throws(PlanError) -> String {
+        guard path.hasPrefix("/"), !path.split(separator: "/").contains(where: { $0 == ".." || $0 == "." }) else {
+            throw PlanError("\(what) `\(path)` must be an absolute path without `.` or `..`")
+        }
+        let trimmed = "/" + path.split(separator: "/").joined(separator: "/")
+        return trimmed
+    }
+
+    static func relative(_ path: String) throws(PlanError) -> String {
+        let components = path.split(separator: "/", omittingEmptySubsequences: true)
+        guard !path.hasPrefix("/"), !components.isEmpty,
+              !components.contains(where: { $0 == ".." || $0 == "." }),
+              !path.utf8.contains(0)
+        else {
+            throw PlanError("file path `\(path)` must be relative, without `.` or `..`")
+        }
+        return components.joined(separator: "/")
+    }
+}

@@ -1,0 +1,63 @@
+import EdgyPolicy
+
+/// One file of a task's in-memory file set: it is written by the child straight into the jail's
+/// private tmpfs and never touches the host's disk.
+public struct JailFile: Sendable, Hashable {
+    /// Relative to the working directory; no `..`, no leading `/`.
+    public var path: String
+    public var contents: [UInt8]
+    public var mode: UInt32
+
+    public init(path: String, contents: [UInt8], mode: UInt32 = 0o644) {
+        self.path = path
+        self.contents = contents
+        self.mode = mode
+    }
+}
+
+/// Everything one attempt needs: the effective policy and the task's data.
+public struct JailRequest: Sendable {
+    public var policy: Policy
+    /// The policy's digest, recorded in the report.
+    public var policyDigest: String
+    public var files: [JailFile]
+    /// Replaces the policy's command (the caller checks that the policy allows it).
+    public var command: [String]?
+    public var stdin: [UInt8]
+    /// Added to the policy's environment (the caller checks the keys against `task_env`).
+    public var extraEnvironment: [String: String]
+
+    public init(
+        policy: Policy, policyDigest: String = "", files: [JailFile] = [], command: [String]? = nil,
+        stdin: [UInt8] = [], extraEnvironment: [String: String] = [:]
+    ) {
+        self.policy = policy
+        self.policyDigest = policyDigest
+        self.files = files
+        self.command = command
+        self.stdin = stdin
+        self.extraEnvironment = extraEnvironment
+    }
+}
+
+/// Host-level settings of the jail, the same for every policy.
+public struct JailHostConfiguration: Sendable, Hashable {
+    /// A directory the child mounts its new root on, inside its own mount namespace.
+    public var stagingRoot: String
+    /// Inside ids `[0, idCount)` map to `[hostIDBase, hostIDBase + idCount)`: an unprivileged
+    /// range no real user owns.
+    public var hostIDBase: UInt32
+    public var idCount: UInt32
+    /// Kill the jail if the thread that spawned it dies (so a crashed supervisor leaves no jail).
+    public var dieWithSupervisor: Bool
+
+    public init(
+        stagingRoot: String = "/run/edgy/root", hostIDBase: UInt32 = 1_000_000_000,
+        idCount: UInt32 = 65536, dieWithSupervisor: Bool = true
+    ) {
+        self.stagingRoot = stagingRoot
+        self.hostIDBase = hostIDBase
+        self.idCount = idCount
+        self.dieWithSupervisor = dieWithSupervisor
+    }
+}

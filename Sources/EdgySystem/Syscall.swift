@@ -1,0 +1,48 @@
+import Glibc
+import SystemPackage
+
+/// Runs a libc call that returns -1 and sets errno on failure. `EINTR` is retried here, in one
+/// place (swift-system `valueOrErrno(retryOnInterrupt:)`); `EBADF` and `EFAULT` are bugs in the
+/// caller, not conditions to handle, so they trap (swift-nio `SystemCallHelpers`).
+@inline(__always)
+public func syscallRetrying<T: FixedWidthInteger>(_ body: () -> T) throws(Errno) -> T {
+    while true {
+        let result = body()
+        if result != -1 { return result }
+        let err = Errno(rawValue: errno)
+        if err == .interrupted { continue }
+        precondition(err != .badFileDescriptor && err != .badAddress, "syscall misuse: \(err)")
+        throw err
+    }
+}
+
+/// Closes an fd we own. `EINTR` on close is ignored: on Linux the fd is already gone.
+public func closeDescriptor(_ fd: Int32) {
+    let result = Glibc.close(fd)
+    if result == -1 {
+        precondition(errno != EBADF, "close of a descriptor we do not own: \(fd)")
+    }
+}
+
+/// The symbolic name of an errno value, e.g. "ENOENT", for messages and reports.
+public func errnoName(_ value: Int32) -> String {
+    errnoNames[value] ?? "E\(value)"
+}
+
+/// The errno value for a name such as "EPERM", or nil.
+public func errnoValue(named name: String) -> Int32? {
+    errnoNames.first { $0.value == name }?.key
+}
+
+private let errnoNames: [Int32: String] = [
+    EPERM: "EPERM", ENOENT: "ENOENT", ESRCH: "ESRCH", EINTR: "EINTR", EIO: "EIO", ENXIO: "ENXIO",
+    E2BIG: "E2BIG", ENOEXEC: "ENOEXEC", EBADF: "EBADF", ECHILD: "ECHILD", EAGAIN: "EAGAIN",
+    ENOMEM: "ENOMEM", EACCES: "EACCES", EFAULT: "EFAULT", EBUSY: "EBUSY", EEXIST: "EEXIST",
+    EXDEV: "EXDEV", ENODEV: "ENODEV", ENOTDIR: "ENOTDIR", EISDIR: "EISDIR", EINVAL: "EINVAL",
+    ENFILE: "ENFILE", EMFILE: "EMFILE", ENOTTY: "ENOTTY", ETXTBSY: "ETXTBSY", EFBIG: "EFBIG",
+    ENOSPC: "ENOSPC", ESPIPE: "ESPIPE", EROFS: "EROFS", EMLINK: "EMLINK", EPIPE: "EPIPE",
+    ERANGE: "ERANGE", ENAMETOOLONG: "ENAMETOOLONG", ENOSYS: "ENOSYS", ENOTEMPTY: "ENOTEMPTY",
+    ELOOP: "ELOOP", EOVERFLOW: "EOVERFLOW", EOPNOTSUPP: "EOPNOTSUPP", EAFNOSUPPORT: "EAFNOSUPPORT",
+    ECANCELED: "ECANCELED", ENOTSUP: "ENOTSUP", EDQUOT: "EDQUOT", ECONNREFUSED: "ECONNREFUSED",
+    ENETUNREACH: "ENETUNREACH", EADDRINUSE: "EADDRINUSE",
+]

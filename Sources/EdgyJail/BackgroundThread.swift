@@ -1,0 +1,27 @@
+import Glibc
+
+/// Runs `body` on a new OS thread and returns its result. Jail supervision blocks (clone, poll,
+/// waitid), so it stays off Swift's cooperative pool (STYLE §11). The thread lives exactly as
+/// long as its jail, which also makes it the right owner for PR_SET_PDEATHSIG: if it dies, the
+/// jail dies with it, and it only ends after the jail has been reaped.
+func onBackgroundThread<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+    await withCheckedContinuation { (continuation: CheckedContinuation<T, Never>) in
+        let box = Unmanaged.passRetained(ThreadBody { continuation.resume(returning: body()) })
+        var thread = pthread_t()
+        var attributes = pthread_attr_t()
+        pthread_attr_init(&attributes)
+        pthread_attr_setdetachstate(&attributes, Int32(PTHREAD_CREATE_DETACHED))
+        let rc = pthread_create(&thread, &attributes, { raw in
+            let body = Unmanaged<ThreadBody>.fromOpaque(raw!).takeRetainedValue()
+            body.run()
+            return nil
+        }, box.toOpaque())
+        pthread_attr_destroy(&attributes)
+        precondition(rc == 0, "pthread_create failed: \(rc)")
+    }
+}
+
+private final class ThreadBody: Sendable {
+    let run: @Sendable () -> Void
+    init(_ run: @escaping @Sendable () -> Void) { self.run = run }
+}

@@ -1,0 +1,358 @@
+import CEdgyJail
+import EdgyCgroup
+import EdgyPolicy
+import EdgySeccomp
+import EdgySystem
+import Glibc
+import Synchronization
+import SystemPackage
+
+/// Which stream a chunk of live output came from.
+public enum OutputStreamKind: String, Sendable {
+    case stdout, stderr
+}
+
+/// Fails at start when the host cannot jail anything.
+public struct JailSetupError: Error, Sendable, CustomStringConvertible {
+    public var description: String
+}
+
+/// Runs attempts: policy + task → plan → spawn → supervise → `AttemptReport`.
+///
+/// Many attempts may run at once from one supervisor; each has its own thread, cgroup, pipes and
+/// deadline, and they share nothing mutable.
+public final class JailSupervisor: Sendable {
+    public let host: JailHostConfiguration
+    let cgroups: CgroupManager?
+    let lastCap: UInt32
+    private let sequence = Atomic<UInt64>(0)
+
+    /// - Parameters:
+    ///   - cgroups: where each attempt's cgroup is created; nil runs without cgroup limits
+    ///     (memory and pids are then unenforced, which `edgyd` never does).
+    /// - Throws: `JailSetupError` when the staging directory cannot be created.
+    public init(host: JailHostConfiguration = JailHostConfiguration(), cgroups: CgroupManager?) throws(JailSetupError) {
+        self.host = host
+        self.cgroups = cgroups
+        self.lastCap = UInt32(edgy_last_cap())
+        // A workload that closes its stdin early must not take the supervisor down with SIGPIPE.
+        signal(SIGPIPE, SIG_IGN)
+        var current = ""
+        for component in host.stagingRoot.split(separator: "/") {
+            current += "/" + component
+            if mkdir(current, 0o755) != 0 && errno != EEXIST {
+                throw JailSetupError(description: "cannot create staging directory \(current): \(errnoName(errno))")
+            }
+        }
+    }
+
+    /// Runs one attempt to its end and reports it. Never throws: every ending is a report.
+    /// Cancelling the calling task kills the jail at once; the report says `cancelled`.
+    ///
+    /// - Parameter onOutput: receives each kept chunk of stdout/stderr as it arrives (on the
+    ///   jail's thread; keep it short).
+    public func run(
+        _ request: JailRequest,
+        onOutput: (@Sendable (OutputStreamKind, ArraySlice<UInt8>) -> Void)? = nil
+    ) async -> AttemptReport {
+        let cancelFD: Int32
+        do {
+            cancelFD = try makeEventFD()
+        } catch {
+            var report = AttemptReport(outcome: .setupError, policyName: request.policy.name, policyDigest: request.policyDigest)
+            report.setup = SetupFailure(stage: "eventfd", errno: errnoName(error.rawValue), detail: nil)
+            return report
+        }
+        defer { closeDescriptor(cancelFD) }
+        let id = sequence.add(1, ordering: .relaxed).newValue
+        return await withTaskCancellationHandler {
+            await onBackgroundThread { [self] in
+                var attempt = Attempt(supervisor: self, request: request, cancelFD: cancelFD, onOutput: onOutput, serial: id)
+                return attempt.run()
+            }
+        } onCancel: {
+            signalEventFD(cancelFD)
+        }
+    }
+}
+
+/// One attempt, start to reap, on its own thread.
+private struct Attempt {
+    let supervisor: JailSupervisor
+    let request: JailRequest
+    let cancelFD: Int32
+    let onOutput: (@Sendable (OutputStreamKind, ArraySlice<UInt8>) -> Void)?
+    let serial: UInt64
+    var facts = TerminationFacts()
+    var report: AttemptReport
+
+    init(
+        supervisor: JailSupervisor, request: JailRequest, cancelFD: Int32,
+        onOutput: (@Sendable (OutputStreamKind, ArraySlice<UInt8>) -> Void)?, serial: UInt64
+    ) {
+        self.supervisor = supervisor
+        self.request = request
+        self.cancelFD = cancelFD
+        self.onOutput = onOutput
+        self.serial = serial
+        self.report = AttemptReport(
+            outcome: .setupError, startedAt: wallClockSeconds(), policyName: request.policy.name,
+            policyDigest: request.policyDigest)
+    }
+
+    mutating func setupFailed(_ stage: String, errno: Int32? = nil, detail: String? = nil) -> AttemptReport {
+        report.setup = SetupFailure(stage: stage, errno: errno.map(errnoName), detail: detail)
+        report.outcome = .setupError
+        report.finishedAt = wallClockSeconds()
+        return report
+    }
+
+    mutating func run() -> AttemptReport {
+        let policy = request.policy
+        let limits = policy.limits
+
+        let seccomp: [UInt8]
+        do {
+            seccomp = try SeccompCompiler.compile(policy.seccomp).bytes
+        } catch {
+            return setupFailed("seccomp", detail: "\(error)")
+        }
+
+        var stdinPipe: PipeDescriptors
+        do { stdinPipe = try PipeDescriptors() } catch { return setupFailed("pipes", errno: error.rawValue) }
+        var stdoutPipe: PipeDescriptors
+        do { stdoutPipe = try PipeDescriptors() } catch { return setupFailed("pipes", errno: error.rawValue) }
+        var stderrPipe: PipeDescriptors
+        do { stderrPipe = try PipeDescriptors() } catch { return setupFailed("pipes", errno: error.rawValue) }
+
+        var cgroup: JailCgroup?
+        if let manager = supervisor.cgroups {
+            let cgroupLimits = CgroupLimits(
+                memoryBytes: UInt64(limits.memoryMib) << 20, pidsMax: limits.pids, cpuMaxCores: nil)
+            do {
+                cgroup = try manager.create(name: "jail-\(getpid())-\(serial)", limits: cgroupLimits)
+            } catch {
+                return setupFailed("cgroup", detail: "\(error)")
+            }
+        }
+        defer {
+            if let cgroup {
+                cgroup.kill()
+                try? cgroup.remove()
+            }
+        }
+
+        let plan: JailPlan
+        do {
+            plan = try PlanBuilder(host: supervisor.host).build(
+                request, seccomp: seccomp,
+                stdio: (stdinPipe.readEnd, stdoutPipe.writeEnd, stderrPipe.writeEnd),
+                cgroupFD: cgroup?.cloneIntoFD, lastCap: supervisor.lastCap)
+        } catch {
+            return setupFailed("plan", detail: error.message)
+        }
+
+        var pending = edgy_pending()
+        var childError = edgy_child_error()
+        let started = plan.withPlan { edgy_spawn_start($0, &pending, &childError) }
+        // The child has its copies; ours must go so that EOF means the jail closed them.
+        closeDescriptor(stdinPipe.takeReadEnd())
+        closeDescriptor(stdoutPipe.takeWriteEnd())
+        closeDescriptor(stderrPipe.takeWriteEnd())
+        if started != 0 {
+            return setupFailed(String(cString: edgy_stage_name(childError.stage)), errno: childError.err)
+        }
+        if let cgroup, cgroup.cloneIntoFD == nil {
+            do {
+                try cgroup.attach(pid: pending.pid)
+            } catch {
+                edgy_spawn_abort(&pending)
+                return setupFailed("cgroup", detail: "\(error)")
+            }
+        }
+
+        let released = edgy_spawn_release(&pending, &childError)
+        let execStart = monotonicNanos()
+        report.startedAt = wallClockSeconds()
+        let pidfd = pending.pidfd
+        defer { closeDescriptor(pidfd) }
+        if released != 0 {
+            var code: Int32 = 0, status: Int32 = 0
+            _ = edgy_waitid_pidfd(pidfd, &code, &status, nil, 0)
+            if released == 1 {
+                let stage = childError.stage
+                var detail: String?
+                if stage == Int32(EDGY_STAGE_FS_OP.rawValue), childError.op_index >= 0,
+                   Int(childError.op_index) < plan.opDescriptions.count {
+                    detail = plan.opDescriptions[Int(childError.op_index)]
+                } else if stage == Int32(EDGY_STAGE_EXECVE.rawValue) {
+                    detail = "execve \(plan.program)"
+                } else if stage == Int32(EDGY_STAGE_RLIMIT.rawValue) {
+                    detail = "rlimit \(childError.op_index)"
+                }
+                return setupFailed(String(cString: edgy_stage_name(stage)), errno: childError.err, detail: detail)
+            }
+            return setupFailed("gate", errno: errno, detail: "the child died before it was released")
+        }
+
+        supervise(
+            pidfd: pidfd, stdinFD: stdinPipe.takeWriteEnd(), stdoutFD: stdoutPipe.takeReadEnd(),
+            stderrFD: stderrPipe.takeReadEnd(), execStart: execStart, cgroup: cgroup)
+
+        var usage = rusage()
+        var code: Int32 = 0, status: Int32 = 0
+        if edgy_waitid_pidfd(pidfd, &code, &status, &usage, 0) == 0 {
+            if code == CLD_EXITED {
+                facts.exitCode = status
+            } else {
+                facts.signal = status
+            }
+        }
+        report.wallMs = Int((monotonicNanos() - execStart) / 1_000_000)
+        report.finishedAt = wallClockSeconds()
+        report.cpuUserMs = Int(usage.ru_utime.tv_sec) * 1000 + Int(usage.ru_utime.tv_usec) / 1000
+        report.cpuSysMs = Int(usage.ru_stime.tv_sec) * 1000 + Int(usage.ru_stime.tv_usec) / 1000
+        report.maxRssKib = Int(usage.ru_maxrss)
+        if let cgroup {
+            // Nothing of the attempt may outlive it: descendants, stopped or detached, die here.
+            cgroup.kill()
+            let stats = cgroup.stats()
+            report.memoryPeakBytes = stats.memoryPeakBytes
+            report.oomKills = stats.oomKills
+            report.pidsPeak = stats.pidsPeak
+            report.pidsLimitHits = stats.pidsLimitHits
+            facts.oomKills = stats.oomKills
+        }
+        report.exitCode = facts.exitCode
+        report.signal = facts.signal
+        report.signalName = facts.signal.map(signalName)
+        report.outcome = classify(facts)
+        return report
+    }
+
+    /// The poll loop: drains stdout and stderr into bounded buffers, feeds stdin, watches the
+    /// pidfd, the wall deadline, CPU time and cancellation. Returns once the jail's main process
+    /// has exited and both pipes are closed (or a short grace after the exit has passed).
+    mutating func supervise(
+        pidfd: Int32, stdinFD: Int32, stdoutFD: Int32, stderrFD: Int32, execStart: UInt64,
+        cgroup: JailCgroup?
+    ) {
+        let limits = request.policy.limits
+        var stdoutBuffer = OutputBuffer(capacity: limits.stdoutKib * 1024)
+        var stderrBuffer = OutputBuffer(capacity: limits.stderrKib * 1024)
+        var stdinFD = stdinFD
+        var stdoutFD = stdoutFD
+        var stderrFD = stderrFD
+        var stdinOffset = 0
+        let stdinData = request.stdin
+        if stdinData.isEmpty {
+            closeDescriptor(stdinFD)
+            stdinFD = -1
+        } else {
+            try? setNonBlocking(stdinFD)
+        }
+        try? setNonBlocking(stdoutFD)
+        try? setNonBlocking(stderrFD)
+
+        let wallDeadline = execStart + UInt64(limits.wallTimeS * 1e9)
+        let cpuLimitNanos = UInt64(limits.cpuTimeS * 1e9)
+        var exitedAt: UInt64?
+        var killed = false
+        var lastCPUCheck = execStart
+        let chunkSize = 64 * 1024
+        let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkSize, alignment: 16)
+        defer { chunk.deallocate() }
+
+        func killJail() {
+            if killed { return }
+            killed = true
+            if let cgroup { cgroup.kill() } else { _ = edgy_pidfd_send_signal(pidfd, SIGKILL) }
+        }
+
+        while stdoutFD >= 0 || stderrFD >= 0 || exitedAt == nil {
+            let now = monotonicNanos()
+            if let exitedAt, now > exitedAt + 500_000_000 {
+                break  // a descendant holds the pipes open; the cgroup kill below ends it
+            }
+            if exitedAt == nil && now >= wallDeadline && !killed {
+                facts.wallDeadlineFired = true
+                killJail()
+            }
+            var fds: [pollfd] = []
+            fds.append(pollfd(fd: exitedAt == nil ? pidfd : -1, events: Int16(POLLIN), revents: 0))
+            fds.append(pollfd(fd: cancelFD, events: Int16(POLLIN), revents: 0))
+            fds.append(pollfd(fd: stdoutFD, events: Int16(POLLIN), revents: 0))
+            fds.append(pollfd(fd: stderrFD, events: Int16(POLLIN), revents: 0))
+            fds.append(pollfd(fd: stdinFD, events: Int16(POLLOUT), revents: 0))
+            var timeoutMs = 100
+            if exitedAt == nil && !killed {
+                timeoutMs = min(timeoutMs, Int((wallDeadline - min(now, wallDeadline)) / 1_000_000) + 1)
+            }
+            let ready = poll(&fds, nfds_t(fds.count), Int32(timeoutMs))
+            if ready < 0 && errno != EINTR { break }
+
+            if fds[1].revents != 0 && !facts.cancelled {
+                facts.cancelled = true
+                killJail()
+            }
+            for (index, kind) in [(2, OutputStreamKind.stdout), (3, OutputStreamKind.stderr)] where fds[index].revents != 0 {
+                let fd = kind == .stdout ? stdoutFD : stderrFD
+                // Read until the pipe is empty so a flood is drained at pipe speed.
+                var closed = false
+                for _ in 0..<16 {
+                    let n = read(fd, chunk.baseAddress, chunkSize)
+                    if n > 0 {
+                        let slice = UnsafeRawBufferPointer(rebasing: chunk[..<n])
+                        let kept = kind == .stdout ? stdoutBuffer.append(slice) : stderrBuffer.append(slice)
+                        if !kept.isEmpty { onOutput?(kind, kept) }
+                        if n < chunkSize { break }
+                    } else if n == 0 || (errno != EAGAIN && errno != EINTR) {
+                        closed = true
+                        break
+                    } else {
+                        break
+                    }
+                }
+                if limits.outputOverflow == .kill && !killed
+                    && (stdoutBuffer.truncatedBytes > 0 || stderrBuffer.truncatedBytes > 0) {
+                    facts.outputLimitFired = true
+                    killJail()
+                }
+                if closed {
+                    closeDescriptor(fd)
+                    if kind == .stdout { stdoutFD = -1 } else { stderrFD = -1 }
+                }
+            }
+            if stdinFD >= 0 && fds[4].revents != 0 {
+                let n = stdinData.withUnsafeBytes { raw in
+                    write(stdinFD, raw.baseAddress! + stdinOffset, min(raw.count - stdinOffset, 64 * 1024))
+                }
+                if n > 0 { stdinOffset += n }
+                if (n < 0 && errno != EAGAIN && errno != EINTR) || stdinOffset >= stdinData.count {
+                    closeDescriptor(stdinFD)  // EOF for the workload, or it stopped reading (EPIPE)
+                    stdinFD = -1
+                }
+            }
+            if exitedAt == nil && fds[0].revents != 0 {
+                exitedAt = monotonicNanos()
+                // The main process is PID 1 of the jail: its exit takes the rest of the namespace
+                // with it. Kill the cgroup as well, for anything that escaped the namespace's end.
+                if let cgroup { cgroup.kill() }
+            }
+            // CPU time of the whole group (RLIMIT_CPU only sees one process at a time).
+            if exitedAt == nil && !killed, let cgroup, monotonicNanos() - lastCPUCheck > 50_000_000 {
+                lastCPUCheck = monotonicNanos()
+                if let used = cgroup.stats().cpuUsageNanos, used >= cpuLimitNanos {
+                    facts.cpuLimitFired = true
+                    killJail()
+                }
+            }
+        }
+        for fd in [stdinFD, stdoutFD, stderrFD] where fd >= 0 { closeDescriptor(fd) }
+        if exitedAt == nil { killJail() }
+        report.stdout = stdoutBuffer.kept
+        report.stderr = stderrBuffer.kept
+        report.stdoutTruncatedBytes = stdoutBuffer.truncatedBytes
+        report.stderrTruncatedBytes = stderrBuffer.truncatedBytes
+    }
+}

@@ -1,0 +1,62 @@
+import EdgyJail
+import EdgyPolicy
+import Glibc
+
+/// Shared fixtures for tests that run real jails.
+public enum TestSupport {
+    /// The repository root, from this file's path.
+    public static let repositoryRoot: String = {
+        var path = #filePath
+        for _ in 0..<3 { path = String(path[..<path.lastIndex(of: "/")!]) }
+        return path
+    }()
+
+    /// Where `swift build` put the executables (the probe among them).
+    public static var productsDirectory: String {
+        var path = CommandLine.arguments[0]
+        // swift-testing runs from .build/<triple>/debug/EdgyPackageTests.xctest/...
+        while !path.isEmpty, !FileSystem.exists(path + "/edgy-probe") {
+            guard let slash = path.lastIndex(of: "/") else { break }
+            path = String(path[..<slash])
+        }
+        if FileSystem.exists(path + "/edgy-probe") { return path }
+        return repositoryRoot + "/.build/debug"
+    }
+
+    /// A policy like the shipped `base`: the host's /usr and friends, read-only; default seccomp.
+    public static func policy(
+        _ command: [String] = [], name: String = "test", configure: (inout Policy) -> Void = { _ in }
+    ) -> Policy {
+        var policy = Policy(name: name)
+        policy.run.command = command
+        policy.run.env = ["PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/work"]
+        policy.mounts = [
+            Policy.Mount(source: "/usr"),
+            Policy.Mount(source: "/bin", required: false),
+            Policy.Mount(source: "/sbin", required: false),
+            Policy.Mount(source: "/lib", required: false),
+            Policy.Mount(source: "/lib64", required: false),
+            Policy.Mount(source: "/etc/alternatives", required: false),
+            Policy.Mount(source: "/etc/ld.so.cache", required: false),
+        ]
+        policy.limits.wallTimeS = 20
+        configure(&policy)
+        return policy
+    }
+
+    /// The probe binary, bound read-only into jails at the same path.
+    public static func withProbe(_ policy: Policy) -> Policy {
+        var policy = policy
+        policy.mounts.append(Policy.Mount(source: productsDirectory))
+        return policy
+    }
+
+    public static var probe: String { productsDirectory + "/edgy-probe" }
+}
+
+public enum FileSystem {
+    public static func exists(_ path: String) -> Bool {
+        var st = stat()
+        return stat(path, &st) == 0
+    }
+}

@@ -72,7 +72,7 @@ let package = Package(
         .executableTarget(name: "edgy-bench", dependencies: ["EdgyJail", "EdgyPolicy"], path: "Sources/edgy-bench", swiftSettings: strict),
         // A small static C program run inside jails: it tries what the jail must forbid.
         .executableTarget(name: "edgy-probe", path: "Sources/edgy-probe", cSettings: [.define("_GNU_SOURCE")]),
-        .target(name: "EdgyTestSupport", dependencies: ["EdgyJail", "EdgyPolicy"], path: "Tests/EdgyTestSupport", swiftSettings: strict),
+        .target(name: "EdgyTestSupport", dependencies: ["EdgyJail", "EdgyPolicy", "EdgyCgroup"], path: "Tests/EdgyTestSupport", swiftSettings: strict),
         .testTarget(name: "EdgyPolicyTests", dependencies: ["EdgyPolicy", "EdgyTestSupport"], swiftSettings: strict),
         .testTarget(name: "EdgySeccompTests", dependencies: ["EdgySeccomp", "EdgyTestSupport"], swiftSettings: strict),
         .testTarget(name: "EdgyCgroupTests", dependencies: ["EdgyCgroup", "EdgyTestSupport"], swiftSettings: strict),

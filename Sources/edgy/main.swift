@@ -1,1 +1,3 @@
 import EdgyCLI
+
+await EdgyMain.run()

@@ -60,3 +60,28 @@ public enum FileSystem {
         return stat(path, &st) == 0
     }
 }
+
+extension TestSupport {
+    /// One supervisor for a test process; cgroups as the host has them.
+    public static func supervisor(cgroups: Bool = true) throws -> JailSupervisor {
+        try JailSupervisor(cgroups: cgroups ? sharedCgroups() : nil)
+    }
+
+    /// Runs `script` with /bin/sh in a jail built from `policy` (the test policy by default).
+    public static func sh(
+        _ script: String, files: [JailFile] = [], stdin: [UInt8] = [],
+        configure: (inout Policy) -> Void = { _ in }
+    ) async throws -> AttemptReport {
+        let policy = Self.policy(["/bin/sh", "-c", script], configure: configure)
+        return try await supervisor().run(JailRequest(policy: policy, files: files, stdin: stdin))
+    }
+
+    /// The number of fds this process has open: a spawn must not change it.
+    public static func openDescriptorCount() -> Int {
+        guard let dir = opendir("/proc/self/fd") else { return -1 }
+        defer { closedir(dir) }
+        var count = 0
+        while readdir(dir) != nil { count += 1 }
+        return count - 3  // ".", "..", and the directory's own fd
+    }
+}

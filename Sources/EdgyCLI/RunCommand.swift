@@ -1,0 +1,134 @@
+import ArgumentParser
+import EdgyCgroup
+import EdgyJail
+import EdgyPolicy
+import Foundation
+
+/// `edgy run`: one jail, no server (like nsjail). Streams the workload's output, prints a short
+/// report on stderr (or the whole report as JSON), exits with the workload's exit code.
+public struct RunCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run one command in a jail and report how it ended.",
+        discussion: """
+            Exit status: the workload's exit code; 128+N when it was killed by signal N; \
+            \(EdgyExitCode.timedOut) when it ran out of wall or CPU time; \(EdgyExitCode.edgyFailed) when \
+            Edgy itself could not run it (bad arguments or policy, a setup error).
+            """
+    )
+
+    @Option(name: .long, help: "The policy file (default: policies/default.toml).")
+    var policy: String = "policies/default.toml"
+
+    @Option(name: .customLong("file"), help: "Put host file SRC at DEST (relative to the working directory) in the jail. Repeatable.")
+    var files: [String] = []
+
+    @Option(name: .long, help: "A file whose contents are the workload's stdin.")
+    var stdin: String?
+
+    @Flag(name: .long, help: "Print the whole report as JSON on stdout instead of streaming the output.")
+    var json = false
+
+    @Flag(name: .long, help: "Run without cgroup limits (memory and pids then unenforced).")
+    var noCgroup = false
+
+    @Argument(parsing: .postTerminator, help: "The command and its arguments (after --). Default: the policy's command.")
+    var command: [String] = []
+
+    public init() {}
+
+    public mutating func validate() throws {
+        for spec in files where !spec.contains("=") {
+            throw ValidationError("--file expects DEST=SRC, got `\(spec)`")
+        }
+    }
+
+    public func run() async throws {
+        let loaded: LoadedPolicy
+        do {
+            loaded = try PolicyLoader.load(file: policy)
+        } catch {
+            fail(error.description)
+        }
+        for warning in loaded.warnings { printError("\(warning)") }
+
+        var jailFiles: [JailFile] = []
+        for spec in files {
+            let parts = spec.split(separator: "=", maxSplits: 1)
+            let dest = String(parts[0]), source = parts.count > 1 ? String(parts[1]) : ""
+            guard let data = FileManager.default.contents(atPath: source) else {
+                fail("--file \(spec): cannot read \(source)")
+            }
+            let mode = ((try? FileManager.default.attributesOfItem(atPath: source)[.posixPermissions]) as? Int).map(UInt32.init) ?? 0o644
+            jailFiles.append(JailFile(path: dest, contents: Array(data), mode: mode))
+        }
+        var stdinData: [UInt8] = []
+        if let stdin {
+            guard let data = FileManager.default.contents(atPath: stdin) else { fail("--stdin: cannot read \(stdin)") }
+            stdinData = Array(data)
+        }
+
+        let supervisor: JailSupervisor
+        do {
+            let cgroups = noCgroup ? nil : try CgroupManager(host: try CgroupHost.detect())
+            supervisor = try JailSupervisor(cgroups: cgroups)
+        } catch {
+            fail("\(error)")
+        }
+        let request = JailRequest(
+            policy: loaded.policy, policyDigest: loaded.digest, files: jailFiles,
+            command: command.isEmpty ? nil : command, stdin: stdinData)
+        let streaming = !json
+        let report = await supervisor.run(request) { kind, bytes in
+            guard streaming else { return }
+            let handle = kind == .stdout ? FileHandle.standardOutput : FileHandle.standardError
+            handle.write(Data(bytes))
+        }
+
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            if let data = try? encoder.encode(report) {
+                FileHandle.standardOutput.write(data + Data("\n".utf8))
+            }
+        } else {
+            printError(Self.summary(report))
+        }
+        throw ExitCode(Self.exitStatus(report))
+    }
+
+    /// One line for humans: "edgy: exited 3 after 4 ms (cpu 2+3 ms, max rss 5.7 MiB)".
+    static func summary(_ report: AttemptReport) -> String {
+        var what: String
+        switch report.outcome {
+        case .exited: what = "exited \(report.exitCode ?? 0)"
+        case .signaled: what = "killed by \(report.signalName ?? "a signal")"
+        case .setupError: what = "setup failed: \(report.setup?.description ?? "unknown")"
+        default: what = report.outcome.rawValue
+        }
+        var line = "edgy: \(what) after \(report.wallMs) ms (cpu \(report.cpuUserMs)+\(report.cpuSysMs) ms, max rss \(String(format: "%.1f", Double(report.maxRssKib) / 1024)) MiB"
+        if let peak = report.memoryPeakBytes { line += ", memory peak \(String(format: "%.1f", Double(peak) / 1048576)) MiB" }
+        if report.stdoutTruncatedBytes > 0 { line += ", stdout truncated by \(report.stdoutTruncatedBytes) bytes" }
+        if report.stderrTruncatedBytes > 0 { line += ", stderr truncated by \(report.stderrTruncatedBytes) bytes" }
+        return line + ")"
+    }
+
+    /// The workload's exit code, 128+signal, or one of `EdgyExitCode`.
+    static func exitStatus(_ report: AttemptReport) -> Int32 {
+        switch report.outcome {
+        case .exited: return report.exitCode ?? 0
+        case .wallTimeout, .cpuTimeout: return EdgyExitCode.timedOut
+        case .setupError, .lost: return EdgyExitCode.edgyFailed
+        default: return 128 + (report.signal ?? 9)
+        }
+    }
+}
+
+func printError(_ message: String) {
+    FileHandle.standardError.write(Data((message + "\n").utf8))
+}
+
+func fail(_ message: String) -> Never {
+    printError("edgy: \(message)")
+    exit(EdgyExitCode.edgyFailed)
+}

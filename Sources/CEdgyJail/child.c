@@ -335,9 +335,6 @@ static int exec_workload(const struct edgy_plan *plan) {
 void edgy_child_main(const struct edgy_plan *plan, int gate_fd, int error_fd) {
     struct step_failure failure = {.stage = EDGY_STAGE_NONE, .op_index = -1};
 
-    if (plan->parent_death_signal &&
-        syscall(SYS_prctl, PR_SET_PDEATHSIG, plan->parent_death_signal, 0, 0, 0) != 0)
-        fail(error_fd, EDGY_STAGE_PDEATHSIG, -1, errno);
     // Let go of every fd we do not need before waiting: a child parked at the gate must not hold
     // the pipes of other jails spawned meanwhile.
     if (step_fds(plan, &error_fd, gate_fd) != OK) fail(error_fd, EDGY_STAGE_FDS, -1, errno);
@@ -366,6 +363,10 @@ void edgy_child_main(const struct edgy_plan *plan, int gate_fd, int error_fd) {
     if (step_rlimits(plan, &failure) != OK) fail(error_fd, EDGY_STAGE_RLIMIT, failure.op_index, errno);
     if (step_identity(plan, &failure) != OK) fail(error_fd, failure.stage, -1, errno);
     syscall(SYS_umask, 022);
+    // After the id changes, which clear it (prctl(2), PR_SET_PDEATHSIG).
+    if (plan->parent_death_signal &&
+        syscall(SYS_prctl, PR_SET_PDEATHSIG, plan->parent_death_signal, 0, 0, 0) != 0)
+        fail(error_fd, EDGY_STAGE_PDEATHSIG, -1, errno);
 
     if (syscall(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) fail(error_fd, EDGY_STAGE_NO_NEW_PRIVS, -1, errno);
     // Last, so that nothing above has to be allowed by the workload's filter.

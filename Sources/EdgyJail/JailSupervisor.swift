@@ -266,7 +266,9 @@ private struct Attempt {
         func killJail() {
             if killed { return }
             killed = true
-            if let cgroup { cgroup.kill() } else { _ = edgy_pidfd_send_signal(pidfd, SIGKILL) }
+            // PID 1's death takes its namespace with it; the cgroup kill catches anything else.
+            _ = edgy_pidfd_send_signal(pidfd, SIGKILL)
+            cgroup?.kill()
         }
 
         while stdoutFD >= 0 || stderrFD >= 0 || exitedAt == nil {

@@ -34,7 +34,8 @@ public func errnoValue(named name: String) -> Int32? {
     errnoNames.first { $0.value == name }?.key
 }
 
-private let errnoNames: [Int32: String] = [
+// Built with uniquingKeysWith: some names share a value (EOPNOTSUPP/ENOTSUP on Linux).
+private let errnoNames: [Int32: String] = Dictionary([
     EPERM: "EPERM", ENOENT: "ENOENT", ESRCH: "ESRCH", EINTR: "EINTR", EIO: "EIO", ENXIO: "ENXIO",
     E2BIG: "E2BIG", ENOEXEC: "ENOEXEC", EBADF: "EBADF", ECHILD: "ECHILD", EAGAIN: "EAGAIN",
     ENOMEM: "ENOMEM", EACCES: "EACCES", EFAULT: "EFAULT", EBUSY: "EBUSY", EEXIST: "EEXIST",
@@ -43,6 +44,6 @@ private let errnoNames: [Int32: String] = [
     ENOSPC: "ENOSPC", ESPIPE: "ESPIPE", EROFS: "EROFS", EMLINK: "EMLINK", EPIPE: "EPIPE",
     ERANGE: "ERANGE", ENAMETOOLONG: "ENAMETOOLONG", ENOSYS: "ENOSYS", ENOTEMPTY: "ENOTEMPTY",
     ELOOP: "ELOOP", EOVERFLOW: "EOVERFLOW", EOPNOTSUPP: "EOPNOTSUPP", EAFNOSUPPORT: "EAFNOSUPPORT",
-    ECANCELED: "ECANCELED", ENOTSUP: "ENOTSUP", EDQUOT: "EDQUOT", ECONNREFUSED: "ECONNREFUSED",
+    ECANCELED: "ECANCELED", EDQUOT: "EDQUOT", ECONNREFUSED: "ECONNREFUSED",
     ENETUNREACH: "ENETUNREACH", EADDRINUSE: "EADDRINUSE",
-]
+].map { ($0.key, $0.value) }, uniquingKeysWith: { first, _ in first })

@@ -1,0 +1,55 @@
+import EdgyJail
+import EdgyPolicy
+import EdgyTestSupport
+import Testing
+
+/// A jail that cannot be built says which step failed and why, and runs nothing.
+@Suite(.timeLimit(.minutes(1)))
+struct SetupErrorTests {
+    @Test func missingRequiredMountNamesTheMount() async throws {
+        let report = try await TestSupport.sh("echo ran") { policy in
+            policy.mounts.append(Policy.Mount(source: "/nonexistent/edgy-test"))
+        }
+        #expect(report.outcome == .setupError)
+        #expect(report.setup?.stage == "filesystem")
+        #expect(report.setup?.description == "mount /nonexistent/edgy-test: ENOENT")
+        #expect(report.stdout.isEmpty)
+    }
+
+    @Test func missingOptionalMountIsSkipped() async throws {
+        let report = try await TestSupport.sh("echo ran") { policy in
+            policy.mounts.append(Policy.Mount(source: "/nonexistent/edgy-test", required: false))
+        }
+        #expect(report.outcome == .exited)
+        #expect(report.stdoutText == "ran\n")
+    }
+
+    @Test func missingCommandNamesExecve() async throws {
+        let policy = TestSupport.policy(["/usr/bin/no-such-program", "arg"])
+        let report = await try TestSupport.supervisor().run(JailRequest(policy: policy))
+        #expect(report.outcome == .setupError)
+        #expect(report.setup?.stage == "execve")
+        #expect(report.setup?.description == "execve /usr/bin/no-such-program: ENOENT")
+    }
+
+    @Test func commandIsSearchedInThePolicysPath() async throws {
+        let policy = TestSupport.policy(["echo", "found"])
+        let report = await try TestSupport.supervisor().run(JailRequest(policy: policy))
+        #expect(report.stdoutText == "found\n")
+        let missing = await try TestSupport.supervisor().run(JailRequest(policy: TestSupport.policy(["no-such-program"])))
+        #expect(missing.setup?.description == "execve no-such-program: ENOENT")
+    }
+
+    @Test func noCommandAtAllIsAPlanError() async throws {
+        let report = await try TestSupport.supervisor().run(JailRequest(policy: TestSupport.policy([])))
+        #expect(report.outcome == .setupError)
+        #expect(report.setup?.stage == "plan")
+    }
+
+    @Test(arguments: ["../escape", "/abs", "a/../../b", ""])
+    func unsafeFilePathsAreRefused(path: String) async throws {
+        let report = try await TestSupport.sh("true", files: [JailFile(path: path, contents: [1])])
+        #expect(report.outcome == .setupError)
+        #expect(report.setup?.stage == "plan")
+    }
+}

@@ -45,7 +45,9 @@ public struct CgroupStats: Sendable, Hashable {
     /// Processes killed by the OOM killer inside the group (v1 `memory.oom_control` `oom_kill`,
     /// v2 `memory.events` `oom_kill`).
     public var oomKills: Int
-    /// Times the memory limit was hit (v1 `memory.failcnt`, v2 `memory.events` `max`).
+    /// Times the memory limit was hit (v1 `memory.failcnt` + `memory.memsw.failcnt`, v2 `memory.events` `max`).
+    /// - Important: On v1 with swap accounting, Linux 6.13+ leaves this at 0 (the memsw counter
+    ///   fails first and its failcnt is not tracked); `oomKills` is the reliable signal.
     public var memoryLimitHits: Int
     /// CPU time of the group in nanoseconds (v1 `cpuacct.usage`, v2 `cpu.stat` `usage_usec` × 1000).
     public var cpuUsageNanos: UInt64?

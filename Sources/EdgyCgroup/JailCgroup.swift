@@ -137,7 +137,12 @@ public final class JailCgroup: Sendable {
             if let m = dirFor["memory"] {
                 s.memoryPeakBytes = CgroupFS.number(m + "/memory.max_usage_in_bytes")
                 s.oomKills = Int(CgroupFS.keyed(m + "/memory.oom_control", "oom_kill") ?? 0)
+                // With memsw accounting the memory+swap counter is charged first and, set equal to
+                // the memory limit, is the one that fails; a charge fails on one counter only, so add them.
+                // Caveat: Linux 6.13+ ("track failcnt only for legacy cgroups") counts failcnt on
+                // the memory counter only, so with memsw set this stays 0; use oomKills to classify.
                 s.memoryLimitHits = Int(CgroupFS.number(m + "/memory.failcnt") ?? 0)
+                    + Int(CgroupFS.number(m + "/memory.memsw.failcnt") ?? 0)
             }
             if let c = dirFor["cpuacct"] {
                 s.cpuUsageNanos = CgroupFS.number(c + "/cpuacct.usage")

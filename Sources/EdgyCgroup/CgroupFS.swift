@@ -16,11 +16,16 @@ enum CgroupFS {
     }
 
     /// Writes `value` to a control file in one `write(2)`.
-    static func write(_ path: String, _ value: String, what: @autoclosure () -> String) throws(CgroupError) {
+    /// A missing control file (`ENOENT`) is reported as `.missingController` unless `missingIsIO`
+    /// (for files every group has, such as `cgroup.procs`, where `ENOENT` means the group is gone).
+    static func write(
+        _ path: String, _ value: String, what: @autoclosure () -> String, missingIsIO: Bool = false
+    ) throws(CgroupError) {
         let fd = open(path, O_WRONLY)
         guard fd >= 0 else {
             let e = lastErrno
-            throw CgroupError(e == .noSuchFileOrDirectory ? .missingController : .io, what(), path: path, errno: e)
+            let code: CgroupError.Code = (e == .noSuchFileOrDirectory && !missingIsIO) ? .missingController : .io
+            throw CgroupError(code, what(), path: path, errno: e)
         }
         defer { _ = Glibc.close(fd) }  // EINTR on close is ignored (NIO); the fd is gone either way.
         var v = value

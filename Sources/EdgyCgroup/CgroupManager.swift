@@ -8,6 +8,12 @@ import Glibc
 /// `cgroup.subtree_control`. The parent never holds processes itself (the v2 "no internal
 /// processes" rule), only jail groups.
 ///
+/// v1 notes: `memory.use_hierarchy` is not touched: it is always 1 since Linux 5.x (writing 0 is
+/// refused), so a jail's charges also count against the parent. `memory.oom_control` is left with
+/// the OOM killer enabled, so the kernel kills inside the group and `oom_kill` counts it.
+/// `memory.swappiness` is not used to mean "no swap": swap is forbidden with `memsw` equal to the
+/// limit, and a host with active swap but no `memsw` files fails `check` instead.
+///
 /// - Important: On v2 hosts where the daemon runs inside a delegated subtree (systemd
 ///   `Delegate=yes`, or a container with a cgroup namespace) the root is not the real root, and
 ///   enabling controllers there needs the daemon to have moved itself into a leaf first. That is

@@ -52,7 +52,7 @@ public final class JailCgroup: Sendable {
     public func attach(pid: pid_t) throws(CgroupError) {
         let s = String(pid)
         for d in dirs {
-            try CgroupFS.write(d + "/cgroup.procs", s, what: "attach pid \(pid)")
+            try CgroupFS.write(d + "/cgroup.procs", s, what: "attach pid \(pid)", missingIsIO: true)
         }
     }
 

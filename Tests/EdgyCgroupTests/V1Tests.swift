@@ -1,4 +1,5 @@
 import Glibc
+import SystemPackage
 import Testing
 @testable import EdgyCgroup
 
@@ -201,5 +202,64 @@ struct V1Tests {
         }
         try run("back-to-back", pauseMs: 0)
         try run("spaced-50ms", pauseMs: 50)
+    }
+}
+
+@Suite(.timeLimit(.minutes(1)))
+struct V1ConcurrencyTests {
+    /// Eight jails at once from concurrent tasks: the types are shared across threads by the supervisor.
+    @Test func concurrentJailLifecycles() async throws {
+        let host = try CgroupHost.detect()
+        let parent = uniqueParent("concurrent")
+        defer { removeV1Parent(parent) }
+        let m = try CgroupManager(host: host, parentName: parent)
+        let results = await withTaskGroup(of: Bool.self) { group in
+            for i in 0..<8 {
+                group.addTask {
+                    do {
+                        let g = try m.create(name: "j\(i)", limits: CgroupLimits(memoryBytes: 32 << 20, pidsMax: 8, cpuMaxCores: 0.5))
+                        let child = spawn(["/bin/sleep", "100"])
+                        try g.attach(pid: child.pid)
+                        let listed = g.processes() == [child.pid]
+                        g.kill()
+                        let killed = termSignal(child.wait()) == SIGKILL
+                        try g.remove()
+                        return listed && killed
+                    } catch {
+                        return false
+                    }
+                }
+            }
+            var all: [Bool] = []
+            for await r in group { all.append(r) }
+            return all
+        }
+        #expect(results == Array(repeating: true, count: 8))
+        for c in v1Controllers { #expect(CgroupFS.subdirectories("\(v1Root)/\(c)/\(parent)").isEmpty) }
+    }
+
+    @Test func attachToVanishedProcessOrGroupFailsClearly() throws {
+        let host = try CgroupHost.detect()
+        let parent = uniqueParent("errors")
+        defer { removeV1Parent(parent) }
+        let m = try CgroupManager(host: host, parentName: parent)
+        let g = try m.create(name: "e", limits: CgroupLimits())
+        let child = spawn(["/bin/true"])
+        _ = child.wait()
+        do {
+            try g.attach(pid: child.pid)
+            Issue.record("attach of a reaped pid succeeded")
+        } catch {
+            #expect(error.code == .io)
+            #expect(error.errno == .noSuchProcess)
+            #expect(error.path?.hasSuffix("/cgroup.procs") == true)
+        }
+        try g.remove()
+        do {
+            try g.attach(pid: getpid())
+            Issue.record("attach to a removed group succeeded")
+        } catch {
+            #expect(error.code == .io)
+        }
     }
 }

@@ -13,7 +13,14 @@ struct V2CoreTests {
         #expect(host.version == .v2)
         // No controllers here: a limit must be refused, never dropped.
         #expect(throws: CgroupError.self) { try host.check(requiring: CgroupLimits(memoryBytes: 64 << 20)) }
-        #expect(throws: CgroupError.self) { try host.check(requiring: CgroupLimits(pidsMax: 8)) }
+        do {
+            try host.check(requiring: CgroupLimits(pidsMax: 8))
+            Issue.record("pids limit accepted on a controller-less cgroup2")
+        } catch {
+            #expect(error.code == .missingController)
+            #expect(error.description.contains("pids"))
+            #expect(error.path == "\(Self.mount)/cgroup.controllers")
+        }
         let parent = uniqueParent("v2")
         defer { rmdir("\(Self.mount)/\(parent)") }
         let m = try CgroupManager(host: host, parentName: parent)
@@ -42,6 +49,31 @@ struct V2CoreTests {
         #expect(g.cloneIntoFD == nil)
         #expect(fcntl(fd, F_GETFD) == -1)  // closed by remove()
         #expect(!dirExists("\(Self.mount)/\(parent)/core"))
+    }
+
+    /// No fd of ours may point into a jail group once it is removed (the CLONE_INTO_CGROUP fd).
+    @Test func noFdLeftPointingIntoGroups() throws {
+        let host = try CgroupHost.unified(mountPoint: Self.mount)
+        let parent = uniqueParent("v2fds")
+        defer { rmdir("\(Self.mount)/\(parent)") }
+        let m = try CgroupManager(host: host, parentName: parent)
+        for i in 0..<10 {
+            let g = try m.create(name: "g\(i)", limits: CgroupLimits())
+            #expect(g.cloneIntoFD != nil)
+            try g.remove()
+        }
+        _ = try m.create(name: "dropped", limits: CgroupLimits())  // dropped without remove(): deinit closes
+        rmdir("\(Self.mount)/\(parent)/dropped")
+        let prefix = "\(Self.mount)/\(parent)"
+        var leaked: [String] = []
+        for fd in 0..<Int32(4096) {
+            var buf = [CChar](repeating: 0, count: 4096)
+            let n = readlink("/proc/self/fd/\(fd)", &buf, buf.count - 1)
+            guard n > 0 else { continue }
+            let target = String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            if target.hasPrefix(prefix) { leaked.append("\(fd) -> \(target)") }
+        }
+        #expect(leaked.isEmpty)
     }
 
     @Test func reapLeftovers() throws {

@@ -1,0 +1,140 @@
+import Glibc
+import SystemPackage
+
+/// Small, fast file operations on cgroupfs: one open/read-or-write/close per call, errors with
+/// path and errno. cgroup control files are tiny and never short-write, so no buffering.
+///
+/// - Important: This sits on the jail start-up hot path (`create`, `attach`): no Foundation.
+enum CgroupFS {
+    static var lastErrno: Errno { Errno(rawValue: Glibc.errno) }
+
+    static func open(_ path: String, _ flags: Int32) -> Int32 {
+        while true {
+            let fd = Glibc.open(path, flags | O_CLOEXEC)
+            if fd >= 0 || Glibc.errno != EINTR { return fd }
+        }
+    }
+
+    /// Writes `value` to a control file in one `write(2)`.
+    /// A missing control file (`ENOENT`) is reported as `.missingController` unless `missingIsIO`
+    /// (for files every group has, such as `cgroup.procs`, where `ENOENT` means the group is gone).
+    static func write(
+        _ path: String, _ value: String, what: @autoclosure () -> String, missingIsIO: Bool = false
+    ) throws(CgroupError) {
+        let fd = open(path, O_WRONLY)
+        guard fd >= 0 else {
+            let e = lastErrno
+            let code: CgroupError.Code = (e == .noSuchFileOrDirectory && !missingIsIO) ? .missingController : .io
+            throw CgroupError(code, what(), path: path, errno: e)
+        }
+        defer { _ = Glibc.close(fd) }  // EINTR on close is ignored (NIO); the fd is gone either way.
+        var v = value
+        let n = v.withUTF8 { buf in
+            while true {
+                let r = Glibc.write(fd, buf.baseAddress, buf.count)
+                if r >= 0 || Glibc.errno != EINTR { return r }
+            }
+        }
+        if n < 0 { throw CgroupError(.io, what(), path: path, errno: lastErrno) }
+    }
+
+    /// Reads a whole (small) control file; `nil` if it cannot be opened or read.
+    static func read(_ path: String) -> String? {
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { return nil }
+        defer { _ = Glibc.close(fd) }
+        var out: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if Glibc.errno == EINTR { continue }
+                return nil
+            }
+            if n == 0 { break }
+            out.append(contentsOf: chunk[0..<n])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    static func exists(_ path: String) -> Bool {
+        access(path, F_OK) == 0
+    }
+
+    /// `mkdir`; `EEXIST` is reported only when `allowExisting` is false.
+    static func mkdir(_ path: String, allowExisting: Bool) throws(CgroupError) {
+        if Glibc.mkdir(path, 0o755) == 0 { return }
+        let e = lastErrno
+        if e == .fileExists && allowExisting { return }
+        throw CgroupError(.io, "create cgroup directory", path: path, errno: e)
+    }
+
+    /// `rmdir`; a directory that is already gone counts as removed.
+    static func rmdir(_ path: String) -> Errno? {
+        if Glibc.rmdir(path) == 0 { return nil }
+        let e = lastErrno
+        return e == .noSuchFileOrDirectory ? nil : e
+    }
+
+    /// Names of the subdirectories of `path` (child cgroups). Empty if unreadable.
+    static func subdirectories(_ path: String) -> [String] {
+        guard let dir = opendir(path) else { return [] }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let ent = readdir(dir) {
+            guard ent.pointee.d_type == UInt8(DT_DIR) else { continue }
+            let name = withUnsafeBytes(of: ent.pointee.d_name) { raw in
+                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
+    }
+
+    /// Parses `cgroup.procs`: one decimal pid per line.
+    static func pids(_ path: String) -> [pid_t] {
+        guard let text = read(path) else { return [] }
+        return text.split(separator: "\n").compactMap { pid_t($0) }
+    }
+
+    /// Value of `key` in a flat-keyed file (`memory.events`, `cpu.stat`, `memory.oom_control`,
+    /// `pids.events`): lines of `key value`.
+    static func keyed(_ path: String, _ key: String) -> UInt64? {
+        guard let text = read(path) else { return nil }
+        for line in text.split(separator: "\n") {
+            let parts = line.split(separator: " ", maxSplits: 1)
+            if parts.count == 2, parts[0] == key {
+                return UInt64(parts[1].trimmingWhitespace)
+            }
+        }
+        return nil
+    }
+
+    /// A single-number file (`memory.peak`, `pids.peak`, `cpuacct.usage`); `nil` if absent or "max".
+    static func number(_ path: String) -> UInt64? {
+        guard let text = read(path) else { return nil }
+        return UInt64(Substring(text).trimmingWhitespace)
+    }
+
+    static func sleep(milliseconds: Int) {
+        var ts = timespec(tv_sec: milliseconds / 1000, tv_nsec: (milliseconds % 1000) * 1_000_000)
+        var rem = timespec()
+        while nanosleep(&ts, &rem) != 0 && Glibc.errno == EINTR { ts = rem }
+    }
+
+    /// Monotonic clock in nanoseconds, for deadlines.
+    static func nowNanos() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+    }
+}
+
+extension Substring {
+    var trimmingWhitespace: Substring {
+        var s = self
+        while let c = s.first, c == " " || c == "\n" || c == "\t" { s.removeFirst() }
+        while let c = s.last, c == " " || c == "\n" || c == "\t" { s.removeLast() }
+        return s
+    }
+}

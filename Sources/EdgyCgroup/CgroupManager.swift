@@ -1,0 +1,221 @@
+import Glibc
+
+/// Owns the Edgy parent group and creates one child group per jail attempt.
+///
+/// Layout: v1 `/sys/fs/cgroup/<controller>/<parent>/<jail>` in each hierarchy Edgy uses
+/// (memory, pids, cpu, cpuacct, freezer; co-mounted controllers share a directory);
+/// v2 `<root>/<parent>/<jail>`, with `+memory +pids +cpu` in the root's and the parent's
+/// `cgroup.subtree_control`. The parent never holds processes itself (the v2 "no internal
+/// processes" rule), only jail groups.
+///
+/// v1 notes: `memory.use_hierarchy` is not touched: it is always 1 since Linux 5.x (writing 0 is
+/// refused), so a jail's charges also count against the parent. `memory.oom_control` is left with
+/// the OOM killer enabled, so the kernel kills inside the group and `oom_kill` counts it.
+/// `memory.swappiness` is not used to mean "no swap": swap is forbidden with `memsw` equal to the
+/// limit, and a host with active swap but no `memsw` files fails `check` instead.
+///
+/// - Important: On v2 hosts where the daemon runs inside a delegated subtree (systemd
+///   `Delegate=yes`, or a container with a cgroup namespace) the root is not the real root, and
+///   enabling controllers there needs the daemon to have moved itself into a leaf first. That is
+///   the daemon's job at start; this type reports the `EBUSY` with the path.
+public final class CgroupManager: Sendable {
+    public let host: CgroupHost
+    /// The sanitized parent group name.
+    public let parentName: String
+    /// One directory per hierarchy (v1) or the single v2 directory, in attach order.
+    let parentDirs: [String]
+    /// v1: controller → parent directory in its hierarchy.
+    let v1ParentFor: [String: String]
+    /// v2: controllers enabled for jail groups (the parent's `cgroup.subtree_control`).
+    let v2Enabled: Set<String>
+
+    /// Creates (or reuses) the parent group.
+    ///
+    /// - Parameters:
+    ///   - host: The detected host layout.
+    ///   - parentName: Name of the parent group under each hierarchy root; sanitized to `[A-Za-z0-9_.-]`.
+    /// - Throws: `CgroupError` if a directory cannot be created, a controller cannot be enabled, or
+    ///   the host cannot kill a group as a whole (v1 freezer not mounted; v2 without `cgroup.kill`, Linux < 5.14).
+    public init(host: CgroupHost, parentName: String = "edgy") throws(CgroupError) {
+        self.host = host
+        let parent = try sanitizeCgroupName(parentName)
+        self.parentName = parent
+        switch host.version {
+        case .v1:
+            guard host.v1Mounts["freezer"] != nil else {
+                throw CgroupError(.missingController, "cgroup v1 freezer not mounted (needed to kill a group)", path: "/sys/fs/cgroup/freezer")
+            }
+            var dirs: [String] = []
+            var byController: [String: String] = [:]
+            // Freezer first: a task attached there can always be killed as part of the group.
+            for c in ["freezer", "memory", "pids", "cpu", "cpuacct"] {
+                guard let mount = host.v1Mounts[c] else { continue }
+                let dir = mount + "/" + parent
+                byController[c] = dir
+                if !dirs.contains(dir) {
+                    try CgroupFS.mkdir(dir, allowExisting: true)
+                    dirs.append(dir)
+                }
+            }
+            parentDirs = dirs
+            v1ParentFor = byController
+            v2Enabled = []
+        case .v2:
+            let root = host.v2Root
+            let dir = root + "/" + parent
+            let wanted = ["memory", "pids", "cpu"].filter { host.v2Controllers.contains($0) }
+            let rootEnabled = CgroupFS.read(root + "/cgroup.subtree_control") ?? ""
+            let rootSet = Set(rootEnabled.split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init))
+            for c in wanted where !rootSet.contains(c) {
+                try CgroupFS.write(root + "/cgroup.subtree_control", "+" + c, what: "enable controller \(c) below the cgroup2 root")
+            }
+            try CgroupFS.mkdir(dir, allowExisting: true)
+            guard CgroupFS.exists(dir + "/cgroup.kill") else {
+                throw CgroupError(.missingController, "cgroup.kill missing (Linux 5.14+ needed to kill a group)", path: dir + "/cgroup.kill")
+            }
+            for c in wanted {
+                try CgroupFS.write(dir + "/cgroup.subtree_control", "+" + c, what: "enable controller \(c) for jail groups")
+            }
+            let enabled = CgroupFS.read(dir + "/cgroup.subtree_control") ?? ""
+            parentDirs = [dir]
+            v1ParentFor = [:]
+            v2Enabled = Set(enabled.split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init))
+        }
+    }
+
+    /// Creates a jail group with `limits` applied, ready for `attach` (or `CLONE_INTO_CGROUP` on v2).
+    ///
+    /// - Parameters:
+    ///   - name: Unique per attempt; sanitized to `[A-Za-z0-9_.-]` (see `JailCgroup.name`).
+    ///   - limits: Every non-nil limit is enforced or this throws.
+    /// - Throws: `CgroupError` if a limit cannot be enforced, the group already exists, or a write
+    ///   fails. Nothing is left behind on failure.
+    public func create(name: String, limits: CgroupLimits) throws(CgroupError) -> JailCgroup {
+        try host.check(requiring: limits)
+        let jailName = try sanitizeCgroupName(name)
+        switch host.version {
+        case .v1:
+            return try createV1(jailName, limits)
+        case .v2:
+            return try createV2(jailName, limits)
+        }
+    }
+
+    private func createV1(_ name: String, _ limits: CgroupLimits) throws(CgroupError) -> JailCgroup {
+        var created: [String] = []
+        var dirFor: [String: String] = [:]
+        for (c, p) in v1ParentFor { dirFor[c] = p + "/" + name }
+        do throws(CgroupError) {
+            for p in parentDirs {
+                try CgroupFS.mkdir(p + "/" + name, allowExisting: false)
+                created.append(p + "/" + name)
+            }
+            if let m = limits.memoryBytes, let dir = dirFor["memory"] {
+                // limit first: the kernel requires memsw >= limit, and both start at "max".
+                try CgroupFS.write(dir + "/memory.limit_in_bytes", String(m), what: "set memory limit")
+                if host.v1HasMemsw {
+                    // memory+swap equal to memory: no swap at all.
+                    try CgroupFS.write(dir + "/memory.memsw.limit_in_bytes", String(m), what: "set memory+swap limit (no swap)")
+                }
+                // else: check() already failed if swap is active; with no swap device there is nothing to limit.
+            }
+            if let p = limits.pidsMax, let dir = dirFor["pids"] {
+                try CgroupFS.write(dir + "/pids.max", String(p), what: "set pids limit")
+            }
+            if let c = limits.cpuMaxCores, let dir = dirFor["cpu"] {
+                try CgroupFS.write(dir + "/cpu.cfs_period_us", String(cfsPeriodMicros), what: "set CFS period")
+                try CgroupFS.write(dir + "/cpu.cfs_quota_us", String(cfsQuotaMicros(cores: c)), what: "set CFS quota")
+            }
+        } catch {
+            for d in created.reversed() { _ = CgroupFS.rmdir(d) }
+            throw error
+        }
+        return JailCgroup(name: name, version: .v1, dirs: created, dirFor: dirFor, cloneFD: nil)
+    }
+
+    private func createV2(_ name: String, _ limits: CgroupLimits) throws(CgroupError) -> JailCgroup {
+        for (c, needed) in [("memory", limits.memoryBytes != nil), ("pids", limits.pidsMax != nil), ("cpu", limits.cpuMaxCores != nil)]
+        where needed && !v2Enabled.contains(c) {
+            throw CgroupError(.missingController, "cgroup2 controller \(c) not enabled for jail groups", path: parentDirs[0] + "/cgroup.subtree_control")
+        }
+        let dir = parentDirs[0] + "/" + name
+        try CgroupFS.mkdir(dir, allowExisting: false)
+        do throws(CgroupError) {
+            if let m = limits.memoryBytes {
+                try CgroupFS.write(dir + "/memory.max", String(m), what: "set memory limit")
+                do throws(CgroupError) {
+                    try CgroupFS.write(dir + "/memory.swap.max", "0", what: "forbid swap")
+                } catch where error.code == .missingController && !host.swapActive {
+                    // No swap accounting (CONFIG_SWAP off or swapaccount=0) and no swap device: nothing to forbid.
+                }
+            }
+            if let p = limits.pidsMax {
+                try CgroupFS.write(dir + "/pids.max", String(p), what: "set pids limit")
+            }
+            if let c = limits.cpuMaxCores {
+                try CgroupFS.write(dir + "/cpu.max", "\(cfsQuotaMicros(cores: c)) \(cfsPeriodMicros)", what: "set CPU limit")
+            }
+        } catch {
+            _ = CgroupFS.rmdir(dir)
+            throw error
+        }
+        let fd = CgroupFS.open(dir, oPath | O_DIRECTORY)
+        guard fd >= 0 else {
+            let e = CgroupFS.lastErrno
+            _ = CgroupFS.rmdir(dir)
+            throw CgroupError(.io, "open group directory for CLONE_INTO_CGROUP", path: dir, errno: e)
+        }
+        return JailCgroup(name: name, version: .v2, dirs: [dir], dirFor: [:], cloneFD: fd)
+    }
+
+    /// Kills every process in, and removes, every child group of the parent: a restarted daemon
+    /// cleans up what a dead one left behind.
+    ///
+    /// - Returns: How many groups were removed.
+    public func reapLeftovers() -> Int {
+        var names: [String] = []
+        for p in parentDirs {
+            for n in CgroupFS.subdirectories(p) where !names.contains(n) { names.append(n) }
+        }
+        var removed = 0
+        for n in names {
+            var dirFor: [String: String] = [:]
+            for (c, p) in v1ParentFor { dirFor[c] = p + "/" + n }
+            let dirs = parentDirs.map { $0 + "/" + n }.filter(CgroupFS.exists)
+            let g = JailCgroup(name: n, version: host.version, dirs: dirs, dirFor: dirFor, cloneFD: nil)
+            g.kill()
+            do {
+                try g.remove()
+                removed += 1
+            } catch {
+                continue  // Still busy (e.g. a task stuck in D state): the next start tries again.
+            }
+        }
+        return removed
+    }
+}
+
+/// `O_PATH` (asm-generic/fcntl.h); Glibc only exports it under `_GNU_SOURCE`.
+let oPath: Int32 = 0o10000000
+
+/// CFS period: 100 ms, the kernel default.
+let cfsPeriodMicros = 100_000
+
+/// Quota for `cores` of CPU per period; the kernel's minimum quota is 1 ms.
+func cfsQuotaMicros(cores: Double) -> Int {
+    max(1000, Int((cores * Double(cfsPeriodMicros)).rounded()))
+}
+
+/// Maps a name to `[A-Za-z0-9_.-]` (others become `_`), no leading dot, at most 128 bytes.
+func sanitizeCgroupName(_ name: String) throws(CgroupError) -> String {
+    var out = ""
+    for u in name.unicodeScalars.prefix(128) {
+        switch u {
+        case "A"..."Z", "a"..."z", "0"..."9", "_", "-": out.unicodeScalars.append(u)
+        case ".": out.unicodeScalars.append(out.isEmpty ? "_" : u)
+        default: out.unicodeScalars.append("_")
+        }
+    }
+    guard !out.isEmpty else { throw CgroupError(.invalidName, "empty cgroup name") }
+    return out
+}

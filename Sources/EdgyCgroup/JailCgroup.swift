@@ -1,0 +1,203 @@
+import Glibc
+import Synchronization
+import SystemPackage
+
+/// The cgroup of one jail attempt: attach, list, kill, read stats, remove.
+///
+/// Lifecycle: `create` → `attach` (or `CLONE_INTO_CGROUP` with `cloneIntoFD` on v2) → … →
+/// `kill` on timeout/cancel/shutdown → reap → `stats` → `remove`.
+public final class JailCgroup: Sendable {
+    /// The sanitized group name (the directory name under the parent).
+    public let name: String
+    let version: CgroupVersion
+    /// The group's directory in each hierarchy (v1) or its single directory (v2); freezer first on v1.
+    let dirs: [String]
+    /// v1: controller → the group's directory in that controller's hierarchy.
+    let dirFor: [String: String]
+    private let state: Mutex<State>
+
+    private struct State {
+        var cloneFD: Int32?
+        var removed = false
+    }
+
+    init(name: String, version: CgroupVersion, dirs: [String], dirFor: [String: String], cloneFD: Int32?) {
+        self.name = name
+        self.version = version
+        self.dirs = dirs
+        self.dirFor = dirFor
+        self.state = Mutex(State(cloneFD: cloneFD))
+    }
+
+    deinit {
+        // A group dropped without remove() still must not leak its fd.
+        state.withLock { s in
+            if let fd = s.cloneFD { _ = Glibc.close(fd) }
+        }
+    }
+
+    /// v2 only: an `O_PATH | O_DIRECTORY | O_CLOEXEC` fd on the group directory, for `clone3`
+    /// `CLONE_INTO_CGROUP` (the child starts inside the group: no unlimited window). `nil` on v1
+    /// and after `remove()`.
+    public var cloneIntoFD: Int32? {
+        state.withLock { $0.cloneFD }
+    }
+
+    /// Moves `pid` (its whole thread group) into the group.
+    ///
+    /// v1 writes the pid to `cgroup.procs` in every hierarchy (freezer first); v2 writes it once.
+    /// - Important: On v1 a move can block for milliseconds (cgroup_threadgroup_rwsem / RCU
+    ///   sync) when moves are spaced out; keep it off the start-up hot path where possible.
+    /// - Throws: `CgroupError` with the failing `cgroup.procs` path (`ESRCH` if `pid` is gone).
+    public func attach(pid: pid_t) throws(CgroupError) {
+        let s = String(pid)
+        for d in dirs {
+            try CgroupFS.write(d + "/cgroup.procs", s, what: "attach pid \(pid)", missingIsIO: true)
+        }
+    }
+
+    /// The processes (thread-group ids) in the group; on v1 the union over its hierarchies.
+    public func processes() -> [pid_t] {
+        if dirs.count == 1 { return CgroupFS.pids(dirs[0] + "/cgroup.procs") }
+        var all = Set<pid_t>()
+        for d in dirs { all.formUnion(CgroupFS.pids(d + "/cgroup.procs")) }
+        return all.sorted()
+    }
+
+    /// Kills every process in the group, including stopped and double-forked ones.
+    ///
+    /// v2 writes `1` to `cgroup.kill` (the kernel SIGKILLs every task, forks included) and returns;
+    /// the tasks exit asynchronously. v1 freezes the group (`freezer.state` FROZEN, so nothing can
+    /// fork while we read the list), SIGKILLs every pid, thaws (the kills land on thaw; stopped
+    /// tasks die too), and repeats until the group is empty or about 2 s have passed.
+    public func kill() {
+        switch version {
+        case .v2:
+            guard let d = dirs.first else { return }
+            if (try? CgroupFS.write(d + "/cgroup.kill", "1", what: "kill group")) == nil {
+                // Only if the group is already gone or the write failed oddly: fall back to signals.
+                signalAll()
+            }
+        case .v1:
+            killV1()
+        }
+    }
+
+    private func signalAll() {
+        for p in processes() { _ = Glibc.kill(p, SIGKILL) }
+    }
+
+    private func killV1() {
+        let deadline = CgroupFS.nowNanos() + 2_000_000_000
+        let freezer = dirFor["freezer"]
+        repeat {
+            if let f = freezer {
+                _ = try? CgroupFS.write(f + "/freezer.state", "FROZEN", what: "freeze group")
+                // FREEZING until every task is caught; a task in uninterruptible sleep can delay it,
+                // so give up waiting after 200 ms and kill anyway.
+                let freezeDeadline = CgroupFS.nowNanos() + 200_000_000
+                while CgroupFS.nowNanos() < freezeDeadline {
+                    let st = CgroupFS.read(f + "/freezer.state") ?? ""
+                    if st.hasPrefix("FROZEN") || st.isEmpty { break }
+                    CgroupFS.sleep(milliseconds: 1)
+                }
+            }
+            signalAll()
+            if let f = freezer {
+                _ = try? CgroupFS.write(f + "/freezer.state", "THAWED", what: "thaw group")
+            }
+            if waitEmpty(milliseconds: 100) { return }
+        } while CgroupFS.nowNanos() < deadline
+    }
+
+    /// Polls until the group has no processes; true if it emptied in time.
+    func waitEmpty(milliseconds: Int) -> Bool {
+        let deadline = CgroupFS.nowNanos() + UInt64(milliseconds) * 1_000_000
+        var pause = 0
+        while true {
+            if isEmpty() { return true }
+            if CgroupFS.nowNanos() >= deadline { return false }
+            if pause == 0 { sched_yield() } else { CgroupFS.sleep(milliseconds: pause) }
+            pause = min(pause + 1, 10)
+        }
+    }
+
+    private func isEmpty() -> Bool {
+        if version == .v2, let d = dirs.first, let populated = CgroupFS.keyed(d + "/cgroup.events", "populated") {
+            return populated == 0
+        }
+        return processes().isEmpty
+    }
+
+    /// Reads the group's counters; call after the reap for final values.
+    public func stats() -> CgroupStats {
+        var s = CgroupStats()
+        switch version {
+        case .v1:
+            if let m = dirFor["memory"] {
+                s.memoryPeakBytes = CgroupFS.number(m + "/memory.max_usage_in_bytes")
+                s.oomKills = Int(CgroupFS.keyed(m + "/memory.oom_control", "oom_kill") ?? 0)
+                // With memsw accounting the memory+swap counter is charged first and, set equal to
+                // the memory limit, is the one that fails; a charge fails on one counter only, so add them.
+                // Caveat: Linux 6.13+ ("track failcnt only for legacy cgroups") counts failcnt on
+                // the memory counter only, so with memsw set this stays 0; use oomKills to classify.
+                s.memoryLimitHits = Int(CgroupFS.number(m + "/memory.failcnt") ?? 0)
+                    + Int(CgroupFS.number(m + "/memory.memsw.failcnt") ?? 0)
+            }
+            if let c = dirFor["cpuacct"] {
+                s.cpuUsageNanos = CgroupFS.number(c + "/cpuacct.usage")
+            }
+            if let p = dirFor["pids"] {
+                s.pidsPeak = CgroupFS.number(p + "/pids.peak").map { Int($0) }
+                s.pidsLimitHits = Int(CgroupFS.keyed(p + "/pids.events", "max") ?? 0)
+            }
+        case .v2:
+            guard let d = dirs.first else { return s }
+            s.memoryPeakBytes = CgroupFS.number(d + "/memory.peak")
+            s.oomKills = Int(CgroupFS.keyed(d + "/memory.events", "oom_kill") ?? 0)
+            s.memoryLimitHits = Int(CgroupFS.keyed(d + "/memory.events", "max") ?? 0)
+            s.cpuUsageNanos = CgroupFS.keyed(d + "/cpu.stat", "usage_usec").map { $0 &* 1000 }
+            s.pidsPeak = CgroupFS.number(d + "/pids.peak").map { Int($0) }
+            s.pidsLimitHits = Int(CgroupFS.keyed(d + "/pids.events", "max") ?? 0)
+        }
+        return s
+    }
+
+    /// Removes the group after the reap, then closes `cloneIntoFD`. Idempotent.
+    ///
+    /// Waits briefly for the group to empty (killing again if needed), then `rmdir`s each
+    /// directory, retrying `EBUSY` for a short while: on v1 the last task's exit can lag the reap.
+    /// - Throws: `CgroupError` `.busy` if processes remain or a directory cannot be removed.
+    public func remove() throws(CgroupError) {
+        if state.withLock({ $0.removed }) { return }
+        if !waitEmpty(milliseconds: 200) {
+            kill()
+            if !waitEmpty(milliseconds: 1000) {
+                throw CgroupError(.busy, "group still has processes \(processes()) after kill", path: dirs.first)
+            }
+        }
+        for d in dirs.reversed() {
+            try removeTree(d)
+        }
+        state.withLock { s in
+            if let fd = s.cloneFD { _ = Glibc.close(fd) }
+            s.cloneFD = nil
+            s.removed = true
+        }
+    }
+
+    /// `rmdir` of `dir` after its sub-groups (a workload given a delegated subtree may create some).
+    private func removeTree(_ dir: String) throws(CgroupError) {
+        for sub in CgroupFS.subdirectories(dir) {
+            try removeTree(dir + "/" + sub)
+        }
+        var attempt = 0
+        while let e = CgroupFS.rmdir(dir) {
+            attempt += 1
+            guard e == .resourceBusy, attempt < 100 else {
+                throw CgroupError(e == .resourceBusy ? .busy : .io, "remove cgroup directory", path: dir, errno: e)
+            }
+            CgroupFS.sleep(milliseconds: 2)
+        }
+    }
+}

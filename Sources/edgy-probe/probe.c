@@ -43,7 +43,7 @@ static int fail(const char *what) {
 
 static int usage(void) {
     fprintf(stderr, "usage: edgy-probe [filter FILE --] ACTION [ARGS]\n"
-                    "actions: syscall NAME | clone-ns FLAG | clone3-ns | ioctl-tiocsti | socket FAMILY | x32 | i386\n"
+                    "actions: syscall NAME | clone-ns FLAG | clone3-ns | ioctl-tiocsti | ioctl REQUEST | socket FAMILY | x32 | i386\n"
                     "         fds | read PATH | write PATH | net | caps | ids | hostname | pids | fork-thread | exec PATH\n");
     return 2;
 }
@@ -301,6 +301,13 @@ static int run(int argc, char **argv) {
     if (!strcmp(a, "ioctl-tiocsti")) {
         char c = 'x';
         if (ioctl(0, TIOCSTI, &c) != 0) return fail(NULL);
+        printf("ok\n");
+        return 0;
+    }
+    if (!strcmp(a, "ioctl") && arg) {
+        /* Raw, so all 64 bits of the request reach the filter (the kernel uses the low 32). */
+        char c = 'x';
+        if (syscall(SYS_ioctl, 0, strtoul(arg, NULL, 0), &c) != 0) return fail(NULL);
         printf("ok\n");
         return 0;
     }

@@ -50,7 +50,8 @@ struct FilterProcessTests {
     @Test(arguments: [
         ["syscall", "ptrace"], ["syscall", "bpf"], ["syscall", "mount"], ["syscall", "unshare"],
         ["clone-ns", "CLONE_NEWUSER"], ["clone-ns", "CLONE_NEWNET"], ["clone-ns", "CLONE_NEWNS"],
-        ["ioctl-tiocsti"], ["socket", "packet"], ["socket", "netlink"], ["x32"], ["i386"],
+        ["ioctl-tiocsti"], ["ioctl", "0x5412"], ["ioctl", "0x541C"], ["ioctl", "0x100005412"], ["ioctl", "0xffffffff00005412"],
+        ["socket", "packet"], ["socket", "netlink"], ["x32"], ["i386"],
     ])
     func killed(action: [String]) throws {
         #expect(try Self.run(Self.kill, action) == .signaled(SIGSYS))
@@ -68,6 +69,12 @@ struct FilterProcessTests {
         }
         if let output { #expect(text == output) }
         if action == ["caps"] { #expect(text.contains("Seccomp:\t2")) }
+    }
+
+    /// Other requests reach the kernel (stdin is /dev/null, so a terminal request fails ENOTTY).
+    @Test(arguments: ["0x5401", "0x5411", "0x5413", "0x541B", "0x541D", "0x80045430"])
+    func otherIoctlsPass(request: String) throws {
+        #expect(try Self.run(Self.kill, ["ioctl", request]) == .exited(1, "denied errno=ENOTTY"))
     }
 
     @Test func clone3FailsWithENOSYS() throws {

@@ -83,8 +83,22 @@ extension Policy {
         return out + "\""
     }
 
+    /// An array on one line, or wrapped at about 100 columns when long (deny lists).
     static func toml(_ items: [String]) -> String {
-        "[" + items.map { toml($0) }.joined(separator: ", ") + "]"
+        let quoted = items.map { toml($0) }
+        let oneLine = "[" + quoted.joined(separator: ", ") + "]"
+        guard oneLine.count > 80 else { return oneLine }
+        var lines: [String] = []
+        var current = ""
+        for item in quoted {
+            if !current.isEmpty, current.count + item.count + 2 > 96 {
+                lines.append(current)
+                current = ""
+            }
+            current += current.isEmpty ? "\(item)," : " \(item),"
+        }
+        if !current.isEmpty { lines.append(current) }
+        return "[\n" + lines.map { "  \($0)\n" }.joined() + "]"
     }
 
     /// Whole numbers print as integers (`10`), others in Swift's shortest round-trip form.

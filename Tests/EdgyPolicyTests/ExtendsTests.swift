@@ -110,3 +110,14 @@ import Testing
         #expect(diagnostics.filter { $0.file.hasSuffix("p.toml") }.count == 1)
     }
 }
+
+@Suite struct ArgvTests {
+    @Test func replacesEntryAndHonoursOverride() throws {
+        let c = try PolicyLoader.load(name: "c", directory: shippedPolicies).policy.run
+        #expect(c.argv() == ["/bin/sh", "-c", "/usr/bin/gcc -O2 -o /tmp/prog main.c && exec /tmp/prog"])
+        #expect(c.argv(override: ["/bin/true"]) == c.argv(), "c does not allow command override")
+        let d = try PolicyLoader.load(name: "default", directory: shippedPolicies).policy.run
+        #expect(d.argv() == ["/bin/sh", "main.sh"])
+        #expect(d.argv(override: ["/bin/echo", "{entry}"]) == ["/bin/echo", "main.sh"])
+    }
+}

@@ -54,6 +54,10 @@ import Testing
         Case(label: "unknown mount key", text: "[[mounts]]\nsource = \"/usr\"\nreadonly = true\n", line: 3, message: "unknown key `readonly` in [[mounts]]"),
         Case(label: "uid out of range", text: "[identity]\nuid = -1\n", line: 2, message: "expected an id from 0"),
         Case(label: "overflow value", text: "[limits]\noutput_overflow = \"drop\"\n", line: 2, message: "unknown value \"drop\""),
+        Case(label: "env as a sub-table", text: "[run]\nentry = \"m\"\n\n[run.env]\nA = \"x\"\nB = 3\n", line: 6, message: "env.B: expected a string, got 3"),
+        Case(label: "inline table", text: "description = \"d\"\nrun = { entry = 5 }\n", line: 2, message: "[run] entry: expected a string, got 5"),
+        Case(label: "after a multi-line string", text: "description = \"\"\"\nx = [\n\"\"\"\n[limits]\npids = true\n", line: 5, message: "[limits] pids: expected a positive integer, got true"),
+        Case(label: "duplicate mount destination", text: "[[mounts]]\nsource = \"/a\"\n[[mounts]]\nsource = \"/a\"\n", line: 3, message: "destination /a is mounted twice"),
         Case(label: "table given a scalar", text: "limits = 5\n", line: 1, message: "expected a table [limits], got 5"),
     ]
 

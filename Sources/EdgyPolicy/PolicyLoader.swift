@@ -23,6 +23,10 @@ public enum PolicyLoader {
     /// Loads `DIRECTORY/NAME.toml`.
     /// - Throws: `PolicyLoadError`; a missing file is one error without a line.
     public static func load(name: String, directory: String) throws(PolicyLoadError) -> LoadedPolicy {
+        // Names can come from API requests: never let one walk out of the policy directory.
+        guard isValidName(name) else {
+            throw PolicyLoadError(diagnostics: [PolicyDiagnostic(file: directory, message: "invalid policy name \"\(name)\"")])
+        }
         let file = path(directory, name)
         return try parse(read(file), name: name, file: file, directory: directory)
     }
@@ -48,6 +52,11 @@ public enum PolicyLoader {
     struct Resolved {
         var policy: Policy
         var origins: [String: Origin]
+    }
+
+    /// A policy name is a plain file name: no `/`, not hidden, not empty.
+    public static func isValidName(_ name: String) -> Bool {
+        !name.isEmpty && !name.contains("/") && !name.hasPrefix(".") && !name.contains("\0")
     }
 
     static func path(_ directory: String, _ name: String) -> String {

@@ -121,3 +121,10 @@ import Testing
         #expect(d.argv(override: ["/bin/echo", "{entry}"]) == ["/bin/echo", "main.sh"])
     }
 }
+
+@Suite struct NameTests {
+    @Test(arguments: ["../etc/passwd", "", ".hidden", "a/b"])
+    func rejectsNamesThatLeaveTheDirectory(name: String) {
+        #expect(throws: PolicyLoadError.self) { try PolicyLoader.load(name: name, directory: shippedPolicies) }
+    }
+}

@@ -1,0 +1,23 @@
+import ArgumentParser
+
+/// `edgy policy`: check and show policy files (DESIGN §3).
+public struct PolicyCommand: AsyncParsableCommand {
+    /// The subcommands; `explain` is added here when it lands.
+    public static let subcommandTypes: [any ParsableCommand.Type] = [PolicyCheckCommand.self, PolicyShowCommand.self]
+
+    public static let configuration = CommandConfiguration(
+        commandName: "policy",
+        abstract: "Check and show jail policy files.",
+        subcommands: subcommandTypes
+    )
+
+    public init() {}
+}
+
+/// `--policies DIR`, shared by the subcommands that look policies up by name.
+public struct PolicyDirectoryOptions: ParsableArguments {
+    @Option(name: .long, help: "The policy directory.")
+    public var policies: String = "policies"
+
+    public init() {}
+}

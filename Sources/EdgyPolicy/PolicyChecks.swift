@@ -1,0 +1,62 @@
+/// Checks over the effective policy (after `extends`): contradictions that are errors, and
+/// dangerous grants that are warnings. Each finding points at the file and line that set the key.
+enum PolicyChecks {
+    static func errors(_ policy: Policy, origins: [String: Origin], file: String) -> [PolicyDiagnostic] {
+        var out: [PolicyDiagnostic] = []
+        func add(_ key: String, _ shown: String, _ message: String) {
+            let origin = origins[key]
+            out.append(PolicyDiagnostic(file: origin?.file ?? file, line: origin?.line, key: shown, message: message))
+        }
+        if policy.run.entry == nil, policy.run.command.contains(where: { $0.contains("{entry}") }) {
+            add("run.command", "[run] command", "uses {entry}, but [run] entry is not set")
+        }
+        let workdir = policy.run.workdir
+        for tmpfs in policy.tmpfs where tmpfs.destination == workdir || tmpfs.destination == "/tmp" {
+            add("tmpfs", "[[tmpfs]] destination", "\(tmpfs.destination) is already a tmpfs (the working directory or /tmp)")
+        }
+        for mount in policy.mounts where mount.destination == workdir || mount.destination == "/tmp" {
+            add("mounts", "[[mounts]] destination", "\(mount.destination) is the working directory or /tmp, which are writable tmpfs")
+        }
+        return out
+    }
+
+    static func warnings(_ policy: Policy, origins: [String: Origin], file: String) -> [PolicyDiagnostic] {
+        var out: [PolicyDiagnostic] = []
+        func add(_ key: String, _ shown: String, _ message: String, element: String? = nil) {
+            let origin = origins[key]
+            out.append(PolicyDiagnostic(severity: .warning, file: origin?.file ?? file, line: origin?.line, key: shown, message: message))
+        }
+        let seccomp = policy.seccomp
+        let denied = SyscallCatalog.expand(seccomp.deny)
+        let allowed = SyscallCatalog.expand(seccomp.allow).subtracting(denied)
+        for name in PolicyVocabulary.dangerousSyscalls where allowed.contains(name) {
+            if seccomp.allow.contains(name) {
+                add("seccomp.allow", "[seccomp] allow", "allows `\(name)`, which can be used to escape or attack the host")
+            } else {
+                let via = seccomp.allow.filter { $0.hasPrefix("@") && SyscallCatalog.expand([$0]).contains(name) }
+                add("seccomp.allow", "[seccomp] allow",
+                    "allows `\(name)` through \(via.map { "`\($0)`" }.joined(separator: ", ")), which can be used to escape or attack the host")
+            }
+        }
+        for name in seccomp.allow where !name.hasPrefix("@") && seccomp.deny.contains(name) {
+            add("seccomp.deny", "[seccomp] deny", "`\(name)` is both allowed and denied; deny wins")
+        }
+        if seccomp.allowNamespaceClone {
+            add("seccomp.allow_namespace_clone", "[seccomp] allow_namespace_clone",
+                "lets the workload create namespaces, widening the kernel surface it can reach")
+        }
+        if seccomp.defaultAction == .log {
+            add("seccomp.default_action", "[seccomp] default_action",
+                "\"log\" allows every syscall and only logs it; for debugging a policy, not for running tasks")
+        }
+        if !policy.identity.userNamespace, policy.identity.uid == 0 {
+            add(origins["identity.uid"] != nil ? "identity.uid" : "identity.user_namespace", "[identity] uid",
+                "uid 0 without a user namespace is real root on the host")
+        }
+        if policy.network.mode != .none, policy.limits.pids > 256 || policy.limits.memoryMib > 4096 {
+            add("network.mode", "[network] mode",
+                "network \"\(policy.network.mode.rawValue)\" with pids \(policy.limits.pids) and memory_mib \(policy.limits.memoryMib): a large networked jail; check this is intended")
+        }
+        return PolicyLoader.sorted(out)
+    }
+}

@@ -1,0 +1,494 @@
+import TOMLKit
+
+/// A TOML value copied out of TOMLKit into plain Swift, so the walk below is pure and Sendable.
+indirect enum TOMLNode: Sendable {
+    case string(String), int(Int), double(Double), bool(Bool)
+    case array([TOMLNode]), table([String: TOMLNode])
+    /// Dates and times: never valid in a policy; the type name is kept for the message.
+    case other(String)
+
+    init(_ value: any TOMLValueConvertible) {
+        switch value.type {
+        case .string: self = .string(value.string ?? "")
+        case .int: self = .int(value.int ?? 0)
+        case .double: self = .double(value.double ?? 0)
+        case .bool: self = .bool(value.bool ?? false)
+        case .array: self = .array((value.array.map(Array.init) ?? []).map { TOMLNode($0) })
+        case .table:
+            var out: [String: TOMLNode] = [:]
+            if let table = value.table { for (k, v) in table { out[k] = TOMLNode(v) } }
+            self = .table(out)
+        default: self = .other(value.type.rawValue)
+        }
+    }
+
+    /// How the value reads in a message: `"lots"`, `5`, `an array`.
+    var shown: String {
+        switch self {
+        case .string(let s): "\"\(s)\""
+        case .int(let i): String(i)
+        case .double(let d): String(d)
+        case .bool(let b): String(b)
+        case .array: "an array"
+        case .table: "a table"
+        case .other(let type): "a \(type)"
+        }
+    }
+}
+
+/// Where a key of the effective policy was set: for errors and warnings found after `extends`
+/// has been applied.
+struct Origin: Sendable, Hashable {
+    var file: String
+    var line: Int?
+}
+
+/// One file decoded on its own: the values it sets (over defaults) and where it set them.
+struct DecodedFile: Sendable {
+    var policy: Policy
+    /// Dotted key ("limits.memory_mib", "run.env.PATH", "mounts") → where the file sets it.
+    var origins: [String: Origin]
+    var extends: String?
+    var extendsLine: Int?
+    var diagnostics: [PolicyDiagnostic]
+}
+
+/// Walks a parsed `TOMLTable` key by key, checking types, values and unknown keys, and collects
+/// every error rather than stopping at the first.
+struct PolicyFileDecoder {
+    let file: String
+    let lines: SourceLines
+    private(set) var policy: Policy
+    private(set) var origins: [String: Origin] = [:]
+    private(set) var diagnostics: [PolicyDiagnostic] = []
+    private var extends: String?
+    private var extendsLine: Int?
+
+    static func decode(_ root: [String: TOMLNode], name: String, file: String, text: String) -> DecodedFile {
+        var decoder = PolicyFileDecoder(file: file, lines: SourceLines(text), policy: Policy(name: name))
+        decoder.policy.run.env = [:]  // a file's env merges over its parent's (or the defaults') key by key
+        decoder.walkRoot(root)
+        return DecodedFile(
+            policy: decoder.policy, origins: decoder.origins, extends: decoder.extends,
+            extendsLine: decoder.extendsLine, diagnostics: decoder.diagnostics
+        )
+    }
+
+    private init(file: String, lines: SourceLines, policy: Policy) {
+        self.file = file
+        self.lines = lines
+        self.policy = policy
+    }
+
+    // MARK: Locations and errors
+
+    /// A key's position: its table, its index in an `[[array]]`, its name.
+    struct Place {
+        var table: String
+        var index: Int?
+        var key: String?
+
+        var shown: String? {
+            guard let key else { return table.isEmpty ? nil : (index == nil ? "[\(table)]" : "[[\(table)]]") }
+            if table.isEmpty { return key }
+            return index == nil ? "[\(table)] \(key)" : "[[\(table)]] \(key)"
+        }
+        var dotted: String { [table.isEmpty ? nil : table, key].compactMap { $0 }.joined(separator: ".") }
+    }
+
+    func line(_ place: Place) -> Int? {
+        if place.table == "run.env" {
+            return lines.line(table: "run.env", key: place.key) ?? lines.line(table: "run", key: "env")
+        }
+        return lines.line(table: place.table, index: place.index, key: place.key)
+            ?? (place.table.isEmpty ? nil : lines.line(table: "", key: place.table))
+    }
+
+    mutating func error(_ place: Place, _ message: String, line explicitLine: Int? = nil) {
+        var shownPlace = place
+        if place.table == "run.env" { shownPlace = Place(table: "run", key: "env") }
+        diagnostics.append(PolicyDiagnostic(
+            severity: .error, file: file, line: explicitLine ?? line(place), key: shownPlace.shown, message: message))
+    }
+
+    mutating func set(_ place: Place) {
+        origins[place.dotted] = Origin(file: file, line: line(place))
+    }
+
+    // MARK: Typed readers
+
+    mutating func string(_ node: TOMLNode, _ place: Place) -> String? {
+        if case .string(let s) = node { return s }
+        error(place, "expected a string, got \(node.shown)")
+        return nil
+    }
+
+    mutating func bool(_ node: TOMLNode, _ place: Place) -> Bool? {
+        if case .bool(let b) = node { return b }
+        error(place, "expected true or false, got \(node.shown)")
+        return nil
+    }
+
+    mutating func positiveInt(_ node: TOMLNode, _ place: Place) -> Int? {
+        guard case .int(let i) = node, i > 0 else {
+            error(place, "expected a positive integer, got \(node.shown)")
+            return nil
+        }
+        if let max = PolicyVocabulary.maxima[place.key ?? ""], Double(i) > max {
+            error(place, "\(i) is above the maximum of \(Int(max))")
+            return nil
+        }
+        return i
+    }
+
+    mutating func positiveNumber(_ node: TOMLNode, _ place: Place) -> Double? {
+        let value: Double
+        switch node {
+        case .int(let i): value = Double(i)
+        case .double(let d): value = d
+        default: value = -1
+        }
+        guard value > 0, value.isFinite else {
+            error(place, "expected a positive number, got \(node.shown)")
+            return nil
+        }
+        if let max = PolicyVocabulary.maxima[place.key ?? ""], value > max {
+            error(place, "\(node.shown) is above the maximum of \(Int(max))")
+            return nil
+        }
+        return value
+    }
+
+    mutating func id(_ node: TOMLNode, _ place: Place) -> UInt32? {
+        // 4294967295 is (uid_t)-1, "no change" to setresuid(2): never a real id.
+        guard case .int(let i) = node, i >= 0, i < Int(UInt32.max) else {
+            error(place, "expected an id from 0 to \(UInt32.max - 1), got \(node.shown)")
+            return nil
+        }
+        return UInt32(i)
+    }
+
+    mutating func strings(_ node: TOMLNode, _ place: Place) -> [String]? {
+        guard case .array(let items) = node else {
+            error(place, "expected an array of strings, got \(node.shown)")
+            return nil
+        }
+        var out: [String] = []
+        for item in items {
+            guard case .string(let s) = item else {
+                error(place, "expected an array of strings, but an element is \(item.shown)")
+                return nil
+            }
+            out.append(s)
+        }
+        return out
+    }
+
+    /// An array of strings each drawn from `allowed`; unknown ones get a suggestion.
+    mutating func choices(_ node: TOMLNode, _ place: Place, allowed: [String], what: String) -> [String]? {
+        guard let values = strings(node, place) else { return nil }
+        var ok = true
+        for value in values where !allowed.contains(value) {
+            ok = false
+            error(place, "unknown \(what) `\(value)`\(Suggest.hint(value, in: allowed)); expected one of \(allowed.joined(separator: ", "))",
+                  line: lines.line(ofElement: value, from: line(place)))
+        }
+        return ok ? values : nil
+    }
+
+    mutating func choice(_ node: TOMLNode, _ place: Place, allowed: [String]) -> String? {
+        guard let value = string(node, place) else { return nil }
+        guard allowed.contains(value) else {
+            error(place, "unknown value \"\(value)\"\(Suggest.hint(value, in: allowed)); expected one of \(allowed.map { "\"\($0)\"" }.joined(separator: ", "))")
+            return nil
+        }
+        return value
+    }
+
+    mutating func absolutePath(_ node: TOMLNode, _ place: Place) -> String? {
+        guard let path = string(node, place) else { return nil }
+        guard let problem = Self.absolutePathProblem(path) else { return path }
+        error(place, problem)
+        return nil
+    }
+
+    static func absolutePathProblem(_ path: String) -> String? {
+        if !path.hasPrefix("/") { return "expected an absolute path, got \"\(path)\"" }
+        if path.contains("\0") { return "path contains a NUL byte" }
+        if path.split(separator: "/").contains("..") { return "path \"\(path)\" must not contain `..`" }
+        return nil
+    }
+
+    // MARK: Tables
+
+    mutating func walkRoot(_ root: [String: TOMLNode]) {
+        let tables = PolicyVocabulary.knownKeys.keys.filter { !$0.isEmpty }
+        for (key, node) in root.sorted(by: { $0.key < $1.key }) {
+            let place = Place(table: "", key: key)
+            switch key {
+            case "description":
+                if let s = string(node, place) { policy.description = s; set(place) }
+            case "extends":
+                if let s = string(node, place) {
+                    if s.isEmpty || s.contains("/") || s.hasSuffix(".toml") {
+                        error(place, "expected a policy name (a file name in the same directory, without .toml), got \"\(s)\"")
+                    } else {
+                        extends = s
+                        extendsLine = line(place)
+                        policy.extends = s
+                    }
+                }
+            case _ where PolicyVocabulary.arrayTables.contains(key):
+                walkArrayTable(key, node)
+            case _ where tables.contains(key):
+                guard case .table(let table) = node else {
+                    error(place, "expected a table [\(key)], got \(node.shown)")
+                    continue
+                }
+                walkTable(key, table)
+            default:
+                let candidates = (PolicyVocabulary.knownKeys[""] ?? []) + tables
+                let isTable: Bool = if case .table = node { true } else { false }
+                let shown = isTable ? "table [\(key)]" : "key `\(key)`"
+                diagnostics.append(PolicyDiagnostic(
+                    file: file, line: lines.line(table: key) ?? line(place), key: isTable ? "[\(key)]" : key,
+                    message: "unknown \(shown)\(Suggest.hint(key, in: candidates))"))
+            }
+        }
+    }
+
+    mutating func unknownKey(_ place: Place) {
+        let known = PolicyVocabulary.knownKeys[place.table] ?? []
+        let where_ = PolicyVocabulary.arrayTables.contains(place.table) ? "[[\(place.table)]]" : "[\(place.table)]"
+        error(place, "unknown key `\(place.key ?? "")` in \(where_)\(Suggest.hint(place.key ?? "", in: known))")
+    }
+
+    mutating func walkTable(_ name: String, _ table: [String: TOMLNode]) {
+        for (key, node) in table.sorted(by: { $0.key < $1.key }) {
+            let place = Place(table: name, key: key)
+            let before = diagnostics.count
+            switch (name, key) {
+            case ("run", "command"):
+                if let argv = strings(node, place) { checkCommand(argv, place) ; policy.run.command = argv }
+            case ("run", "entry"):
+                if let s = string(node, place) {
+                    if s.isEmpty || s.hasPrefix("/") || s.split(separator: "/").contains("..") {
+                        error(place, "expected a relative path inside the working directory, got \"\(s)\"")
+                    } else { policy.run.entry = s }
+                }
+            case ("run", "workdir"):
+                if let s = absolutePath(node, place) {
+                    if s == "/" { error(place, "the working directory cannot be /") } else { policy.run.workdir = s }
+                }
+            case ("run", "env"):
+                walkEnv(node, place)
+            case ("run", "task_env"):
+                if let names = strings(node, place) {
+                    for n in names where !Self.isEnvName(n) { error(place, "invalid environment variable name \"\(n)\"") }
+                    policy.run.taskEnv = names
+                }
+            case ("run", "allow_command_override"):
+                if let b = bool(node, place) { policy.run.allowCommandOverride = b }
+            case ("run", "hostname"):
+                if let s = string(node, place) {
+                    let valid = !s.isEmpty && s.count <= 64 && !s.hasPrefix("-")
+                        && s.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == ".") }
+                    if valid { policy.run.hostname = s } else {
+                        error(place, "expected a hostname (letters, digits, '-', '.', at most 64), got \"\(s)\"")
+                    }
+                }
+            case ("limits", "wall_time_s"):
+                if let v = positiveNumber(node, place) { policy.limits.wallTimeS = v }
+            case ("limits", "cpu_time_s"):
+                if let v = positiveNumber(node, place) { policy.limits.cpuTimeS = v }
+            case ("limits", "memory_mib"):
+                if let v = positiveInt(node, place) { policy.limits.memoryMib = v }
+            case ("limits", "pids"):
+                if let v = positiveInt(node, place) { policy.limits.pids = v }
+            case ("limits", "open_files"):
+                if let v = positiveInt(node, place) { policy.limits.openFiles = v }
+            case ("limits", "file_size_mib"):
+                if let v = positiveInt(node, place) { policy.limits.fileSizeMib = v }
+            case ("limits", "workdir_mib"):
+                if let v = positiveInt(node, place) { policy.limits.workdirMib = v }
+            case ("limits", "tmp_mib"):
+                if let v = positiveInt(node, place) { policy.limits.tmpMib = v }
+            case ("limits", "stdout_kib"):
+                if let v = positiveInt(node, place) { policy.limits.stdoutKib = v }
+            case ("limits", "stderr_kib"):
+                if let v = positiveInt(node, place) { policy.limits.stderrKib = v }
+            case ("limits", "output_overflow"):
+                if let s = choice(node, place, allowed: Policy.OutputOverflow.allCases.map(\.rawValue)) {
+                    policy.limits.outputOverflow = Policy.OutputOverflow(rawValue: s)!
+                }
+            case ("network", "mode"):
+                if let s = choice(node, place, allowed: Policy.NetworkMode.allCases.map(\.rawValue)) {
+                    policy.network.mode = Policy.NetworkMode(rawValue: s)!
+                }
+            case ("identity", "uid"):
+                if let v = id(node, place) { policy.identity.uid = v }
+            case ("identity", "gid"):
+                if let v = id(node, place) { policy.identity.gid = v }
+            case ("identity", "user_namespace"):
+                if let b = bool(node, place) { policy.identity.userNamespace = b }
+            case ("seccomp", "default_action"):
+                if let s = string(node, place) {
+                    switch Self.seccompAction(s) {
+                    case .success(let action): policy.seccomp.defaultAction = action
+                    case .failure(let problem): error(place, problem.message)
+                    }
+                }
+            case ("seccomp", "allow"):
+                if let names = syscalls(node, place) { policy.seccomp.allow = names }
+            case ("seccomp", "deny"):
+                if let names = syscalls(node, place) { policy.seccomp.deny = names }
+            case ("seccomp", "socket_families"):
+                if let v = choices(node, place, allowed: PolicyVocabulary.socketFamilies, what: "socket family") {
+                    policy.seccomp.socketFamilies = v
+                }
+            case ("seccomp", "ioctl_deny"):
+                if let names = strings(node, place) {
+                    for n in names where !Self.isIoctlName(n) {
+                        error(place, "expected an ioctl request name like TIOCSTI, got \"\(n)\"")
+                    }
+                    policy.seccomp.ioctlDeny = names
+                }
+            case ("seccomp", "allow_namespace_clone"):
+                if let b = bool(node, place) { policy.seccomp.allowNamespaceClone = b }
+            case ("retry", "max_attempts"):
+                if let v = positiveInt(node, place) { policy.retry.maxAttempts = v }
+            case ("retry", "retry_on"):
+                if let v = choices(node, place, allowed: PolicyVocabulary.retryableOutcomes, what: "outcome") {
+                    policy.retry.retryOn = v
+                }
+            case ("access", "roles"):
+                if let v = choices(node, place, allowed: PolicyVocabulary.roles, what: "role") { policy.access.roles = v }
+            default:
+                unknownKey(place)
+            }
+            if diagnostics.count == before, key != "env" { set(place) }
+        }
+    }
+
+    mutating func walkEnv(_ node: TOMLNode, _ place: Place) {
+        guard case .table(let env) = node else {
+            error(place, "expected a table of strings like { PATH = \"/usr/bin:/bin\" }, got \(node.shown)")
+            return
+        }
+        set(place)
+        for (name, value) in env.sorted(by: { $0.key < $1.key }) {
+            let entry = Place(table: "run.env", key: name)
+            guard Self.isEnvName(name) else {
+                error(entry, "invalid environment variable name \"\(name)\"")
+                continue
+            }
+            guard case .string(let s) = value else {
+                error(entry, "env.\(name): expected a string, got \(value.shown)")
+                continue
+            }
+            policy.run.env[name] = s
+            set(entry)
+        }
+    }
+
+    mutating func walkArrayTable(_ name: String, _ node: TOMLNode) {
+        let place = Place(table: "", key: name)
+        guard case .array(let items) = node else {
+            error(place, "expected [[\(name)]] entries, got \(node.shown)")
+            return
+        }
+        var mounts: [Policy.Mount] = []
+        var tmpfs: [Policy.TmpfsMount] = []
+        let before = diagnostics.count
+        for (index, item) in items.enumerated() {
+            let header = Place(table: name, index: index)
+            guard case .table(let table) = item else {
+                error(place, "expected [[\(name)]] entries, got \(item.shown)")
+                continue
+            }
+            var source: String?, destination: String?, required = true, size = 16
+            for (key, value) in table.sorted(by: { $0.key < $1.key }) {
+                let p = Place(table: name, index: index, key: key)
+                switch (name, key) {
+                case ("mounts", "source"): source = absolutePath(value, p)
+                case (_, "destination"):
+                    if let d = absolutePath(value, p) {
+                        if d == "/" { error(p, "cannot mount over /") } else { destination = d }
+                    }
+                case ("mounts", "required"): required = bool(value, p) ?? required
+                case ("tmpfs", "size_mib"): size = positiveInt(value, p) ?? size
+                default: unknownKey(p)
+                }
+            }
+            if name == "mounts" {
+                if table["source"] == nil { error(header, "missing required key `source`") }
+                if let source { mounts.append(Policy.Mount(source: source, destination: destination, required: required)) }
+            } else {
+                if table["destination"] == nil { error(header, "missing required key `destination`") }
+                if let destination { tmpfs.append(Policy.TmpfsMount(destination: destination, sizeMib: size)) }
+            }
+        }
+        var seen: Set<String> = []
+        for (index, destination) in (name == "mounts" ? mounts.map(\.destination) : tmpfs.map(\.destination)).enumerated()
+            where !seen.insert(destination).inserted {
+            error(Place(table: name, index: index), "destination \(destination) is mounted twice")
+        }
+        guard diagnostics.count == before else { return }
+        if name == "mounts" { policy.mounts = mounts } else { policy.tmpfs = tmpfs }
+        origins[name] = Origin(file: file, line: lines.line(table: name) ?? line(place))
+    }
+
+    // MARK: Value checks
+
+    mutating func checkCommand(_ argv: [String], _ place: Place) {
+        if let program = argv.first, !program.hasPrefix("/"), !program.contains("{entry}") {
+            error(place, "the program \"\(program)\" must be an absolute path (the jail does not search PATH)")
+        }
+        if argv.contains(where: \.isEmpty) { error(place, "command arguments must not be empty strings") }
+    }
+
+    mutating func syscalls(_ node: TOMLNode, _ place: Place) -> [String]? {
+        guard let names = strings(node, place) else { return nil }
+        let known = PolicyVocabulary.syscallNames
+        var ok = true
+        for name in names {
+            let isGroup = name.hasPrefix("@")
+            if isGroup ? SyscallCatalog.groups[name] != nil : known.contains(name) { continue }
+            ok = false
+            let candidates = isGroup ? Array(SyscallCatalog.groups.keys) : Array(known)
+            error(place, "unknown \(isGroup ? "syscall group" : "syscall") `\(name)`\(Suggest.hint(name, in: candidates))",
+                  line: lines.line(ofElement: name, from: line(place)))
+        }
+        return ok ? names : nil
+    }
+
+    struct Problem: Error { var message: String }
+
+    /// Parses `kill_process`, `log` or `errno:NAME`.
+    static func seccompAction(_ s: String) -> Result<Policy.SeccompAction, Problem> {
+        switch s {
+        case "kill_process": return .success(.killProcess)
+        case "log": return .success(.log)
+        default:
+            guard s.hasPrefix("errno:") else {
+                let hint = Suggest.hint(s, in: PolicyVocabulary.plainActions + ["errno:EPERM"])
+                return .failure(Problem(message: "unknown action \"\(s)\"\(hint); expected \"kill_process\", \"errno:NAME\" (e.g. \"errno:EPERM\") or \"log\""))
+            }
+            let name = String(s.dropFirst("errno:".count))
+            guard let number = ErrnoNames.table[name] else {
+                return .failure(Problem(message: "unknown errno name `\(name)`\(Suggest.hint(name, in: ErrnoNames.table.keys))"))
+            }
+            return .success(.errno(number, name))
+        }
+    }
+
+    static func isEnvName(_ s: String) -> Bool {
+        guard let first = s.first, !first.isNumber else { return false }
+        return s.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }
+    }
+
+    static func isIoctlName(_ s: String) -> Bool {
+        guard let first = s.first, first.isUppercase else { return false }
+        return s.allSatisfy { $0.isASCII && ($0.isUppercase || $0.isNumber || $0 == "_") }
+    }
+}

@@ -2,8 +2,7 @@ import ArgumentParser
 
 /// `edgy policy`: check and show policy files (DESIGN §3).
 public struct PolicyCommand: AsyncParsableCommand {
-    /// The subcommands; `explain` is added here when it lands.
-    public static let subcommandTypes: [any ParsableCommand.Type] = [PolicyCheckCommand.self, PolicyShowCommand.self]
+    public static let subcommandTypes: [any ParsableCommand.Type] = [PolicyCheckCommand.self, PolicyShowCommand.self, PolicyExplainCommand.self]
 
     public static let configuration = CommandConfiguration(
         commandName: "policy",

@@ -7,17 +7,14 @@ import Glibc
 func onBackgroundThread<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
     await withCheckedContinuation { (continuation: CheckedContinuation<T, Never>) in
         let box = Unmanaged.passRetained(ThreadBody { continuation.resume(returning: body()) })
-        var thread = pthread_t()
-        var attributes = pthread_attr_t()
-        pthread_attr_init(&attributes)
-        pthread_attr_setdetachstate(&attributes, Int32(PTHREAD_CREATE_DETACHED))
-        let rc = pthread_create(&thread, &attributes, { raw in
+        var thread: pthread_t = 0
+        let rc = pthread_create(&thread, nil, { raw in
             let body = Unmanaged<ThreadBody>.fromOpaque(raw!).takeRetainedValue()
             body.run()
             return nil
         }, box.toOpaque())
-        pthread_attr_destroy(&attributes)
         precondition(rc == 0, "pthread_create failed: \(rc)")
+        pthread_detach(thread)
     }
 }
 

@@ -113,7 +113,7 @@ private struct Attempt {
 
         let seccomp: [UInt8]
         do {
-            seccomp = try SeccompCompiler.compile(policy.seccomp).bytes
+            seccomp = try SeccompCompiler.cached(policy.seccomp).bytes
         } catch {
             return setupFailed("seccomp", detail: "\(error)")
         }

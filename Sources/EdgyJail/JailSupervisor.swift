@@ -227,6 +227,9 @@ private struct Attempt {
         report.signal = facts.signal
         report.signalName = facts.signal.map(signalName)
         report.outcome = classify(facts)
+        if report.outcome == .seccompViolation {
+            report.seccompSyscall = SeccompAudit.violatingSyscall(pid: pending.pid)
+        }
         return report
     }
 

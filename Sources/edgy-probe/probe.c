@@ -79,6 +79,8 @@ static const struct probe_call calls[] = {
     { "open_by_handle_at", SYS_open_by_handle_at, { -1, 0, 0 } },
     { "name_to_handle_at", SYS_name_to_handle_at, { -1, 0, 0, 0, 0 } },
     { "io_uring_setup", SYS_io_uring_setup, { 0, 0 } },
+    { "io_uring_enter", SYS_io_uring_enter, { -1, 0, 0, 0, 0, 0 } },
+    { "io_uring_register", SYS_io_uring_register, { -1, 0, 0, 0 } },
     { "settimeofday", SYS_settimeofday, { 0, 0 } },
     { "clock_settime", SYS_clock_settime, { 0, 0 } },
     { "clock_adjtime", SYS_clock_adjtime, { 0, 0 } },

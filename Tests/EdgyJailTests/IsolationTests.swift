@@ -64,7 +64,7 @@ struct IsolationTests {
         let report = try await TestSupport.sh("hostname") { $0.run.hostname = "sandbox-7" }
         var buffer = [CChar](repeating: 0, count: 256)
         gethostname(&buffer, buffer.count)
-        let hostHostname = String(cString: buffer)
+        let hostHostname = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         #expect(report.stdoutText == "sandbox-7\n")
         #expect(hostHostname != "sandbox-7")
     }

@@ -26,7 +26,7 @@ struct SetupErrorTests {
 
     @Test func missingCommandNamesExecve() async throws {
         let policy = TestSupport.policy(["/usr/bin/no-such-program", "arg"])
-        let report = await try TestSupport.supervisor().run(JailRequest(policy: policy))
+        let report = try await TestSupport.supervisor().run(JailRequest(policy: policy))
         #expect(report.outcome == .setupError)
         #expect(report.setup?.stage == "execve")
         #expect(report.setup?.description == "execve /usr/bin/no-such-program: ENOENT")
@@ -34,14 +34,14 @@ struct SetupErrorTests {
 
     @Test func commandIsSearchedInThePolicysPath() async throws {
         let policy = TestSupport.policy(["echo", "found"])
-        let report = await try TestSupport.supervisor().run(JailRequest(policy: policy))
+        let report = try await TestSupport.supervisor().run(JailRequest(policy: policy))
         #expect(report.stdoutText == "found\n")
-        let missing = await try TestSupport.supervisor().run(JailRequest(policy: TestSupport.policy(["no-such-program"])))
+        let missing = try await TestSupport.supervisor().run(JailRequest(policy: TestSupport.policy(["no-such-program"])))
         #expect(missing.setup?.description == "execve no-such-program: ENOENT")
     }
 
     @Test func noCommandAtAllIsAPlanError() async throws {
-        let report = await try TestSupport.supervisor().run(JailRequest(policy: TestSupport.policy([])))
+        let report = try await TestSupport.supervisor().run(JailRequest(policy: TestSupport.policy([])))
         #expect(report.outcome == .setupError)
         #expect(report.setup?.stage == "plan")
     }

@@ -44,14 +44,20 @@ public enum TestSupport {
         return policy
     }
 
-    /// The probe binary, bound read-only into jails at the same path.
+    /// The build products (the probe among them), bound read-only into jails at /opt/edgy-build.
     public static func withProbe(_ policy: Policy) -> Policy {
         var policy = policy
-        policy.mounts.append(Policy.Mount(source: productsDirectory))
+        policy.mounts.append(Policy.Mount(source: productsDirectory, destination: "/opt/edgy-build"))
+        // SwiftPM links even C executables against the Swift runtime, at its toolchain path.
+        policy.mounts.append(Policy.Mount(source: swiftRuntimeDirectory, required: false))
         return policy
     }
 
-    public static var probe: String { productsDirectory + "/edgy-probe" }
+    /// Where the toolchain's shared Swift runtime lives (the probe's RUNPATH).
+    public static let swiftRuntimeDirectory = "/opt/swift/usr/lib/swift/linux"
+
+    /// The probe's path inside a jail made `withProbe`.
+    public static let probe = "/opt/edgy-build/edgy-probe"
 }
 
 public enum FileSystem {

@@ -12,6 +12,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "edgy", targets: ["edgy"]),
+        .executable(name: "edgyd", targets: ["edgyd"]),
         .library(name: "EdgyJail", targets: ["EdgyJail"]),
     ],
     dependencies: [
@@ -20,6 +21,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
         // The fork→exec window: parent half of the spawn and the whole child checklist, in C.
@@ -61,6 +66,53 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(
+            name: "EdgyStore",
+            dependencies: ["EdgyJail", "EdgyPolicy"],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "EdgyStoreSQLite",
+            dependencies: ["EdgyStore", "EdgyAuth", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "EdgyAuth",
+            dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "EdgyQueue",
+            dependencies: [
+                "EdgyStore", "EdgyJail", "EdgyPolicy",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "EdgyAPI",
+            dependencies: [
+                "EdgyStore", "EdgyAuth", "EdgyPolicy", "EdgyJail",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "EdgyDaemon",
+            dependencies: [
+                "EdgyAPI", "EdgyQueue", "EdgyStore", "EdgyStoreSQLite", "EdgyAuth", "EdgyJail", "EdgyCgroup", "EdgyPolicy",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(name: "edgyd", dependencies: ["EdgyDaemon"], swiftSettings: strict),
+        .target(
             name: "EdgyCLI",
             dependencies: [
                 "EdgyJail", "EdgyPolicy", "EdgySeccomp",
@@ -77,6 +129,14 @@ let package = Package(
         .testTarget(name: "EdgySeccompTests", dependencies: ["EdgySeccomp", "EdgyTestSupport"], swiftSettings: strict),
         .testTarget(name: "EdgyCgroupTests", dependencies: ["EdgyCgroup", "EdgyTestSupport"], swiftSettings: strict),
         .testTarget(name: "EdgyJailTests", dependencies: ["EdgyJail", "EdgyTestSupport"], swiftSettings: strict),
+        .testTarget(name: "EdgyStoreTests", dependencies: ["EdgyStore", "EdgyStoreSQLite", "EdgyAuth", "EdgyTestSupport"], swiftSettings: strict),
+        .testTarget(name: "EdgyQueueTests", dependencies: ["EdgyQueue", "EdgyStore", "EdgyTestSupport"], swiftSettings: strict),
+        .testTarget(
+            name: "EdgyAPITests",
+            dependencies: ["EdgyAPI", "EdgyStore", "EdgyAuth", "EdgyTestSupport", .product(name: "HummingbirdTesting", package: "hummingbird")],
+            swiftSettings: strict
+        ),
+        .testTarget(name: "EdgyDaemonTests", dependencies: ["EdgyDaemon", "EdgyTestSupport"], swiftSettings: strict),
         .testTarget(name: "EdgyCLITests", dependencies: ["EdgyCLI", "EdgyTestSupport"], swiftSettings: strict),
     ]
 )

@@ -1,0 +1,208 @@
+import EdgyJail
+import Foundation
+
+/// A `TaskStore` in memory: the reference for the contract suite and a fast store for API tests.
+/// Not durable.
+public actor InMemoryTaskStore: TaskStore {
+    private struct Lease {
+        var worker: String
+        var attempt: Int
+        var expiresAt: Date
+    }
+
+    private var tasks: [UUID: TaskRecord] = [:]
+    private var leases: [UUID: Lease] = [:]
+    private var eventLog: [UUID: [TaskEvent]] = [:]
+    private var nextSequence: Int64 = 1
+
+    public init() {}
+
+    private func record(_ id: UUID, _ kind: TaskEvent.Kind, attempt: Int?, _ data: String, at: Date) {
+        eventLog[id, default: []].append(TaskEvent(sequence: nextSequence, taskID: id, kind: kind, attempt: attempt, data: data, at: at))
+        nextSequence += 1
+    }
+
+    public func create(_ task: TaskRecord, limits: QueueLimits) async throws {
+        guard tasks[task.id] == nil else { throw StoreError(.duplicateID, "a task with id \(task.id) exists") }
+        let queued = tasks.values.filter { $0.status == .queued }
+        if let max = limits.maxQueued, queued.count >= max {
+            throw StoreError(.queueFull, "the queue is full (\(max) tasks queued)")
+        }
+        if let max = limits.maxQueuedPerTenant, queued.filter({ $0.tenant == task.tenant }).count >= max {
+            throw StoreError(.queueFull, "tenant \(task.tenant) has \(max) tasks queued")
+        }
+        tasks[task.id] = task
+        record(task.id, .status, attempt: nil, task.status.rawValue, at: task.createdAt)
+    }
+
+    public func task(id: UUID) async throws -> TaskRecord? { tasks[id] }
+
+    public func list(_ query: TaskQuery) async throws -> TaskPage {
+        var matching = tasks.values.filter { task in
+            (query.tenant == nil || task.tenant == query.tenant)
+                && (query.status == nil || task.status == query.status)
+                && (query.policy == nil || task.spec.policy == query.policy)
+                && (query.name == nil || task.spec.name == query.name)
+        }
+        matching.sort { ($0.createdAt, $0.id.uuidString) > ($1.createdAt, $1.id.uuidString) }
+        if let cursor = query.cursor.flatMap(TaskCursor.init(encoded:)) {
+            matching = matching.filter { ($0.createdAt, $0.id.uuidString) < (cursor.createdAt, cursor.id.uuidString) }
+        }
+        let page = Array(matching.prefix(max(query.limit, 0)))
+        let next = matching.count > page.count ? page.last.map { TaskCursor(createdAt: $0.createdAt, id: $0.id).encoded } : nil
+        return TaskPage(tasks: page, nextCursor: next)
+    }
+
+    public func activeCounts(tenant: String?) async throws -> (queued: Int, running: Int) {
+        let mine = tasks.values.filter { tenant == nil || $0.tenant == tenant }
+        return (mine.filter { $0.status == .queued }.count, mine.filter { $0.status == .running }.count)
+    }
+
+    public func requestCancel(id: UUID, now: Date) async throws -> TaskRecord? {
+        guard var task = tasks[id] else { return nil }
+        switch task.status {
+        case .queued:
+            task.status = .cancelled
+            task.finishedAt = now
+            task.updatedAt = now
+            record(id, .status, attempt: nil, TaskStatus.cancelled.rawValue, at: now)
+        case .running:
+            task.cancelRequested = true
+            task.updatedAt = now
+        default:
+            break
+        }
+        tasks[id] = task
+        return task
+    }
+
+    public func delete(id: UUID) async throws -> Bool {
+        leases[id] = nil
+        eventLog[id] = nil
+        return tasks.removeValue(forKey: id) != nil
+    }
+
+    public func claim(worker: String, leaseDuration: Duration, now: Date) async throws -> ClaimedTask? {
+        let candidate = tasks.values
+            .filter { $0.status == .queued && $0.notBefore <= now }
+            .min { ($0.notBefore, $0.createdAt, $0.id.uuidString) < ($1.notBefore, $1.createdAt, $1.id.uuidString) }
+        guard var task = candidate else { return nil }
+        let attempt = task.attempts.count + 1
+        task.status = .running
+        task.updatedAt = now
+        task.attempts.append(AttemptRecord(number: attempt, worker: worker, startedAt: now))
+        tasks[task.id] = task
+        leases[task.id] = Lease(worker: worker, attempt: attempt, expiresAt: now.addingTimeInterval(leaseDuration.seconds))
+        record(task.id, .status, attempt: attempt, TaskStatus.running.rawValue, at: now)
+        return ClaimedTask(task: task, attempt: attempt)
+    }
+
+    public func renewLease(taskID: UUID, attempt: Int, worker: String, leaseDuration: Duration, now: Date) async throws -> LeaseStatus {
+        guard let lease = leases[taskID], lease.worker == worker, lease.attempt == attempt, let task = tasks[taskID] else {
+            return .lost
+        }
+        leases[taskID]?.expiresAt = now.addingTimeInterval(leaseDuration.seconds)
+        return .held(cancelRequested: task.cancelRequested)
+    }
+
+    public func finishAttempt(
+        taskID: UUID, attempt: Int, worker: String, outcome: Outcome, report: AttemptReport?,
+        disposition: AttemptDisposition, now: Date
+    ) async throws -> Bool {
+        guard let lease = leases[taskID], lease.worker == worker, lease.attempt == attempt, var task = tasks[taskID],
+              let index = task.attempts.firstIndex(where: { $0.number == attempt })
+        else { return false }
+        task.attempts[index].finishedAt = now
+        task.attempts[index].outcome = outcome
+        task.attempts[index].report = report
+        task.status = disposition.status
+        task.updatedAt = now
+        if case .retry(let notBefore) = disposition {
+            task.notBefore = notBefore
+        } else {
+            task.finishedAt = now
+        }
+        task.cancelRequested = false
+        tasks[taskID] = task
+        leases[taskID] = nil
+        record(taskID, .status, attempt: attempt, task.status.rawValue, at: now)
+        return true
+    }
+
+    public func reclaimLeases(expiredBefore now: Date, ownedBy worker: String?, retryDelay: Duration) async throws -> [UUID] {
+        var reclaimed: [UUID] = []
+        for (id, lease) in leases where lease.expiresAt < now || (worker != nil && lease.worker == worker) {
+            leases[id] = nil
+            guard var task = tasks[id] else { continue }
+            if let index = task.attempts.firstIndex(where: { $0.number == lease.attempt }) {
+                task.attempts[index].finishedAt = now
+                task.attempts[index].outcome = .lost
+            }
+            if task.cancelRequested {
+                task.status = .cancelled
+                task.finishedAt = now
+            } else if task.attempts.count >= task.spec.maxAttempts {
+                task.status = .failed
+                task.finishedAt = now
+            } else {
+                task.status = .queued
+                task.notBefore = now.addingTimeInterval(retryDelay.seconds)
+            }
+            task.updatedAt = now
+            tasks[id] = task
+            record(id, .status, attempt: lease.attempt, task.status.rawValue, at: now)
+            reclaimed.append(id)
+        }
+        return reclaimed
+    }
+
+    public func appendOutput(taskID: UUID, attempt: Int, kind: TaskEvent.Kind, data: String, now: Date) async throws {
+        guard tasks[taskID] != nil else { return }
+        record(taskID, kind, attempt: attempt, data, at: now)
+    }
+
+    public func events(taskID: UUID, after sequence: Int64, limit: Int) async throws -> [TaskEvent] {
+        Array((eventLog[taskID] ?? []).filter { $0.sequence > sequence }.prefix(limit))
+    }
+
+    public func purgeFinished(before date: Date) async throws -> Int {
+        let old = tasks.values.filter { $0.status.isFinished && ($0.finishedAt ?? $0.updatedAt) < date }.map(\.id)
+        for id in old {
+            tasks[id] = nil
+            eventLog[id] = nil
+        }
+        return old.count
+    }
+}
+
+/// An opaque page cursor: the last task's creation time and id.
+public struct TaskCursor: Sendable, Hashable {
+    public var createdAt: Date
+    public var id: UUID
+
+    public init(createdAt: Date, id: UUID) {
+        self.createdAt = createdAt
+        self.id = id
+    }
+
+    public init?(encoded: String) {
+        guard let data = Data(base64Encoded: encoded), let text = String(data: data, encoding: .utf8) else { return nil }
+        let parts = text.split(separator: "|")
+        guard parts.count == 2, let micros = Int64(parts[0]), let id = UUID(uuidString: String(parts[1])) else { return nil }
+        self.createdAt = Date(timeIntervalSince1970: Double(micros) / 1e6)
+        self.id = id
+    }
+
+    public var encoded: String {
+        let micros = Int64((createdAt.timeIntervalSince1970 * 1e6).rounded())
+        return Data("\(micros)|\(id.uuidString)".utf8).base64EncodedString()
+    }
+}
+
+extension Duration {
+    /// As seconds, for `Date` arithmetic.
+    public var seconds: TimeInterval {
+        let (s, attoseconds) = components
+        return TimeInterval(s) + TimeInterval(attoseconds) / 1e18
+    }
+}

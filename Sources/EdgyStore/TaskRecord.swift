@@ -1,0 +1,127 @@
+import EdgyJail
+import EdgyPolicy
+import Foundation
+
+/// Where a task is in its life: `queued → running → succeeded | failed | cancelled`. A task goes
+/// back from `running` to `queued` when an attempt is retried or its lease is lost.
+public enum TaskStatus: String, Sendable, Hashable, Codable, CaseIterable {
+    case queued, running, succeeded, failed, cancelled
+
+    public var isFinished: Bool { self == .succeeded || self == .failed || self == .cancelled }
+}
+
+/// One file of a task, kept in the store and handed to the jail in memory.
+public struct TaskFile: Sendable, Hashable, Codable {
+    public var path: String
+    public var contents: [UInt8]
+    public var mode: UInt32
+
+    public init(path: String, contents: [UInt8], mode: UInt32 = 0o644) {
+        self.path = path
+        self.contents = contents
+        self.mode = mode
+    }
+
+    enum CodingKeys: String, CodingKey { case path, contents, mode }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        path = try c.decode(String.self, forKey: .path)
+        contents = Array(try c.decode(Data.self, forKey: .contents))
+        mode = try c.decode(UInt32.self, forKey: .mode)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(path, forKey: .path)
+        try c.encode(Data(contents), forKey: .contents)
+        try c.encode(mode, forKey: .mode)
+    }
+}
+
+/// What a client asked for, validated before it reaches the store: nothing malformed is queued.
+public struct TaskSpec: Sendable, Hashable, Codable {
+    public var name: String
+    public var policy: String
+    /// The task's files, the policy's entry file (from `input`) among them.
+    public var files: [TaskFile]
+    /// Replaces the policy's command, where the policy allows it.
+    public var command: [String]?
+    public var stdin: [UInt8]
+    public var env: [String: String]
+    public var limits: LimitOverrides
+    public var maxAttempts: Int
+
+    public init(
+        name: String, policy: String, files: [TaskFile] = [], command: [String]? = nil,
+        stdin: [UInt8] = [], env: [String: String] = [:], limits: LimitOverrides = LimitOverrides(),
+        maxAttempts: Int = 3
+    ) {
+        self.name = name
+        self.policy = policy
+        self.files = files
+        self.command = command
+        self.stdin = stdin
+        self.env = env
+        self.limits = limits
+        self.maxAttempts = maxAttempts
+    }
+}
+
+/// One attempt at running a task.
+public struct AttemptRecord: Sendable, Hashable, Codable {
+    /// 1 for the first attempt.
+    public var number: Int
+    public var worker: String
+    public var startedAt: Date
+    public var finishedAt: Date?
+    /// nil while the attempt runs.
+    public var outcome: Outcome?
+    /// The jail's report; nil while running and for `lost` attempts.
+    public var report: AttemptReport?
+
+    public init(number: Int, worker: String, startedAt: Date, finishedAt: Date? = nil, outcome: Outcome? = nil, report: AttemptReport? = nil) {
+        self.number = number
+        self.worker = worker
+        self.startedAt = startedAt
+        self.finishedAt = finishedAt
+        self.outcome = outcome
+        self.report = report
+    }
+}
+
+/// A task as stored.
+public struct TaskRecord: Sendable, Hashable, Codable, Identifiable {
+    public var id: UUID
+    public var tenant: String
+    public var spec: TaskSpec
+    public var status: TaskStatus
+    public var createdAt: Date
+    public var updatedAt: Date
+    public var finishedAt: Date?
+    /// The task is not claimed before this time (retry backoff).
+    public var notBefore: Date
+    /// Set when a cancel arrives while an attempt runs; the worker kills the jail.
+    public var cancelRequested: Bool
+    public var attempts: [AttemptRecord]
+
+    public init(
+        id: UUID = UUID(), tenant: String, spec: TaskSpec, status: TaskStatus = .queued,
+        createdAt: Date = Date(), updatedAt: Date? = nil, finishedAt: Date? = nil, notBefore: Date? = nil,
+        cancelRequested: Bool = false, attempts: [AttemptRecord] = []
+    ) {
+        self.id = id
+        self.tenant = tenant
+        self.spec = spec
+        self.status = status
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt ?? createdAt
+        self.finishedAt = finishedAt
+        self.notBefore = notBefore ?? createdAt
+        self.cancelRequested = cancelRequested
+        self.attempts = attempts
+    }
+
+    /// The report of the last attempt that has one.
+    public var lastReport: AttemptReport? { attempts.last(where: { $0.report != nil })?.report }
+}

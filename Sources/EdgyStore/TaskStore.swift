@@ -1,0 +1,179 @@
+import EdgyJail
+import Foundation
+
+/// Why a store refused an operation. Infrastructure faults (the database is gone) are thrown as
+/// the implementation's own errors.
+public struct StoreError: Error, Sendable, Hashable, CustomStringConvertible {
+    public enum Code: String, Sendable, Hashable {
+        /// The queue holds as many queued tasks as it may (globally or for the tenant).
+        case queueFull = "queue_full"
+        case duplicateID = "duplicate_id"
+    }
+
+    public var code: Code
+    public var message: String
+
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { message }
+}
+
+/// Limits checked atomically with an insert.
+public struct QueueLimits: Sendable, Hashable {
+    /// Queued tasks in the whole store.
+    public var maxQueued: Int?
+    /// Queued tasks of the new task's tenant.
+    public var maxQueuedPerTenant: Int?
+
+    public init(maxQueued: Int? = nil, maxQueuedPerTenant: Int? = nil) {
+        self.maxQueued = maxQueued
+        self.maxQueuedPerTenant = maxQueuedPerTenant
+    }
+}
+
+/// A task a worker holds by lease, with the number of the attempt it is to run.
+public struct ClaimedTask: Sendable, Hashable {
+    public var task: TaskRecord
+    public var attempt: Int
+
+    public init(task: TaskRecord, attempt: Int) {
+        self.task = task
+        self.attempt = attempt
+    }
+}
+
+/// The answer to a heartbeat.
+public enum LeaseStatus: Sendable, Hashable {
+    /// Still ours; `cancelRequested` tells the worker to kill the jail.
+    case held(cancelRequested: Bool)
+    /// Gone: expired and reclaimed, or the task was deleted. The worker kills the jail and
+    /// records nothing.
+    case lost
+}
+
+/// What becomes of the task when an attempt ends.
+public enum AttemptDisposition: Sendable, Hashable {
+    case succeeded
+    case failed
+    case cancelled
+    /// Back to `queued`, claimable from `notBefore`.
+    case retry(notBefore: Date)
+
+    public var status: TaskStatus {
+        switch self {
+        case .succeeded: .succeeded
+        case .failed: .failed
+        case .cancelled: .cancelled
+        case .retry: .queued
+        }
+    }
+}
+
+/// Filters and a page of `list`.
+public struct TaskQuery: Sendable, Hashable {
+    public var tenant: String?
+    public var status: TaskStatus?
+    public var policy: String?
+    public var name: String?
+    /// At most this many tasks, newest first.
+    public var limit: Int
+    /// From a previous page's `nextCursor`.
+    public var cursor: String?
+
+    public init(tenant: String? = nil, status: TaskStatus? = nil, policy: String? = nil, name: String? = nil, limit: Int = 50, cursor: String? = nil) {
+        self.tenant = tenant
+        self.status = status
+        self.policy = policy
+        self.name = name
+        self.limit = limit
+        self.cursor = cursor
+    }
+}
+
+public struct TaskPage: Sendable, Hashable {
+    public var tasks: [TaskRecord]
+    /// nil on the last page.
+    public var nextCursor: String?
+
+    public init(tasks: [TaskRecord], nextCursor: String?) {
+        self.tasks = tasks
+        self.nextCursor = nextCursor
+    }
+}
+
+/// Something that happened to a task, in order: status changes and output, for SSE.
+public struct TaskEvent: Sendable, Hashable, Codable {
+    public enum Kind: String, Sendable, Hashable, Codable {
+        /// `data` is the new status (`queued`, `running`, `succeeded`, …); `attempt` is set.
+        case status
+        /// `data` is a chunk of the workload's output (as text).
+        case stdout, stderr
+    }
+
+    /// Increasing per task (and in practice per store).
+    public var sequence: Int64
+    public var taskID: UUID
+    public var kind: Kind
+    public var attempt: Int?
+    public var data: String
+    public var at: Date
+
+    public init(sequence: Int64, taskID: UUID, kind: Kind, attempt: Int?, data: String, at: Date) {
+        self.sequence = sequence
+        self.taskID = taskID
+        self.kind = kind
+        self.attempt = attempt
+        self.data = data
+        self.at = at
+    }
+}
+
+/// Durable tasks, the queue and its leases (DESIGN §4). Every implementation passes the same
+/// contract suite. Workers coordinate only through leases held in the store, never through
+/// in-process locks, so several hosts may share one store.
+///
+/// Status events (`queued`, `running`, `succeeded`, `failed`, `cancelled`) are recorded by the
+/// store itself in `create`, `claim`, `finishAttempt`, `requestCancel` and `reclaim…`, so that every
+/// host sees the same history.
+public protocol TaskStore: Sendable {
+    /// Inserts a new `queued` task, refusing it when `limits` are reached (`StoreError.queueFull`).
+    func create(_ task: TaskRecord, limits: QueueLimits) async throws
+    func task(id: UUID) async throws -> TaskRecord?
+    func list(_ query: TaskQuery) async throws -> TaskPage
+    /// Queued and running tasks, of one tenant or all.
+    func activeCounts(tenant: String?) async throws -> (queued: Int, running: Int)
+    /// A queued task becomes `cancelled` at once; a running one gets `cancelRequested` (its worker
+    /// kills the jail and finishes it `cancelled`); a finished one is returned unchanged.
+    /// nil when there is no such task.
+    func requestCancel(id: UUID, now: Date) async throws -> TaskRecord?
+    /// Removes a task and its events. A running task's worker loses its lease and kills the jail.
+    func delete(id: UUID) async throws -> Bool
+
+    /// Leases the oldest claimable task (`queued`, `notBefore <= now`) to `worker` until
+    /// `now + leaseDuration`, marks it `running` and opens attempt `attempts.count + 1`.
+    /// Two concurrent claims never get the same task.
+    func claim(worker: String, leaseDuration: Duration, now: Date) async throws -> ClaimedTask?
+    /// Extends the lease if `worker` still holds it for `attempt`.
+    func renewLease(taskID: UUID, attempt: Int, worker: String, leaseDuration: Duration, now: Date) async throws -> LeaseStatus
+    /// Records the attempt's end and the task's new state, if `worker` still holds the lease.
+    /// Returns false (and changes nothing) when it does not.
+    func finishAttempt(
+        taskID: UUID, attempt: Int, worker: String, outcome: Outcome, report: AttemptReport?,
+        disposition: AttemptDisposition, now: Date
+    ) async throws -> Bool
+    /// Ends every lease that expired before `now` (or, with `worker`, every lease that worker
+    /// holds, for a restarted daemon): the attempt is recorded `lost`; the task is queued again
+    /// from `now + retryDelay`, or `failed` when it has used `maxAttempts`. Returns the task ids.
+    func reclaimLeases(expiredBefore now: Date, ownedBy worker: String?, retryDelay: Duration) async throws -> [UUID]
+
+    /// Adds output events (status events are the store's own).
+    func appendOutput(taskID: UUID, attempt: Int, kind: TaskEvent.Kind, data: String, now: Date) async throws
+    /// Events after `sequence`, oldest first.
+    func events(taskID: UUID, after sequence: Int64, limit: Int) async throws -> [TaskEvent]
+
+    /// Deletes finished tasks that finished before `date`. Returns how many.
+    func purgeFinished(before date: Date) async throws -> Int
+}

@@ -1,0 +1,1 @@
+print("edgyd: not yet")

@@ -45,6 +45,63 @@ struct ShippedPolicyJailTests {
         #expect(report.policyName == policy)
     }
 
+    /// Programs that use what real tasks use (threads, child processes, pipes, /tmp, timers,
+    /// the math library): the catalog's `@default` must carry every syscall they need.
+    static let workloads: [(String, String, [String])] = [
+        ("node", """
+            const { Worker } = require('worker_threads');
+            const fs = require('fs');
+            fs.writeFileSync('/tmp/x', 'tmp ok');
+            const w = new Worker('require("worker_threads").parentPort.postMessage(6 * 7)', { eval: true });
+            w.on('message', (m) => {
+              console.log('worker ' + m);
+              console.log(fs.readFileSync('/tmp/x', 'utf8'));
+              require('child_process').exec('echo child', (e, out) => console.log(e ? 'error ' + e : out.trim()));
+            });
+            setTimeout(() => console.log('timer'), 20);
+            """, ["worker 42", "tmp ok", "child", "timer"]),
+        ("python", """
+            import threading, subprocess, tempfile, multiprocessing, socket
+            t = threading.Thread(target=lambda: print("thread", flush=True)); t.start(); t.join()
+            print(subprocess.run(["echo", "child"], capture_output=True, text=True).stdout.strip())
+            with tempfile.NamedTemporaryFile() as f: print("tmp", f.name.startswith("/tmp/"))
+            with multiprocessing.Pool(2) as pool: print("pool", pool.map(abs, [-1, -2]))
+            a, b = socket.socketpair(); a.send(b"pair"); print(b.recv(4).decode())
+            """, ["thread", "child", "tmp True", "pool [1, 2]", "pair"]),
+        ("c", """
+            #include <math.h>
+            #include <pthread.h>
+            #include <stdio.h>
+            static void *work(void *arg) { return arg; }
+            int main(int argc, char **argv) {
+                (void)argv;
+                pthread_t t;
+                if (pthread_create(&t, NULL, work, NULL) != 0) return 1;
+                pthread_join(t, NULL);
+                printf("%.1f\\n", sqrt(15.0 + argc));
+                return 0;
+            }
+            """, ["4.0"]),
+    ]
+
+    @Test(arguments: workloads)
+    func realWorkloadRunsUnderItsPolicy(policy name: String, program: String, expected: [String]) async throws {
+        let loaded = try PolicyLoader.load(name: name, directory: Self.policies)
+        var policy = loaded.policy
+        if name == "c" {
+            // Link the math library for real (argc keeps sqrt from being folded away).
+            policy.run.command = policy.run.command.map { $0.replacing("{entry}", with: "{entry} -lm") }
+        }
+        let request = JailRequest(
+            policy: policy, policyDigest: loaded.digest,
+            files: [JailFile(path: try #require(policy.run.entry), contents: Array(program.utf8))])
+        let report = try await TestSupport.supervisor().run(request)
+        let lines = report.stdoutText.split(separator: "\n").map(String.init)
+        #expect(report.outcome == .exited && report.exitCode == 0,
+                "\(name): \(report.outcome) \(report.seccompSyscall ?? "") \(report.stdoutText) \(report.stderrText)")
+        #expect(Set(lines) == Set(expected), "\(name): \(lines) \(report.stderrText)")
+    }
+
     @Test func everyShippedPolicyExceptBaseHasASample() throws {
         guard let dir = opendir(Self.policies) else { throw IsolationTests.Errno() }
         defer { closedir(dir) }

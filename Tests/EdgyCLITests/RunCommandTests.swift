@@ -1,0 +1,166 @@
+import EdgyTestSupport
+import Foundation
+import Testing
+
+/// The built `edgy` binary, run as a user would from the repository root: real jails, real
+/// cgroups, real exit statuses.
+@Suite(.timeLimit(.minutes(2)))
+struct RunCommandTests {
+    struct Result {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    static var edgy: String { TestSupport.productsDirectory + "/edgy" }
+
+    /// Runs `edgy ARGS…` from the repository root and collects its output.
+    static func edgy(_ arguments: [String]) throws -> Result {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: edgy)
+        process.arguments = arguments
+        process.currentDirectoryURL = URL(fileURLWithPath: TestSupport.repositoryRoot)
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        // Drain stderr on another thread so neither pipe can fill up and stall the child.
+        let errData = DataBox()
+        let errDone = DispatchSemaphore(value: 0)
+        DispatchQueue.global().async {
+            errData.set(err.fileHandleForReading.readDataToEndOfFile())
+            errDone.signal()
+        }
+        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        errDone.wait()
+        process.waitUntilExit()
+        return Result(
+            status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+            stderr: String(decoding: errData.get(), as: UTF8.self))
+    }
+
+    func temporaryDirectory(_ files: [String: String]) throws -> String {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("edgy-run-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        for (name, text) in files {
+            try text.write(to: dir.appendingPathComponent(name), atomically: true, encoding: .utf8)
+        }
+        return dir.path
+    }
+
+    /// A policy directory holding the shipped `base` and `name.toml` with `text`.
+    func policyDirectory(_ name: String, _ text: String) throws -> String {
+        let base = try String(contentsOfFile: TestSupport.repositoryRoot + "/policies/base.toml", encoding: .utf8)
+        return try temporaryDirectory(["base.toml": base, "\(name).toml": text])
+    }
+
+    @Test func streamsOutputAndExitsWithTheWorkloadsCode() throws {
+        let r = try Self.edgy(["run", "--policy", "policies/default.toml", "--", "/bin/sh", "-c", "echo hello; exit 3"])
+        #expect(r.status == 3, "\(r.stderr)")
+        #expect(r.stdout == "hello\n")
+        #expect(r.stderr.contains("edgy: exited 3"), "\(r.stderr)")
+    }
+
+    @Test func jsonReport() throws {
+        let r = try Self.edgy(["run", "--json", "--policy", "policies/default.toml", "--", "/bin/sh", "-c", "echo hello; exit 3"])
+        #expect(r.status == 3, "\(r.stderr)")
+        #expect(r.stdout.contains("\"outcome\" : \"exited\""), "\(r.stdout)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        #expect(object["outcome"] as? String == "exited")
+        #expect(object["exit_code"] as? Int == 3)
+        #expect(object["stdout"] as? String == "hello\n")
+        #expect((object["policy_digest"] as? String)?.count == 64)
+    }
+
+    @Test func fileBecomesThePolicysEntry() throws {
+        let r = try Self.edgy(["run", "--policy", "policies/python.toml", "--file", "main.py=sample/python.py"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout == "hello from python\n", "\(r.stdout) \(r.stderr)")
+    }
+
+    @Test func stdinFileReachesTheWorkload() throws {
+        let dir = try temporaryDirectory(["input.txt": "line one\nline two\n"])
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let r = try Self.edgy([
+            "run", "--policy", "policies/default.toml", "--stdin", dir + "/input.txt", "--",
+            "/bin/sh", "-c", "read first; echo \"got $first\"; wc -l",
+        ])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) } == ["got line one", "1"], "\(r.stdout)")
+    }
+
+    @Test func missingCommandIsASetupFailure() throws {
+        let r = try Self.edgy(["run", "--policy", "policies/default.toml", "--", "/nonexistent/program"])
+        #expect(r.status == 125, "\(r.stderr)")
+        #expect(r.stderr.contains("execve"), "\(r.stderr)")
+    }
+
+    @Test func wallTimeoutExits124() throws {
+        let dir = try policyDirectory("short", """
+            extends = "base"
+            [run]
+            command = ["/bin/sleep", "100"]
+            [limits]
+            wall_time_s = 1
+            """)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let started = Date()
+        let r = try Self.edgy(["run", "--policy", dir + "/short.toml"])
+        #expect(r.status == 124, "\(r.stderr)")
+        #expect(r.stderr.contains("wall_timeout"), "\(r.stderr)")
+        #expect(Date().timeIntervalSince(started) < 10)
+    }
+
+    @Test func policyWithATypoedSyscallIsRefusedWithFileLineAndSuggestion() throws {
+        let dir = try policyDirectory("typo", """
+            extends = "base"
+            [run]
+            command = ["/bin/true"]
+            [seccomp]
+            allow = ["@default", "getpidd"]
+            """)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let r = try Self.edgy(["run", "--policy", dir + "/typo.toml"])
+        #expect(r.status == 125, "\(r.stderr)")
+        #expect(r.stderr.contains("\(dir)/typo.toml:5:"), "\(r.stderr)")
+        #expect(r.stderr.contains("getpidd"), "\(r.stderr)")
+        #expect(r.stderr.contains("did you mean `getpid`"), "\(r.stderr)")
+        #expect(r.stdout.isEmpty)
+    }
+
+    @Test func policyCheckShippedDirectoryPasses() throws {
+        let r = try Self.edgy(["policy", "check", "policies/"])
+        #expect(r.status == 0, "\(r.stdout) \(r.stderr)")
+        for name in ["base", "default", "sh", "python", "node", "c"] {
+            #expect(r.stdout.contains("ok \(name) ("), "\(r.stdout)")
+        }
+    }
+
+    @Test func policyCheckBadFileFailsWithTheSuggestion() throws {
+        let dir = try temporaryDirectory(["bad.toml": "[limits]\nmemroy_mib = 5\n"])
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let r = try Self.edgy(["policy", "check", dir + "/bad.toml"])
+        #expect(r.status == 1, "\(r.stdout) \(r.stderr)")
+        let output = r.stdout + r.stderr
+        #expect(output.contains("\(dir)/bad.toml:2:"), "\(output)")
+        #expect(output.contains("did you mean `memory_mib`?"), "\(output)")
+    }
+
+    @Test func policyExplainSaysPtraceIsDenied() throws {
+        let r = try Self.edgy(["policy", "explain", "default", "ptrace"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("ptrace: denied"), "\(r.stdout)")
+        let allowed = try Self.edgy(["policy", "explain", "default", "getpid"])
+        #expect(allowed.status == 0)
+        #expect(!allowed.stdout.contains("denied"), "\(allowed.stdout)")
+    }
+}
+
+/// Bytes handed from the drain thread to the test.
+final class DataBox: @unchecked Sendable {  // because: the lock guards `data`
+    private let lock = NSLock()
+    private var data = Data()
+    func set(_ value: Data) { lock.withLock { data = value } }
+    func get() -> Data { lock.withLock { data } }
+}

@@ -130,7 +130,7 @@ let package = Package(
         .testTarget(name: "EdgyCgroupTests", dependencies: ["EdgyCgroup", "EdgyTestSupport"], swiftSettings: strict),
         .testTarget(name: "EdgyJailTests", dependencies: ["EdgyJail", "EdgyTestSupport"], swiftSettings: strict),
         .testTarget(name: "EdgyStoreTests", dependencies: ["EdgyStore", "EdgyStoreSQLite", "EdgyAuth", "EdgyTestSupport"], swiftSettings: strict),
-        .testTarget(name: "EdgyQueueTests", dependencies: ["EdgyQueue", "EdgyStore", "EdgyTestSupport"], swiftSettings: strict),
+        .testTarget(name: "EdgyQueueTests", dependencies: ["EdgyQueue", "EdgyStore", "EdgyTestSupport", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")], swiftSettings: strict),
         .testTarget(
             name: "EdgyAPITests",
             dependencies: ["EdgyAPI", "EdgyStore", "EdgyAuth", "EdgyTestSupport", .product(name: "HummingbirdTesting", package: "hummingbird")],

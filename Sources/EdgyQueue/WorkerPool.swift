@@ -1,0 +1,343 @@
+import EdgyJail
+import EdgyPolicy
+import EdgyStore
+import Foundation
+import Logging
+import Metrics
+import ServiceLifecycle
+import Synchronization
+
+/// How the pool claims, heartbeats and retries.
+public struct WorkerPoolConfiguration: Sendable {
+    /// This daemon's identity in leases; stable across restarts so a restarted daemon reclaims
+    /// its own interrupted attempts at once instead of waiting for their leases to expire.
+    public var workerID: String
+    /// Attempts run at once (default: the number of cores).
+    public var workers: Int
+    public var leaseDuration: Duration
+    public var heartbeatInterval: Duration
+    /// How often an idle worker looks at the store when nothing woke it (other hosts' tasks).
+    public var idlePollInterval: Duration
+    /// The first retry waits this long; each further retry doubles it, up to `maxRetryDelay`.
+    public var retryBaseDelay: Duration
+    public var maxRetryDelay: Duration
+    /// On graceful shutdown, running attempts get this long to finish before they are killed.
+    public var shutdownGracePeriod: Duration
+
+    public init(
+        workerID: String, workers: Int = ProcessInfo.processInfo.activeProcessorCount,
+        leaseDuration: Duration = .seconds(30), heartbeatInterval: Duration = .seconds(5),
+        idlePollInterval: Duration = .milliseconds(500), retryBaseDelay: Duration = .milliseconds(500),
+        maxRetryDelay: Duration = .seconds(60), shutdownGracePeriod: Duration = .seconds(10)
+    ) {
+        self.workerID = workerID
+        self.workers = workers
+        self.leaseDuration = leaseDuration
+        self.heartbeatInterval = heartbeatInterval
+        self.idlePollInterval = idlePollInterval
+        self.retryBaseDelay = retryBaseDelay
+        self.maxRetryDelay = maxRetryDelay
+        self.shutdownGracePeriod = shutdownGracePeriod
+    }
+}
+
+/// The worker pool (DESIGN §4): `workers` loops that lease a task, run one attempt in a jail,
+/// record it and decide what comes next. A `Service`: on graceful shutdown it stops claiming,
+/// lets running attempts finish within the grace period, then kills them and hands their tasks
+/// back to the queue.
+public final class WorkerPool: Service, Sendable {
+    let store: any TaskStore
+    let supervisor: JailSupervisor
+    let policies: PolicyCatalog
+    let notifier: TaskNotifier
+    let configuration: WorkerPoolConfiguration
+    let logger: Logger
+    private let running = Atomic<Int>(0)
+
+    public init(
+        store: any TaskStore, supervisor: JailSupervisor, policies: PolicyCatalog, notifier: TaskNotifier,
+        configuration: WorkerPoolConfiguration, logger: Logger
+    ) {
+        self.store = store
+        self.supervisor = supervisor
+        self.policies = policies
+        self.notifier = notifier
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    /// Attempts running now.
+    public var runningAttempts: Int { running.load(ordering: .relaxed) }
+
+    public func run() async throws {
+        // A previous run of this daemon that died (kill -9) left leases in our name: those
+        // attempts are lost, and their tasks go back to the queue now.
+        let reclaimed = try await store.reclaimLeases(expiredBefore: Date(), ownedBy: configuration.workerID, retryDelay: .zero)
+        if !reclaimed.isEmpty {
+            logger.notice("reclaimed attempts interrupted by a previous run", metadata: ["tasks": "\(reclaimed.count)"])
+            reclaimed.forEach(notifier.changed)
+        }
+        let stopClaiming = StopFlag()
+        let wake = WakeSignal()
+        await withGracefulShutdownHandler {
+            await withTaskGroup(of: Void.self) { group in
+                // New tasks (from this host's API) wake idle workers at once; others are found by polling.
+                group.addTask { [notifier] in
+                    for await _ in notifier.changes(of: nil) { wake.signal() }
+                }
+                for index in 0..<configuration.workers {
+                    group.addTask { [self] in
+                        await workerLoop(index: index, stopClaiming: stopClaiming, wake: wake)
+                    }
+                }
+                // The loops end on graceful shutdown; then the wake-up pump is cancelled.
+                for _ in 0..<configuration.workers { await group.next() }
+                group.cancelAll()
+            }
+        } onGracefulShutdown: {
+            stopClaiming.set()
+            wake.signal()
+        }
+    }
+
+    private func workerLoop(index: Int, stopClaiming: StopFlag, wake: WakeSignal) async {
+        while !stopClaiming.isSet && !Task.isCancelled {
+            let generation = wake.generation
+            let claimed: ClaimedTask?
+            do {
+                claimed = try await store.claim(worker: configuration.workerID, leaseDuration: configuration.leaseDuration, now: Date())
+            } catch {
+                logger.error("claim failed", metadata: ["error": "\(error)"])
+                try? await Task.sleep(for: .seconds(1))
+                continue
+            }
+            guard let claimed else {
+                await wake.wait(since: generation, upTo: configuration.idlePollInterval)
+                continue
+            }
+            notifier.changed(claimed.task.id)
+            running.add(1, ordering: .relaxed)
+            await runAttempt(claimed, stopClaiming: stopClaiming)
+            running.subtract(1, ordering: .relaxed)
+        }
+    }
+
+
+    private func runAttempt(_ claimed: ClaimedTask, stopClaiming: StopFlag) async {
+        let task = claimed.task
+        let metadata: Logger.Metadata = ["task": "\(task.id)", "attempt": "\(claimed.attempt)", "policy": "\(task.spec.policy)"]
+        let started = ContinuousClock.now
+
+        let request: JailRequest
+        let policy: Policy
+        switch prepare(task) {
+        case .success(let prepared):
+            (request, policy) = prepared
+        case .failure(let failure):
+            // The task cannot run any more (its policy went away or changed under it).
+            var report = AttemptReport(outcome: .setupError, policyName: task.spec.policy)
+            report.setup = failure.setup
+            await finish(task, attempt: claimed.attempt, outcome: .setupError, report: report, disposition: .failed, metadata: metadata)
+            return
+        }
+
+        let interruption = InterruptionCell()
+        let output = OutputForwarder(store: store, notifier: notifier, taskID: task.id, attempt: claimed.attempt)
+        let report: AttemptReport = await withTaskGroup(of: AttemptReport?.self) { group in
+            group.addTask { [supervisor] in
+                await supervisor.run(request) { kind, bytes in output.send(kind, bytes) }
+            }
+            group.addTask { [self] in
+                await heartbeat(task.id, attempt: claimed.attempt, interruption: interruption, stopClaiming: stopClaiming)
+                return nil
+            }
+            var finished: AttemptReport?
+            while let next = await group.next() {
+                if let report = next {
+                    finished = report
+                    group.cancelAll()  // stops the heartbeat
+                } else if finished == nil {
+                    group.cancelAll()  // the heartbeat asked for the jail to die
+                }
+            }
+            return finished ?? AttemptReport(outcome: .cancelled, policyName: policy.name)
+        }
+        await output.finish()
+
+        let cause = interruption.cause
+        Metrics.Counter(label: "edgy_attempts_total", dimensions: [("outcome", report.outcome.rawValue)]).increment()
+        Metrics.Timer(label: "edgy_attempt_duration_seconds").recordNanoseconds(Int64((ContinuousClock.now - started).seconds * 1e9))
+        switch cause {
+        case .leaseLost:
+            // Someone else owns the task now (or it was deleted): record nothing.
+            logger.warning("lease lost; attempt abandoned", metadata: metadata)
+            return
+        case .shutdown:
+            // Our fault, not the workload's: the task goes back to the queue.
+            await finish(task, attempt: claimed.attempt, outcome: .lost, report: nil, disposition: .retry(notBefore: Date()), metadata: metadata)
+            return
+        case .cancelRequested, .none:
+            break
+        }
+        let disposition = Self.disposition(
+            for: report, attempt: claimed.attempt, maxAttempts: task.spec.maxAttempts, retryOn: policy.retry.retryOn,
+            retryDelay: retryDelay(afterAttempt: claimed.attempt))
+        await finish(task, attempt: claimed.attempt, outcome: report.outcome, report: report, disposition: disposition, metadata: metadata)
+    }
+
+    /// Renews the lease until cancelled; on a cancel request, a lost lease or the end of the
+    /// shutdown grace period it records why and returns, which kills the jail.
+    private func heartbeat(_ taskID: UUID, attempt: Int, interruption: InterruptionCell, stopClaiming: StopFlag) async {
+        let changed = WakeSignal()
+        await withTaskGroup(of: Void.self) { group in
+            // A cancel request shows up as a change of this task.
+            group.addTask { [notifier] in
+                for await _ in notifier.changes(of: taskID) { changed.signal() }
+            }
+            group.addTask { [self] in
+                await renewLoop(taskID, attempt: attempt, interruption: interruption, stopClaiming: stopClaiming, changed: changed)
+            }
+            await group.next()
+            group.cancelAll()
+        }
+    }
+
+    private func renewLoop(
+        _ taskID: UUID, attempt: Int, interruption: InterruptionCell, stopClaiming: StopFlag, changed: WakeSignal
+    ) async {
+        var shutdownDeadline: ContinuousClock.Instant?
+        var nextRenewal = ContinuousClock.now + configuration.heartbeatInterval
+        var generation = changed.generation
+        while !Task.isCancelled {
+            if stopClaiming.isSet {
+                let deadline = shutdownDeadline ?? ContinuousClock.now + configuration.shutdownGracePeriod
+                shutdownDeadline = deadline
+                if ContinuousClock.now >= deadline {
+                    interruption.record(.shutdown)
+                    return
+                }
+            }
+            let wait: Duration = stopClaiming.isSet ? .milliseconds(100) : nextRenewal - ContinuousClock.now
+            await changed.wait(since: generation, upTo: max(wait, .zero))
+            if Task.isCancelled { return }
+            let wasChanged = changed.generation != generation
+            generation = changed.generation
+            guard wasChanged || ContinuousClock.now >= nextRenewal else { continue }
+            nextRenewal = ContinuousClock.now + configuration.heartbeatInterval
+            do {
+                switch try await store.renewLease(
+                    taskID: taskID, attempt: attempt, worker: configuration.workerID,
+                    leaseDuration: configuration.leaseDuration, now: Date())
+                {
+                case .held(let cancelRequested):
+                    if cancelRequested {
+                        interruption.record(.cancelRequested)
+                        return
+                    }
+                case .lost:
+                    interruption.record(.leaseLost)
+                    return
+                }
+            } catch {
+                // The store is unreachable: keep running; the lease may still be ours.
+                logger.warning("lease renewal failed", metadata: ["task": "\(taskID)", "error": "\(error)"])
+            }
+        }
+    }
+
+    private func finish(
+        _ task: TaskRecord, attempt: Int, outcome: Outcome, report: AttemptReport?, disposition: AttemptDisposition,
+        metadata: Logger.Metadata
+    ) async {
+        var metadata = metadata
+        metadata["outcome"] = "\(outcome.rawValue)"
+        metadata["status"] = "\(disposition.status.rawValue)"
+        for delay in [0, 100, 500, 2000] {
+            if delay > 0 { try? await Task.sleep(for: .milliseconds(delay)) }
+            do {
+                let recorded = try await store.finishAttempt(
+                    taskID: task.id, attempt: attempt, worker: configuration.workerID, outcome: outcome, report: report,
+                    disposition: disposition, now: Date())
+                logger.info(recorded ? "attempt finished" : "attempt finished after its lease was lost", metadata: metadata)
+                notifier.changed(task.id)
+                return
+            } catch {
+                logger.error("recording the attempt failed", metadata: metadata.merging(["error": "\(error)"]) { $1 })
+            }
+        }
+        // The lease will expire; the janitor records the attempt as lost and the task retries.
+    }
+
+    /// Policy + task → jail request, or why it cannot run.
+    func prepare(_ task: TaskRecord) -> Result<(JailRequest, Policy), PrepareFailure> {
+        guard let loaded = policies.policy(named: task.spec.policy) else {
+            return .failure(PrepareFailure(stage: "policy", detail: "policy `\(task.spec.policy)` does not exist"))
+        }
+        var policy = loaded.policy
+        do {
+            policy.limits = try policy.limits.applying(task.spec.limits)
+        } catch {
+            return .failure(PrepareFailure(stage: "policy", detail: "\(error)"))
+        }
+        let allowedEnv = Set(policy.run.taskEnv)
+        let env = task.spec.env.filter { allowedEnv.contains($0.key) }
+        let command = policy.run.allowCommandOverride ? task.spec.command : nil
+        let files = task.spec.files.map { JailFile(path: $0.path, contents: $0.contents, mode: $0.mode) }
+        let request = JailRequest(
+            policy: policy, policyDigest: loaded.digest, files: files, command: command, stdin: task.spec.stdin,
+            extraEnvironment: env)
+        return .success((request, policy))
+    }
+
+    /// What happens to the task after an attempt (DESIGN §4): success on exit 0; service faults
+    /// retry up to `maxAttempts` with backoff; workload outcomes retry only where the policy's
+    /// `retry_on` says.
+    public static func disposition(
+        for report: AttemptReport, attempt: Int, maxAttempts: Int, retryOn: [String], retryDelay: Duration
+    ) -> AttemptDisposition {
+        switch report.outcome {
+        case .exited where report.exitCode == 0:
+            return .succeeded
+        case .cancelled:
+            return .cancelled
+        default:
+            let retryable = report.outcome.isServiceFault || retryOn.contains(report.outcome.rawValue)
+            if retryable && attempt < maxAttempts {
+                return .retry(notBefore: Date().addingTimeInterval(retryDelay.seconds))
+            }
+            return .failed
+        }
+    }
+
+    func retryDelay(afterAttempt attempt: Int) -> Duration {
+        let factor = 1 << min(max(attempt - 1, 0), 16)
+        return min(configuration.retryBaseDelay * factor, configuration.maxRetryDelay)
+    }
+}
+
+/// Why a task cannot become a jail request.
+struct PrepareFailure: Error {
+    var setup: SetupFailure
+    init(stage: String, detail: String) { setup = SetupFailure(stage: stage, errno: nil, detail: detail) }
+}
+
+/// Why a running attempt was stopped from outside the jail.
+enum Interruption: Int {
+    case none = 0, cancelRequested, leaseLost, shutdown
+}
+
+/// The first interruption of an attempt, shared between its heartbeat and its runner.
+final class InterruptionCell: Sendable {
+    private let value = Atomic<Int>(Interruption.none.rawValue)
+    func record(_ cause: Interruption) {
+        _ = value.compareExchange(expected: Interruption.none.rawValue, desired: cause.rawValue, ordering: .relaxed)
+    }
+    var cause: Interruption { Interruption(rawValue: value.load(ordering: .relaxed)) ?? .none }
+}
+
+/// Set once on graceful shutdown: workers stop claiming.
+final class StopFlag: Sendable {
+    private let value = Atomic<Bool>(false)
+    func set() { value.store(true, ordering: .relaxed) }
+    var isSet: Bool { value.load(ordering: .relaxed) }
+}

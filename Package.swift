@@ -103,9 +103,10 @@ let package = Package(
         .target(
             name: "EdgyDaemon",
             dependencies: [
-                "EdgyAPI", "EdgyQueue", "EdgyStore", "EdgyStoreSQLite", "EdgyAuth", "EdgyJail", "EdgyCgroup", "EdgyPolicy",
+                "EdgyAPI", "EdgyQueue", "EdgyStore", "EdgyStoreSQLite", "EdgyAuth", "EdgyJail", "EdgyCgroup", "EdgyPolicy", "TOMLKit",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -1,1 +1,3 @@
-print("edgyd: not yet")
+import EdgyDaemon
+
+await EdgydMain.run()

@@ -1,0 +1,182 @@
+import EdgyAPI
+import EdgyAuth
+import EdgyCgroup
+import EdgyJail
+import EdgyPolicy
+import EdgyQueue
+import EdgyStore
+import EdgyStoreSQLite
+import Foundation
+import Glibc
+import Hummingbird
+import Logging
+import ServiceLifecycle
+import Synchronization
+import UnixSignals
+
+/// `edgyd` assembled: host checks, store, policies, jail supervisor, worker pool, janitor and the
+/// HTTP API in one `ServiceGroup` with graceful shutdown on SIGTERM and SIGINT (STYLE §13).
+public struct Daemon: Sendable {
+    public let configuration: DaemonConfiguration
+    let logger: Logger
+
+    public init(configuration: DaemonConfiguration, logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    /// Runs until SIGTERM/SIGINT. Throws when the host or the configuration cannot support a jail
+    /// service, with a message saying what is missing.
+    public func run() async throws {
+        try configuration.validate()
+        try HostCheck.run()
+        let (host, port) = try configuration.listenAddress()
+
+        try Self.makeDirectory(configuration.stateDirectory, mode: 0o700)
+        let (catalog, diagnostics) = PolicyCatalog.load(directory: configuration.policyDirectory)
+        for diagnostic in diagnostics {
+            if diagnostic.severity == .error {
+                logger.error("policy error", metadata: ["diagnostic": "\(diagnostic)"])
+            } else {
+                logger.warning("policy warning", metadata: ["diagnostic": "\(diagnostic)"])
+            }
+        }
+        guard !catalog.all.isEmpty else {
+            throw ConfigurationError("no usable policy in \(configuration.policyDirectory)")
+        }
+
+        // Every limit a policy sets must be enforceable on this host; none is silently dropped.
+        let cgroupHost = try CgroupHost.detect()
+        for loaded in catalog.all {
+            try cgroupHost.check(requiring: CgroupLimits(memoryBytes: UInt64(loaded.policy.limits.memoryMib) << 20, pidsMax: loaded.policy.limits.pids))
+        }
+        let cgroups = try CgroupManager(host: cgroupHost, parentName: configuration.cgroupParent)
+        let leftovers = cgroups.reapLeftovers()
+        if leftovers > 0 {
+            logger.warning("killed and removed jail cgroups left by a previous run", metadata: ["groups": "\(leftovers)"])
+        }
+        let supervisor = try JailSupervisor(cgroups: cgroups)
+
+        let (store, tokens) = try await openStore()
+        try await AdminTokenBootstrap.ensure(in: configuration.stateDirectory, tokens: tokens, logger: logger)
+
+        let notifier = TaskNotifier()
+        let ready = ReadyFlag()
+        let workerID = configuration.workerID ?? Self.defaultWorkerID(stateDirectory: configuration.stateDirectory)
+        var poolConfiguration = WorkerPoolConfiguration(workerID: workerID, workers: configuration.workers)
+        poolConfiguration.shutdownGracePeriod = .milliseconds(Int(configuration.shutdownGraceSeconds * 1000))
+        let pool = WorkerPool(
+            store: store, supervisor: supervisor, policies: catalog, notifier: notifier,
+            configuration: poolConfiguration, logger: logger)
+        let janitor = Janitor(
+            store: store, notifier: notifier, retention: .seconds(configuration.retentionHours * 3600), logger: logger)
+
+        let dependencies = APIDependencies(
+            store: store, tokens: tokens, policies: catalog, notifier: notifier, logger: logger,
+            readiness: { ready.isSet })
+        let router = buildRouter(dependencies, APIConfiguration(maxQueued: configuration.queueCapacity))
+        let logger = self.logger
+        let app = Application(
+            router: router,
+            configuration: .init(address: .hostname(host, port: port), serverName: "edgyd"),
+            onServerRunning: { channel in
+                ready.set()
+                logger.notice(
+                    "edgyd is ready",
+                    metadata: [
+                        "listen": "\(channel.localAddress?.description ?? "\(host):\(port)")",
+                        "workers": "\(configuration.workers)", "cgroups": "\(cgroupHost.version.rawValue)",
+                        "policies": "\(catalog.all.map(\.policy.name).joined(separator: ","))",
+                    ])
+            },
+            logger: logger)
+
+        let reloader = PolicyReloader(catalog: catalog, logger: logger)
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [
+                    .init(service: janitor), .init(service: reloader), .init(service: pool),
+                    .init(service: app),
+                ],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger))
+        try await group.run()
+        logger.notice("edgyd stopped")
+    }
+
+    func openStore() async throws -> (any TaskStore, any TokenStore) {
+        if configuration.store == "sqlite" {
+            return try SQLiteTaskStoreFactory.open(path: configuration.stateDirectory + "/edgy.sqlite")
+        }
+        throw ConfigurationError("store `\(configuration.store)` is not supported by this build yet")
+    }
+
+    /// Host name plus a hash of the state directory: stable across restarts (so a restarted daemon
+    /// reclaims its own leases at once) and distinct between daemons on one host.
+    static func defaultWorkerID(stateDirectory: String) -> String {
+        var name = [CChar](repeating: 0, count: 256)
+        gethostname(&name, name.count)
+        let host = String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in stateDirectory.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        return "\(host)-\(String(hash, radix: 16).prefix(8))"
+    }
+
+    static func makeDirectory(_ path: String, mode: mode_t) throws {
+        var current = ""
+        for component in path.split(separator: "/") {
+            current += "/" + component
+            if mkdir(current, current == path || current + "/" == path ? mode : 0o755) != 0 && errno != EEXIST {
+                throw ConfigurationError("cannot create \(current): errno \(errno)")
+            }
+        }
+    }
+}
+
+/// Set once the HTTP server listens: `/readyz` answers 200 from then on.
+final class ReadyFlag: Sendable {
+    private let value = Atomic<Bool>(false)
+    func set() { value.store(true, ordering: .relaxed) }
+    var isSet: Bool { value.load(ordering: .relaxed) }
+}
+
+/// Reloads policies on SIGHUP (DESIGN §3); an attempt keeps the version it started with.
+struct PolicyReloader: Service {
+    let catalog: PolicyCatalog
+    let logger: Logger
+
+    func run() async throws {
+        let signals = await UnixSignalsSequence(trapping: .sighup)
+        try await cancelWhenGracefulShutdown {
+            for await _ in signals {
+                let diagnostics = catalog.reload()
+                logger.notice("policies reloaded", metadata: [
+                    "policies": "\(catalog.all.map(\.policy.name).joined(separator: ","))",
+                    "errors": "\(diagnostics.filter { $0.severity == .error }.map(\.description))",
+                ])
+            }
+        }
+    }
+}
+
+/// What the host must offer before a jail service can promise anything.
+enum HostCheck {
+    static func run() throws {
+        guard geteuid() == 0 else {
+            throw ConfigurationError("edgyd must run as root: it creates namespaces and cgroups for its jails")
+        }
+        for (path, what) in [
+            ("/proc/self/ns/user", "user namespaces"), ("/proc/self/ns/pid", "PID namespaces"),
+            ("/proc/self/ns/net", "network namespaces"), ("/proc/self/ns/cgroup", "cgroup namespaces"),
+        ] where access(path, F_OK) != 0 {
+            throw ConfigurationError("this kernel lacks \(what) (\(path) is missing)")
+        }
+        if let text = try? String(contentsOfFile: "/proc/sys/user/max_user_namespaces", encoding: .utf8),
+           Int(text.trimmingCharacters(in: .whitespacesAndNewlines)) == 0 {
+            throw ConfigurationError("user namespaces are disabled (/proc/sys/user/max_user_namespaces is 0)")
+        }
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8), status.contains("\nSeccomp:") else {
+            throw ConfigurationError("this kernel lacks seccomp (no Seccomp line in /proc/self/status)")
+        }
+    }
+}

@@ -1,0 +1,125 @@
+import Foundation
+import TOMLKit
+
+/// `edgyd`'s settings. Each comes, in increasing precedence, from its default, the configuration
+/// file (`--config`, TOML, keys as below), the environment (`EDGY_` + the key in capitals) and
+/// the command line.
+public struct DaemonConfiguration: Sendable, Hashable {
+    /// `host:port` to listen on.
+    public var listen: String = "127.0.0.1:8080"
+    /// Database, admin token and other state.
+    public var stateDirectory: String = "/var/lib/edgy"
+    public var policyDirectory: String = "/etc/edgy/policies"
+    /// Attempts run at once.
+    public var workers: Int = ProcessInfo.processInfo.activeProcessorCount
+    /// Queued tasks accepted before the API answers 429.
+    public var queueCapacity: Int = 10_000
+    /// Finished tasks are removed after this many hours.
+    public var retentionHours: Double = 168
+    /// `sqlite` (a file in the state directory) or a `postgres://` URL.
+    public var store: String = "sqlite"
+    /// The name this daemon holds leases under; default: host name and state directory.
+    public var workerID: String?
+    /// Running attempts get this long to finish on SIGTERM before they are killed and re-queued.
+    public var shutdownGraceSeconds: Double = 10
+    /// Cgroup parent group name (one per daemon on a host).
+    public var cgroupParent: String = "edgy"
+
+    public init() {}
+
+    /// The keys of the file and the environment, for errors and docs.
+    public static let keys = [
+        "listen", "state_dir", "policies", "workers", "queue_capacity", "retention_hours", "store", "worker_id",
+        "shutdown_grace_s", "cgroup_parent",
+    ]
+
+    /// Applies a TOML configuration file.
+    public mutating func apply(file path: String) throws(ConfigurationError) {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw ConfigurationError("cannot read configuration file \(path)")
+        }
+        let table: TOMLTable
+        do {
+            table = try TOMLTable(string: text)
+        } catch let error as TOMLParseError {
+            throw ConfigurationError("\(path):\(error.source.begin.line): \(error.description)")
+        } catch {
+            throw ConfigurationError("\(path): \(error)")
+        }
+        for key in table.keys {
+            guard Self.keys.contains(key) else {
+                throw ConfigurationError("\(path): unknown key `\(key)` (known: \(Self.keys.joined(separator: ", ")))")
+            }
+            let value = table[key]!
+            let text: String
+            if let string = value.string {
+                text = string
+            } else if let int = value.int {
+                text = String(int)
+            } else if let double = value.double {
+                text = String(double)
+            } else {
+                throw ConfigurationError("\(path): `\(key)` must be a string or a number")
+            }
+            try set(key, text, source: path)
+        }
+    }
+
+    /// Applies `EDGY_*` environment variables.
+    public mutating func apply(environment: [String: String]) throws(ConfigurationError) {
+        for key in Self.keys {
+            if let value = environment["EDGY_" + key.uppercased()] {
+                try set(key, value, source: "EDGY_" + key.uppercased())
+            }
+        }
+    }
+
+    public mutating func set(_ key: String, _ value: String, source: String) throws(ConfigurationError) {
+        func number<T: LosslessStringConvertible>(_: T.Type) throws(ConfigurationError) -> T {
+            guard let parsed = T(value) else { throw ConfigurationError("\(source): `\(key)` must be a number, got `\(value)`") }
+            return parsed
+        }
+        switch key {
+        case "listen": listen = value
+        case "state_dir": stateDirectory = value
+        case "policies": policyDirectory = value
+        case "workers": workers = try number(Int.self)
+        case "queue_capacity": queueCapacity = try number(Int.self)
+        case "retention_hours": retentionHours = try number(Double.self)
+        case "store": store = value
+        case "worker_id": workerID = value
+        case "shutdown_grace_s": shutdownGraceSeconds = try number(Double.self)
+        case "cgroup_parent": cgroupParent = value
+        default: throw ConfigurationError("\(source): unknown key `\(key)`")
+        }
+    }
+
+    /// Checks values that no type can: an operator gets a message, not a crash.
+    public func validate() throws(ConfigurationError) {
+        _ = try listenAddress()
+        guard workers >= 1 && workers <= 1024 else { throw ConfigurationError("workers must be between 1 and 1024, got \(workers)") }
+        guard queueCapacity >= 1 else { throw ConfigurationError("queue_capacity must be at least 1") }
+        guard retentionHours > 0 else { throw ConfigurationError("retention_hours must be positive") }
+        guard store == "sqlite" || store.hasPrefix("postgres://") || store.hasPrefix("postgresql://") else {
+            throw ConfigurationError("store must be `sqlite` or a postgres:// URL, got `\(store)`")
+        }
+        guard stateDirectory.hasPrefix("/") else { throw ConfigurationError("state_dir must be an absolute path") }
+    }
+
+    /// `listen` split into host and port.
+    public func listenAddress() throws(ConfigurationError) -> (host: String, port: Int) {
+        guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]),
+              (0...65535).contains(port)
+        else {
+            throw ConfigurationError("listen must be HOST:PORT, got `\(listen)`")
+        }
+        var host = String(listen[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        return (host.isEmpty ? "0.0.0.0" : host, port)
+    }
+}
+
+public struct ConfigurationError: Error, Sendable, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,49 @@
+import EdgyStore
+import Foundation
+import Logging
+import ServiceLifecycle
+
+/// Keeps the store healthy: attempts whose worker died (its lease expired) are recorded `lost`
+/// and their tasks re-queued; finished tasks older than the retention period are removed.
+public struct Janitor: Service {
+    let store: any TaskStore
+    let notifier: TaskNotifier
+    let interval: Duration
+    let retention: Duration
+    let retryDelay: Duration
+    let logger: Logger
+
+    public init(
+        store: any TaskStore, notifier: TaskNotifier, interval: Duration = .seconds(5),
+        retention: Duration = .seconds(7 * 24 * 3600), retryDelay: Duration = .seconds(1), logger: Logger
+    ) {
+        self.store = store
+        self.notifier = notifier
+        self.interval = interval
+        self.retention = retention
+        self.retryDelay = retryDelay
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            await sweep()
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
+        }
+    }
+
+    /// One pass: reclaim expired leases, purge old finished tasks.
+    public func sweep(now: Date = Date()) async {
+        do {
+            let reclaimed = try await store.reclaimLeases(expiredBefore: now, ownedBy: nil, retryDelay: retryDelay)
+            if !reclaimed.isEmpty {
+                logger.warning("reclaimed expired leases", metadata: ["tasks": "\(reclaimed.count)"])
+                reclaimed.forEach(notifier.changed)
+            }
+            let purged = try await store.purgeFinished(before: now.addingTimeInterval(-retention.seconds))
+            if purged > 0 { logger.info("purged finished tasks", metadata: ["tasks": "\(purged)"]) }
+        } catch {
+            logger.error("janitor sweep failed", metadata: ["error": "\(error)"])
+        }
+    }
+}

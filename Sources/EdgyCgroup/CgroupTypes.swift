@@ -51,6 +51,11 @@ public struct CgroupStats: Sendable, Hashable {
     public var memoryLimitHits: Int
     /// CPU time of the group in nanoseconds (v1 `cpuacct.usage`, v2 `cpu.stat` `usage_usec` × 1000).
     public var cpuUsageNanos: UInt64?
+    /// User and system CPU time of the whole group (v1 `cpuacct.usage_user`/`usage_sys`, v2
+    /// `cpu.stat` `user_usec`/`system_usec`): unlike the reaped process's rusage, they include
+    /// descendants killed with the group.
+    public var cpuUserNanos: UInt64?
+    public var cpuSystemNanos: UInt64?
     /// High-water mark of tasks (`pids.peak`, Linux 6.1+).
     public var pidsPeak: Int?
     /// Forks refused by the pids limit (`pids.events` `max`).

@@ -146,6 +146,8 @@ public final class JailCgroup: Sendable {
             }
             if let c = dirFor["cpuacct"] {
                 s.cpuUsageNanos = CgroupFS.number(c + "/cpuacct.usage")
+                s.cpuUserNanos = CgroupFS.number(c + "/cpuacct.usage_user")
+                s.cpuSystemNanos = CgroupFS.number(c + "/cpuacct.usage_sys")
             }
             if let p = dirFor["pids"] {
                 s.pidsPeak = CgroupFS.number(p + "/pids.peak").map { Int($0) }
@@ -157,6 +159,8 @@ public final class JailCgroup: Sendable {
             s.oomKills = Int(CgroupFS.keyed(d + "/memory.events", "oom_kill") ?? 0)
             s.memoryLimitHits = Int(CgroupFS.keyed(d + "/memory.events", "max") ?? 0)
             s.cpuUsageNanos = CgroupFS.keyed(d + "/cpu.stat", "usage_usec").map { $0 &* 1000 }
+            s.cpuUserNanos = CgroupFS.keyed(d + "/cpu.stat", "user_usec").map { $0 &* 1000 }
+            s.cpuSystemNanos = CgroupFS.keyed(d + "/cpu.stat", "system_usec").map { $0 &* 1000 }
             s.pidsPeak = CgroupFS.number(d + "/pids.peak").map { Int($0) }
             s.pidsLimitHits = Int(CgroupFS.keyed(d + "/pids.events", "max") ?? 0)
         }

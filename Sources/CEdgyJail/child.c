@@ -1,8 +1,10 @@
 // Runs in the CHILD, between clone3 and execve. Async-signal-safe: raw syscalls only, no malloc,
 // no stdio, no glibc wrappers that take locks (setresuid/setgroups/signal: youki #2425,
-// swift-subprocess #374). It reads only the plan, which the parent built before the clone.
+// swift-subprocess #374). Before the gate it reads only its shape (the parent's memory, copied at
+// the clone); after it, only the plan blob it maps from the memfd it was cloned with (a jail may
+// be parked at the gate long before its request exists: the supervisor's pool).
 //
-// The checklist, in order (DESIGN §2): gate, fds, signals, session, mounts, pivot_root,
+// The checklist, in order (DESIGN §2): fds, gate, plan, signals, session, mounts, pivot_root,
 // hostname/loopback, rlimits, ids, capabilities, no_new_privs, seccomp last, execve.
 #include "child.h"
 
@@ -19,7 +21,9 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -35,8 +39,9 @@ struct step_failure {
 #define OK 0
 #define FAIL -1
 
+/// The blob starts with the plan header, so offsets are relative to `plan` itself.
 static const char *at(const struct edgy_plan *plan, uint64_t offset) {
-    return offset ? (const char *)plan->arena + offset : (const char *)0;
+    return offset ? (const char *)plan + offset : (const char *)0;
 }
 
 static long sys_write_all(int fd, const void *buf, size_t len) {
@@ -60,6 +65,12 @@ __attribute__((noreturn)) static void fail(int error_fd, int stage, int op_index
     __builtin_unreachable();
 }
 
+/// Where step_fds puts the child's own fds.
+#define EDGY_ERROR_FD 3
+#define EDGY_GATE_FD 4
+#define EDGY_PLAN_FD 5
+#define EDGY_N_FDS 6
+
 // ---- Step 1: the gate -------------------------------------------------------------------------
 
 /// Blocks until the parent has written the id maps and placed us in our cgroup. EOF (the parent
@@ -77,22 +88,49 @@ static int step_gate(int gate_fd) {
     return OK;
 }
 
+// ---- Step 1b: the plan -------------------------------------------------------------------------
+
+/// Maps the plan blob the parent wrote into our memfd before opening the gate, checks that its
+/// header is whole, and closes the memfd. The mapping is private and read-only; it goes at execve.
+static const struct edgy_plan *step_plan(void) {
+    struct stat st;
+    if (syscall(SYS_fstat, EDGY_PLAN_FD, &st) != 0) return 0;
+    if ((uint64_t)st.st_size < sizeof(struct edgy_plan)) {
+        errno = EINVAL;
+        return 0;
+    }
+    // Every argument as a full register: syscall() is variadic, and a bare 0 leaves the offset's
+    // upper half undefined.
+    long base = syscall(SYS_mmap, (void *)0, (size_t)st.st_size, (long)PROT_READ, (long)MAP_PRIVATE,
+                        (long)EDGY_PLAN_FD, (off_t)0);
+    if (base < 0 && base > -4096) {
+        errno = (int)-base;
+        return 0;
+    }
+    if ((void *)base == MAP_FAILED) return 0;
+    syscall(SYS_close, EDGY_PLAN_FD);
+    const struct edgy_plan *plan = (const struct edgy_plan *)base;
+    if (plan->blob_len != (uint64_t)st.st_size) {
+        errno = EINVAL;
+        return 0;
+    }
+    return plan;
+}
+
 // ---- Step 2: file descriptors, signals, session -----------------------------------------------
 
-#define EDGY_ERROR_FD 3
-#define EDGY_GATE_FD 4
 
-/// stdin/stdout/stderr onto 0..2, the error pipe onto 3 and the gate onto 4 (both CLOEXEC), every
-/// other fd closed (swift-subprocess, containerization's fd shuffle). Every source is first copied
-/// above 4, so no dup3 can clobber a source that happens to sit on a target number.
-static int step_fds(const struct edgy_plan *plan, int *error_fd, int gate_fd) {
-    int src[5] = {plan->stdin_fd, plan->stdout_fd, plan->stderr_fd, *error_fd, gate_fd};
-    for (int i = 0; i < 5; i++) {
+/// stdin/stdout/stderr onto 0..2, the error pipe onto 3, the gate onto 4 and the plan memfd onto 5
+/// (all three CLOEXEC), every other fd closed (swift-subprocess, containerization's fd shuffle).
+/// Every source is first copied above 5, so no dup3 can clobber a source on a target number.
+static int step_fds(const struct edgy_shape *shape, int *error_fd, int gate_fd, int plan_fd) {
+    int src[EDGY_N_FDS] = {shape->stdin_fd, shape->stdout_fd, shape->stderr_fd, *error_fd, gate_fd, plan_fd};
+    for (int i = 0; i < EDGY_N_FDS; i++) {
         if (src[i] < 0) continue;
-        src[i] = (int)syscall(SYS_fcntl, src[i], F_DUPFD_CLOEXEC, 5);
+        src[i] = (int)syscall(SYS_fcntl, src[i], F_DUPFD_CLOEXEC, EDGY_N_FDS);
         if (src[i] < 0) return FAIL;
     }
-    for (int i = 0; i < 5; i++) {
+    for (int i = 0; i < EDGY_N_FDS; i++) {
         if (src[i] < 0) {
             syscall(SYS_close, i);
             continue;
@@ -100,11 +138,11 @@ static int step_fds(const struct edgy_plan *plan, int *error_fd, int gate_fd) {
         if (syscall(SYS_dup3, src[i], i, i >= 3 ? O_CLOEXEC : 0) < 0) return FAIL;
         if (i == EDGY_ERROR_FD) *error_fd = EDGY_ERROR_FD;
     }
-    if (syscall(SYS_close_range, 5, ~0U, 0) != 0) {
+    if (syscall(SYS_close_range, EDGY_N_FDS, ~0U, 0) != 0) {
         // Kernels before 5.9: close one by one up to the hard limit.
         struct { uint64_t cur, max; } rl;
         if (syscall(SYS_prlimit64, 0, RLIMIT_NOFILE, NULL, &rl) != 0) return FAIL;
-        for (uint64_t fd = 5; fd < rl.max && fd < (1u << 20); fd++) syscall(SYS_close, (int)fd);
+        for (uint64_t fd = EDGY_N_FDS; fd < rl.max && fd < (1u << 20); fd++) syscall(SYS_close, (int)fd);
     }
     return OK;
 }
@@ -165,7 +203,7 @@ static int apply_op(const struct edgy_plan *plan, const struct edgy_fs_op *op) {
         long fd = syscall(SYS_openat, AT_FDCWD, path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (fd < 0) return FAIL;
         int r = OK;
-        if (op->data_len > 0 && sys_write_all((int)fd, plan->arena + op->data, op->data_len) != 0) r = FAIL;
+        if (op->data_len > 0 && sys_write_all((int)fd, at(plan, op->data), op->data_len) != 0) r = FAIL;
         if (r == OK && syscall(SYS_fchown, fd, op->uid, op->gid) != 0) r = FAIL;
         if (r == OK && syscall(SYS_fchmod, fd, op->mode) != 0) r = FAIL;
         int saved = errno;
@@ -193,7 +231,8 @@ static int step_filesystem(const struct edgy_plan *plan, struct step_failure *fa
     failure->stage = EDGY_STAGE_FS_OP;
     for (uint32_t i = 0; i < plan->n_ops; i++) {
         failure->op_index = (int)i;
-        if (apply_op(plan, &plan->ops[i]) != OK) return FAIL;
+        const struct edgy_fs_op *ops = (const struct edgy_fs_op *)at(plan, plan->ops);
+        if (apply_op(plan, &ops[i]) != OK) return FAIL;
     }
     failure->op_index = -1;
 
@@ -282,7 +321,7 @@ static int step_seccomp(const struct edgy_plan *plan) {
     if (plan->seccomp_len == 0) return OK;
     struct sock_fprog prog = {
         .len = (unsigned short)plan->seccomp_len,
-        .filter = (struct sock_filter *)(uintptr_t)(plan->arena + plan->seccomp_filter),
+        .filter = (struct sock_filter *)(uintptr_t)at(plan, plan->seccomp_filter),
     };
     if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) != 0) return FAIL;
     return OK;
@@ -290,8 +329,8 @@ static int step_seccomp(const struct edgy_plan *plan) {
 
 /// Builds the argv/envp pointer arrays on our own stack: no allocation.
 static void fill_pointers(const struct edgy_plan *plan, uint64_t offsets, uint32_t count, char **out) {
-    const uint64_t *table = (const uint64_t *)(plan->arena + offsets);
-    for (uint32_t i = 0; i < count; i++) out[i] = (char *)(plan->arena + table[i]);
+    const uint64_t *table = (const uint64_t *)(const void *)at(plan, offsets);
+    for (uint32_t i = 0; i < count; i++) out[i] = (char *)at(plan, table[i]);
     out[count] = NULL;
 }
 
@@ -332,13 +371,20 @@ static int exec_workload(const struct edgy_plan *plan) {
 
 // ---- The checklist ----------------------------------------------------------------------------
 
-void edgy_child_main(const struct edgy_plan *plan, int gate_fd, int error_fd) {
+void edgy_child_main(const struct edgy_shape *shape, int gate_fd, int error_fd, int plan_fd) {
     struct step_failure failure = {.stage = EDGY_STAGE_NONE, .op_index = -1};
 
     // Let go of every fd we do not need before waiting: a child parked at the gate must not hold
     // the pipes of other jails spawned meanwhile.
-    if (step_fds(plan, &error_fd, gate_fd) != OK) fail(error_fd, EDGY_STAGE_FDS, -1, errno);
+    if (step_fds(shape, &error_fd, gate_fd, plan_fd) != OK) fail(error_fd, EDGY_STAGE_FDS, -1, errno);
+    // While parked: die with the thread that cloned us. (A dead supervisor process also closes the
+    // gate, and EOF there aborts.)
+    if (shape->parent_death_signal &&
+        syscall(SYS_prctl, PR_SET_PDEATHSIG, shape->parent_death_signal, 0, 0, 0) != 0)
+        fail(error_fd, EDGY_STAGE_PDEATHSIG, -1, errno);
     if (step_gate(EDGY_GATE_FD) != OK) fail(error_fd, EDGY_STAGE_GATE, -1, errno);
+    const struct edgy_plan *plan = step_plan();
+    if (!plan) fail(error_fd, EDGY_STAGE_PLAN, -1, errno);
     if (step_signals() != OK) fail(error_fd, EDGY_STAGE_SIGNALS, -1, errno);
     if (syscall(SYS_setsid) < 0) fail(error_fd, EDGY_STAGE_SETSID, -1, errno);
 
@@ -364,8 +410,8 @@ void edgy_child_main(const struct edgy_plan *plan, int gate_fd, int error_fd) {
     if (step_identity(plan, &failure) != OK) fail(error_fd, failure.stage, -1, errno);
     syscall(SYS_umask, 022);
     // After the id changes, which clear it (prctl(2), PR_SET_PDEATHSIG).
-    if (plan->parent_death_signal &&
-        syscall(SYS_prctl, PR_SET_PDEATHSIG, plan->parent_death_signal, 0, 0, 0) != 0)
+    if (shape->parent_death_signal &&
+        syscall(SYS_prctl, PR_SET_PDEATHSIG, shape->parent_death_signal, 0, 0, 0) != 0)
         fail(error_fd, EDGY_STAGE_PDEATHSIG, -1, errno);
 
     if (syscall(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) fail(error_fd, EDGY_STAGE_NO_NEW_PRIVS, -1, errno);

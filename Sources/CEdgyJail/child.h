@@ -4,8 +4,10 @@
 
 #include "include/edgy_jail.h"
 
-/// Applies the plan and execs; never returns. On failure writes an edgy_child_error to
-/// `error_fd` and exits 127. Async-signal-safe: raw syscalls only, no allocation, no locks.
-__attribute__((noreturn)) void edgy_child_main(const struct edgy_plan *plan, int gate_fd, int error_fd);
+/// Keeps only its fds, waits at the gate, maps the plan from `plan_fd`, applies it and execs;
+/// never returns. On failure writes an edgy_child_error to `error_fd` and exits 127.
+/// Async-signal-safe: raw syscalls only, no allocation, no locks.
+__attribute__((noreturn)) void edgy_child_main(const struct edgy_shape *shape, int gate_fd, int error_fd,
+                                               int plan_fd);
 
 #endif

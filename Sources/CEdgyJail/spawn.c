@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -39,22 +40,32 @@ static int write_map(pid_t pid, const char *file, uint32_t base, uint32_t count)
     return n == len ? 0 : -1;
 }
 
-int edgy_spawn_start(const struct edgy_plan *plan, struct edgy_pending *pending,
+int edgy_spawn_start(const struct edgy_shape *shape, struct edgy_pending *pending,
                      struct edgy_child_error *error) {
     memset(error, 0, sizeof *error);
     error->op_index = -1;
     pending->pid = -1;
-    pending->pidfd = pending->gate_fd = pending->error_fd = -1;
+    pending->pidfd = pending->gate_fd = pending->error_fd = pending->plan_fd = -1;
+
+    // The plan's memfd: written at release, mapped by the child after the gate.
+    int plan_fd = (int)syscall(SYS_memfd_create, "edgy-plan", MFD_CLOEXEC);
+    if (plan_fd < 0) {
+        error->stage = EDGY_STAGE_CLONE;
+        error->err = errno;
+        return -1;
+    }
 
     int gate[2], errpipe[2];
     if (pipe2(gate, O_CLOEXEC) != 0) {
         error->stage = EDGY_STAGE_CLONE;
         error->err = errno;
+        close(plan_fd);
         return -1;
     }
     if (pipe2(errpipe, O_CLOEXEC) != 0) {
         error->stage = EDGY_STAGE_CLONE;
         error->err = errno;
+        close(plan_fd);
         close(gate[0]);
         close(gate[1]);
         return -1;
@@ -63,12 +74,12 @@ int edgy_spawn_start(const struct edgy_plan *plan, struct edgy_pending *pending,
     struct clone_args args;
     memset(&args, 0, sizeof args);
     int pidfd = -1;
-    args.flags = CLONE_PIDFD | CLONE_CLEAR_SIGHAND | plan->namespaces;
+    args.flags = CLONE_PIDFD | CLONE_CLEAR_SIGHAND | shape->namespaces;
     args.pidfd = (uint64_t)(uintptr_t)&pidfd;
     args.exit_signal = SIGCHLD;
-    if (plan->cgroup_fd >= 0) {
+    if (shape->cgroup_fd >= 0) {
         args.flags |= CLONE_INTO_CGROUP;
-        args.cgroup = (uint64_t)plan->cgroup_fd;
+        args.cgroup = (uint64_t)shape->cgroup_fd;
     }
 
     // Block every signal so no handler of ours can run in the child before it resets them
@@ -78,7 +89,7 @@ int edgy_spawn_start(const struct edgy_plan *plan, struct edgy_pending *pending,
     pthread_sigmask(SIG_SETMASK, &all, &old);
     long pid = syscall(SYS_clone3, &args, sizeof args);
     if (pid == 0) {
-        edgy_child_main(plan, gate[0], errpipe[1]);  // never returns
+        edgy_child_main(shape, gate[0], errpipe[1], plan_fd);  // never returns
     }
     int clone_errno = errno;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
@@ -88,6 +99,7 @@ int edgy_spawn_start(const struct edgy_plan *plan, struct edgy_pending *pending,
     if (pid < 0) {
         close(gate[1]);
         close(errpipe[0]);
+        close(plan_fd);
         error->stage = EDGY_STAGE_CLONE;
         error->err = clone_errno;
         return -1;
@@ -96,12 +108,13 @@ int edgy_spawn_start(const struct edgy_plan *plan, struct edgy_pending *pending,
     pending->pidfd = pidfd;
     pending->gate_fd = gate[1];
     pending->error_fd = errpipe[0];
+    pending->plan_fd = plan_fd;
 
-    if (plan->user_namespace) {
+    if (shape->user_namespace) {
         // The parent is root in the initial namespace, so gid_map needs no "setgroups deny";
         // the child clears its supplementary groups itself.
-        if (write_map(pending->pid, "uid_map", plan->host_uid_base, plan->id_count) != 0 ||
-            write_map(pending->pid, "gid_map", plan->host_gid_base, plan->id_count) != 0) {
+        if (write_map(pending->pid, "uid_map", shape->host_uid_base, shape->id_count) != 0 ||
+            write_map(pending->pid, "gid_map", shape->host_gid_base, shape->id_count) != 0) {
             error->stage = EDGY_STAGE_USERNS_MAP;
             error->err = errno;
             edgy_spawn_abort(pending);
@@ -111,9 +124,26 @@ int edgy_spawn_start(const struct edgy_plan *plan, struct edgy_pending *pending,
     return 0;
 }
 
-int edgy_spawn_release(struct edgy_pending *pending, struct edgy_child_error *error) {
+int edgy_spawn_release(struct edgy_pending *pending, const void *blob, size_t blob_len,
+                       struct edgy_child_error *error) {
     memset(error, 0, sizeof *error);
     error->op_index = -1;
+    // The child shares this open file: it maps whatever the file holds once the gate opens.
+    size_t done = 0;
+    while (done < blob_len) {
+        ssize_t n = pwrite(pending->plan_fd, (const char *)blob + done, blob_len - done, (off_t)done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            int saved = errno;
+            edgy_spawn_abort(pending);
+            errno = saved ? saved : EIO;
+            return -1;
+        }
+        done += (size_t)n;
+    }
+    close(pending->plan_fd);
+    pending->plan_fd = -1;
+
     char go = 'g';
     ssize_t w;
     do {
@@ -147,6 +177,10 @@ int edgy_spawn_release(struct edgy_pending *pending, struct edgy_child_error *er
 }
 
 void edgy_spawn_abort(struct edgy_pending *pending) {
+    if (pending->plan_fd >= 0) {
+        close(pending->plan_fd);
+        pending->plan_fd = -1;
+    }
     if (pending->gate_fd >= 0) {
         close(pending->gate_fd);
         pending->gate_fd = -1;
@@ -231,6 +265,7 @@ const char *edgy_stage_name(int stage) {
     case EDGY_STAGE_SECCOMP: return "seccomp";
     case EDGY_STAGE_EXECVE: return "execve";
     case EDGY_STAGE_PDEATHSIG: return "parent death signal";
+    case EDGY_STAGE_PLAN: return "plan";
     default: return "unknown";
     }
 }

@@ -12,10 +12,13 @@ public struct PlanError: Error, Sendable, Hashable, CustomStringConvertible {
 }
 
 /// The flat, position-independent form of a jail that the C child reads (STYLE §2: prepare in
-/// the parent, apply in the child). Strings, file bodies, argv/envp tables and the seccomp
-/// program live in one arena and are referred to by offset.
+/// the parent, apply in the child). One blob: the `edgy_plan` header, then strings, file bodies,
+/// the op table, argv/envp tables and the seccomp program, referred to by their offset from the
+/// start of the blob. The child maps it from a memfd after its gate opens, so a jail can be
+/// cloned (and parked) before its plan exists.
 struct JailPlan {
-    var arena: [UInt8] = [0]  // offset 0 means "absent"
+    /// Starts with room for the header, which `blob()` fills in; offset 0 means "absent".
+    var arena = [UInt8](repeating: 0, count: MemoryLayout<edgy_plan>.stride)
     var ops: [edgy_fs_op] = []
     /// What each op does, for error messages: "mount /usr", "write /work/main.py".
     var opDescriptions: [String] = []
@@ -74,18 +77,57 @@ struct JailPlan {
         opDescriptions.append(describe)
     }
 
-    /// Calls `body` with a plan whose arena and ops pointers are valid for the call.
-    func withPlan<R>(_ body: (UnsafePointer<edgy_plan>) -> R) -> R {
-        arena.withUnsafeBufferPointer { arenaBuffer in
-            ops.withUnsafeBufferPointer { opsBuffer in
-                var p = plan
-                p.arena = arenaBuffer.baseAddress
-                p.arena_len = UInt64(arenaBuffer.count)
-                p.ops = opsBuffer.baseAddress
-                p.n_ops = UInt32(opsBuffer.count)
-                return body(&p)
-            }
+    /// The finished blob: the op table appended, the header written at offset 0.
+    func blob() -> [UInt8] {
+        var copy = self
+        var header = plan
+        copy.align8()
+        header.ops = UInt64(copy.arena.count)
+        header.n_ops = UInt32(ops.count)
+        for var op in ops {
+            withUnsafeBytes(of: &op) { copy.arena.append(contentsOf: $0) }
         }
+        header.blob_len = UInt64(copy.arena.count)
+        withUnsafeBytes(of: &header) { raw in
+            copy.arena.replaceSubrange(0..<raw.count, with: raw)
+        }
+        return copy.arena
+    }
+}
+
+/// The clone-time half of a jail: which namespaces, whose ids, and the cgroup limits its pooled
+/// cgroup is created with. Jails of one shape are interchangeable until their plan is written.
+struct JailShape: Hashable, Sendable {
+    var namespaces: UInt64
+    var userNamespace: Bool
+    var memoryBytes: UInt64?
+    var pidsMax: Int?
+
+    init(policy: Policy, cgroups: Bool) {
+        var namespaces = EDGY_CLONE_NEWNS | EDGY_CLONE_NEWPID | EDGY_CLONE_NEWNET | EDGY_CLONE_NEWIPC | EDGY_CLONE_NEWUTS
+        if policy.identity.userNamespace { namespaces |= EDGY_CLONE_NEWUSER }
+        self.namespaces = namespaces
+        self.userNamespace = policy.identity.userNamespace
+        self.memoryBytes = cgroups ? UInt64(policy.limits.memoryMib) << 20 : nil
+        self.pidsMax = cgroups ? policy.limits.pids : nil
+    }
+
+    /// The C shape for a clone with these stdio fds and (v2) cgroup fd.
+    func cShape(host: JailHostConfiguration, stdio: (Int32, Int32, Int32), cgroupFD: Int32?) -> edgy_shape {
+        var s = edgy_shape()
+        s.namespaces = namespaces
+        s.cgroup_fd = cgroupFD ?? -1
+        s.user_namespace = userNamespace ? 1 : 0
+        if userNamespace {
+            s.host_uid_base = host.hostIDBase
+            s.host_gid_base = host.hostIDBase
+            s.id_count = host.idCount
+        }
+        s.stdin_fd = stdio.0
+        s.stdout_fd = stdio.1
+        s.stderr_fd = stdio.2
+        s.parent_death_signal = host.dieWithSupervisor ? SIGKILL : 0
+        return s
     }
 }
 
@@ -96,10 +138,7 @@ struct PlanBuilder {
 
     private static let nodevNosuid = UInt(MS_NOSUID | MS_NODEV)
 
-    func build(
-        _ request: JailRequest, seccomp: [UInt8], stdio: (Int32, Int32, Int32), cgroupFD: Int32?,
-        lastCap: UInt32
-    ) throws(PlanError) -> JailPlan {
+    func build(_ request: JailRequest, seccomp: [UInt8], lastCap: UInt32) throws(PlanError) -> JailPlan {
         let policy = request.policy
         let limits = policy.limits
         let root = host.stagingRoot
@@ -240,16 +279,8 @@ struct PlanBuilder {
         let envOffsets = environment.sorted { $0.key < $1.key }.map { plan.string("\($0.key)=\($0.value)") }
 
         var p = edgy_plan()
-        p.namespaces = EDGY_CLONE_NEWNS | EDGY_CLONE_NEWPID | EDGY_CLONE_NEWNET | EDGY_CLONE_NEWIPC | EDGY_CLONE_NEWUTS
         p.unshare_cgroup = 1
         p.user_namespace = policy.identity.userNamespace ? 1 : 0
-        if policy.identity.userNamespace {
-            p.namespaces |= EDGY_CLONE_NEWUSER
-            p.host_uid_base = host.hostIDBase
-            p.host_gid_base = host.hostIDBase
-            p.id_count = host.idCount
-        }
-        p.cgroup_fd = cgroupFD ?? -1
         p.root = plan.string(root)
         p.root_options = plan.string("size=1m,nr_inodes=4096,mode=0755")
         p.workdir = plan.string(workdir)
@@ -268,10 +299,6 @@ struct PlanBuilder {
             p.seccomp_filter = plan.bytes(seccomp)
             p.seccomp_len = UInt32(seccomp.count / 8)
         }
-        p.stdin_fd = stdio.0
-        p.stdout_fd = stdio.1
-        p.stderr_fd = stdio.2
-        p.parent_death_signal = host.dieWithSupervisor ? SIGKILL : 0
 
         let cpu = UInt64(max(1, limits.cpuTimeS.rounded(.up)))
         let rlimits: [(Int32, UInt64, UInt64)] = [

@@ -50,14 +50,23 @@ public struct JailHostConfiguration: Sendable, Hashable {
     public var idCount: UInt32
     /// Kill the jail if the thread that spawned it dies (so a crashed supervisor leaves no jail).
     public var dieWithSupervisor: Bool
+    /// Jails kept cloned ahead of demand per shape (namespaces + cgroup limits), parked at their
+    /// gate; 0 (the default) spawns every jail on demand. A pooled start skips clone, id maps,
+    /// cgroup mkdir and (v1) the cgroup attach, which blocks ~6–10 ms when starts are spaced out.
+    ///
+    /// - Important: A pool is visible in the process: parked children, their fds (six each) and
+    ///   one thread. `edgyd` should turn it on (2 per shape suits a 2-core host); call
+    ///   `JailSupervisor.shutdown()` before exit.
+    public var poolSize: Int
 
     public init(
         stagingRoot: String = "/run/edgy/root", hostIDBase: UInt32 = 1_000_000_000,
-        idCount: UInt32 = 65536, dieWithSupervisor: Bool = true
+        idCount: UInt32 = 65536, dieWithSupervisor: Bool = true, poolSize: Int = 0
     ) {
         self.stagingRoot = stagingRoot
         self.hostIDBase = hostIDBase
         self.idCount = idCount
         self.dieWithSupervisor = dieWithSupervisor
+        self.poolSize = poolSize
     }
 }

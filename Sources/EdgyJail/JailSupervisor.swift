@@ -20,12 +20,14 @@ public struct JailSetupError: Error, Sendable, CustomStringConvertible {
 /// Runs attempts: policy + task → plan → spawn → supervise → `AttemptReport`.
 ///
 /// Many attempts may run at once from one supervisor; each has its own thread, cgroup, pipes and
-/// deadline, and they share nothing mutable.
+/// deadline, and they share nothing mutable but the pool.
+///
+/// With `host.poolSize > 0` the supervisor keeps that many jails per shape (namespaces and cgroup
+/// limits) cloned ahead of demand and parked at their gate (`JailPool`); a request takes one and
+/// only writes its plan and opens the gate. Call `shutdown()` (or drop the supervisor) to kill them.
 public final class JailSupervisor: Sendable {
     public let host: JailHostConfiguration
-    let cgroups: CgroupManager?
-    let lastCap: UInt32
-    private let sequence = Atomic<UInt64>(0)
+    let core: SupervisorCore
 
     /// - Parameters:
     ///   - cgroups: where each attempt's cgroup is created; nil runs without cgroup limits
@@ -33,8 +35,6 @@ public final class JailSupervisor: Sendable {
     /// - Throws: `JailSetupError` when the staging directory cannot be created.
     public init(host: JailHostConfiguration = JailHostConfiguration(), cgroups: CgroupManager?) throws(JailSetupError) {
         self.host = host
-        self.cgroups = cgroups
-        self.lastCap = UInt32(edgy_last_cap())
         // A workload that closes its stdin early must not take the supervisor down with SIGPIPE.
         signal(SIGPIPE, SIG_IGN)
         var current = ""
@@ -44,7 +44,26 @@ public final class JailSupervisor: Sendable {
                 throw JailSetupError(description: "cannot create staging directory \(current): \(errnoName(errno))")
             }
         }
+        do {
+            core = try SupervisorCore(host: host, cgroups: cgroups)
+        } catch {
+            throw JailSetupError(description: "cannot create the jail pool: \(errnoName(error.rawValue))")
+        }
     }
+
+    deinit {
+        core.pool?.shutdown()
+    }
+
+    /// Kills and reaps every parked jail and removes their cgroups; later attempts spawn on demand.
+    /// Idempotent. Call it after the attempts in flight have finished: jails started from the
+    /// pool die with the pool's thread (PR_SET_PDEATHSIG).
+    public func shutdown() {
+        core.pool?.shutdown()
+    }
+
+    /// How many jails are parked at their gate right now.
+    public var parkedJails: Int { core.pool?.parkedCount ?? 0 }
 
     /// Runs one attempt to its end and reports it. Never throws: every ending is a report.
     /// Cancelling the calling task kills the jail at once; the report says `cancelled`.
@@ -64,10 +83,13 @@ public final class JailSupervisor: Sendable {
             return report
         }
         defer { closeDescriptor(cancelFD) }
-        let id = sequence.add(1, ordering: .relaxed).newValue
+        let id = core.nextSerial()
+        // The thread captures the core, not `self`: dropping the supervisor right after `run`
+        // returns must shut the pool down then and there, not when this thread lets go.
+        let core = self.core
         return await withTaskCancellationHandler {
-            await onBackgroundThread { [self] in
-                var attempt = Attempt(supervisor: self, request: request, cancelFD: cancelFD, onOutput: onOutput, serial: id)
+            await onBackgroundThread {
+                var attempt = Attempt(supervisor: core, request: request, cancelFD: cancelFD, onOutput: onOutput, serial: id)
                 return attempt.run()
             }
         } onCancel: {
@@ -76,9 +98,28 @@ public final class JailSupervisor: Sendable {
     }
 }
 
+/// What attempts share: configuration, the cgroup manager and the pool.
+final class SupervisorCore: Sendable {
+    let host: JailHostConfiguration
+    let cgroups: CgroupManager?
+    let lastCap: UInt32
+    let pool: JailPool?
+    private let sequence: Atomic<UInt64>
+
+    init(host: JailHostConfiguration, cgroups: CgroupManager?) throws(Errno) {
+        self.host = host
+        self.cgroups = cgroups
+        self.lastCap = UInt32(edgy_last_cap())
+        self.sequence = Atomic<UInt64>(0)
+        pool = host.poolSize > 0 ? JailPool(host: host, cgroups: cgroups, size: host.poolSize) : nil
+    }
+
+    func nextSerial() -> UInt64 { sequence.add(1, ordering: .relaxed).newValue }
+}
+
 /// One attempt, start to reap, on its own thread.
 private struct Attempt {
-    let supervisor: JailSupervisor
+    let supervisor: SupervisorCore
     let request: JailRequest
     let cancelFD: Int32
     let onOutput: (@Sendable (OutputStreamKind, ArraySlice<UInt8>) -> Void)?
@@ -87,7 +128,7 @@ private struct Attempt {
     var report: AttemptReport
 
     init(
-        supervisor: JailSupervisor, request: JailRequest, cancelFD: Int32,
+        supervisor: SupervisorCore, request: JailRequest, cancelFD: Int32,
         onOutput: (@Sendable (OutputStreamKind, ArraySlice<UInt8>) -> Void)?, serial: UInt64
     ) {
         self.supervisor = supervisor
@@ -109,7 +150,6 @@ private struct Attempt {
 
     mutating func run() -> AttemptReport {
         let policy = request.policy
-        let limits = policy.limits
 
         let seccomp: [UInt8]
         do {
@@ -118,65 +158,51 @@ private struct Attempt {
             return setupFailed("seccomp", detail: "\(error)")
         }
 
-        var stdinPipe: PipeDescriptors
-        do { stdinPipe = try PipeDescriptors() } catch { return setupFailed("pipes", errno: error.rawValue) }
-        var stdoutPipe: PipeDescriptors
-        do { stdoutPipe = try PipeDescriptors() } catch { return setupFailed("pipes", errno: error.rawValue) }
-        var stderrPipe: PipeDescriptors
-        do { stderrPipe = try PipeDescriptors() } catch { return setupFailed("pipes", errno: error.rawValue) }
-
-        var cgroup: JailCgroup?
-        if let manager = supervisor.cgroups {
-            let cgroupLimits = CgroupLimits(
-                memoryBytes: UInt64(limits.memoryMib) << 20, pidsMax: limits.pids, cpuMaxCores: nil)
-            do {
-                cgroup = try manager.create(name: "jail-\(getpid())-\(serial)", limits: cgroupLimits)
-            } catch {
-                return setupFailed("cgroup", detail: "\(error)")
-            }
-        }
-        defer {
-            if let cgroup {
-                cgroup.kill()
-                try? cgroup.remove()
-            }
-        }
-
         let plan: JailPlan
         do {
-            plan = try PlanBuilder(host: supervisor.host).build(
-                request, seccomp: seccomp,
-                stdio: (stdinPipe.readEnd, stdoutPipe.writeEnd, stderrPipe.writeEnd),
-                cgroupFD: cgroup?.cloneIntoFD, lastCap: supervisor.lastCap)
+            plan = try PlanBuilder(host: supervisor.host).build(request, seccomp: seccomp, lastCap: supervisor.lastCap)
         } catch {
             return setupFailed("plan", detail: error.message)
         }
+        let blob = plan.blob()
 
-        var pending = edgy_pending()
-        var childError = edgy_child_error()
-        let started = plan.withPlan { edgy_spawn_start($0, &pending, &childError) }
-        // The child has its copies; ours must go so that EOF means the jail closed them.
-        closeDescriptor(stdinPipe.takeReadEnd())
-        closeDescriptor(stdoutPipe.takeWriteEnd())
-        closeDescriptor(stderrPipe.takeWriteEnd())
-        if started != 0 {
-            return setupFailed(String(cString: edgy_stage_name(childError.stage)), errno: childError.err)
-        }
-        if let cgroup, cgroup.cloneIntoFD == nil {
-            do {
-                try cgroup.attach(pid: pending.pid)
-            } catch {
-                edgy_spawn_abort(&pending)
-                return setupFailed("cgroup", detail: "\(error)")
+        // A parked jail of this shape if the pool has one; else clone one here (paying the
+        // cgroup mkdirs and, on v1, the attach).
+        let shape = JailShape(policy: policy, cgroups: supervisor.cgroups != nil)
+        let pool = supervisor.pool
+        var jail: ParkedJail
+        if let parked = pool?.take(shape) {
+            jail = parked
+        } else {
+            switch ParkedJail.spawn(shape: shape, host: supervisor.host, cgroups: supervisor.cgroups, name: "jail-\(getpid())-\(serial)") {
+            case .success(let spawned): jail = spawned
+            case .failure(let failure):
+                pool?.refill(shape)
+                return setupFailed(failure.stage, errno: failure.errno, detail: failure.detail)
             }
         }
+        let cgroup = jail.cgroup
+        defer {
+            // The jail's processes are dead (reaped, or killed with the group); the directory
+            // removal waits for an RCU grace period on v1, so the pool thread does it.
+            if let cgroup {
+                if !cgroup.processes().isEmpty { cgroup.kill() }
+                if let pool { pool.retire(cgroup) } else { try? cgroup.remove() }
+            }
+            pool?.refill(shape)
+        }
 
-        let released = edgy_spawn_release(&pending, &childError)
+        var pending = jail.pending
+        var childError = edgy_child_error()
+        let released = blob.withUnsafeBytes { raw in
+            edgy_spawn_release(&pending, raw.baseAddress, raw.count, &childError)
+        }
         let execStart = monotonicNanos()
         report.startedAt = wallClockSeconds()
         let pidfd = pending.pidfd
         defer { closeDescriptor(pidfd) }
         if released != 0 {
+            for fd in [jail.stdinFD, jail.stdoutFD, jail.stderrFD] { closeDescriptor(fd) }
             var code: Int32 = 0, status: Int32 = 0
             _ = edgy_waitid_pidfd(pidfd, &code, &status, nil, 0)
             if released == 1 {
@@ -196,8 +222,8 @@ private struct Attempt {
         }
 
         supervise(
-            pidfd: pidfd, stdinFD: stdinPipe.takeWriteEnd(), stdoutFD: stdoutPipe.takeReadEnd(),
-            stderrFD: stderrPipe.takeReadEnd(), execStart: execStart, cgroup: cgroup)
+            pidfd: pidfd, stdinFD: jail.stdinFD, stdoutFD: jail.stdoutFD,
+            stderrFD: jail.stderrFD, execStart: execStart, cgroup: cgroup)
 
         var usage = rusage()
         var code: Int32 = 0, status: Int32 = 0
@@ -215,7 +241,8 @@ private struct Attempt {
         report.maxRssKib = Int(usage.ru_maxrss)
         if let cgroup {
             // Nothing of the attempt may outlive it: descendants, stopped or detached, die here.
-            cgroup.kill()
+            // (PID 1's exit already killed its namespace; the v1 freeze/kill/thaw is for strays.)
+            if !cgroup.processes().isEmpty { cgroup.kill() }
             let stats = cgroup.stats()
             report.memoryPeakBytes = stats.memoryPeakBytes
             report.oomKills = stats.oomKills
@@ -342,7 +369,7 @@ private struct Attempt {
                 exitedAt = monotonicNanos()
                 // The main process is PID 1 of the jail: its exit takes the rest of the namespace
                 // with it. Kill the cgroup as well, for anything that escaped the namespace's end.
-                if let cgroup { cgroup.kill() }
+                if let cgroup, !cgroup.processes().isEmpty { cgroup.kill() }
             }
             // CPU time of the whole group (RLIMIT_CPU only sees one process at a time).
             if exitedAt == nil && !killed, let cgroup, monotonicNanos() - lastCPUCheck > 50_000_000 {

@@ -1,1 +1,216 @@
-print("bench")
+// Jail start-up benchmark (issue "Supervision", item 6; DESIGN §7): `/bin/true` under the default
+// policy through one resident `JailSupervisor` (real cgroups, limits on), against bare
+// posix_spawn, bubblewrap with comparable isolation, and the `edgy run` CLI. The tools are
+// interleaved round-robin per iteration so that host noise falls on all of them alike.
+//
+// Usage: edgy-bench [-n N] [--policy FILE] [--edgy PATH] [--bwrap PATH] [--pool N] [--no-cli]
+import EdgyCgroup
+import EdgyJail
+import EdgyPolicy
+import Glibc
+
+// ---- options ----------------------------------------------------------------------------------
+
+var iterations = 200
+var policyFile = "policies/default.toml"
+var edgyCLI = ".build/release/edgy"
+var bwrapPath = "/usr/bin/bwrap"
+var poolSize = 2
+var withCLI = true
+var modes = ["back-to-back", "spaced"]
+var arguments = CommandLine.arguments.dropFirst().makeIterator()
+while let a = arguments.next() {
+    switch a {
+    case "-n": iterations = Int(arguments.next() ?? "") ?? iterations
+    case "--policy": policyFile = arguments.next() ?? policyFile
+    case "--edgy": edgyCLI = arguments.next() ?? edgyCLI
+    case "--bwrap": bwrapPath = arguments.next() ?? bwrapPath
+    case "--pool": poolSize = Int(arguments.next() ?? "") ?? poolSize
+    case "--no-cli": withCLI = false
+    case "--mode": modes = [arguments.next() ?? "back-to-back"]
+    default:
+        print("usage: edgy-bench [-n N] [--policy FILE] [--edgy PATH] [--bwrap PATH] [--pool N] [--no-cli] [--mode back-to-back|spaced]")
+        exit(2)
+    }
+}
+
+func nowNanos() -> UInt64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+}
+
+func sleepMs(_ ms: Int) {
+    var request = timespec(tv_sec: ms / 1000, tv_nsec: (ms % 1000) * 1_000_000)
+    var remaining = timespec()
+    while nanosleep(&request, &remaining) != 0 && errno == EINTR { request = remaining }
+}
+
+// ---- the external tools: posix_spawn + waitpid ------------------------------------------------
+
+/// Spawns `argv` with stdin/stdout/stderr on /dev/null and waits for it. Returns the exit status.
+func spawnAndWait(_ argv: [String]) -> Int32 {
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    for fd in Int32(0)...2 {
+        posix_spawn_file_actions_addopen(&actions, fd, "/dev/null", fd == 0 ? O_RDONLY : O_WRONLY, 0)
+    }
+    let cArgs = argv.map { strdup($0) } + [nil]
+    defer { for p in cArgs { free(p) } }
+    var pid: pid_t = 0
+    let rc = posix_spawn(&pid, argv[0], &actions, nil, cArgs, environ)
+    guard rc == 0 else { return -rc }
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+    return status
+}
+
+let bareArgv = ["/bin/true"]
+let bwrapArgv = [
+    bwrapPath, "--unshare-all", "--die-with-parent", "--new-session",
+    "--ro-bind", "/usr", "/usr", "--symlink", "usr/bin", "/bin", "--symlink", "usr/lib", "/lib",
+    "--symlink", "usr/lib64", "/lib64", "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",
+    "/bin/true",
+]
+let cliArgv = [edgyCLI, "run", "--policy", policyFile, "--", "/bin/true"]
+
+// ---- Edgy in process --------------------------------------------------------------------------
+
+let loaded: LoadedPolicy
+do {
+    loaded = try PolicyLoader.load(file: policyFile)
+} catch {
+    print("cannot load \(policyFile): \(error)")
+    exit(1)
+}
+let request = JailRequest(policy: loaded.policy, policyDigest: loaded.digest, command: ["/bin/true"])
+let supervisor: JailSupervisor
+do {
+    let cgroups = try CgroupManager(host: try CgroupHost.detect())
+    var host = JailHostConfiguration()
+    host.poolSize = poolSize
+    supervisor = try JailSupervisor(host: host, cgroups: cgroups)
+} catch {
+    print("cannot start the supervisor: \(error)")
+    exit(1)
+}
+
+func runEdgy() async -> Bool {
+    let report = await supervisor.run(request)
+    if report.outcome != .exited || report.exitCode != 0 {
+        print("edgy: unexpected report: \(report.outcome) \(report.signalName ?? "") \(report.seccompSyscall.map { "\($0)" } ?? "") \(report.setup.map { "\($0)" } ?? "")")
+        return false
+    }
+    return true
+}
+
+// Sanity checks: every tool must actually run /bin/true successfully before we time it.
+guard await runEdgy() else { exit(1) }
+guard spawnAndWait(bwrapArgv) == 0 else {
+    print("bwrap failed: \(bwrapArgv.joined(separator: " "))")
+    exit(1)
+}
+if withCLI && spawnAndWait(cliArgv) != 0 {
+    print("edgy CLI failed (build it with `swift build -c release --product edgy`): \(cliArgv.joined(separator: " "))")
+    withCLI = false
+}
+
+// ---- latency, round-robin ---------------------------------------------------------------------
+
+struct Stats {
+    var samples: [Double] = []  // milliseconds
+    func quantile(_ q: Double) -> Double {
+        let s = samples.sorted()
+        guard !s.isEmpty else { return .nan }
+        return s[min(s.count - 1, Int((Double(s.count - 1) * q).rounded()))]
+    }
+    var median: Double { quantile(0.5) }
+    var p95: Double { quantile(0.95) }
+}
+
+enum Tool: String, CaseIterable {
+    case edgy = "edgy (in-process)"
+    case bare = "bare fork+exec"
+    case bwrap = "bubblewrap"
+    case cli = "edgy run (CLI)"
+}
+
+func measure(_ tool: Tool) async -> Double {
+    let start = nowNanos()
+    switch tool {
+    case .edgy: _ = await runEdgy()
+    case .bare: _ = spawnAndWait(bareArgv)
+    case .bwrap: _ = spawnAndWait(bwrapArgv)
+    case .cli: _ = spawnAndWait(cliArgv)
+    }
+    return Double(nowNanos() - start) / 1e6
+}
+
+func fmt(_ v: Double, _ width: Int = 8, _ digits: Int = 2) -> String {
+    var s: String
+    if v.isFinite {
+        let scale = digits == 1 ? 10.0 : 100.0
+        let scaled = Int((v * scale).rounded())
+        let whole = scaled / Int(scale), frac = scaled % Int(scale)
+        let fracText = String(frac)
+        s = "\(whole)." + String(repeating: "0", count: max(0, (digits == 1 ? 1 : 2) - fracText.count)) + fracText
+    } else {
+        s = "-"
+    }
+    return String(repeating: " ", count: max(0, width - s.count)) + s
+}
+
+func pad(_ s: String, _ width: Int) -> String { s + String(repeating: " ", count: max(0, width - s.count)) }
+
+let tools: [Tool] = withCLI ? [.edgy, .bare, .bwrap, .cli] : [.edgy, .bare, .bwrap]
+
+print("edgy-bench: /bin/true x \(iterations) per tool, policy \(policyFile), cgroup limits on, pool \(poolSize) per shape, tools interleaved")
+for mode in modes {
+    var stats: [Tool: Stats] = [:]
+    for _ in 0..<iterations {
+        for tool in tools {
+            if mode == "spaced" { sleepMs(50) }
+            stats[tool, default: Stats()].samples.append(await measure(tool))
+        }
+    }
+    print("\n== \(mode)\(mode == "spaced" ? " (50 ms pause before each start)" : "") ==")
+    print(pad("tool", 20) + "  median ms   p95 ms")
+    for tool in tools {
+        let s = stats[tool]!
+        print(pad(tool.rawValue, 20) + "  " + fmt(s.median, 9) + fmt(s.p95, 9))
+    }
+    let e = stats[.edgy]!, b = stats[.bwrap]!, bare = stats[.bare]!
+    print("ratio edgy/bwrap: median \(fmt(e.median / b.median, 0)), p95 \(fmt(e.p95 / b.p95, 0))")
+    print("ratio edgy/bare:  median \(fmt(e.median / bare.median, 0)), p95 \(fmt(e.p95 / bare.p95, 0))")
+    print("edgy median \(e.median < b.median ? "BEATS" : "does NOT beat") bubblewrap's (\(fmt(e.median, 0)) vs \(fmt(b.median, 0)) ms)")
+}
+
+// ---- throughput with 2 parallel runners -------------------------------------------------------
+
+func throughput(_ tool: Tool, runners: Int, perRunner: Int) async -> Double {
+    let start = nowNanos()
+    await withTaskGroup(of: Void.self) { group in
+        for _ in 0..<runners {
+            group.addTask {
+                for _ in 0..<perRunner {
+                    switch tool {
+                    case .edgy: _ = await runEdgy()
+                    case .bare: _ = spawnAndWait(bareArgv)
+                    case .bwrap: _ = spawnAndWait(bwrapArgv)
+                    case .cli: _ = spawnAndWait(cliArgv)
+                    }
+                }
+            }
+        }
+    }
+    return Double(runners * perRunner) / (Double(nowNanos() - start) / 1e9)
+}
+
+let perRunner = max(10, iterations / 2)
+print("\n== throughput: 2 parallel runners, \(perRunner) jails each, back to back ==")
+for tool in [Tool.edgy, .bwrap, .bare] {
+    let rate = await throughput(tool, runners: 2, perRunner: perRunner)
+    print(pad(tool.rawValue, 20) + "  " + fmt(rate, 9, 1) + " jails/s")
+}
+supervisor.shutdown()

@@ -1,8 +1,14 @@
 // Runs in the parent (declarations shared by both halves).
 //
-// The flat plan a jail is spawned from. Swift lays every string, path, file body and array into
-// one arena and refers to them by byte offset; the child reads only memory that exists before
-// the clone and allocates nothing.
+// A jail is spawned in two halves (DESIGN §2, "Jail pool" below):
+//  - its *shape* (`struct edgy_shape`): namespaces, id maps, cgroup, stdio. Fixed at clone time.
+//    The child closes every other fd and waits at the gate; it may wait there long before a
+//    request exists (a parked jail of the supervisor's pool).
+//  - its *plan* (`struct edgy_plan`): everything else. One position-independent blob, written by
+//    the parent into a memfd the child received at clone time, right before the gate opens. The
+//    blob starts with the `struct edgy_plan` header; every string, path, file body, the op table,
+//    the argv/envp tables and the seccomp program follow it and are referred to by their byte
+//    offset from the start of the blob. The child maps the memfd and allocates nothing.
 #ifndef EDGY_JAIL_H
 #define EDGY_JAIL_H
 
@@ -46,6 +52,7 @@ enum edgy_stage {
     EDGY_STAGE_SECCOMP = 26,
     EDGY_STAGE_EXECVE = 27,
     EDGY_STAGE_PDEATHSIG = 28,
+    EDGY_STAGE_PLAN = 29,          // child: mapping the plan memfd (or a malformed plan)
 };
 
 /// Filesystem operations, applied in order before pivot_root. Paths are absolute host paths
@@ -70,9 +77,9 @@ struct edgy_fs_op {
     uint32_t mode;
     uint32_t uid, gid;          // for WRITE_FILE / CHOWN (ids inside the jail)
     uint32_t reserved;
-    uint64_t path;              // arena offset of a NUL-terminated string
-    uint64_t source;            // arena offset, or 0
-    uint64_t data;              // arena offset, or 0
+    uint64_t path;              // blob offset of a NUL-terminated string
+    uint64_t source;            // blob offset, or 0
+    uint64_t data;              // blob offset, or 0
     uint64_t data_len;
 };
 
@@ -84,19 +91,12 @@ struct edgy_rlimit {
 
 #define EDGY_MAX_RLIMITS 16
 
-/// Everything the child needs, with arena offsets for variable-size data. Offset 0 means
-/// "absent": the arena starts with one NUL byte so that no real string lives at 0.
-struct edgy_plan {
-    const uint8_t *arena;
-    uint64_t arena_len;
-
-    const struct edgy_fs_op *ops;
-    uint32_t n_ops;
-
+/// What a jail is cloned with; the parent's memory, read by the child before the gate (it is the
+/// child's copy-on-write copy).
+struct edgy_shape {
     /// CLONE_NEW* flags for clone3. CLONE_NEWCGROUP is applied after the gate with unshare, so that
     /// the cgroup namespace is rooted at the jail's own cgroup.
     uint64_t namespaces;
-    int32_t unshare_cgroup;
     /// Open O_PATH|O_DIRECTORY fd of the jail's cgroup v2 directory for CLONE_INTO_CGROUP, or -1.
     int32_t cgroup_fd;
 
@@ -104,11 +104,30 @@ struct edgy_plan {
     int32_t user_namespace;
     uint32_t host_uid_base, host_gid_base, id_count;
 
+    /// File descriptors in the parent that become the child's 0, 1 and 2.
+    int32_t stdin_fd, stdout_fd, stderr_fd;
+
+    /// Signal delivered to the jail when the thread that cloned it dies (0 = none): set while
+    /// parked at the gate and again after the id change, which clears it.
+    int32_t parent_death_signal;
+};
+
+/// The header of a plan blob. Every `uint64_t` offset is from the start of the blob (this header);
+/// offset 0 means "absent" (the header itself lives there, so no string can).
+struct edgy_plan {
+    uint64_t blob_len;          // the whole blob, header included
+
+    uint64_t ops;               // offset of `n_ops` struct edgy_fs_op, 8-aligned
+    uint32_t n_ops;
+
+    int32_t unshare_cgroup;
+
     uint64_t root;              // staging path, becomes "/" (tmpfs)
     uint64_t root_options;      // tmpfs options for the root
     uint64_t workdir;           // path inside the jail after pivot_root
     uint64_t hostname;          // or 0
     int32_t loopback_up;
+    int32_t user_namespace;     // become root of the user namespace after the gate
 
     uint64_t exec_path;         // path to execve; no '/' means search `search_path`
     uint64_t search_path;       // colon-separated directories, or 0
@@ -123,15 +142,9 @@ struct edgy_plan {
     uint32_t uid, gid;          // the workload's ids inside the jail
     uint32_t last_cap;          // highest capability number the kernel knows
 
-    /// seccomp: a `struct sock_filter` array of `seccomp_len` instructions, or none.
+    /// seccomp: a `struct sock_filter` array of `seccomp_len` instructions (8-aligned), or none.
     uint64_t seccomp_filter;
     uint32_t seccomp_len;
-
-    /// File descriptors in the parent that become the child's 0, 1 and 2.
-    int32_t stdin_fd, stdout_fd, stderr_fd;
-
-    /// Signal delivered to the jail when the spawning thread dies (0 = none).
-    int32_t parent_death_signal;
 };
 
 /// Namespace and statvfs flags, here because Swift's Glibc module does not export them.
@@ -161,19 +174,24 @@ struct edgy_pending {
     int32_t pidfd;
     int32_t gate_fd;    // write end: one byte releases the child, close aborts it
     int32_t error_fd;   // read end of the child's CLOEXEC error pipe
+    int32_t plan_fd;    // the memfd the plan blob is written to (the child has it as fd 5)
 };
 
-/// Clones the child with the plan's namespaces, writes its id maps and leaves it waiting at the
-/// gate. Returns 0, or -1 with `*error` describing the failed parent step.
+/// Clones a child of the given shape, writes its id maps and leaves it waiting at the gate with
+/// only its stdio, the error pipe, the gate and the plan memfd open. Returns 0, or -1 with
+/// `*error` describing the failed parent step.
 ///
 /// All signals are blocked across the clone so no handler runs in the child before it resets them.
-int edgy_spawn_start(const struct edgy_plan *plan, struct edgy_pending *pending,
+/// The child's parent-death signal is tied to the calling thread.
+int edgy_spawn_start(const struct edgy_shape *shape, struct edgy_pending *pending,
                      struct edgy_child_error *error);
 
-/// Opens the gate and waits for the child to exec or fail. Closes the gate and error fds.
-/// Returns 0 when `execve` succeeded, 1 when the child reported `*error` (it has exited and still
-/// needs a reap), -1 on a parent-side failure with errno set.
-int edgy_spawn_release(struct edgy_pending *pending, struct edgy_child_error *error);
+/// Writes the plan blob into the child's memfd, opens the gate and waits for the child to exec or
+/// fail. Closes the gate, error and plan fds. Returns 0 when `execve` succeeded, 1 when the child
+/// reported `*error` (it has exited and still needs a reap), -1 on a parent-side failure with
+/// errno set (e.g. EPIPE: the child died at the gate).
+int edgy_spawn_release(struct edgy_pending *pending, const void *blob, size_t blob_len,
+                       struct edgy_child_error *error);
 
 /// Kills a child still at the gate (by closing the gate and SIGKILL through its pidfd) and reaps it.
 void edgy_spawn_abort(struct edgy_pending *pending);

@@ -1,0 +1,304 @@
+import CEdgyJail
+import EdgyCgroup
+import EdgySystem
+import Glibc
+import Synchronization
+import SystemPackage
+
+/// A jail cloned ahead of demand: namespaces made, id maps written, inside its own cgroup (with the
+/// shape's limits), stdio pipes attached, waiting at its gate for a plan. It holds no fd but its
+/// own (stdio, gate, error pipe, plan memfd).
+struct ParkedJail: Sendable {
+    var pending: edgy_pending
+    /// The parent's ends: stdin's write end, stdout's and stderr's read ends.
+    var stdinFD: Int32
+    var stdoutFD: Int32
+    var stderrFD: Int32
+    var cgroup: JailCgroup?
+
+    /// Clones a jail of `shape` on the calling thread (its parent-death signal is tied to it) and
+    /// leaves it at the gate. Everything slow on cgroup v1 (mkdir in every hierarchy, the
+    /// `cgroup.procs` write that waits for an RCU grace period) happens here, before any request.
+    ///
+    /// - Returns: The parked jail, or the failed stage (`pipes`, `cgroup`, a clone stage) and errno.
+    static func spawn(
+        shape: JailShape, host: JailHostConfiguration, cgroups: CgroupManager?, name: String
+    ) -> Result<ParkedJail, SpawnFailure> {
+        var stdinPipe: PipeDescriptors
+        do { stdinPipe = try PipeDescriptors() } catch { return .failure(SpawnFailure(stage: "pipes", errno: error.rawValue)) }
+        var stdoutPipe: PipeDescriptors
+        do { stdoutPipe = try PipeDescriptors() } catch { return .failure(SpawnFailure(stage: "pipes", errno: error.rawValue)) }
+        var stderrPipe: PipeDescriptors
+        do { stderrPipe = try PipeDescriptors() } catch { return .failure(SpawnFailure(stage: "pipes", errno: error.rawValue)) }
+
+        var cgroup: JailCgroup?
+        if let cgroups {
+            let limits = CgroupLimits(memoryBytes: shape.memoryBytes, pidsMax: shape.pidsMax, cpuMaxCores: nil)
+            do {
+                cgroup = try cgroups.create(name: name, limits: limits)
+            } catch {
+                return .failure(SpawnFailure(stage: "cgroup", detail: "\(error)"))
+            }
+        }
+        var c = shape.cShape(
+            host: host, stdio: (stdinPipe.readEnd, stdoutPipe.writeEnd, stderrPipe.writeEnd),
+            cgroupFD: cgroup?.cloneIntoFD)
+        var pending = edgy_pending()
+        var childError = edgy_child_error()
+        let started = edgy_spawn_start(&c, &pending, &childError)
+        // The child has its copies; ours must go so that EOF means the jail closed them.
+        closeDescriptor(stdinPipe.takeReadEnd())
+        closeDescriptor(stdoutPipe.takeWriteEnd())
+        closeDescriptor(stderrPipe.takeWriteEnd())
+        if started != 0 {
+            retire(cgroup)
+            return .failure(SpawnFailure(stage: String(cString: edgy_stage_name(childError.stage)), errno: childError.err))
+        }
+        if let cgroup, cgroup.cloneIntoFD == nil {
+            do {
+                try cgroup.attach(pid: pending.pid)
+            } catch {
+                edgy_spawn_abort(&pending)
+                retire(cgroup)
+                return .failure(SpawnFailure(stage: "cgroup", detail: "\(error)"))
+            }
+        }
+        return .success(ParkedJail(
+            pending: pending, stdinFD: stdinPipe.takeWriteEnd(), stdoutFD: stdoutPipe.takeReadEnd(),
+            stderrFD: stderrPipe.takeReadEnd(), cgroup: cgroup))
+    }
+
+    /// Kills and reaps the parked child, closes every fd, removes its cgroup.
+    mutating func abort() {
+        edgy_spawn_abort(&pending)
+        for fd in [stdinFD, stdoutFD, stderrFD] where fd >= 0 { closeDescriptor(fd) }
+        stdinFD = -1
+        stdoutFD = -1
+        stderrFD = -1
+        ParkedJail.retire(cgroup)
+        cgroup = nil
+    }
+
+    /// Kills what is left in `cgroup` (only if anything is: the v1 freeze/kill/thaw costs several
+    /// file writes) and removes it.
+    static func retire(_ cgroup: JailCgroup?) {
+        guard let cgroup else { return }
+        if !cgroup.processes().isEmpty { cgroup.kill() }
+        try? cgroup.remove()
+    }
+}
+
+struct SpawnFailure: Error, Sendable {
+    var stage: String
+    var errno: Int32? = nil
+    var detail: String? = nil
+}
+
+/// Jails parked ahead of demand, a few per shape, and a janitor for finished jails' cgroups, both
+/// on one long-lived thread so that the costs of cgroup v1 (a `cgroup.procs` write or an `rmdir`
+/// blocks ~6–10 ms for an RCU grace period when they are spaced out) stay off the path from
+/// request to exec.
+///
+/// The thread is also the parent of every parked jail: they die with it (PR_SET_PDEATHSIG), and
+/// it ends only in `shutdown()`, after it has killed and reaped every parked jail and removed
+/// their cgroups. A dead process closes their gates, which makes them exit too.
+final class JailPool: Sendable {
+    let host: JailHostConfiguration
+    let cgroups: CgroupManager?
+    /// Jails kept parked per shape.
+    let size: Int
+    /// Shapes pooled at most; requests of other shapes spawn on demand.
+    static let maxShapes = 8
+    private let sequence = Atomic<UInt64>(0)
+    private let state = Mutex(State())
+
+    private struct State {
+        var parked: [JailShape: [ParkedJail]] = [:]
+        /// Shapes to keep filled, in order of first use.
+        var shapes: [JailShape] = []
+        /// Shapes whose last spawn failed: not refilled until used again (no hot loop).
+        var failing: Set<JailShape> = []
+        /// Cgroups of finished jails, to remove off the request path.
+        var doomed: [JailCgroup] = []
+        var thread: pthread_t?
+        /// Wakes the pool thread; exists while the thread does. Written under the lock only, so
+        /// that `shutdown()` can close it without racing a late writer.
+        var wakeFD: Int32 = -1
+        var stopping = false
+
+        func wake() {
+            if wakeFD >= 0 { signalEventFD(wakeFD) }
+        }
+    }
+
+    init(host: JailHostConfiguration, cgroups: CgroupManager?, size: Int) {
+        self.host = host
+        self.cgroups = cgroups
+        self.size = size
+    }
+
+    deinit {
+        shutdown()
+    }
+
+    /// A parked jail of `shape`, or nil (none ready, or shutting down).
+    func take(_ shape: JailShape) -> ParkedJail? {
+        state.withLock { s in
+            guard !s.stopping, var list = s.parked[shape], !list.isEmpty else { return nil }
+            let jail = list.removeFirst()
+            s.parked[shape] = list
+            return jail
+        }
+    }
+
+    /// Asks the pool thread to top up `shape`: called when an attempt has finished, so the clone
+    /// and cgroup attach do not compete with the attempt's own start and exit.
+    func refill(_ shape: JailShape) {
+        let start = state.withLock { s -> Bool in
+            if s.stopping { return false }
+            s.failing.remove(shape)
+            if !s.shapes.contains(shape) {
+                guard s.shapes.count < Self.maxShapes else { return false }
+                s.shapes.append(shape)
+            }
+            s.wake()
+            return s.thread == nil
+        }
+        if start { startThread() }
+    }
+
+    /// Hands a finished jail's cgroup to the pool thread for removal (its processes are already
+    /// dead: the caller checked). Removes it here when the pool is stopping.
+    func retire(_ cgroup: JailCgroup) {
+        let queued = state.withLock { s -> Bool in
+            guard !s.stopping, s.thread != nil else { return false }
+            s.doomed.append(cgroup)
+            s.wake()
+            return true
+        }
+        if !queued { ParkedJail.retire(cgroup) }
+    }
+
+    /// How many jails are parked now, per shape (for tests and diagnostics).
+    var parkedCount: Int {
+        state.withLock { s in s.parked.values.reduce(0) { $0 + $1.count } }
+    }
+
+    /// Stops refilling, joins the pool thread, kills and reaps every parked jail and removes every
+    /// cgroup it still owned. Idempotent; blocks for at most one refill in progress.
+    func shutdown() {
+        let thread = state.withLock { s -> pthread_t? in
+            s.stopping = true
+            s.wake()
+            defer { s.thread = nil }
+            return s.thread
+        }
+        if let thread { pthread_join(thread, nil) }
+        state.withLock { s in
+            if s.wakeFD >= 0 { closeDescriptor(s.wakeFD) }
+            s.wakeFD = -1
+        }
+        drain()
+    }
+
+    private func drain() {
+        let (parked, doomed) = state.withLock { s -> ([ParkedJail], [JailCgroup]) in
+            let all = s.parked.values.flatMap { $0 }
+            s.parked = [:]
+            defer { s.doomed = [] }
+            return (all, s.doomed)
+        }
+        for var jail in parked { jail.abort() }
+        for cgroup in doomed { ParkedJail.retire(cgroup) }
+    }
+
+    private func startThread() {
+        guard let fd = try? makeEventFD() else { return }
+        let ready = state.withLock { s -> Bool in
+            if s.stopping || s.wakeFD >= 0 { return false }
+            s.wakeFD = fd
+            return true
+        }
+        guard ready else {
+            closeDescriptor(fd)
+            return
+        }
+        let box = Unmanaged.passRetained(self)
+        var thread = pthread_t()
+        let rc = pthread_create(&thread, nil, { raw in
+            let pool = Unmanaged<JailPool>.fromOpaque(raw!).takeRetainedValue()
+            pool.loop()
+            return nil
+        }, box.toOpaque())
+        guard rc == 0 else {
+            box.release()
+            state.withLock { s in
+                closeDescriptor(s.wakeFD)
+                s.wakeFD = -1
+            }
+            return
+        }
+        let stillWanted = state.withLock { s -> Bool in
+            if s.stopping { return false }
+            s.thread = thread
+            return true
+        }
+        if !stillWanted {
+            // Lost a race with shutdown, which found no thread to join: the loop sees `stopping`.
+            pthread_join(thread, nil)
+            state.withLock { s in
+                if s.wakeFD >= 0 { closeDescriptor(s.wakeFD) }
+                s.wakeFD = -1
+            }
+            drain()
+        }
+    }
+
+    /// The pool thread: remove doomed cgroups, then top up one jail at a time, then sleep.
+    ///
+    /// - Important: It holds the pool strongly only while it runs; `shutdown()` (from the
+    ///   supervisor's `deinit` or by hand) ends it.
+    private func loop() {
+        while true {
+            enum Work { case stop, remove([JailCgroup]), spawn(JailShape), idle }
+            let work = state.withLock { s -> Work in
+                if s.stopping { return .stop }
+                if !s.doomed.isEmpty {
+                    defer { s.doomed = [] }
+                    return .remove(s.doomed)
+                }
+                for shape in s.shapes where !s.failing.contains(shape) && (s.parked[shape]?.count ?? 0) < size {
+                    return .spawn(shape)
+                }
+                return .idle
+            }
+            switch work {
+            case .stop:
+                return
+            case .remove(let cgroups):
+                for cgroup in cgroups { ParkedJail.retire(cgroup) }
+            case .spawn(let shape):
+                let result = ParkedJail.spawn(shape: shape, host: host, cgroups: cgroups, name: "pool-\(getpid())-\(sequence.add(1, ordering: .relaxed).newValue)")
+                switch result {
+                case .success(var jail):
+                    let kept = state.withLock { s -> Bool in
+                        if s.stopping { return false }
+                        s.parked[shape, default: []].append(jail)
+                        return true
+                    }
+                    if !kept { jail.abort() }
+                case .failure:
+                    // The next on-demand spawn reports the failure with its stage.
+                    _ = state.withLock { $0.failing.insert(shape) }
+                }
+            case .idle:
+                // The fd stays open until this thread has been joined.
+                let fd = state.withLock { $0.wakeFD }
+                var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+                _ = poll(&pfd, 1, -1)
+                var value: UInt64 = 0
+                _ = read(fd, &value, 8)
+            }
+        }
+    }
+}

@@ -249,6 +249,9 @@ private struct Attempt {
             report.pidsPeak = stats.pidsPeak
             report.pidsLimitHits = stats.pidsLimitHits
             facts.oomKills = stats.oomKills
+            // The group's CPU time includes descendants killed with it, which rusage misses.
+            if let user = stats.cpuUserNanos { report.cpuUserMs = max(report.cpuUserMs, Int(user / 1_000_000)) }
+            if let system = stats.cpuSystemNanos { report.cpuSysMs = max(report.cpuSysMs, Int(system / 1_000_000)) }
         }
         report.exitCode = facts.exitCode
         report.signal = facts.signal

@@ -188,6 +188,8 @@ enum TaskRequestDecoding {
             return APIError.badRequest("unknown field \(error.path)", field: error.path)
         case let error as APIError:
             return error
+        case DecodingError.typeMismatch(_, let context) where context.codingPath.isEmpty:
+            return APIError.invalidJSON("the body must be a JSON object")
         case DecodingError.typeMismatch(let type, let context):
             return APIError.badRequest("expected \(typeName(type)): \(context.debugDescription)", field: fieldPath(context.codingPath))
         case DecodingError.valueNotFound(let type, let context):

@@ -21,7 +21,10 @@ struct TaskService: Sendable {
             logger.info("task rejected", metadata: ["code": "\(error.code)", "field": "\(error.field ?? "")"])
             throw error
         }
-        let record = TaskRecord(tenant: principal.tenant, spec: spec)
+        // Whole microseconds: what stores keep and page cursors carry, so a record reads back equal
+        // and a cursor never lands between a task's stored and in-memory creation time.
+        let now = Date(timeIntervalSince1970: (Date().timeIntervalSince1970 * 1e6).rounded() / 1e6)
+        let record = TaskRecord(tenant: principal.tenant, spec: spec, createdAt: now)
         do {
             try await deps.store.create(record, limits: QueueLimits(maxQueued: config.maxQueued, maxQueuedPerTenant: config.maxQueuedPerTenant))
         } catch let error as StoreError where error.code == .queueFull {

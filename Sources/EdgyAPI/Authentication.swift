@@ -12,6 +12,33 @@ struct BearerAuthMiddleware: RouterMiddleware {
     let tokens: any TokenStore
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let principal: Principal
+        do {
+            principal = try await authenticate(request)
+        } catch let error as APIError {
+            // The audit trail of refusals: method, path and reason; never the token.
+            context.logger.notice("request refused", metadata: [
+                "method": "\(request.method.rawValue)", "path": "\(request.uri.path)", "reason": "\(error.message)",
+            ])
+            throw error
+        }
+        var context = context
+        context.principal = principal
+        context.logger[metadataKey: "principal"] = "\(principal.name)"
+        context.logger[metadataKey: "tenant"] = "\(principal.tenant)"
+        do {
+            return try await next(request, context)
+        } catch let error as APIError {
+            // Every rejected action, with who asked (accepted ones are logged where they happen).
+            context.logger.info("request rejected", metadata: [
+                "method": "\(request.method.rawValue)", "path": "\(request.uri.path)", "status": "\(error.status.code)",
+                "code": "\(error.code)", "field": "\(error.field ?? "")",
+            ])
+            throw error
+        }
+    }
+
+    private func authenticate(_ request: Request) async throws -> Principal {
         guard let header = request.headers[.authorization] else {
             throw APIError.unauthorized("missing bearer token")
         }
@@ -26,11 +53,7 @@ struct BearerAuthMiddleware: RouterMiddleware {
         guard principal.isValid(at: Date()) else {
             throw APIError.unauthorized(principal.revokedAt != nil ? "token revoked" : "token expired")
         }
-        var context = context
-        context.principal = principal
-        context.logger[metadataKey: "principal"] = "\(principal.name)"
-        context.logger[metadataKey: "tenant"] = "\(principal.tenant)"
-        return try await next(request, context)
+        return principal
     }
 }
 

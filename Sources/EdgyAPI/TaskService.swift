@@ -14,13 +14,7 @@ struct TaskService: Sendable {
     /// - Throws: `APIError` for anything the draft gets wrong, 429 when the queue is full.
     func create(_ draft: TaskDraft, principal: Principal, fallbackPolicy: String, logger: Logger) async throws -> TaskRecord {
         try Access.requireWriter(principal)
-        let spec: TaskSpec
-        do {
-            spec = try draft.validate(principal: principal, policies: deps.policies, config: config, fallbackPolicy: fallbackPolicy)
-        } catch {
-            logger.info("task rejected", metadata: ["code": "\(error.code)", "field": "\(error.field ?? "")"])
-            throw error
-        }
+        let spec = try draft.validate(principal: principal, policies: deps.policies, config: config, fallbackPolicy: fallbackPolicy)
         // Whole microseconds: what stores keep and page cursors carry, so a record reads back equal
         // and a cursor never lands between a task's stored and in-memory creation time.
         let now = Date(timeIntervalSince1970: (Date().timeIntervalSince1970 * 1e6).rounded() / 1e6)
@@ -28,7 +22,6 @@ struct TaskService: Sendable {
         do {
             try await deps.store.create(record, limits: QueueLimits(maxQueued: config.maxQueued, maxQueuedPerTenant: config.maxQueuedPerTenant))
         } catch let error as StoreError where error.code == .queueFull {
-            logger.notice("task rejected: queue full", metadata: ["policy": "\(spec.policy)"])
             throw APIError.queueFull(error.message, retryAfter: config.retryAfterSeconds)
         }
         deps.notifier.changed(record.id)

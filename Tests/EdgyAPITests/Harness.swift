@@ -73,7 +73,13 @@ struct Harness {
     func runWorker(stdout: String = "3\n", stderr: String = "", outcome: Outcome = .exited, exitCode: Int32 = 0,
                    disposition: AttemptDisposition = .succeeded, delay: Duration = .zero) async throws -> UUID? {
         if delay > .zero { try await Task.sleep(for: delay) }
-        guard let claimed = try await store.claim(worker: "w1", leaseDuration: .seconds(30), now: Date()) else { return nil }
+        // The request that creates the task may not have reached the store yet: keep trying for a while.
+        var claim = try await store.claim(worker: "w1", leaseDuration: .seconds(30), now: Date())
+        for _ in 0..<500 where claim == nil {
+            try await Task.sleep(for: .milliseconds(10))
+            claim = try await store.claim(worker: "w1", leaseDuration: .seconds(30), now: Date())
+        }
+        guard let claimed = claim else { return nil }
         notifier.changed(claimed.task.id)
         if !stdout.isEmpty { try await store.appendOutput(taskID: claimed.task.id, attempt: claimed.attempt, kind: .stdout, data: stdout, now: Date()) }
         if !stderr.isEmpty { try await store.appendOutput(taskID: claimed.task.id, attempt: claimed.attempt, kind: .stderr, data: stderr, now: Date()) }

@@ -33,6 +33,8 @@ let package = Package(
             cSettings: [.define("_GNU_SOURCE"), .unsafeFlags(["-Wall", "-Wextra", "-Werror", "-O2"])]
         ),
         .systemLibrary(name: "CSeccomp", pkgConfig: "libseccomp", providers: [.apt(["libseccomp-dev"])]),
+        // inflate for .tar.gz and .zip uploads (EdgyAPI).
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .target(
             name: "EdgySystem",
             dependencies: ["CEdgyJail", .product(name: "SystemPackage", package: "swift-system")],
@@ -93,7 +95,7 @@ let package = Package(
         .target(
             name: "EdgyAPI",
             dependencies: [
-                "EdgyStore", "EdgyAuth", "EdgyPolicy", "EdgyJail",
+                "EdgyStore", "EdgyAuth", "EdgyPolicy", "EdgyJail", "CZlib",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),

@@ -1,0 +1,95 @@
+import EdgyAuth
+import EdgyPolicy
+import EdgyStore
+import Logging
+
+/// Limits and defaults of the HTTP API. Every cap here is enforced before anything reaches the store.
+public struct APIConfiguration: Sendable {
+    /// Queued tasks the store may hold; a create beyond it answers 429 with `Retry-After`.
+    public var maxQueued: Int
+    /// Queued tasks per tenant; nil for no per-tenant cap.
+    public var maxQueuedPerTenant: Int?
+    /// Files in one task (uploaded, unpacked from archives, and the entry file together).
+    public var maxFilesPerTask: Int
+    /// Bytes of all of a task's files plus its stdin.
+    public var maxTaskBytes: Int
+    /// Bytes of one request body (JSON with base64 is larger than the files it carries).
+    public var maxRequestBytes: Int
+    /// Entries (files and directories) in one archive.
+    public var maxArchiveEntries: Int
+    /// Unpacked bytes of one archive.
+    public var maxArchiveBytes: Int
+    /// Unpacked size / packed size of one compressed archive or entry; beyond it the upload is a bomb.
+    public var maxRatio: Int
+    /// The longest `?wait=` a client may ask for; longer asks are clamped to it.
+    public var maxWaitSeconds: Double
+    /// The policy of `/v1` tasks that name none.
+    public var defaultPolicy: String
+    /// The policy of the prototype routes (`POST /`, `PUT /`): the prototype ran JavaScript.
+    public var prototypePolicy: String
+    /// Page size of `GET /v1/tasks` when the client gives no `limit`, and the most it may ask for.
+    public var defaultPageSize: Int
+    public var maxPageSize: Int
+    /// Seconds sent in `Retry-After` with a 429.
+    public var retryAfterSeconds: Int
+    /// How often waiters (`?wait`, SSE) re-read the store when no change notice arrives.
+    public var pollInterval: Duration
+
+    public init(
+        maxQueued: Int = 10_000,
+        maxQueuedPerTenant: Int? = nil,
+        maxFilesPerTask: Int = 256,
+        maxTaskBytes: Int = 16 << 20,
+        maxRequestBytes: Int? = nil,
+        maxArchiveEntries: Int = 1024,
+        maxArchiveBytes: Int? = nil,
+        maxRatio: Int = 100,
+        maxWaitSeconds: Double = 60,
+        defaultPolicy: String = "default",
+        prototypePolicy: String = "node",
+        defaultPageSize: Int = 50,
+        maxPageSize: Int = 500,
+        retryAfterSeconds: Int = 5,
+        pollInterval: Duration = .milliseconds(250)
+    ) {
+        self.maxQueued = maxQueued
+        self.maxQueuedPerTenant = maxQueuedPerTenant
+        self.maxFilesPerTask = maxFilesPerTask
+        self.maxTaskBytes = maxTaskBytes
+        // base64 grows data by 4/3; leave room for the JSON around it.
+        self.maxRequestBytes = maxRequestBytes ?? (maxTaskBytes / 3 * 4 + (1 << 20))
+        self.maxArchiveEntries = maxArchiveEntries
+        self.maxArchiveBytes = maxArchiveBytes ?? maxTaskBytes
+        self.maxRatio = maxRatio
+        self.maxWaitSeconds = maxWaitSeconds
+        self.defaultPolicy = defaultPolicy
+        self.prototypePolicy = prototypePolicy
+        self.defaultPageSize = defaultPageSize
+        self.maxPageSize = maxPageSize
+        self.retryAfterSeconds = retryAfterSeconds
+        self.pollInterval = pollInterval
+    }
+}
+
+/// What the API talks to. The daemon builds these once and hands them to `buildRouter`.
+public struct APIDependencies: Sendable {
+    public var store: any TaskStore
+    public var tokens: any TokenStore
+    public var policies: PolicyCatalog
+    public var notifier: TaskNotifier
+    public var logger: Logger
+    /// Whether the daemon can take work (store reachable, workers running), for `/readyz`.
+    public var readiness: @Sendable () async -> Bool
+
+    public init(
+        store: any TaskStore, tokens: any TokenStore, policies: PolicyCatalog, notifier: TaskNotifier,
+        logger: Logger = Logger(label: "edgy.api"), readiness: @escaping @Sendable () async -> Bool = { true }
+    ) {
+        self.store = store
+        self.tokens = tokens
+        self.policies = policies
+        self.notifier = notifier
+        self.logger = logger
+        self.readiness = readiness
+    }
+}

@@ -1,0 +1,216 @@
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+/// `GET /openapi.json`.
+struct OpenAPIController: Sendable {
+    func register(_ routes: RouteRegistrar) {
+        routes.on(.get, "openapi.json") { _, _ in
+            Response(status: .ok, headers: [.contentType: "application/json; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.json)))
+        }
+    }
+}
+
+/// The OpenAPI 3.1 description of every route `buildRouter` serves (a test holds the two to each other).
+public enum OpenAPIDocument {
+    public static let json = #"""
+{
+  "openapi": "3.1.0",
+  "info": {
+    "title": "Edgy",
+    "version": "1.0.0",
+    "description": "Runs untrusted code in jails built from policies. Every route but /healthz and /readyz needs `Authorization: Bearer <token>`. A principal sees only its tenant's tasks: another tenant's task is 404. Readers may not create, cancel or delete (403). Errors are JSON {\"error\": {\"code\", \"message\", \"field\"?}}."
+  },
+  "servers": [{"url": "/"}],
+  "security": [{"bearer": []}],
+  "paths": {
+    "/healthz": {
+      "get": {"operationId": "healthz", "summary": "The process answers", "security": [],
+        "responses": {"200": {"description": "ok", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Status"}}}}}}
+    },
+    "/readyz": {
+      "get": {"operationId": "readyz", "summary": "The daemon can take work", "security": [],
+        "responses": {"200": {"description": "ready", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Status"}}}},
+                      "503": {"$ref": "#/components/responses/Error"}}}
+    },
+    "/openapi.json": {
+      "get": {"operationId": "openapi", "summary": "This document",
+        "responses": {"200": {"description": "OpenAPI 3.1", "content": {"application/json": {"schema": {"type": "object"}}}},
+                      "401": {"$ref": "#/components/responses/Error"}}}
+    },
+    "/": {
+      "post": {"operationId": "prototypeCreate", "summary": "Prototype: create a task from JSON {name, input}",
+        "description": "`input` is code for the entry file of the prototype policy (`node` unless configured otherwise). Every /v1 field is accepted too.",
+        "parameters": [{"$ref": "#/components/parameters/Wait"}],
+        "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/CreateTask"}}}},
+        "responses": {
+          "200": {"$ref": "#/components/responses/Task"}, "201": {"$ref": "#/components/responses/Task"}, "202": {"$ref": "#/components/responses/Task"},
+          "400": {"$ref": "#/components/responses/Error"}, "401": {"$ref": "#/components/responses/Error"}, "403": {"$ref": "#/components/responses/Error"},
+          "404": {"$ref": "#/components/responses/Error"}, "413": {"$ref": "#/components/responses/Error"}, "415": {"$ref": "#/components/responses/Error"},
+          "422": {"$ref": "#/components/responses/Error"}, "429": {"$ref": "#/components/responses/QueueFull"}}},
+      "put": {"operationId": "prototypeUpload", "summary": "Prototype: create a task from uploaded files",
+        "description": "Multipart: `file` parts, `name`, and `input` = the name of the uploaded file to run (copied to the policy's entry path). Without `input`, a single uploaded file is the entry.",
+        "parameters": [{"$ref": "#/components/parameters/Wait"}],
+        "requestBody": {"required": true, "content": {"multipart/form-data": {"schema": {"type": "object",
+          "properties": {"file": {"type": "array", "items": {"type": "string", "contentMediaType": "application/octet-stream"}},
+                         "name": {"type": "string"}, "input": {"type": "string", "description": "file name of the entry among the uploads"},
+                         "policy": {"type": "string"}}}}}},
+        "responses": {"200": {"$ref": "#/components/responses/Task"}, "201": {"$ref": "#/components/responses/Task"}, "202": {"$ref": "#/components/responses/Task"},
+          "400": {"$ref": "#/components/responses/Error"}, "401": {"$ref": "#/components/responses/Error"}, "403": {"$ref": "#/components/responses/Error"},
+          "404": {"$ref": "#/components/responses/Error"}, "413": {"$ref": "#/components/responses/Error"}, "415": {"$ref": "#/components/responses/Error"},
+          "422": {"$ref": "#/components/responses/Error"}, "429": {"$ref": "#/components/responses/QueueFull"}}}
+    },
+    "/{id}": {
+      "parameters": [{"$ref": "#/components/parameters/TaskID"}],
+      "get": {"operationId": "prototypeGet", "summary": "Prototype: a task",
+        "responses": {"200": {"$ref": "#/components/responses/Task"}, "401": {"$ref": "#/components/responses/Error"}, "404": {"$ref": "#/components/responses/Error"}}},
+      "delete": {"operationId": "prototypeDelete", "summary": "Prototype: cancel and delete a task; answers with the task as it was last",
+        "responses": {"200": {"$ref": "#/components/responses/Task"}, "401": {"$ref": "#/components/responses/Error"}, "403": {"$ref": "#/components/responses/Error"}, "404": {"$ref": "#/components/responses/Error"}}}
+    },
+    "/v1/tasks": {
+      "post": {"operationId": "createTask", "summary": "Create a task",
+        "description": "JSON (CreateTask) or multipart/form-data: every part with a filename is a file; .tar, .tar.gz/.tgz and .zip files are unpacked (regular files and directories only; absolute paths, '..', links and devices are refused with 400 naming the entry). Multipart fields: name, policy, input (code for the entry file), command (JSON array), stdin, env (repeated KEY=VALUE), limits (JSON object), max_attempts. 201 with the queued task; with ?wait, 200 with the finished task or 202 if it has not finished in time.",
+        "parameters": [{"$ref": "#/components/parameters/Wait"}],
+        "requestBody": {"required": true, "content": {
+          "application/json": {"schema": {"$ref": "#/components/schemas/CreateTask"}},
+          "multipart/form-data": {"schema": {"type": "object", "properties": {
+            "file": {"type": "array", "items": {"type": "string", "contentMediaType": "application/octet-stream"}},
+            "name": {"type": "string"}, "policy": {"type": "string"}, "input": {"type": "string"}, "command": {"type": "string", "description": "a JSON array of strings"},
+            "stdin": {"type": "string"}, "env": {"type": "array", "items": {"type": "string", "description": "KEY=VALUE"}},
+            "limits": {"type": "string", "description": "a JSON object of Limits"}, "max_attempts": {"type": "integer"}}}}}},
+        "responses": {"200": {"$ref": "#/components/responses/Task"}, "201": {"$ref": "#/components/responses/Task"}, "202": {"$ref": "#/components/responses/Task"},
+          "400": {"$ref": "#/components/responses/Error"}, "401": {"$ref": "#/components/responses/Error"}, "403": {"$ref": "#/components/responses/Error"},
+          "404": {"$ref": "#/components/responses/Error"}, "413": {"$ref": "#/components/responses/Error"}, "415": {"$ref": "#/components/responses/Error"},
+          "422": {"$ref": "#/components/responses/Error"}, "429": {"$ref": "#/components/responses/QueueFull"}}},
+      "get": {"operationId": "listTasks", "summary": "The tenant's tasks, newest first",
+        "parameters": [
+          {"name": "status", "in": "query", "schema": {"$ref": "#/components/schemas/TaskStatus"}},
+          {"name": "policy", "in": "query", "schema": {"type": "string"}},
+          {"name": "name", "in": "query", "schema": {"type": "string"}},
+          {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}},
+          {"name": "cursor", "in": "query", "description": "next_cursor of the previous page", "schema": {"type": "string"}}],
+        "responses": {"200": {"description": "a page", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/TaskPage"}}}},
+          "400": {"$ref": "#/components/responses/Error"}, "401": {"$ref": "#/components/responses/Error"}}}
+    },
+    "/v1/tasks/{id}": {
+      "parameters": [{"$ref": "#/components/parameters/TaskID"}],
+      "get": {"operationId": "getTask", "summary": "A task",
+        "responses": {"200": {"$ref": "#/components/responses/Task"}, "401": {"$ref": "#/components/responses/Error"}, "404": {"$ref": "#/components/responses/Error"}}},
+      "delete": {"operationId": "deleteTask", "summary": "Cancel (a running attempt is killed) and delete a task",
+        "responses": {"204": {"description": "deleted"}, "401": {"$ref": "#/components/responses/Error"}, "403": {"$ref": "#/components/responses/Error"}, "404": {"$ref": "#/components/responses/Error"}}}
+    },
+    "/v1/tasks/{id}/cancel": {
+      "parameters": [{"$ref": "#/components/parameters/TaskID"}],
+      "post": {"operationId": "cancelTask", "summary": "Cancel a task: 200 when it is finished (a queued task is cancelled at once), 202 while its running attempt is being killed",
+        "responses": {"200": {"$ref": "#/components/responses/Task"}, "202": {"$ref": "#/components/responses/Task"}, "401": {"$ref": "#/components/responses/Error"}, "403": {"$ref": "#/components/responses/Error"}, "404": {"$ref": "#/components/responses/Error"}}}
+    },
+    "/v1/tasks/{id}/stdout": {
+      "parameters": [{"$ref": "#/components/parameters/TaskID"}],
+      "get": {"operationId": "taskStdout", "summary": "The last attempt's stdout (so far, while it runs)",
+        "responses": {"200": {"description": "output", "content": {"text/plain": {"schema": {"type": "string"}}}}, "401": {"$ref": "#/components/responses/Error"}, "404": {"$ref": "#/components/responses/Error"}}}
+    },
+    "/v1/tasks/{id}/stderr": {
+      "parameters": [{"$ref": "#/components/parameters/TaskID"}],
+      "get": {"operationId": "taskStderr", "summary": "The last attempt's stderr (so far, while it runs)",
+        "responses": {"200": {"description": "output", "content": {"text/plain": {"schema": {"type": "string"}}}}, "401": {"$ref": "#/components/responses/Error"}, "404": {"$ref": "#/components/responses/Error"}}}
+    },
+    "/v1/tasks/{id}/events": {
+      "parameters": [{"$ref": "#/components/parameters/TaskID"},
+        {"name": "Last-Event-ID", "in": "header", "description": "resume after this event id", "schema": {"type": "integer"}}],
+      "get": {"operationId": "taskEvents", "summary": "Server-sent events: `event: status|stdout|stderr`, `id: <sequence>`, `data: <status or output text>`; the stream ends after the terminal status event",
+        "responses": {"200": {"description": "event stream", "content": {"text/event-stream": {"schema": {"type": "string"}}}}, "400": {"$ref": "#/components/responses/Error"}, "401": {"$ref": "#/components/responses/Error"}, "404": {"$ref": "#/components/responses/Error"}}}
+    },
+    "/v1/policies": {
+      "get": {"operationId": "listPolicies", "summary": "The policies this token may see",
+        "responses": {"200": {"description": "policies", "content": {"application/json": {"schema": {"type": "object", "required": ["policies"],
+          "properties": {"policies": {"type": "array", "items": {"$ref": "#/components/schemas/PolicySummary"}}}}}}},
+          "401": {"$ref": "#/components/responses/Error"}}}
+    },
+    "/v1/policies/{name}": {
+      "parameters": [{"name": "name", "in": "path", "required": true, "schema": {"type": "string"}}],
+      "get": {"operationId": "getPolicy", "summary": "A policy with its effective TOML",
+        "responses": {"200": {"description": "policy", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Policy"}}}},
+          "401": {"$ref": "#/components/responses/Error"}, "404": {"$ref": "#/components/responses/Error"}}}
+    },
+    "/v1/policies/reload": {
+      "post": {"operationId": "reloadPolicies", "summary": "Re-read the policy directory (admin)",
+        "responses": {"200": {"description": "reloaded", "content": {"application/json": {"schema": {"type": "object", "required": ["policies", "diagnostics", "errors"],
+          "properties": {"policies": {"type": "array", "items": {"type": "string"}}, "diagnostics": {"type": "array", "items": {"type": "string"}}, "errors": {"type": "integer"}}}}}},
+          "401": {"$ref": "#/components/responses/Error"}, "403": {"$ref": "#/components/responses/Error"}, "409": {"$ref": "#/components/responses/Error"}}}
+    }
+  },
+  "components": {
+    "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+    "parameters": {
+      "TaskID": {"name": "id", "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}},
+      "Wait": {"name": "wait", "in": "query", "description": "seconds to wait for the task to finish (at most the server's maximum, 60 by default)", "schema": {"type": "number", "minimum": 0}}
+    },
+    "responses": {
+      "Task": {"description": "a task", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Task"}}}},
+      "Error": {"description": "an error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+      "QueueFull": {"description": "the queue is full", "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    },
+    "schemas": {
+      "Status": {"type": "object", "required": ["status"], "properties": {"status": {"type": "string"}}},
+      "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {
+        "code": {"type": "string", "examples": ["invalid_json", "invalid_field", "invalid_archive", "unauthorized", "forbidden", "task_not_found", "policy_not_found", "route_not_found", "too_large", "unsupported_media_type", "input_not_allowed", "command_override_not_allowed", "command_required", "entry_missing", "env_not_allowed", "limit_not_allowed", "max_attempts_not_allowed", "queue_full", "unavailable", "internal"]},
+        "message": {"type": "string"},
+        "field": {"type": "string", "description": "the request field at fault: `files[2].path`, `limits.memory_mib`, `env.HOME`, `file:a.tar!../x`"}}}}},
+      "TaskStatus": {"type": "string", "enum": ["queued", "running", "succeeded", "failed", "cancelled"]},
+      "Outcome": {"type": "string", "enum": ["exited", "signaled", "wall_timeout", "cpu_timeout", "memory_limit", "seccomp_violation", "output_limit", "setup_error", "cancelled", "lost"]},
+      "Limits": {"type": "object", "additionalProperties": false, "description": "A task may only tighten its policy's limits (422 otherwise).", "properties": {
+        "wall_time_s": {"type": "number"}, "cpu_time_s": {"type": "number"}, "memory_mib": {"type": "integer"}, "pids": {"type": "integer"},
+        "open_files": {"type": "integer"}, "file_size_mib": {"type": "integer"}, "workdir_mib": {"type": "integer"}, "tmp_mib": {"type": "integer"},
+        "stdout_kib": {"type": "integer"}, "stderr_kib": {"type": "integer"}, "output_overflow": {"type": "string", "enum": ["truncate", "kill"]}}},
+      "CreateTask": {"type": "object", "additionalProperties": false, "properties": {
+        "name": {"type": "string", "default": "task"},
+        "policy": {"type": "string", "description": "default: the server's default policy (the prototype policy on POST /)"},
+        "input": {"type": "string", "description": "code for the policy's entry file (422 if the policy has none)"},
+        "files": {"type": "array", "items": {"type": "object", "required": ["path"], "additionalProperties": false, "properties": {
+          "path": {"type": "string", "description": "relative, no '..'"}, "content": {"type": "string", "default": ""},
+          "encoding": {"type": "string", "enum": ["utf8", "base64"], "default": "utf8"},
+          "mode": {"oneOf": [{"type": "integer"}, {"type": "string", "description": "octal, e.g. \"0755\""}], "default": "0644"}}}},
+        "command": {"type": "array", "items": {"type": "string"}, "description": "only where the policy allows a command override (422 otherwise)"},
+        "stdin": {"type": "string"}, "stdin_base64": {"type": "string"},
+        "env": {"type": "object", "additionalProperties": {"type": "string"}, "description": "only keys in the policy's task_env (422 otherwise)"},
+        "limits": {"$ref": "#/components/schemas/Limits"},
+        "max_attempts": {"type": "integer", "minimum": 1, "description": "at most the policy's retry.max_attempts"}}},
+      "AttemptReport": {"type": "object", "description": "The jail's report of one attempt (stdout/stderr as text).", "properties": {
+        "outcome": {"$ref": "#/components/schemas/Outcome"}, "exit_code": {"type": ["integer", "null"]}, "signal": {"type": ["integer", "null"]},
+        "signal_name": {"type": ["string", "null"]}, "seccomp_syscall": {"type": ["string", "null"]},
+        "setup": {"type": ["object", "null"], "properties": {"stage": {"type": "string"}, "errno": {"type": ["string", "null"]}, "detail": {"type": ["string", "null"]}}},
+        "wall_ms": {"type": "integer"}, "cpu_user_ms": {"type": "integer"}, "cpu_sys_ms": {"type": "integer"}, "max_rss_kib": {"type": "integer"},
+        "memory_peak_bytes": {"type": ["integer", "null"]}, "oom_kills": {"type": "integer"}, "pids_peak": {"type": ["integer", "null"]}, "pids_limit_hits": {"type": "integer"},
+        "stdout": {"type": "string"}, "stderr": {"type": "string"}, "stdout_truncated_bytes": {"type": "integer"}, "stderr_truncated_bytes": {"type": "integer"},
+        "started_at": {"type": "number"}, "finished_at": {"type": "number"}, "policy": {"type": "string"}, "policy_digest": {"type": "string"}}},
+      "Attempt": {"type": "object", "required": ["number", "worker", "started_at", "finished_at", "outcome", "report"], "properties": {
+        "number": {"type": "integer"}, "worker": {"type": "string"}, "started_at": {"type": "string", "format": "date-time"},
+        "finished_at": {"type": ["string", "null"], "format": "date-time"},
+        "outcome": {"oneOf": [{"$ref": "#/components/schemas/Outcome"}, {"type": "null"}]},
+        "report": {"oneOf": [{"$ref": "#/components/schemas/AttemptReport"}, {"type": "null"}]}}},
+      "Task": {"type": "object", "required": ["id", "name", "tenant", "policy", "status", "cancel_requested", "max_attempts", "created_at", "updated_at", "finished_at", "files", "attempts", "result", "outcome", "exit_code", "stdout", "stderr"], "properties": {
+        "id": {"type": "string", "format": "uuid"}, "name": {"type": "string"}, "tenant": {"type": "string"}, "policy": {"type": "string"},
+        "status": {"$ref": "#/components/schemas/TaskStatus"}, "cancel_requested": {"type": "boolean"}, "max_attempts": {"type": "integer"},
+        "created_at": {"type": "string", "format": "date-time"}, "updated_at": {"type": "string", "format": "date-time"},
+        "finished_at": {"type": ["string", "null"], "format": "date-time"},
+        "files": {"type": "array", "items": {"type": "object", "properties": {"path": {"type": "string"}, "size": {"type": "integer"}, "mode": {"type": "string", "description": "octal"}}}},
+        "attempts": {"type": "array", "items": {"$ref": "#/components/schemas/Attempt"}},
+        "result": {"oneOf": [{"$ref": "#/components/schemas/AttemptReport"}, {"type": "null"}], "description": "the last attempt's report"},
+        "outcome": {"oneOf": [{"$ref": "#/components/schemas/Outcome"}, {"type": "null"}]},
+        "exit_code": {"type": ["integer", "null"]}, "stdout": {"type": ["string", "null"]}, "stderr": {"type": ["string", "null"]}}},
+      "TaskPage": {"type": "object", "required": ["tasks", "next_cursor"], "properties": {
+        "tasks": {"type": "array", "items": {"$ref": "#/components/schemas/Task"}}, "next_cursor": {"type": ["string", "null"]}}},
+      "PolicySummary": {"type": "object", "required": ["name", "description", "digest", "limits"], "properties": {
+        "name": {"type": "string"}, "description": {"type": "string"}, "digest": {"type": "string"}, "entry": {"type": ["string", "null"]},
+        "limits": {"$ref": "#/components/schemas/Limits"}}},
+      "Policy": {"type": "object", "required": ["name", "description", "digest", "entry", "command", "task_env", "allow_command_override", "max_attempts", "roles", "limits", "toml"], "properties": {
+        "name": {"type": "string"}, "description": {"type": "string"}, "digest": {"type": "string"}, "entry": {"type": ["string", "null"]},
+        "command": {"type": "array", "items": {"type": "string"}}, "task_env": {"type": "array", "items": {"type": "string"}},
+        "allow_command_override": {"type": "boolean"}, "max_attempts": {"type": "integer"}, "roles": {"type": "array", "items": {"type": "string"}},
+        "limits": {"$ref": "#/components/schemas/Limits"}, "toml": {"type": "string", "description": "the effective policy"}}}
+    }
+  }
+}
+"""#
+}

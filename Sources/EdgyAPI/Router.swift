@@ -1,0 +1,72 @@
+import HTTPTypes
+import Hummingbird
+import Logging
+
+/// A route as the OpenAPI document names it: `GET /v1/tasks/{id}`.
+struct APIRoute: Hashable, Sendable, CustomStringConvertible {
+    var method: String
+    var path: String
+    var description: String { "\(method) \(path)" }
+}
+
+/// Adds routes to a router group and remembers them, so a test can hold the router and the OpenAPI
+/// document to each other.
+final class RouteRegistrar {
+    private let group: RouterGroup<EdgyRequestContext>
+    private let prefix: String
+    private(set) var routes: [APIRoute] = []
+
+    init(_ group: RouterGroup<EdgyRequestContext>, prefix: String = "") {
+        self.group = group
+        self.prefix = prefix
+    }
+
+    func on(
+        _ method: HTTPRequest.Method, _ path: String,
+        use handler: @escaping @Sendable (Request, EdgyRequestContext) async throws -> Response
+    ) {
+        group.on(RouterPath(path), method: method, use: handler)
+        routes.append(APIRoute(method: method.rawValue, path: path.isEmpty ? "/" : "/" + path))
+    }
+}
+
+/// The Edgy HTTP API: the prototype routes, `/v1`, health, and the OpenAPI document. The daemon
+/// wraps it in `Application(router:configuration:)`.
+///
+/// - Important: every route but `/healthz` and `/readyz` requires `Authorization: Bearer <token>`.
+public func buildRouter(_ deps: APIDependencies, _ config: APIConfiguration) -> Router<EdgyRequestContext> {
+    makeRouter(deps, config).router
+}
+
+/// The router and the routes it serves.
+func makeRouter(_ deps: APIDependencies, _ config: APIConfiguration) -> (router: Router<EdgyRequestContext>, routes: [APIRoute]) {
+    let router = Router(context: EdgyRequestContext.self)
+    router.add(middleware: ErrorMiddleware(logger: deps.logger))
+
+    let open = RouteRegistrar(router.group())
+    HealthController(deps: deps).register(open)
+
+    let authenticated = RouteRegistrar(router.group().add(middleware: BearerAuthMiddleware(tokens: deps.tokens)))
+    let service = TaskService(deps: deps, config: config)
+    TaskController(service: service).register(authenticated)
+    PolicyController(deps: deps).register(authenticated)
+    OpenAPIController().register(authenticated)
+    // Last: `/{id}` must not shadow anything (constant paths win in the trie either way).
+    PrototypeController(service: service).register(authenticated)
+    // Unknown routes still need a token, so the 404 says nothing to strangers.
+    router.add(middleware: BearerAuthMiddleware(tokens: deps.tokens))
+    return (router, open.routes + authenticated.routes)
+}
+
+/// `GET /healthz` (the process answers) and `GET /readyz` (it can take work), without auth.
+struct HealthController: Sendable {
+    let deps: APIDependencies
+
+    func register(_ routes: RouteRegistrar) {
+        routes.on(.get, "healthz") { _, _ in try jsonResponse(["status": "ok"]) }
+        routes.on(.get, "readyz") { [deps] _, _ in
+            guard await deps.readiness() else { throw APIError.unavailable("not ready") }
+            return try jsonResponse(["status": "ready"])
+        }
+    }
+}

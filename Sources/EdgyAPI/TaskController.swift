@@ -1,0 +1,142 @@
+import EdgyAuth
+import EdgyJail
+import EdgyStore
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+
+/// `/v1/tasks`: create (JSON or multipart, `?wait`), list, get, output, events, cancel, delete.
+struct TaskController: Sendable {
+    let service: TaskService
+
+    func register(_ routes: RouteRegistrar) {
+        routes.on(.post, "v1/tasks", use: create)
+        routes.on(.get, "v1/tasks", use: list)
+        routes.on(.get, "v1/tasks/{id}", use: get)
+        routes.on(.delete, "v1/tasks/{id}", use: delete)
+        routes.on(.post, "v1/tasks/{id}/cancel", use: cancel)
+        routes.on(.get, "v1/tasks/{id}/stdout") { request, context in try await output(request, context, .stdout) }
+        routes.on(.get, "v1/tasks/{id}/stderr") { request, context in try await output(request, context, .stderr) }
+        routes.on(.get, "v1/tasks/{id}/events", use: events)
+    }
+
+    @Sendable func create(_ request: Request, context: EdgyRequestContext) async throws -> Response {
+        let principal = try context.requirePrincipal()
+        try Access.requireWriter(principal)
+        let wait = try service.waitSeconds(request)
+        let kind = try TaskRequestDecoding.kind(of: request)
+        var request = request
+        let bytes = try await TaskRequestDecoding.collect(&request, limit: service.config.maxRequestBytes)
+        let draft: TaskDraft
+        switch kind {
+        case .json: draft = try TaskRequestDecoding.draft(fromJSON: bytes)
+        case .multipart(let boundary):
+            draft = try TaskRequestDecoding.draft(fromMultipart: bytes, boundary: boundary, config: service.config, inputNamesFile: false)
+        }
+        let task = try await service.create(draft, principal: principal, fallbackPolicy: service.config.defaultPolicy, logger: context.logger)
+        return try await respondCreated(task, wait: wait)
+    }
+
+    /// 201 with the new task; with `?wait`, 200 with the finished task or 202 with the task as it is.
+    func respondCreated(_ task: TaskRecord, wait: Double?) async throws -> Response {
+        guard let wait, wait > 0 else { return try taskResponse(task, status: .created) }
+        guard let current = try await service.waitForFinish(task.id, seconds: wait) else { throw APIError.taskNotFound(task.id.uuidString) }
+        return try taskResponse(current, status: current.status.isFinished ? .ok : .accepted)
+    }
+
+    struct Page: Encodable {
+        var tasks: [TaskResource]
+        var nextCursor: String?
+        enum CodingKeys: String, CodingKey { case tasks, nextCursor = "next_cursor" }
+        func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(tasks, forKey: .tasks)
+            try c.encode(nextCursor, forKey: .nextCursor)
+        }
+    }
+
+    @Sendable func list(_ request: Request, context: EdgyRequestContext) async throws -> Response {
+        let principal = try context.requirePrincipal()
+        let query = request.uri.queryParameters
+        var filter = TaskQuery(tenant: principal.tenant, limit: service.config.defaultPageSize)
+        if let status = query.get("status") {
+            guard let parsed = TaskStatus(rawValue: status) else {
+                throw APIError.badRequest("status must be one of \(TaskStatus.allCases.map(\.rawValue).joined(separator: ", "))", field: "status")
+            }
+            filter.status = parsed
+        }
+        filter.policy = query.get("policy")
+        filter.name = query.get("name")
+        if let limit = query.get("limit") {
+            guard let parsed = Int(limit), (1...service.config.maxPageSize).contains(parsed) else {
+                throw APIError.badRequest("limit must be an integer from 1 to \(service.config.maxPageSize)", field: "limit")
+            }
+            filter.limit = parsed
+        }
+        if let cursor = query.get("cursor") {
+            guard TaskCursor(encoded: cursor) != nil else { throw APIError.badRequest("cursor is not one this server gave", field: "cursor") }
+            filter.cursor = cursor
+        }
+        let page = try await service.deps.store.list(filter)
+        return try jsonResponse(Page(tasks: page.tasks.map(TaskResource.init), nextCursor: page.nextCursor))
+    }
+
+    @Sendable func get(_ request: Request, context: EdgyRequestContext) async throws -> Response {
+        let principal = try context.requirePrincipal()
+        return try taskResponse(try await service.task(try context.parameters.require("id"), principal: principal))
+    }
+
+    @Sendable func cancel(_ request: Request, context: EdgyRequestContext) async throws -> Response {
+        let principal = try context.requirePrincipal()
+        try Access.requireWriter(principal)
+        let task = try await service.task(try context.parameters.require("id"), principal: principal)
+        let updated = try await service.cancel(task, principal: principal, logger: context.logger)
+        // A running attempt is killed by its worker shortly: 202 until the task is finished.
+        return try taskResponse(updated, status: updated.status.isFinished ? .ok : .accepted)
+    }
+
+    @Sendable func delete(_ request: Request, context: EdgyRequestContext) async throws -> Response {
+        let principal = try context.requirePrincipal()
+        try Access.requireWriter(principal)
+        let task = try await service.task(try context.parameters.require("id"), principal: principal)
+        _ = try await service.delete(task, principal: principal, logger: context.logger)
+        return Response(status: .noContent)
+    }
+
+    /// The last attempt's output: its report's, or while it runs, the output events so far.
+    func output(_ request: Request, _ context: EdgyRequestContext, _ kind: TaskEvent.Kind) async throws -> Response {
+        let principal = try context.requirePrincipal()
+        let task = try await service.task(try context.parameters.require("id"), principal: principal)
+        if let last = task.attempts.last, let report = last.report {
+            return textResponse(kind == .stdout ? report.stdout : report.stderr)
+        }
+        guard let attempt = task.attempts.last?.number else { return textResponse([]) }
+        var bytes: [UInt8] = []
+        var after: Int64 = 0
+        while true {
+            let batch = try await service.deps.store.events(taskID: task.id, after: after, limit: 1000)
+            for event in batch where event.kind == kind && event.attempt == attempt { bytes += Array(event.data.utf8) }
+            guard let last = batch.last, batch.count == 1000 else { break }
+            after = last.sequence
+        }
+        return textResponse(bytes)
+    }
+
+    @Sendable func events(_ request: Request, context: EdgyRequestContext) async throws -> Response {
+        let principal = try context.requirePrincipal()
+        let task = try await service.task(try context.parameters.require("id"), principal: principal)
+        var after: Int64 = 0
+        if let header = request.headers[HTTPField.Name("Last-Event-ID")!] {
+            guard let parsed = Int64(header.trimmingCharacters(in: .whitespaces)), parsed >= 0 else {
+                throw APIError.badRequest("Last-Event-ID must be an event id this server sent", field: "Last-Event-ID")
+            }
+            after = parsed
+        }
+        let stream = EventStream(service: service, taskID: task.id, after: after)
+        return Response(
+            status: .ok,
+            headers: [.contentType: "text/event-stream", .cacheControl: "no-cache", HTTPField.Name("X-Accel-Buffering")!: "no"],
+            body: ResponseBody { writer in try await stream.run(&writer) })
+    }
+}

@@ -1,0 +1,134 @@
+import EdgyAuth
+import EdgyPolicy
+import EdgyStore
+import Foundation
+
+/// A task as a client described it (from JSON or multipart), before validation. `validate` turns it
+/// into a `TaskSpec` or a precise `APIError`; nothing else reaches the store.
+struct TaskDraft: Sendable {
+    struct File: Sendable {
+        var path: String
+        var contents: [UInt8]
+        var mode: UInt32
+        /// Where the file came from, for error fields: `files[2]`, or `file:task.tar!src/a.js`.
+        var field: String
+    }
+
+    var name: String?
+    var policy: String?
+    var input: String?
+    var files: [File] = []
+    var command: [String]?
+    var stdin: [UInt8]?
+    var env: [String: String] = [:]
+    var limits = LimitOverrides()
+    var maxAttempts: Int?
+    /// Prototype `PUT /`: the uploaded file that is the entry (copied to the policy's entry path).
+    var entryFile: String?
+
+    /// The validated spec.
+    /// - Throws: `APIError`: 400 bad field, 403 policy not allowed, 404 unknown policy, 413 too large,
+    ///   422 override the policy does not allow.
+    func validate(principal: Principal, policies: PolicyCatalog, config: APIConfiguration, fallbackPolicy: String) throws(APIError) -> TaskSpec {
+        let name = try Self.checkName(self.name)
+        let policyName = policy ?? fallbackPolicy
+        guard !policyName.isEmpty, PolicyLoader.isValidName(policyName), let loaded = policies.policy(named: policyName) else {
+            throw APIError.policyNotFound(policyName, field: "policy")
+        }
+        let policy = loaded.policy
+        guard Access.mayUse(principal, policy) else {
+            throw APIError.forbidden("this token may not use policy \(policyName)", field: "policy")
+        }
+
+        var files: [TaskFile] = []
+        var seen: [String: String] = [:]
+        func add(_ file: TaskFile, field: String) throws(APIError) {
+            if let other = seen[file.path] {
+                throw APIError.badRequest("duplicate file path \(file.path) (also \(other))", field: field)
+            }
+            seen[file.path] = field
+            files.append(file)
+        }
+        for file in self.files {
+            guard let path = Archive.safePath(file.path) else {
+                throw APIError.badRequest("file path \(file.path) must be relative, without '..', '.', empty components or control characters", field: file.field)
+            }
+            guard file.mode & ~0o777 == 0 else {
+                throw APIError.badRequest("file mode \(String(file.mode, radix: 8)) may only have permission bits (0 to 777)", field: file.field)
+            }
+            try add(TaskFile(path: path, contents: file.contents, mode: file.mode), field: file.field)
+        }
+
+        if let entryFile {
+            // Prototype: `input` named one of the uploaded files; it becomes the policy's entry.
+            guard let source = files.first(where: { $0.path == entryFile }) else {
+                throw APIError.badRequest("input names \(entryFile), which is not among the uploaded files", field: "input")
+            }
+            guard let entry = policy.run.entry else {
+                throw APIError.unprocessable("input_not_allowed", "policy \(policyName) has no entry file for input", field: "input")
+            }
+            if entry != source.path { try add(TaskFile(path: entry, contents: source.contents, mode: source.mode), field: "input") }
+        } else if let input {
+            guard let entry = policy.run.entry else {
+                throw APIError.unprocessable("input_not_allowed", "policy \(policyName) has no entry file, so input is not accepted; send files and a command", field: "input")
+            }
+            try add(TaskFile(path: entry, contents: Array(input.utf8), mode: 0o644), field: "input")
+        }
+
+        if let command {
+            guard policy.run.allowCommandOverride else {
+                throw APIError.unprocessable("command_override_not_allowed", "policy \(policyName) does not allow a task's own command", field: "command")
+            }
+            guard !command.isEmpty, command.count <= 4096 else { throw APIError.badRequest("command must be a non-empty array of strings", field: "command") }
+            for (i, arg) in command.enumerated() where arg.contains("\0") || (i == 0 && arg.isEmpty) {
+                throw APIError.badRequest("command arguments must not contain NUL and the program must not be empty", field: "command[\(i)]")
+            }
+        } else if policy.run.command.isEmpty {
+            throw APIError.unprocessable("command_required", "policy \(policyName) has no command; the task must give one", field: "command")
+        } else if policy.run.command.contains(where: { $0.contains("{entry}") }), let entry = policy.run.entry, seen[entry] == nil {
+            throw APIError.unprocessable("entry_missing", "policy \(policyName) runs \(entry); give input or a file named \(entry)", field: "input")
+        }
+
+        for (key, value) in env.sorted(by: { $0.key < $1.key }) {
+            guard !key.isEmpty, !key.contains("="), !key.contains("\0"), !value.contains("\0") else {
+                throw APIError.badRequest("environment keys must be non-empty without '=' or NUL, values without NUL", field: "env.\(key)")
+            }
+            guard policy.run.taskEnv.contains(key) else {
+                throw APIError.unprocessable("env_not_allowed", "policy \(policyName) does not let a task set \(key) (allowed: \(policy.run.taskEnv.joined(separator: ", ")))", field: "env.\(key)")
+            }
+        }
+
+        do {
+            _ = try policy.limits.applying(limits)
+        } catch {
+            throw APIError.unprocessable("limit_not_allowed", error.description, field: "limits.\(error.key)")
+        }
+
+        let maxAttempts = self.maxAttempts ?? policy.retry.maxAttempts
+        guard maxAttempts >= 1 else { throw APIError.badRequest("max_attempts must be at least 1", field: "max_attempts") }
+        guard maxAttempts <= policy.retry.maxAttempts else {
+            throw APIError.unprocessable("max_attempts_not_allowed", "policy \(policyName) allows at most \(policy.retry.maxAttempts) attempts", field: "max_attempts")
+        }
+
+        guard files.count <= config.maxFilesPerTask else {
+            throw APIError.tooLarge("a task may have at most \(config.maxFilesPerTask) files", field: "files")
+        }
+        let stdin = self.stdin ?? []
+        let bytes = files.reduce(stdin.count) { $0 + $1.contents.count }
+        guard bytes <= config.maxTaskBytes else {
+            throw APIError.tooLarge("a task's files and stdin may be at most \(config.maxTaskBytes) bytes (these are \(bytes))", field: "files")
+        }
+
+        return TaskSpec(
+            name: name, policy: policyName, files: files, command: command, stdin: stdin, env: env,
+            limits: limits, maxAttempts: maxAttempts)
+    }
+
+    static func checkName(_ name: String?) throws(APIError) -> String {
+        guard let name else { return "task" }
+        guard !name.isEmpty, name.utf8.count <= 200, !name.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7f }) else {
+            throw APIError.badRequest("name must be 1 to 200 bytes without control characters", field: "name")
+        }
+        return name
+    }
+}

@@ -1,0 +1,98 @@
+import EdgyJail
+import EdgyStore
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+/// The JSON shape of a task in every response (`/v1` and the prototype routes):
+///
+/// ```json
+/// {"id", "name", "tenant", "policy", "status", "cancel_requested", "max_attempts",
+///  "created_at", "updated_at", "finished_at",
+///  "files": [{"path", "size", "mode"}],
+///  "attempts": [{"number", "worker", "started_at", "finished_at", "outcome", "report"}],
+///  "result": <the last attempt report or null>, "outcome", "exit_code", "stdout", "stderr"}
+/// ```
+///
+/// Times are ISO 8601 with fractional seconds (UTC); absent values are `null`, never left out.
+/// `outcome`, `exit_code`, `stdout` and `stderr` repeat the last report's, for the prototype's clients.
+struct TaskResource: Encodable {
+    let task: TaskRecord
+
+    struct FileSummary: Encodable {
+        var path: String
+        var size: Int
+        var mode: String
+    }
+
+    struct Attempt: Encodable {
+        let record: AttemptRecord
+
+        enum CodingKeys: String, CodingKey { case number, worker, startedAt = "started_at", finishedAt = "finished_at", outcome, report }
+
+        func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(record.number, forKey: .number)
+            try c.encode(record.worker, forKey: .worker)
+            try c.encode(timestamp(record.startedAt), forKey: .startedAt)
+            try c.encode(record.finishedAt.map(timestamp), forKey: .finishedAt)
+            try c.encode(record.outcome, forKey: .outcome)
+            try c.encode(record.report, forKey: .report)
+        }
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id, name, tenant, policy, status, files, attempts, result, outcome, stdout, stderr
+        case cancelRequested = "cancel_requested", maxAttempts = "max_attempts"
+        case createdAt = "created_at", updatedAt = "updated_at", finishedAt = "finished_at", exitCode = "exit_code"
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        let report = task.lastReport
+        try c.encode(task.id.uuidString.lowercased(), forKey: .id)
+        try c.encode(task.spec.name, forKey: .name)
+        try c.encode(task.tenant, forKey: .tenant)
+        try c.encode(task.spec.policy, forKey: .policy)
+        try c.encode(task.status, forKey: .status)
+        try c.encode(task.cancelRequested, forKey: .cancelRequested)
+        try c.encode(task.spec.maxAttempts, forKey: .maxAttempts)
+        try c.encode(timestamp(task.createdAt), forKey: .createdAt)
+        try c.encode(timestamp(task.updatedAt), forKey: .updatedAt)
+        try c.encode(task.finishedAt.map(timestamp), forKey: .finishedAt)
+        try c.encode(
+            task.spec.files.map { FileSummary(path: $0.path, size: $0.contents.count, mode: String($0.mode, radix: 8)) },
+            forKey: .files)
+        try c.encode(task.attempts.map(Attempt.init), forKey: .attempts)
+        try c.encode(report, forKey: .result)
+        try c.encode(report?.outcome, forKey: .outcome)
+        try c.encode(report?.exitCode, forKey: .exitCode)
+        try c.encode(report?.stdoutText, forKey: .stdout)
+        try c.encode(report?.stderrText, forKey: .stderr)
+    }
+}
+
+/// `2026-12-01T03:58:01.123Z`.
+func timestamp(_ date: Date) -> String {
+    date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
+}
+
+/// A JSON response.
+func jsonResponse(_ value: some Encodable, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) throws -> Response {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+    let data = try encoder.encode(value)
+    var fields = headers
+    fields[.contentType] = "application/json; charset=utf-8"
+    return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+}
+
+func taskResponse(_ task: TaskRecord, status: HTTPResponse.Status = .ok) throws -> Response {
+    try jsonResponse(TaskResource(task: task), status: status, headers: [.location: "/v1/tasks/\(task.id.uuidString.lowercased())"])
+}
+
+/// A `text/plain` response.
+func textResponse(_ bytes: [UInt8], status: HTTPResponse.Status = .ok) -> Response {
+    Response(status: status, headers: [.contentType: "text/plain; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+}

@@ -1,0 +1,101 @@
+import EdgyAuth
+import EdgyStore
+import Foundation
+import Hummingbird
+import Logging
+
+/// Task operations shared by the `/v1` and prototype routes: tenant scoping, store calls and
+/// waking waiters.
+struct TaskService: Sendable {
+    let deps: APIDependencies
+    let config: APIConfiguration
+
+    /// Validates and queues a task.
+    /// - Throws: `APIError` for anything the draft gets wrong, 429 when the queue is full.
+    func create(_ draft: TaskDraft, principal: Principal, fallbackPolicy: String, logger: Logger) async throws -> TaskRecord {
+        try Access.requireWriter(principal)
+        let spec = try draft.validate(principal: principal, policies: deps.policies, config: config, fallbackPolicy: fallbackPolicy)
+        // Whole microseconds: what stores keep and page cursors carry, so a record reads back equal
+        // and a cursor never lands between a task's stored and in-memory creation time.
+        let now = Date(timeIntervalSince1970: (Date().timeIntervalSince1970 * 1e6).rounded() / 1e6)
+        let record = TaskRecord(tenant: principal.tenant, spec: spec, createdAt: now)
+        do {
+            try await deps.store.create(record, limits: QueueLimits(maxQueued: config.maxQueued, maxQueuedPerTenant: config.maxQueuedPerTenant))
+        } catch let error as StoreError where error.code == .queueFull {
+            throw APIError.queueFull(error.message, retryAfter: config.retryAfterSeconds)
+        }
+        deps.notifier.changed(record.id)
+        logger.info("task created", metadata: ["task": "\(record.id)", "policy": "\(spec.policy)", "files": "\(spec.files.count)"])
+        return record
+    }
+
+    /// The principal's task, or 404 for unknown ids and other tenants' tasks alike.
+    func task(_ idText: String, principal: Principal) async throws -> TaskRecord {
+        guard let id = UUID(uuidString: idText), let task = try await deps.store.task(id: id), task.tenant == principal.tenant else {
+            throw APIError.taskNotFound(idText)
+        }
+        return task
+    }
+
+    func cancel(_ task: TaskRecord, principal: Principal, logger: Logger) async throws -> TaskRecord {
+        try Access.requireWriter(principal)
+        guard let updated = try await deps.store.requestCancel(id: task.id, now: Date()) else { throw APIError.taskNotFound(task.id.uuidString) }
+        deps.notifier.changed(task.id)
+        logger.info("task cancel requested", metadata: ["task": "\(task.id)", "status": "\(updated.status.rawValue)"])
+        return updated
+    }
+
+    /// Cancels (a running attempt is killed by its worker) and removes the task.
+    func delete(_ task: TaskRecord, principal: Principal, logger: Logger) async throws -> TaskRecord {
+        try Access.requireWriter(principal)
+        var last = task
+        if !task.status.isFinished, let cancelled = try await deps.store.requestCancel(id: task.id, now: Date()) { last = cancelled }
+        _ = try await deps.store.delete(id: task.id)
+        deps.notifier.changed(task.id)
+        logger.info("task deleted", metadata: ["task": "\(task.id)"])
+        return last
+    }
+
+    /// `?wait=SECONDS`: nil when absent; 400 when not a non-negative number; clamped to the maximum.
+    func waitSeconds(_ request: Request) throws(APIError) -> Double? {
+        guard let text = request.uri.queryParameters.get("wait") else { return nil }
+        guard let seconds = Double(text), seconds.isFinite, seconds >= 0 else {
+            throw APIError.badRequest("wait must be a number of seconds", field: "wait")
+        }
+        return min(seconds, config.maxWaitSeconds)
+    }
+
+    /// The task once it has finished, or as it is when `seconds` pass first (or nil once deleted).
+    func waitForFinish(_ id: UUID, seconds: Double) async throws -> TaskRecord? {
+        let deadline = ContinuousClock.now + .milliseconds(Int64(seconds * 1000))
+        return try await watch(id) { ticks in
+            var iterator = ticks.makeAsyncIterator()
+            while true {
+                guard let task = try await deps.store.task(id: id) else { return nil }
+                if task.status.isFinished || ContinuousClock.now >= deadline { return task }
+                guard await iterator.next() != nil else { return task }
+            }
+        }
+    }
+
+    /// Runs `body` with a stream that ticks whenever the task changes (via the notifier) and at
+    /// least every poll interval, so a missed wake-up costs latency, never correctness.
+    func watch<T: Sendable>(_ id: UUID, _ body: (AsyncStream<Void>) async throws -> T) async throws -> T {
+        let (ticks, tick) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        let changes = deps.notifier.changes(of: id)
+        let interval = config.pollInterval
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                for await _ in changes { tick.yield() }
+            }
+            group.addTask {
+                while !Task.isCancelled {
+                    try await Task.sleep(for: interval)
+                    tick.yield()
+                }
+            }
+            defer { group.cancelAll() }
+            return try await body(ticks)
+        }
+    }
+}

@@ -44,9 +44,11 @@ public actor InMemoryTaskStore: TaskStore {
                 && (query.policy == nil || task.spec.policy == query.policy)
                 && (query.name == nil || task.spec.name == query.name)
         }
-        matching.sort { ($0.createdAt, $0.id.uuidString) > ($1.createdAt, $1.id.uuidString) }
+        // Compared at microsecond precision, the precision of cursors (and of databases).
+        let key = { (task: TaskRecord) in (TaskCursor.micros(task.createdAt), task.id.uuidString) }
+        matching.sort { key($0) > key($1) }
         if let cursor = query.cursor.flatMap(TaskCursor.init(encoded:)) {
-            matching = matching.filter { ($0.createdAt, $0.id.uuidString) < (cursor.createdAt, cursor.id.uuidString) }
+            matching = matching.filter { key($0) < (TaskCursor.micros(cursor.createdAt), cursor.id.uuidString) }
         }
         let page = Array(matching.prefix(max(query.limit, 0)))
         let next = matching.count > page.count ? page.last.map { TaskCursor(createdAt: $0.createdAt, id: $0.id).encoded } : nil
@@ -194,8 +196,12 @@ public struct TaskCursor: Sendable, Hashable {
     }
 
     public var encoded: String {
-        let micros = Int64((createdAt.timeIntervalSince1970 * 1e6).rounded())
-        return Data("\(micros)|\(id.uuidString)".utf8).base64EncodedString()
+        Data("\(Self.micros(createdAt))|\(id.uuidString)".utf8).base64EncodedString()
+    }
+
+    /// Microseconds since the epoch: the precision of cursors and stored times.
+    public static func micros(_ date: Date) -> Int64 {
+        Int64((date.timeIntervalSince1970 * 1e6).rounded())
     }
 }
 

@@ -6,8 +6,8 @@ import Testing
 @testable import EdgyAPI
 
 /// The prototype README's curl commands against a live server on port 0, with the token header
-/// added. Runs only where curl is installed.
-@Suite(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/curl")))
+/// added. scripts/setup installs curl.
+@Suite
 struct CurlTests {
     struct Run: Sendable {
         var status: Int32

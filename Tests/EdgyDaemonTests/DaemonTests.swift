@@ -1,0 +1,196 @@
+import EdgyTestSupport
+import Foundation
+import Glibc
+import Testing
+
+/// A real `edgyd` process with real jails, driven over HTTP as a client would.
+@Suite(.timeLimit(.minutes(5)))
+struct DaemonTests {
+    static func json(_ object: Any?) -> [String: Any] { object as? [String: Any] ?? [:] }
+
+    /// Polls `GET /v1/tasks/{id}` until the task is finished.
+    static func finished(_ daemon: DaemonProcess, _ id: String, timeout: TimeInterval = 60) async throws -> [String: Any] {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            let (status, body) = try await daemon.request("GET", "/v1/tasks/\(id)")
+            let task = json(body)
+            if status == 200, let state = task["status"] as? String, ["succeeded", "failed", "cancelled"].contains(state) {
+                return task
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        Issue.record("task \(id) did not finish in \(timeout) s")
+        return [:]
+    }
+
+    static func outcomes(_ task: [String: Any]) -> [String] {
+        (task["attempts"] as? [[String: Any]] ?? []).compactMap { $0["outcome"] as? String }
+    }
+
+    @Test func prototypeCurlCommandsRunJavaScriptInJails() async throws {
+        let daemon = try DaemonProcess()
+        defer { daemon.stop() }
+        let post = try daemon.shell(#"curl -s -X POST -H "Authorization: Bearer $TOKEN" -H "Content-Type: application/json" -d '{"name":"task1", "input": "const x=1; const y=2; console.log(x+y);"}' $EDGY"#)
+        let postID = try #require(Self.json(try JSONSerialization.jsonObject(with: Data(post.utf8)))["id"] as? String, "\(post)")
+        let put = try daemon.shell(#"curl -s -X PUT -H "Authorization: Bearer $TOKEN" -F "file=@sample/task.js;type=text/javascript" -F "name=task1" -F "input=task.js" -H "Content-Type:multipart/form-data" $EDGY"#)
+        let putID = try #require(Self.json(try JSONSerialization.jsonObject(with: Data(put.utf8)))["id"] as? String, "\(put)")
+
+        for id in [postID, putID] {
+            let task = try await Self.finished(daemon, id)
+            #expect(task["status"] as? String == "succeeded", "\(task) \(daemon.log())")
+            #expect(task["stdout"] as? String == "3\n")
+            // GET /{id}, as the prototype's README does it.
+            let get = try daemon.shell(#"curl -s -X GET -H "Authorization: Bearer $TOKEN" $EDGY/"# + id)
+            #expect(Self.json(try JSONSerialization.jsonObject(with: Data(get.utf8)))["status"] as? String == "succeeded")
+        }
+        let deleted = try daemon.shell(#"curl -s -o /dev/null -w '%{http_code}' -X DELETE -H "Authorization: Bearer $TOKEN" $EDGY/"# + postID)
+        #expect(deleted == "200")
+        let (status, _) = try await daemon.request("GET", "/\(postID)")
+        #expect(status == 404)
+    }
+
+    @Test func waitReturnsTheFinishedTaskAndCancelStopsASleep() async throws {
+        let daemon = try DaemonProcess()
+        defer { daemon.stop() }
+        let (status, body) = try await daemon.request(
+            "POST", "/v1/tasks?wait=30", json: ["name": "py", "policy": "python", "input": "print(6*7)"])
+        #expect(status == 200 || status == 201)
+        let task = Self.json(body)
+        #expect(task["status"] as? String == "succeeded", "\(task)")
+        #expect(task["stdout"] as? String == "42\n")
+
+        let (_, created) = try await daemon.request("POST", "/v1/tasks", json: ["name": "sleep", "policy": "sh", "input": "sleep 1000"])
+        let id = try #require(Self.json(created)["id"] as? String)
+        while (Self.json(try await daemon.request("GET", "/v1/tasks/\(id)").1)["status"] as? String) != "running" {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        let started = Date()
+        let (cancelStatus, _) = try await daemon.request("POST", "/v1/tasks/\(id)/cancel")
+        #expect(cancelStatus == 200 || cancelStatus == 202)
+        let cancelled = try await Self.finished(daemon, id, timeout: 10)
+        #expect(cancelled["status"] as? String == "cancelled")
+        #expect(Date().timeIntervalSince(started) < 2)
+    }
+
+    @Test func setupErrorsAreRetriedThroughTheServer() async throws {
+        // A policy directory with one broken policy: its mount source does not exist.
+        let policies = FileManager.default.temporaryDirectory.appendingPathComponent("edgy-policies-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.copyItem(atPath: TestSupport.repositoryRoot + "/policies", toPath: policies)
+        try """
+            description = "A policy whose mount is missing on this host"
+            extends = "sh"
+            [[mounts]]
+            source = "/usr"
+            [[mounts]]
+            source = "/nonexistent/edgy-test"
+            [retry]
+            max_attempts = 3
+            """.write(toFile: policies + "/broken.toml", atomically: true, encoding: .utf8)
+        let daemon = try DaemonProcess(extraArguments: ["--policies", policies])
+        defer { daemon.stop() }
+        let (_, created) = try await daemon.request("POST", "/v1/tasks", json: ["name": "b", "policy": "broken", "input": "echo no", "max_attempts": 3])
+        let id = try #require(Self.json(created)["id"] as? String, "\(String(describing: created))")
+        let task = try await Self.finished(daemon, id, timeout: 30)
+        #expect(task["status"] as? String == "failed")
+        #expect(Self.outcomes(task) == ["setup_error", "setup_error", "setup_error"])
+    }
+
+    @Test func killNineMidRunLosesNothingAndLeavesNoJail() async throws {
+        let daemon = try DaemonProcess(workers: 2)
+        var ids: [String] = []
+        for i in 0..<8 {
+            let (_, body) = try await daemon.request("POST", "/v1/tasks", json: ["name": "t\(i)", "policy": "sh", "input": "sleep 1; echo done \(i)"])
+            ids.append(try #require(Self.json(body)["id"] as? String))
+        }
+        // Wait until two attempts run, then kill the daemon without warning.
+        var running = 0
+        while running < 2 {
+            running = 0
+            for id in ids where (Self.json(try await daemon.request("GET", "/v1/tasks/\(id)").1)["status"] as? String) == "running" {
+                running += 1
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        daemon.crash()
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(Self.jailProcesses().isEmpty, "jails outlived the daemon: \(Self.jailProcesses())")
+
+        try daemon.start()
+        defer { daemon.stop() }
+        var lost = 0
+        for (i, id) in ids.enumerated() {
+            let task = try await Self.finished(daemon, id, timeout: 60)
+            #expect(task["status"] as? String == "succeeded", "\(task)")
+            #expect(task["stdout"] as? String == "done \(i)\n")
+            let outcomes = Self.outcomes(task)
+            #expect(outcomes.last == "exited")
+            #expect(outcomes.dropLast().allSatisfy { $0 == "lost" })
+            lost += outcomes.count - 1
+        }
+        #expect(lost == 2, "the two interrupted attempts are recorded as lost")
+        // The dead daemon's cgroups were removed at restart.
+        let leftovers = (try? FileManager.default.contentsOfDirectory(atPath: "/sys/fs/cgroup/memory/\(daemon.cgroupParent)")) ?? []
+        #expect(leftovers.filter { $0.hasPrefix("jail-") }.count <= 2, "\(leftovers)")
+    }
+
+    @Test func aThousandConcurrentTasksFinishExactlyOnce() async throws {
+        let daemon = try DaemonProcess(workers: 2)
+        defer { daemon.stop() }
+        let count = 1000
+        let ids = try await withThrowingTaskGroup(of: [(Int, String)].self) { group in
+            for client in 0..<16 {
+                group.addTask {
+                    var mine: [(Int, String)] = []
+                    for i in stride(from: client, to: count, by: 16) {
+                        let (status, body) = try await daemon.request("POST", "/v1/tasks", json: ["name": "n\(i)", "policy": "sh", "input": "echo \(i)"])
+                        guard status == 201, let id = Self.json(body)["id"] as? String else {
+                            throw DaemonError("submit \(i): \(status) \(String(describing: body))")
+                        }
+                        mine.append((i, id))
+                    }
+                    return mine
+                }
+            }
+            var all: [(Int, String)] = []
+            for try await part in group { all.append(contentsOf: part) }
+            return all
+        }
+        #expect(ids.count == count)
+        #expect(Set(ids.map { $0.1 }).count == count)
+        for (i, id) in ids {
+            let task = try await Self.finished(daemon, id, timeout: 240)
+            #expect(task["status"] as? String == "succeeded")
+            #expect(task["stdout"] as? String == "\(i)\n")
+            #expect(Self.outcomes(task) == ["exited"], "task \(i) ran \(Self.outcomes(task))")
+        }
+    }
+
+    @Test func sigtermLetsRunningAttemptsFinish() async throws {
+        let daemon = try DaemonProcess(workers: 1)
+        let (_, body) = try await daemon.request("POST", "/v1/tasks", json: ["name": "s", "policy": "sh", "input": "sleep 0.5; echo finished"])
+        let id = try #require(Self.json(body)["id"] as? String)
+        while (Self.json(try await daemon.request("GET", "/v1/tasks/\(id)").1)["status"] as? String) != "running" {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        daemon.stop()
+        #expect(daemon.process.terminationStatus == 0, "\(daemon.log())")
+        try daemon.start()
+        defer { daemon.stop() }
+        let task = try await Self.finished(daemon, id, timeout: 10)
+        #expect(task["stdout"] as? String == "finished\n")
+        #expect(Self.outcomes(task) == ["exited"])
+    }
+
+    /// Live processes on the host running as a jail's unprivileged id (zombies are dead: they
+    /// wait for the host's init to reap them).
+    static func jailProcesses() -> [String] {
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
+        return entries.filter { Int($0) != nil }.compactMap { pid in
+            guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+                  !status.contains("\nState:\tZ") else { return nil }
+            guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Uid:") }),
+                  let uid = UInt32(line.split(separator: "\t")[1]), uid >= 1_000_000_000 else { return nil }
+            return pid
+        }
+    }
+}

@@ -116,9 +116,9 @@ struct PostgresSpecificTests {
     @Test func databaseAwayAndBack() async throws {
         // A server of its own, since this test stops it.
         let directory = "/tmp/edgy-pg-away-\(getpid())-\(UUID().uuidString.prefix(8))"
-        let script = TestSupport.repositoryRoot + "/scripts/postgres-test-server"
-        let url = try run(script, "start", directory, "--owner-pid", "\(getpid())")
-        defer { _ = try? run(script, "stop", directory) }
+        let script = PostgresTestServer.script
+        let url = try shell(script, "start", directory, "--owner-pid", "\(getpid())")
+        defer { _ = try? shell(script, "stop", directory) }
         var configuration = try PostgresStoreConfiguration(url: url)
         configuration.operationTimeout = .seconds(2)
         let store = PostgresTaskStore(configuration: configuration, logger: PostgresTestServer.logger)
@@ -129,14 +129,14 @@ struct PostgresSpecificTests {
             let first = makeTask(created: 1)
             try await store.create(first, limits: QueueLimits())
 
-            _ = try run(script, "pause", directory)
+            _ = try shell(script, "pause", directory)
             let start = ContinuousClock.now
             await #expect(throws: (any Error).self) { try await store.create(makeTask(created: 2), limits: QueueLimits()) }
             await #expect(throws: (any Error).self) { _ = try await store.claim(worker: "w", leaseDuration: .seconds(30), now: at(10)) }
             #expect(ContinuousClock.now - start < .seconds(6), "operations fail promptly while the database is away")
             #expect(await eventually(within: .seconds(5)) { !store.isListening })
 
-            _ = try run(script, "resume", directory)
+            _ = try shell(script, "resume", directory)
             #expect(await eventually(within: .seconds(20)) {
                 (try? await store.claim(worker: "w", leaseDuration: .seconds(30), now: at(10)))?.task.id == first.id
             })
@@ -188,19 +188,3 @@ struct PostgresSpecificTests {
     }
 }
 
-/// Runs a command, returning its standard output without the trailing newline.
-@discardableResult
-func run(_ executable: String, _ arguments: String...) throws -> String {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = arguments
-    let output = Pipe()
-    process.standardOutput = output
-    try process.run()
-    let data = output.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    guard process.terminationStatus == 0 else {
-        throw PostgresStoreError("\(executable) \(arguments.joined(separator: " ")) exited \(process.terminationStatus)")
-    }
-    return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-}

@@ -12,26 +12,18 @@ import Synchronization
 enum PostgresTestServer {
     private static let startedDirectory = Mutex<String?>(nil)
 
+    static let script = TestSupport.repositoryRoot + "/scripts/postgres-test-server"
+
     static let url: String = {
         if let url = ProcessInfo.processInfo.environment["EDGY_TEST_POSTGRES_URL"], !url.isEmpty { return url }
         let directory = "/tmp/edgy-pg-test-\(getpid())"
-        let script = TestSupport.repositoryRoot + "/scripts/postgres-test-server"
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: script)
-        process.arguments = ["start", directory, "--owner-pid", "\(getpid())"]
-        let output = Pipe()
-        process.standardOutput = output
+        let url: String
         do {
-            try process.run()
+            url = try shell(script, "start", directory, "--owner-pid", "\(getpid())")
         } catch {
-            fatalError("cannot run \(script): \(error)")
+            fatalError("\(error)")
         }
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        let url = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        guard process.terminationStatus == 0, url.hasPrefix("postgres://") else {
-            fatalError("scripts/postgres-test-server failed (status \(process.terminationStatus)): \(url)")
-        }
+        guard url.hasPrefix("postgres://") else { fatalError("scripts/postgres-test-server printed no URL: \(url)") }
         startedDirectory.withLock { $0 = directory }
         atexit { PostgresTestServer.stop() }
         return url
@@ -40,11 +32,7 @@ enum PostgresTestServer {
     /// Stops the server this process started, if any.
     static func stop() {
         guard let directory = startedDirectory.withLock({ $0.take() }) else { return }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: TestSupport.repositoryRoot + "/scripts/postgres-test-server")
-        process.arguments = ["stop", directory]
-        try? process.run()
-        process.waitUntilExit()
+        _ = try? shell(script, "stop", directory)
     }
 
     /// `url` with another database.
@@ -120,4 +108,19 @@ enum PostgresTestServer {
             return rows.count
         }
     }
+}
+
+/// Runs a command through `system(3)` and returns its standard output, trimmed. (Foundation's
+/// `Process.waitUntilExit` can miss the exit of a script that leaves a daemon behind.)
+@discardableResult
+func shell(_ executable: String, _ arguments: String...) throws -> String {
+    let output = "/tmp/edgy-pg-shell-\(getpid())-\(UUID().uuidString)"
+    defer { unlink(output) }
+    let quoted = ([executable] + arguments).map { "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" }
+    let status = system(quoted.joined(separator: " ") + " >" + output)
+    let text = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
+    guard status == 0 else {
+        throw PostgresStoreError("\(executable) \(arguments.joined(separator: " ")) failed (status \(status))")
+    }
+    return text.trimmingCharacters(in: .whitespacesAndNewlines)
 }

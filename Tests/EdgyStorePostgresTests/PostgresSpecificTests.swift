@@ -63,9 +63,8 @@ struct PostgresSpecificTests {
             }
             // …and output and status changes on host B wake readers of that task on host A.
             #expect(await eventually { hostA.isListening })
-            let task = makeTask(created: 10)
-            try await hostA.create(task, limits: QueueLimits())
             let claim = try #require(try await hostB.claim(worker: "b", leaseDuration: .seconds(30), now: at(20)))
+            let task = claim.task
             let readers = hostA.notifier.changes(of: task.id)
             try await hostB.appendOutput(taskID: task.id, attempt: claim.attempt, kind: .stdout, data: "hi", now: at(21))
             #expect(await notice(of: task.id, on: readers, within: .seconds(1)) == task.id)

@@ -25,6 +25,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
         // The fork→exec window: parent half of the spawn and the whole child checklist, in C.
@@ -75,6 +76,16 @@ let package = Package(
         .target(
             name: "EdgyStoreSQLite",
             dependencies: ["EdgyStore", "EdgyAuth", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "EdgyStorePostgres",
+            dependencies: [
+                "EdgyStore", "EdgyAuth", "EdgyJail",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: strict
         ),
         .target(
@@ -133,6 +144,11 @@ let package = Package(
         .testTarget(name: "EdgyCgroupTests", dependencies: ["EdgyCgroup", "EdgyTestSupport"], swiftSettings: strict),
         .testTarget(name: "EdgyJailTests", dependencies: ["EdgyJail", "EdgyTestSupport"], swiftSettings: strict),
         .testTarget(name: "EdgyStoreTests", dependencies: ["EdgyStore", "EdgyStoreSQLite", "EdgyAuth", "EdgyTestSupport"], swiftSettings: strict),
+        .testTarget(
+            name: "EdgyStorePostgresTests",
+            dependencies: ["EdgyStorePostgres", "EdgyStore", "EdgyAuth", "EdgyTestSupport"],
+            swiftSettings: strict
+        ),
         .testTarget(name: "EdgyQueueTests", dependencies: ["EdgyQueue", "EdgyStore", "EdgyTestSupport", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")], swiftSettings: strict),
         .testTarget(
             name: "EdgyAPITests",

@@ -1,0 +1,98 @@
+import PostgresNIO
+
+/// One step of the schema, applied once per database and recorded in `edgy_migrations`.
+struct PostgresMigration: Sendable {
+    var version: Int
+    var name: String
+    var statements: [PostgresQuery]
+}
+
+/// The schema, as an ordered list of migrations. Append; never edit an applied one.
+///
+/// Times are `bigint` microseconds since 1970. A task's spec and attempts are JSONB (they are
+/// read and written whole); the columns the queue filters and sorts on are their own.
+enum PostgresMigrations {
+    /// The advisory lock key that serializes migrations across hosts ("edgy" in ASCII).
+    static let lockKey: Int64 = 0x6564_6779
+
+    static let createTable: PostgresQuery = """
+        CREATE TABLE IF NOT EXISTS edgy_migrations (
+            version integer PRIMARY KEY,
+            name text NOT NULL,
+            applied_at bigint NOT NULL
+        )
+        """
+
+    static let all: [PostgresMigration] = [
+        PostgresMigration(version: 1, name: "tasks, leases, events, tokens", statements: [
+            """
+            CREATE TABLE tasks (
+                id uuid PRIMARY KEY,
+                tenant text NOT NULL,
+                name text NOT NULL,
+                policy text NOT NULL,
+                spec jsonb NOT NULL,
+                status text NOT NULL CHECK (status IN ('queued', 'running', 'succeeded', 'failed', 'cancelled')),
+                created_at bigint NOT NULL,
+                updated_at bigint NOT NULL,
+                finished_at bigint,
+                not_before bigint NOT NULL,
+                cancel_requested boolean NOT NULL DEFAULT false,
+                max_attempts integer NOT NULL,
+                attempts jsonb NOT NULL DEFAULT '[]'
+            )
+            """,
+            "CREATE INDEX tasks_claimable ON tasks (not_before, created_at, id) WHERE status = 'queued'",
+            "CREATE INDEX tasks_newest ON tasks (created_at DESC, id DESC)",
+            "CREATE INDEX tasks_tenant_status ON tasks (tenant, status)",
+            "CREATE INDEX tasks_finished ON tasks (finished_at) WHERE status IN ('succeeded', 'failed', 'cancelled')",
+            """
+            CREATE TABLE leases (
+                task_id uuid PRIMARY KEY REFERENCES tasks (id) ON DELETE CASCADE,
+                worker text NOT NULL,
+                attempt integer NOT NULL,
+                expires_at bigint NOT NULL
+            )
+            """,
+            "CREATE INDEX leases_expiry ON leases (expires_at)",
+            "CREATE INDEX leases_worker ON leases (worker)",
+            """
+            CREATE TABLE events (
+                sequence bigserial PRIMARY KEY,
+                task_id uuid NOT NULL REFERENCES tasks (id) ON DELETE CASCADE,
+                kind text NOT NULL,
+                attempt integer,
+                data text NOT NULL,
+                at bigint NOT NULL
+            )
+            """,
+            "CREATE INDEX events_task ON events (task_id, sequence)",
+            """
+            CREATE TABLE tokens (
+                id uuid PRIMARY KEY,
+                token_hash text NOT NULL UNIQUE,
+                name text NOT NULL,
+                role text NOT NULL,
+                tenant text NOT NULL,
+                policies jsonb,
+                created_at bigint NOT NULL,
+                expires_at bigint,
+                revoked_at bigint
+            )
+            """,
+        ]),
+        PostgresMigration(version: 2, name: "workers", statements: [
+            """
+            CREATE TABLE workers (
+                id text PRIMARY KEY,
+                host text NOT NULL,
+                slots integer NOT NULL,
+                kernel text NOT NULL,
+                cgroup_version integer,
+                started_at bigint NOT NULL,
+                last_heartbeat bigint NOT NULL
+            )
+            """,
+        ]),
+    ]
+}

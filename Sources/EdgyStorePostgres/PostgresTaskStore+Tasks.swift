@@ -1,0 +1,327 @@
+import EdgyJail
+import EdgyStore
+import Foundation
+import PostgresNIO
+
+// The TaskStore contract, matching InMemoryTaskStore. Every value is bound through PostgresQuery
+// interpolation; the only `unescaped:` fragment is the constant column list below.
+extension PostgresTaskStore {
+    /// The columns `decodeTask` reads, in its order.
+    private static let taskColumns =
+        "id, tenant, spec::text, status, created_at, updated_at, finished_at, not_before, cancel_requested, attempts::text"
+
+    private static func decodeTask(_ row: PostgresRow) throws -> TaskRecord {
+        let (id, tenant, spec, status, createdAt, updatedAt, finishedAt, notBefore, cancelRequested, attempts) =
+            try row.decode((UUID, String, String, String, Int64, Int64, Int64?, Int64, Bool, String).self)
+        guard let status = TaskStatus(rawValue: status) else { throw PostgresStoreError("task \(id) has unknown status \(status)") }
+        let decoder = JSONDecoder()
+        return TaskRecord(
+            id: id, tenant: tenant, spec: try decoder.decode(TaskSpec.self, from: Data(spec.utf8)), status: status,
+            createdAt: Date(micros: createdAt), updatedAt: Date(micros: updatedAt), finishedAt: finishedAt.map(Date.init(micros:)),
+            notBefore: Date(micros: notBefore), cancelRequested: cancelRequested,
+            attempts: try decoder.decode([AttemptRecord].self, from: Data(attempts.utf8)))
+    }
+
+    private static func json(_ value: some Encodable) throws -> String {
+        String(decoding: try JSONEncoder().encode(value), as: UTF8.self)
+    }
+
+    /// Writes a task's mutable fields back, optionally ending its lease and recording a status
+    /// event, and announces the change. One statement.
+    private func save(_ task: TaskRecord, statusEventAttempt: Int?, recordStatus: Bool, dropLease: Bool, on connection: PostgresConnection) async throws {
+        let attempts = try Self.json(task.attempts)
+        try await connection.query("""
+            WITH u AS (
+                UPDATE tasks SET status = \(task.status.rawValue), updated_at = \(task.updatedAt.micros),
+                    finished_at = \(task.finishedAt?.micros), not_before = \(task.notBefore.micros),
+                    cancel_requested = \(task.cancelRequested), attempts = \(attempts)::jsonb
+                WHERE id = \(task.id) RETURNING id
+            ), d AS (
+                DELETE FROM leases WHERE task_id IN (SELECT id FROM u) AND \(dropLease)::boolean
+            ), e AS (
+                INSERT INTO events (task_id, kind, attempt, data, at)
+                SELECT id, 'status', \(statusEventAttempt)::integer, \(task.status.rawValue), \(task.updatedAt.micros) FROM u
+                WHERE \(recordStatus)::boolean
+            )
+            SELECT pg_notify(\(Self.channel), id::text) FROM u
+            """, logger: logger)
+    }
+
+    /// The one row of an aggregate.
+    private static func single(_ rows: [PostgresRow]) throws -> PostgresRow {
+        guard let row = rows.first else { throw PostgresStoreError("an aggregate returned no row") }
+        return row
+    }
+
+    private func lockedTask(_ id: UUID, on connection: PostgresConnection) async throws -> TaskRecord? {
+        let rows = try await connection.query(
+            "SELECT \(unescaped: Self.taskColumns) FROM tasks WHERE id = \(id) FOR UPDATE", logger: logger
+        ).collect()
+        return try rows.first.map(Self.decodeTask)
+    }
+
+    // MARK: Tasks
+
+    public func create(_ task: TaskRecord, limits: QueueLimits) async throws {
+        let spec = try Self.json(task.spec)
+        let attempts = try Self.json(task.attempts)
+        try await transaction { connection in
+            let logger = self.logger
+            if try await connection.query("SELECT 1 FROM tasks WHERE id = \(task.id)", logger: logger).collect().count > 0 {
+                throw StoreError(.duplicateID, "a task with id \(task.id) exists")
+            }
+            if limits.maxQueued != nil || limits.maxQueuedPerTenant != nil {
+                // Serializes limited inserts, so that two hosts cannot both take the last place.
+                try await connection.query("SELECT pg_advisory_xact_lock(\(PostgresMigrations.lockKey + 1))", logger: logger)
+                let rows = try await connection.query("""
+                    SELECT count(*), count(*) FILTER (WHERE tenant = \(task.tenant)) FROM tasks WHERE status = 'queued'
+                    """, logger: logger).collect()
+                let (all, tenant) = try Self.single(rows).decode((Int64, Int64).self)
+                if let max = limits.maxQueued, all >= max {
+                    throw StoreError(.queueFull, "the queue is full (\(max) tasks queued)")
+                }
+                if let max = limits.maxQueuedPerTenant, tenant >= max {
+                    throw StoreError(.queueFull, "tenant \(task.tenant) has \(max) tasks queued")
+                }
+            }
+            let inserted = try await connection.query("""
+                WITH t AS (
+                    INSERT INTO tasks (id, tenant, name, policy, spec, status, created_at, updated_at, finished_at,
+                                       not_before, cancel_requested, max_attempts, attempts)
+                    VALUES (\(task.id), \(task.tenant), \(task.spec.name), \(task.spec.policy), \(spec)::jsonb,
+                            \(task.status.rawValue), \(task.createdAt.micros), \(task.updatedAt.micros), \(task.finishedAt?.micros),
+                            \(task.notBefore.micros), \(task.cancelRequested), \(task.spec.maxAttempts), \(attempts)::jsonb)
+                    ON CONFLICT (id) DO NOTHING
+                    RETURNING id
+                ), e AS (
+                    INSERT INTO events (task_id, kind, attempt, data, at)
+                    SELECT id, 'status', NULL, \(task.status.rawValue), \(task.createdAt.micros) FROM t
+                )
+                SELECT pg_notify(\(Self.channel), id::text) FROM t
+                """, logger: logger).collect()
+            if inserted.isEmpty { throw StoreError(.duplicateID, "a task with id \(task.id) exists") }
+        }
+    }
+
+    public func task(id: UUID) async throws -> TaskRecord? {
+        try await query("SELECT \(unescaped: Self.taskColumns) FROM tasks WHERE id = \(id)").first.map(Self.decodeTask)
+    }
+
+    public func list(_ query: TaskQuery) async throws -> TaskPage {
+        let cursor = query.cursor.flatMap(TaskCursor.init(encoded:))
+        let limit = max(query.limit, 0)
+        let rows = try await self.query("""
+            SELECT \(unescaped: Self.taskColumns) FROM tasks
+            WHERE (\(query.tenant)::text IS NULL OR tenant = \(query.tenant))
+              AND (\(query.status?.rawValue)::text IS NULL OR status = \(query.status?.rawValue))
+              AND (\(query.policy)::text IS NULL OR policy = \(query.policy))
+              AND (\(query.name)::text IS NULL OR name = \(query.name))
+              AND (\(cursor?.createdAt.micros)::bigint IS NULL OR (created_at, id) < (\(cursor?.createdAt.micros), \(cursor?.id)::uuid))
+            ORDER BY created_at DESC, id DESC
+            LIMIT \(limit + 1)
+            """)
+        let tasks = try rows.map(Self.decodeTask)
+        let page = Array(tasks.prefix(limit))
+        let next = tasks.count > page.count ? page.last.map { TaskCursor(createdAt: $0.createdAt, id: $0.id).encoded } : nil
+        return TaskPage(tasks: page, nextCursor: next)
+    }
+
+    public func activeCounts(tenant: String?) async throws -> (queued: Int, running: Int) {
+        let rows = try await query("""
+            SELECT count(*) FILTER (WHERE status = 'queued'), count(*) FILTER (WHERE status = 'running')
+            FROM tasks WHERE \(tenant)::text IS NULL OR tenant = \(tenant)
+            """)
+        let (queued, running) = try Self.single(rows).decode((Int64, Int64).self)
+        return (Int(queued), Int(running))
+    }
+
+    public func requestCancel(id: UUID, now: Date) async throws -> TaskRecord? {
+        try await transaction { connection in
+            guard var task = try await self.lockedTask(id, on: connection) else { return nil }
+            switch task.status {
+            case .queued:
+                task.status = .cancelled
+                task.finishedAt = now
+                task.updatedAt = now
+                try await self.save(task, statusEventAttempt: nil, recordStatus: true, dropLease: false, on: connection)
+            case .running:
+                task.cancelRequested = true
+                task.updatedAt = now
+                try await self.save(task, statusEventAttempt: nil, recordStatus: false, dropLease: false, on: connection)
+            default:
+                break
+            }
+            return task
+        }
+    }
+
+    public func delete(id: UUID) async throws -> Bool {
+        // Leases and events go with the task (ON DELETE CASCADE).
+        let rows = try await query("""
+            WITH d AS (DELETE FROM tasks WHERE id = \(id) RETURNING id)
+            SELECT pg_notify(\(Self.channel), id::text) FROM d
+            """)
+        return !rows.isEmpty
+    }
+
+    // MARK: Leases
+
+    public func claim(worker: String, leaseDuration: Duration, now: Date) async throws -> ClaimedTask? {
+        try await transaction { connection in
+            let logger = self.logger
+            // The oldest claimable task that no other transaction holds: concurrent claims skip
+            // each other's rows instead of waiting for them, and never get the same task.
+            let rows = try await connection.query("""
+                SELECT \(unescaped: Self.taskColumns) FROM tasks
+                WHERE status = 'queued' AND not_before <= \(now.micros)
+                ORDER BY not_before, created_at, id
+                LIMIT 1
+                FOR UPDATE SKIP LOCKED
+                """, logger: logger).collect()
+            guard var task = try rows.first.map(Self.decodeTask) else { return nil }
+            let attempt = task.attempts.count + 1
+            task.status = .running
+            task.updatedAt = now
+            task.attempts.append(AttemptRecord(number: attempt, worker: worker, startedAt: now))
+            let expires = now.addingTimeInterval(leaseDuration.seconds).micros
+            try await connection.query("""
+                INSERT INTO leases (task_id, worker, attempt, expires_at) VALUES (\(task.id), \(worker), \(attempt), \(expires))
+                ON CONFLICT (task_id) DO UPDATE SET worker = EXCLUDED.worker, attempt = EXCLUDED.attempt, expires_at = EXCLUDED.expires_at
+                """, logger: logger)
+            try await self.save(task, statusEventAttempt: attempt, recordStatus: true, dropLease: false, on: connection)
+            return ClaimedTask(task: task, attempt: attempt)
+        }
+    }
+
+    public func renewLease(taskID: UUID, attempt: Int, worker: String, leaseDuration: Duration, now: Date) async throws -> LeaseStatus {
+        let expires = now.addingTimeInterval(leaseDuration.seconds).micros
+        let rows = try await query("""
+            UPDATE leases l SET expires_at = \(expires)
+            FROM tasks t
+            WHERE l.task_id = \(taskID) AND l.worker = \(worker) AND l.attempt = \(attempt) AND t.id = l.task_id
+            RETURNING t.cancel_requested
+            """)
+        guard let row = rows.first else { return .lost }
+        return .held(cancelRequested: try row.decode(Bool.self))
+    }
+
+    public func finishAttempt(
+        taskID: UUID, attempt: Int, worker: String, outcome: Outcome, report: AttemptReport?,
+        disposition: AttemptDisposition, now: Date
+    ) async throws -> Bool {
+        try await transaction { connection in
+            // Every change to a lease happens under its task's row lock, so the lease read after
+            // taking the lock is the current one.
+            guard var task = try await self.lockedTask(taskID, on: connection), try await self.holds(taskID, worker: worker, attempt: attempt, on: connection),
+                  let index = task.attempts.firstIndex(where: { $0.number == attempt })
+            else { return false }
+            task.attempts[index].finishedAt = now
+            task.attempts[index].outcome = outcome
+            task.attempts[index].report = report
+            task.status = disposition.status
+            task.updatedAt = now
+            if case .retry(let notBefore) = disposition {
+                task.notBefore = notBefore
+            } else {
+                task.finishedAt = now
+            }
+            task.cancelRequested = false
+            try await self.save(task, statusEventAttempt: attempt, recordStatus: true, dropLease: true, on: connection)
+            return true
+        }
+    }
+
+    private func holds(_ taskID: UUID, worker: String, attempt: Int, on connection: PostgresConnection) async throws -> Bool {
+        let rows = try await connection.query("""
+            SELECT 1 FROM leases WHERE task_id = \(taskID) AND worker = \(worker) AND attempt = \(attempt)
+            """, logger: logger).collect()
+        return !rows.isEmpty
+    }
+
+    public func reclaimLeases(expiredBefore now: Date, ownedBy worker: String?, retryDelay: Duration) async throws -> [UUID] {
+        try await transaction { connection in
+            let logger = self.logger
+            // Tasks another transaction holds (a worker finishing, another host's janitor) are
+            // skipped: they are not stale, or someone else is reclaiming them.
+            let rows = try await connection.query("""
+                SELECT \(unescaped: Self.taskColumns) FROM tasks
+                WHERE id IN (SELECT task_id FROM leases WHERE expires_at < \(now.micros) OR worker = \(worker))
+                FOR UPDATE SKIP LOCKED
+                """, logger: logger).collect()
+            let candidates = try rows.map(Self.decodeTask)
+            guard !candidates.isEmpty else { return [] }
+            // Re-read the leases now that their tasks are locked.
+            var leases: [UUID: (worker: String, attempt: Int, expiresAt: Int64)] = [:]
+            let ids = candidates.map(\.id)
+            for try await (id, owner, attempt, expiresAt) in try await connection.query("""
+                SELECT task_id, worker, attempt, expires_at FROM leases WHERE task_id = ANY(\(ids))
+                """, logger: logger).decode((UUID, String, Int, Int64).self) {
+                leases[id] = (owner, attempt, expiresAt)
+            }
+            var reclaimed: [UUID] = []
+            for var task in candidates {
+                guard let lease = leases[task.id], lease.expiresAt < now.micros || (worker != nil && lease.worker == worker) else { continue }
+                if let index = task.attempts.firstIndex(where: { $0.number == lease.attempt }) {
+                    task.attempts[index].finishedAt = now
+                    task.attempts[index].outcome = .lost
+                }
+                if task.cancelRequested {
+                    task.status = .cancelled
+                    task.finishedAt = now
+                } else if task.attempts.count >= task.spec.maxAttempts {
+                    task.status = .failed
+                    task.finishedAt = now
+                } else {
+                    task.status = .queued
+                    task.notBefore = now.addingTimeInterval(retryDelay.seconds)
+                }
+                task.updatedAt = now
+                try await self.save(task, statusEventAttempt: lease.attempt, recordStatus: true, dropLease: true, on: connection)
+                reclaimed.append(task.id)
+            }
+            return reclaimed
+        }
+    }
+
+    // MARK: Events
+
+    public func appendOutput(taskID: UUID, attempt: Int, kind: TaskEvent.Kind, data: String, now: Date) async throws {
+        // The task's row lock orders this event's sequence number with every other event of the
+        // task, so readers paging by sequence never skip one committed late.
+        try await query("""
+            WITH t AS (SELECT id FROM tasks WHERE id = \(taskID) FOR NO KEY UPDATE),
+            e AS (
+                INSERT INTO events (task_id, kind, attempt, data, at)
+                SELECT id, \(kind.rawValue), \(attempt), \(data), \(now.micros) FROM t
+                RETURNING task_id
+            )
+            SELECT pg_notify(\(Self.channel), task_id::text) FROM e
+            """)
+    }
+
+    public func events(taskID: UUID, after sequence: Int64, limit: Int) async throws -> [TaskEvent] {
+        let rows = try await query("""
+            SELECT sequence, kind, attempt, data, at FROM events
+            WHERE task_id = \(taskID) AND sequence > \(sequence)
+            ORDER BY sequence
+            LIMIT \(max(limit, 0))
+            """)
+        return try rows.map { row in
+            let (sequence, kind, attempt, data, at) = try row.decode((Int64, String, Int?, String, Int64).self)
+            guard let kind = TaskEvent.Kind(rawValue: kind) else { throw PostgresStoreError("event \(sequence) has unknown kind \(kind)") }
+            return TaskEvent(sequence: sequence, taskID: taskID, kind: kind, attempt: attempt, data: data, at: Date(micros: at))
+        }
+    }
+
+    public func purgeFinished(before date: Date) async throws -> Int {
+        let rows = try await query("""
+            WITH d AS (
+                DELETE FROM tasks
+                WHERE status IN ('succeeded', 'failed', 'cancelled') AND COALESCE(finished_at, updated_at) < \(date.micros)
+                RETURNING id
+            )
+            SELECT count(*) FROM d
+            """)
+        return Int(try rows.first?.decode(Int64.self) ?? 0)
+    }
+}

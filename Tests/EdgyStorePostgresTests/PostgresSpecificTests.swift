@@ -1,0 +1,189 @@
+import EdgyJail
+import EdgyStore
+import EdgyStorePostgres
+import EdgyTestSupport
+import Foundation
+import PostgresNIO
+import Testing
+
+/// Polls `condition` until it holds or `timeout` passes.
+func eventually(within timeout: Duration = .seconds(10), _ condition: @Sendable () async throws -> Bool) async rethrows -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if try await condition() { return true }
+        try? await Task.sleep(for: .milliseconds(20))
+    }
+    return try await condition()
+}
+
+/// The first notice for `id` on `notifier`, or nil after `timeout`. Subscribe before causing it.
+func notice(of id: UUID, on stream: AsyncStream<UUID>, within timeout: Duration) async -> UUID? {
+    await withTaskGroup(of: UUID?.self) { group in
+        group.addTask {
+            for await changed in stream where changed == id { return changed }
+            return nil
+        }
+        group.addTask {
+            try? await Task.sleep(for: timeout)
+            return nil
+        }
+        defer { group.cancelAll() }
+        return await group.next() ?? nil
+    }
+}
+
+/// What only the PostgreSQL store does: several hosts on one database, LISTEN/NOTIFY, a database
+/// that goes away, migrations, worker registration.
+@Suite(.serialized, .timeLimit(.minutes(2)))
+struct PostgresSpecificTests {
+    @Test func migrateIsIdempotentAndConcurrent() async throws {
+        try await PostgresTestServer.withStores(3) { stores, _ in
+            // withStores migrated once already; again, from three hosts at once.
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for store in stores { group.addTask { try await store.migrate() } }
+                try await group.waitForAll()
+            }
+            try await stores[1].create(makeTask(), limits: QueueLimits())
+            #expect(try await stores[2].list(TaskQuery()).tasks.count == 1)
+        }
+    }
+
+    @Test func notifyWakesAnotherHostWithinOneSecond() async throws {
+        try await PostgresTestServer.withStores(2) { stores, _ in
+            let (hostA, hostB) = (stores[0], stores[1])
+            #expect(await eventually { hostB.isListening })
+            for round in 0..<3 {
+                // A task created on host A wakes idle workers on host B…
+                let changes = hostB.notifier.changes(of: nil)
+                let task = makeTask(created: Double(round))
+                let start = ContinuousClock.now
+                try await hostA.create(task, limits: QueueLimits())
+                #expect(await notice(of: task.id, on: changes, within: .seconds(1)) == task.id)
+                #expect(ContinuousClock.now - start < .seconds(1))
+            }
+            // …and output and status changes on host B wake readers of that task on host A.
+            #expect(await eventually { hostA.isListening })
+            let claim = try #require(try await hostB.claim(worker: "b", leaseDuration: .seconds(30), now: at(20)))
+            let task = claim.task
+            let readers = hostA.notifier.changes(of: task.id)
+            try await hostB.appendOutput(taskID: task.id, attempt: claim.attempt, kind: .stdout, data: "hi", now: at(21))
+            #expect(await notice(of: task.id, on: readers, within: .seconds(1)) == task.id)
+            let more = hostA.notifier.changes(of: task.id)
+            _ = try await hostB.finishAttempt(taskID: task.id, attempt: 1, worker: "b", outcome: .exited, report: nil, disposition: .succeeded, now: at(22))
+            #expect(await notice(of: task.id, on: more, within: .seconds(1)) == task.id)
+        }
+    }
+
+    @Test func droppedConnectionsRecoverWithoutLosingTasks() async throws {
+        try await PostgresTestServer.withStores(2) { stores, url in
+            let (api, worker) = (stores[0], stores[1])
+            let database = String(URLComponents(string: url)!.path.dropFirst())
+            #expect(await eventually { api.isListening && worker.isListening })
+            let before = (0..<6).map { makeTask(created: Double($0)) }
+            for task in before { try await api.create(task, limits: QueueLimits()) }
+            let held = try #require(try await worker.claim(worker: "w", leaseDuration: .seconds(300), now: at(10)))
+
+            // Every connection of both hosts dies (a server restart, a network cut).
+            #expect(try await PostgresTestServer.terminateConnections(to: database) >= 2)
+
+            // Operations may fail while the pool notices; they succeed again soon after.
+            let after = makeTask(created: 20)
+            #expect(await eventually {
+                do {
+                    try await api.create(after, limits: QueueLimits())
+                    return true
+                } catch { return false }
+            })
+            // The worker carries on: its lease survived, and it claims the rest.
+            #expect(await eventually {
+                (try? await worker.renewLease(taskID: held.task.id, attempt: held.attempt, worker: "w", leaseDuration: .seconds(300), now: at(11))) == .held(cancelRequested: false)
+            })
+            #expect(try await worker.finishAttempt(taskID: held.task.id, attempt: held.attempt, worker: "w", outcome: .exited, report: nil, disposition: .succeeded, now: at(12)))
+            var claimed: Set<UUID> = [held.task.id]
+            while let claim = try await worker.claim(worker: "w", leaseDuration: .seconds(300), now: at(30)) { claimed.insert(claim.task.id) }
+            #expect(claimed == Set(before.map(\.id) + [after.id]))
+
+            // Both hosts listen again, and a change on one wakes the other.
+            #expect(await eventually { api.isListening && worker.isListening })
+            let changes = worker.notifier.changes(of: nil)
+            let late = makeTask(created: 40)
+            try await api.create(late, limits: QueueLimits())
+            #expect(await notice(of: late.id, on: changes, within: .seconds(1)) == late.id)
+        }
+    }
+
+    @Test func databaseAwayAndBack() async throws {
+        // A server of its own, since this test stops it.
+        let directory = "/tmp/edgy-pg-away-\(getpid())-\(UUID().uuidString.prefix(8))"
+        let script = PostgresTestServer.script
+        let url = try shell(script, "start", directory, "--owner-pid", "\(getpid())")
+        defer { _ = try? shell(script, "stop", directory) }
+        var configuration = try PostgresStoreConfiguration(url: url)
+        configuration.operationTimeout = .seconds(2)
+        let store = PostgresTaskStore(configuration: configuration, logger: PostgresTestServer.logger)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await store.run() }
+            defer { group.cancelAll() }
+            try await store.migrate()
+            let first = makeTask(created: 1)
+            try await store.create(first, limits: QueueLimits())
+
+            _ = try shell(script, "pause", directory)
+            let start = ContinuousClock.now
+            await #expect(throws: (any Error).self) { try await store.create(makeTask(created: 2), limits: QueueLimits()) }
+            await #expect(throws: (any Error).self) { _ = try await store.claim(worker: "w", leaseDuration: .seconds(30), now: at(10)) }
+            #expect(ContinuousClock.now - start < .seconds(6), "operations fail promptly while the database is away")
+            #expect(await eventually(within: .seconds(5)) { !store.isListening })
+
+            _ = try shell(script, "resume", directory)
+            #expect(await eventually(within: .seconds(20)) {
+                (try? await store.claim(worker: "w", leaseDuration: .seconds(30), now: at(10)))?.task.id == first.id
+            })
+            #expect(await eventually(within: .seconds(10)) { store.isListening })
+        }
+    }
+
+    @Test func unreachableDatabaseThrows() async throws {
+        var configuration = try PostgresStoreConfiguration(url: "postgres://postgres@127.0.0.1:1/none")
+        configuration.operationTimeout = .seconds(1)
+        let store = PostgresTaskStore(configuration: configuration, logger: PostgresTestServer.logger)
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { try? await store.run() }
+            defer { group.cancelAll() }
+            await #expect(throws: (any Error).self) { _ = try await store.task(id: UUID()) }
+        }
+    }
+
+    @Test func configurationFromURL() throws {
+        let configuration = try PostgresStoreConfiguration(url: "postgres://edgy:s%40cret@db.example:6543/edgy?sslmode=require")
+        #expect(configuration.client.host == "db.example")
+        #expect(configuration.client.port == 6543)
+        #expect(configuration.client.username == "edgy")
+        #expect(configuration.client.password == "s@cret")
+        #expect(configuration.client.database == "edgy")
+        #expect(throws: PostgresStoreError.self) { try PostgresStoreConfiguration(url: "mysql://x@y/z") }
+        #expect(throws: PostgresStoreError.self) { try PostgresStoreConfiguration(url: "postgres://x@y/z?sslmode=sometimes") }
+    }
+
+    @Test func workerRegistration() async throws {
+        try await PostgresTestServer.withStores(2) { stores, _ in
+            let a = WorkerInfo(id: "host-a:1", host: "host-a", slots: 4, kernel: "6.1.0", cgroupVersion: 2, startedAt: at(1))
+            let b = WorkerInfo(id: "host-b:1", host: "host-b", slots: 2, kernel: "5.10.0", cgroupVersion: nil, startedAt: at(2))
+            try await stores[0].registerWorker(a)
+            try await stores[1].registerWorker(b)
+            #expect(try await stores[0].listWorkers() == [a, b])
+            #expect(try await stores[1].heartbeatWorker(id: a.id, now: at(9)))
+            #expect(try await !stores[1].heartbeatWorker(id: "nobody", now: at(9)))
+            var expected = a
+            expected.lastHeartbeat = at(9)
+            #expect(try await stores[1].listWorkers() == [expected, b])
+            // Registering again (a restart) replaces the row.
+            let restarted = WorkerInfo(id: a.id, host: "host-a", slots: 8, kernel: "6.1.0", cgroupVersion: 2, startedAt: at(20))
+            try await stores[0].registerWorker(restarted)
+            #expect(try await stores[0].listWorkers() == [restarted, b])
+            #expect(try await stores[0].removeWorker(id: b.id))
+            #expect(try await stores[0].listWorkers() == [restarted])
+        }
+    }
+}
+

@@ -1,0 +1,139 @@
+import EdgyAuth
+import EdgyJail
+import EdgyStore
+import EdgyStoreSQLite
+import Foundation
+import Testing
+
+/// What only a file-backed store has to show: its schema opens again, and its data outlives
+/// the instance that wrote it.
+@Suite("SQLiteTaskStore")
+struct SQLiteTaskStoreTests {
+    /// Writes a little of everything: a finished task, a running one (leased), a queued one,
+    /// output, a token.
+    private func populate(_ store: SQLiteTaskStore) async throws -> (finished: TaskRecord, running: TaskRecord, queued: TaskRecord, token: Principal) {
+        let done = T.task(name: "done", at: 0)
+        let running = T.task(name: "running", at: 1)
+        let queued = T.task(name: "queued", at: 2)
+        for task in [done, running, queued] { try await store.create(task, limits: QueueLimits()) }
+        _ = try #require(try await store.claim(worker: "w", leaseDuration: .seconds(30), now: T.at(3)))
+        try await store.appendOutput(taskID: done.id, attempt: 1, kind: .stdout, data: "hi\n", now: T.at(4))
+        #expect(try await store.finishAttempt(taskID: done.id, attempt: 1, worker: "w", outcome: .exited, report: nil, disposition: .succeeded, now: T.at(5)))
+        _ = try #require(try await store.claim(worker: "w", leaseDuration: .seconds(30), now: T.at(6)))
+        let token = Principal(name: "admin", role: .admin, tenant: "ops", createdAt: T.at(0))
+        try await store.insertToken(token, tokenHash: "abc")
+        return (
+            try #require(try await store.task(id: done.id)), try #require(try await store.task(id: running.id)),
+            try #require(try await store.task(id: queued.id)), token
+        )
+    }
+
+    private func expectContents(
+        _ store: SQLiteTaskStore, _ written: (finished: TaskRecord, running: TaskRecord, queued: TaskRecord, token: Principal)
+    ) async throws {
+        #expect(try await store.task(id: written.finished.id) == written.finished)
+        #expect(try await store.task(id: written.running.id) == written.running)
+        #expect(try await store.task(id: written.queued.id) == written.queued)
+        #expect(try await store.events(taskID: written.finished.id, after: 0, limit: 10).map(\.data) == ["queued", "running", "hi\n", "succeeded"])
+        #expect(try await store.principal(forTokenHash: "abc") == written.token)
+        // The lease survived too: its holder may still renew it, and the janitor sees it expire.
+        #expect(try await store.renewLease(taskID: written.running.id, attempt: 1, worker: "w", leaseDuration: .seconds(30), now: T.at(7)) == .held(cancelRequested: false))
+        #expect(try await store.reclaimLeases(expiredBefore: T.at(100), ownedBy: nil, retryDelay: .zero) == [written.running.id])
+    }
+
+    @Test func reopeningTheSameFileKeepsEverything() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let path = directory.path + "/edgy.sqlite"
+        var first: SQLiteTaskStore? = try SQLiteTaskStore(path: path)
+        let written = try await populate(try #require(first))
+        first = nil
+        // Migrations already applied are skipped, every time.
+        _ = try SQLiteTaskStore(path: path)
+        let reopened = try SQLiteTaskStore(path: path)
+        try await expectContents(reopened, written)
+    }
+
+    @Test func secondInstanceSeesTheFirstsWritesWhileItIsOpen() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let path = directory.path + "/edgy.sqlite"
+        let first = try SQLiteTaskStore(path: path)
+        let written = try await populate(first)
+        // `first` is never closed: the second instance reads the WAL the first one wrote.
+        let second = try SQLiteTaskStore(path: path)
+        try await expectContents(second, written)
+        // And both instances share one queue: a task is claimed once, whichever asks.
+        let task = T.task(at: 50)
+        try await first.create(task, limits: QueueLimits())
+        // (`written.queued` is still queued; the reclaimed task is queued again only from 100.)
+        var claimed: [UUID] = []
+        for store in [second, first, second, first] {
+            if let claim = try await store.claim(worker: "x", leaseDuration: .seconds(30), now: T.at(60)) { claimed.append(claim.task.id) }
+        }
+        #expect(claimed == [written.queued.id, task.id])
+        withExtendedLifetime(first) {}
+    }
+
+    /// A killed process leaves the database file and its WAL as they were at the last commit,
+    /// never checkpointed or closed. Copying both while the writer is still open is that state.
+    @Test func dataSurvivesAKilledProcess() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let path = directory.path + "/edgy.sqlite"
+        let store = try SQLiteTaskStore(path: path)
+        let written = try await populate(store)
+
+        let crashed = TemporaryDirectory()
+        defer { crashed.remove() }
+        let files = FileManager.default
+        for suffix in ["", "-wal"] where files.fileExists(atPath: path + suffix) {
+            try files.copyItem(atPath: path + suffix, toPath: crashed.path + "/edgy.sqlite" + suffix)
+        }
+        #expect(files.fileExists(atPath: crashed.path + "/edgy.sqlite-wal"), "the test means nothing if everything was checkpointed")
+        let recovered = try SQLiteTaskStore(path: crashed.path + "/edgy.sqlite")
+        try await expectContents(recovered, written)
+        withExtendedLifetime(store) {}
+    }
+
+    @Test func aPathWhereNoDatabaseCanBeThrows() {
+        #expect(throws: (any Error).self) { try SQLiteTaskStore(path: "/proc/nonexistent/edgy.sqlite") }
+    }
+
+    /// The daemon's hot path, create → claim → finish, on a temporary file. Prints the rate; fails
+    /// only if it is absurdly slow.
+    @Test func hotPathThroughput() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let store = try SQLiteTaskStore(path: directory.path + "/edgy.sqlite")
+        let report = AttemptReport(outcome: .exited, exitCode: 0, wallMs: 3, stdout: Array("hello\n".utf8), policyName: "python")
+
+        func cycle(_ index: Int, worker: String) async throws {
+            let now = T.at(1_000_000)
+            try await store.create(T.task(tenant: "t\(index % 4)", at: 0), limits: QueueLimits(maxQueued: 10_000, maxQueuedPerTenant: 10_000))
+            let claim = try #require(try await store.claim(worker: worker, leaseDuration: .seconds(30), now: now))
+            #expect(try await store.finishAttempt(
+                taskID: claim.task.id, attempt: claim.attempt, worker: worker, outcome: .exited, report: report,
+                disposition: .succeeded, now: now))
+        }
+
+        for index in 0..<100 { try await cycle(index, worker: "warm-up") }
+        let count = 2000
+        let clock = ContinuousClock()
+        let sequential = try await clock.measure {
+            for index in 0..<count { try await cycle(index, worker: "w") }
+        }
+        let parallel = try await clock.measure {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for worker in 0..<4 {
+                    group.addTask { for index in 0..<(count / 4) { try await cycle(index, worker: "w\(worker)") } }
+                }
+                try await group.waitForAll()
+            }
+        }
+        let rate = { (elapsed: Duration) in Double(count) / elapsed.seconds }
+        print("SQLiteTaskStore hot path: create+claim+finish \(Int(rate(sequential)))/s sequential, \(Int(rate(parallel)))/s with 4 concurrent workers")
+        #expect(rate(sequential) > 100)
+        #expect(try await store.activeCounts(tenant: nil) == (0, 0))
+    }
+}

@@ -88,8 +88,9 @@ public final class SQLiteTaskStore: TaskStore, TokenStore, Sendable {
         if let name = query.name { conditions.append("name = ?"); arguments += [name] }
         if let cursor = query.cursor.flatMap(TaskCursor.init(encoded:)) {
             let micros = cursor.createdAt.micros
-            conditions.append("(created_at < ? OR (created_at = ? AND id < ?))")
-            arguments += [micros, micros, cursor.id.uuidString]
+            // A row value, so the index on (…, created_at, id) is searched from the cursor on.
+            conditions.append("(created_at, id) < (?, ?)")
+            arguments += [micros, cursor.id.uuidString]
         }
         let limit = max(query.limit, 0)
         arguments += [limit + 1]
@@ -157,8 +158,11 @@ public final class SQLiteTaskStore: TaskStore, TokenStore, Sendable {
         let at = now.micros
         let expires = at + leaseDuration.micros
         return try await pool.write { db in
+            // INDEXED BY: without statistics the planner would pick the status index and sort
+            // the whole queue on every claim; the partial index hands over the oldest first.
             guard let candidate = try Row.fetchOne(db.cachedStatement(sql: """
-                SELECT id, attempt_count FROM tasks WHERE status = 'queued' AND not_before <= ?
+                SELECT id, attempt_count FROM tasks INDEXED BY tasks_claimable
+                WHERE status = 'queued' AND not_before <= ?
                 ORDER BY not_before, created_at, id LIMIT 1
                 """), arguments: [at])
             else { return nil }

@@ -41,7 +41,7 @@ public final class SQLiteTaskStore: TaskStore, TokenStore, Sendable {
         let row = try TaskColumns(task)
         let files = task.spec.files
         let attempts = try task.attempts.map { try AttemptColumns($0) }
-        try await pool.write { db in
+        try await transaction { db in
             if try Int.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM tasks WHERE id = ?"), arguments: [id]) != nil {
                 throw StoreError(.duplicateID, "a task with id \(task.id) exists")
             }
@@ -125,7 +125,7 @@ public final class SQLiteTaskStore: TaskStore, TokenStore, Sendable {
     public func requestCancel(id: UUID, now: Date) async throws -> TaskRecord? {
         let id = id.uuidString
         let at = now.micros
-        return try await pool.write { db in
+        return try await transaction { db in
             guard let status = try String.fetchOne(db.cachedStatement(sql: "SELECT status FROM tasks WHERE id = ?"), arguments: [id]) else {
                 return nil
             }
@@ -146,7 +146,7 @@ public final class SQLiteTaskStore: TaskStore, TokenStore, Sendable {
 
     public func delete(id: UUID) async throws -> Bool {
         // Files, attempts and events go with the task (ON DELETE CASCADE); so does the lease.
-        try await pool.write { db in
+        try await transaction { db in
             try db.cachedStatement(sql: "DELETE FROM tasks WHERE id = ?").execute(arguments: [id.uuidString])
             return db.changesCount > 0
         }
@@ -157,7 +157,7 @@ public final class SQLiteTaskStore: TaskStore, TokenStore, Sendable {
     public func claim(worker: String, leaseDuration: Duration, now: Date) async throws -> ClaimedTask? {
         let at = now.micros
         let expires = at + leaseDuration.micros
-        return try await pool.write { db in
+        return try await transaction { db in
             // INDEXED BY: without statistics the planner would pick the status index and sort
             // the whole queue on every claim; the partial index hands over the oldest first.
             guard let candidate = try Row.fetchOne(db.cachedStatement(sql: """
@@ -183,7 +183,7 @@ public final class SQLiteTaskStore: TaskStore, TokenStore, Sendable {
 
     public func renewLease(taskID: UUID, attempt: Int, worker: String, leaseDuration: Duration, now: Date) async throws -> LeaseStatus {
         let expires = now.micros + leaseDuration.micros
-        return try await pool.write { db in
+        return try await transaction { db in
             let cancelRequested = try Bool.fetchOne(db.cachedStatement(sql: """
                 UPDATE tasks SET lease_expires_at = ?
                 WHERE id = ? AND lease_owner = ? AND lease_attempt = ?
@@ -201,7 +201,7 @@ public final class SQLiteTaskStore: TaskStore, TokenStore, Sendable {
         let at = now.micros
         let reportJSON = try report.map(Self.json)
         let status = disposition.status.rawValue
-        return try await pool.write { db in
+        return try await transaction { db in
             // The lease check and the change are one statement: a lost lease changes nothing.
             if case .retry(let notBefore) = disposition {
                 try db.cachedStatement(sql: """
@@ -227,7 +227,7 @@ public final class SQLiteTaskStore: TaskStore, TokenStore, Sendable {
     public func reclaimLeases(expiredBefore now: Date, ownedBy worker: String?, retryDelay: Duration) async throws -> [UUID] {
         let at = now.micros
         let notBefore = at + retryDelay.micros
-        return try await pool.write { db in
+        return try await transaction { db in
             let rows = try Row.fetchAll(db.cachedStatement(sql: """
                 SELECT id, lease_attempt, attempt_count, max_attempts, cancel_requested FROM tasks
                 WHERE lease_owner IS NOT NULL AND (lease_expires_at < ? OR lease_owner = ?)
@@ -275,7 +275,7 @@ public final class SQLiteTaskStore: TaskStore, TokenStore, Sendable {
     public func appendOutput(taskID: UUID, attempt: Int, kind: TaskEvent.Kind, data: String, now: Date) async throws {
         let id = taskID.uuidString
         let at = now.micros
-        try await pool.write { db in
+        try await transaction { db in
             // Output of a deleted task is dropped, as the reference store does.
             try db.cachedStatement(sql: """
                 INSERT INTO events (task_id, kind, attempt, data, at)
@@ -300,7 +300,7 @@ public final class SQLiteTaskStore: TaskStore, TokenStore, Sendable {
 
     public func purgeFinished(before date: Date) async throws -> Int {
         let before = date.micros
-        return try await pool.write { db in
+        return try await transaction { db in
             try db.cachedStatement(sql: """
                 DELETE FROM tasks WHERE status IN ('succeeded', 'failed', 'cancelled')
                 AND COALESCE(finished_at, updated_at) < ?
@@ -317,7 +317,7 @@ public final class SQLiteTaskStore: TaskStore, TokenStore, Sendable {
             tokenHash, principal.id.uuidString, principal.name, principal.role.rawValue, principal.tenant, policies,
             principal.createdAt.micros, principal.expiresAt?.micros, principal.revokedAt?.micros,
         ]
-        try await pool.write { db in
+        try await transaction { db in
             // Like the reference store, a second insert under the same hash replaces the first.
             try db.cachedStatement(sql: """
                 INSERT OR REPLACE INTO tokens (hash, id, name, role, tenant, policies, created_at, expires_at, revoked_at)
@@ -348,7 +348,7 @@ public final class SQLiteTaskStore: TaskStore, TokenStore, Sendable {
     }
 
     public func revokeToken(id: UUID, at date: Date) async throws -> Bool {
-        try await pool.write { db in
+        try await transaction { db in
             try db.cachedStatement(sql: "UPDATE tokens SET revoked_at = ? WHERE id = ?").execute(arguments: [date.micros, id.uuidString])
             return db.changesCount > 0
         }
@@ -371,6 +371,21 @@ public final class SQLiteTaskStore: TaskStore, TokenStore, Sendable {
     }
 
     // MARK: - Rows
+
+    /// One `BEGIN IMMEDIATE` transaction: the write lock is taken before the first read, so a
+    /// read-then-write (a claim, a reclaim) never interleaves with another writer, in this
+    /// process or another. (GRDB's `write` does the same; this says so where it matters.)
+    private func transaction<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        try await pool.writeWithoutTransaction { db in
+            var result: T?
+            try db.inTransaction(.immediate) {
+                result = try body(db)
+                return .commit
+            }
+            guard let result else { throw SQLiteStoreError("a transaction committed without a result") }
+            return result
+        }
+    }
 
     private static func recordEvent(_ db: Database, _ id: String, _ kind: TaskEvent.Kind, attempt: Int?, _ data: String, at: Int64) throws {
         try db.cachedStatement(sql: "INSERT INTO events (task_id, kind, attempt, data, at) VALUES (?, ?, ?, ?, ?)")

@@ -26,8 +26,9 @@ public final class SQLiteTaskStore: TaskStore, TokenStore, Sendable {
         config.label = "edgy-store"
         config.busyMode = .timeout(10)
         config.prepareDatabase { db in
-            // WAL is set by DatabasePool; NORMAL is durable across a process kill, and
-            // across power loss up to the last checkpoint (the WAL's own guarantee).
+            // WAL is set by DatabasePool. With WAL, NORMAL keeps every committed transaction
+            // across a process kill; a power loss may undo the last few commits, never corrupt
+            // the file. It saves an fsync per commit.
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
         }
         pool = try DatabasePool(path: path, configuration: config)
@@ -45,14 +46,17 @@ public final class SQLiteTaskStore: TaskStore, TokenStore, Sendable {
             if try Int.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM tasks WHERE id = ?"), arguments: [id]) != nil {
                 throw StoreError(.duplicateID, "a task with id \(task.id) exists")
             }
+            // Counting stops at the limit, so a check costs at most `max` index entries.
             if let max = limits.maxQueued {
-                let queued = try Int.fetchOne(db.cachedStatement(sql: "SELECT COUNT(*) FROM tasks WHERE status = 'queued'")) ?? 0
+                let queued = try Int.fetchOne(db.cachedStatement(sql: """
+                    SELECT COUNT(*) FROM (SELECT 1 FROM tasks WHERE status = 'queued' LIMIT ?)
+                    """), arguments: [max]) ?? 0
                 if queued >= max { throw StoreError(.queueFull, "the queue is full (\(max) tasks queued)") }
             }
             if let max = limits.maxQueuedPerTenant {
-                let queued = try Int.fetchOne(
-                    db.cachedStatement(sql: "SELECT COUNT(*) FROM tasks WHERE tenant = ? AND status = 'queued'"),
-                    arguments: [task.tenant]) ?? 0
+                let queued = try Int.fetchOne(db.cachedStatement(sql: """
+                    SELECT COUNT(*) FROM (SELECT 1 FROM tasks WHERE tenant = ? AND status = 'queued' LIMIT ?)
+                    """), arguments: [task.tenant, max]) ?? 0
                 if queued >= max { throw StoreError(.queueFull, "tenant \(task.tenant) has \(max) tasks queued") }
             }
             try db.cachedStatement(sql: """

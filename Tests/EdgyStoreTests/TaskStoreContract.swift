@@ -144,6 +144,13 @@ struct TaskStoreContract {
 
         let one = try await pages(TaskQuery(limit: 1))
         #expect(one.ids == newestFirst.map(\.id))
+
+        // A cursor is a position, not an offset: tasks created meanwhile do not shift the pages.
+        let first = try await store.list(TaskQuery(limit: 10))
+        try await store.create(T.task(at: 500), limits: QueueLimits())
+        let rest = try await store.list(TaskQuery(limit: 100, cursor: first.nextCursor))
+        #expect(first.tasks.map(\.id) + rest.tasks.map(\.id) == newestFirst.map(\.id))
+        #expect(rest.nextCursor == nil)
     }
 
     // MARK: - Claims

@@ -57,6 +57,19 @@ struct SQLiteTaskStoreTests {
         try await expectContents(reopened, written)
     }
 
+    @Test func closingCheckpointsAndLaterCallsThrow() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let path = directory.path + "/edgy.sqlite"
+        let store = try SQLiteTaskStore(path: path)
+        let written = try await populate(store)
+        try store.close()
+        await #expect(throws: (any Error).self) { _ = try await store.task(id: written.queued.id) }
+        let size = (try? FileManager.default.attributesOfItem(atPath: path + "-wal")[.size] as? Int) ?? 0
+        #expect(size == 0, "the WAL was checkpointed into the database file")
+        try await expectContents(try SQLiteTaskStore(path: path), written)
+    }
+
     @Test func secondInstanceSeesTheFirstsWritesWhileItIsOpen() async throws {
         let directory = TemporaryDirectory()
         defer { directory.remove() }

@@ -1,0 +1,93 @@
+import GRDB
+
+/// The database's tables, as migrations. A migration, once shipped, is never edited: changes
+/// are new migrations appended below, so every existing file upgrades in order.
+///
+/// Times are microseconds since the epoch (INTEGER), so ordering and cursors are exact.
+/// Task ids are upper-case UUID strings, the order `InMemoryTaskStore` uses for ties.
+enum SQLiteSchema {
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1: tasks, attempts, files, events, tokens") { db in
+            try db.execute(sql: """
+                CREATE TABLE tasks (
+                    id TEXT PRIMARY KEY NOT NULL,
+                    tenant TEXT NOT NULL,
+                    name TEXT NOT NULL,
+                    policy TEXT NOT NULL,
+                    status TEXT NOT NULL,
+                    command TEXT,                 -- JSON array, NULL when the policy's command runs
+                    stdin BLOB NOT NULL,
+                    env TEXT NOT NULL,            -- JSON object
+                    limits TEXT NOT NULL,         -- JSON LimitOverrides
+                    max_attempts INTEGER NOT NULL,
+                    attempt_count INTEGER NOT NULL,
+                    created_at INTEGER NOT NULL,
+                    updated_at INTEGER NOT NULL,
+                    finished_at INTEGER,
+                    not_before INTEGER NOT NULL,
+                    cancel_requested INTEGER NOT NULL DEFAULT 0,
+                    lease_owner TEXT,             -- the lease: all three set, or all NULL
+                    lease_attempt INTEGER,
+                    lease_expires_at INTEGER
+                );
+                -- list: newest first, alone or by one filter
+                CREATE INDEX tasks_by_created ON tasks (created_at, id);
+                CREATE INDEX tasks_by_tenant ON tasks (tenant, created_at, id);
+                CREATE INDEX tasks_by_status ON tasks (status, created_at, id);
+                CREATE INDEX tasks_by_policy ON tasks (policy, created_at, id);
+                CREATE INDEX tasks_by_name ON tasks (name, created_at, id);
+                -- queue limits and activeCounts per tenant
+                CREATE INDEX tasks_by_tenant_status ON tasks (tenant, status);
+                -- claim: the oldest claimable queued task
+                CREATE INDEX tasks_claimable ON tasks (not_before, created_at, id) WHERE status = 'queued';
+                -- reclaim: leases by expiry or owner
+                CREATE INDEX tasks_leased ON tasks (lease_expires_at, lease_owner) WHERE lease_owner IS NOT NULL;
+
+                CREATE TABLE attempts (
+                    task_id TEXT NOT NULL REFERENCES tasks(id) ON DELETE CASCADE,
+                    number INTEGER NOT NULL,
+                    worker TEXT NOT NULL,
+                    started_at INTEGER NOT NULL,
+                    finished_at INTEGER,
+                    outcome TEXT,
+                    report TEXT,                  -- JSON AttemptReport
+                    PRIMARY KEY (task_id, number)
+                );
+
+                CREATE TABLE task_files (
+                    task_id TEXT NOT NULL REFERENCES tasks(id) ON DELETE CASCADE,
+                    position INTEGER NOT NULL,
+                    path TEXT NOT NULL,
+                    mode INTEGER NOT NULL,
+                    contents BLOB NOT NULL,
+                    PRIMARY KEY (task_id, position)
+                );
+
+                CREATE TABLE events (
+                    sequence INTEGER PRIMARY KEY AUTOINCREMENT,
+                    task_id TEXT NOT NULL REFERENCES tasks(id) ON DELETE CASCADE,
+                    kind TEXT NOT NULL,
+                    attempt INTEGER,
+                    data TEXT NOT NULL,
+                    at INTEGER NOT NULL
+                );
+                CREATE INDEX events_by_task ON events (task_id, sequence);
+
+                CREATE TABLE tokens (
+                    hash TEXT PRIMARY KEY NOT NULL,
+                    id TEXT NOT NULL UNIQUE,
+                    name TEXT NOT NULL,
+                    role TEXT NOT NULL,
+                    tenant TEXT NOT NULL,
+                    policies TEXT,                -- JSON array, NULL for any
+                    created_at INTEGER NOT NULL,
+                    expires_at INTEGER,
+                    revoked_at INTEGER
+                );
+                CREATE INDEX tokens_by_tenant ON tokens (tenant, created_at);
+                """)
+        }
+        return migrator
+    }
+}

@@ -1,0 +1,547 @@
+import EdgyAuth
+import EdgyJail
+import EdgyPolicy
+import EdgyStore
+import Foundation
+import GRDB
+
+/// The embedded store for one host (DESIGN §4): one SQLite file in WAL mode, written through a
+/// GRDB `DatabasePool` (one writer connection, concurrent readers).
+///
+/// Every operation that changes a task is one `BEGIN IMMEDIATE` transaction, so SQLite
+/// serializes it against every other writer, in this process and in any other that opens the
+/// same file: two claims never see the same queued task. Leases live in the `tasks` row
+/// (`lease_owner`, `lease_attempt`, `lease_expires_at`), with the same semantics a PostgreSQL
+/// store implements with `FOR UPDATE SKIP LOCKED`.
+///
+/// Times are kept in microseconds since the epoch: a `Date` read back is the one written,
+/// rounded to the microsecond.
+public final class SQLiteTaskStore: TaskStore, TokenStore, Sendable {
+    private let pool: DatabasePool
+
+    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    /// Opening the same file again is safe: migrations already applied are skipped.
+    public init(path: String) throws {
+        var config = Configuration()
+        config.label = "edgy-store"
+        config.busyMode = .timeout(10)
+        config.prepareDatabase { db in
+            // WAL is set by DatabasePool. With WAL, NORMAL keeps every committed transaction
+            // across a process kill; a power loss may undo the last few commits, never corrupt
+            // the file. It saves an fsync per commit.
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+        }
+        pool = try DatabasePool(path: path, configuration: config)
+        try SQLiteSchema.migrator.migrate(pool)
+    }
+
+    /// Closes the database at a graceful shutdown, after copying the WAL into the database file
+    /// (and truncating it). Every later call throws. Dropping the store without closing it
+    /// loses nothing; the next open replays the WAL.
+    public func close() throws {
+        // Best effort: another process reading the file may hold the checkpoint back, which
+        // costs nothing but WAL size.
+        _ = try? pool.writeWithoutTransaction { db in try db.checkpoint(.truncate) }
+        try pool.close()
+    }
+
+    // MARK: - Tasks
+
+    public func create(_ task: TaskRecord, limits: QueueLimits) async throws {
+        let id = task.id.uuidString
+        let row = try TaskColumns(task)
+        let files = task.spec.files
+        let attempts = try task.attempts.map { try AttemptColumns($0) }
+        try await transaction { db in
+            if try Int.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM tasks WHERE id = ?"), arguments: [id]) != nil {
+                throw StoreError(.duplicateID, "a task with id \(task.id) exists")
+            }
+            // Counting stops at the limit, so a check costs at most `max` index entries.
+            if let max = limits.maxQueued {
+                let queued = try Int.fetchOne(db.cachedStatement(sql: """
+                    SELECT COUNT(*) FROM (SELECT 1 FROM tasks WHERE status = 'queued' LIMIT ?)
+                    """), arguments: [max]) ?? 0
+                if queued >= max { throw StoreError(.queueFull, "the queue is full (\(max) tasks queued)") }
+            }
+            if let max = limits.maxQueuedPerTenant {
+                let queued = try Int.fetchOne(db.cachedStatement(sql: """
+                    SELECT COUNT(*) FROM (SELECT 1 FROM tasks WHERE tenant = ? AND status = 'queued' LIMIT ?)
+                    """), arguments: [task.tenant, max]) ?? 0
+                if queued >= max { throw StoreError(.queueFull, "tenant \(task.tenant) has \(max) tasks queued") }
+            }
+            try db.cachedStatement(sql: """
+                INSERT INTO tasks (id, tenant, name, policy, status, command, stdin, env, limits, max_attempts,
+                    attempt_count, created_at, updated_at, finished_at, not_before, cancel_requested)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """).execute(arguments: row.arguments)
+            let insertFile = try db.cachedStatement(sql: "INSERT INTO task_files (task_id, position, path, mode, contents) VALUES (?, ?, ?, ?, ?)")
+            for (position, file) in files.enumerated() {
+                try insertFile.execute(arguments: [id, position, file.path, Int64(file.mode), Data(file.contents)])
+            }
+            let insertAttempt = try db.cachedStatement(sql: """
+                INSERT INTO attempts (task_id, number, worker, started_at, finished_at, outcome, report) VALUES (?, ?, ?, ?, ?, ?, ?)
+                """)
+            for attempt in attempts {
+                try insertAttempt.execute(arguments: [id] + attempt.arguments)
+            }
+            try Self.recordEvent(db, id, .status, attempt: nil, task.status.rawValue, at: row.createdAt)
+        }
+    }
+
+    public func task(id: UUID) async throws -> TaskRecord? {
+        try await pool.read { db in try Self.fetchTask(db, id: id.uuidString) }
+    }
+
+    public func list(_ query: TaskQuery) async throws -> TaskPage {
+        // The filter clauses are fixed text; every value is a bound argument.
+        var conditions: [String] = []
+        var arguments: StatementArguments = []
+        if let tenant = query.tenant { conditions.append("tenant = ?"); arguments += [tenant] }
+        if let status = query.status { conditions.append("status = ?"); arguments += [status.rawValue] }
+        if let policy = query.policy { conditions.append("policy = ?"); arguments += [policy] }
+        if let name = query.name { conditions.append("name = ?"); arguments += [name] }
+        if let cursor = query.cursor.flatMap(TaskCursor.init(encoded:)) {
+            let micros = cursor.createdAt.micros
+            // A row value, so the index on (…, created_at, id) is searched from the cursor on.
+            conditions.append("(created_at, id) < (?, ?)")
+            arguments += [micros, cursor.id.uuidString]
+        }
+        let limit = max(query.limit, 0)
+        arguments += [limit + 1]
+        let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
+        let sql = "SELECT \(TaskColumns.select) FROM tasks \(whereClause) ORDER BY created_at DESC, id DESC LIMIT ?"
+        let finalArguments = arguments
+        return try await pool.read { db in
+            let rows = try Row.fetchAll(db.cachedStatement(sql: sql), arguments: finalArguments)
+            let tasks = try Self.decodeTasks(db, rows: Array(rows.prefix(limit)))
+            let next = rows.count > limit ? tasks.last.map { TaskCursor(createdAt: $0.createdAt, id: $0.id).encoded } : nil
+            return TaskPage(tasks: tasks, nextCursor: next)
+        }
+    }
+
+    public func activeCounts(tenant: String?) async throws -> (queued: Int, running: Int) {
+        let counts = try await pool.read { db -> [String: Int] in
+            let rows: [Row]
+            if let tenant {
+                rows = try Row.fetchAll(db.cachedStatement(sql: """
+                    SELECT status, COUNT(*) FROM tasks WHERE tenant = ? AND status IN ('queued', 'running') GROUP BY status
+                    """), arguments: [tenant])
+            } else {
+                rows = try Row.fetchAll(db.cachedStatement(sql: """
+                    SELECT status, COUNT(*) FROM tasks WHERE status IN ('queued', 'running') GROUP BY status
+                    """))
+            }
+            return Dictionary(uniqueKeysWithValues: rows.map { ($0[0] as String, $0[1] as Int) })
+        }
+        return (counts["queued"] ?? 0, counts["running"] ?? 0)
+    }
+
+    public func requestCancel(id: UUID, now: Date) async throws -> TaskRecord? {
+        let id = id.uuidString
+        let at = now.micros
+        return try await transaction { db in
+            guard let status = try String.fetchOne(db.cachedStatement(sql: "SELECT status FROM tasks WHERE id = ?"), arguments: [id]) else {
+                return nil
+            }
+            switch TaskStatus(rawValue: status) {
+            case .queued:
+                try db.cachedStatement(sql: "UPDATE tasks SET status = 'cancelled', finished_at = ?, updated_at = ? WHERE id = ?")
+                    .execute(arguments: [at, at, id])
+                try Self.recordEvent(db, id, .status, attempt: nil, TaskStatus.cancelled.rawValue, at: at)
+            case .running:
+                try db.cachedStatement(sql: "UPDATE tasks SET cancel_requested = 1, updated_at = ? WHERE id = ?")
+                    .execute(arguments: [at, id])
+            default:
+                break
+            }
+            return try Self.fetchTask(db, id: id)
+        }
+    }
+
+    public func delete(id: UUID) async throws -> Bool {
+        // Files, attempts and events go with the task (ON DELETE CASCADE); so does the lease.
+        try await transaction { db in
+            try db.cachedStatement(sql: "DELETE FROM tasks WHERE id = ?").execute(arguments: [id.uuidString])
+            return db.changesCount > 0
+        }
+    }
+
+    // MARK: - Leases
+
+    public func claim(worker: String, leaseDuration: Duration, now: Date) async throws -> ClaimedTask? {
+        let at = now.micros
+        let expires = at + leaseDuration.micros
+        return try await transaction { db in
+            // INDEXED BY: without statistics the planner would pick the status index and sort
+            // the whole queue on every claim; the partial index hands over the oldest first.
+            guard let candidate = try Row.fetchOne(db.cachedStatement(sql: """
+                SELECT id, attempt_count FROM tasks INDEXED BY tasks_claimable
+                WHERE status = 'queued' AND not_before <= ?
+                ORDER BY not_before, created_at, id LIMIT 1
+                """), arguments: [at])
+            else { return nil }
+            let id: String = candidate[0]
+            let attempt = (candidate[1] as Int) + 1
+            try db.cachedStatement(sql: """
+                UPDATE tasks SET status = 'running', updated_at = ?, attempt_count = ?,
+                    lease_owner = ?, lease_attempt = ?, lease_expires_at = ?
+                WHERE id = ?
+                """).execute(arguments: [at, attempt, worker, attempt, expires, id])
+            try db.cachedStatement(sql: "INSERT INTO attempts (task_id, number, worker, started_at) VALUES (?, ?, ?, ?)")
+                .execute(arguments: [id, attempt, worker, at])
+            try Self.recordEvent(db, id, .status, attempt: attempt, TaskStatus.running.rawValue, at: at)
+            guard let task = try Self.fetchTask(db, id: id) else { return nil }
+            return ClaimedTask(task: task, attempt: attempt)
+        }
+    }
+
+    public func renewLease(taskID: UUID, attempt: Int, worker: String, leaseDuration: Duration, now: Date) async throws -> LeaseStatus {
+        let expires = now.micros + leaseDuration.micros
+        return try await transaction { db in
+            let cancelRequested = try Bool.fetchOne(db.cachedStatement(sql: """
+                UPDATE tasks SET lease_expires_at = ?
+                WHERE id = ? AND lease_owner = ? AND lease_attempt = ?
+                RETURNING cancel_requested
+                """), arguments: [expires, taskID.uuidString, worker, attempt])
+            return cancelRequested.map { .held(cancelRequested: $0) } ?? .lost
+        }
+    }
+
+    public func finishAttempt(
+        taskID: UUID, attempt: Int, worker: String, outcome: Outcome, report: AttemptReport?,
+        disposition: AttemptDisposition, now: Date
+    ) async throws -> Bool {
+        let id = taskID.uuidString
+        let at = now.micros
+        let reportJSON = try report.map(Self.json)
+        let status = disposition.status.rawValue
+        return try await transaction { db in
+            // The lease check and the change are one statement: a lost lease changes nothing.
+            if case .retry(let notBefore) = disposition {
+                try db.cachedStatement(sql: """
+                    UPDATE tasks SET status = ?, updated_at = ?, not_before = ?, cancel_requested = 0,
+                        lease_owner = NULL, lease_attempt = NULL, lease_expires_at = NULL
+                    WHERE id = ? AND lease_owner = ? AND lease_attempt = ?
+                    """).execute(arguments: [status, at, notBefore.micros, id, worker, attempt])
+            } else {
+                try db.cachedStatement(sql: """
+                    UPDATE tasks SET status = ?, updated_at = ?, finished_at = ?, cancel_requested = 0,
+                        lease_owner = NULL, lease_attempt = NULL, lease_expires_at = NULL
+                    WHERE id = ? AND lease_owner = ? AND lease_attempt = ?
+                    """).execute(arguments: [status, at, at, id, worker, attempt])
+            }
+            guard db.changesCount == 1 else { return false }
+            try db.cachedStatement(sql: "UPDATE attempts SET finished_at = ?, outcome = ?, report = ? WHERE task_id = ? AND number = ?")
+                .execute(arguments: [at, outcome.rawValue, reportJSON, id, attempt])
+            try Self.recordEvent(db, id, .status, attempt: attempt, status, at: at)
+            return true
+        }
+    }
+
+    public func reclaimLeases(expiredBefore now: Date, ownedBy worker: String?, retryDelay: Duration) async throws -> [UUID] {
+        let at = now.micros
+        let notBefore = at + retryDelay.micros
+        return try await transaction { db in
+            let rows = try Row.fetchAll(db.cachedStatement(sql: """
+                SELECT id, lease_attempt, attempt_count, max_attempts, cancel_requested FROM tasks
+                WHERE lease_owner IS NOT NULL AND (lease_expires_at < ? OR lease_owner = ?)
+                ORDER BY lease_expires_at, id
+                """), arguments: [at, worker])
+            var reclaimed: [UUID] = []
+            for row in rows {
+                let id: String = row[0]
+                let attempt: Int = row[1]
+                let attemptCount: Int = row[2]
+                let maxAttempts: Int = row[3]
+                let cancelRequested: Bool = row[4]
+                try db.cachedStatement(sql: "UPDATE attempts SET finished_at = ?, outcome = ? WHERE task_id = ? AND number = ?")
+                    .execute(arguments: [at, Outcome.lost.rawValue, id, attempt])
+                let status: TaskStatus
+                if cancelRequested {
+                    status = .cancelled
+                } else if attemptCount >= maxAttempts {
+                    status = .failed
+                } else {
+                    status = .queued
+                }
+                if status == .queued {
+                    try db.cachedStatement(sql: """
+                        UPDATE tasks SET status = 'queued', updated_at = ?, not_before = ?,
+                            lease_owner = NULL, lease_attempt = NULL, lease_expires_at = NULL
+                        WHERE id = ?
+                        """).execute(arguments: [at, notBefore, id])
+                } else {
+                    try db.cachedStatement(sql: """
+                        UPDATE tasks SET status = ?, updated_at = ?, finished_at = ?,
+                            lease_owner = NULL, lease_attempt = NULL, lease_expires_at = NULL
+                        WHERE id = ?
+                        """).execute(arguments: [status.rawValue, at, at, id])
+                }
+                try Self.recordEvent(db, id, .status, attempt: attempt, status.rawValue, at: at)
+                if let uuid = UUID(uuidString: id) { reclaimed.append(uuid) }
+            }
+            return reclaimed
+        }
+    }
+
+    // MARK: - Events
+
+    public func appendOutput(taskID: UUID, attempt: Int, kind: TaskEvent.Kind, data: String, now: Date) async throws {
+        let id = taskID.uuidString
+        let at = now.micros
+        try await transaction { db in
+            // Output of a deleted task is dropped, as the reference store does.
+            try db.cachedStatement(sql: """
+                INSERT INTO events (task_id, kind, attempt, data, at)
+                SELECT ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM tasks WHERE id = ?)
+                """).execute(arguments: [id, kind.rawValue, attempt, data, at, id])
+        }
+    }
+
+    public func events(taskID: UUID, after sequence: Int64, limit: Int) async throws -> [TaskEvent] {
+        try await pool.read { db in
+            let rows = try Row.fetchAll(db.cachedStatement(sql: """
+                SELECT sequence, kind, attempt, data, at FROM events
+                WHERE task_id = ? AND sequence > ? ORDER BY sequence LIMIT ?
+                """), arguments: [taskID.uuidString, sequence, max(limit, 0)])
+            return try rows.map { row in
+                let kind: String = row[1]
+                guard let kind = TaskEvent.Kind(rawValue: kind) else { throw SQLiteStoreError("unknown event kind \(kind)") }
+                return TaskEvent(sequence: row[0], taskID: taskID, kind: kind, attempt: row[2], data: row[3], at: Date(micros: row[4]))
+            }
+        }
+    }
+
+    public func purgeFinished(before date: Date) async throws -> Int {
+        let before = date.micros
+        return try await transaction { db in
+            try db.cachedStatement(sql: """
+                DELETE FROM tasks WHERE status IN ('succeeded', 'failed', 'cancelled')
+                AND COALESCE(finished_at, updated_at) < ?
+                """).execute(arguments: [before])
+            return db.changesCount
+        }
+    }
+
+    // MARK: - Tokens
+
+    public func insertToken(_ principal: Principal, tokenHash: String) async throws {
+        let policies = try principal.policies.map(Self.json)
+        let arguments: StatementArguments = [
+            tokenHash, principal.id.uuidString, principal.name, principal.role.rawValue, principal.tenant, policies,
+            principal.createdAt.micros, principal.expiresAt?.micros, principal.revokedAt?.micros,
+        ]
+        try await transaction { db in
+            // Like the reference store, a second insert under the same hash replaces the first.
+            try db.cachedStatement(sql: """
+                INSERT OR REPLACE INTO tokens (hash, id, name, role, tenant, policies, created_at, expires_at, revoked_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """).execute(arguments: arguments)
+        }
+    }
+
+    public func principal(forTokenHash hash: String) async throws -> Principal? {
+        try await pool.read { db in
+            try Row.fetchOne(db.cachedStatement(sql: "SELECT \(Self.tokenColumns) FROM tokens WHERE hash = ?"), arguments: [hash])
+                .map(Self.decodePrincipal)
+        }
+    }
+
+    public func listTokens(tenant: String?) async throws -> [Principal] {
+        try await pool.read { db in
+            let rows: [Row]
+            if let tenant {
+                rows = try Row.fetchAll(db.cachedStatement(sql: """
+                    SELECT \(Self.tokenColumns) FROM tokens WHERE tenant = ? ORDER BY created_at, id
+                    """), arguments: [tenant])
+            } else {
+                rows = try Row.fetchAll(db.cachedStatement(sql: "SELECT \(Self.tokenColumns) FROM tokens ORDER BY created_at, id"))
+            }
+            return try rows.map(Self.decodePrincipal)
+        }
+    }
+
+    public func revokeToken(id: UUID, at date: Date) async throws -> Bool {
+        try await transaction { db in
+            try db.cachedStatement(sql: "UPDATE tokens SET revoked_at = ? WHERE id = ?").execute(arguments: [date.micros, id.uuidString])
+            return db.changesCount > 0
+        }
+    }
+
+    private static let tokenColumns = "id, name, role, tenant, policies, created_at, expires_at, revoked_at"
+
+    private static func decodePrincipal(_ row: Row) throws -> Principal {
+        let idText: String = row[0]
+        let roleText: String = row[2]
+        guard let id = UUID(uuidString: idText), let role = Role(rawValue: roleText) else {
+            throw SQLiteStoreError("malformed token row \(idText)")
+        }
+        let policies: String? = row[4]
+        let expiresAt: Int64? = row[6]
+        let revokedAt: Int64? = row[7]
+        return Principal(
+            id: id, name: row[1], role: role, tenant: row[3], policies: try policies.map { try unjson([String].self, $0) },
+            createdAt: Date(micros: row[5]), expiresAt: expiresAt.map(Date.init(micros:)), revokedAt: revokedAt.map(Date.init(micros:)))
+    }
+
+    // MARK: - Rows
+
+    /// One `BEGIN IMMEDIATE` transaction: the write lock is taken before the first read, so a
+    /// read-then-write (a claim, a reclaim) never interleaves with another writer, in this
+    /// process or another. (GRDB's `write` does the same; this says so where it matters.)
+    private func transaction<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        try await pool.writeWithoutTransaction { db in
+            var result: T?
+            try db.inTransaction(.immediate) {
+                result = try body(db)
+                return .commit
+            }
+            guard let result else { throw SQLiteStoreError("a transaction committed without a result") }
+            return result
+        }
+    }
+
+    private static func recordEvent(_ db: Database, _ id: String, _ kind: TaskEvent.Kind, attempt: Int?, _ data: String, at: Int64) throws {
+        try db.cachedStatement(sql: "INSERT INTO events (task_id, kind, attempt, data, at) VALUES (?, ?, ?, ?, ?)")
+            .execute(arguments: [id, kind.rawValue, attempt, data, at])
+    }
+
+    private static func fetchTask(_ db: Database, id: String) throws -> TaskRecord? {
+        guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT \(TaskColumns.select) FROM tasks WHERE id = ?"), arguments: [id]) else {
+            return nil
+        }
+        let attempts = try Row.fetchAll(db.cachedStatement(sql: """
+            SELECT task_id, number, worker, started_at, finished_at, outcome, report FROM attempts WHERE task_id = ? ORDER BY number
+            """), arguments: [id])
+        let files = try Row.fetchAll(db.cachedStatement(sql: """
+            SELECT task_id, path, mode, contents FROM task_files WHERE task_id = ? ORDER BY position
+            """), arguments: [id])
+        return try decodeTask(row, attempts: attempts, files: files)
+    }
+
+    /// Tasks for rows of `tasks`, in the rows' order, with their attempts and files.
+    private static func decodeTasks(_ db: Database, rows: [Row]) throws -> [TaskRecord] {
+        guard !rows.isEmpty else { return [] }
+        let ids = rows.map { $0[0] as String }
+        // GRDB's SQL interpolation expands the array into bound placeholders.
+        let attempts = try SQLRequest<Row>("""
+            SELECT task_id, number, worker, started_at, finished_at, outcome, report FROM attempts
+            WHERE task_id IN \(ids) ORDER BY task_id, number
+            """).fetchAll(db)
+        let files = try SQLRequest<Row>("""
+            SELECT task_id, path, mode, contents FROM task_files WHERE task_id IN \(ids) ORDER BY task_id, position
+            """).fetchAll(db)
+        let attemptsByTask = Dictionary(grouping: attempts) { $0[0] as String }
+        let filesByTask = Dictionary(grouping: files) { $0[0] as String }
+        return try rows.map { row in
+            let id: String = row[0]
+            return try decodeTask(row, attempts: attemptsByTask[id] ?? [], files: filesByTask[id] ?? [])
+        }
+    }
+
+    private static func decodeTask(_ row: Row, attempts: [Row], files: [Row]) throws -> TaskRecord {
+        let idText: String = row[0]
+        let statusText: String = row[4]
+        guard let id = UUID(uuidString: idText), let status = TaskStatus(rawValue: statusText) else {
+            throw SQLiteStoreError("malformed task row \(idText)")
+        }
+        let command: String? = row[5]
+        let stdin: Data = row[6]
+        let env: String = row[7]
+        let limits: String = row[8]
+        let finishedAt: Int64? = row[12]
+        let spec = TaskSpec(
+            name: row[2], policy: row[3],
+            files: files.map { file in
+                let mode: Int64 = file[2]
+                let contents: Data = file[3]
+                return TaskFile(path: file[1], contents: Array(contents), mode: UInt32(truncatingIfNeeded: mode))
+            },
+            command: try command.map { try unjson([String].self, $0) },
+            stdin: Array(stdin), env: try unjson([String: String].self, env), limits: try unjson(LimitOverrides.self, limits),
+            maxAttempts: row[9])
+        return TaskRecord(
+            id: id, tenant: row[1], spec: spec, status: status,
+            createdAt: Date(micros: row[10]), updatedAt: Date(micros: row[11]), finishedAt: finishedAt.map(Date.init(micros:)),
+            notBefore: Date(micros: row[13]), cancelRequested: row[14],
+            attempts: try attempts.map(decodeAttempt))
+    }
+
+    private static func decodeAttempt(_ row: Row) throws -> AttemptRecord {
+        let finishedAt: Int64? = row[4]
+        let outcomeText: String? = row[5]
+        let report: String? = row[6]
+        var outcome: Outcome?
+        if let outcomeText {
+            guard let known = Outcome(rawValue: outcomeText) else { throw SQLiteStoreError("unknown outcome \(outcomeText)") }
+            outcome = known
+        }
+        return AttemptRecord(
+            number: row[1], worker: row[2], startedAt: Date(micros: row[3]), finishedAt: finishedAt.map(Date.init(micros:)),
+            outcome: outcome, report: try report.map { try unjson(AttemptReport.self, $0) })
+    }
+
+    fileprivate static func json(_ value: some Encodable) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        return String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+
+    fileprivate static func unjson<T: Decodable>(_ type: T.Type, _ text: String) throws -> T {
+        try JSONDecoder().decode(type, from: Data(text.utf8))
+    }
+}
+
+/// A row the store cannot read back (a file written by something else, or a newer schema).
+public struct SQLiteStoreError: Error, Sendable, CustomStringConvertible {
+    public var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// A task's own columns, encoded before the write transaction so JSON work stays outside it.
+private struct TaskColumns {
+    static let select = """
+        id, tenant, name, policy, status, command, stdin, env, limits, max_attempts, \
+        created_at, updated_at, finished_at, not_before, cancel_requested
+        """
+
+    var arguments: StatementArguments
+    var createdAt: Int64
+
+    init(_ task: TaskRecord) throws {
+        createdAt = task.createdAt.micros
+        arguments = [
+            task.id.uuidString, task.tenant, task.spec.name, task.spec.policy, task.status.rawValue,
+            try task.spec.command.map(SQLiteTaskStore.json), Data(task.spec.stdin),
+            try SQLiteTaskStore.json(task.spec.env), try SQLiteTaskStore.json(task.spec.limits),
+            task.spec.maxAttempts, task.attempts.count, createdAt, task.updatedAt.micros, task.finishedAt?.micros,
+            task.notBefore.micros, task.cancelRequested,
+        ]
+    }
+}
+
+/// An attempt's columns after `task_id`.
+private struct AttemptColumns {
+    var arguments: StatementArguments
+
+    init(_ attempt: AttemptRecord) throws {
+        arguments = [
+            attempt.number, attempt.worker, attempt.startedAt.micros, attempt.finishedAt?.micros,
+            attempt.outcome?.rawValue, try attempt.report.map(SQLiteTaskStore.json),
+        ]
+    }
+}
+
+extension Date {
+    /// Microseconds since the epoch, as stored.
+    fileprivate var micros: Int64 { Int64((timeIntervalSince1970 * 1e6).rounded()) }
+
+    fileprivate init(micros: Int64) { self.init(timeIntervalSince1970: Double(micros) / 1e6) }
+}
+
+extension Duration {
+    fileprivate var micros: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1_000_000 + attoseconds / 1_000_000_000_000
+    }
+}

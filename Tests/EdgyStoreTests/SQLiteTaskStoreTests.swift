@@ -1,0 +1,255 @@
+import EdgyAuth
+import EdgyJail
+import EdgyStore
+import EdgyStoreSQLite
+import Foundation
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What only a file-backed store has to show: its schema opens again, and its data outlives
+/// the instance that wrote it.
+@Suite("SQLiteTaskStore")
+struct SQLiteTaskStoreTests {
+    /// Writes a little of everything: a finished task, a running one (leased), a queued one,
+    /// output, a token.
+    private func populate(_ store: SQLiteTaskStore) async throws -> (finished: TaskRecord, running: TaskRecord, queued: TaskRecord, token: Principal) {
+        let done = T.task(name: "done", at: 0)
+        let running = T.task(name: "running", at: 1)
+        let queued = T.task(name: "queued", at: 2)
+        for task in [done, running, queued] { try await store.create(task, limits: QueueLimits()) }
+        _ = try #require(try await store.claim(worker: "w", leaseDuration: .seconds(30), now: T.at(3)))
+        try await store.appendOutput(taskID: done.id, attempt: 1, kind: .stdout, data: "hi\n", now: T.at(4))
+        #expect(try await store.finishAttempt(taskID: done.id, attempt: 1, worker: "w", outcome: .exited, report: nil, disposition: .succeeded, now: T.at(5)))
+        _ = try #require(try await store.claim(worker: "w", leaseDuration: .seconds(30), now: T.at(6)))
+        let token = Principal(name: "admin", role: .admin, tenant: "ops", createdAt: T.at(0))
+        try await store.insertToken(token, tokenHash: "abc")
+        return (
+            try #require(try await store.task(id: done.id)), try #require(try await store.task(id: running.id)),
+            try #require(try await store.task(id: queued.id)), token
+        )
+    }
+
+    private func expectContents(
+        _ store: SQLiteTaskStore, _ written: (finished: TaskRecord, running: TaskRecord, queued: TaskRecord, token: Principal)
+    ) async throws {
+        #expect(try await store.task(id: written.finished.id) == written.finished)
+        #expect(try await store.task(id: written.running.id) == written.running)
+        #expect(try await store.task(id: written.queued.id) == written.queued)
+        #expect(try await store.events(taskID: written.finished.id, after: 0, limit: 10).map(\.data) == ["queued", "running", "hi\n", "succeeded"])
+        #expect(try await store.principal(forTokenHash: "abc") == written.token)
+        // The lease survived too: its holder may still renew it, and the janitor sees it expire.
+        #expect(try await store.renewLease(taskID: written.running.id, attempt: 1, worker: "w", leaseDuration: .seconds(30), now: T.at(7)) == .held(cancelRequested: false))
+        #expect(try await store.reclaimLeases(expiredBefore: T.at(100), ownedBy: nil, retryDelay: .zero) == [written.running.id])
+    }
+
+    @Test func reopeningTheSameFileKeepsEverything() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let path = directory.path + "/edgy.sqlite"
+        var first: SQLiteTaskStore? = try SQLiteTaskStore(path: path)
+        let written = try await populate(try #require(first))
+        first = nil
+        // Migrations already applied are skipped, every time.
+        _ = try SQLiteTaskStore(path: path)
+        let reopened = try SQLiteTaskStore(path: path)
+        try await expectContents(reopened, written)
+    }
+
+    @Test func closingCheckpointsAndLaterCallsThrow() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let path = directory.path + "/edgy.sqlite"
+        let store = try SQLiteTaskStore(path: path)
+        let written = try await populate(store)
+        try store.close()
+        await #expect(throws: (any Error).self) { _ = try await store.task(id: written.queued.id) }
+        let size = (try? FileManager.default.attributesOfItem(atPath: path + "-wal")[.size] as? Int) ?? 0
+        #expect(size == 0, "the WAL was checkpointed into the database file")
+        try await expectContents(try SQLiteTaskStore(path: path), written)
+    }
+
+    @Test func secondInstanceSeesTheFirstsWritesWhileItIsOpen() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let path = directory.path + "/edgy.sqlite"
+        let first = try SQLiteTaskStore(path: path)
+        let written = try await populate(first)
+        // `first` is never closed: the second instance reads the WAL the first one wrote.
+        let second = try SQLiteTaskStore(path: path)
+        try await expectContents(second, written)
+        // And both instances share one queue: a task is claimed once, whichever asks.
+        let task = T.task(at: 50)
+        try await first.create(task, limits: QueueLimits())
+        // (`written.queued` is still queued; the reclaimed task is queued again only from 100.)
+        var claimed: [UUID] = []
+        for store in [second, first, second, first] {
+            if let claim = try await store.claim(worker: "x", leaseDuration: .seconds(30), now: T.at(60)) { claimed.append(claim.task.id) }
+        }
+        #expect(claimed == [written.queued.id, task.id])
+        withExtendedLifetime(first) {}
+    }
+
+    /// Two instances on one file stand for two daemons on one host: their claims race through
+    /// SQLite's write lock, and still no task is claimed twice.
+    @Test func claimsFromTwoInstancesNeverShareATask() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let path = directory.path + "/edgy.sqlite"
+        let stores = [try SQLiteTaskStore(path: path), try SQLiteTaskStore(path: path)]
+        var created: Set<UUID> = []
+        for index in 0..<200 {
+            let task = T.task(at: Int64(index))
+            created.insert(task.id)
+            try await stores[index % 2].create(task, limits: QueueLimits())
+        }
+        let claimed = try await withThrowingTaskGroup(of: [UUID].self) { group in
+            for worker in 0..<8 {
+                let store = stores[worker % 2]
+                group.addTask {
+                    var mine: [UUID] = []
+                    while let claim = try await store.claim(worker: "w\(worker)", leaseDuration: .seconds(60), now: T.at(1_000)) {
+                        mine.append(claim.task.id)
+                    }
+                    return mine
+                }
+            }
+            var all: [UUID] = []
+            for try await ids in group { all += ids }
+            return all
+        }
+        #expect(claimed.count == 200)
+        #expect(Set(claimed) == created)
+    }
+
+    /// A killed process leaves the database file and its WAL as they were at the last commit,
+    /// never checkpointed or closed. Copying both while the writer is still open is that state.
+    @Test func dataSurvivesAKilledProcess() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let path = directory.path + "/edgy.sqlite"
+        let store = try SQLiteTaskStore(path: path)
+        let written = try await populate(store)
+
+        let crashed = TemporaryDirectory()
+        defer { crashed.remove() }
+        let files = FileManager.default
+        for suffix in ["", "-wal"] where files.fileExists(atPath: path + suffix) {
+            try files.copyItem(atPath: path + suffix, toPath: crashed.path + "/edgy.sqlite" + suffix)
+        }
+        #expect(files.fileExists(atPath: crashed.path + "/edgy.sqlite-wal"), "the test means nothing if everything was checkpointed")
+        let recovered = try SQLiteTaskStore(path: crashed.path + "/edgy.sqlite")
+        try await expectContents(recovered, written)
+        withExtendedLifetime(store) {}
+    }
+
+    /// The real thing: a child process (this test binary, running only
+    /// `killedChildWritesThenDies`) writes and is killed with SIGKILL; what it committed is there.
+    @Test func dataSurvivesSIGKILL() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let path = directory.path + "/edgy.sqlite"
+        let child = Process()
+        child.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
+        child.arguments = ["--testing-library", "swift-testing", "--filter", "killedChildWritesThenDies"]
+        child.environment = ProcessInfo.processInfo.environment.merging([Self.childEnvironmentKey: path]) { $1 }
+        child.standardOutput = FileHandle.nullDevice
+        child.standardError = FileHandle.nullDevice
+        try child.run()
+        child.waitUntilExit()
+        #expect(child.terminationReason == .uncaughtSignal)
+        #expect(child.terminationStatus == SIGKILL)
+
+        let store = try SQLiteTaskStore(path: path)
+        #expect(try await store.activeCounts(tenant: nil) == (40, 10))
+        let page = try await store.list(TaskQuery(limit: 100))
+        #expect(page.tasks.count == 50)
+        #expect(page.tasks.allSatisfy { $0.spec.files.first?.contents == Array("print(1)\n".utf8) })
+        #expect(try await store.principal(forTokenHash: "killed") != nil)
+        // The killed worker's leases are still there, for the janitor to reclaim.
+        #expect(try await store.reclaimLeases(expiredBefore: T.at(1_000_000), ownedBy: "killed", retryDelay: .zero).count == 10)
+    }
+
+    static let childEnvironmentKey = "EDGY_STORE_TEST_KILLED_CHILD_DB"
+
+    @Test(.enabled(if: ProcessInfo.processInfo.environment[childEnvironmentKey] != nil))
+    func killedChildWritesThenDies() async throws {
+        let store = try SQLiteTaskStore(path: try #require(ProcessInfo.processInfo.environment[Self.childEnvironmentKey]))
+        for index in 0..<50 { try await store.create(T.task(at: Int64(index)), limits: QueueLimits()) }
+        for _ in 0..<10 { _ = try await store.claim(worker: "killed", leaseDuration: .seconds(60), now: T.at(100)) }
+        try await store.insertToken(Principal(name: "n", role: .reader, tenant: "t", createdAt: T.at(0)), tokenHash: "killed")
+        kill(getpid(), SIGKILL)
+    }
+
+    @Test func aPathWhereNoDatabaseCanBeThrows() {
+        #expect(throws: (any Error).self) { try SQLiteTaskStore(path: "/proc/nonexistent/edgy.sqlite") }
+    }
+
+    /// The daemon's hot path, create → claim → finish, on a temporary file. Prints the rate; fails
+    /// only if it is absurdly slow.
+    private static func processCPUSeconds() -> Double {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        let user = Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6
+        let system = Double(usage.ru_stime.tv_sec) + Double(usage.ru_stime.tv_usec) / 1e6
+        return user + system
+    }
+
+    @Test func hotPathThroughput() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let store = try SQLiteTaskStore(path: directory.path + "/edgy.sqlite")
+        let report = AttemptReport(outcome: .exited, exitCode: 0, wallMs: 3, stdout: Array("hello\n".utf8), policyName: "python")
+
+        func cycle(_ index: Int, worker: String) async throws {
+            let now = T.at(1_000_000)
+            try await store.create(T.task(tenant: "t\(index % 4)", at: 0), limits: QueueLimits(maxQueued: 10_000, maxQueuedPerTenant: 10_000))
+            let claim = try #require(try await store.claim(worker: worker, leaseDuration: .seconds(30), now: now))
+            #expect(try await store.finishAttempt(
+                taskID: claim.task.id, attempt: claim.attempt, worker: worker, outcome: .exited, report: report,
+                disposition: .succeeded, now: now))
+        }
+
+        for index in 0..<100 { try await cycle(index, worker: "warm-up") }
+        let count = 1000
+        let clock = ContinuousClock()
+        let cpuBefore = Self.processCPUSeconds()
+        let sequential = try await clock.measure {
+            for index in 0..<count { try await cycle(index, worker: "w") }
+        }
+        // CPU seconds the process spent per cycle, all threads: the rate an otherwise idle core
+        // would sustain, whatever else the host is doing while the test runs.
+        let cpuPerCycle = (Self.processCPUSeconds() - cpuBefore) / Double(count)
+        let parallel = try await clock.measure {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for worker in 0..<4 {
+                    group.addTask { for index in 0..<(count / 4) { try await cycle(index, worker: "w\(worker)") } }
+                }
+                try await group.waitForAll()
+            }
+        }
+        // Each step alone.
+        var claims: [ClaimedTask] = []
+        let creates = try await clock.measure {
+            for index in 0..<count { try await store.create(T.task(at: Int64(index)), limits: QueueLimits(maxQueued: 10_000)) }
+        }
+        let claiming = try await clock.measure {
+            for _ in 0..<count { claims.append(try #require(try await store.claim(worker: "w", leaseDuration: .seconds(30), now: T.at(1_000_000)))) }
+        }
+        let finishing = try await clock.measure {
+            for claim in claims {
+                _ = try await store.finishAttempt(
+                    taskID: claim.task.id, attempt: claim.attempt, worker: "w", outcome: .exited, report: report, disposition: .succeeded, now: T.at(1_000_001))
+            }
+        }
+        let reading = try await clock.measure {
+            for claim in claims { _ = try await store.task(id: claim.task.id) }
+        }
+        let rate = { (elapsed: Duration) in Double(count) / elapsed.seconds }
+        print("SQLiteTaskStore steps: create \(Int(rate(creates)))/s, claim \(Int(rate(claiming)))/s, finish \(Int(rate(finishing)))/s, task(id:) \(Int(rate(reading)))/s")
+        print("SQLiteTaskStore hot path: create+claim+finish \(Int(rate(sequential)))/s sequential, \(Int(rate(parallel)))/s with 4 concurrent workers, \(Int(cpuPerCycle * 1e6)) µs CPU per cycle")
+        #expect(rate(sequential) > 100)
+        #expect(try await store.activeCounts(tenant: nil) == (0, 0))
+    }
+}

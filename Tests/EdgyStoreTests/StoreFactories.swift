@@ -1,0 +1,53 @@
+import EdgyAuth
+import EdgyStore
+import EdgyStoreSQLite
+import Foundation
+import Testing
+
+/// A store under test, and what to do when the test is done with it.
+struct OpenedStore: Sendable {
+    var tasks: any TaskStore
+    var tokens: any TokenStore
+    var close: @Sendable () -> Void = {}
+}
+
+/// One implementation of the store protocols, as a contract-suite argument. Another
+/// implementation joins the suite by appending a factory to `all` (a PostgreSQL one would
+/// create a fresh schema or database per `open()` and drop it in `close`).
+struct StoreFactory: Sendable, CustomTestStringConvertible {
+    var name: String
+    var open: @Sendable () async throws -> OpenedStore
+
+    var testDescription: String { name }
+
+    static let memory = StoreFactory(name: "memory") {
+        OpenedStore(tasks: InMemoryTaskStore(), tokens: InMemoryTokenStore())
+    }
+
+    static let sqlite = StoreFactory(name: "sqlite") {
+        let directory = TemporaryDirectory()
+        let store = try SQLiteTaskStore(path: directory.path + "/edgy.sqlite")
+        return OpenedStore(tasks: store, tokens: store, close: { directory.remove() })
+    }
+
+    static let all: [StoreFactory] = [.memory, .sqlite]
+
+    /// Opens a store, runs `body` on it, and closes the store whether `body` throws or not.
+    func run(_ body: (OpenedStore) async throws -> Void) async throws {
+        let store = try await open()
+        defer { store.close() }
+        try await body(store)
+    }
+}
+
+/// A fresh directory under the system's temporary directory.
+struct TemporaryDirectory: Sendable {
+    let path: String
+
+    init() {
+        path = FileManager.default.temporaryDirectory.path + "/edgy-store-tests-" + UUID().uuidString
+        try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+
+    func remove() { try? FileManager.default.removeItem(atPath: path) }
+}

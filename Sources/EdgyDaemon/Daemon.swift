@@ -105,10 +105,8 @@ public struct Daemon: Sendable {
     }
 
     func openStore() async throws -> (any TaskStore, any TokenStore) {
-        if configuration.store == "sqlite" {
-            return try SQLiteTaskStoreFactory.open(path: configuration.stateDirectory + "/edgy.sqlite")
-        }
-        throw ConfigurationError("store `\(configuration.store)` is not supported by this build yet")
+        let store = try SQLiteTaskStore(path: configuration.stateDirectory + "/edgy.sqlite")
+        return (store, store)
     }
 
     /// Host name plus a hash of the state directory: stable across restarts (so a restarted daemon

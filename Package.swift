@@ -143,10 +143,25 @@ let package = Package(
         .testTarget(name: "EdgySeccompTests", dependencies: ["EdgySeccomp", "EdgyTestSupport"], swiftSettings: strict),
         .testTarget(name: "EdgyCgroupTests", dependencies: ["EdgyCgroup", "EdgyTestSupport"], swiftSettings: strict),
         .testTarget(name: "EdgyJailTests", dependencies: ["EdgyJail", "EdgyTestSupport"], swiftSettings: strict),
-        .testTarget(name: "EdgyStoreTests", dependencies: ["EdgyStore", "EdgyStoreSQLite", "EdgyAuth", "EdgyTestSupport"], swiftSettings: strict),
+        .target(
+            name: "EdgyPostgresTestSupport",
+            dependencies: [
+                "EdgyStorePostgres", "EdgyStore", "EdgyTestSupport",
+                .product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/EdgyPostgresTestSupport", swiftSettings: strict
+        ),
+        .testTarget(
+            name: "EdgyStoreTests",
+            dependencies: ["EdgyStore", "EdgyStoreSQLite", "EdgyStorePostgres", "EdgyPostgresTestSupport", "EdgyAuth", "EdgyTestSupport"],
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "EdgyStorePostgresTests",
-            dependencies: ["EdgyStorePostgres", "EdgyStore", "EdgyAuth", "EdgyTestSupport"],
+            dependencies: [
+                "EdgyStorePostgres", "EdgyStore", "EdgyAuth", "EdgyJail", "EdgyPolicy", "EdgyTestSupport", "EdgyPostgresTestSupport",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ],
             swiftSettings: strict
         ),
         .testTarget(name: "EdgyQueueTests", dependencies: ["EdgyQueue", "EdgyStore", "EdgyTestSupport", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")], swiftSettings: strict),

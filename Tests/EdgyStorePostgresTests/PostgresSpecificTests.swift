@@ -1,4 +1,5 @@
 import EdgyJail
+import EdgyPostgresTestSupport
 import EdgyStore
 import EdgyStorePostgres
 import EdgyTestSupport

@@ -1,5 +1,7 @@
 import EdgyAuth
 import EdgyStore
+import EdgyPostgresTestSupport
+import EdgyStorePostgres
 import EdgyStoreSQLite
 import Foundation
 import Testing
@@ -30,7 +32,14 @@ struct StoreFactory: Sendable, CustomTestStringConvertible {
         return OpenedStore(tasks: store, tokens: store, close: { directory.remove() })
     }
 
-    static let all: [StoreFactory] = [.memory, .sqlite]
+    /// A fresh database on the test PostgreSQL server (started by the tests when
+    /// `EDGY_TEST_POSTGRES_URL` is not set).
+    static let postgres = StoreFactory(name: "postgres") {
+        let (store, close) = try await PostgresTestServer.openStore()
+        return OpenedStore(tasks: store, tokens: store, close: close)
+    }
+
+    static let all: [StoreFactory] = [.memory, .sqlite, .postgres]
 
     /// Opens a store, runs `body` on it, and closes the store whether `body` throws or not.
     func run(_ body: (OpenedStore) async throws -> Void) async throws {

@@ -9,12 +9,12 @@ import Synchronization
 /// The PostgreSQL the tests use: `EDGY_TEST_POSTGRES_URL`, or else a throwaway server started
 /// once per test process with `scripts/postgres-test-server` and stopped at exit (a watchdog in
 /// the script stops it too if this process dies without running its exit handlers).
-enum PostgresTestServer {
+public enum PostgresTestServer {
     private static let startedDirectory = Mutex<String?>(nil)
 
-    static let script = TestSupport.repositoryRoot + "/scripts/postgres-test-server"
+    public static let script = TestSupport.repositoryRoot + "/scripts/postgres-test-server"
 
-    static let url: String = {
+    public static let url: String = {
         if let url = ProcessInfo.processInfo.environment["EDGY_TEST_POSTGRES_URL"], !url.isEmpty { return url }
         let directory = "/tmp/edgy-pg-test-\(getpid())"
         let url: String
@@ -30,19 +30,19 @@ enum PostgresTestServer {
     }()
 
     /// Stops the server this process started, if any.
-    static func stop() {
+    public static func stop() {
         guard let directory = startedDirectory.withLock({ $0.take() }) else { return }
         _ = try? shell(script, "stop", directory)
     }
 
     /// `url` with another database.
-    static func url(database: String) -> String {
+    public static func url(database: String) -> String {
         var components = URLComponents(string: url)!
         components.path = "/" + database
         return components.string!
     }
 
-    static let logger: Logger = {
+    public static let logger: Logger = {
         var logger = Logger(label: "edgy.test.postgres")
         logger.logLevel = ProcessInfo.processInfo.environment["EDGY_TEST_LOG"] == nil ? .critical : .debug
         return logger
@@ -50,7 +50,7 @@ enum PostgresTestServer {
 
     /// Runs `body` with `count` stores (as many "hosts") on a new, migrated database, dropped
     /// afterwards.
-    static func withStores<T: Sendable>(
+    public static func withStores<T: Sendable>(
         _ count: Int = 1, configure: @Sendable (inout PostgresStoreConfiguration) -> Void = { _ in },
         _ body: @Sendable ([PostgresTaskStore], String) async throws -> T
     ) async throws -> T {
@@ -82,12 +82,12 @@ enum PostgresTestServer {
         return try result.get()
     }
 
-    static func withStore<T: Sendable>(_ body: @Sendable (PostgresTaskStore) async throws -> T) async throws -> T {
+    public static func withStore<T: Sendable>(_ body: @Sendable (PostgresTaskStore) async throws -> T) async throws -> T {
         try await withStores(1) { stores, _ in try await body(stores[0]) }
     }
 
     /// A client on the server's `postgres` database, for DDL and for killing connections.
-    static func admin<T: Sendable>(_ body: @Sendable (PostgresClient) async throws -> T) async throws -> T {
+    public static func admin<T: Sendable>(_ body: @Sendable (PostgresClient) async throws -> T) async throws -> T {
         let configuration = try PostgresStoreConfiguration(url: url)
         let client = PostgresClient(configuration: configuration.client, backgroundLogger: logger)
         return try await withThrowingTaskGroup(of: Void.self) { group in
@@ -99,7 +99,7 @@ enum PostgresTestServer {
 
     /// Ends every server connection to `database` (what a restarting server or a network cut does).
     @discardableResult
-    static func terminateConnections(to database: String) async throws -> Int {
+    public static func terminateConnections(to database: String) async throws -> Int {
         return try await admin { client in
             let rows = try await client.query(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = \(database) AND pid <> pg_backend_pid()",
@@ -113,7 +113,7 @@ enum PostgresTestServer {
 /// Runs a command through `system(3)` and returns its standard output, trimmed. (Foundation's
 /// `Process.waitUntilExit` can miss the exit of a script that leaves a daemon behind.)
 @discardableResult
-func shell(_ executable: String, _ arguments: String...) throws -> String {
+public func shell(_ executable: String, _ arguments: String...) throws -> String {
     let output = "/tmp/edgy-pg-shell-\(getpid())-\(UUID().uuidString)"
     defer { unlink(output) }
     let quoted = ([executable] + arguments).map { "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" }
@@ -123,4 +123,29 @@ func shell(_ executable: String, _ arguments: String...) throws -> String {
         throw PostgresStoreError("\(executable) \(arguments.joined(separator: " ")) failed (status \(status))")
     }
     return text.trimmingCharacters(in: .whitespacesAndNewlines)
+}
+
+extension PostgresTestServer {
+    /// A fresh, migrated database with one running store on it, for the shared contract suite.
+    /// `close` stops the store and drops the database.
+    public static func openStore() async throws -> (store: PostgresTaskStore, close: @Sendable () -> Void) {
+        let database = "edgy_contract_\(UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(16))"
+        _ = try await admin { client in
+            // Identifiers cannot be bound; this one is ours, made of [a-z0-9_].
+            try await client.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(database)"), logger: logger)
+        }
+        let store = PostgresTaskStore(
+            configuration: try PostgresStoreConfiguration(url: url(database: database)), notifier: TaskNotifier(), logger: logger)
+        let running = Task { try? await store.run() }
+        try await store.migrate()
+        return (store, {
+            running.cancel()
+            Task {
+                _ = await running.value
+                _ = try? await admin { client in
+                    try await client.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(database) WITH (FORCE)"), logger: logger)
+                }
+            }
+        })
+    }
 }

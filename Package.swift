@@ -116,7 +116,7 @@ let package = Package(
         .target(
             name: "EdgyDaemon",
             dependencies: [
-                "EdgyAPI", "EdgyQueue", "EdgyStore", "EdgyStoreSQLite", "EdgyAuth", "EdgyJail", "EdgyCgroup", "EdgyPolicy", "TOMLKit",
+                "EdgyAPI", "EdgyQueue", "EdgyStore", "EdgyStoreSQLite", "EdgyStorePostgres", "EdgyAuth", "EdgyJail", "EdgyCgroup", "EdgyPolicy", "TOMLKit",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),

@@ -80,11 +80,15 @@ public struct APIDependencies: Sendable {
     public var logger: Logger
     /// Whether the daemon can take work (store reachable, workers running), for `/readyz`.
     public var readiness: @Sendable () async -> Bool
+    /// The daemons sharing the store, for `GET /v1/workers`.
+    public var workers: (any WorkerRegistry)?
 
     public init(
         store: any TaskStore, tokens: any TokenStore, policies: PolicyCatalog, notifier: TaskNotifier,
-        logger: Logger = Logger(label: "edgy.api"), readiness: @escaping @Sendable () async -> Bool = { true }
+        logger: Logger = Logger(label: "edgy.api"), readiness: @escaping @Sendable () async -> Bool = { true },
+        workers: (any WorkerRegistry)? = nil
     ) {
+        self.workers = workers
         self.store = store
         self.tokens = tokens
         self.policies = policies

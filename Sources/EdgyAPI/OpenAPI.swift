@@ -137,6 +137,12 @@ public enum OpenAPIDocument {
         "responses": {"200": {"description": "reloaded", "content": {"application/json": {"schema": {"type": "object", "required": ["policies", "diagnostics", "errors"],
           "properties": {"policies": {"type": "array", "items": {"type": "string"}}, "diagnostics": {"type": "array", "items": {"type": "string"}}, "errors": {"type": "integer"}}}}}},
           "401": {"$ref": "#/components/responses/Error"}, "403": {"$ref": "#/components/responses/Error"}, "409": {"$ref": "#/components/responses/Error"}}}
+    },
+    "/v1/workers": {
+      "get": {"operationId": "listWorkers", "summary": "The daemons sharing this store, with their last heartbeat (admin)",
+        "responses": {"200": {"description": "workers", "content": {"application/json": {"schema": {"type": "object", "required": ["workers"],
+          "properties": {"workers": {"type": "array", "items": {"$ref": "#/components/schemas/Worker"}}}}}}},
+          "401": {"$ref": "#/components/responses/Error"}, "403": {"$ref": "#/components/responses/Error"}}}
     }
   },
   "components": {
@@ -201,6 +207,10 @@ public enum OpenAPIDocument {
         "exit_code": {"type": ["integer", "null"]}, "stdout": {"type": ["string", "null"]}, "stderr": {"type": ["string", "null"]}}},
       "TaskPage": {"type": "object", "required": ["tasks", "next_cursor"], "properties": {
         "tasks": {"type": "array", "items": {"$ref": "#/components/schemas/Task"}}, "next_cursor": {"type": ["string", "null"]}}},
+      "Worker": {"type": "object", "required": ["id", "host", "slots", "kernel", "cgroup_version", "started_at", "last_heartbeat"], "properties": {
+        "id": {"type": "string"}, "host": {"type": "string"}, "slots": {"type": "integer"}, "kernel": {"type": "string"},
+        "cgroup_version": {"type": ["integer", "null"]}, "started_at": {"type": "string", "format": "date-time"},
+        "last_heartbeat": {"type": "string", "format": "date-time"}}},
       "PolicySummary": {"type": "object", "required": ["name", "description", "digest", "limits"], "properties": {
         "name": {"type": "string"}, "description": {"type": "string"}, "digest": {"type": "string"}, "entry": {"type": ["string", "null"]},
         "limits": {"$ref": "#/components/schemas/Limits"}}},

@@ -51,6 +51,7 @@ func makeRouter(_ deps: APIDependencies, _ config: APIConfiguration) -> (router:
     TaskController(service: service).register(authenticated)
     PolicyController(deps: deps).register(authenticated)
     OpenAPIController().register(authenticated)
+    WorkerController(deps: deps).register(authenticated)
     // Last: `/{id}` must not shadow anything (constant paths win in the trie either way).
     PrototypeController(service: service).register(authenticated)
     // Unknown routes still need a token, so the 404 says nothing to strangers.

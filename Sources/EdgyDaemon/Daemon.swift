@@ -5,6 +5,7 @@ import EdgyJail
 import EdgyPolicy
 import EdgyQueue
 import EdgyStore
+import EdgyStorePostgres
 import EdgyStoreSQLite
 import Foundation
 import Glibc
@@ -55,14 +56,42 @@ public struct Daemon: Sendable {
         if leftovers > 0 {
             logger.warning("killed and removed jail cgroups left by a previous run", metadata: ["groups": "\(leftovers)"])
         }
-        let supervisor = try JailSupervisor(cgroups: cgroups)
-
-        let (store, tokens) = try await openStore()
-        try await AdminTokenBootstrap.ensure(in: configuration.stateDirectory, tokens: tokens, logger: logger)
+        let supervisor = try JailSupervisor(host: JailHostConfiguration(poolSize: configuration.jailPool), cgroups: cgroups)
 
         let notifier = TaskNotifier()
+        if configuration.store == "sqlite" {
+            let store = try SQLiteTaskStore(path: configuration.stateDirectory + "/edgy.sqlite")
+            try await serve(store: store, tokens: store, workers: LocalWorkerRegistry(), notifier: notifier, supervisor: supervisor, catalog: catalog, cgroupVersion: cgroupHost.version, host: host, port: port)
+            try? store.close()
+        } else {
+            // The shared store's connection pool and LISTEN loop run beside the services and stop after them.
+            let store = try PostgresTaskStore(url: configuration.store, notifier: notifier, logger: logger)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await store.run() }
+                try await store.migrate()
+                try await serve(store: store, tokens: store, workers: store, notifier: notifier, supervisor: supervisor, catalog: catalog, cgroupVersion: cgroupHost.version, host: host, port: port)
+                group.cancelAll()
+            }
+        }
+        supervisor.shutdown()
+        logger.notice("edgyd stopped")
+    }
+
+    /// Runs the services on an open store until graceful shutdown.
+    func serve(
+        store: any TaskStore, tokens: any TokenStore, workers registry: any WorkerRegistry, notifier: TaskNotifier,
+        supervisor: JailSupervisor, catalog: PolicyCatalog, cgroupVersion: CgroupVersion, host: String, port: Int
+    ) async throws {
+        try await AdminTokenBootstrap.ensure(in: configuration.stateDirectory, tokens: tokens, logger: logger)
         let ready = ReadyFlag()
         let workerID = configuration.workerID ?? Self.defaultWorkerID(stateDirectory: configuration.stateDirectory)
+        let heartbeat = WorkerHeartbeat(
+            registry: registry,
+            worker: WorkerInfo(
+                id: workerID, host: Self.hostName(), slots: configuration.workers, kernel: Self.kernelRelease(),
+                cgroupVersion: cgroupVersion == .v1 ? 1 : 2, startedAt: Date()),
+            logger: logger)
+        try await heartbeat.register()
         var poolConfiguration = WorkerPoolConfiguration(workerID: workerID, workers: configuration.workers)
         poolConfiguration.shutdownGracePeriod = .milliseconds(Int(configuration.shutdownGraceSeconds * 1000))
         let pool = WorkerPool(
@@ -73,7 +102,7 @@ public struct Daemon: Sendable {
 
         let dependencies = APIDependencies(
             store: store, tokens: tokens, policies: catalog, notifier: notifier, logger: logger,
-            readiness: { ready.isSet })
+            readiness: { ready.isSet }, workers: registry)
         let router = buildRouter(dependencies, APIConfiguration(maxQueued: configuration.queueCapacity))
         let logger = self.logger
         let app = Application(
@@ -85,7 +114,7 @@ public struct Daemon: Sendable {
                     "edgyd is ready",
                     metadata: [
                         "listen": "\(channel.localAddress?.description ?? "\(host):\(port)")",
-                        "workers": "\(configuration.workers)", "cgroups": "\(cgroupHost.version.rawValue)",
+                        "workers": "\(configuration.workers)", "cgroups": "\(cgroupVersion.rawValue)", "worker_id": "\(workerID)",
                         "policies": "\(catalog.all.map(\.policy.name).joined(separator: ","))",
                     ])
             },
@@ -95,26 +124,29 @@ public struct Daemon: Sendable {
         let group = ServiceGroup(
             configuration: .init(
                 services: [
-                    .init(service: janitor), .init(service: reloader), .init(service: pool),
+                    .init(service: janitor), .init(service: heartbeat), .init(service: reloader), .init(service: pool),
                     .init(service: app),
                 ],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
         try await group.run()
-        logger.notice("edgyd stopped")
     }
 
-    func openStore() async throws -> (any TaskStore, any TokenStore) {
-        let store = try SQLiteTaskStore(path: configuration.stateDirectory + "/edgy.sqlite")
-        return (store, store)
+    static func hostName() -> String {
+        var name = [CChar](repeating: 0, count: 256)
+        gethostname(&name, name.count)
+        return String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    static func kernelRelease() -> String {
+        (try? String(contentsOfFile: "/proc/sys/kernel/osrelease", encoding: .utf8))?
+            .trimmingCharacters(in: .whitespacesAndNewlines) ?? "unknown"
     }
 
     /// Host name plus a hash of the state directory: stable across restarts (so a restarted daemon
     /// reclaims its own leases at once) and distinct between daemons on one host.
     static func defaultWorkerID(stateDirectory: String) -> String {
-        var name = [CChar](repeating: 0, count: 256)
-        gethostname(&name, name.count)
-        let host = String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let host = hostName()
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
         for byte in stateDirectory.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
         return "\(host)-\(String(hash, radix: 16).prefix(8))"
@@ -145,7 +177,7 @@ struct PolicyReloader: Service {
 
     func run() async throws {
         let signals = await UnixSignalsSequence(trapping: .sighup)
-        try await cancelWhenGracefulShutdown {
+        await cancelWhenGracefulShutdown {
             for await _ in signals {
                 let diagnostics = catalog.reload()
                 logger.notice("policies reloaded", metadata: [
@@ -175,6 +207,31 @@ enum HostCheck {
         }
         guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8), status.contains("\nSeccomp:") else {
             throw ConfigurationError("this kernel lacks seccomp (no Seccomp line in /proc/self/status)")
+        }
+    }
+}
+
+/// Keeps this daemon's entry in the worker registry fresh, so `GET /v1/workers` shows who is alive.
+struct WorkerHeartbeat: Service {
+    let registry: any WorkerRegistry
+    let worker: WorkerInfo
+    let logger: Logger
+    var interval: Duration = .seconds(5)
+
+    func register() async throws {
+        try await registry.registerWorker(worker)
+    }
+
+    func run() async throws {
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
+            do {
+                if try await !registry.heartbeatWorker(id: worker.id, now: Date()) {
+                    try await register()
+                }
+            } catch {
+                logger.warning("worker heartbeat failed", metadata: ["error": "\(error)"])
+            }
         }
     }
 }

@@ -24,13 +24,16 @@ public struct DaemonConfiguration: Sendable, Hashable {
     public var shutdownGraceSeconds: Double = 10
     /// Cgroup parent group name (one per daemon on a host).
     public var cgroupParent: String = "edgy"
+    /// Jails kept ready per namespace shape, so an attempt starts without waiting for namespace
+    /// and cgroup set-up (0 turns the pool off).
+    public var jailPool: Int = 2
 
     public init() {}
 
     /// The keys of the file and the environment, for errors and docs.
     public static let keys = [
         "listen", "state_dir", "policies", "workers", "queue_capacity", "retention_hours", "store", "worker_id",
-        "shutdown_grace_s", "cgroup_parent",
+        "shutdown_grace_s", "cgroup_parent", "jail_pool",
     ]
 
     /// Applies a TOML configuration file.
@@ -90,6 +93,7 @@ public struct DaemonConfiguration: Sendable, Hashable {
         case "worker_id": workerID = value
         case "shutdown_grace_s": shutdownGraceSeconds = try number(Double.self)
         case "cgroup_parent": cgroupParent = value
+        case "jail_pool": jailPool = try number(Int.self)
         default: throw ConfigurationError("\(source): unknown key `\(key)`")
         }
     }
@@ -98,6 +102,7 @@ public struct DaemonConfiguration: Sendable, Hashable {
     public func validate() throws(ConfigurationError) {
         _ = try listenAddress()
         guard workers >= 1 && workers <= 1024 else { throw ConfigurationError("workers must be between 1 and 1024, got \(workers)") }
+        guard (0...64).contains(jailPool) else { throw ConfigurationError("jail_pool must be between 0 and 64, got \(jailPool)") }
         guard queueCapacity >= 1 else { throw ConfigurationError("queue_capacity must be at least 1") }
         guard retentionHours > 0 else { throw ConfigurationError("retention_hours must be positive") }
         guard store == "sqlite" || store.hasPrefix("postgres://") || store.hasPrefix("postgresql://") else {

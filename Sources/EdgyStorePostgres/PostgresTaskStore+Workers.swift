@@ -1,34 +1,10 @@
+import EdgyStore
 import Foundation
 import PostgresNIO
 
-/// A daemon that runs tasks from the shared database, as it registered itself.
-public struct WorkerInfo: Codable, Sendable, Hashable {
-    /// The worker id its leases carry.
-    public var id: String
-    public var host: String
-    /// How many tasks it runs at once.
-    public var slots: Int
-    /// `uname -r`.
-    public var kernel: String
-    /// 1 or 2; nil when the host has no usable cgroups.
-    public var cgroupVersion: Int?
-    public var startedAt: Date
-    public var lastHeartbeat: Date
-
-    public init(id: String, host: String, slots: Int, kernel: String, cgroupVersion: Int?, startedAt: Date, lastHeartbeat: Date? = nil) {
-        self.id = id
-        self.host = host
-        self.slots = slots
-        self.kernel = kernel
-        self.cgroupVersion = cgroupVersion
-        self.startedAt = startedAt
-        self.lastHeartbeat = lastHeartbeat ?? startedAt
-    }
-}
-
 // Worker registration ("Many hosts", item 3): which daemons share the database, and when each
 // was last heard from.
-extension PostgresTaskStore {
+extension PostgresTaskStore: WorkerRegistry {
     /// Inserts the worker, or replaces its row when it registers again (a restart).
     public func registerWorker(_ worker: WorkerInfo) async throws {
         try await query("""

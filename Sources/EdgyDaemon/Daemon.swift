@@ -94,11 +94,15 @@ public struct Daemon: Sendable {
         try await heartbeat.register()
         var poolConfiguration = WorkerPoolConfiguration(workerID: workerID, workers: configuration.workers)
         poolConfiguration.shutdownGracePeriod = .milliseconds(Int(configuration.shutdownGraceSeconds * 1000))
+        let lease = Duration.milliseconds(Int(configuration.leaseSeconds * 1000))
+        poolConfiguration.leaseDuration = lease
+        poolConfiguration.heartbeatInterval = lease / 3
         let pool = WorkerPool(
             store: store, supervisor: supervisor, policies: catalog, notifier: notifier,
             configuration: poolConfiguration, logger: logger)
         let janitor = Janitor(
-            store: store, notifier: notifier, retention: .seconds(configuration.retentionHours * 3600), logger: logger)
+            store: store, notifier: notifier, interval: min(.seconds(5), lease / 2),
+            retention: .seconds(configuration.retentionHours * 3600), logger: logger)
 
         let dependencies = APIDependencies(
             store: store, tokens: tokens, policies: catalog, notifier: notifier, logger: logger,

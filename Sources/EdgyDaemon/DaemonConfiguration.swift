@@ -27,13 +27,16 @@ public struct DaemonConfiguration: Sendable, Hashable {
     /// Jails kept ready per namespace shape, so an attempt starts without waiting for namespace
     /// and cgroup set-up (0 turns the pool off).
     public var jailPool: Int = 2
+    /// How long a worker's claim on a task lasts without a heartbeat: after a crash, another
+    /// worker (or this one, restarted) takes the task back after at most this long.
+    public var leaseSeconds: Double = 30
 
     public init() {}
 
     /// The keys of the file and the environment, for errors and docs.
     public static let keys = [
         "listen", "state_dir", "policies", "workers", "queue_capacity", "retention_hours", "store", "worker_id",
-        "shutdown_grace_s", "cgroup_parent", "jail_pool",
+        "shutdown_grace_s", "cgroup_parent", "jail_pool", "lease_s",
     ]
 
     /// Applies a TOML configuration file.
@@ -94,6 +97,7 @@ public struct DaemonConfiguration: Sendable, Hashable {
         case "shutdown_grace_s": shutdownGraceSeconds = try number(Double.self)
         case "cgroup_parent": cgroupParent = value
         case "jail_pool": jailPool = try number(Int.self)
+        case "lease_s": leaseSeconds = try number(Double.self)
         default: throw ConfigurationError("\(source): unknown key `\(key)`")
         }
     }
@@ -102,6 +106,7 @@ public struct DaemonConfiguration: Sendable, Hashable {
     public func validate() throws(ConfigurationError) {
         _ = try listenAddress()
         guard workers >= 1 && workers <= 1024 else { throw ConfigurationError("workers must be between 1 and 1024, got \(workers)") }
+        guard leaseSeconds >= 1 else { throw ConfigurationError("lease_s must be at least 1 second, got \(leaseSeconds)") }
         guard (0...64).contains(jailPool) else { throw ConfigurationError("jail_pool must be between 0 and 64, got \(jailPool)") }
         guard queueCapacity >= 1 else { throw ConfigurationError("queue_capacity must be at least 1") }
         guard retentionHours > 0 else { throw ConfigurationError("retention_hours must be positive") }

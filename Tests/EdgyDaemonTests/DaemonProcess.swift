@@ -15,7 +15,8 @@ final class DaemonProcess: @unchecked Sendable {
     private(set) var token: String = ""
     let logPath: String
 
-    init(workers: Int = 2, stateDirectory: String? = nil, extraArguments: [String] = []) throws {
+    init(workers: Int = 2, stateDirectory: String? = nil, extraArguments: [String] = [], environment: [String: String] = [:]) throws {
+        self.extraEnvironment = environment
         port = Self.freePort()
         self.stateDirectory = stateDirectory ?? FileManager.default.temporaryDirectory.appendingPathComponent("edgyd-test-\(UUID().uuidString.prefix(8))").path
         cgroupParent = "edgyd-test-" + String(UUID().uuidString.prefix(8))
@@ -27,6 +28,7 @@ final class DaemonProcess: @unchecked Sendable {
     }
 
     private let extraArguments: [String]
+    private let extraEnvironment: [String: String]
     private let workers: Int
 
     var arguments: [String] {
@@ -43,6 +45,7 @@ final class DaemonProcess: @unchecked Sendable {
         process.arguments = arguments
         var environment = ProcessInfo.processInfo.environment
         environment["EDGY_CGROUP_PARENT"] = cgroupParent
+        environment.merge(extraEnvironment) { $1 }
         process.environment = environment
         if !FileManager.default.fileExists(atPath: logPath) {
             _ = FileManager.default.createFile(atPath: logPath, contents: nil)

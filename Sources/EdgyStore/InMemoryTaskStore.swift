@@ -136,21 +136,7 @@ public actor InMemoryTaskStore: TaskStore {
         for (id, lease) in leases where lease.expiresAt < now || (worker != nil && lease.worker == worker) {
             leases[id] = nil
             guard var task = tasks[id] else { continue }
-            if let index = task.attempts.firstIndex(where: { $0.number == lease.attempt }) {
-                task.attempts[index].finishedAt = now
-                task.attempts[index].outcome = .lost
-            }
-            if task.cancelRequested {
-                task.status = .cancelled
-                task.finishedAt = now
-            } else if task.attempts.count >= task.spec.maxAttempts {
-                task.status = .failed
-                task.finishedAt = now
-            } else {
-                task.status = .queued
-                task.notBefore = now.addingTimeInterval(retryDelay.seconds)
-            }
-            task.updatedAt = now
+            task.loseLease(ofAttempt: lease.attempt, now: now, retryDelay: retryDelay)
             tasks[id] = task
             record(id, .status, attempt: lease.attempt, task.status.rawValue, at: now)
             reclaimed.append(id)

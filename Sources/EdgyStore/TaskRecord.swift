@@ -125,3 +125,27 @@ public struct TaskRecord: Sendable, Hashable, Codable, Identifiable {
     /// The report of the last attempt that has one.
     public var lastReport: AttemptReport? { attempts.last(where: { $0.report != nil })?.report }
 }
+
+extension TaskRecord {
+    /// The state change when attempt `attempt` lost its lease (its worker died, or a restarted
+    /// daemon reclaims it): the attempt is `lost`; the task is cancelled if a cancel was asked
+    /// for, failed if it has used its attempts, else queued again from `now + retryDelay`.
+    /// Every store applies this same rule.
+    public mutating func loseLease(ofAttempt attempt: Int, now: Date, retryDelay: Duration) {
+        if let index = attempts.firstIndex(where: { $0.number == attempt }) {
+            attempts[index].finishedAt = now
+            attempts[index].outcome = .lost
+        }
+        if cancelRequested {
+            status = .cancelled
+            finishedAt = now
+        } else if attempts.count >= spec.maxAttempts {
+            status = .failed
+            finishedAt = now
+        } else {
+            status = .queued
+            notBefore = now.addingTimeInterval(retryDelay.seconds)
+        }
+        updatedAt = now
+    }
+}

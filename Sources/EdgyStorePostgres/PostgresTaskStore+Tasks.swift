@@ -261,21 +261,7 @@ extension PostgresTaskStore {
             var reclaimed: [UUID] = []
             for var task in candidates {
                 guard let lease = leases[task.id], lease.expiresAt < now.micros || (worker != nil && lease.worker == worker) else { continue }
-                if let index = task.attempts.firstIndex(where: { $0.number == lease.attempt }) {
-                    task.attempts[index].finishedAt = now
-                    task.attempts[index].outcome = .lost
-                }
-                if task.cancelRequested {
-                    task.status = .cancelled
-                    task.finishedAt = now
-                } else if task.attempts.count >= task.spec.maxAttempts {
-                    task.status = .failed
-                    task.finishedAt = now
-                } else {
-                    task.status = .queued
-                    task.notBefore = now.addingTimeInterval(retryDelay.seconds)
-                }
-                task.updatedAt = now
+                task.loseLease(ofAttempt: lease.attempt, now: now, retryDelay: retryDelay)
                 try await self.save(task, statusEventAttempt: lease.attempt, recordStatus: true, dropLease: true, on: connection)
                 reclaimed.append(task.id)
             }

@@ -137,24 +137,7 @@ struct DaemonTests {
         let daemon = try DaemonProcess(workers: 2)
         defer { daemon.stop() }
         let count = 1000
-        let ids = try await withThrowingTaskGroup(of: [(Int, String)].self) { group in
-            for client in 0..<16 {
-                group.addTask {
-                    var mine: [(Int, String)] = []
-                    for i in stride(from: client, to: count, by: 16) {
-                        let (status, body) = try await daemon.request("POST", "/v1/tasks", json: ["name": "n\(i)", "policy": "sh", "input": "echo \(i)"])
-                        guard status == 201, let id = Self.json(body)["id"] as? String else {
-                            throw DaemonError("submit \(i): \(status) \(String(describing: body))")
-                        }
-                        mine.append((i, id))
-                    }
-                    return mine
-                }
-            }
-            var all: [(Int, String)] = []
-            for try await part in group { all.append(contentsOf: part) }
-            return all
-        }
+        let ids = try await Self.submitConcurrently(count, clients: 16, to: [daemon])
         #expect(ids.count == count)
         #expect(Set(ids.map { $0.1 }).count == count)
         for (i, id) in ids {
@@ -179,6 +162,30 @@ struct DaemonTests {
         let task = try await Self.finished(daemon, id, timeout: 10)
         #expect(task["stdout"] as? String == "finished\n")
         #expect(Self.outcomes(task) == ["exited"])
+    }
+
+    /// Submits `count` tasks `echo i` from `clients` concurrent clients, spread over `hosts`;
+    /// returns (i, task id) pairs.
+    static func submitConcurrently(_ count: Int, clients: Int, to hosts: [DaemonProcess]) async throws -> [(Int, String)] {
+        try await withThrowingTaskGroup(of: [(Int, String)].self) { group in
+            for client in 0..<clients {
+                group.addTask {
+                    let host = hosts[client % hosts.count]
+                    var mine: [(Int, String)] = []
+                    for i in stride(from: client, to: count, by: clients) {
+                        let (status, body) = try await host.request("POST", "/v1/tasks", json: ["name": "n\(i)", "policy": "sh", "input": "echo \(i)"])
+                        guard status == 201, let id = json(body)["id"] as? String else {
+                            throw DaemonError("submit \(i): \(status) \(String(describing: body))")
+                        }
+                        mine.append((i, id))
+                    }
+                    return mine
+                }
+            }
+            var all: [(Int, String)] = []
+            for try await part in group { all.append(contentsOf: part) }
+            return all
+        }
     }
 
     /// Live processes on the host running as a jail's unprivileged id (zombies are dead: they

@@ -30,25 +30,7 @@ struct ManyHostsTests {
         defer { hosts.forEach { $0.stop() } }
         let count = 1000
         // Submitted through all three APIs at once.
-        let ids = try await withThrowingTaskGroup(of: [(Int, String)].self) { group in
-            for client in 0..<12 {
-                group.addTask {
-                    let host = hosts[client % hosts.count]
-                    var mine: [(Int, String)] = []
-                    for i in stride(from: client, to: count, by: 12) {
-                        let (status, body) = try await host.request("POST", "/v1/tasks", json: ["name": "n\(i)", "policy": "sh", "input": "echo \(i)"])
-                        guard status == 201, let id = DaemonTests.json(body)["id"] as? String else {
-                            throw DaemonError("submit \(i): \(status) \(String(describing: body))")
-                        }
-                        mine.append((i, id))
-                    }
-                    return mine
-                }
-            }
-            var all: [(Int, String)] = []
-            for try await part in group { all.append(contentsOf: part) }
-            return all
-        }
+        let ids = try await DaemonTests.submitConcurrently(count, clients: 12, to: hosts)
         #expect(ids.count == count)
         var workersSeen = Set<String>()
         for (i, id) in ids {

@@ -144,22 +144,19 @@ struct SQLiteTaskStoreTests {
         withExtendedLifetime(store) {}
     }
 
-    /// The real thing: a child process (this test binary, running only
-    /// `killedChildWritesThenDies`) writes and is killed with SIGKILL; what it committed is there.
+    /// The real thing, as an exit test: a child process writes and is killed with SIGKILL; what
+    /// it committed is there.
     @Test func dataSurvivesSIGKILL() async throws {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
         let path = directory.path + "/edgy.sqlite"
-        let child = Process()
-        child.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
-        child.arguments = ["--testing-library", "swift-testing", "--filter", "killedChildWritesThenDies"]
-        child.environment = ProcessInfo.processInfo.environment.merging([Self.childEnvironmentKey: path]) { $1 }
-        child.standardOutput = FileHandle.nullDevice
-        child.standardError = FileHandle.nullDevice
-        try child.run()
-        child.waitUntilExit()
-        #expect(child.terminationReason == .uncaughtSignal)
-        #expect(child.terminationStatus == SIGKILL)
+        await #expect(processExitsWith: .signal(SIGKILL)) { [path] in
+            let store = try SQLiteTaskStore(path: path)
+            for index in 0..<50 { try await store.create(T.task(at: Int64(index)), limits: QueueLimits()) }
+            for _ in 0..<10 { _ = try await store.claim(worker: "killed", leaseDuration: .seconds(60), now: T.at(100)) }
+            try await store.insertToken(Principal(name: "n", role: .reader, tenant: "t", createdAt: T.at(0)), tokenHash: "killed")
+            kill(getpid(), SIGKILL)
+        }
 
         let store = try SQLiteTaskStore(path: path)
         #expect(try await store.activeCounts(tenant: nil) == (40, 10))
@@ -169,17 +166,6 @@ struct SQLiteTaskStoreTests {
         #expect(try await store.principal(forTokenHash: "killed") != nil)
         // The killed worker's leases are still there, for the janitor to reclaim.
         #expect(try await store.reclaimLeases(expiredBefore: T.at(1_000_000), ownedBy: "killed", retryDelay: .zero).count == 10)
-    }
-
-    static let childEnvironmentKey = "EDGY_STORE_TEST_KILLED_CHILD_DB"
-
-    @Test(.enabled(if: ProcessInfo.processInfo.environment[childEnvironmentKey] != nil))
-    func killedChildWritesThenDies() async throws {
-        let store = try SQLiteTaskStore(path: try #require(ProcessInfo.processInfo.environment[Self.childEnvironmentKey]))
-        for index in 0..<50 { try await store.create(T.task(at: Int64(index)), limits: QueueLimits()) }
-        for _ in 0..<10 { _ = try await store.claim(worker: "killed", leaseDuration: .seconds(60), now: T.at(100)) }
-        try await store.insertToken(Principal(name: "n", role: .reader, tenant: "t", createdAt: T.at(0)), tokenHash: "killed")
-        kill(getpid(), SIGKILL)
     }
 
     @Test func aPathWhereNoDatabaseCanBeThrows() {

@@ -166,7 +166,7 @@ extension PostgresTaskStore {
 
     // MARK: Leases
 
-    public func claim(worker: String, leaseDuration: Duration, now: Date) async throws -> ClaimedTask? {
+    public func claim(worker: String, leaseDuration: Duration, now: Date, maxRunningPerTenant: Int?) async throws -> ClaimedTask? {
         try await transaction { connection in
             let logger = self.logger
             // The oldest claimable task that no other transaction holds: concurrent claims skip
@@ -174,6 +174,8 @@ extension PostgresTaskStore {
             let rows = try await connection.query("""
                 SELECT \(unescaped: Self.taskColumns) FROM tasks
                 WHERE status = 'queued' AND not_before <= \(now.micros)
+                  AND (\(maxRunningPerTenant)::bigint IS NULL
+                       OR (SELECT count(*) FROM tasks r WHERE r.tenant = tasks.tenant AND r.status = 'running') < \(maxRunningPerTenant)::bigint)
                 ORDER BY not_before, created_at, id
                 LIMIT 1
                 FOR UPDATE SKIP LOCKED

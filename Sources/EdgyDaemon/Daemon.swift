@@ -65,6 +65,7 @@ public struct Daemon: Sendable {
         let workerID = configuration.workerID ?? Self.defaultWorkerID(stateDirectory: configuration.stateDirectory)
         var poolConfiguration = WorkerPoolConfiguration(workerID: workerID, workers: configuration.workers)
         poolConfiguration.shutdownGracePeriod = .milliseconds(Int(configuration.shutdownGraceSeconds * 1000))
+        poolConfiguration.maxRunningPerTenant = configuration.tenantMaxRunning
         let pool = WorkerPool(
             store: store, supervisor: supervisor, policies: catalog, notifier: notifier,
             configuration: poolConfiguration, logger: logger)
@@ -73,8 +74,8 @@ public struct Daemon: Sendable {
 
         let dependencies = APIDependencies(
             store: store, tokens: tokens, policies: catalog, notifier: notifier, logger: logger,
-            readiness: { ready.isSet })
-        let router = buildRouter(dependencies, APIConfiguration(maxQueued: configuration.queueCapacity))
+            audit: try AuditFile.open(in: configuration.stateDirectory), readiness: { ready.isSet })
+        let router = buildRouter(dependencies, APIConfiguration(maxQueued: configuration.queueCapacity, maxQueuedPerTenant: configuration.tenantMaxQueued))
         let logger = self.logger
         let app = Application(
             router: router,

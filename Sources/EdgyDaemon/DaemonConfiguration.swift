@@ -24,13 +24,17 @@ public struct DaemonConfiguration: Sendable, Hashable {
     public var shutdownGraceSeconds: Double = 10
     /// Cgroup parent group name (one per daemon on a host).
     public var cgroupParent: String = "edgy"
+    /// Queued tasks one tenant may have before its creates answer 429; nil: no per-tenant cap.
+    public var tenantMaxQueued: Int?
+    /// Attempts one tenant may have running at once; its other tasks wait in the queue. nil: no cap.
+    public var tenantMaxRunning: Int?
 
     public init() {}
 
     /// The keys of the file and the environment, for errors and docs.
     public static let keys = [
         "listen", "state_dir", "policies", "workers", "queue_capacity", "retention_hours", "store", "worker_id",
-        "shutdown_grace_s", "cgroup_parent",
+        "shutdown_grace_s", "cgroup_parent", "tenant_max_queued", "tenant_max_running",
     ]
 
     /// Applies a TOML configuration file.
@@ -90,6 +94,8 @@ public struct DaemonConfiguration: Sendable, Hashable {
         case "worker_id": workerID = value
         case "shutdown_grace_s": shutdownGraceSeconds = try number(Double.self)
         case "cgroup_parent": cgroupParent = value
+        case "tenant_max_queued": tenantMaxQueued = try number(Int.self)
+        case "tenant_max_running": tenantMaxRunning = try number(Int.self)
         default: throw ConfigurationError("\(source): unknown key `\(key)`")
         }
     }
@@ -99,6 +105,9 @@ public struct DaemonConfiguration: Sendable, Hashable {
         _ = try listenAddress()
         guard workers >= 1 && workers <= 1024 else { throw ConfigurationError("workers must be between 1 and 1024, got \(workers)") }
         guard queueCapacity >= 1 else { throw ConfigurationError("queue_capacity must be at least 1") }
+        for (key, value) in [("tenant_max_queued", tenantMaxQueued), ("tenant_max_running", tenantMaxRunning)] {
+            if let value, value < 1 { throw ConfigurationError("\(key) must be at least 1, got \(value)") }
+        }
         guard retentionHours > 0 else { throw ConfigurationError("retention_hours must be positive") }
         guard store == "sqlite" || store.hasPrefix("postgres://") || store.hasPrefix("postgresql://") else {
             throw ConfigurationError("store must be `sqlite` or a postgres:// URL, got `\(store)`")

@@ -52,6 +52,25 @@ public struct AuditEntry: Sendable, Hashable, Codable {
         case principalID = "principal_id", principalName = "principal_name", taskID = "task_id", tokenID = "token_id"
     }
 
+    /// Ids in lower case, as the API writes them everywhere else.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(action, forKey: .action)
+        try c.encode(result, forKey: .result)
+        try c.encode(status, forKey: .status)
+        try c.encode(time, forKey: .time)
+        try c.encodeIfPresent(principalID?.uuidString.lowercased(), forKey: .principalID)
+        try c.encodeIfPresent(principalName, forKey: .principalName)
+        try c.encodeIfPresent(tenant, forKey: .tenant)
+        try c.encodeIfPresent(client, forKey: .client)
+        try c.encodeIfPresent(method, forKey: .method)
+        try c.encodeIfPresent(path, forKey: .path)
+        try c.encodeIfPresent(taskID?.uuidString.lowercased(), forKey: .taskID)
+        try c.encodeIfPresent(policy, forKey: .policy)
+        try c.encodeIfPresent(tokenID?.uuidString.lowercased(), forKey: .tokenID)
+        try c.encodeIfPresent(detail, forKey: .detail)
+    }
+
     /// `denied` for refusals the caller caused (401, 403, 404, 429), `error` for other failures.
     public static func result(forStatus status: Int) -> String {
         switch status {

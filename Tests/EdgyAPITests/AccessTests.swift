@@ -240,12 +240,12 @@ import Testing
             #expect(create["tenant"] as? String == "acme")
             #expect(create["client"] as? String == "127.0.0.1")
             #expect(create["policy"] as? String == "default")
-            #expect(create["task_id"] as? String == id.uuidString)
+            #expect(create["task_id"] as? String == id.uuidString.lowercased())
             #expect(entries[4]["tenant"] as? String == "globex")
-            #expect(entries[4]["task_id"] as? String == id.uuidString)
+            #expect(entries[4]["task_id"] as? String == id.uuidString.lowercased())
             #expect(entries[0]["detail"] as? String == "invalid token")
             #expect(entries[0]["principal_id"] == nil)
-            #expect((entries[6]["token_id"] as? String)?.lowercased() == tokenID)
+            #expect(entries[6]["token_id"] as? String == tokenID)
             #expect(entries.allSatisfy { $0["time"] is String })
 
             // Filters.

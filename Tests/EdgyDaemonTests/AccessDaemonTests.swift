@@ -165,4 +165,69 @@ struct AccessDaemonTests {
     }
 
     static func json(_ object: Any?) -> [String: Any] { object as? [String: Any] ?? [:] }
+
+    /// Status, body and `Retry-After` of a create.
+    static func create(_ daemon: DaemonProcess, token: String, _ body: [String: Any]) async throws -> (Int, [String: Any], String?) {
+        var request = URLRequest(url: URL(string: "http://127.0.0.1:\(daemon.port)/v1/tasks")!)
+        request.httpMethod = "POST"
+        request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization")
+        request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        request.httpBody = try JSONSerialization.data(withJSONObject: body)
+        let (data, response) = try await URLSession.shared.data(for: request)
+        let http = response as? HTTPURLResponse
+        return (http?.statusCode ?? 0, (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] ?? [:], http?.value(forHTTPHeaderField: "Retry-After"))
+    }
+
+    static func status(_ daemon: DaemonProcess, _ id: String, token: String) async throws -> String {
+        (try await request(daemon, "GET", "/v1/tasks/\(id)", token: token).1["status"] as? String) ?? "?"
+    }
+
+    static func waitFor(_ daemon: DaemonProcess, _ id: String, token: String, _ states: Set<String>) async throws -> String {
+        let deadline = Date().addingTimeInterval(30)
+        var last = ""
+        while Date() < deadline {
+            last = try await status(daemon, id, token: token)
+            if states.contains(last) { return last }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        return last
+    }
+
+    @Test func perTenantLimitsThroughARealServer() async throws {
+        let config = FileManager.default.temporaryDirectory.appendingPathComponent("edgyd-limits-\(UUID().uuidString).toml").path
+        try "tenant_max_queued = 2\ntenant_max_running = 1\n".write(toFile: config, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: config) }
+        let daemon = try DaemonProcess(workers: 2, extraArguments: ["--config", config])
+        defer { daemon.stop() }
+        let admin = daemon.token
+        let (_, globex) = try await Self.request(daemon, "POST", "/v1/tokens", token: admin, json: ["name": "g", "role": "submitter", "tenant": "globex"])
+        let globexToken = try #require(globex["token"] as? String)
+
+        // Tenant `default` runs one attempt; its next task waits although a worker is free…
+        let (_, sleeper, _) = try await Self.create(daemon, token: admin, ["policy": "sh", "input": "sleep 8"])
+        let sleeperID = try #require(sleeper["id"] as? String)
+        #expect(try await Self.waitFor(daemon, sleeperID, token: admin, ["running"]) == "running")
+        let (_, waiting, _) = try await Self.create(daemon, token: admin, ["policy": "sh", "input": "echo waited"])
+        let waitingID = try #require(waiting["id"] as? String)
+        // …while another tenant's task takes the free worker and finishes.
+        let (_, other, _) = try await Self.create(daemon, token: globexToken, ["policy": "sh", "input": "echo other"])
+        let otherID = try #require(other["id"] as? String)
+        #expect(try await Self.waitFor(daemon, otherID, token: globexToken, ["succeeded", "failed"]) == "succeeded")
+        #expect(try await Self.status(daemon, waitingID, token: admin) == "queued")
+
+        // Two queued for `default` is its cap: the third create is 429 with Retry-After.
+        let (second, _, _) = try await Self.create(daemon, token: admin, ["policy": "sh", "input": "echo second"])
+        #expect(second == 201)
+        let (refused, body, retryAfter) = try await Self.create(daemon, token: admin, ["policy": "sh", "input": "echo third"])
+        #expect(refused == 429)
+        #expect((body["error"] as? [String: Any])?["code"] as? String == "queue_full")
+        #expect(retryAfter.flatMap(Int.init) != nil)
+        // globex is under its own caps.
+        #expect(try await Self.create(daemon, token: globexToken, ["policy": "sh", "input": "echo g2"]).0 == 201)
+
+        // Once the running attempt ends, the waiting task runs.
+        #expect(try await Self.request(daemon, "POST", "/v1/tasks/\(sleeperID)/cancel", token: admin).0 == 202)
+        #expect(try await Self.waitFor(daemon, waitingID, token: admin, ["succeeded", "failed"]) == "succeeded")
+        #expect(try await Self.request(daemon, "GET", "/v1/tasks/\(waitingID)/stdout", token: admin).0 == 200)
+    }
 }

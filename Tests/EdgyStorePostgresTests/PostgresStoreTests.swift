@@ -112,6 +112,22 @@ struct PostgresStoreTests {
         }
     }
 
+    /// Issue 6: a tenant at its running limit is passed over; its tasks wait, others' run.
+    @Test func claimRespectsTenantRunningLimit() async throws {
+        try await PostgresTestServer.withStore { store in
+            let a1 = makeTask(tenant: "acme", created: 1)
+            let a2 = makeTask(tenant: "acme", created: 2)
+            let g1 = makeTask(tenant: "globex", created: 3)
+            for task in [a1, a2, g1] { try await store.create(task, limits: QueueLimits()) }
+            #expect(try await store.claim(worker: "w", leaseDuration: .seconds(30), now: at(10), maxRunningPerTenant: 1)?.task.id == a1.id)
+            #expect(try await store.claim(worker: "w", leaseDuration: .seconds(30), now: at(10), maxRunningPerTenant: 1)?.task.id == g1.id)
+            #expect(try await store.claim(worker: "w", leaseDuration: .seconds(30), now: at(10), maxRunningPerTenant: 1) == nil)
+            #expect(try await store.finishAttempt(
+                taskID: a1.id, attempt: 1, worker: "w", outcome: .exited, report: nil, disposition: .succeeded, now: at(11)))
+            #expect(try await store.claim(worker: "w", leaseDuration: .seconds(30), now: at(12), maxRunningPerTenant: 1)?.task.id == a2.id)
+        }
+    }
+
     @Test func claimsOldestClaimableFirst() async throws {
         try await PostgresTestServer.withStore { store in
             let later = makeTask(created: 1)

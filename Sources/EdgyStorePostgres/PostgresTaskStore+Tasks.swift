@@ -181,6 +181,15 @@ extension PostgresTaskStore {
                 FOR UPDATE SKIP LOCKED
                 """, logger: logger).collect()
             guard var task = try rows.first.map(Self.decodeTask) else { return nil }
+            if let maxRunningPerTenant {
+                // The count above may be stale: two hosts claiming two tasks of one tenant at once
+                // both see it under the limit. Claims of one tenant take turns here (the lock ends
+                // with the transaction) and count again, so the limit holds across hosts.
+                try await connection.query("SELECT pg_advisory_xact_lock(hashtext(\(task.tenant)))", logger: logger)
+                let counted = try await connection.query(
+                    "SELECT count(*) FROM tasks WHERE tenant = \(task.tenant) AND status = 'running'", logger: logger).collect()
+                guard let running = try counted.first?.decode(Int.self), running < maxRunningPerTenant else { return nil }
+            }
             let attempt = task.attempts.count + 1
             task.status = .running
             task.updatedAt = now

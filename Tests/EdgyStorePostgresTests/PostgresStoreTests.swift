@@ -128,6 +128,23 @@ struct PostgresStoreTests {
         }
     }
 
+    /// Concurrent claims (as from several hosts) never take a tenant past its running limit.
+    @Test func concurrentClaimsKeepTheTenantRunningLimit() async throws {
+        try await PostgresTestServer.withStore { store in
+            for n in 0..<12 { try await store.create(makeTask(tenant: "acme", created: Double(n)), limits: QueueLimits()) }
+            let claimed = try await withThrowingTaskGroup(of: Int.self) { group in
+                for n in 0..<12 {
+                    group.addTask {
+                        try await store.claim(worker: "w\(n)", leaseDuration: .seconds(30), now: at(100), maxRunningPerTenant: 3) == nil ? 0 : 1
+                    }
+                }
+                return try await group.reduce(0, +)
+            }
+            #expect(claimed == 3)
+            #expect(try await counts(store, tenant: "acme") == [9, 3])
+        }
+    }
+
     @Test func claimsOldestClaimableFirst() async throws {
         try await PostgresTestServer.withStore { store in
             let later = makeTask(created: 1)

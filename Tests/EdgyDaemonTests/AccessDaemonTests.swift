@@ -1,3 +1,4 @@
+import EdgyDaemon
 import EdgyTestSupport
 import Foundation
 import Glibc
@@ -162,6 +163,17 @@ struct AccessDaemonTests {
             #expect(!log.contains(secret), "a token is in edgyd's log")
             #expect(!text.contains(secret), "a token is in the audit log")
         }
+    }
+
+    @Test func tenantLimitSettings() throws {
+        var settings = DaemonConfiguration()
+        #expect(settings.tenantMaxQueued == nil && settings.tenantMaxRunning == nil)
+        try settings.apply(environment: ["EDGY_TENANT_MAX_QUEUED": "50", "EDGY_TENANT_MAX_RUNNING": "4"])
+        #expect(settings.tenantMaxQueued == 50 && settings.tenantMaxRunning == 4)
+        try settings.validate()
+        settings.tenantMaxRunning = 0
+        #expect(throws: ConfigurationError.self) { try settings.validate() }
+        #expect(throws: ConfigurationError.self) { try settings.set("tenant_max_queued", "many", source: "test") }
     }
 
     static func json(_ object: Any?) -> [String: Any] { object as? [String: Any] ?? [:] }

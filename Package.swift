@@ -129,7 +129,7 @@ let package = Package(
         .target(
             name: "EdgyCLI",
             dependencies: [
-                "EdgyJail", "EdgyPolicy", "EdgySeccomp",
+                "EdgyJail", "EdgyPolicy", "EdgySeccomp", "EdgyAuth", "EdgyStoreSQLite",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict

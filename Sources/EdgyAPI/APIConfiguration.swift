@@ -34,6 +34,10 @@ public struct APIConfiguration: Sendable {
     public var retryAfterSeconds: Int
     /// How often waiters (`?wait`, SSE) re-read the store when no change notice arrives.
     public var pollInterval: Duration
+    /// Failed authentications one client address may make per `authFailureWindow` before it is
+    /// answered 429 until the window ends; 0 turns the limit off.
+    public var authFailureLimit: Int = 10
+    public var authFailureWindow: Duration = .seconds(60)
 
     public init(
         maxQueued: Int = 10_000,
@@ -78,6 +82,8 @@ public struct APIDependencies: Sendable {
     public var policies: PolicyCatalog
     public var notifier: TaskNotifier
     public var logger: Logger
+    /// Where authentication failures and task, token and policy actions are recorded.
+    public var audit: AuditLog
     /// Whether the daemon can take work (store reachable, workers running), for `/readyz`.
     public var readiness: @Sendable () async -> Bool
     /// The daemons sharing the store, for `GET /v1/workers`.
@@ -85,9 +91,10 @@ public struct APIDependencies: Sendable {
 
     public init(
         store: any TaskStore, tokens: any TokenStore, policies: PolicyCatalog, notifier: TaskNotifier,
-        logger: Logger = Logger(label: "edgy.api"), readiness: @escaping @Sendable () async -> Bool = { true },
-        workers: (any WorkerRegistry)? = nil
+        logger: Logger = Logger(label: "edgy.api"), audit: AuditLog = AuditLog(),
+        readiness: @escaping @Sendable () async -> Bool = { true }, workers: (any WorkerRegistry)? = nil
     ) {
+        self.audit = audit
         self.workers = workers
         self.store = store
         self.tokens = tokens

@@ -7,34 +7,76 @@ import Logging
 
 /// Resolves `Authorization: Bearer <token>` to a `Principal` by the token's SHA-256 and puts it in
 /// the context. Missing, unknown, expired and revoked tokens are 401; the token is never logged.
+///
+/// It also keeps the audit log (issue 6): every authentication failure, and every create, cancel,
+/// delete, token, policy and audit action with its result, is one entry. A client address that
+/// fails authentication `APIConfiguration.authFailureLimit` times in a window is answered 429 until
+/// the window ends.
+///
+/// No secret is compared here: the token is hashed and looked up by its hash, so the time an
+/// answer takes says nothing about how much of a guess was right.
 struct BearerAuthMiddleware: RouterMiddleware {
     typealias Context = EdgyRequestContext
     let tokens: any TokenStore
+    let audit: AuditLog
+    let limiter: AuthFailureLimiter
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let client = context.clientAddress
+        if let seconds = limiter.retryAfter(client) {
+            throw APIError(.tooManyRequests, code: "too_many_failures", "too many failed authentications from this address",
+                           headers: [.retryAfter: String(seconds)])
+        }
         let principal: Principal
         do {
             principal = try await authenticate(request)
         } catch let error as APIError {
-            // The audit trail of refusals: method, path and reason; never the token.
+            // Method, path and reason; never the token.
             context.logger.notice("request refused", metadata: [
-                "method": "\(request.method.rawValue)", "path": "\(request.uri.path)", "reason": "\(error.message)",
+                "method": "\(request.method.rawValue)", "path": "\(request.uri.path)", "reason": "\(error.message)", "client": "\(client)",
             ])
+            record(AuditEntry(action: "auth", result: "denied", status: Int(error.status.code), client: client,
+                              method: request.method.rawValue, path: request.uri.path, detail: error.message), context)
+            if limiter.recordFailure(client) {
+                context.logger.warning("failed authentications reached the limit; refusing the address for a while", metadata: ["client": "\(client)"])
+            }
             throw error
         }
         var context = context
         context.principal = principal
         context.logger[metadataKey: "principal"] = "\(principal.name)"
         context.logger[metadataKey: "tenant"] = "\(principal.tenant)"
+        let audited = AuditedAction(request)
         do {
-            return try await next(request, context)
+            let response = try await next(request, context)
+            if let audited { record(entry(audited, principal, request, context, status: Int(response.status.code), detail: nil), context) }
+            return response
         } catch let error as APIError {
             // Every rejected action, with who asked (accepted ones are logged where they happen).
             context.logger.info("request rejected", metadata: [
                 "method": "\(request.method.rawValue)", "path": "\(request.uri.path)", "status": "\(error.status.code)",
                 "code": "\(error.code)", "field": "\(error.field ?? "")",
             ])
+            if let audited { record(entry(audited, principal, request, context, status: Int(error.status.code), detail: error.message), context) }
             throw error
+        } catch {
+            if let audited { record(entry(audited, principal, request, context, status: 500, detail: "internal error"), context) }
+            throw error
+        }
+    }
+
+    private func entry(_ action: AuditedAction, _ principal: Principal, _ request: Request, _ context: Context, status: Int, detail: String?) -> AuditEntry {
+        let facts = context.audit.current
+        return AuditEntry(
+            action: action.name, result: AuditEntry.result(forStatus: status), status: status, principal: principal,
+            client: context.clientAddress, method: request.method.rawValue, path: request.uri.path,
+            taskID: facts.taskID ?? action.taskID, policy: facts.policy, tokenID: facts.tokenID ?? action.tokenID,
+            detail: detail ?? facts.detail)
+    }
+
+    private func record(_ entry: AuditEntry, _ context: Context) {
+        if let error = audit.record(entry) {
+            context.logger.error("cannot write the audit log", metadata: ["error": "\(error)", "action": "\(entry.action)"])
         }
     }
 
@@ -54,6 +96,35 @@ struct BearerAuthMiddleware: RouterMiddleware {
             throw APIError.unauthorized(principal.revokedAt != nil ? "token revoked" : "token expired")
         }
         return principal
+    }
+}
+
+/// The requests the audit log records beyond authentication failures: writes of tasks, tokens and
+/// policies, and reads of the audit log itself. Reads of tasks and policies are not recorded.
+struct AuditedAction: Equatable {
+    var name: String
+    var taskID: UUID?
+    var tokenID: UUID?
+
+    init?(_ request: Request) {
+        self.init(method: request.method, path: request.uri.path)
+    }
+
+    init?(method: HTTPRequest.Method, path: String) {
+        let parts = path.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
+        switch (method, parts.count) {
+        case (.post, 0), (.put, 0): name = "task.create"
+        case (.delete, 1): name = "task.delete"; taskID = UUID(uuidString: parts[0])
+        case (.post, 2) where parts == ["v1", "tasks"]: name = "task.create"
+        case (.delete, 3) where parts[0...1] == ["v1", "tasks"]: name = "task.delete"; taskID = UUID(uuidString: parts[2])
+        case (.post, 4) where parts[0...1] == ["v1", "tasks"] && parts[3] == "cancel": name = "task.cancel"; taskID = UUID(uuidString: parts[2])
+        case (.post, 2) where parts == ["v1", "tokens"]: name = "token.create"
+        case (.get, 2) where parts == ["v1", "tokens"]: name = "token.list"
+        case (.delete, 3) where parts[0...1] == ["v1", "tokens"]: name = "token.revoke"; tokenID = UUID(uuidString: parts[2])
+        case (.post, 3) where parts == ["v1", "policies", "reload"]: name = "policy.reload"
+        case (.get, 2) where parts == ["v1", "audit"]: name = "audit.read"
+        default: return nil
+        }
     }
 }
 

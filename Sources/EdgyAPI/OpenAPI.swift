@@ -19,7 +19,7 @@ public enum OpenAPIDocument {
   "info": {
     "title": "Edgy",
     "version": "1.0.0",
-    "description": "Runs untrusted code in jails built from policies. Every route but /healthz and /readyz needs `Authorization: Bearer <token>`. A principal sees only its tenant's tasks: another tenant's task is 404. Readers may not create, cancel or delete (403). Errors are JSON {\"error\": {\"code\", \"message\", \"field\"?}}."
+    "description": "Runs untrusted code in jails built from policies. Every route but /healthz and /readyz needs `Authorization: Bearer <token>`. A principal sees only its tenant's tasks: another tenant's task is 404. Readers may not create, cancel or delete (403); only admins manage tokens, read the audit log and reload policies. An address that fails authentication 10 times in a minute is answered 429 (too_many_failures, with Retry-After) until the minute ends. A tenant over its queued-task limit is answered 429 (queue_full, with Retry-After). Errors are JSON {\"error\": {\"code\", \"message\", \"field\"?}}."
   },
   "servers": [{"url": "/"}],
   "security": [{"bearer": []}],
@@ -143,6 +143,35 @@ public enum OpenAPIDocument {
         "responses": {"200": {"description": "workers", "content": {"application/json": {"schema": {"type": "object", "required": ["workers"],
           "properties": {"workers": {"type": "array", "items": {"$ref": "#/components/schemas/Worker"}}}}}}},
           "401": {"$ref": "#/components/responses/Error"}, "403": {"$ref": "#/components/responses/Error"}}}
+    },
+    "/v1/tokens": {
+      "post": {"operationId": "createToken", "summary": "Create a token (admin); the answer holds the secret, shown this once and never again",
+        "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/CreateToken"}}}},
+        "responses": {"201": {"description": "created", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/CreatedToken"}}}},
+          "400": {"$ref": "#/components/responses/Error"}, "401": {"$ref": "#/components/responses/Error"}, "403": {"$ref": "#/components/responses/Error"}}},
+      "get": {"operationId": "listTokens", "summary": "Tokens (admin), without their secrets",
+        "parameters": [{"name": "tenant", "in": "query", "schema": {"type": "string"}}],
+        "responses": {"200": {"description": "tokens", "content": {"application/json": {"schema": {"type": "object", "required": ["tokens"],
+          "properties": {"tokens": {"type": "array", "items": {"$ref": "#/components/schemas/Token"}}}}}}},
+          "401": {"$ref": "#/components/responses/Error"}, "403": {"$ref": "#/components/responses/Error"}}}
+    },
+    "/v1/tokens/{id}": {
+      "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}}],
+      "delete": {"operationId": "revokeToken", "summary": "Revoke a token (admin): it is refused (401) from now on",
+        "responses": {"200": {"description": "revoked", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Token"}}}},
+          "401": {"$ref": "#/components/responses/Error"}, "403": {"$ref": "#/components/responses/Error"}, "404": {"$ref": "#/components/responses/Error"}}}
+    },
+    "/v1/audit": {
+      "get": {"operationId": "listAudit", "summary": "The newest audit entries (admin), oldest first",
+        "description": "Every authentication failure and every task create/cancel/delete, token and policy action, with its result. Never a token.",
+        "parameters": [
+          {"name": "action", "in": "query", "schema": {"type": "string", "examples": ["auth", "task.create", "task.cancel", "task.delete", "token.create", "token.list", "token.revoke", "policy.reload", "audit.read"]}},
+          {"name": "tenant", "in": "query", "schema": {"type": "string"}},
+          {"name": "since", "in": "query", "description": "ISO 8601 time", "schema": {"type": "string", "format": "date-time"}},
+          {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 10000, "default": 100}}],
+        "responses": {"200": {"description": "entries", "content": {"application/json": {"schema": {"type": "object", "required": ["entries"],
+          "properties": {"entries": {"type": "array", "items": {"$ref": "#/components/schemas/AuditEntry"}}}}}}},
+          "400": {"$ref": "#/components/responses/Error"}, "401": {"$ref": "#/components/responses/Error"}, "403": {"$ref": "#/components/responses/Error"}}}
     }
   },
   "components": {
@@ -160,7 +189,7 @@ public enum OpenAPIDocument {
     "schemas": {
       "Status": {"type": "object", "required": ["status"], "properties": {"status": {"type": "string"}}},
       "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {
-        "code": {"type": "string", "examples": ["invalid_json", "invalid_field", "invalid_archive", "unauthorized", "forbidden", "task_not_found", "policy_not_found", "route_not_found", "too_large", "unsupported_media_type", "input_not_allowed", "command_override_not_allowed", "command_required", "entry_missing", "env_not_allowed", "limit_not_allowed", "max_attempts_not_allowed", "queue_full", "unavailable", "internal"]},
+        "code": {"type": "string", "examples": ["invalid_json", "invalid_field", "invalid_archive", "unauthorized", "forbidden", "task_not_found", "policy_not_found", "route_not_found", "too_large", "unsupported_media_type", "input_not_allowed", "command_override_not_allowed", "command_required", "entry_missing", "env_not_allowed", "limit_not_allowed", "max_attempts_not_allowed", "queue_full", "too_many_failures", "token_not_found", "unavailable", "internal"]},
         "message": {"type": "string"},
         "field": {"type": "string", "description": "the request field at fault: `files[2].path`, `limits.memory_mib`, `env.HOME`, `file:a.tar!../x`"}}}}},
       "TaskStatus": {"type": "string", "enum": ["queued", "running", "succeeded", "failed", "cancelled"]},
@@ -211,6 +240,24 @@ public enum OpenAPIDocument {
         "id": {"type": "string"}, "host": {"type": "string"}, "slots": {"type": "integer"}, "kernel": {"type": "string"},
         "cgroup_version": {"type": ["integer", "null"]}, "started_at": {"type": "string", "format": "date-time"},
         "last_heartbeat": {"type": "string", "format": "date-time"}}},
+      "CreateToken": {"type": "object", "required": ["name", "role"], "additionalProperties": false, "properties": {
+        "name": {"type": "string"}, "role": {"type": "string", "enum": ["admin", "submitter", "reader"]},
+        "tenant": {"type": "string", "description": "default: the admin's own tenant"},
+        "policies": {"type": "array", "items": {"type": "string"}, "description": "the only policies the token may run (its execution role); omitted: any its role allows"},
+        "expires_in": {"type": "string", "description": "lifetime: 90s, 15m, 12h, 30d, 2w; omitted: no expiry"}}},
+      "Token": {"type": "object", "required": ["id", "name", "role", "tenant", "policies", "state", "created_at", "expires_at", "revoked_at"], "properties": {
+        "id": {"type": "string", "format": "uuid"}, "name": {"type": "string"}, "role": {"type": "string", "enum": ["admin", "submitter", "reader"]},
+        "tenant": {"type": "string"}, "policies": {"type": ["array", "null"], "items": {"type": "string"}},
+        "state": {"type": "string", "enum": ["active", "expired", "revoked"]}, "created_at": {"type": "string", "format": "date-time"},
+        "expires_at": {"type": ["string", "null"], "format": "date-time"}, "revoked_at": {"type": ["string", "null"], "format": "date-time"}}},
+      "CreatedToken": {"allOf": [{"$ref": "#/components/schemas/Token"}, {"type": "object", "required": ["token"], "properties": {
+        "token": {"type": "string", "description": "the bearer token; only its hash is stored"}}}]},
+      "AuditEntry": {"type": "object", "required": ["action", "result", "status", "time"], "properties": {
+        "action": {"type": "string"}, "result": {"type": "string", "enum": ["ok", "denied", "error"]}, "status": {"type": "integer"},
+        "time": {"type": "string", "format": "date-time"}, "principal_id": {"type": "string", "format": "uuid"}, "principal_name": {"type": "string"},
+        "tenant": {"type": "string"}, "client": {"type": "string"}, "method": {"type": "string"}, "path": {"type": "string"},
+        "task_id": {"type": "string", "format": "uuid"}, "policy": {"type": "string"}, "token_id": {"type": "string", "format": "uuid"},
+        "detail": {"type": "string"}}},
       "PolicySummary": {"type": "object", "required": ["name", "description", "digest", "limits"], "properties": {
         "name": {"type": "string"}, "description": {"type": "string"}, "digest": {"type": "string"}, "entry": {"type": ["string", "null"]},
         "limits": {"$ref": "#/components/schemas/Limits"}}},

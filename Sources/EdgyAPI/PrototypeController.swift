@@ -36,7 +36,7 @@ struct PrototypeController: Sendable {
         var request = request
         let bytes = try await TaskRequestDecoding.collect(&request, limit: service.config.maxRequestBytes)
         let draft = try TaskRequestDecoding.draft(fromJSON: bytes)
-        let task = try await service.create(draft, principal: principal, fallbackPolicy: service.config.prototypePolicy, logger: context.logger)
+        let task = try await service.create(draft, principal: principal, fallbackPolicy: service.config.prototypePolicy, logger: context.logger, audit: context.audit)
         return try await TaskController(service: service).respondCreated(task, wait: wait)
     }
 
@@ -55,7 +55,7 @@ struct PrototypeController: Sendable {
             throw APIError.badRequest("name the file to run with the input field (input=FILE)", field: "input")
         }
         if draft.name == nil { draft.name = entry }
-        let task = try await service.create(draft, principal: principal, fallbackPolicy: service.config.prototypePolicy, logger: context.logger)
+        let task = try await service.create(draft, principal: principal, fallbackPolicy: service.config.prototypePolicy, logger: context.logger, audit: context.audit)
         return try await TaskController(service: service).respondCreated(task, wait: wait)
     }
 

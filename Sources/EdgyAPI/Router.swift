@@ -46,16 +46,20 @@ func makeRouter(_ deps: APIDependencies, _ config: APIConfiguration) -> (router:
     let open = RouteRegistrar(router.group())
     HealthController(deps: deps).register(open)
 
-    let authenticated = RouteRegistrar(router.group().add(middleware: BearerAuthMiddleware(tokens: deps.tokens)))
+    let limiter = AuthFailureLimiter(limit: config.authFailureLimit, window: config.authFailureWindow)
+    let authentication = BearerAuthMiddleware(tokens: deps.tokens, audit: deps.audit, limiter: limiter)
+    let authenticated = RouteRegistrar(router.group().add(middleware: authentication))
     let service = TaskService(deps: deps, config: config)
     TaskController(service: service).register(authenticated)
     PolicyController(deps: deps).register(authenticated)
     OpenAPIController().register(authenticated)
     WorkerController(deps: deps).register(authenticated)
+    TokenController(deps: deps).register(authenticated)  // issue 6: tokens and the audit log
+    AuditController(deps: deps).register(authenticated)
     // Last: `/{id}` must not shadow anything (constant paths win in the trie either way).
     PrototypeController(service: service).register(authenticated)
     // Unknown routes still need a token, so the 404 says nothing to strangers.
-    router.add(middleware: BearerAuthMiddleware(tokens: deps.tokens))
+    router.add(middleware: authentication)
     return (router, open.routes + authenticated.routes)
 }
 

@@ -34,7 +34,7 @@ struct TaskController: Sendable {
         case .multipart(let boundary):
             draft = try TaskRequestDecoding.draft(fromMultipart: bytes, boundary: boundary, config: service.config, inputNamesFile: false)
         }
-        let task = try await service.create(draft, principal: principal, fallbackPolicy: service.config.defaultPolicy, logger: context.logger)
+        let task = try await service.create(draft, principal: principal, fallbackPolicy: service.config.defaultPolicy, logger: context.logger, audit: context.audit)
         return try await respondCreated(task, wait: wait)
     }
 

@@ -12,13 +12,15 @@ struct TaskService: Sendable {
 
     /// Validates and queues a task.
     /// - Throws: `APIError` for anything the draft gets wrong, 429 when the queue is full.
-    func create(_ draft: TaskDraft, principal: Principal, fallbackPolicy: String, logger: Logger) async throws -> TaskRecord {
+    func create(_ draft: TaskDraft, principal: Principal, fallbackPolicy: String, logger: Logger, audit: AuditNote? = nil) async throws -> TaskRecord {
+        audit?.update { $0.policy = draft.policy ?? fallbackPolicy }
         try Access.requireWriter(principal)
         let spec = try draft.validate(principal: principal, policies: deps.policies, config: config, fallbackPolicy: fallbackPolicy)
         // Whole microseconds: what stores keep and page cursors carry, so a record reads back equal
         // and a cursor never lands between a task's stored and in-memory creation time.
         let now = Date(timeIntervalSince1970: (Date().timeIntervalSince1970 * 1e6).rounded() / 1e6)
         let record = TaskRecord(tenant: principal.tenant, spec: spec, createdAt: now)
+        audit?.update { $0.taskID = record.id }
         do {
             try await deps.store.create(record, limits: QueueLimits(maxQueued: config.maxQueued, maxQueuedPerTenant: config.maxQueuedPerTenant))
         } catch let error as StoreError where error.code == .queueFull {

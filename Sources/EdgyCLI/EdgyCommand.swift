@@ -5,7 +5,7 @@ public struct EdgyCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "edgy",
         abstract: "Edgy: run untrusted programs in Linux jails.",
-        subcommands: [RunCommand.self, PolicyCommand.self]
+        subcommands: [RunCommand.self, PolicyCommand.self, TokenCommand.self]
     )
 
     public init() {}

@@ -97,6 +97,7 @@ public struct Daemon: Sendable {
         let lease = Duration.milliseconds(Int(configuration.leaseSeconds * 1000))
         poolConfiguration.leaseDuration = lease
         poolConfiguration.heartbeatInterval = lease / 3
+        poolConfiguration.maxRunningPerTenant = configuration.tenantMaxRunning
         let pool = WorkerPool(
             store: store, supervisor: supervisor, policies: catalog, notifier: notifier,
             configuration: poolConfiguration, logger: logger)
@@ -106,8 +107,8 @@ public struct Daemon: Sendable {
 
         let dependencies = APIDependencies(
             store: store, tokens: tokens, policies: catalog, notifier: notifier, logger: logger,
-            readiness: { ready.isSet }, workers: registry)
-        let router = buildRouter(dependencies, APIConfiguration(maxQueued: configuration.queueCapacity))
+            audit: try AuditFile.open(in: configuration.stateDirectory), readiness: { ready.isSet }, workers: registry)
+        let router = buildRouter(dependencies, APIConfiguration(maxQueued: configuration.queueCapacity, maxQueuedPerTenant: configuration.tenantMaxQueued))
         let logger = self.logger
         let app = Application(
             router: router,

@@ -30,13 +30,17 @@ public struct DaemonConfiguration: Sendable, Hashable {
     /// How long a worker's claim on a task lasts without a heartbeat: after a crash, another
     /// worker (or this one, restarted) takes the task back after at most this long.
     public var leaseSeconds: Double = 30
+    /// Queued tasks one tenant may have before its creates answer 429; nil: no per-tenant cap.
+    public var tenantMaxQueued: Int?
+    /// Attempts one tenant may have running at once; its other tasks wait in the queue. nil: no cap.
+    public var tenantMaxRunning: Int?
 
     public init() {}
 
     /// The keys of the file and the environment, for errors and docs.
     public static let keys = [
         "listen", "state_dir", "policies", "workers", "queue_capacity", "retention_hours", "store", "worker_id",
-        "shutdown_grace_s", "cgroup_parent", "jail_pool", "lease_s",
+        "shutdown_grace_s", "cgroup_parent", "jail_pool", "lease_s", "tenant_max_queued", "tenant_max_running",
     ]
 
     /// Applies a TOML configuration file.
@@ -98,6 +102,8 @@ public struct DaemonConfiguration: Sendable, Hashable {
         case "cgroup_parent": cgroupParent = value
         case "jail_pool": jailPool = try number(Int.self)
         case "lease_s": leaseSeconds = try number(Double.self)
+        case "tenant_max_queued": tenantMaxQueued = try number(Int.self)
+        case "tenant_max_running": tenantMaxRunning = try number(Int.self)
         default: throw ConfigurationError("\(source): unknown key `\(key)`")
         }
     }
@@ -109,6 +115,9 @@ public struct DaemonConfiguration: Sendable, Hashable {
         guard leaseSeconds >= 1 else { throw ConfigurationError("lease_s must be at least 1 second, got \(leaseSeconds)") }
         guard (0...64).contains(jailPool) else { throw ConfigurationError("jail_pool must be between 0 and 64, got \(jailPool)") }
         guard queueCapacity >= 1 else { throw ConfigurationError("queue_capacity must be at least 1") }
+        for (key, value) in [("tenant_max_queued", tenantMaxQueued), ("tenant_max_running", tenantMaxRunning)] {
+            if let value, value < 1 { throw ConfigurationError("\(key) must be at least 1, got \(value)") }
+        }
         guard retentionHours > 0 else { throw ConfigurationError("retention_hours must be positive") }
         guard store == "sqlite" || store.hasPrefix("postgres://") || store.hasPrefix("postgresql://") else {
             throw ConfigurationError("store must be `sqlite` or a postgres:// URL, got `\(store)`")

@@ -23,6 +23,9 @@ public struct WorkerPoolConfiguration: Sendable {
     public var maxRetryDelay: Duration
     /// On graceful shutdown, running attempts get this long to finish before they are killed.
     public var shutdownGracePeriod: Duration
+    /// Running attempts one tenant may have at once (across every worker sharing the store); nil
+    /// for no limit. Its other queued tasks wait their turn (issue 6).
+    public var maxRunningPerTenant: Int? = nil
 
     public init(
         workerID: String, workers: Int = ProcessInfo.processInfo.activeProcessorCount,
@@ -105,7 +108,9 @@ public final class WorkerPool: Service, Sendable {
             let generation = wake.generation
             let claimed: ClaimedTask?
             do {
-                claimed = try await store.claim(worker: configuration.workerID, leaseDuration: configuration.leaseDuration, now: Date())
+                claimed = try await store.claim(
+                    worker: configuration.workerID, leaseDuration: configuration.leaseDuration, now: Date(),
+                    maxRunningPerTenant: configuration.maxRunningPerTenant)
             } catch {
                 logger.error("claim failed", metadata: ["error": "\(error)"])
                 try? await Task.sleep(for: .seconds(1))

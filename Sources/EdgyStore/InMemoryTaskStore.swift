@@ -84,9 +84,14 @@ public actor InMemoryTaskStore: TaskStore {
         return tasks.removeValue(forKey: id) != nil
     }
 
-    public func claim(worker: String, leaseDuration: Duration, now: Date) async throws -> ClaimedTask? {
+    public func claim(worker: String, leaseDuration: Duration, now: Date, maxRunningPerTenant: Int?) async throws -> ClaimedTask? {
+        var full: Set<String> = []
+        if let maxRunningPerTenant {
+            let running = Dictionary(grouping: tasks.values.filter { $0.status == .running }, by: \.tenant)
+            full = Set(running.filter { $0.value.count >= maxRunningPerTenant }.keys)
+        }
         let candidate = tasks.values
-            .filter { $0.status == .queued && $0.notBefore <= now }
+            .filter { $0.status == .queued && $0.notBefore <= now && !full.contains($0.tenant) }
             .min { ($0.notBefore, $0.createdAt, $0.id.uuidString) < ($1.notBefore, $1.createdAt, $1.id.uuidString) }
         guard var task = candidate else { return nil }
         let attempt = task.attempts.count + 1

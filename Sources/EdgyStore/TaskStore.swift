@@ -154,8 +154,10 @@ public protocol TaskStore: Sendable {
 
     /// Leases the oldest claimable task (`queued`, `notBefore <= now`) to `worker` until
     /// `now + leaseDuration`, marks it `running` and opens attempt `attempts.count + 1`.
-    /// Two concurrent claims never get the same task.
-    func claim(worker: String, leaseDuration: Duration, now: Date) async throws -> ClaimedTask?
+    /// Two concurrent claims never get the same task. With `maxRunningPerTenant`, tasks of a
+    /// tenant that already has that many running are passed over (they wait, in order, until one
+    /// of its attempts ends): the per-tenant running limit of issue 6.
+    func claim(worker: String, leaseDuration: Duration, now: Date, maxRunningPerTenant: Int?) async throws -> ClaimedTask?
     /// Extends the lease if `worker` still holds it for `attempt`.
     func renewLease(taskID: UUID, attempt: Int, worker: String, leaseDuration: Duration, now: Date) async throws -> LeaseStatus
     /// Records the attempt's end and the task's new state, if `worker` still holds the lease.
@@ -176,4 +178,11 @@ public protocol TaskStore: Sendable {
 
     /// Deletes finished tasks that finished before `date`. Returns how many.
     func purgeFinished(before date: Date) async throws -> Int
+}
+
+extension TaskStore {
+    /// A claim without a per-tenant running limit.
+    public func claim(worker: String, leaseDuration: Duration, now: Date) async throws -> ClaimedTask? {
+        try await claim(worker: worker, leaseDuration: leaseDuration, now: now, maxRunningPerTenant: nil)
+    }
 }

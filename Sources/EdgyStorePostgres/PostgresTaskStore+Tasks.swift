@@ -166,7 +166,7 @@ extension PostgresTaskStore {
 
     // MARK: Leases
 
-    public func claim(worker: String, leaseDuration: Duration, now: Date) async throws -> ClaimedTask? {
+    public func claim(worker: String, leaseDuration: Duration, now: Date, maxRunningPerTenant: Int?) async throws -> ClaimedTask? {
         try await transaction { connection in
             let logger = self.logger
             // The oldest claimable task that no other transaction holds: concurrent claims skip
@@ -174,11 +174,22 @@ extension PostgresTaskStore {
             let rows = try await connection.query("""
                 SELECT \(unescaped: Self.taskColumns) FROM tasks
                 WHERE status = 'queued' AND not_before <= \(now.micros)
+                  AND (\(maxRunningPerTenant)::bigint IS NULL
+                       OR (SELECT count(*) FROM tasks r WHERE r.tenant = tasks.tenant AND r.status = 'running') < \(maxRunningPerTenant)::bigint)
                 ORDER BY not_before, created_at, id
                 LIMIT 1
                 FOR UPDATE SKIP LOCKED
                 """, logger: logger).collect()
             guard var task = try rows.first.map(Self.decodeTask) else { return nil }
+            if let maxRunningPerTenant {
+                // The count above may be stale: two hosts claiming two tasks of one tenant at once
+                // both see it under the limit. Claims of one tenant take turns here (the lock ends
+                // with the transaction) and count again, so the limit holds across hosts.
+                try await connection.query("SELECT pg_advisory_xact_lock(hashtext(\(task.tenant)))", logger: logger)
+                let counted = try await connection.query(
+                    "SELECT count(*) FROM tasks WHERE tenant = \(task.tenant) AND status = 'running'", logger: logger).collect()
+                guard let running = try counted.first?.decode(Int.self), running < maxRunningPerTenant else { return nil }
+            }
             let attempt = task.attempts.count + 1
             task.status = .running
             task.updatedAt = now

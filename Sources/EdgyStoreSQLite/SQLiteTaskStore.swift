@@ -168,7 +168,7 @@ public final class SQLiteTaskStore: TaskStore, TokenStore, Sendable {
 
     // MARK: - Leases
 
-    public func claim(worker: String, leaseDuration: Duration, now: Date) async throws -> ClaimedTask? {
+    public func claim(worker: String, leaseDuration: Duration, now: Date, maxRunningPerTenant: Int?) async throws -> ClaimedTask? {
         let at = now.micros
         let expires = at + leaseDuration.micros
         return try await transaction { db in
@@ -177,8 +177,9 @@ public final class SQLiteTaskStore: TaskStore, TokenStore, Sendable {
             guard let candidate = try Row.fetchOne(db.cachedStatement(sql: """
                 SELECT id, attempt_count FROM tasks INDEXED BY tasks_claimable
                 WHERE status = 'queued' AND not_before <= ?
+                  AND (? IS NULL OR (SELECT count(*) FROM tasks AS r WHERE r.tenant = tasks.tenant AND r.status = 'running') < ?)
                 ORDER BY not_before, created_at, id LIMIT 1
-                """), arguments: [at])
+                """), arguments: [at, maxRunningPerTenant, maxRunningPerTenant])
             else { return nil }
             let id: String = candidate[0]
             let attempt = (candidate[1] as Int) + 1

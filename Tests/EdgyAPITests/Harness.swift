@@ -42,10 +42,13 @@ struct Harness {
         return PolicyCatalog.fixed([sh, node, raw, adminOnly].map { LoadedPolicy(policy: $0, warnings: [], path: "\($0.name).toml") })
     }
 
-    init(config: APIConfiguration = APIConfiguration(), policies: PolicyCatalog = Harness.fixturePolicies(), ready: Bool = true) async throws {
+    init(
+        config: APIConfiguration = APIConfiguration(), policies: PolicyCatalog = Harness.fixturePolicies(), ready: Bool = true,
+        audit: AuditLog = AuditLog()
+    ) async throws {
         self.config = config
         self.policies = policies
-        self.deps = APIDependencies(store: store, tokens: tokens, policies: policies, notifier: notifier, readiness: { ready })
+        self.deps = APIDependencies(store: store, tokens: tokens, policies: policies, notifier: notifier, audit: audit, readiness: { ready })
         let now = Date()
         let entries: [(String, Principal)] = [
             (Self.admin, Principal(name: "admin", role: .admin, tenant: "acme")),

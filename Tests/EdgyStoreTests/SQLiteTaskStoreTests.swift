@@ -150,7 +150,7 @@ struct SQLiteTaskStoreTests {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
         let path = directory.path + "/edgy.sqlite"
-        await #expect(processExitsWith: .signal(SIGKILL)) { [path] in
+        await #expect(processExitsWith: .signal(SIGKILL)) { [path = path as String] in
             let store = try SQLiteTaskStore(path: path)
             for index in 0..<50 { try await store.create(T.task(at: Int64(index)), limits: QueueLimits()) }
             for _ in 0..<10 { _ = try await store.claim(worker: "killed", leaseDuration: .seconds(60), now: T.at(100)) }

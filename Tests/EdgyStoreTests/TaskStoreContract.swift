@@ -179,6 +179,26 @@ struct TaskStoreContract {
         #expect(try await store.activeCounts(tenant: nil) == (0, 3))
     }
 
+    /// Issue 6: a tenant at its running limit is passed over; its tasks wait, others' run.
+    func claimRespectsTenantRunningLimit() async throws {
+        let a1 = T.task(tenant: "acme", name: "a1", at: 1)
+        let a2 = T.task(tenant: "acme", name: "a2", at: 2)
+        let g1 = T.task(tenant: "globex", name: "g1", at: 3)
+        for task in [a1, a2, g1] { try await store.create(task, limits: QueueLimits()) }
+
+        let first = try #require(try await store.claim(worker: "w", leaseDuration: .seconds(30), now: T.at(10), maxRunningPerTenant: 1))
+        #expect(first.task.id == a1.id)
+        // acme has one running: a2 waits, globex's g1 goes first although it is newer.
+        let second = try #require(try await store.claim(worker: "w", leaseDuration: .seconds(30), now: T.at(10), maxRunningPerTenant: 1))
+        #expect(second.task.id == g1.id)
+        #expect(try await store.claim(worker: "w", leaseDuration: .seconds(30), now: T.at(10), maxRunningPerTenant: 1) == nil)
+        // Without a limit (or once a1 ends) a2 is claimable.
+        #expect(try await store.finishAttempt(
+            taskID: a1.id, attempt: 1, worker: "w", outcome: .exited, report: nil, disposition: .succeeded, now: T.at(11)))
+        let third = try #require(try await store.claim(worker: "w", leaseDuration: .seconds(30), now: T.at(12), maxRunningPerTenant: 1))
+        #expect(third.task.id == a2.id)
+    }
+
     func concurrentClaimsNeverShareATask() async throws {
         let count = 200
         var created: Set<UUID> = []

@@ -30,6 +30,11 @@ struct TaskStoreContractTests {
     }
 
     @Test(arguments: StoreFactory.all)
+    func claimRespectsTenantRunningLimit(_ factory: StoreFactory) async throws {
+        try await factory.run { try await TaskStoreContract(store: $0.tasks).claimRespectsTenantRunningLimit() }
+    }
+
+    @Test(arguments: StoreFactory.all)
     func concurrentClaimsNeverShareATask(_ factory: StoreFactory) async throws {
         try await factory.run { try await TaskStoreContract(store: $0.tasks).concurrentClaimsNeverShareATask() }
     }

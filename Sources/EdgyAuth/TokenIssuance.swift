@@ -1,0 +1,63 @@
+import Foundation
+
+/// A token as its creator gets it: the secret, shown once, and the principal it stands for.
+public struct IssuedToken: Sendable {
+    public var principal: Principal
+    /// The bearer token. Only its hash is stored; nothing can show it again.
+    public var token: String
+}
+
+public struct TokenRequestError: Error, Sendable, CustomStringConvertible {
+    public var field: String
+    public var description: String
+    public init(field: String, _ description: String) {
+        self.field = field
+        self.description = description
+    }
+}
+
+extension TokenStore {
+    /// Creates a token: a fresh secret, its hash in the store, the secret returned once.
+    /// - Throws: `TokenRequestError` for an empty name or tenant, or a policy list that is empty.
+    public func issueToken(
+        name: String, role: Role, tenant: String, policies: [String]? = nil, expiresAt: Date? = nil, now: Date = Date()
+    ) async throws -> IssuedToken {
+        let name = name.trimmingCharacters(in: .whitespaces)
+        let tenant = tenant.trimmingCharacters(in: .whitespaces)
+        guard !name.isEmpty, name.count <= 200 else { throw TokenRequestError(field: "name", "name must be 1 to 200 characters") }
+        guard !tenant.isEmpty, tenant.count <= 200 else { throw TokenRequestError(field: "tenant", "tenant must be 1 to 200 characters") }
+        if let policies, policies.isEmpty || policies.contains(where: \.isEmpty) {
+            throw TokenRequestError(field: "policies", "policies must name at least one policy (omit it for any the role allows)")
+        }
+        if let expiresAt, expiresAt <= now { throw TokenRequestError(field: "expires_in", "the expiry must be in the future") }
+        let token = TokenSecret.generate()
+        // Whole microseconds, as the stores keep them, so that the answer equals what a list shows.
+        let created = Date(timeIntervalSince1970: (now.timeIntervalSince1970 * 1e6).rounded() / 1e6)
+        let principal = Principal(name: name, role: role, tenant: tenant, policies: policies, createdAt: created, expiresAt: expiresAt)
+        try await insertToken(principal, tokenHash: TokenSecret.hash(token))
+        return IssuedToken(principal: principal, token: token)
+    }
+}
+
+/// Lifetimes as people write them: `90s`, `15m`, `12h`, `30d`, `2w`.
+public enum TokenLifetime {
+    /// Seconds, or nil when `text` is not a positive number with one of the units s, m, h, d, w.
+    public static func parse(_ text: String) -> TimeInterval? {
+        let units: [Character: TimeInterval] = ["s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800]
+        guard let unit = text.last, let scale = units[unit], let value = Double(text.dropLast()), value.isFinite, value > 0 else {
+            return nil
+        }
+        return value * scale
+    }
+}
+
+/// Comparison whose time does not depend on where two secrets first differ.
+public enum ConstantTime {
+    /// True when `a` and `b` hold the same bytes; the time depends on their lengths only.
+    public static func equals(_ a: some Collection<UInt8>, _ b: some Collection<UInt8>) -> Bool {
+        guard a.count == b.count else { return false }
+        var difference: UInt8 = 0
+        for (x, y) in zip(a, b) { difference |= x ^ y }
+        return difference == 0
+    }
+}

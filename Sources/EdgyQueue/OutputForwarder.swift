@@ -19,13 +19,17 @@ final class OutputForwarder: Sendable {
 
     private let pending: Buffer
     private let wake: WakeSignal
+    /// Signalled once, by `finish()`.
+    private let finishing: WakeSignal
     private let writer: Task<Void, Never>
 
     init(store: any TaskStore, notifier: TaskNotifier, taskID: UUID, attempt: Int) {
         let pending = Buffer()
         let wake = WakeSignal()
+        let finishing = WakeSignal()
         self.pending = pending
         self.wake = wake
+        self.finishing = finishing
         writer = Task {
             while true {
                 let generation = wake.generation
@@ -40,7 +44,11 @@ final class OutputForwarder: Sendable {
                 if !batch.stdout.isEmpty || !batch.stderr.isEmpty { notifier.changed(taskID) }
                 if finished { return }
                 await wake.wait(since: generation, upTo: .seconds(3600))
-                try? await Task.sleep(for: .milliseconds(50))
+                // Let a burst of output gather into one write; the end of the attempt cuts it short.
+                let gathering = finishing.generation
+                if !pending.state.withLock({ $0.finished }) {
+                    await finishing.wait(since: gathering, upTo: .milliseconds(50))
+                }
             }
         }
     }
@@ -57,6 +65,7 @@ final class OutputForwarder: Sendable {
     func finish() async {
         pending.state.withLock { $0.finished = true }
         wake.signal()
+        finishing.signal()
         await writer.value
     }
 }

@@ -105,9 +105,10 @@ public struct Daemon: Sendable {
             store: store, notifier: notifier, interval: min(.seconds(5), lease / 2),
             retention: .seconds(configuration.retentionHours * 3600), logger: logger)
 
+        let audit = try AuditFile.open(in: configuration.stateDirectory)
         let dependencies = APIDependencies(
             store: store, tokens: tokens, policies: catalog, notifier: notifier, logger: logger,
-            audit: try AuditFile.open(in: configuration.stateDirectory), readiness: { ready.isSet }, workers: registry)
+            audit: audit, readiness: { ready.isSet }, workers: registry)
         let router = buildRouter(dependencies, APIConfiguration(maxQueued: configuration.queueCapacity, maxQueuedPerTenant: configuration.tenantMaxQueued))
         let logger = self.logger
         let app = Application(
@@ -125,7 +126,7 @@ public struct Daemon: Sendable {
             },
             logger: logger)
 
-        let reloader = PolicyReloader(catalog: catalog, logger: logger)
+        let reloader = PolicyReloader(catalog: catalog, audit: audit, logger: logger)
         let group = ServiceGroup(
             configuration: .init(
                 services: [
@@ -178,6 +179,7 @@ final class ReadyFlag: Sendable {
 /// Reloads policies on SIGHUP (DESIGN §3); an attempt keeps the version it started with.
 struct PolicyReloader: Service {
     let catalog: PolicyCatalog
+    let audit: AuditLog
     let logger: Logger
 
     func run() async throws {
@@ -185,6 +187,10 @@ struct PolicyReloader: Service {
         await cancelWhenGracefulShutdown {
             for await _ in signals {
                 let diagnostics = catalog.reload()
+                let errors = diagnostics.filter { $0.severity == .error }.count
+                _ = audit.record(AuditEntry(
+                    action: "policy.reload", result: errors == 0 ? "ok" : "error", status: 0, client: "SIGHUP",
+                    detail: "\(catalog.all.count) policies, \(errors) errors"))
                 logger.notice("policies reloaded", metadata: [
                     "policies": "\(catalog.all.map(\.policy.name).joined(separator: ","))",
                     "errors": "\(diagnostics.filter { $0.severity == .error }.map(\.description))",

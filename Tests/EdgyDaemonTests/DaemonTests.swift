@@ -148,6 +148,25 @@ struct DaemonTests {
         }
     }
 
+    @Test func sighupReloadsPoliciesAndIsAudited() async throws {
+        let policies = FileManager.default.temporaryDirectory.appendingPathComponent("edgy-policies-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.copyItem(atPath: TestSupport.repositoryRoot + "/policies", toPath: policies)
+        let daemon = try DaemonProcess(extraArguments: ["--policies", policies])
+        defer { daemon.stop() }
+        #expect(try await daemon.request("GET", "/v1/policies/late").0 == 404)
+        try "extends = \"sh\"\ndescription = \"added while running\"\n".write(toFile: policies + "/late.toml", atomically: true, encoding: .utf8)
+        kill(daemon.process.processIdentifier, SIGHUP)
+        var status = 0
+        for _ in 0..<100 where status != 200 {
+            try await Task.sleep(for: .milliseconds(50))
+            status = try await daemon.request("GET", "/v1/policies/late").0
+        }
+        #expect(status == 200)
+        let audit = try String(contentsOfFile: daemon.stateDirectory + "/audit.log", encoding: .utf8)
+        #expect(audit.contains("\"action\":\"policy.reload\""), "\(audit)")
+        #expect(audit.contains("SIGHUP"))
+    }
+
     @Test func sigtermLetsRunningAttemptsFinish() async throws {
         let daemon = try DaemonProcess(workers: 1)
         let (_, body) = try await daemon.request("POST", "/v1/tasks", json: ["name": "s", "policy": "sh", "input": "sleep 0.5; echo finished"])

@@ -125,8 +125,11 @@ final class JailPool: Sendable {
         /// that `shutdown()` can close it without racing a late writer.
         var wakeFD: Int32 = -1
         var stopping = false
+        /// The pool thread found nothing to do and sleeps (no clone, attach or rmdir under way).
+        var idle = false
 
-        func wake() {
+        mutating func wake() {
+            idle = false
             if wakeFD >= 0 { signalEventFD(wakeFD) }
         }
     }
@@ -182,6 +185,12 @@ final class JailPool: Sendable {
     /// How many jails are parked now, per shape (for tests and diagnostics).
     var parkedCount: Int {
         state.withLock { s in s.parked.values.reduce(0) { $0 + $1.count } }
+    }
+
+    /// True when the pool thread has nothing left to do: every shape topped up (or failing), every
+    /// finished cgroup removed. Then the pool puts no load on the host (no clone, no cgroup write).
+    var isSettled: Bool {
+        state.withLock { s in s.idle || s.thread == nil }
     }
 
     /// Stops refilling, joins the pool thread, kills and reaps every parked jail and removes every
@@ -270,6 +279,7 @@ final class JailPool: Sendable {
                 for shape in s.shapes where !s.failing.contains(shape) && (s.parked[shape]?.count ?? 0) < size {
                     return .spawn(shape)
                 }
+                s.idle = true
                 return .idle
             }
             switch work {

@@ -65,6 +65,20 @@ public final class JailSupervisor: Sendable {
     /// How many jails are parked at their gate right now.
     public var parkedJails: Int { core.pool?.parkedCount ?? 0 }
 
+    /// Waits until the pool's background work (refills: clone, cgroup mkdir and attach, the
+    /// filesystem build; removal of finished cgroups) is done, for up to `timeoutMs`. True if it
+    /// settled (always, without a pool). For warm-up, and for benchmarks that time other tools
+    /// without the pool's cgroup v1 writes contending with their forks.
+    public func waitUntilPoolSettled(timeoutMs: Int = 2000) async -> Bool {
+        guard let pool = core.pool else { return true }
+        let deadline = monotonicNanos() + UInt64(timeoutMs) * 1_000_000
+        while !pool.isSettled {
+            if monotonicNanos() >= deadline { return false }
+            try? await Task.sleep(for: .microseconds(200))
+        }
+        return true
+    }
+
     /// Runs one attempt to its end and reports it. Never throws: every ending is a report.
     /// Cancelling the calling task kills the jail at once; the report says `cancelled`.
     ///

@@ -45,23 +45,49 @@ struct ParkedJail: Sendable {
             cgroupFD: cgroup?.cloneIntoFD)
         var pending = edgy_pending()
         var childError = edgy_child_error()
-        let started = edgy_spawn_start(&c, &pending, &childError)
+        // The child reads its copy of the filesystem plan, made at the clone.
+        let started = shape.filesystem.withUnsafeBytes { raw in
+            c.fs = raw.baseAddress?.assumingMemoryBound(to: edgy_plan.self)
+            return edgy_spawn_start(&c, &pending, &childError)
+        }
         // The child has its copies; ours must go so that EOF means the jail closed them.
         closeDescriptor(stdinPipe.takeReadEnd())
         closeDescriptor(stdoutPipe.takeWriteEnd())
         closeDescriptor(stderrPipe.takeWriteEnd())
-        if started != 0 {
+        // (On failure the pipes' remaining ends close when they go out of scope.)
+        func fail(_ failure: SpawnFailure) -> Result<ParkedJail, SpawnFailure> {
             retire(cgroup)
-            return .failure(SpawnFailure(stage: String(cString: edgy_stage_name(childError.stage)), errno: childError.err))
+            return .failure(failure)
+        }
+        if started != 0 {
+            return fail(SpawnFailure(stage: String(cString: edgy_stage_name(childError.stage)), errno: childError.err))
         }
         if let cgroup, cgroup.cloneIntoFD == nil {
             do {
                 try cgroup.attach(pid: pending.pid)
             } catch {
                 edgy_spawn_abort(&pending)
-                retire(cgroup)
-                return .failure(SpawnFailure(stage: "cgroup", detail: "\(error)"))
+                return fail(SpawnFailure(stage: "cgroup", detail: "\(error)"))
             }
+        }
+        // The first gate: the child builds the policy's filesystem and pivots into it now, so
+        // that the request path makes no mount.
+        switch edgy_spawn_prepare(&pending, &childError) {
+        case 0:
+            break
+        case 1:
+            edgy_spawn_abort(&pending)
+            let stage = childError.stage
+            var detail: String?
+            if stage == Int32(EDGY_STAGE_FS_OP.rawValue), childError.op_index >= 0,
+               Int(childError.op_index) < shape.filesystemOps.count {
+                detail = shape.filesystemOps[Int(childError.op_index)]
+            }
+            return fail(SpawnFailure(stage: String(cString: edgy_stage_name(stage)), errno: childError.err, detail: detail))
+        default:
+            let saved = errno
+            edgy_spawn_abort(&pending)
+            return fail(SpawnFailure(stage: "gate", errno: saved, detail: "the child died before its filesystem was built"))
         }
         return .success(ParkedJail(
             pending: pending, stdinFD: stdinPipe.takeWriteEnd(), stdoutFD: stdoutPipe.takeReadEnd(),

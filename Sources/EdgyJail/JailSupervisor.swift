@@ -172,17 +172,18 @@ private struct Attempt {
             return setupFailed("seccomp", detail: "\(error)")
         }
 
-        let plan: JailPlan
+        let plans: JailPlans
         do {
-            plan = try PlanBuilder(host: supervisor.host).build(request, seccomp: seccomp, lastCap: supervisor.lastCap)
+            plans = try PlanBuilder(host: supervisor.host).build(request, seccomp: seccomp, lastCap: supervisor.lastCap)
         } catch {
             return setupFailed("plan", detail: error.message)
         }
+        let plan = plans.task
         let blob = plan.blob()
 
-        // A parked jail of this shape if the pool has one; else clone one here (paying the
-        // cgroup mkdirs and, on v1, the attach).
-        let shape = JailShape(policy: policy, cgroups: supervisor.cgroups != nil)
+        // A parked jail of this shape (its filesystem built) if the pool has one; else clone one
+        // here (paying the cgroup mkdirs, on v1 the attach, and every mount).
+        let shape = JailShape(policy: policy, cgroups: supervisor.cgroups != nil, filesystem: plans.filesystem)
         let pool = supervisor.pool
         var jail: ParkedJail
         if let parked = pool?.take(shape) {
@@ -222,7 +223,7 @@ private struct Attempt {
             if released == 1 {
                 let stage = childError.stage
                 var detail: String?
-                if stage == Int32(EDGY_STAGE_FS_OP.rawValue), childError.op_index >= 0,
+                if stage == Int32(EDGY_STAGE_TASK_FILE.rawValue), childError.op_index >= 0,
                    Int(childError.op_index) < plan.opDescriptions.count {
                     detail = plan.opDescriptions[Int(childError.op_index)]
                 } else if stage == Int32(EDGY_STAGE_EXECVE.rawValue) {

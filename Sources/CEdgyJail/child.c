@@ -159,12 +159,16 @@ struct kernel_sigaction {
 
 /// Every disposition back to default (CLONE_CLEAR_SIGHAND keeps SIG_IGN, e.g. the daemon's
 /// SIGPIPE) and an empty mask (the parent blocked everything around the clone).
-static int step_signals(void) {
+static int step_signal_dispositions(void) {
     struct kernel_sigaction dfl = {.handler = SIG_DFL, .flags = 0, .restorer = 0, .mask = 0};
     for (int sig = 1; sig <= 64; sig++) {
         if (sig == SIGKILL || sig == SIGSTOP) continue;
         syscall(SYS_rt_sigaction, sig, &dfl, NULL, sizeof(uint64_t));  // EINVAL for 32, 33: fine
     }
+    return OK;
+}
+
+static int step_signal_mask(void) {
     uint64_t empty = 0;
     if (syscall(SYS_rt_sigprocmask, SIG_SETMASK, &empty, NULL, sizeof empty) != 0) return FAIL;
     return OK;
@@ -303,20 +307,26 @@ static int step_rlimits(const struct edgy_plan *plan, struct step_failure *failu
     return OK;
 }
 
-/// setgroups → setresgid → bounding set → securebits → setresuid → zero every set. The bounding
-/// set and securebits need CAP_SETPCAP, which setresuid to a non-root id takes away.
+/// Empties the capability bounding set and the ambient set, while parked (as root of the user
+/// namespace, with CAP_SETPCAP). It limits only what execve can grant later: the effective set the
+/// task's files and the id changes need is untouched until step_identity zeroes it.
+static int step_bounding_set(uint32_t last_cap) {
+    for (uint32_t cap = 0; cap <= last_cap; cap++) {
+        if (syscall(SYS_prctl, PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL) return FAIL;
+    }
+    if (syscall(SYS_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 && errno != EINVAL) return FAIL;
+    return OK;
+}
+
+/// setgroups → setresgid → securebits → setresuid → zero every set (the bounding set is already
+/// empty). Securebits need CAP_SETPCAP, which setresuid to a non-root id takes away.
 static int step_identity(const struct edgy_plan *plan, struct step_failure *failure) {
     failure->stage = EDGY_STAGE_SETGROUPS;
     if (syscall(SYS_setgroups, 0, NULL) != 0) return FAIL;
     failure->stage = EDGY_STAGE_SETRESGID;
     if (syscall(SYS_setresgid, plan->gid, plan->gid, plan->gid) != 0) return FAIL;
 
-    failure->stage = EDGY_STAGE_CAP_BOUNDING;
-    for (uint32_t cap = 0; cap <= plan->last_cap; cap++) {
-        if (syscall(SYS_prctl, PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL) return FAIL;
-    }
-    if (syscall(SYS_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 && errno != EINVAL) return FAIL;
-
+    // (The bounding set was emptied while parked: step_bounding_set.)
     // Root inside the jail (uid 0 in a user namespace) gets no capabilities back on execve.
     failure->stage = EDGY_STAGE_SECUREBITS;
     unsigned long bits = SECBIT_NOROOT | SECBIT_NOROOT_LOCKED | SECBIT_NO_SETUID_FIXUP_LOCKED |
@@ -412,6 +422,9 @@ static void step_prepare(const struct edgy_plan *fs, int error_fd) {
     if (hostname && syscall(SYS_sethostname, hostname, strlen(hostname)) != 0)
         fail(error_fd, EDGY_STAGE_HOSTNAME, -1, errno);
     if (fs->loopback_up && step_loopback() != OK) fail(error_fd, EDGY_STAGE_LOOPBACK, -1, errno);
+    if (step_bounding_set(fs->last_cap) != OK) fail(error_fd, EDGY_STAGE_CAP_BOUNDING, -1, errno);
+    // Default dispositions now; the mask stays full until the second gate.
+    if (step_signal_dispositions() != OK) fail(error_fd, EDGY_STAGE_SIGNALS, -1, errno);
 }
 
 void edgy_child_main(const struct edgy_shape *shape, int gate_fd, int error_fd, int plan_fd) {
@@ -437,7 +450,7 @@ void edgy_child_main(const struct edgy_shape *shape, int gate_fd, int error_fd, 
     if (step_gate(EDGY_GATE_FD, 1) != OK) fail(error_fd, EDGY_STAGE_GATE, -1, errno);
     const struct edgy_plan *plan = step_plan();
     if (!plan) fail(error_fd, EDGY_STAGE_PLAN, -1, errno);
-    if (step_signals() != OK) fail(error_fd, EDGY_STAGE_SIGNALS, -1, errno);
+    if (step_signal_mask() != OK) fail(error_fd, EDGY_STAGE_SIGNALS, -1, errno);
     if (step_task_files(plan, &failure) != OK) fail(error_fd, failure.stage, failure.op_index, errno);
 
     failure.stage = EDGY_STAGE_RLIMIT;

@@ -303,6 +303,7 @@ struct PlanBuilder {
         f.root_options = plan.string("size=1m,nr_inodes=4096,mode=0755")
         f.hostname = plan.string(policy.run.hostname)
         f.loopback_up = policy.network.mode == .loopback ? 1 : 0
+        f.last_cap = lastCap
         plan.plan = f
 
         var p = edgy_plan()

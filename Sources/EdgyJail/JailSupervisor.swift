@@ -197,11 +197,12 @@ private struct Attempt {
             }
         }
         let cgroup = jail.cgroup
+        var cgroupEmptied = false
         defer {
             // The jail's processes are dead (reaped, or killed with the group); the directory
             // removal waits for an RCU grace period on v1, so the pool thread does it.
             if let cgroup {
-                if !cgroup.processes().isEmpty { cgroup.kill() }
+                if !cgroupEmptied && !cgroup.processes().isEmpty { cgroup.kill() }
                 if let pool { pool.retire(cgroup) } else { try? cgroup.remove() }
             }
             pool?.refill(shape)
@@ -258,6 +259,7 @@ private struct Attempt {
             // Nothing of the attempt may outlive it: descendants, stopped or detached, die here.
             // (PID 1's exit already killed its namespace; the v1 freeze/kill/thaw is for strays.)
             if !cgroup.processes().isEmpty { cgroup.kill() }
+            cgroupEmptied = true
             let stats = cgroup.stats()
             report.memoryPeakBytes = stats.memoryPeakBytes
             report.oomKills = stats.oomKills
@@ -384,10 +386,9 @@ private struct Attempt {
                 }
             }
             if exitedAt == nil && fds[0].revents != 0 {
+                // The main process is PID 1 of the jail: the kernel killed and reaped the rest of
+                // its PID namespace before reporting its exit. (The cgroup is checked after the reap.)
                 exitedAt = monotonicNanos()
-                // The main process is PID 1 of the jail: its exit takes the rest of the namespace
-                // with it. Kill the cgroup as well, for anything that escaped the namespace's end.
-                if let cgroup, !cgroup.processes().isEmpty { cgroup.kill() }
             }
             // CPU time of the whole group (RLIMIT_CPU only sees one process at a time).
             if exitedAt == nil && !killed, let cgroup, monotonicNanos() - lastCPUCheck > 50_000_000 {

@@ -118,7 +118,7 @@ struct edgy_shape {
     int32_t parent_death_signal;
 
     /// The filesystem plan blob (uses the header's ops, root, root_options, hostname, loopback_up,
-    /// user_namespace, unshare_cgroup), in the parent's memory: the child reads its copy-on-write
+    /// user_namespace, unshare_cgroup, last_cap), in the parent's memory: the child reads its copy-on-write
     /// copy, so it must stay alive only until `edgy_spawn_start` returns.
     const struct edgy_plan *fs;
 };

@@ -201,10 +201,8 @@ private struct Attempt {
         defer {
             // The jail's processes are dead (reaped, or killed with the group); the directory
             // removal waits for an RCU grace period on v1, so the pool thread does it.
-            if let cgroup {
-                if !cgroupEmptied && !cgroup.processes().isEmpty { cgroup.kill() }
-                if let pool { pool.retire(cgroup) } else { try? cgroup.remove() }
-            }
+            if let cgroup, !cgroupEmptied && !cgroup.processes().isEmpty { cgroup.kill() }
+            if let pool { pool.retire(jail.finished) } else { ParkedJail.retire(jail.finished) }
             pool?.refill(shape)
         }
 

@@ -120,6 +120,21 @@ struct JailShape: Hashable, Sendable {
         self.pidsMax = cgroups ? policy.limits.pids : nil
     }
 
+    /// Hashes the filesystem blob in bulk: the synthesized conformance combines its ~4 KB one
+    /// byte at a time, on every pool lookup (it showed in profiles). Equality still compares it whole.
+    func hash(into hasher: inout Hasher) {
+        hasher.combine(namespaces)
+        hasher.combine(userNamespace)
+        hasher.combine(memoryBytes)
+        hasher.combine(pidsMax)
+        filesystem.withUnsafeBytes { hasher.combine(bytes: $0) }
+    }
+
+    static func == (a: JailShape, b: JailShape) -> Bool {
+        a.namespaces == b.namespaces && a.userNamespace == b.userNamespace && a.memoryBytes == b.memoryBytes
+            && a.pidsMax == b.pidsMax && a.filesystem == b.filesystem
+    }
+
     /// The C shape for a clone with these stdio fds and (v2) cgroup fd. Its `fs` is left nil:
     /// point it into `filesystem` for the duration of the clone.
     func cShape(host: JailHostConfiguration, stdio: (Int32, Int32, Int32), cgroupFD: Int32?) -> edgy_shape {

@@ -10,7 +10,7 @@
 // timed on a quiet host. Both are printed; the requirement is to win in both.
 //
 // Usage: edgy-bench [-n N] [--policy FILE] [--edgy PATH] [--bwrap PATH] [--pool N] [--no-cli]
-//                   [--mode back-to-back|spaced] [--view concurrent|settled]
+//                   [--mode back-to-back|spaced] [--view concurrent|settled] [--throughput-only edgy|bwrap|bare]
 import EdgyCgroup
 import EdgyJail
 import EdgyPolicy
@@ -26,6 +26,8 @@ var poolSize = 2
 var withCLI = true
 var modes = ["back-to-back", "spaced"]
 var views = ["concurrent", "settled"]
+/// For profiling: skip the latency tables and time only this tool's throughput (edgy, bwrap, bare).
+var throughputOnly: String?
 var arguments = CommandLine.arguments.dropFirst().makeIterator()
 while let a = arguments.next() {
     switch a {
@@ -37,6 +39,7 @@ while let a = arguments.next() {
     case "--no-cli": withCLI = false
     case "--mode": modes = [arguments.next() ?? "back-to-back"]
     case "--view": views = [arguments.next() ?? "settled"]
+    case "--throughput-only": throughputOnly = arguments.next() ?? "edgy"
     default:
         print("usage: edgy-bench [-n N] [--policy FILE] [--edgy PATH] [--bwrap PATH] [--pool N] [--no-cli] [--mode back-to-back|spaced] [--view concurrent|settled]")
         exit(2)
@@ -175,7 +178,7 @@ func pad(_ s: String, _ width: Int) -> String { s + String(repeating: " ", count
 let tools: [Tool] = withCLI ? [.edgy, .bare, .bwrap, .cli] : [.edgy, .bare, .bwrap]
 
 print("edgy-bench: /bin/true x \(iterations) per tool, policy \(policyFile), cgroup limits on, pool \(poolSize) per shape, tools interleaved")
-for mode in modes {
+for mode in modes where throughputOnly == nil {
     var stats: [String: [Tool: Stats]] = [:]
     var unsettled = 0
     for _ in 0..<iterations {
@@ -229,7 +232,13 @@ func throughput(_ tool: Tool, runners: Int, perRunner: Int) async -> Double {
 
 let perRunner = max(10, iterations / 2)
 print("\n== throughput: 2 parallel runners, \(perRunner) jails each, back to back ==")
-for tool in [Tool.edgy, .bwrap, .bare] {
+let throughputTools: [Tool] = switch throughputOnly {
+case "edgy": [.edgy]
+case "bwrap": [.bwrap]
+case "bare": [.bare]
+default: [.edgy, .bwrap, .bare]
+}
+for tool in throughputTools {
     let rate = await throughput(tool, runners: 2, perRunner: perRunner)
     print(pad(tool.rawValue, 20) + "  " + fmt(rate, 9, 1) + " jails/s")
 }

@@ -1,11 +1,13 @@
 // Runs in the CHILD, between clone3 and execve. Async-signal-safe: raw syscalls only, no malloc,
 // no stdio, no glibc wrappers that take locks (setresuid/setgroups/signal: youki #2425,
-// swift-subprocess #374). Before the gate it reads only its shape (the parent's memory, copied at
-// the clone); after it, only the plan blob it maps from the memfd it was cloned with (a jail may
-// be parked at the gate long before its request exists: the supervisor's pool).
+// swift-subprocess #374). Before the second gate it reads only its shape and filesystem plan (the
+// parent's memory, copied at the clone); after it, only the task plan it maps from the memfd it
+// was cloned with (a jail may be parked, its filesystem built, long before its request exists:
+// the supervisor's pool).
 //
-// The checklist, in order (DESIGN §2): fds, gate, plan, signals, session, mounts, pivot_root,
-// hostname/loopback, rlimits, ids, capabilities, no_new_privs, seccomp last, execve.
+// The checklist, in order (DESIGN §2): fds, gate 1, session, mounts, pivot_root, hostname/loopback
+// ("prepared"), gate 2, plan, signals, task files, rlimits, ids, capabilities, no_new_privs,
+// seccomp last, execve.
 #include "child.h"
 
 #include <errno.h>
@@ -73,9 +75,10 @@ __attribute__((noreturn)) static void fail(int error_fd, int stage, int op_index
 
 // ---- Step 1: the gate -------------------------------------------------------------------------
 
-/// Blocks until the parent has written the id maps and placed us in our cgroup. EOF (the parent
-/// closed the gate without a byte) means abort.
-static int step_gate(int gate_fd) {
+/// Blocks until the parent sends a byte: at the first gate, once it has written the id maps and
+/// placed us in our cgroup; at the second, once the task plan is in the memfd (then the gate is
+/// closed). EOF (the parent closed the gate without a byte) means abort.
+static int step_gate(int gate_fd, int last) {
     char c;
     for (;;) {
         long n = syscall(SYS_read, gate_fd, &c, 1);
@@ -84,7 +87,7 @@ static int step_gate(int gate_fd) {
         if (n == 0) errno = ECANCELED;
         return FAIL;
     }
-    syscall(SYS_close, gate_fd);
+    if (last) syscall(SYS_close, gate_fd);
     return OK;
 }
 
@@ -156,12 +159,16 @@ struct kernel_sigaction {
 
 /// Every disposition back to default (CLONE_CLEAR_SIGHAND keeps SIG_IGN, e.g. the daemon's
 /// SIGPIPE) and an empty mask (the parent blocked everything around the clone).
-static int step_signals(void) {
+static int step_signal_dispositions(void) {
     struct kernel_sigaction dfl = {.handler = SIG_DFL, .flags = 0, .restorer = 0, .mask = 0};
     for (int sig = 1; sig <= 64; sig++) {
         if (sig == SIGKILL || sig == SIGSTOP) continue;
         syscall(SYS_rt_sigaction, sig, &dfl, NULL, sizeof(uint64_t));  // EINVAL for 32, 33: fine
     }
+    return OK;
+}
+
+static int step_signal_mask(void) {
     uint64_t empty = 0;
     if (syscall(SYS_rt_sigprocmask, SIG_SETMASK, &empty, NULL, sizeof empty) != 0) return FAIL;
     return OK;
@@ -220,19 +227,22 @@ static int apply_op(const struct edgy_plan *plan, const struct edgy_fs_op *op) {
     }
 }
 
-static int step_filesystem(const struct edgy_plan *plan, struct step_failure *failure) {
+/// The policy's filesystem, from the shape's filesystem plan, before the second gate: every mount
+/// under a fresh tmpfs root, then pivot_root into it, detach the host's root and make "/"
+/// read-only. What stays writable (the working directory, /tmp) are their own tmpfs mounts.
+static int step_filesystem(const struct edgy_plan *fs, struct step_failure *failure) {
     failure->op_index = -1;
     failure->stage = EDGY_STAGE_MOUNT_PRIVATE;
     // Nothing we mount may propagate back to the host.
     if (syscall(SYS_mount, NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) return FAIL;
-    const char *root = at(plan, plan->root);
+    const char *root = at(fs, fs->root);
     failure->stage = EDGY_STAGE_MOUNT_ROOT;
-    if (syscall(SYS_mount, "tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, at(plan, plan->root_options)) != 0) return FAIL;
+    if (syscall(SYS_mount, "tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, at(fs, fs->root_options)) != 0) return FAIL;
     failure->stage = EDGY_STAGE_FS_OP;
-    for (uint32_t i = 0; i < plan->n_ops; i++) {
+    const struct edgy_fs_op *ops = (const struct edgy_fs_op *)(const void *)at(fs, fs->ops);
+    for (uint32_t i = 0; i < fs->n_ops; i++) {
         failure->op_index = (int)i;
-        const struct edgy_fs_op *ops = (const struct edgy_fs_op *)at(plan, plan->ops);
-        if (apply_op(plan, &ops[i]) != OK) return FAIL;
+        if (apply_op(fs, &ops[i]) != OK) return FAIL;
     }
     failure->op_index = -1;
 
@@ -246,6 +256,19 @@ static int step_filesystem(const struct edgy_plan *plan, struct step_failure *fa
     if (syscall(SYS_chdir, "/") != 0) return FAIL;
     failure->stage = EDGY_STAGE_REMOUNT_ROOT_RO;
     if (syscall(SYS_mount, NULL, "/", NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) != 0) return FAIL;
+    return OK;
+}
+
+/// The task's files, from the task plan, after the second gate: written into the working
+/// directory's tmpfs (already mounted, inside the pivoted root), then chdir there.
+static int step_task_files(const struct edgy_plan *plan, struct step_failure *failure) {
+    failure->stage = EDGY_STAGE_TASK_FILE;
+    const struct edgy_fs_op *ops = (const struct edgy_fs_op *)(const void *)at(plan, plan->ops);
+    for (uint32_t i = 0; i < plan->n_ops; i++) {
+        failure->op_index = (int)i;
+        if (apply_op(plan, &ops[i]) != OK) return FAIL;
+    }
+    failure->op_index = -1;
     failure->stage = EDGY_STAGE_CHDIR;
     const char *workdir = at(plan, plan->workdir);
     if (workdir && syscall(SYS_chdir, workdir) != 0) return FAIL;
@@ -284,20 +307,26 @@ static int step_rlimits(const struct edgy_plan *plan, struct step_failure *failu
     return OK;
 }
 
-/// setgroups → setresgid → bounding set → securebits → setresuid → zero every set. The bounding
-/// set and securebits need CAP_SETPCAP, which setresuid to a non-root id takes away.
+/// Empties the capability bounding set and the ambient set, while parked (as root of the user
+/// namespace, with CAP_SETPCAP). It limits only what execve can grant later: the effective set the
+/// task's files and the id changes need is untouched until step_identity zeroes it.
+static int step_bounding_set(uint32_t last_cap) {
+    for (uint32_t cap = 0; cap <= last_cap; cap++) {
+        if (syscall(SYS_prctl, PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL) return FAIL;
+    }
+    if (syscall(SYS_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 && errno != EINVAL) return FAIL;
+    return OK;
+}
+
+/// setgroups → setresgid → securebits → setresuid → zero every set (the bounding set is already
+/// empty). Securebits need CAP_SETPCAP, which setresuid to a non-root id takes away.
 static int step_identity(const struct edgy_plan *plan, struct step_failure *failure) {
     failure->stage = EDGY_STAGE_SETGROUPS;
     if (syscall(SYS_setgroups, 0, NULL) != 0) return FAIL;
     failure->stage = EDGY_STAGE_SETRESGID;
     if (syscall(SYS_setresgid, plan->gid, plan->gid, plan->gid) != 0) return FAIL;
 
-    failure->stage = EDGY_STAGE_CAP_BOUNDING;
-    for (uint32_t cap = 0; cap <= plan->last_cap; cap++) {
-        if (syscall(SYS_prctl, PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL) return FAIL;
-    }
-    if (syscall(SYS_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 && errno != EINVAL) return FAIL;
-
+    // (The bounding set was emptied while parked: step_bounding_set.)
     // Root inside the jail (uid 0 in a user namespace) gets no capabilities back on execve.
     failure->stage = EDGY_STAGE_SECUREBITS;
     unsigned long bits = SECBIT_NOROOT | SECBIT_NOROOT_LOCKED | SECBIT_NO_SETUID_FIXUP_LOCKED |
@@ -371,6 +400,33 @@ static int exec_workload(const struct edgy_plan *plan) {
 
 // ---- The checklist ----------------------------------------------------------------------------
 
+/// Everything that needs only the shape, done while parked between the two gates: session, root
+/// of the user namespace, cgroup namespace, the whole filesystem, hostname, loopback.
+static void step_prepare(const struct edgy_plan *fs, int error_fd) {
+    struct step_failure failure = {.stage = EDGY_STAGE_NONE, .op_index = -1};
+    if (syscall(SYS_setsid) < 0) fail(error_fd, EDGY_STAGE_SETSID, -1, errno);
+    if (fs->user_namespace) {
+        // Root of the new namespace (a host id from the unprivileged range), so files we create
+        // have a mapped owner; we keep our capabilities in the namespace.
+        if (syscall(SYS_setresgid, 0, 0, 0) != 0) fail(error_fd, EDGY_STAGE_NS_ROOT, -1, errno);
+        if (syscall(SYS_setresuid, 0, 0, 0) != 0) fail(error_fd, EDGY_STAGE_NS_ROOT, -1, errno);
+    }
+    // After the first gate, so the namespace is rooted at the jail's own cgroup.
+    if (fs->unshare_cgroup && syscall(SYS_unshare, CLONE_NEWCGROUP) != 0)
+        fail(error_fd, EDGY_STAGE_CGROUP_NS, -1, errno);
+    syscall(SYS_umask, 0);
+
+    if (step_filesystem(fs, &failure) != OK) fail(error_fd, failure.stage, failure.op_index, errno);
+
+    const char *hostname = at(fs, fs->hostname);
+    if (hostname && syscall(SYS_sethostname, hostname, strlen(hostname)) != 0)
+        fail(error_fd, EDGY_STAGE_HOSTNAME, -1, errno);
+    if (fs->loopback_up && step_loopback() != OK) fail(error_fd, EDGY_STAGE_LOOPBACK, -1, errno);
+    if (step_bounding_set(fs->last_cap) != OK) fail(error_fd, EDGY_STAGE_CAP_BOUNDING, -1, errno);
+    // Default dispositions now; the mask stays full until the second gate.
+    if (step_signal_dispositions() != OK) fail(error_fd, EDGY_STAGE_SIGNALS, -1, errno);
+}
+
 void edgy_child_main(const struct edgy_shape *shape, int gate_fd, int error_fd, int plan_fd) {
     struct step_failure failure = {.stage = EDGY_STAGE_NONE, .op_index = -1};
 
@@ -382,28 +438,20 @@ void edgy_child_main(const struct edgy_shape *shape, int gate_fd, int error_fd, 
     if (shape->parent_death_signal &&
         syscall(SYS_prctl, PR_SET_PDEATHSIG, shape->parent_death_signal, 0, 0, 0) != 0)
         fail(error_fd, EDGY_STAGE_PDEATHSIG, -1, errno);
-    if (step_gate(EDGY_GATE_FD) != OK) fail(error_fd, EDGY_STAGE_GATE, -1, errno);
+
+    // First gate: id maps written, cgroup joined. Then the policy's whole filesystem, and word
+    // to the parent that we are prepared (a record with no stage).
+    if (step_gate(EDGY_GATE_FD, 0) != OK) fail(error_fd, EDGY_STAGE_GATE, -1, errno);
+    step_prepare(shape->fs, error_fd);
+    struct edgy_child_error prepared = {.stage = EDGY_STAGE_NONE, .err = 0, .op_index = -1, .reserved = 0};
+    if (sys_write_all(error_fd, &prepared, sizeof prepared) != 0) fail(error_fd, EDGY_STAGE_GATE, -1, errno);
+
+    // Second gate: the task plan is in the memfd.
+    if (step_gate(EDGY_GATE_FD, 1) != OK) fail(error_fd, EDGY_STAGE_GATE, -1, errno);
     const struct edgy_plan *plan = step_plan();
     if (!plan) fail(error_fd, EDGY_STAGE_PLAN, -1, errno);
-    if (step_signals() != OK) fail(error_fd, EDGY_STAGE_SIGNALS, -1, errno);
-    if (syscall(SYS_setsid) < 0) fail(error_fd, EDGY_STAGE_SETSID, -1, errno);
-
-    if (plan->user_namespace) {
-        // Root of the new namespace (a host id from the unprivileged range), so files we create
-        // have a mapped owner; we keep our capabilities in the namespace.
-        if (syscall(SYS_setresgid, 0, 0, 0) != 0) fail(error_fd, EDGY_STAGE_NS_ROOT, -1, errno);
-        if (syscall(SYS_setresuid, 0, 0, 0) != 0) fail(error_fd, EDGY_STAGE_NS_ROOT, -1, errno);
-    }
-    if (plan->unshare_cgroup && syscall(SYS_unshare, CLONE_NEWCGROUP) != 0)
-        fail(error_fd, EDGY_STAGE_CGROUP_NS, -1, errno);
-    syscall(SYS_umask, 0);
-
-    if (step_filesystem(plan, &failure) != OK) fail(error_fd, failure.stage, failure.op_index, errno);
-
-    const char *hostname = at(plan, plan->hostname);
-    if (hostname && syscall(SYS_sethostname, hostname, strlen(hostname)) != 0)
-        fail(error_fd, EDGY_STAGE_HOSTNAME, -1, errno);
-    if (plan->loopback_up && step_loopback() != OK) fail(error_fd, EDGY_STAGE_LOOPBACK, -1, errno);
+    if (step_signal_mask() != OK) fail(error_fd, EDGY_STAGE_SIGNALS, -1, errno);
+    if (step_task_files(plan, &failure) != OK) fail(error_fd, failure.stage, failure.op_index, errno);
 
     failure.stage = EDGY_STAGE_RLIMIT;
     if (step_rlimits(plan, &failure) != OK) fail(error_fd, EDGY_STAGE_RLIMIT, failure.op_index, errno);

@@ -124,6 +124,38 @@ int edgy_spawn_start(const struct edgy_shape *shape, struct edgy_pending *pendin
     return 0;
 }
 
+/// Reads one whole error-pipe record; returns the bytes read (short on EOF or error).
+static size_t read_record(int fd, struct edgy_child_error *record) {
+    size_t got = 0;
+    while (got < sizeof *record) {
+        ssize_t n = read(fd, (char *)record + got, sizeof *record - got);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        got += (size_t)n;
+    }
+    return got;
+}
+
+int edgy_spawn_prepare(struct edgy_pending *pending, struct edgy_child_error *error) {
+    memset(error, 0, sizeof *error);
+    error->op_index = -1;
+    char go = 'p';
+    ssize_t w;
+    do {
+        w = write(pending->gate_fd, &go, 1);
+    } while (w < 0 && errno == EINTR);
+    int write_errno = errno;
+    struct edgy_child_error record;
+    size_t got = read_record(pending->error_fd, &record);
+    if (got == sizeof record && record.stage == EDGY_STAGE_NONE) return 0;
+    if (got == sizeof record) {
+        *error = record;
+        return 1;
+    }
+    errno = w != 1 ? write_errno : EPIPE;
+    return -1;
+}
+
 int edgy_spawn_release(struct edgy_pending *pending, const void *blob, size_t blob_len,
                        struct edgy_child_error *error) {
     memset(error, 0, sizeof *error);
@@ -155,13 +187,7 @@ int edgy_spawn_release(struct edgy_pending *pending, const void *blob, size_t bl
 
     // EOF means execve succeeded (the pipe is CLOEXEC); a full record means a step failed.
     struct edgy_child_error record;
-    size_t got = 0;
-    while (got < sizeof record) {
-        ssize_t n = read(pending->error_fd, (char *)&record + got, sizeof record - got);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) break;
-        got += (size_t)n;
-    }
+    size_t got = read_record(pending->error_fd, &record);
     close(pending->error_fd);
     pending->error_fd = -1;
     if (got == sizeof record) {
@@ -266,6 +292,7 @@ const char *edgy_stage_name(int stage) {
     case EDGY_STAGE_EXECVE: return "execve";
     case EDGY_STAGE_PDEATHSIG: return "parent death signal";
     case EDGY_STAGE_PLAN: return "plan";
+    case EDGY_STAGE_TASK_FILE: return "task files";
     default: return "unknown";
     }
 }

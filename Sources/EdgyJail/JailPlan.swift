@@ -95,15 +95,23 @@ struct JailPlan {
     }
 }
 
-/// The clone-time half of a jail: which namespaces, whose ids, and the cgroup limits its pooled
-/// cgroup is created with. Jails of one shape are interchangeable until their plan is written.
+/// The clone-time half of a jail: which namespaces, whose ids, the cgroup limits its pooled
+/// cgroup is created with, and its whole filesystem plan (every mount, tmpfs size, hostname,
+/// network mode and the ids files are owned by), which a parked jail has already built. Jails of
+/// one shape are interchangeable until their task plan is written.
 struct JailShape: Hashable, Sendable {
     var namespaces: UInt64
     var userNamespace: Bool
     var memoryBytes: UInt64?
     var pidsMax: Int?
+    /// The filesystem plan's blob (`edgy_shape.fs`): equal blobs build equal filesystems.
+    var filesystem: [UInt8]
+    /// What each of its ops does, for error messages.
+    var filesystemOps: [String]
 
-    init(policy: Policy, cgroups: Bool) {
+    init(policy: Policy, cgroups: Bool, filesystem: JailPlan) {
+        self.filesystem = filesystem.blob()
+        self.filesystemOps = filesystem.opDescriptions
         var namespaces = EDGY_CLONE_NEWNS | EDGY_CLONE_NEWPID | EDGY_CLONE_NEWNET | EDGY_CLONE_NEWIPC | EDGY_CLONE_NEWUTS
         if policy.identity.userNamespace { namespaces |= EDGY_CLONE_NEWUSER }
         self.namespaces = namespaces
@@ -112,7 +120,23 @@ struct JailShape: Hashable, Sendable {
         self.pidsMax = cgroups ? policy.limits.pids : nil
     }
 
-    /// The C shape for a clone with these stdio fds and (v2) cgroup fd.
+    /// Hashes the filesystem blob in bulk: the synthesized conformance combines its ~4 KB one
+    /// byte at a time, on every pool lookup (it showed in profiles). Equality still compares it whole.
+    func hash(into hasher: inout Hasher) {
+        hasher.combine(namespaces)
+        hasher.combine(userNamespace)
+        hasher.combine(memoryBytes)
+        hasher.combine(pidsMax)
+        filesystem.withUnsafeBytes { hasher.combine(bytes: $0) }
+    }
+
+    static func == (a: JailShape, b: JailShape) -> Bool {
+        a.namespaces == b.namespaces && a.userNamespace == b.userNamespace && a.memoryBytes == b.memoryBytes
+            && a.pidsMax == b.pidsMax && a.filesystem == b.filesystem
+    }
+
+    /// The C shape for a clone with these stdio fds and (v2) cgroup fd. Its `fs` is left nil:
+    /// point it into `filesystem` for the duration of the clone.
     func cShape(host: JailHostConfiguration, stdio: (Int32, Int32, Int32), cgroupFD: Int32?) -> edgy_shape {
         var s = edgy_shape()
         s.namespaces = namespaces
@@ -131,18 +155,26 @@ struct JailShape: Hashable, Sendable {
     }
 }
 
-/// Turns a request into a plan. Pure apart from reading the host's filesystem metadata to tell
+/// The two plans of one attempt: the filesystem (a function of the policy alone, built by the jail
+/// before its request when it comes from the pool) and the task (files, command, ids, seccomp).
+struct JailPlans {
+    var filesystem: JailPlan
+    var task: JailPlan
+}
+
+/// Turns a request into its plans. Pure apart from reading the host's filesystem metadata to tell
 /// directories, files and symlinks apart among the mount sources.
 struct PlanBuilder {
     let host: JailHostConfiguration
 
     private static let nodevNosuid = UInt(MS_NOSUID | MS_NODEV)
 
-    func build(_ request: JailRequest, seccomp: [UInt8], lastCap: UInt32) throws(PlanError) -> JailPlan {
+    func build(_ request: JailRequest, seccomp: [UInt8], lastCap: UInt32) throws(PlanError) -> JailPlans {
         let policy = request.policy
         let limits = policy.limits
         let root = host.stagingRoot
         var plan = JailPlan()
+        var task = JailPlan()
         var made = Set<String>(["/"])
 
         func inRoot(_ path: String) -> String { path == "/" ? root : root + path }
@@ -238,7 +270,8 @@ struct PlanBuilder {
                 dataString: "size=\(limits.workdirMib)m,nr_inodes=16384,mode=0755,uid=\(uid),gid=\(gid)",
                 mountFlags: Self.nodevNosuid, describe: "mount \(workdir)")
 
-        // The task's files, straight from memory into the jail's tmpfs.
+        // The task's files, straight from memory into the jail's tmpfs, after pivot_root: paths
+        // inside the jail.
         var madeInWorkdir = Set<String>()
         for file in request.files {
             let relative = try Self.relative(file.path)
@@ -247,12 +280,12 @@ struct PlanBuilder {
             for component in components.dropLast() {
                 current += "/" + component
                 if madeInWorkdir.insert(current).inserted {
-                    plan.op(EDGY_OP_MKDIR, path: inRoot(current), mode: 0o755, describe: "mkdir \(current)")
-                    plan.op(EDGY_OP_CHOWN, path: inRoot(current), uid: uid, gid: gid, describe: "chown \(current)")
+                    task.op(EDGY_OP_MKDIR, path: current, mode: 0o755, describe: "mkdir \(current)")
+                    task.op(EDGY_OP_CHOWN, path: current, uid: uid, gid: gid, describe: "chown \(current)")
                 }
             }
             let path = workdir + "/" + relative
-            plan.op(EDGY_OP_WRITE_FILE, path: inRoot(path), data: file.contents, mode: file.mode & 0o7777 & ~0o6000,
+            task.op(EDGY_OP_WRITE_FILE, path: path, data: file.contents, mode: file.mode & 0o7777 & ~0o6000,
                     uid: uid, gid: gid, describe: "write \(path)")
         }
 
@@ -272,31 +305,35 @@ struct PlanBuilder {
         guard let program = command.first, !program.isEmpty else {
             throw PlanError("no command: the policy `\(policy.name)` has none and the task gave none")
         }
-        plan.program = program
+        task.program = program
         var environment = policy.run.env
         for (key, value) in request.extraEnvironment { environment[key] = value }
-        let argvOffsets = command.map { plan.string($0) }
-        let envOffsets = environment.sorted { $0.key < $1.key }.map { plan.string("\($0.key)=\($0.value)") }
+        let argvOffsets = command.map { task.string($0) }
+        let envOffsets = environment.sorted { $0.key < $1.key }.map { task.string("\($0.key)=\($0.value)") }
+
+        var f = edgy_plan()
+        f.unshare_cgroup = 1
+        f.user_namespace = policy.identity.userNamespace ? 1 : 0
+        f.root = plan.string(root)
+        f.root_options = plan.string("size=1m,nr_inodes=4096,mode=0755")
+        f.hostname = plan.string(policy.run.hostname)
+        f.loopback_up = policy.network.mode == .loopback ? 1 : 0
+        f.last_cap = lastCap
+        plan.plan = f
 
         var p = edgy_plan()
-        p.unshare_cgroup = 1
-        p.user_namespace = policy.identity.userNamespace ? 1 : 0
-        p.root = plan.string(root)
-        p.root_options = plan.string("size=1m,nr_inodes=4096,mode=0755")
-        p.workdir = plan.string(workdir)
-        p.hostname = plan.string(policy.run.hostname)
-        p.loopback_up = policy.network.mode == .loopback ? 1 : 0
-        p.exec_path = plan.string(program)
-        p.search_path = environment["PATH"].map { plan.string($0) } ?? 0
-        p.argv = plan.offsetTable(argvOffsets)
+        p.workdir = task.string(workdir)
+        p.exec_path = task.string(program)
+        p.search_path = environment["PATH"].map { task.string($0) } ?? 0
+        p.argv = task.offsetTable(argvOffsets)
         p.argc = UInt32(argvOffsets.count)
-        p.envp = plan.offsetTable(envOffsets)
+        p.envp = task.offsetTable(envOffsets)
         p.envc = UInt32(envOffsets.count)
         p.uid = uid
         p.gid = gid
         p.last_cap = lastCap
         if !seccomp.isEmpty {
-            p.seccomp_filter = plan.bytes(seccomp)
+            p.seccomp_filter = task.bytes(seccomp)
             p.seccomp_len = UInt32(seccomp.count / 8)
         }
 
@@ -315,8 +352,8 @@ struct PlanBuilder {
             }
         }
         p.n_rlimits = UInt32(rlimits.count)
-        plan.plan = p
-        return plan
+        task.plan = p
+        return JailPlans(filesystem: plan, task: task)
     }
 
     static func absolute(_ path: String, what: String) throws(PlanError) -> String {

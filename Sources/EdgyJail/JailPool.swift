@@ -15,6 +15,10 @@ struct ParkedJail: Sendable {
     var stdoutFD: Int32
     var stderrFD: Int32
     var cgroup: JailCgroup?
+    /// The jail's mount namespace, held open so that the workload's exit does not tear down its
+    /// ~25 mounts (an expedited RCU grace period and six superblocks, all before the exit is
+    /// reported); the last close, by the pool thread after the attempt, does. -1 if not held.
+    var mountNamespaceFD: Int32 = -1
 
     /// Clones a jail of `shape` on the calling thread (its parent-death signal is tied to it) and
     /// leaves it at the gate. Everything slow on cgroup v1 (mkdir in every hierarchy, the
@@ -45,27 +49,54 @@ struct ParkedJail: Sendable {
             cgroupFD: cgroup?.cloneIntoFD)
         var pending = edgy_pending()
         var childError = edgy_child_error()
-        let started = edgy_spawn_start(&c, &pending, &childError)
+        // The child reads its copy of the filesystem plan, made at the clone.
+        let started = shape.filesystem.withUnsafeBytes { raw in
+            c.fs = raw.baseAddress?.assumingMemoryBound(to: edgy_plan.self)
+            return edgy_spawn_start(&c, &pending, &childError)
+        }
         // The child has its copies; ours must go so that EOF means the jail closed them.
         closeDescriptor(stdinPipe.takeReadEnd())
         closeDescriptor(stdoutPipe.takeWriteEnd())
         closeDescriptor(stderrPipe.takeWriteEnd())
-        if started != 0 {
+        // (On failure the pipes' remaining ends close when they go out of scope.)
+        func fail(_ failure: SpawnFailure) -> Result<ParkedJail, SpawnFailure> {
             retire(cgroup)
-            return .failure(SpawnFailure(stage: String(cString: edgy_stage_name(childError.stage)), errno: childError.err))
+            return .failure(failure)
+        }
+        if started != 0 {
+            return fail(SpawnFailure(stage: String(cString: edgy_stage_name(childError.stage)), errno: childError.err))
         }
         if let cgroup, cgroup.cloneIntoFD == nil {
             do {
                 try cgroup.attach(pid: pending.pid)
             } catch {
                 edgy_spawn_abort(&pending)
-                retire(cgroup)
-                return .failure(SpawnFailure(stage: "cgroup", detail: "\(error)"))
+                return fail(SpawnFailure(stage: "cgroup", detail: "\(error)"))
             }
         }
+        // The first gate: the child builds the policy's filesystem and pivots into it now, so
+        // that the request path makes no mount.
+        switch edgy_spawn_prepare(&pending, &childError) {
+        case 0:
+            break
+        case 1:
+            edgy_spawn_abort(&pending)
+            let stage = childError.stage
+            var detail: String?
+            if stage == Int32(EDGY_STAGE_FS_OP.rawValue), childError.op_index >= 0,
+               Int(childError.op_index) < shape.filesystemOps.count {
+                detail = shape.filesystemOps[Int(childError.op_index)]
+            }
+            return fail(SpawnFailure(stage: String(cString: edgy_stage_name(stage)), errno: childError.err, detail: detail))
+        default:
+            let saved = errno
+            edgy_spawn_abort(&pending)
+            return fail(SpawnFailure(stage: "gate", errno: saved, detail: "the child died before its filesystem was built"))
+        }
+        let mountNamespace = open("/proc/\(pending.pid)/ns/mnt", O_RDONLY | O_CLOEXEC)
         return .success(ParkedJail(
             pending: pending, stdinFD: stdinPipe.takeWriteEnd(), stdoutFD: stdoutPipe.takeReadEnd(),
-            stderrFD: stderrPipe.takeReadEnd(), cgroup: cgroup))
+            stderrFD: stderrPipe.takeReadEnd(), cgroup: cgroup, mountNamespaceFD: mountNamespace))
     }
 
     /// Kills and reaps the parked child, closes every fd, removes its cgroup.
@@ -75,9 +106,13 @@ struct ParkedJail: Sendable {
         stdinFD = -1
         stdoutFD = -1
         stderrFD = -1
-        ParkedJail.retire(cgroup)
+        ParkedJail.retire(FinishedJail(cgroup: cgroup, mountNamespaceFD: mountNamespaceFD))
         cgroup = nil
+        mountNamespaceFD = -1
     }
+
+    /// What is left of a jail after its attempt.
+    var finished: FinishedJail { FinishedJail(cgroup: cgroup, mountNamespaceFD: mountNamespaceFD) }
 
     /// Kills what is left in `cgroup` (only if anything is: the v1 freeze/kill/thaw costs several
     /// file writes) and removes it.
@@ -86,6 +121,18 @@ struct ParkedJail: Sendable {
         if !cgroup.processes().isEmpty { cgroup.kill() }
         try? cgroup.remove()
     }
+
+    /// Drops the jail's mount namespace (unmounting its filesystem) and removes its cgroup.
+    static func retire(_ jail: FinishedJail) {
+        if jail.mountNamespaceFD >= 0 { closeDescriptor(jail.mountNamespaceFD) }
+        retire(jail.cgroup)
+    }
+}
+
+/// A jail whose processes are all dead: what the pool thread releases off the request path.
+struct FinishedJail: Sendable {
+    var cgroup: JailCgroup?
+    var mountNamespaceFD: Int32
 }
 
 struct SpawnFailure: Error, Sendable {
@@ -118,15 +165,18 @@ final class JailPool: Sendable {
         var shapes: [JailShape] = []
         /// Shapes whose last spawn failed: not refilled until used again (no hot loop).
         var failing: Set<JailShape> = []
-        /// Cgroups of finished jails, to remove off the request path.
-        var doomed: [JailCgroup] = []
+        /// Finished jails (mount namespace, cgroup), to release off the request path.
+        var doomed: [FinishedJail] = []
         var thread: pthread_t?
         /// Wakes the pool thread; exists while the thread does. Written under the lock only, so
         /// that `shutdown()` can close it without racing a late writer.
         var wakeFD: Int32 = -1
         var stopping = false
+        /// The pool thread found nothing to do and sleeps (no clone, attach or rmdir under way).
+        var idle = false
 
-        func wake() {
+        mutating func wake() {
+            idle = false
             if wakeFD >= 0 { signalEventFD(wakeFD) }
         }
     }
@@ -167,21 +217,27 @@ final class JailPool: Sendable {
         if start { startThread() }
     }
 
-    /// Hands a finished jail's cgroup to the pool thread for removal (its processes are already
-    /// dead: the caller checked). Removes it here when the pool is stopping.
-    func retire(_ cgroup: JailCgroup) {
+    /// Hands a finished jail's mount namespace and cgroup to the pool thread for release (its
+    /// processes are already dead: the caller checked). Releases them here when the pool is stopping.
+    func retire(_ jail: FinishedJail) {
         let queued = state.withLock { s -> Bool in
             guard !s.stopping, s.thread != nil else { return false }
-            s.doomed.append(cgroup)
+            s.doomed.append(jail)
             s.wake()
             return true
         }
-        if !queued { ParkedJail.retire(cgroup) }
+        if !queued { ParkedJail.retire(jail) }
     }
 
     /// How many jails are parked now, per shape (for tests and diagnostics).
     var parkedCount: Int {
         state.withLock { s in s.parked.values.reduce(0) { $0 + $1.count } }
+    }
+
+    /// True when the pool thread has nothing left to do: every shape topped up (or failing), every
+    /// finished cgroup removed. Then the pool puts no load on the host (no clone, no cgroup write).
+    var isSettled: Bool {
+        state.withLock { s in s.idle || s.thread == nil }
     }
 
     /// Stops refilling, joins the pool thread, kills and reaps every parked jail and removes every
@@ -202,14 +258,14 @@ final class JailPool: Sendable {
     }
 
     private func drain() {
-        let (parked, doomed) = state.withLock { s -> ([ParkedJail], [JailCgroup]) in
+        let (parked, doomed) = state.withLock { s -> ([ParkedJail], [FinishedJail]) in
             let all = s.parked.values.flatMap { $0 }
             s.parked = [:]
             defer { s.doomed = [] }
             return (all, s.doomed)
         }
         for var jail in parked { jail.abort() }
-        for cgroup in doomed { ParkedJail.retire(cgroup) }
+        for jail in doomed { ParkedJail.retire(jail) }
     }
 
     private func startThread() {
@@ -260,7 +316,7 @@ final class JailPool: Sendable {
     ///   supervisor's `deinit` or by hand) ends it.
     private func loop() {
         while true {
-            enum Work { case stop, remove([JailCgroup]), spawn(JailShape), idle }
+            enum Work { case stop, remove([FinishedJail]), spawn(JailShape), idle }
             let work = state.withLock { s -> Work in
                 if s.stopping { return .stop }
                 if !s.doomed.isEmpty {
@@ -270,13 +326,14 @@ final class JailPool: Sendable {
                 for shape in s.shapes where !s.failing.contains(shape) && (s.parked[shape]?.count ?? 0) < size {
                     return .spawn(shape)
                 }
+                s.idle = true
                 return .idle
             }
             switch work {
             case .stop:
                 return
-            case .remove(let cgroups):
-                for cgroup in cgroups { ParkedJail.retire(cgroup) }
+            case .remove(let jails):
+                for jail in jails { ParkedJail.retire(jail) }
             case .spawn(let shape):
                 let result = ParkedJail.spawn(shape: shape, host: host, cgroups: cgroups, name: "pool-\(getpid())-\(sequence.add(1, ordering: .relaxed).newValue)")
                 switch result {

@@ -65,6 +65,20 @@ public final class JailSupervisor: Sendable {
     /// How many jails are parked at their gate right now.
     public var parkedJails: Int { core.pool?.parkedCount ?? 0 }
 
+    /// Waits until the pool's background work (refills: clone, cgroup mkdir and attach, the
+    /// filesystem build; removal of finished cgroups) is done, for up to `timeoutMs`. True if it
+    /// settled (always, without a pool). For warm-up, and for benchmarks that time other tools
+    /// without the pool's cgroup v1 writes contending with their forks.
+    public func waitUntilPoolSettled(timeoutMs: Int = 2000) async -> Bool {
+        guard let pool = core.pool else { return true }
+        let deadline = monotonicNanos() + UInt64(timeoutMs) * 1_000_000
+        while !pool.isSettled {
+            if monotonicNanos() >= deadline { return false }
+            try? await Task.sleep(for: .microseconds(200))
+        }
+        return true
+    }
+
     /// Runs one attempt to its end and reports it. Never throws: every ending is a report.
     /// Cancelling the calling task kills the jail at once; the report says `cancelled`.
     ///
@@ -158,17 +172,18 @@ private struct Attempt {
             return setupFailed("seccomp", detail: "\(error)")
         }
 
-        let plan: JailPlan
+        let plans: JailPlans
         do {
-            plan = try PlanBuilder(host: supervisor.host).build(request, seccomp: seccomp, lastCap: supervisor.lastCap)
+            plans = try PlanBuilder(host: supervisor.host).build(request, seccomp: seccomp, lastCap: supervisor.lastCap)
         } catch {
             return setupFailed("plan", detail: error.message)
         }
+        let plan = plans.task
         let blob = plan.blob()
 
-        // A parked jail of this shape if the pool has one; else clone one here (paying the
-        // cgroup mkdirs and, on v1, the attach).
-        let shape = JailShape(policy: policy, cgroups: supervisor.cgroups != nil)
+        // A parked jail of this shape (its filesystem built) if the pool has one; else clone one
+        // here (paying the cgroup mkdirs, on v1 the attach, and every mount).
+        let shape = JailShape(policy: policy, cgroups: supervisor.cgroups != nil, filesystem: plans.filesystem)
         let pool = supervisor.pool
         var jail: ParkedJail
         if let parked = pool?.take(shape) {
@@ -182,13 +197,12 @@ private struct Attempt {
             }
         }
         let cgroup = jail.cgroup
+        var cgroupEmptied = false
         defer {
             // The jail's processes are dead (reaped, or killed with the group); the directory
             // removal waits for an RCU grace period on v1, so the pool thread does it.
-            if let cgroup {
-                if !cgroup.processes().isEmpty { cgroup.kill() }
-                if let pool { pool.retire(cgroup) } else { try? cgroup.remove() }
-            }
+            if let cgroup, !cgroupEmptied && !cgroup.processes().isEmpty { cgroup.kill() }
+            if let pool { pool.retire(jail.finished) } else { ParkedJail.retire(jail.finished) }
             pool?.refill(shape)
         }
 
@@ -208,7 +222,7 @@ private struct Attempt {
             if released == 1 {
                 let stage = childError.stage
                 var detail: String?
-                if stage == Int32(EDGY_STAGE_FS_OP.rawValue), childError.op_index >= 0,
+                if stage == Int32(EDGY_STAGE_TASK_FILE.rawValue), childError.op_index >= 0,
                    Int(childError.op_index) < plan.opDescriptions.count {
                     detail = plan.opDescriptions[Int(childError.op_index)]
                 } else if stage == Int32(EDGY_STAGE_EXECVE.rawValue) {
@@ -243,6 +257,7 @@ private struct Attempt {
             // Nothing of the attempt may outlive it: descendants, stopped or detached, die here.
             // (PID 1's exit already killed its namespace; the v1 freeze/kill/thaw is for strays.)
             if !cgroup.processes().isEmpty { cgroup.kill() }
+            cgroupEmptied = true
             let stats = cgroup.stats()
             report.memoryPeakBytes = stats.memoryPeakBytes
             report.oomKills = stats.oomKills
@@ -369,10 +384,9 @@ private struct Attempt {
                 }
             }
             if exitedAt == nil && fds[0].revents != 0 {
+                // The main process is PID 1 of the jail: the kernel killed and reaped the rest of
+                // its PID namespace before reporting its exit. (The cgroup is checked after the reap.)
                 exitedAt = monotonicNanos()
-                // The main process is PID 1 of the jail: its exit takes the rest of the namespace
-                // with it. Kill the cgroup as well, for anything that escaped the namespace's end.
-                if let cgroup, !cgroup.processes().isEmpty { cgroup.kill() }
             }
             // CPU time of the whole group (RLIMIT_CPU only sees one process at a time).
             if exitedAt == nil && !killed, let cgroup, monotonicNanos() - lastCPUCheck > 50_000_000 {

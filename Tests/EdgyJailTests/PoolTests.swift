@@ -86,6 +86,81 @@ struct PoolTests {
         }
     }
 
+    /// What the workload sees of its filesystem, without what differs between any two mounts of
+    /// the same thing (mount ids, anonymous device numbers, times).
+    static let filesystemProbe = """
+        awk '{ $1 = ""; $2 = ""; $3 = ""; print }' /proc/self/mountinfo
+        find / -xdev -maxdepth 1 -exec stat -c '%n %a %u %g %F' {} +
+        find /dev /etc /tmp /work -exec stat -c '%n %a %u %g %F %s' {} +
+        df -k /tmp /work /dev/shm | awk '{ print $1, $2, $6 }'
+        hostname; id
+        """
+
+    @Test func aParkedJailsPrebuiltFilesystemIsTheOnDemandOne() async throws {
+        let pooled = try Self.pooled()
+        defer { pooled.shutdown() }
+        let plain = try TestSupport.supervisor()
+        let files = [JailFile(path: "sub/dir/f.txt", contents: Array("x\n".utf8), mode: 0o600)]
+        _ = await Self.run(pooled, "true")
+        #expect(try await Self.waitParked(pooled, 2))
+        // Parked long enough for anything time-dependent to show.
+        try await Task.sleep(for: .milliseconds(200))
+        let fromPool = await Self.run(pooled, Self.filesystemProbe, files: files)
+        let onDemand = await Self.run(plain, Self.filesystemProbe, files: files)
+        #expect(fromPool.outcome == .exited && fromPool.exitCode == 0, "\(fromPool.stderrText)")
+        #expect(onDemand.outcome == .exited && onDemand.exitCode == 0, "\(onDemand.stderrText)")
+        #expect(fromPool.stdoutText == onDemand.stdoutText)
+        // The probe saw the mounts, the task's files and their owner.
+        #expect(fromPool.stdoutText.contains(" / / ro,"), "\(fromPool.stdoutText)")
+        #expect(fromPool.stdoutText.contains("/work/sub/dir/f.txt 600 65534 65534 regular file 2"), "\(fromPool.stdoutText)")
+        #expect(fromPool.stdoutText.contains("/dev/null 666"), "\(fromPool.stdoutText)")
+    }
+
+    @Test func aParkedJailIsNeverServedToAPolicyWithAnotherFilesystem() async throws {
+        let pooled = try Self.pooled()
+        defer { pooled.shutdown() }
+        let first: (inout Policy) -> Void = { $0.run.hostname = "first" }
+        _ = await Self.run(pooled, "true", configure: first)
+        #expect(try await Self.waitParked(pooled, 2))
+        // Same namespaces and cgroup limits, other hostname, tmpfs size or network: other shapes.
+        let renamed = await Self.run(pooled, "hostname") { $0.run.hostname = "second" }
+        #expect(renamed.stdoutText == "second\n", "\(renamed.stdoutText) \(renamed.stderrText)")
+        let bigTmp = await Self.run(pooled, "df -k /tmp | awk 'NR == 2 { print $2 }'") {
+            $0.run.hostname = "first"
+            $0.limits.tmpMib = 7
+        }
+        #expect(bigTmp.stdoutText == "\(7 * 1024)\n", "\(bigTmp.stdoutText) \(bigTmp.stderrText)")
+        // 127.0.0.1 exists only once loopback is up.
+        let connect = "exec /usr/bin/python3 -c \"import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(); socket.create_connection(s.getsockname()); print('up')\""
+        let loopback = await Self.run(pooled, connect) {
+            $0.run.hostname = "first"
+            $0.network.mode = .loopback
+        }
+        #expect(loopback.stdoutText == "up\n", "\(loopback.stdoutText) \(loopback.stderrText)")
+        let none = await Self.run(pooled, connect, configure: first)
+        #expect(none.stdoutText.isEmpty)
+        let same = await Self.run(pooled, "hostname", configure: first)
+        #expect(same.stdoutText == "first\n")
+    }
+
+    @Test func aTaskFileThatCannotBeWrittenNamesItsOp() async throws {
+        let pooled = try Self.pooled()
+        defer { pooled.shutdown() }
+        _ = await Self.run(pooled, "true")
+        #expect(try await Self.waitParked(pooled, 2))
+        // "a" is a file, so "a/b" cannot be created under it.
+        let files = [JailFile(path: "a", contents: [], mode: 0o644), JailFile(path: "a/b", contents: [], mode: 0o644)]
+        let report = await Self.run(pooled, "true", files: files)
+        #expect(report.outcome == .setupError)
+        #expect(report.setup?.stage == "task files", "\(String(describing: report.setup))")
+        #expect(report.setup?.detail == "write /work/a/b")
+        #expect(report.setup?.errno == "ENOTDIR")
+        // The jail that failed is gone with its cgroup; the pool serves the next request.
+        #expect(try await Self.waitParked(pooled, 2))
+        let next = await Self.run(pooled, "echo fine")
+        #expect(next.stdoutText == "fine\n")
+    }
+
     @Test func nothingOfThePoolSurvivesShutdown() async throws {
         let fdsBefore = TestSupport.openDescriptorCount()
         let pooled = try Self.pooled()

@@ -1,14 +1,18 @@
 // Runs in the parent (declarations shared by both halves).
 //
 // A jail is spawned in two halves (DESIGN §2, "Jail pool" below):
-//  - its *shape* (`struct edgy_shape`): namespaces, id maps, cgroup, stdio. Fixed at clone time.
-//    The child closes every other fd and waits at the gate; it may wait there long before a
+//  - its *shape* (`struct edgy_shape`): namespaces, id maps, cgroup, stdio, and its *filesystem
+//    plan* (`shape->fs`): every mount, the root, /proc, /dev, /tmp, the workdir tmpfs, hostname
+//    and loopback. Fixed at clone time. The child closes every other fd, waits at the first gate
+//    (maps written, cgroup joined), builds the whole filesystem and pivots into it, reports
+//    "prepared" on the error pipe and waits at the second gate; it may wait there long before a
 //    request exists (a parked jail of the supervisor's pool).
-//  - its *plan* (`struct edgy_plan`): everything else. One position-independent blob, written by
-//    the parent into a memfd the child received at clone time, right before the gate opens. The
-//    blob starts with the `struct edgy_plan` header; every string, path, file body, the op table,
-//    the argv/envp tables and the seccomp program follow it and are referred to by their byte
-//    offset from the start of the blob. The child maps the memfd and allocates nothing.
+//  - its *task plan* (`struct edgy_plan`): the task's files, argv/envp, rlimits, ids, seccomp.
+//    Written by the parent into a memfd the child received at clone time, right before the second
+//    gate opens. So the request path makes no mount at all.
+// Both are position-independent blobs in the same format: a `struct edgy_plan` header, then every
+// string, path, file body, the op table, the argv/envp tables and the seccomp program, referred
+// to by their byte offset from the start of the blob. The child allocates nothing.
 #ifndef EDGY_JAIL_H
 #define EDGY_JAIL_H
 
@@ -53,10 +57,12 @@ enum edgy_stage {
     EDGY_STAGE_EXECVE = 27,
     EDGY_STAGE_PDEATHSIG = 28,
     EDGY_STAGE_PLAN = 29,          // child: mapping the plan memfd (or a malformed plan)
+    EDGY_STAGE_TASK_FILE = 30,     // child: one op of the task plan (its files); error names op index
 };
 
-/// Filesystem operations, applied in order before pivot_root. Paths are absolute host paths
-/// under the staging root (the parent prefixes them).
+/// Filesystem operations, applied in order. In the filesystem plan (before pivot_root) paths are
+/// absolute host paths under the staging root (the parent prefixes them); in the task plan (after
+/// pivot_root) they are paths inside the jail, under the working directory.
 enum edgy_fs_op_kind {
     EDGY_OP_MKDIR = 1,      // path, mode
     EDGY_OP_MKFILE = 2,     // path: empty file, a mount point for a file bind
@@ -110,9 +116,14 @@ struct edgy_shape {
     /// Signal delivered to the jail when the thread that cloned it dies (0 = none): set while
     /// parked at the gate and again after the id change, which clears it.
     int32_t parent_death_signal;
+
+    /// The filesystem plan blob (uses the header's ops, root, root_options, hostname, loopback_up,
+    /// user_namespace, unshare_cgroup, last_cap), in the parent's memory: the child reads its copy-on-write
+    /// copy, so it must stay alive only until `edgy_spawn_start` returns.
+    const struct edgy_plan *fs;
 };
 
-/// The header of a plan blob. Every `uint64_t` offset is from the start of the blob (this header);
+/// The header of a plan blob (filesystem plan or task plan; each uses its own fields). Every `uint64_t` offset is from the start of the blob (this header);
 /// offset 0 means "absent" (the header itself lives there, so no string can).
 struct edgy_plan {
     uint64_t blob_len;          // the whole blob, header included
@@ -124,7 +135,7 @@ struct edgy_plan {
 
     uint64_t root;              // staging path, becomes "/" (tmpfs)
     uint64_t root_options;      // tmpfs options for the root
-    uint64_t workdir;           // path inside the jail after pivot_root
+    uint64_t workdir;           // task plan: path inside the jail, the cwd
     uint64_t hostname;          // or 0
     int32_t loopback_up;
     int32_t user_namespace;     // become root of the user namespace after the gate
@@ -177,16 +188,22 @@ struct edgy_pending {
     int32_t plan_fd;    // the memfd the plan blob is written to (the child has it as fd 5)
 };
 
-/// Clones a child of the given shape, writes its id maps and leaves it waiting at the gate with
-/// only its stdio, the error pipe, the gate and the plan memfd open. Returns 0, or -1 with
-/// `*error` describing the failed parent step.
+/// Clones a child of the given shape, writes its id maps and leaves it waiting at the first gate
+/// with only its stdio, the error pipe, the gate and the plan memfd open. Returns 0, or -1 with
+/// `*error` describing the failed parent step. Then (cgroup v1: after the attach) call
+/// `edgy_spawn_prepare`.
 ///
 /// All signals are blocked across the clone so no handler runs in the child before it resets them.
 /// The child's parent-death signal is tied to the calling thread.
 int edgy_spawn_start(const struct edgy_shape *shape, struct edgy_pending *pending,
                      struct edgy_child_error *error);
 
-/// Writes the plan blob into the child's memfd, opens the gate and waits for the child to exec or
+/// Opens the first gate and waits until the child has built its filesystem (from `shape->fs`) and
+/// waits at the second gate. Returns 0 when it is prepared, 1 when it reported `*error` (it has
+/// exited: `edgy_spawn_abort` reaps it), -1 with errno set when it died without a word.
+int edgy_spawn_prepare(struct edgy_pending *pending, struct edgy_child_error *error);
+
+/// Writes the task plan blob into the child's memfd, opens the second gate and waits for the child to exec or
 /// fail. Closes the gate, error and plan fds. Returns 0 when `execve` succeeded, 1 when the child
 /// reported `*error` (it has exited and still needs a reap), -1 on a parent-side failure with
 /// errno set (e.g. EPIPE: the child died at the gate).

@@ -170,7 +170,7 @@ let package = Package(
             dependencies: ["EdgyAPI", "EdgyStore", "EdgyAuth", "EdgyTestSupport", .product(name: "HummingbirdTesting", package: "hummingbird")],
             swiftSettings: strict
         ),
-        .testTarget(name: "EdgyDaemonTests", dependencies: ["EdgyDaemon", "EdgyTestSupport", "EdgyPostgresTestSupport"], swiftSettings: strict),
+        .testTarget(name: "EdgyDaemonTests", dependencies: ["EdgyDaemon", "EdgyCgroup", "EdgyTestSupport", "EdgyPostgresTestSupport"], swiftSettings: strict),
         .testTarget(name: "EdgyCLITests", dependencies: ["EdgyCLI", "EdgyTestSupport"], swiftSettings: strict),
     ]
 )

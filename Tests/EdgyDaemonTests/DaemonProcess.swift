@@ -1,3 +1,4 @@
+import EdgyCgroup
 import EdgyTestSupport
 import Foundation
 import Glibc
@@ -137,6 +138,13 @@ final class DaemonProcess: @unchecked Sendable {
         if process.isRunning {
             kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
+        }
+        // A daemon killed without a restart leaves its jails' cgroups; this test owns the parent group.
+        if let host = try? CgroupHost.detect(), let manager = try? CgroupManager(host: host, parentName: cgroupParent) {
+            _ = manager.reapLeftovers()
+        }
+        for hierarchy in (try? FileManager.default.contentsOfDirectory(atPath: "/sys/fs/cgroup")) ?? [] {
+            rmdir("/sys/fs/cgroup/\(hierarchy)/\(cgroupParent)")
         }
     }
 

@@ -117,19 +117,8 @@ public actor InMemoryTaskStore: TaskStore {
         disposition: AttemptDisposition, now: Date
     ) async throws -> Bool {
         guard let lease = leases[taskID], lease.worker == worker, lease.attempt == attempt, var task = tasks[taskID],
-              let index = task.attempts.firstIndex(where: { $0.number == attempt })
+              task.finish(attempt: attempt, outcome: outcome, report: report, disposition: disposition, now: now)
         else { return false }
-        task.attempts[index].finishedAt = now
-        task.attempts[index].outcome = outcome
-        task.attempts[index].report = report
-        task.status = disposition.status
-        task.updatedAt = now
-        if case .retry(let notBefore) = disposition {
-            task.notBefore = notBefore
-        } else {
-            task.finishedAt = now
-        }
-        task.cancelRequested = false
         tasks[taskID] = task
         leases[taskID] = nil
         record(taskID, .status, attempt: attempt, task.status.rawValue, at: now)

@@ -127,6 +127,27 @@ public struct TaskRecord: Sendable, Hashable, Codable, Identifiable {
 }
 
 extension TaskRecord {
+    /// The state change when attempt `attempt` ends: its outcome and report are recorded and the
+    /// task takes the disposition's status (back to `queued` from `notBefore` for a retry).
+    /// Returns false when there is no such attempt. Every store applies this same rule.
+    public mutating func finish(
+        attempt: Int, outcome: Outcome, report: AttemptReport?, disposition: AttemptDisposition, now: Date
+    ) -> Bool {
+        guard let index = attempts.firstIndex(where: { $0.number == attempt }) else { return false }
+        attempts[index].finishedAt = now
+        attempts[index].outcome = outcome
+        attempts[index].report = report
+        status = disposition.status
+        updatedAt = now
+        if case .retry(let notBefore) = disposition {
+            self.notBefore = notBefore
+        } else {
+            finishedAt = now
+        }
+        cancelRequested = false
+        return true
+    }
+
     /// The state change when attempt `attempt` lost its lease (its worker died, or a restarted
     /// daemon reclaims it): the attempt is `lost`; the task is cancelled if a cancel was asked
     /// for, failed if it has used its attempts, else queued again from `now + retryDelay`.

@@ -224,19 +224,8 @@ extension PostgresTaskStore {
             // Every change to a lease happens under its task's row lock, so the lease read after
             // taking the lock is the current one.
             guard var task = try await self.lockedTask(taskID, on: connection), try await self.holds(taskID, worker: worker, attempt: attempt, on: connection),
-                  let index = task.attempts.firstIndex(where: { $0.number == attempt })
+                  task.finish(attempt: attempt, outcome: outcome, report: report, disposition: disposition, now: now)
             else { return false }
-            task.attempts[index].finishedAt = now
-            task.attempts[index].outcome = outcome
-            task.attempts[index].report = report
-            task.status = disposition.status
-            task.updatedAt = now
-            if case .retry(let notBefore) = disposition {
-                task.notBefore = notBefore
-            } else {
-                task.finishedAt = now
-            }
-            task.cancelRequested = false
             try await self.save(task, statusEventAttempt: attempt, recordStatus: true, dropLease: true, on: connection)
             return true
         }

@@ -72,6 +72,27 @@ struct DaemonTests {
         #expect(Date().timeIntervalSince(started) < 2)
     }
 
+    @Test func serverSentEventsArriveInOrderAndEndWithTheTask() async throws {
+        let daemon = try DaemonProcess()
+        defer { daemon.stop() }
+        let (_, created) = try await daemon.request(
+            "POST", "/v1/tasks", json: ["name": "sse", "policy": "sh", "input": "echo first; sleep 0.3; echo second >&2; sleep 0.3; echo third"])
+        let id = try #require(Self.json(created)["id"] as? String)
+        // curl -N follows the stream as a client would, until the server ends it.
+        let stream = try daemon.shell(#"curl -s -N --max-time 30 -H "Authorization: Bearer $TOKEN" $EDGY/v1/tasks/"# + id + "/events")
+        let events = stream.components(separatedBy: "\n\n").compactMap { block -> (String, String)? in
+            let lines = block.split(separator: "\n")
+            guard let event = lines.first(where: { $0.hasPrefix("event: ") })?.dropFirst(7) else { return nil }
+            let data = lines.filter { $0.hasPrefix("data: ") }.map { String($0.dropFirst(6)) }.joined(separator: "\n")
+            return (String(event), data)
+        }
+        let statuses = events.filter { $0.0 == "status" }.map(\.1)
+        #expect(statuses.first == "queued" || statuses.first == "running", "\(stream)")
+        #expect(statuses.last == "succeeded", "\(stream)")
+        let output = events.filter { $0.0 != "status" }.map { "\($0.0):\($0.1)" }
+        #expect(output.joined(separator: "|").replacingOccurrences(of: "\n", with: "") == "stdout:first|stderr:second|stdout:third", "\(stream)")
+    }
+
     @Test func setupErrorsAreRetriedThroughTheServer() async throws {
         // A policy directory with one broken policy: its mount source does not exist.
         let policies = FileManager.default.temporaryDirectory.appendingPathComponent("edgy-policies-\(UUID().uuidString.prefix(8))").path

@@ -88,12 +88,16 @@ public struct APIDependencies: Sendable {
     public var readiness: @Sendable () async -> Bool
     /// The daemons sharing the store, for `GET /v1/workers`.
     public var workers: (any WorkerRegistry)?
+    /// The Prometheus text exposition for `GET /metrics`; nil answers 404.
+    public var metrics: (@Sendable () -> String)?
 
     public init(
         store: any TaskStore, tokens: any TokenStore, policies: PolicyCatalog, notifier: TaskNotifier,
         logger: Logger = Logger(label: "edgy.api"), audit: AuditLog = AuditLog(),
-        readiness: @escaping @Sendable () async -> Bool = { true }, workers: (any WorkerRegistry)? = nil
+        readiness: @escaping @Sendable () async -> Bool = { true }, workers: (any WorkerRegistry)? = nil,
+        metrics: (@Sendable () -> String)? = nil
     ) {
+        self.metrics = metrics
         self.audit = audit
         self.workers = workers
         self.store = store

@@ -138,6 +138,11 @@ public enum OpenAPIDocument {
           "properties": {"policies": {"type": "array", "items": {"type": "string"}}, "diagnostics": {"type": "array", "items": {"type": "string"}}, "errors": {"type": "integer"}}}}}},
           "401": {"$ref": "#/components/responses/Error"}, "403": {"$ref": "#/components/responses/Error"}, "409": {"$ref": "#/components/responses/Error"}}}
     },
+    "/metrics": {
+      "get": {"operationId": "metrics", "summary": "Prometheus text exposition: queue depth, attempts by outcome, attempt durations",
+        "responses": {"200": {"description": "metrics", "content": {"text/plain": {"schema": {"type": "string"}}}},
+          "401": {"$ref": "#/components/responses/Error"}, "404": {"$ref": "#/components/responses/Error"}}}
+    },
     "/v1/workers": {
       "get": {"operationId": "listWorkers", "summary": "The daemons sharing this store, with their last heartbeat (admin)",
         "responses": {"200": {"description": "workers", "content": {"application/json": {"schema": {"type": "object", "required": ["workers"],

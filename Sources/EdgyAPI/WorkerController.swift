@@ -3,12 +3,23 @@ import Foundation
 import Hummingbird
 
 /// `GET /v1/workers`: the daemons that share this store (admin). On the embedded SQLite store
-/// that is this daemon alone; on PostgreSQL, every host.
+/// that is this daemon alone; on PostgreSQL, every host. And `GET /metrics` for operators.
 struct WorkerController: Sendable {
     let deps: APIDependencies
 
     func register(_ routes: RouteRegistrar) {
         routes.on(.get, "v1/workers", use: list)
+        routes.on(.get, "metrics", use: metrics)
+    }
+
+    /// `GET /metrics`: queue depth, attempts by outcome and their durations, in Prometheus text
+    /// format, for any authenticated principal (scrapers send a bearer token).
+    @Sendable func metrics(_ request: Request, context: EdgyRequestContext) async throws -> Response {
+        _ = try context.requirePrincipal()
+        guard let text = deps.metrics?() else { throw APIError(.notFound, code: "metrics_disabled", "this server exports no metrics") }
+        return Response(
+            status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(string: text)))
     }
 
     struct WorkerResource: Encodable {

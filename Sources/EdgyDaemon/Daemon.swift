@@ -20,10 +20,13 @@ import UnixSignals
 public struct Daemon: Sendable {
     public let configuration: DaemonConfiguration
     let logger: Logger
+    /// The Prometheus text of this process's metrics, for `GET /metrics`.
+    let metrics: (@Sendable () -> String)?
 
-    public init(configuration: DaemonConfiguration, logger: Logger) {
+    public init(configuration: DaemonConfiguration, logger: Logger, metrics: (@Sendable () -> String)? = nil) {
         self.configuration = configuration
         self.logger = logger
+        self.metrics = metrics
     }
 
     /// Runs until SIGTERM/SIGINT. Throws when the host or the configuration cannot support a jail
@@ -108,7 +111,7 @@ public struct Daemon: Sendable {
         let audit = try AuditFile.open(in: configuration.stateDirectory)
         let dependencies = APIDependencies(
             store: store, tokens: tokens, policies: catalog, notifier: notifier, logger: logger,
-            audit: audit, readiness: { ready.isSet }, workers: registry)
+            audit: audit, readiness: { ready.isSet }, workers: registry, metrics: metrics)
         let router = buildRouter(dependencies, APIConfiguration(maxQueued: configuration.queueCapacity, maxQueuedPerTenant: configuration.tenantMaxQueued))
         let logger = self.logger
         let app = Application(

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
 import Logging
+import Metrics
+import Prometheus
 
 /// `edgyd`: the root-run daemon that runs tasks in jails.
 public struct EdgydCommand: AsyncParsableCommand {
@@ -44,8 +46,11 @@ public struct EdgydCommand: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "edgyd")
+        // Attempts, durations and queue depth go to one registry, exported at GET /metrics.
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         do {
-            try await Daemon(configuration: settings, logger: logger).run()
+            try await Daemon(configuration: settings, logger: logger, metrics: { registry.emitToString() }).run()
         } catch let error as ConfigurationError {
             logger.critical("cannot start: \(error.description)")
             throw ExitCode(78)  // EX_CONFIG

@@ -1,6 +1,7 @@
 import EdgyStore
 import Foundation
 import Logging
+import Metrics
 import ServiceLifecycle
 
 /// Keeps the store healthy: attempts whose worker died (its lease expired) are recorded `lost`
@@ -40,6 +41,9 @@ public struct Janitor: Service {
                 logger.warning("reclaimed expired leases", metadata: ["tasks": "\(reclaimed.count)"])
                 reclaimed.forEach(notifier.changed)
             }
+            let (queued, running) = try await store.activeCounts(tenant: nil)
+            Gauge(label: "edgy_tasks_queued").record(queued)
+            Gauge(label: "edgy_tasks_running").record(running)
             let purged = try await store.purgeFinished(before: now.addingTimeInterval(-retention.seconds))
             if purged > 0 { logger.info("purged finished tasks", metadata: ["tasks": "\(purged)"]) }
         } catch {

@@ -58,6 +58,9 @@ struct DaemonTests {
         let task = Self.json(body)
         #expect(task["status"] as? String == "succeeded", "\(task)")
         #expect(task["stdout"] as? String == "42\n")
+        let (metricsStatus, metrics) = try await daemon.request("GET", "/metrics")
+        #expect(metricsStatus == 200)
+        #expect((metrics as? String)?.contains(#"edgy_attempts_total{outcome="exited"} 1"#) == true, "\(String(describing: metrics))")
 
         let (_, created) = try await daemon.request("POST", "/v1/tasks", json: ["name": "sleep", "policy": "sh", "input": "sleep 1000"])
         let id = try #require(Self.json(created)["id"] as? String)

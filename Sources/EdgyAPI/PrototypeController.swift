@@ -22,7 +22,7 @@ struct PrototypeController: Sendable {
     func register(_ routes: RouteRegistrar) {
         routes.on(.post, "", use: post)
         routes.on(.put, "", use: put)
-        routes.on(.get, "{id}", use: get)
+        routes.on(.get, "{id}", use: TaskController(service: service).get)  // same answer as GET /v1/tasks/{id}
         routes.on(.delete, "{id}", use: delete)
     }
 
@@ -57,11 +57,6 @@ struct PrototypeController: Sendable {
         if draft.name == nil { draft.name = entry }
         let task = try await service.create(draft, principal: principal, fallbackPolicy: service.config.prototypePolicy, logger: context.logger, audit: context.audit)
         return try await TaskController(service: service).respondCreated(task, wait: wait)
-    }
-
-    @Sendable func get(_ request: Request, context: EdgyRequestContext) async throws -> Response {
-        let principal = try context.requirePrincipal()
-        return try taskResponse(try await service.task(try context.parameters.require("id"), principal: principal))
     }
 
     @Sendable func delete(_ request: Request, context: EdgyRequestContext) async throws -> Response {

@@ -1,4 +1,5 @@
 import EdgyStore
+import EdgyTestSupport
 import Foundation
 import HummingbirdTesting
 import Testing
@@ -17,18 +18,9 @@ struct CurlTests {
 
     /// Runs curl with `-w '\n%{http_code}'` appended, so the last line is the status.
     static func curl(_ arguments: [String], in directory: URL) async throws -> Run {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
-        process.arguments = ["-s", "-w", "\n%{http_code}"] + arguments
-        process.currentDirectoryURL = directory
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = FileHandle.nullDevice
-        let status: Int32 = try await withCheckedThrowingContinuation { continuation in
-            process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
-            do { try process.run() } catch { continuation.resume(throwing: error) }
-        }
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let run = try await BoundedProcess.run("/usr/bin/curl", ["-s", "-w", "\n%{http_code}"] + arguments, directory: directory.path)
+        let status = run.termination.status
+        let output = run.stdout
         var lines = output.components(separatedBy: "\n")
         let code = lines.popLast().flatMap { Int($0) }
         return Run(status: status, body: lines.joined(separator: "\n"), httpCode: code)

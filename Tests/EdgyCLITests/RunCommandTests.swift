@@ -16,28 +16,8 @@ struct RunCommandTests {
 
     /// Runs `edgy ARGS…` from the repository root and collects its output.
     static func edgy(_ arguments: [String]) throws -> Result {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: edgy)
-        process.arguments = arguments
-        process.currentDirectoryURL = URL(fileURLWithPath: TestSupport.repositoryRoot)
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        // Drain stderr on another thread so neither pipe can fill up and stall the child.
-        let errData = DataBox()
-        let errDone = DispatchSemaphore(value: 0)
-        DispatchQueue.global().async {
-            errData.set(err.fileHandleForReading.readDataToEndOfFile())
-            errDone.signal()
-        }
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        errDone.wait()
-        process.waitUntilExit()
-        return Result(
-            status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-            stderr: String(decoding: errData.get(), as: UTF8.self))
+        let run = try BoundedProcess.run(edgy, arguments, directory: TestSupport.repositoryRoot)
+        return Result(status: run.termination.status, stdout: run.stdout, stderr: run.stderr)
     }
 
     func temporaryDirectory(_ files: [String: String]) throws -> String {
@@ -155,12 +135,4 @@ struct RunCommandTests {
         #expect(allowed.status == 0)
         #expect(!allowed.stdout.contains("denied"), "\(allowed.stdout)")
     }
-}
-
-/// Bytes handed from the drain thread to the test.
-final class DataBox: @unchecked Sendable {  // because: the lock guards `data`
-    private let lock = NSLock()
-    private var data = Data()
-    func set(_ value: Data) { lock.withLock { data = value } }
-    func get() -> Data { lock.withLock { data } }
 }

@@ -19,28 +19,10 @@ struct AccessDaemonTests {
     }
 
     static func edgy(_ arguments: [String], token: String? = nil) throws -> CLIResult {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: TestSupport.productsDirectory + "/edgy")
-        process.arguments = arguments
         var environment = ProcessInfo.processInfo.environment
         environment["EDGY_TOKEN"] = token
-        process.environment = environment
-        let out = FileManager.default.temporaryDirectory.appendingPathComponent("edgy-out-\(UUID().uuidString)")
-        let err = FileManager.default.temporaryDirectory.appendingPathComponent("edgy-err-\(UUID().uuidString)")
-        _ = FileManager.default.createFile(atPath: out.path, contents: nil)
-        _ = FileManager.default.createFile(atPath: err.path, contents: nil)
-        defer {
-            try? FileManager.default.removeItem(at: out)
-            try? FileManager.default.removeItem(at: err)
-        }
-        process.standardOutput = try FileHandle(forWritingTo: out)
-        process.standardError = try FileHandle(forWritingTo: err)
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
-        return CLIResult(
-            status: process.terminationStatus, stdout: (try? String(contentsOf: out, encoding: .utf8)) ?? "",
-            stderr: (try? String(contentsOf: err, encoding: .utf8)) ?? "")
+        let run = try BoundedProcess.run(TestSupport.productsDirectory + "/edgy", arguments, environment: environment)
+        return CLIResult(status: run.termination.status, stdout: run.stdout, stderr: run.stderr)
     }
 
     /// A request with any token (`DaemonProcess.request` always sends the admin's).

@@ -12,7 +12,9 @@ final class DaemonProcess: @unchecked Sendable {
     let port: Int
     let stateDirectory: String
     let cgroupParent: String
-    private(set) var process: Process
+    private(set) var process: BoundedProcess?
+    /// How the last run of the daemon ended, once `stop()` or `crash()` returned.
+    private(set) var termination: BoundedProcess.Termination?
     private(set) var token: String = ""
     let logPath: String
 
@@ -22,7 +24,6 @@ final class DaemonProcess: @unchecked Sendable {
         self.stateDirectory = stateDirectory ?? FileManager.default.temporaryDirectory.appendingPathComponent("edgyd-test-\(UUID().uuidString.prefix(8))").path
         cgroupParent = "edgyd-test-" + String(UUID().uuidString.prefix(8))
         logPath = self.stateDirectory + ".log"
-        process = Process()
         self.extraArguments = extraArguments
         self.workers = workers
         try start()
@@ -41,24 +42,16 @@ final class DaemonProcess: @unchecked Sendable {
 
     /// Starts (or restarts) the daemon and waits until it answers /readyz.
     func start() throws {
-        process = Process()
-        process.executableURL = URL(fileURLWithPath: TestSupport.productsDirectory + "/edgyd")
-        process.arguments = arguments
         var environment = ProcessInfo.processInfo.environment
         environment["EDGY_CGROUP_PARENT"] = cgroupParent
         environment.merge(extraEnvironment) { $1 }
-        process.environment = environment
-        if !FileManager.default.fileExists(atPath: logPath) {
-            _ = FileManager.default.createFile(atPath: logPath, contents: nil)
-        }
-        let logHandle = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
-        logHandle.seekToEndOfFile()
-        process.standardError = logHandle
-        process.standardOutput = logHandle
-        try process.run()
+        let process = try BoundedProcess(
+            TestSupport.productsDirectory + "/edgyd", arguments, environment: environment, stdoutPath: logPath, stderrPath: logPath)
+        self.process = process
+        termination = nil
         let deadline = Date().addingTimeInterval(30)
         while Date() < deadline {
-            if let (status, _) = try? syncRequest("GET", "/readyz", authorized: false), status == 200,
+            if let (status, _) = try? syncRequest("GET", "/readyz", authorized: false, timeout: 5), status == 200,
                let text = try? String(contentsOfFile: stateDirectory + "/admin.token", encoding: .utf8) {
                 token = text.trimmingCharacters(in: .whitespacesAndNewlines)
                 return
@@ -73,25 +66,37 @@ final class DaemonProcess: @unchecked Sendable {
 
     /// SIGKILL: no chance to clean up.
     func crash() {
-        kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+        guard let process else { return }
+        process.kill9()
+        termination = process.poll()
     }
 
-    /// SIGTERM, then waits for the exit.
+    /// SIGTERM, then waits for the exit (SIGKILL after a minute: a daemon that does not stop is a
+    /// failure the caller sees in `termination`, not a hung test run).
     func stop() {
-        guard process.isRunning else { return }
-        kill(process.processIdentifier, SIGTERM)
-        process.waitUntilExit()
+        guard let process else { return }
+        termination = process.terminate(grace: .seconds(60))
     }
+
+    /// Sends a signal to the running daemon.
+    func signal(_ number: Int32) {
+        if let process { kill(process.pid, number) }
+    }
+
+    /// The daemon's process id, while it runs.
+    var pid: pid_t? { process?.pid }
 
     func request(_ method: String, _ path: String, json: Any? = nil, body: Data? = nil, contentType: String? = nil, authorized: Bool = true) async throws -> (Int, Any?) {
         try syncRequest(method, path, json: json, body: body, contentType: contentType, authorized: authorized)
     }
 
-    func syncRequest(_ method: String, _ path: String, json: Any? = nil, body: Data? = nil, contentType: String? = nil, authorized: Bool = true) throws -> (Int, Any?) {
+    func syncRequest(
+        _ method: String, _ path: String, json: Any? = nil, body: Data? = nil, contentType: String? = nil, authorized: Bool = true,
+        timeout: TimeInterval = 120
+    ) throws -> (Int, Any?) {
         var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)\(path)")!)
         request.httpMethod = method
-        request.timeoutInterval = 120
+        request.timeoutInterval = timeout
         if authorized { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
         if let json {
             request.httpBody = try JSONSerialization.data(withJSONObject: json)
@@ -111,34 +116,26 @@ final class DaemonProcess: @unchecked Sendable {
             result = (status, object, error)
             semaphore.signal()
         }.resume()
-        semaphore.wait()
+        // URLSession's own timeout should fire first; this one keeps a lost callback from hanging the run.
+        guard semaphore.wait(timeout: .now() + timeout + 30) == .success else {
+            throw DaemonError("\(method) \(path): no answer within \(Int(timeout) + 30) s")
+        }
         if let error = result.2 { throw error }
         return (result.0, result.1)
     }
 
     /// Runs a shell command (curl, as a user would) and returns its stdout.
-    func shell(_ command: String) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-c", command]
-        process.currentDirectoryURL = URL(fileURLWithPath: TestSupport.repositoryRoot)
+    func shell(_ command: String, timeout: Duration = .seconds(120)) throws -> String {
         var environment = ProcessInfo.processInfo.environment
         environment["TOKEN"] = token
         environment["EDGY"] = "http://127.0.0.1:\(port)"
-        process.environment = environment
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return String(decoding: data, as: UTF8.self)
+        return try BoundedProcess.run(
+            "/bin/sh", ["-c", command], environment: environment, directory: TestSupport.repositoryRoot, timeout: timeout
+        ).stdout
     }
 
     deinit {
-        if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-        }
+        process?.kill9()
         // A daemon killed without a restart leaves its jails' cgroups; this test owns the parent group.
         if let host = try? CgroupHost.detect(), let manager = try? CgroupManager(host: host, parentName: cgroupParent) {
             _ = manager.reapLeftovers()

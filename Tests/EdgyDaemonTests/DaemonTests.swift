@@ -179,7 +179,7 @@ struct DaemonTests {
         defer { daemon.stop() }
         #expect(try await daemon.request("GET", "/v1/policies/late").0 == 404)
         try "extends = \"sh\"\ndescription = \"added while running\"\n".write(toFile: policies + "/late.toml", atomically: true, encoding: .utf8)
-        kill(daemon.process.processIdentifier, SIGHUP)
+        daemon.signal(SIGHUP)
         var status = 0
         for _ in 0..<100 where status != 200 {
             try await Task.sleep(for: .milliseconds(50))
@@ -199,7 +199,7 @@ struct DaemonTests {
             try await Task.sleep(for: .milliseconds(10))
         }
         daemon.stop()
-        #expect(daemon.process.terminationStatus == 0, "\(daemon.log())")
+        #expect(daemon.termination?.code == 0, "\(daemon.log())")
         try daemon.start()
         defer { daemon.stop() }
         let task = try await Self.finished(daemon, id, timeout: 10)

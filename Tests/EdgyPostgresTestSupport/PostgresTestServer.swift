@@ -117,7 +117,8 @@ public func shell(_ executable: String, _ arguments: String...) throws -> String
     let output = "/tmp/edgy-pg-shell-\(getpid())-\(UUID().uuidString)"
     defer { unlink(output) }
     let quoted = ([executable] + arguments).map { "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" }
-    let status = system(quoted.joined(separator: " ") + " >" + output)
+    // `timeout`: a script that never returns fails the test instead of hanging the run.
+    let status = system("timeout --kill-after=10 300 " + quoted.joined(separator: " ") + " >" + output)
     let text = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
     guard status == 0 else {
         throw PostgresStoreError("\(executable) \(arguments.joined(separator: " ")) failed (status \(status))")

@@ -1,5 +1,6 @@
 import EdgyPolicy
 import EdgySeccomp
+import EdgyTestSupport
 import Foundation
 import Glibc
 import Testing
@@ -31,18 +32,9 @@ struct FilterProcessTests {
         try Data(program.bytes).write(to: file)
         defer { try? FileManager.default.removeItem(at: file) }
 
-        let process = Process()
-        process.executableURL = probe
-        process.arguments = ["filter", file.path, "--"] + action
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardError = FileHandle.nullDevice
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        if process.terminationReason == .uncaughtSignal { return .signaled(process.terminationStatus) }
-        return .exited(process.terminationStatus, text.trimmingCharacters(in: .whitespacesAndNewlines))
+        let run = try BoundedProcess.run(probe.path, ["filter", file.path, "--"] + action, timeout: .seconds(30))
+        if let signal = run.termination.signal { return .signaled(signal) }
+        return .exited(run.termination.code ?? -1, run.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
     }
 
     static let kill = Policy.Seccomp()

@@ -13,8 +13,16 @@ public final class CgroupHost: Sendable {
     let v1Mounts: [String: String]
     /// v2: the cgroup2 mount point.
     let v2Root: String
-    /// v2: controllers listed in the root's `cgroup.controllers`.
+    /// v2: the group Edgy's groups go under: this process's own group (a systemd unit with
+    /// `Delegate=yes`, a container's cgroup namespace) or the root. When this process has already
+    /// moved into its `supervisorLeaf`, the group above that leaf.
+    public let v2Base: String
+    /// v2: controllers available in `v2Base` (its `cgroup.controllers`): what was delegated to us.
     let v2Controllers: Set<String>
+
+    /// The leaf group a v2 supervisor moves itself into, so that its own group may enable
+    /// controllers for its jails (the "no internal processes" rule).
+    public static let supervisorLeaf = "supervisor"
     /// v1: `memory.memsw.*` exists (swap accounting on), so "no swap" can be enforced.
     let v1HasMemsw: Bool
     /// Some swap device is active (`/proc/swaps` has entries).
@@ -23,11 +31,12 @@ public final class CgroupHost: Sendable {
     /// The v1 controllers Edgy places a jail in; `cpuacct` for CPU accounting, `freezer` for the kill.
     static let v1Controllers = ["memory", "pids", "cpu", "cpuacct", "freezer"]
 
-    private init(version: CgroupVersion, v1Mounts: [String: String], v2Root: String, v2Controllers: Set<String>) {
+    private init(version: CgroupVersion, v1Mounts: [String: String], v2Root: String) {
         self.version = version
         self.v1Mounts = v1Mounts
         self.v2Root = v2Root
-        self.v2Controllers = v2Controllers
+        v2Base = v2Root.isEmpty ? "" : Self.ownGroup(under: v2Root)
+        v2Controllers = v2Root.isEmpty ? [] : Self.controllers(at: v2Base)
         if let mem = v1Mounts["memory"] {
             v1HasMemsw = CgroupFS.exists(mem + "/memory.memsw.limit_in_bytes")
         } else {
@@ -63,13 +72,13 @@ public final class CgroupHost: Sendable {
         let v2Controllers = v2.map(controllers(at:)) ?? []
         let wanted: Set<String> = ["memory", "pids", "cpu"]
         if let v2, !v2Controllers.isDisjoint(with: wanted) {
-            return CgroupHost(version: .v2, v1Mounts: [:], v2Root: v2, v2Controllers: v2Controllers)
+            return CgroupHost(version: .v2, v1Mounts: [:], v2Root: v2)
         }
         if !v1.isEmpty {
-            return CgroupHost(version: .v1, v1Mounts: v1, v2Root: "", v2Controllers: [])
+            return CgroupHost(version: .v1, v1Mounts: v1, v2Root: "")
         }
         if let v2 {
-            return CgroupHost(version: .v2, v1Mounts: [:], v2Root: v2, v2Controllers: v2Controllers)
+            return CgroupHost(version: .v2, v1Mounts: [:], v2Root: v2)
         }
         throw CgroupError(.notMounted, "no cgroup2 mount and no v1 memory/pids/cpu/cpuacct/freezer hierarchy", path: "/proc/self/mountinfo")
     }
@@ -84,7 +93,7 @@ public final class CgroupHost: Sendable {
         guard parseMountinfo(table).contains(where: { $0.mountPoint == mountPoint && $0.fstype == "cgroup2" }) else {
             throw CgroupError(.notMounted, "not a cgroup2 mount point", path: mountPoint)
         }
-        return CgroupHost(version: .v2, v1Mounts: [:], v2Root: mountPoint, v2Controllers: controllers(at: mountPoint))
+        return CgroupHost(version: .v2, v1Mounts: [:], v2Root: mountPoint)
     }
 
     /// Fails if the host cannot enforce every limit in `limits`, or cannot kill a group.
@@ -129,8 +138,25 @@ public final class CgroupHost: Sendable {
 
     private func requireV2(_ controller: String, for purpose: String) throws(CgroupError) {
         guard v2Controllers.contains(controller) else {
-            throw CgroupError(.missingController, "cgroup2 controller \(controller) not available (needed for \(purpose))", path: v2Root + "/cgroup.controllers")
+            let hint = v2Base == v2Root
+                ? "the kernel does not offer it"
+                : "it is not delegated to this process's group; under systemd, run edgyd from a unit with Delegate=yes (see scripts/edgyd.service), or enable it in the parent group's cgroup.subtree_control"
+            throw CgroupError(
+                .missingController, "cgroup2 controller \(controller) not available (needed for \(purpose)): \(hint)",
+                path: v2Base + "/cgroup.controllers")
         }
+    }
+
+    /// This process's cgroup2 group (`0::/path` in `/proc/self/cgroup`) under `root`, or the group
+    /// above it when it is our `supervisorLeaf` already.
+    static func ownGroup(under root: String) -> String {
+        let lines = (CgroupFS.read("/proc/self/cgroup") ?? "").split(separator: "\n")
+        guard let line = lines.first(where: { $0.hasPrefix("0::") }) else { return root }
+        var path = String(line.dropFirst(3))
+        if path.hasSuffix("/" + supervisorLeaf) { path.removeLast(supervisorLeaf.count + 1) }
+        // A group deleted under us reads " (deleted)"; the root reads "/".
+        guard path.hasPrefix("/"), !path.hasSuffix(" (deleted)"), path != "/", CgroupFS.exists(root + path) else { return root }
+        return root + path
     }
 
     static func controllers(at dir: String) -> Set<String> {

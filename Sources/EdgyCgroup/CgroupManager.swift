@@ -1,12 +1,14 @@
 import Glibc
+import SystemPackage
 
 /// Owns the Edgy parent group and creates one child group per jail attempt.
 ///
 /// Layout: v1 `/sys/fs/cgroup/<controller>/<parent>/<jail>` in each hierarchy Edgy uses
 /// (memory, pids, cpu, cpuacct, freezer; co-mounted controllers share a directory);
-/// v2 `<root>/<parent>/<jail>`, with `+memory +pids +cpu` in the root's and the parent's
-/// `cgroup.subtree_control`. The parent never holds processes itself (the v2 "no internal
-/// processes" rule), only jail groups.
+/// v2 `<base>/<parent>/<jail>`, where `<base>` is this process's own group (or the root), with
+/// `+memory +pids +cpu` in the base's and the parent's `cgroup.subtree_control`. Neither holds
+/// processes itself (the v2 "no internal processes" rule): this process moves into
+/// `<base>/supervisor` first, and the parent holds only jail groups.
 ///
 /// v1 notes: `memory.use_hierarchy` is not touched: it is always 1 since Linux 5.x (writing 0 is
 /// refused), so a jail's charges also count against the parent. `memory.oom_control` is left with
@@ -14,10 +16,9 @@ import Glibc
 /// `memory.swappiness` is not used to mean "no swap": swap is forbidden with `memsw` equal to the
 /// limit, and a host with active swap but no `memsw` files fails `check` instead.
 ///
-/// - Important: On v2 hosts where the daemon runs inside a delegated subtree (systemd
-///   `Delegate=yes`, or a container with a cgroup namespace) the root is not the real root, and
-///   enabling controllers there needs the daemon to have moved itself into a leaf first. That is
-///   the daemon's job at start; this type reports the `EBUSY` with the path.
+/// - Important: On v2 hosts the daemon runs inside a delegated subtree (systemd `Delegate=yes`,
+///   or a container with a cgroup namespace); controllers not delegated to it are reported by
+///   `CgroupHost.check` with what to change.
 public final class CgroupManager: Sendable {
     public let host: CgroupHost
     /// The sanitized parent group name.
@@ -61,14 +62,10 @@ public final class CgroupManager: Sendable {
             v1ParentFor = byController
             v2Enabled = []
         case .v2:
-            let root = host.v2Root
-            let dir = root + "/" + parent
+            let base = host.v2Base
+            let dir = base + "/" + parent
             let wanted = ["memory", "pids", "cpu"].filter { host.v2Controllers.contains($0) }
-            let rootEnabled = CgroupFS.read(root + "/cgroup.subtree_control") ?? ""
-            let rootSet = Set(rootEnabled.split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init))
-            for c in wanted where !rootSet.contains(c) {
-                try CgroupFS.write(root + "/cgroup.subtree_control", "+" + c, what: "enable controller \(c) below the cgroup2 root")
-            }
+            try Self.enableV2(wanted, in: base, isRoot: base == host.v2Root)
             try CgroupFS.mkdir(dir, allowExisting: true)
             guard CgroupFS.exists(dir + "/cgroup.kill") else {
                 throw CgroupError(.missingController, "cgroup.kill missing (Linux 5.14+ needed to kill a group)", path: dir + "/cgroup.kill")
@@ -81,6 +78,40 @@ public final class CgroupManager: Sendable {
             v1ParentFor = [:]
             v2Enabled = Set(enabled.split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init))
         }
+    }
+
+    /// The parent directories of jail groups: one per v1 hierarchy, or the single v2 one.
+    public var parentDirectories: [String] { parentDirs }
+
+    /// Enables `controllers` for the children of `base`.
+    ///
+    /// A non-root v2 group that enables controllers for its children may hold no processes
+    /// itself, so unless `base` is the real root, this process first moves into the leaf
+    /// `base/supervisor` (as systemd's delegation documentation prescribes). In a cgroup
+    /// namespace the root seen here is not the real one: an `EBUSY` there also means "move first".
+    private static func enableV2(_ controllers: [String], in base: String, isRoot: Bool) throws(CgroupError) {
+        let enabled = Set((CgroupFS.read(base + "/cgroup.subtree_control") ?? "").split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init))
+        let missing = controllers.filter { !enabled.contains($0) }
+        if !isRoot { try moveIntoLeaf(base) }
+        for c in missing {
+            do throws(CgroupError) {
+                try CgroupFS.write(base + "/cgroup.subtree_control", "+" + c, what: "enable controller \(c) below \(base)")
+            } catch where error.errno == .resourceBusy && isRoot {
+                try moveIntoLeaf(base)
+                try CgroupFS.write(base + "/cgroup.subtree_control", "+" + c, what: "enable controller \(c) below \(base)")
+            } catch where error.errno == .resourceBusy {
+                throw CgroupError(
+                    .io, "other processes share this process's cgroup, so it cannot enable controllers for its jails; run edgyd alone in its own group (a systemd unit with Delegate=yes)",
+                    path: base + "/cgroup.procs", errno: .resourceBusy)
+            }
+        }
+    }
+
+    /// Moves this whole process (every thread) into `base/supervisor`.
+    private static func moveIntoLeaf(_ base: String) throws(CgroupError) {
+        let leaf = base + "/" + CgroupHost.supervisorLeaf
+        try CgroupFS.mkdir(leaf, allowExisting: true)
+        try CgroupFS.write(leaf + "/cgroup.procs", String(getpid()), what: "move this process into a leaf group")
     }
 
     /// Creates a jail group with `limits` applied, ready for `attach` (or `CLONE_INTO_CGROUP` on v2).

@@ -7,3 +7,11 @@ extension TestSupport {
         try CgroupManager(host: try CgroupHost.detect(), parentName: "edgy-test")
     }
 }
+
+extension TestSupport {
+    /// The directories the tests' jail groups are created in: `edgy-test` in each v1 controller
+    /// hierarchy, or the one v2 `edgy-test` group.
+    public static func jailCgroupParents() -> [String] {
+        (try? sharedCgroups().parentDirectories) ?? []
+    }
+}

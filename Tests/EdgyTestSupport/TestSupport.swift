@@ -91,3 +91,13 @@ extension TestSupport {
         return count - 3  // ".", "..", and the directory's own fd
     }
 }
+
+extension TestSupport {
+    /// How much slower than native this host runs code: `EDGY_TEST_TIME_SCALE`, 1 by default.
+    /// scripts/vm-test sets it when its guest is emulated (TCG), so that latency bounds measure
+    /// responsiveness rather than the emulator.
+    public static let timeScale: Double = {
+        guard let text = getenv("EDGY_TEST_TIME_SCALE").map({ String(cString: $0) }), let value = Double(text), value >= 1 else { return 1 }
+        return value
+    }()
+}

@@ -74,7 +74,8 @@ struct TaskController: Sendable {
             }
             filter.limit = parsed
         }
-        if let cursor = query.get("cursor") {
+        // `cursor=` (empty) is schema-valid and means the first page.
+        if let cursor = query.get("cursor"), !cursor.isEmpty {
             guard TaskCursor(encoded: cursor) != nil else { throw APIError.badRequest("cursor is not one this server gave", field: "cursor") }
             filter.cursor = cursor
         }

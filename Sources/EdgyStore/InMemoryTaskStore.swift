@@ -170,8 +170,11 @@ public struct TaskCursor: Sendable, Hashable {
     public init?(encoded: String) {
         guard let data = Data(base64Encoded: encoded), let text = String(data: data, encoding: .utf8) else { return nil }
         let parts = text.split(separator: "|")
-        guard parts.count == 2, let micros = Int64(parts[0]), let id = UUID(uuidString: String(parts[1])) else { return nil }
-        self.createdAt = Date(timeIntervalSince1970: Double(micros) / 1e6)
+        // A time outside what a store can hold is not one a server gave out.
+        guard parts.count == 2, let micros = Int64(parts[0]), StoreTime.isValid(micros: micros),
+              let id = UUID(uuidString: String(parts[1]))
+        else { return nil }
+        self.createdAt = StoreTime.date(micros: micros)
         self.id = id
     }
 
@@ -180,9 +183,7 @@ public struct TaskCursor: Sendable, Hashable {
     }
 
     /// Microseconds since the epoch: the precision of cursors and stored times.
-    public static func micros(_ date: Date) -> Int64 {
-        Int64((date.timeIntervalSince1970 * 1e6).rounded())
-    }
+    public static func micros(_ date: Date) -> Int64 { StoreTime.micros(date) }
 }
 
 extension Duration {

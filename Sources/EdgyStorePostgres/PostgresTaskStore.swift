@@ -205,7 +205,7 @@ public final class PostgresTaskStore: TaskStore, TokenStore, Service, Sendable {
 
 extension Date {
     /// Microseconds since 1970, as stored.
-    var micros: Int64 { Int64((timeIntervalSince1970 * 1e6).rounded()) }
+    var micros: Int64 { StoreTime.micros(self) }
 
-    init(micros: Int64) { self.init(timeIntervalSince1970: Double(micros) / 1e6) }
+    init(micros: Int64) { self = StoreTime.date(micros: micros) }
 }

@@ -170,7 +170,7 @@ public final class SQLiteTaskStore: TaskStore, TokenStore, Sendable {
 
     public func claim(worker: String, leaseDuration: Duration, now: Date, maxRunningPerTenant: Int?) async throws -> ClaimedTask? {
         let at = now.micros
-        let expires = at + leaseDuration.micros
+        let expires = StoreTime.adding(at, leaseDuration.micros)
         return try await transaction { db in
             // INDEXED BY: without statistics the planner would pick the status index and sort
             // the whole queue on every claim; the partial index hands over the oldest first.
@@ -197,7 +197,7 @@ public final class SQLiteTaskStore: TaskStore, TokenStore, Sendable {
     }
 
     public func renewLease(taskID: UUID, attempt: Int, worker: String, leaseDuration: Duration, now: Date) async throws -> LeaseStatus {
-        let expires = now.micros + leaseDuration.micros
+        let expires = StoreTime.adding(now.micros, leaseDuration.micros)
         return try await transaction { db in
             let cancelRequested = try Bool.fetchOne(db.cachedStatement(sql: """
                 UPDATE tasks SET lease_expires_at = ?
@@ -241,7 +241,7 @@ public final class SQLiteTaskStore: TaskStore, TokenStore, Sendable {
 
     public func reclaimLeases(expiredBefore now: Date, ownedBy worker: String?, retryDelay: Duration) async throws -> [UUID] {
         let at = now.micros
-        let notBefore = at + retryDelay.micros
+        let notBefore = StoreTime.adding(at, retryDelay.micros)
         return try await transaction { db in
             let rows = try Row.fetchAll(db.cachedStatement(sql: """
                 SELECT id, lease_attempt, attempt_count, max_attempts, cancel_requested FROM tasks
@@ -535,14 +535,11 @@ private struct AttemptColumns {
 
 extension Date {
     /// Microseconds since the epoch, as stored.
-    fileprivate var micros: Int64 { Int64((timeIntervalSince1970 * 1e6).rounded()) }
+    fileprivate var micros: Int64 { StoreTime.micros(self) }
 
-    fileprivate init(micros: Int64) { self.init(timeIntervalSince1970: Double(micros) / 1e6) }
+    fileprivate init(micros: Int64) { self = StoreTime.date(micros: micros) }
 }
 
 extension Duration {
-    fileprivate var micros: Int64 {
-        let (seconds, attoseconds) = components
-        return seconds * 1_000_000 + attoseconds / 1_000_000_000_000
-    }
+    fileprivate var micros: Int64 { StoreTime.micros(self) }
 }

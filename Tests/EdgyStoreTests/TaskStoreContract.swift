@@ -153,6 +153,39 @@ struct TaskStoreContract {
         #expect(rest.nextCursor == nil)
     }
 
+    /// Times far outside any clock's range (from a forged cursor, a huge lease or retry delay) are
+    /// clamped, never a trap; a forged cursor does not decode.
+    func extremeTimes() async throws {
+        let zero = "00000000-0000-0000-0000-000000000000"
+        for micros in [Int64.max, Int64.min, StoreTime.maxMicros + 1, StoreTime.minMicros - 1] {
+            let forged = Data("\(micros)|\(zero)".utf8).base64EncodedString()
+            #expect(TaskCursor(encoded: forged) == nil)
+            _ = try await store.list(TaskQuery(cursor: forged))
+        }
+        let edge = Data("\(StoreTime.maxMicros)|\(zero)".utf8).base64EncodedString()
+        #expect(TaskCursor(encoded: edge) != nil)
+
+        var far = T.task(name: "far", at: 0)
+        far.createdAt = Date(timeIntervalSince1970: 1e300)
+        far.notBefore = Date(timeIntervalSince1970: -1e300)
+        try await store.create(far, limits: QueueLimits())
+        let ordinary = T.task(name: "ordinary", at: 1)
+        try await store.create(ordinary, limits: QueueLimits())
+        // `far` is stored at the last microsecond; the zero id sorts before its own.
+        #expect(try await store.list(TaskQuery(cursor: edge)).tasks.map(\.id) == [ordinary.id])
+        let first = try await store.list(TaskQuery(limit: 1))
+        #expect(first.tasks.map(\.id) == [far.id])
+        let next = try #require(first.nextCursor)
+        #expect(try await store.list(TaskQuery(cursor: next)).tasks.map(\.id) == [ordinary.id])
+
+        let huge = Date(timeIntervalSince1970: 1e300)
+        let claim = try #require(try await store.claim(worker: "w", leaseDuration: .seconds(Int64.max), now: huge))
+        #expect(claim.task.id == far.id)
+        #expect(try await store.renewLease(taskID: far.id, attempt: 1, worker: "w", leaseDuration: .seconds(Int64.max), now: huge) == .held(cancelRequested: false))
+        #expect(try await store.reclaimLeases(expiredBefore: T.at(0), ownedBy: "w", retryDelay: .seconds(Int64.max)) == [far.id])
+        #expect(try await store.purgeFinished(before: Date(timeIntervalSince1970: -.infinity)) == 0)
+    }
+
     // MARK: - Claims
 
     func claimOrder() async throws {

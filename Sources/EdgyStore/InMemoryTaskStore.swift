@@ -14,6 +14,9 @@ public actor InMemoryTaskStore: TaskStore {
     private var leases: [UUID: Lease] = [:]
     private var eventLog: [UUID: [TaskEvent]] = [:]
     private var nextSequence: Int64 = 1
+    /// The turn at which each tenant was last served a claim (fair claiming); absent is never.
+    private var lastServed: [String: Int64] = [:]
+    private var nextTurn: Int64 = 1
 
     public init() {}
 
@@ -90,10 +93,14 @@ public actor InMemoryTaskStore: TaskStore {
             let running = Dictionary(grouping: tasks.values.filter { $0.status == .running }, by: \.tenant)
             full = Set(running.filter { $0.value.count >= maxRunningPerTenant }.keys)
         }
+        // The least recently served tenant first, then its oldest task.
+        let turn = { (task: TaskRecord) in self.lastServed[task.tenant] ?? 0 }
         let candidate = tasks.values
             .filter { $0.status == .queued && $0.notBefore <= now && !full.contains($0.tenant) }
-            .min { ($0.notBefore, $0.createdAt, $0.id.uuidString) < ($1.notBefore, $1.createdAt, $1.id.uuidString) }
+            .min { (turn($0), $0.notBefore, $0.createdAt, $0.id.uuidString) < (turn($1), $1.notBefore, $1.createdAt, $1.id.uuidString) }
         guard var task = candidate else { return nil }
+        lastServed[task.tenant] = nextTurn
+        nextTurn += 1
         let attempt = task.attempts.count + 1
         task.status = .running
         task.updatedAt = now

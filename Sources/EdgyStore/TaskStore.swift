@@ -152,11 +152,14 @@ public protocol TaskStore: Sendable {
     /// Removes a task and its events. A running task's worker loses its lease and kills the jail.
     func delete(id: UUID) async throws -> Bool
 
-    /// Leases the oldest claimable task (`queued`, `notBefore <= now`) to `worker` until
+    /// Leases a claimable task (`queued`, `notBefore <= now`) to `worker` until
     /// `now + leaseDuration`, marks it `running` and opens attempt `attempts.count + 1`.
+    /// Claims are fair across tenants: the task is the oldest (by `notBefore`, then creation) of
+    /// the tenant served least recently (a tenant never served first), so one tenant's backlog
+    /// never starves another's; the turns live in the store, so this holds across hosts.
     /// Two concurrent claims never get the same task. With `maxRunningPerTenant`, tasks of a
     /// tenant that already has that many running are passed over (they wait, in order, until one
-    /// of its attempts ends): the per-tenant running limit of issue 6.
+    /// of its attempts ends): the per-tenant running limit.
     func claim(worker: String, leaseDuration: Duration, now: Date, maxRunningPerTenant: Int?) async throws -> ClaimedTask?
     /// Extends the lease if `worker` still holds it for `attempt`.
     func renewLease(taskID: UUID, attempt: Int, worker: String, leaseDuration: Duration, now: Date) async throws -> LeaseStatus

@@ -94,5 +94,9 @@ enum PostgresMigrations {
             )
             """,
         ]),
+        PostgresMigration(version: 3, name: "tenant turns for fair claiming", statements: [
+            "CREATE SEQUENCE tenant_turn_seq",
+            "CREATE TABLE tenant_turns (tenant text PRIMARY KEY, last_served bigint NOT NULL)",
+        ]),
     ]
 }

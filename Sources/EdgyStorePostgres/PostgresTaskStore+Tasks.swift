@@ -169,16 +169,18 @@ extension PostgresTaskStore {
     public func claim(worker: String, leaseDuration: Duration, now: Date, maxRunningPerTenant: Int?) async throws -> ClaimedTask? {
         try await transaction { connection in
             let logger = self.logger
-            // The oldest claimable task that no other transaction holds: concurrent claims skip
+            // Fair claiming: the oldest claimable task of the tenant served least recently (never
+            // served: 0), that no other transaction holds. Concurrent claims skip
             // each other's rows instead of waiting for them, and never get the same task.
             let rows = try await connection.query("""
                 SELECT \(unescaped: Self.taskColumns) FROM tasks
                 WHERE status = 'queued' AND not_before <= \(now.micros)
                   AND (\(maxRunningPerTenant)::bigint IS NULL
                        OR (SELECT count(*) FROM tasks r WHERE r.tenant = tasks.tenant AND r.status = 'running') < \(maxRunningPerTenant)::bigint)
-                ORDER BY not_before, created_at, id
+                ORDER BY COALESCE((SELECT s.last_served FROM tenant_turns s WHERE s.tenant = tasks.tenant), 0),
+                    not_before, created_at, id
                 LIMIT 1
-                FOR UPDATE SKIP LOCKED
+                FOR UPDATE OF tasks SKIP LOCKED
                 """, logger: logger).collect()
             guard var task = try rows.first.map(Self.decodeTask) else { return nil }
             if let maxRunningPerTenant {
@@ -190,6 +192,11 @@ extension PostgresTaskStore {
                     "SELECT count(*) FROM tasks WHERE tenant = \(task.tenant) AND status = 'running'", logger: logger).collect()
                 guard let running = try counted.first?.decode(Int.self), running < maxRunningPerTenant else { return nil }
             }
+            // The sequence orders turns across every host sharing the database.
+            try await connection.query("""
+                INSERT INTO tenant_turns (tenant, last_served) VALUES (\(task.tenant), nextval('tenant_turn_seq'))
+                ON CONFLICT (tenant) DO UPDATE SET last_served = EXCLUDED.last_served
+                """, logger: logger)
             let attempt = task.attempts.count + 1
             task.status = .running
             task.updatedAt = now

@@ -88,6 +88,16 @@ enum SQLiteSchema {
                 CREATE INDEX tokens_by_tenant ON tokens (tenant, created_at);
                 """)
         }
+        migrator.registerMigration("v2: tenant turns for fair claiming") { db in
+            // The claim turn at which each tenant was last served: claims go to the tenant served
+            // least recently.
+            try db.execute(sql: """
+                CREATE TABLE tenant_turns (
+                    tenant TEXT PRIMARY KEY NOT NULL,
+                    last_served INTEGER NOT NULL
+                );
+                """)
+        }
         return migrator
     }
 }

@@ -174,15 +174,23 @@ public final class SQLiteTaskStore: TaskStore, TokenStore, Sendable {
         return try await transaction { db in
             // INDEXED BY: without statistics the planner would pick the status index and sort
             // the whole queue on every claim; the partial index hands over the oldest first.
+            // Fair claiming: the least recently served tenant (never served: 0) first, then FIFO.
             guard let candidate = try Row.fetchOne(db.cachedStatement(sql: """
-                SELECT id, attempt_count FROM tasks INDEXED BY tasks_claimable
+                SELECT id, attempt_count, tenant FROM tasks INDEXED BY tasks_claimable
                 WHERE status = 'queued' AND not_before <= ?
                   AND (? IS NULL OR (SELECT count(*) FROM tasks AS r WHERE r.tenant = tasks.tenant AND r.status = 'running') < ?)
-                ORDER BY not_before, created_at, id LIMIT 1
+                ORDER BY COALESCE((SELECT last_served FROM tenant_turns AS s WHERE s.tenant = tasks.tenant), 0),
+                    not_before, created_at, id
+                LIMIT 1
                 """), arguments: [at, maxRunningPerTenant, maxRunningPerTenant])
             else { return nil }
             let id: String = candidate[0]
             let attempt = (candidate[1] as Int) + 1
+            try db.cachedStatement(sql: """
+                INSERT INTO tenant_turns (tenant, last_served)
+                VALUES (?, (SELECT COALESCE(MAX(last_served), 0) + 1 FROM tenant_turns))
+                ON CONFLICT (tenant) DO UPDATE SET last_served = excluded.last_served
+                """).execute(arguments: [candidate[2] as String])
             try db.cachedStatement(sql: """
                 UPDATE tasks SET status = 'running', updated_at = ?, attempt_count = ?,
                     lease_owner = ?, lease_attempt = ?, lease_expires_at = ?

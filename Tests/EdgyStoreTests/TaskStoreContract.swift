@@ -232,6 +232,42 @@ struct TaskStoreContract {
         #expect(third.task.id == a2.id)
     }
 
+    /// Claims take turns across tenants (least recently served first, FIFO within a tenant), so a
+    /// tenant's backlog does not delay another tenant's tasks; the running limit still holds.
+    func claimIsFairAcrossTenants() async throws {
+        var byName: [UUID: String] = [:]
+        for index in 0..<6 {
+            let task = T.task(tenant: "big", name: "big\(index)", at: Int64(index))
+            byName[task.id] = task.spec.name
+            try await store.create(task, limits: QueueLimits())
+        }
+        for index in 0..<2 {
+            let task = T.task(tenant: "small", name: "small\(index)", at: Int64(10 + index))
+            byName[task.id] = task.spec.name
+            try await store.create(task, limits: QueueLimits())
+        }
+        let late = T.task(tenant: "late", name: "late0", at: 20)
+        byName[late.id] = late.spec.name
+        try await store.create(late, limits: QueueLimits())
+
+        var order: [String] = []
+        while let claim = try await store.claim(worker: "w", leaseDuration: .seconds(30), now: T.at(100)) {
+            order.append(byName[claim.task.id] ?? "?")
+            if order.count > 20 { break }
+        }
+        #expect(order == ["big0", "small0", "late0", "big1", "small1", "big2", "big3", "big4", "big5"])
+
+        // With a running limit of 1, a tenant at its limit is passed over and turns continue.
+        let limited: [TaskRecord] = [
+            T.task(tenant: "x", name: "x0", at: 200), T.task(tenant: "x", name: "x1", at: 201), T.task(tenant: "y", name: "y0", at: 202),
+        ]
+        for task in limited { try await store.create(task, limits: QueueLimits()) }
+        let first = try #require(try await store.claim(worker: "w", leaseDuration: .seconds(30), now: T.at(300), maxRunningPerTenant: 1))
+        let second = try #require(try await store.claim(worker: "w", leaseDuration: .seconds(30), now: T.at(300), maxRunningPerTenant: 1))
+        #expect([first.task.id, second.task.id] == [limited[0].id, limited[2].id])
+        #expect(try await store.claim(worker: "w", leaseDuration: .seconds(30), now: T.at(300), maxRunningPerTenant: 1) == nil)
+    }
+
     func concurrentClaimsNeverShareATask() async throws {
         let count = 200
         var created: Set<UUID> = []
@@ -519,13 +555,13 @@ struct TaskStoreContract {
         for (index, tenant) in ["a", "a", "a", "b", "b", "c"].enumerated() {
             try await store.create(T.task(tenant: tenant, at: Int64(index)), limits: QueueLimits())
         }
-        // Claims the two oldest (both tenant a), then finishes one.
+        // Claims a's oldest, then (taking turns) b's oldest, then finishes a's.
         let first = try #require(try await store.claim(worker: "w", leaseDuration: .seconds(30), now: T.at(10)))
         _ = try #require(try await store.claim(worker: "w", leaseDuration: .seconds(30), now: T.at(10)))
         #expect(try await store.finishAttempt(taskID: first.task.id, attempt: 1, worker: "w", outcome: .exited, report: nil, disposition: .succeeded, now: T.at(11)))
         #expect(try await store.activeCounts(tenant: nil) == (4, 1))
-        #expect(try await store.activeCounts(tenant: "a") == (1, 1))
-        #expect(try await store.activeCounts(tenant: "b") == (2, 0))
+        #expect(try await store.activeCounts(tenant: "a") == (2, 0))
+        #expect(try await store.activeCounts(tenant: "b") == (1, 1))
         #expect(try await store.activeCounts(tenant: "z") == (0, 0))
     }
 

@@ -30,6 +30,11 @@ struct TaskStoreContractTests {
     }
 
     @Test(arguments: StoreFactory.all)
+    func claimIsFairAcrossTenants(_ factory: StoreFactory) async throws {
+        try await factory.run { try await TaskStoreContract(store: $0.tasks).claimIsFairAcrossTenants() }
+    }
+
+    @Test(arguments: StoreFactory.all)
     func claimOrder(_ factory: StoreFactory) async throws {
         try await factory.run { try await TaskStoreContract(store: $0.tasks).claimOrder() }
     }

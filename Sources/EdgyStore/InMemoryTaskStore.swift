@@ -31,14 +31,30 @@ public actor InMemoryTaskStore: TaskStore {
         if let max = limits.maxQueued, queued.count >= max {
             throw StoreError(.queueFull, "the queue is full (\(max) tasks queued)")
         }
-        if let max = limits.maxQueuedPerTenant, queued.filter({ $0.tenant == task.tenant }).count >= max {
-            throw StoreError(.queueFull, "tenant \(task.tenant) has \(max) tasks queued")
+        if limits.hasTenantLimits {
+            let mine = tasks.values.filter { $0.tenant == task.tenant }
+            let bytes = mine.reduce(Int64(0)) { $0 + storedBytes($1) }
+            if let violation = limits.tenantViolation(task, queued: mine.filter { $0.status == .queued }.count, stored: mine.count, bytes: bytes) {
+                throw violation
+            }
         }
         tasks[task.id] = task
         record(task.id, .status, attempt: nil, task.status.rawValue, at: task.createdAt)
     }
 
     public func task(id: UUID) async throws -> TaskRecord? { tasks[id] }
+
+    /// The record's bytes and its output events'.
+    private func storedBytes(_ task: TaskRecord) -> Int64 {
+        task.storedBytes + (eventLog[task.id] ?? []).reduce(Int64(0)) { $0 + ($1.kind == .status ? 0 : Int64($1.data.utf8.count)) }
+    }
+
+    public func tenantUsage(tenant: String) async throws -> TenantUsage {
+        let mine = tasks.values.filter { $0.tenant == tenant }
+        return TenantUsage(
+            queued: mine.filter { $0.status == .queued }.count, stored: mine.count,
+            bytes: mine.reduce(Int64(0)) { $0 + storedBytes($1) })
+    }
 
     public func list(_ query: TaskQuery) async throws -> TaskPage {
         var matching = tasks.values.filter { task in

@@ -8,14 +8,19 @@ public struct StoreError: Error, Sendable, Hashable, CustomStringConvertible {
         /// The queue holds as many queued tasks as it may (globally or for the tenant).
         case queueFull = "queue_full"
         case duplicateID = "duplicate_id"
+        /// The tenant has used up a quota of what it may keep stored (`quota` names it).
+        case quotaExceeded = "quota_exceeded"
     }
 
     public var code: Code
     public var message: String
+    /// The quota used up, as configured: `tenant_max_queued`, `tenant_max_stored`, `tenant_max_bytes`.
+    public var quota: String?
 
-    public init(_ code: Code, _ message: String) {
+    public init(_ code: Code, _ message: String, quota: String? = nil) {
         self.code = code
         self.message = message
+        self.quota = quota
     }
 
     public var description: String { message }
@@ -27,10 +32,79 @@ public struct QueueLimits: Sendable, Hashable {
     public var maxQueued: Int?
     /// Queued tasks of the new task's tenant.
     public var maxQueuedPerTenant: Int?
+    /// Tasks of the new task's tenant stored in any status (until deleted or purged).
+    public var maxStoredPerTenant: Int?
+    /// Bytes stored for the new task's tenant (`TaskRecord.storedBytes` of its tasks plus their
+    /// output events), the new task included.
+    public var maxBytesPerTenant: Int64?
 
-    public init(maxQueued: Int? = nil, maxQueuedPerTenant: Int? = nil) {
+    public init(maxQueued: Int? = nil, maxQueuedPerTenant: Int? = nil, maxStoredPerTenant: Int? = nil, maxBytesPerTenant: Int64? = nil) {
         self.maxQueued = maxQueued
         self.maxQueuedPerTenant = maxQueuedPerTenant
+        self.maxStoredPerTenant = maxStoredPerTenant
+        self.maxBytesPerTenant = maxBytesPerTenant
+    }
+
+    /// The error for the first tenant limit that `usage` plus `task` would break, if any.
+    public func tenantViolation(_ task: TaskRecord, queued: Int, stored: Int, bytes: Int64) -> StoreError? {
+        if let max = maxQueuedPerTenant, queued >= max {
+            return StoreError(.queueFull, "tenant \(task.tenant) has \(max) tasks queued", quota: "tenant_max_queued")
+        }
+        if let max = maxStoredPerTenant, stored >= max {
+            return StoreError(.quotaExceeded, "tenant \(task.tenant) has \(max) tasks stored (tenant_max_stored); delete some or wait for retention", quota: "tenant_max_stored")
+        }
+        if let max = maxBytesPerTenant, bytes + task.storedBytes > max {
+            return StoreError(.quotaExceeded, "tenant \(task.tenant) would store more than \(max) bytes (tenant_max_bytes; \(bytes) in use, this task \(task.storedBytes)); delete some tasks or wait for retention", quota: "tenant_max_bytes")
+        }
+        return nil
+    }
+
+    public var hasTenantLimits: Bool { maxQueuedPerTenant != nil || maxStoredPerTenant != nil || maxBytesPerTenant != nil }
+}
+
+/// What one tenant has in the store.
+public struct TenantUsage: Sendable, Hashable {
+    public var queued: Int
+    /// Tasks in any status.
+    public var stored: Int
+    /// File contents, stdin, reports' output and output events of its tasks.
+    public var bytes: Int64
+
+    public init(queued: Int, stored: Int, bytes: Int64) {
+        self.queued = queued
+        self.stored = stored
+        self.bytes = bytes
+    }
+}
+
+/// Per-tenant quotas: defaults, and overrides for named tenants (nil fields fall back to the
+/// defaults).
+public struct TenantQuotas: Sendable, Hashable {
+    public struct Quota: Sendable, Hashable {
+        public var maxQueued: Int?
+        public var maxStored: Int?
+        public var maxBytes: Int64?
+
+        public init(maxQueued: Int? = nil, maxStored: Int? = nil, maxBytes: Int64? = nil) {
+            self.maxQueued = maxQueued
+            self.maxStored = maxStored
+            self.maxBytes = maxBytes
+        }
+    }
+
+    public var defaults: Quota
+    public var overrides: [String: Quota]
+
+    public init(defaults: Quota = Quota(), overrides: [String: Quota] = [:]) {
+        self.defaults = defaults
+        self.overrides = overrides
+    }
+
+    public func quota(for tenant: String) -> Quota {
+        guard let own = overrides[tenant] else { return defaults }
+        return Quota(
+            maxQueued: own.maxQueued ?? defaults.maxQueued, maxStored: own.maxStored ?? defaults.maxStored,
+            maxBytes: own.maxBytes ?? defaults.maxBytes)
     }
 }
 
@@ -145,6 +219,9 @@ public protocol TaskStore: Sendable {
     func list(_ query: TaskQuery) async throws -> TaskPage
     /// Queued and running tasks, of one tenant or all.
     func activeCounts(tenant: String?) async throws -> (queued: Int, running: Int)
+    /// What a tenant has stored, as the quotas of `QueueLimits` count it. Deleting or purging
+    /// tasks lowers it.
+    func tenantUsage(tenant: String) async throws -> TenantUsage
     /// A queued task becomes `cancelled` at once; a running one gets `cancelRequested` (its worker
     /// kills the jail and finishes it `cancelled`); a finished one is returned unchanged.
     /// nil when there is no such task.

@@ -34,7 +34,7 @@ extension PostgresTaskStore {
             WITH u AS (
                 UPDATE tasks SET status = \(task.status.rawValue), updated_at = \(task.updatedAt.micros),
                     finished_at = \(task.finishedAt?.micros), not_before = \(task.notBefore.micros),
-                    cancel_requested = \(task.cancelRequested), attempts = \(attempts)::jsonb
+                    cancel_requested = \(task.cancelRequested), attempts = \(attempts)::jsonb, record_bytes = \(task.storedBytes)
                 WHERE id = \(task.id) RETURNING id
             ), d AS (
                 DELETE FROM leases WHERE task_id IN (SELECT id FROM u) AND \(dropLease)::boolean
@@ -70,27 +70,28 @@ extension PostgresTaskStore {
             if try await connection.query("SELECT 1 FROM tasks WHERE id = \(task.id)", logger: logger).collect().count > 0 {
                 throw StoreError(.duplicateID, "a task with id \(task.id) exists")
             }
-            if limits.maxQueued != nil || limits.maxQueuedPerTenant != nil {
+            if limits.maxQueued != nil || limits.hasTenantLimits {
                 // Serializes limited inserts, so that two hosts cannot both take the last place.
                 try await connection.query("SELECT pg_advisory_xact_lock(\(PostgresMigrations.lockKey + 1))", logger: logger)
-                let rows = try await connection.query("""
-                    SELECT count(*), count(*) FILTER (WHERE tenant = \(task.tenant)) FROM tasks WHERE status = 'queued'
-                    """, logger: logger).collect()
-                let (all, tenant) = try Self.single(rows).decode((Int64, Int64).self)
-                if let max = limits.maxQueued, all >= max {
-                    throw StoreError(.queueFull, "the queue is full (\(max) tasks queued)")
+                if let max = limits.maxQueued {
+                    let rows = try await connection.query("SELECT count(*) FROM tasks WHERE status = 'queued'", logger: logger).collect()
+                    if try Self.single(rows).decode(Int64.self) >= max {
+                        throw StoreError(.queueFull, "the queue is full (\(max) tasks queued)")
+                    }
                 }
-                if let max = limits.maxQueuedPerTenant, tenant >= max {
-                    throw StoreError(.queueFull, "tenant \(task.tenant) has \(max) tasks queued")
+                let usage = try await self.tenantUsage(tenant: task.tenant, on: connection)
+                if let violation = limits.tenantViolation(task, queued: usage.queued, stored: usage.stored, bytes: usage.bytes) {
+                    throw violation
                 }
             }
             let inserted = try await connection.query("""
                 WITH t AS (
                     INSERT INTO tasks (id, tenant, name, policy, spec, status, created_at, updated_at, finished_at,
-                                       not_before, cancel_requested, max_attempts, attempts)
+                                       not_before, cancel_requested, max_attempts, attempts, record_bytes)
                     VALUES (\(task.id), \(task.tenant), \(task.spec.name), \(task.spec.policy), \(spec)::jsonb,
                             \(task.status.rawValue), \(task.createdAt.micros), \(task.updatedAt.micros), \(task.finishedAt?.micros),
-                            \(task.notBefore.micros), \(task.cancelRequested), \(task.spec.maxAttempts), \(attempts)::jsonb)
+                            \(task.notBefore.micros), \(task.cancelRequested), \(task.spec.maxAttempts), \(attempts)::jsonb,
+                            \(task.storedBytes))
                     ON CONFLICT (id) DO NOTHING
                     RETURNING id
                 ), e AS (
@@ -133,6 +134,19 @@ extension PostgresTaskStore {
             """)
         let (queued, running) = try Self.single(rows).decode((Int64, Int64).self)
         return (Int(queued), Int(running))
+    }
+
+    public func tenantUsage(tenant: String) async throws -> TenantUsage {
+        try await transaction { connection in try await self.tenantUsage(tenant: tenant, on: connection) }
+    }
+
+    private func tenantUsage(tenant: String, on connection: PostgresConnection) async throws -> TenantUsage {
+        let rows = try await connection.query("""
+            SELECT count(*) FILTER (WHERE status = 'queued'), count(*), COALESCE(sum(record_bytes + output_bytes), 0)::bigint
+            FROM tasks WHERE tenant = \(tenant)
+            """, logger: logger).collect()
+        let (queued, stored, bytes) = try Self.single(rows).decode((Int64, Int64, Int64).self)
+        return TenantUsage(queued: Int(queued), stored: Int(stored), bytes: bytes)
     }
 
     public func requestCancel(id: UUID, now: Date) async throws -> TaskRecord? {
@@ -282,7 +296,7 @@ extension PostgresTaskStore {
         // The task's row lock orders this event's sequence number with every other event of the
         // task, so readers paging by sequence never skip one committed late.
         try await query("""
-            WITH t AS (SELECT id FROM tasks WHERE id = \(taskID) FOR NO KEY UPDATE),
+            WITH t AS (UPDATE tasks SET output_bytes = output_bytes + \(Int64(data.utf8.count)) WHERE id = \(taskID) RETURNING id),
             e AS (
                 INSERT INTO events (task_id, kind, attempt, data, at)
                 SELECT id, \(kind.rawValue), \(attempt), \(data), \(now.micros) FROM t

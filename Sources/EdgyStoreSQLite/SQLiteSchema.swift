@@ -98,6 +98,16 @@ enum SQLiteSchema {
                 );
                 """)
         }
+        migrator.registerMigration("v3: bytes stored per task, for tenant quotas") { db in
+            // File contents, stdin, reports' output and output events; existing rows are counted
+            // once here (their reports' output is left out: it is inside JSON).
+            try db.execute(sql: """
+                ALTER TABLE tasks ADD COLUMN stored_bytes INTEGER NOT NULL DEFAULT 0;
+                UPDATE tasks SET stored_bytes = length(stdin)
+                    + (SELECT COALESCE(SUM(length(contents)), 0) FROM task_files WHERE task_id = tasks.id)
+                    + (SELECT COALESCE(SUM(length(CAST(data AS BLOB))), 0) FROM events WHERE task_id = tasks.id AND kind != 'status');
+                """)
+        }
         return migrator
     }
 }

@@ -63,17 +63,17 @@ public final class SQLiteTaskStore: TaskStore, TokenStore, Sendable {
                     """), arguments: [max]) ?? 0
                 if queued >= max { throw StoreError(.queueFull, "the queue is full (\(max) tasks queued)") }
             }
-            if let max = limits.maxQueuedPerTenant {
-                let queued = try Int.fetchOne(db.cachedStatement(sql: """
-                    SELECT COUNT(*) FROM (SELECT 1 FROM tasks WHERE tenant = ? AND status = 'queued' LIMIT ?)
-                    """), arguments: [task.tenant, max]) ?? 0
-                if queued >= max { throw StoreError(.queueFull, "tenant \(task.tenant) has \(max) tasks queued") }
+            if limits.hasTenantLimits {
+                let usage = try Self.tenantUsage(db, tenant: task.tenant)
+                if let violation = limits.tenantViolation(task, queued: usage.queued, stored: usage.stored, bytes: usage.bytes) {
+                    throw violation
+                }
             }
             try db.cachedStatement(sql: """
                 INSERT INTO tasks (id, tenant, name, policy, status, command, stdin, env, limits, max_attempts,
-                    attempt_count, created_at, updated_at, finished_at, not_before, cancel_requested)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """).execute(arguments: row.arguments)
+                    attempt_count, created_at, updated_at, finished_at, not_before, cancel_requested, stored_bytes)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """).execute(arguments: row.arguments + [task.storedBytes])
             let insertFile = try db.cachedStatement(sql: "INSERT INTO task_files (task_id, position, path, mode, contents) VALUES (?, ?, ?, ?, ?)")
             for (position, file) in files.enumerated() {
                 try insertFile.execute(arguments: [id, position, file.path, Int64(file.mode), Data(file.contents)])
@@ -134,6 +134,19 @@ public final class SQLiteTaskStore: TaskStore, TokenStore, Sendable {
             return Dictionary(uniqueKeysWithValues: rows.map { ($0[0] as String, $0[1] as Int) })
         }
         return (counts["queued"] ?? 0, counts["running"] ?? 0)
+    }
+
+    public func tenantUsage(tenant: String) async throws -> TenantUsage {
+        try await pool.read { db in try Self.tenantUsage(db, tenant: tenant) }
+    }
+
+    private static func tenantUsage(_ db: Database, tenant: String) throws -> TenantUsage {
+        let row = try Row.fetchOne(db.cachedStatement(sql: """
+            SELECT COUNT(*) FILTER (WHERE status = 'queued'), COUNT(*), COALESCE(SUM(stored_bytes), 0)
+            FROM tasks INDEXED BY tasks_by_tenant_status WHERE tenant = ?
+            """), arguments: [tenant])
+        guard let row else { return TenantUsage(queued: 0, stored: 0, bytes: 0) }
+        return TenantUsage(queued: row[0], stored: row[1], bytes: row[2])
     }
 
     public func requestCancel(id: UUID, now: Date) async throws -> TaskRecord? {
@@ -223,6 +236,7 @@ public final class SQLiteTaskStore: TaskStore, TokenStore, Sendable {
         let id = taskID.uuidString
         let at = now.micros
         let reportJSON = try report.map(Self.json)
+        let reportBytes = Int64(report.map { $0.stdout.count + $0.stderr.count } ?? 0)
         let status = disposition.status.rawValue
         return try await transaction { db in
             // The lease check and the change are one statement: a lost lease changes nothing.
@@ -242,6 +256,8 @@ public final class SQLiteTaskStore: TaskStore, TokenStore, Sendable {
             guard db.changesCount == 1 else { return false }
             try db.cachedStatement(sql: "UPDATE attempts SET finished_at = ?, outcome = ?, report = ? WHERE task_id = ? AND number = ?")
                 .execute(arguments: [at, outcome.rawValue, reportJSON, id, attempt])
+            try db.cachedStatement(sql: "UPDATE tasks SET stored_bytes = stored_bytes + ? WHERE id = ?")
+                .execute(arguments: [reportBytes, id])
             try Self.recordEvent(db, id, .status, attempt: attempt, status, at: at)
             return true
         }
@@ -304,6 +320,8 @@ public final class SQLiteTaskStore: TaskStore, TokenStore, Sendable {
                 INSERT INTO events (task_id, kind, attempt, data, at)
                 SELECT ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM tasks WHERE id = ?)
                 """).execute(arguments: [id, kind.rawValue, attempt, data, at, id])
+            try db.cachedStatement(sql: "UPDATE tasks SET stored_bytes = stored_bytes + ? WHERE id = ?")
+                .execute(arguments: [data.utf8.count, id])
         }
     }
 

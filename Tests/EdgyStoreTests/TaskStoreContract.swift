@@ -76,6 +76,62 @@ struct TaskStoreContract {
         #expect(try await store.activeCounts(tenant: "a") == (3, 1))
     }
 
+    /// Per-tenant stored-task and byte quotas, checked with the insert; usage counts files, stdin,
+    /// reports' output and output events, and drops when tasks are deleted or purged.
+    func tenantQuotas() async throws {
+        func sized(_ tenant: String, _ bytes: Int, at seconds: Int64) -> TaskRecord {
+            var task = T.task(tenant: tenant, at: seconds)
+            task.spec.files = [TaskFile(path: "blob", contents: Array(repeating: 7, count: bytes))]
+            task.spec.stdin = [1, 2, 3, 4]
+            return task
+        }
+        let bytesLimit = QueueLimits(maxBytesPerTenant: 300)
+        let first = sized("acme", 96, at: 0)
+        try await store.create(first, limits: bytesLimit)
+        #expect(try await store.tenantUsage(tenant: "acme") == TenantUsage(queued: 1, stored: 1, bytes: 100))
+        try await store.create(sized("acme", 96, at: 1), limits: bytesLimit)
+        // 200 used: a third 100-byte task fits exactly; a fourth does not.
+        let third = sized("acme", 96, at: 2)
+        try await store.create(third, limits: bytesLimit)
+        try await expectQuota("tenant_max_bytes") { try await store.create(sized("acme", 0, at: 3), limits: bytesLimit) }
+        // Other tenants have their own quota.
+        try await store.create(sized("globex", 296, at: 4), limits: bytesLimit)
+
+        // Output counts: events and the report's output.
+        #expect(try await store.delete(id: third.id))
+        let claim = try #require(try await store.claim(worker: "w", leaseDuration: .seconds(30), now: T.at(10)))
+        #expect(claim.task.id == first.id)
+        try await store.appendOutput(taskID: first.id, attempt: 1, kind: .stdout, data: "hello", now: T.at(11))
+        #expect(try await store.tenantUsage(tenant: "acme").bytes == 205)
+        let report = AttemptReport(outcome: .exited, exitCode: 0, stdout: Array("hello".utf8), stderr: Array("e".utf8))
+        #expect(try await store.finishAttempt(
+            taskID: first.id, attempt: 1, worker: "w", outcome: .exited, report: report, disposition: .succeeded, now: T.at(12)))
+        #expect(try await store.tenantUsage(tenant: "acme") == TenantUsage(queued: 1, stored: 2, bytes: 211))
+        try await expectQuota("tenant_max_bytes") { try await store.create(sized("acme", 86, at: 13), limits: bytesLimit) }
+        try await store.create(sized("acme", 85, at: 14), limits: bytesLimit)
+
+        // Retention frees the finished task's bytes.
+        #expect(try await store.purgeFinished(before: T.at(100)) == 1)
+        #expect(try await store.tenantUsage(tenant: "acme") == TenantUsage(queued: 2, stored: 2, bytes: 189))
+
+        // Stored tasks, in any status.
+        let countLimit = QueueLimits(maxStoredPerTenant: 3)
+        try await store.create(T.task(tenant: "acme", at: 20), limits: countLimit)
+        try await expectQuota("tenant_max_stored") { try await store.create(T.task(tenant: "acme", at: 21), limits: countLimit) }
+        try await store.create(T.task(tenant: "initech", at: 22), limits: countLimit)
+        #expect(try await store.tenantUsage(tenant: "nobody") == TenantUsage(queued: 0, stored: 0, bytes: 0))
+    }
+
+    private func expectQuota(_ quota: String, _ body: () async throws -> Void) async throws {
+        do {
+            try await body()
+            Issue.record("expected quota_exceeded for \(quota)")
+        } catch let error as StoreError {
+            #expect(error.code == .quotaExceeded)
+            #expect(error.quota == quota)
+        }
+    }
+
     // MARK: - List
 
     func listFilters() async throws {

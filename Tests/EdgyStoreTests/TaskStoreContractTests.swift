@@ -35,6 +35,11 @@ struct TaskStoreContractTests {
     }
 
     @Test(arguments: StoreFactory.all)
+    func tenantQuotas(_ factory: StoreFactory) async throws {
+        try await factory.run { try await TaskStoreContract(store: $0.tasks).tenantQuotas() }
+    }
+
+    @Test(arguments: StoreFactory.all)
     func claimOrder(_ factory: StoreFactory) async throws {
         try await factory.run { try await TaskStoreContract(store: $0.tasks).claimOrder() }
     }

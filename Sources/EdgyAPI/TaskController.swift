@@ -110,7 +110,7 @@ struct TaskController: Sendable {
         let principal = try context.requirePrincipal()
         let task = try await service.task(try context.parameters.require("id"), principal: principal)
         if let last = task.attempts.last, let report = last.report {
-            return textResponse(kind == .stdout ? report.stdout : report.stderr)
+            return outputResponse(kind == .stdout ? report.stdout : report.stderr)
         }
         guard let attempt = task.attempts.last?.number else { return textResponse([]) }
         var bytes: [UInt8] = []

@@ -163,7 +163,7 @@ public actor InMemoryTaskStore: TaskStore {
 
     public func appendOutput(taskID: UUID, attempt: Int, kind: TaskEvent.Kind, data: String, now: Date) async throws {
         guard tasks[taskID] != nil else { return }
-        record(taskID, kind, attempt: attempt, data, at: now)
+        record(taskID, kind, attempt: attempt, TaskEvent.storable(data), at: now)
     }
 
     public func events(taskID: UUID, after sequence: Int64, limit: Int) async throws -> [TaskEvent] {

@@ -195,6 +195,12 @@ public struct TaskEvent: Sendable, Hashable, Codable {
     public var data: String
     public var at: Date
 
+    /// `data` as stores keep it: NUL becomes U+FFFD (PostgreSQL text cannot hold it; SQLite
+    /// would cut the text there). Output's exact bytes are in the attempt's report.
+    public static func storable(_ data: String) -> String {
+        data.contains("\u{0}") ? data.replacingOccurrences(of: "\u{0}", with: "\u{FFFD}") : data
+    }
+
     public init(sequence: Int64, taskID: UUID, kind: Kind, attempt: Int?, data: String, at: Date) {
         self.sequence = sequence
         self.taskID = taskID
@@ -251,7 +257,8 @@ public protocol TaskStore: Sendable {
     /// from `now + retryDelay`, or `failed` when it has used `maxAttempts`. Returns the task ids.
     func reclaimLeases(expiredBefore now: Date, ownedBy worker: String?, retryDelay: Duration) async throws -> [UUID]
 
-    /// Adds output events (status events are the store's own).
+    /// Adds output events (status events are the store's own); `data` is kept as
+    /// `TaskEvent.storable(data)`.
     func appendOutput(taskID: UUID, attempt: Int, kind: TaskEvent.Kind, data: String, now: Date) async throws
     /// Events after `sequence`, oldest first.
     func events(taskID: UUID, after sequence: Int64, limit: Int) async throws -> [TaskEvent]

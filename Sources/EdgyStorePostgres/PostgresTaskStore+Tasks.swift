@@ -293,6 +293,7 @@ extension PostgresTaskStore {
     // MARK: Events
 
     public func appendOutput(taskID: UUID, attempt: Int, kind: TaskEvent.Kind, data: String, now: Date) async throws {
+        let data = TaskEvent.storable(data)
         // The task's row lock orders this event's sequence number with every other event of the
         // task, so readers paging by sequence never skip one committed late.
         try await query("""

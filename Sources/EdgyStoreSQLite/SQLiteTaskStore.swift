@@ -312,6 +312,7 @@ public final class SQLiteTaskStore: TaskStore, TokenStore, Sendable {
     // MARK: - Events
 
     public func appendOutput(taskID: UUID, attempt: Int, kind: TaskEvent.Kind, data: String, now: Date) async throws {
+        let data = TaskEvent.storable(data)
         let id = taskID.uuidString
         let at = now.micros
         try await transaction { db in

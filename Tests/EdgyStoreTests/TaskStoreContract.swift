@@ -18,7 +18,7 @@ struct TaskStoreContract {
         let binary = (0...255).map { UInt8($0) } + [0, 0, 0xFF, 0xFE]
         let report = AttemptReport(
             outcome: .exited, exitCode: 3, wallMs: 12, cpuUserMs: 4, cpuSysMs: 1, maxRssKib: 2048, memoryPeakBytes: 4_194_304,
-            pidsPeak: 2, stdout: Array("out\n".utf8), stderr: Array("err\n".utf8), stdoutTruncatedBytes: 7,
+            pidsPeak: 2, stdout: binary, stderr: Array("err\n".utf8) + [0xC3, 0x28], stdoutTruncatedBytes: 7,
             startedAt: 1_800_000_000.25, finishedAt: 1_800_000_000.5, policyName: "python", policyDigest: "sha256:abc")
         let spec = TaskSpec(
             name: "full", policy: "python",
@@ -103,6 +103,8 @@ struct TaskStoreContract {
         #expect(claim.task.id == first.id)
         try await store.appendOutput(taskID: first.id, attempt: 1, kind: .stdout, data: "hello", now: T.at(11))
         #expect(try await store.tenantUsage(tenant: "acme").bytes == 205)
+        // A NUL in output text is taken by every store (PostgreSQL text cannot hold it as such).
+        try await store.appendOutput(taskID: first.id, attempt: 1, kind: .stderr, data: "", now: T.at(11))
         let report = AttemptReport(outcome: .exited, exitCode: 0, stdout: Array("hello".utf8), stderr: Array("e".utf8))
         #expect(try await store.finishAttempt(
             taskID: first.id, attempt: 1, worker: "w", outcome: .exited, report: report, disposition: .succeeded, now: T.at(12)))
@@ -577,6 +579,10 @@ struct TaskStoreContract {
         #expect(try await store.events(taskID: task.id, after: 0, limit: 0) == [])
         #expect(try await store.events(taskID: other.id, after: 0, limit: 100).map(\.data) == ["queued", "not mine"])
         #expect(try await store.events(taskID: UUID(), after: 0, limit: 100) == [])
+
+        // NUL in output text becomes U+FFFD in every store (the exact bytes are in the report).
+        try await store.appendOutput(taskID: other.id, attempt: 1, kind: .stdout, data: "a\u{0}b", now: T.at(9))
+        #expect(try await store.events(taskID: other.id, after: 0, limit: 100).last?.data == "a\u{FFFD}b")
     }
 
     // MARK: - Retention and counts

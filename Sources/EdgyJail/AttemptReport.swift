@@ -41,7 +41,7 @@ public struct SetupFailure: Sendable, Hashable, Codable, CustomStringConvertible
     }
 }
 
-/// The report of one attempt: a value, never a thrown error (DESIGN §2).
+/// The report of one attempt: a value, never a thrown error.
 public struct AttemptReport: Sendable, Hashable, Codable {
     public var outcome: Outcome
     public var exitCode: Int32?

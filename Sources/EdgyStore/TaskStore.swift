@@ -211,7 +211,7 @@ public struct TaskEvent: Sendable, Hashable, Codable {
     }
 }
 
-/// Durable tasks, the queue and its leases (DESIGN §4). Every implementation passes the same
+/// Durable tasks, the queue and its leases. Every implementation passes the same
 /// contract suite. Workers coordinate only through leases held in the store, never through
 /// in-process locks, so several hosts may share one store.
 ///

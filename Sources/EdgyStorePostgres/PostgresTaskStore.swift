@@ -64,7 +64,7 @@ public struct PostgresStoreConfiguration: Sendable {
 }
 
 /// Tasks, leases, events, tokens and workers in PostgreSQL, for many hosts sharing one database
-/// (DESIGN §4). Claims lock with `FOR UPDATE SKIP LOCKED`; every change to a task is announced
+/// Claims lock with `FOR UPDATE SKIP LOCKED`; every change to a task is announced
 /// with `NOTIFY edgy_tasks, '<task id>'`, and a LISTEN connection feeds the announcements of every
 /// host to `notifier`.
 ///

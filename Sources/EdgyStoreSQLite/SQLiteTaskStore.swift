@@ -5,7 +5,7 @@ import EdgyStore
 import Foundation
 import GRDB
 
-/// The embedded store for one host (DESIGN §4): one SQLite file in WAL mode, written through a
+/// The embedded store for one host: one SQLite file in WAL mode, written through a
 /// GRDB `DatabasePool` (one writer connection, concurrent readers).
 ///
 /// Every operation that changes a task is one `BEGIN IMMEDIATE` transaction, so SQLite

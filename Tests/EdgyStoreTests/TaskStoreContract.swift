@@ -270,7 +270,7 @@ struct TaskStoreContract {
         #expect(try await store.activeCounts(tenant: nil) == (0, 3))
     }
 
-    /// Issue 6: a tenant at its running limit is passed over; its tasks wait, others' run.
+    /// A tenant at its running limit is passed over; its tasks wait, others' run.
     func claimRespectsTenantRunningLimit() async throws {
         let a1 = T.task(tenant: "acme", name: "a1", at: 1)
         let a2 = T.task(tenant: "acme", name: "a2", at: 2)

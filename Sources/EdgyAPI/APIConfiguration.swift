@@ -9,6 +9,9 @@ public struct APIConfiguration: Sendable {
     public var maxQueued: Int
     /// Queued tasks per tenant; nil for no per-tenant cap.
     public var maxQueuedPerTenant: Int?
+    /// Per-tenant quotas of stored tasks and bytes (and queued tasks, overriding
+    /// `maxQueuedPerTenant`), checked atomically with the insert.
+    public var tenantQuotas = TenantQuotas()
     /// Files in one task (uploaded, unpacked from archives, and the entry file together).
     public var maxFilesPerTask: Int
     /// Bytes of all of a task's files plus its stdin.

@@ -19,7 +19,7 @@ public enum OpenAPIDocument {
   "info": {
     "title": "Edgy",
     "version": "1.0.0",
-    "description": "Runs untrusted code in jails built from policies. Every route but /healthz and /readyz needs `Authorization: Bearer <token>`. A principal sees only its tenant's tasks: another tenant's task is 404. Readers may not create, cancel or delete (403); only admins manage tokens, read the audit log and reload policies. An address that fails authentication 10 times in a minute is answered 429 (too_many_failures, with Retry-After) until the minute ends. A tenant over its queued-task limit is answered 429 (queue_full, with Retry-After). Errors are JSON {\"error\": {\"code\", \"message\", \"field\"?}}."
+    "description": "Runs untrusted code in jails built from policies. Every route but /healthz and /readyz needs `Authorization: Bearer <token>`. A principal sees only its tenant's tasks: another tenant's task is 404. Readers may not create, cancel or delete (403); only admins manage tokens, read the audit log and reload policies. An address that fails authentication 10 times in a minute is answered 429 (too_many_failures, with Retry-After) until the minute ends. A tenant over its queued-task limit is answered 429 (queue_full, with Retry-After); one over its stored-task or byte quota 429 (quota_exceeded, field naming the quota). Errors are JSON {\"error\": {\"code\", \"message\", \"field\"?}}."
   },
   "servers": [{"url": "/"}],
   "security": [{"bearer": []}],
@@ -106,13 +106,13 @@ public enum OpenAPIDocument {
     },
     "/v1/tasks/{id}/stdout": {
       "parameters": [{"$ref": "#/components/parameters/TaskID"}],
-      "get": {"operationId": "taskStdout", "summary": "The last attempt's stdout (so far, while it runs)",
-        "responses": {"200": {"description": "output", "content": {"text/plain": {"schema": {"type": "string"}}}}, "401": {"$ref": "#/components/responses/Error"}, "404": {"$ref": "#/components/responses/Error"}}}
+      "get": {"operationId": "taskStdout", "summary": "The last attempt's stdout (so far, while it runs), its exact bytes once the attempt has ended",
+        "responses": {"200": {"description": "output", "content": {"text/plain": {"schema": {"type": "string"}}, "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}, "401": {"$ref": "#/components/responses/Error"}, "404": {"$ref": "#/components/responses/Error"}}}
     },
     "/v1/tasks/{id}/stderr": {
       "parameters": [{"$ref": "#/components/parameters/TaskID"}],
-      "get": {"operationId": "taskStderr", "summary": "The last attempt's stderr (so far, while it runs)",
-        "responses": {"200": {"description": "output", "content": {"text/plain": {"schema": {"type": "string"}}}}, "401": {"$ref": "#/components/responses/Error"}, "404": {"$ref": "#/components/responses/Error"}}}
+      "get": {"operationId": "taskStderr", "summary": "The last attempt's stderr (so far, while it runs), its exact bytes once the attempt has ended",
+        "responses": {"200": {"description": "output", "content": {"text/plain": {"schema": {"type": "string"}}, "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}, "401": {"$ref": "#/components/responses/Error"}, "404": {"$ref": "#/components/responses/Error"}}}
     },
     "/v1/tasks/{id}/events": {
       "parameters": [{"$ref": "#/components/parameters/TaskID"},
@@ -194,7 +194,7 @@ public enum OpenAPIDocument {
     "schemas": {
       "Status": {"type": "object", "required": ["status"], "properties": {"status": {"type": "string"}}},
       "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {
-        "code": {"type": "string", "examples": ["invalid_json", "invalid_field", "invalid_archive", "unauthorized", "forbidden", "task_not_found", "policy_not_found", "route_not_found", "too_large", "unsupported_media_type", "input_not_allowed", "command_override_not_allowed", "command_required", "entry_missing", "env_not_allowed", "limit_not_allowed", "max_attempts_not_allowed", "queue_full", "too_many_failures", "token_not_found", "unavailable", "internal"]},
+        "code": {"type": "string", "examples": ["invalid_json", "invalid_field", "invalid_archive", "unauthorized", "forbidden", "task_not_found", "policy_not_found", "route_not_found", "too_large", "unsupported_media_type", "input_not_allowed", "command_override_not_allowed", "command_required", "entry_missing", "env_not_allowed", "limit_not_allowed", "max_attempts_not_allowed", "queue_full", "quota_exceeded", "too_many_failures", "token_not_found", "unavailable", "internal"]},
         "message": {"type": "string"},
         "field": {"type": "string", "description": "the request field at fault: `files[2].path`, `limits.memory_mib`, `env.HOME`, `file:a.tar!../x`"}}}}},
       "TaskStatus": {"type": "string", "enum": ["queued", "running", "succeeded", "failed", "cancelled"]},
@@ -216,20 +216,20 @@ public enum OpenAPIDocument {
         "env": {"type": "object", "additionalProperties": {"type": "string"}, "description": "only keys in the policy's task_env (422 otherwise)"},
         "limits": {"$ref": "#/components/schemas/Limits"},
         "max_attempts": {"type": "integer", "minimum": 1, "description": "at most the policy's retry.max_attempts"}}},
-      "AttemptReport": {"type": "object", "description": "The jail's report of one attempt (stdout/stderr as text).", "properties": {
+      "AttemptReport": {"type": "object", "description": "The jail's report of one attempt: stdout/stderr as text (invalid UTF-8 replaced), stdout_base64/stderr_base64 the exact bytes.", "properties": {
         "outcome": {"$ref": "#/components/schemas/Outcome"}, "exit_code": {"type": ["integer", "null"]}, "signal": {"type": ["integer", "null"]},
         "signal_name": {"type": ["string", "null"]}, "seccomp_syscall": {"type": ["string", "null"]},
         "setup": {"type": ["object", "null"], "properties": {"stage": {"type": "string"}, "errno": {"type": ["string", "null"]}, "detail": {"type": ["string", "null"]}}},
         "wall_ms": {"type": "integer"}, "cpu_user_ms": {"type": "integer"}, "cpu_sys_ms": {"type": "integer"}, "max_rss_kib": {"type": "integer"},
         "memory_peak_bytes": {"type": ["integer", "null"]}, "oom_kills": {"type": "integer"}, "pids_peak": {"type": ["integer", "null"]}, "pids_limit_hits": {"type": "integer"},
-        "stdout": {"type": "string"}, "stderr": {"type": "string"}, "stdout_truncated_bytes": {"type": "integer"}, "stderr_truncated_bytes": {"type": "integer"},
+        "stdout": {"type": "string"}, "stderr": {"type": "string"}, "stdout_base64": {"type": "string", "contentEncoding": "base64"}, "stderr_base64": {"type": "string", "contentEncoding": "base64"}, "stdout_truncated_bytes": {"type": "integer"}, "stderr_truncated_bytes": {"type": "integer"},
         "started_at": {"type": "number"}, "finished_at": {"type": "number"}, "policy": {"type": "string"}, "policy_digest": {"type": "string"}}},
       "Attempt": {"type": "object", "required": ["number", "worker", "started_at", "finished_at", "outcome", "report"], "properties": {
         "number": {"type": "integer"}, "worker": {"type": "string"}, "started_at": {"type": "string", "format": "date-time"},
         "finished_at": {"type": ["string", "null"], "format": "date-time"},
         "outcome": {"oneOf": [{"$ref": "#/components/schemas/Outcome"}, {"type": "null"}]},
         "report": {"oneOf": [{"$ref": "#/components/schemas/AttemptReport"}, {"type": "null"}]}}},
-      "Task": {"type": "object", "required": ["id", "name", "tenant", "policy", "status", "cancel_requested", "max_attempts", "created_at", "updated_at", "finished_at", "files", "attempts", "result", "outcome", "exit_code", "stdout", "stderr"], "properties": {
+      "Task": {"type": "object", "required": ["id", "name", "tenant", "policy", "status", "cancel_requested", "max_attempts", "created_at", "updated_at", "finished_at", "files", "attempts", "result", "outcome", "exit_code", "stdout", "stderr", "stdout_base64", "stderr_base64"], "properties": {
         "id": {"type": "string", "format": "uuid"}, "name": {"type": "string"}, "tenant": {"type": "string"}, "policy": {"type": "string"},
         "status": {"$ref": "#/components/schemas/TaskStatus"}, "cancel_requested": {"type": "boolean"}, "max_attempts": {"type": "integer"},
         "created_at": {"type": "string", "format": "date-time"}, "updated_at": {"type": "string", "format": "date-time"},
@@ -238,7 +238,8 @@ public enum OpenAPIDocument {
         "attempts": {"type": "array", "items": {"$ref": "#/components/schemas/Attempt"}},
         "result": {"oneOf": [{"$ref": "#/components/schemas/AttemptReport"}, {"type": "null"}], "description": "the last attempt's report"},
         "outcome": {"oneOf": [{"$ref": "#/components/schemas/Outcome"}, {"type": "null"}]},
-        "exit_code": {"type": ["integer", "null"]}, "stdout": {"type": ["string", "null"]}, "stderr": {"type": ["string", "null"]}}},
+        "exit_code": {"type": ["integer", "null"]}, "stdout": {"type": ["string", "null"]}, "stderr": {"type": ["string", "null"]},
+        "stdout_base64": {"type": ["string", "null"], "contentEncoding": "base64"}, "stderr_base64": {"type": ["string", "null"], "contentEncoding": "base64"}}},
       "TaskPage": {"type": "object", "required": ["tasks", "next_cursor"], "properties": {
         "tasks": {"type": "array", "items": {"$ref": "#/components/schemas/Task"}}, "next_cursor": {"type": ["string", "null"]}}},
       "Worker": {"type": "object", "required": ["id", "host", "slots", "kernel", "cgroup_version", "started_at", "last_heartbeat"], "properties": {

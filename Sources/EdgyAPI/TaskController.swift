@@ -74,7 +74,8 @@ struct TaskController: Sendable {
             }
             filter.limit = parsed
         }
-        if let cursor = query.get("cursor") {
+        // `cursor=` (empty) is schema-valid and means the first page.
+        if let cursor = query.get("cursor"), !cursor.isEmpty {
             guard TaskCursor(encoded: cursor) != nil else { throw APIError.badRequest("cursor is not one this server gave", field: "cursor") }
             filter.cursor = cursor
         }
@@ -109,7 +110,7 @@ struct TaskController: Sendable {
         let principal = try context.requirePrincipal()
         let task = try await service.task(try context.parameters.require("id"), principal: principal)
         if let last = task.attempts.last, let report = last.report {
-            return textResponse(kind == .stdout ? report.stdout : report.stderr)
+            return outputResponse(kind == .stdout ? report.stdout : report.stderr)
         }
         guard let attempt = task.attempts.last?.number else { return textResponse([]) }
         var bytes: [UInt8] = []

@@ -12,11 +12,14 @@ import NIOCore
 ///  "created_at", "updated_at", "finished_at",
 ///  "files": [{"path", "size", "mode"}],
 ///  "attempts": [{"number", "worker", "started_at", "finished_at", "outcome", "report"}],
-///  "result": <the last attempt report or null>, "outcome", "exit_code", "stdout", "stderr"}
+///  "result": <the last attempt report or null>, "outcome", "exit_code", "stdout", "stderr",
+///  "stdout_base64", "stderr_base64"}
 /// ```
 ///
 /// Times are ISO 8601 with fractional seconds (UTC); absent values are `null`, never left out.
 /// `outcome`, `exit_code`, `stdout` and `stderr` repeat the last report's, for the prototype's clients.
+/// `stdout`/`stderr` are text (invalid UTF-8 replaced); `stdout_base64`/`stderr_base64` are the
+/// exact bytes, as are `GET /v1/tasks/{id}/stdout` and `/stderr`.
 struct TaskResource: Encodable {
     let task: TaskRecord
 
@@ -44,6 +47,7 @@ struct TaskResource: Encodable {
 
     enum CodingKeys: String, CodingKey {
         case id, name, tenant, policy, status, files, attempts, result, outcome, stdout, stderr
+        case stdoutBase64 = "stdout_base64", stderrBase64 = "stderr_base64"
         case cancelRequested = "cancel_requested", maxAttempts = "max_attempts"
         case createdAt = "created_at", updatedAt = "updated_at", finishedAt = "finished_at", exitCode = "exit_code"
     }
@@ -68,8 +72,10 @@ struct TaskResource: Encodable {
         try c.encode(report, forKey: .result)
         try c.encode(report?.outcome, forKey: .outcome)
         try c.encode(report?.exitCode, forKey: .exitCode)
-        try c.encode(report?.stdoutText, forKey: .stdout)
-        try c.encode(report?.stderrText, forKey: .stderr)
+        try c.encode(report.map { AttemptReport.storableText($0.stdout) }, forKey: .stdout)
+        try c.encode(report.map { AttemptReport.storableText($0.stderr) }, forKey: .stderr)
+        try c.encode(report.map { Data($0.stdout).base64EncodedString() }, forKey: .stdoutBase64)
+        try c.encode(report.map { Data($0.stderr).base64EncodedString() }, forKey: .stderrBase64)
     }
 }
 
@@ -93,6 +99,12 @@ func taskResponse(_ task: TaskRecord, status: HTTPResponse.Status = .ok) throws 
 }
 
 /// A `text/plain` response.
+/// A workload's output, byte for byte: labelled UTF-8 text when it is, octet-stream otherwise.
+func outputResponse(_ bytes: [UInt8]) -> Response {
+    let type = String(bytes: bytes, encoding: .utf8) != nil ? "text/plain; charset=utf-8" : "application/octet-stream"
+    return Response(status: .ok, headers: [.contentType: type], body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+}
+
 func textResponse(_ bytes: [UInt8], status: HTTPResponse.Status = .ok) -> Response {
     Response(status: status, headers: [.contentType: "text/plain; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
 }

@@ -11,7 +11,8 @@ struct TaskService: Sendable {
     let config: APIConfiguration
 
     /// Validates and queues a task.
-    /// - Throws: `APIError` for anything the draft gets wrong, 429 when the queue is full.
+    /// - Throws: `APIError` for anything the draft gets wrong, 429 when the queue is full or the
+    ///   tenant has used up a quota (`quota_exceeded`, `field` naming the quota).
     func create(_ draft: TaskDraft, principal: Principal, fallbackPolicy: String, logger: Logger, audit: AuditNote? = nil) async throws -> TaskRecord {
         audit?.update { $0.policy = draft.policy ?? fallbackPolicy }
         try Access.requireWriter(principal)
@@ -21,10 +22,17 @@ struct TaskService: Sendable {
         let now = Date(timeIntervalSince1970: (Date().timeIntervalSince1970 * 1e6).rounded() / 1e6)
         let record = TaskRecord(tenant: principal.tenant, spec: spec, createdAt: now)
         audit?.update { $0.taskID = record.id }
+        let quota = config.tenantQuotas.quota(for: principal.tenant)
+        let limits = QueueLimits(
+            maxQueued: config.maxQueued, maxQueuedPerTenant: quota.maxQueued ?? config.maxQueuedPerTenant,
+            maxStoredPerTenant: quota.maxStored, maxBytesPerTenant: quota.maxBytes)
         do {
-            try await deps.store.create(record, limits: QueueLimits(maxQueued: config.maxQueued, maxQueuedPerTenant: config.maxQueuedPerTenant))
+            try await deps.store.create(record, limits: limits)
         } catch let error as StoreError where error.code == .queueFull {
             throw APIError.queueFull(error.message, retryAfter: config.retryAfterSeconds)
+        } catch let error as StoreError where error.code == .quotaExceeded {
+            // Waiting does not free a stored-task or byte quota; deleting tasks or retention does.
+            throw APIError(.tooManyRequests, code: "quota_exceeded", error.message, field: error.quota)
         }
         deps.notifier.changed(record.id)
         logger.info("task created", metadata: ["task": "\(record.id)", "policy": "\(spec.policy)", "files": "\(spec.files.count)"])

@@ -112,7 +112,9 @@ public struct Daemon: Sendable {
         let dependencies = APIDependencies(
             store: store, tokens: tokens, policies: catalog, notifier: notifier, logger: logger,
             audit: audit, readiness: { ready.isSet }, workers: registry, metrics: metrics)
-        let router = buildRouter(dependencies, APIConfiguration(maxQueued: configuration.queueCapacity, maxQueuedPerTenant: configuration.tenantMaxQueued))
+        var apiConfiguration = APIConfiguration(maxQueued: configuration.queueCapacity, maxQueuedPerTenant: configuration.tenantMaxQueued)
+        apiConfiguration.tenantQuotas = configuration.tenantQuotas
+        let router = buildRouter(dependencies, apiConfiguration)
         let logger = self.logger
         let app = Application(
             router: router,

@@ -1,3 +1,4 @@
+import EdgyStore
 import Foundation
 import TOMLKit
 
@@ -30,10 +31,20 @@ public struct DaemonConfiguration: Sendable, Hashable {
     /// How long a worker's claim on a task lasts without a heartbeat: after a crash, another
     /// worker (or this one, restarted) takes the task back after at most this long.
     public var leaseSeconds: Double = 30
-    /// Queued tasks one tenant may have before its creates answer 429; nil: no per-tenant cap.
-    public var tenantMaxQueued: Int?
-    /// Attempts one tenant may have running at once; its other tasks wait in the queue. nil: no cap.
-    public var tenantMaxRunning: Int?
+    /// Queued tasks one tenant may have before its creates answer 429 (`queue_full`).
+    public var tenantMaxQueued: Int? = 1_000
+    /// Attempts one tenant may have running at once (on all hosts sharing the store); its other
+    /// tasks wait in the queue.
+    public var tenantMaxRunning: Int? = 64
+    /// Tasks one tenant may keep stored in any status, until deleted or removed by retention;
+    /// beyond it creates answer 429 `quota_exceeded`.
+    public var tenantMaxStored: Int? = 10_000
+    /// Bytes one tenant may keep stored (files, stdin and output of all its tasks, queued and
+    /// finished); beyond it creates answer 429 `quota_exceeded`.
+    public var tenantMaxBytes: Int64? = 1 << 30
+    /// Per-tenant overrides of the four settings above, from `[tenants.NAME]` tables
+    /// (`max_queued`, `max_stored`, `max_bytes`).
+    public var tenantOverrides: [String: TenantQuotas.Quota] = [:]
 
     public init() {}
 
@@ -41,7 +52,18 @@ public struct DaemonConfiguration: Sendable, Hashable {
     public static let keys = [
         "listen", "state_dir", "policies", "workers", "queue_capacity", "retention_hours", "store", "worker_id",
         "shutdown_grace_s", "cgroup_parent", "jail_pool", "lease_s", "tenant_max_queued", "tenant_max_running",
+        "tenant_max_stored", "tenant_max_bytes",
     ]
+
+    /// The keys of a `[tenants.NAME]` table.
+    public static let tenantKeys = ["max_queued", "max_stored", "max_bytes"]
+
+    /// The quotas the API enforces: the defaults above and the per-tenant overrides.
+    public var tenantQuotas: TenantQuotas {
+        TenantQuotas(
+            defaults: .init(maxQueued: tenantMaxQueued, maxStored: tenantMaxStored, maxBytes: tenantMaxBytes),
+            overrides: tenantOverrides)
+    }
 
     /// Applies a TOML configuration file.
     public mutating func apply(file path: String) throws(ConfigurationError) {
@@ -57,6 +79,10 @@ public struct DaemonConfiguration: Sendable, Hashable {
             throw ConfigurationError("\(path): \(error)")
         }
         for key in table.keys {
+            if key == "tenants" {
+                try applyTenants(table[key]?.table, path: path)
+                continue
+            }
             guard Self.keys.contains(key) else {
                 throw ConfigurationError("\(path): unknown key `\(key)` (known: \(Self.keys.joined(separator: ", ")))")
             }
@@ -72,6 +98,30 @@ public struct DaemonConfiguration: Sendable, Hashable {
                 throw ConfigurationError("\(path): `\(key)` must be a string or a number")
             }
             try set(key, text, source: path)
+        }
+    }
+
+    /// `[tenants.NAME]` tables: per-tenant quota overrides.
+    private mutating func applyTenants(_ tenants: TOMLTable?, path: String) throws(ConfigurationError) {
+        guard let tenants else { throw ConfigurationError("\(path): `tenants` must be a table of `[tenants.NAME]` tables") }
+        for name in tenants.keys {
+            guard let table = tenants[name]?.table else {
+                throw ConfigurationError("\(path): `tenants.\(name)` must be a table (`[tenants.\(name)]`)")
+            }
+            var quota = TenantQuotas.Quota()
+            for key in table.keys {
+                guard let value = table[key]?.int, value >= 1 else {
+                    throw ConfigurationError("\(path): `tenants.\(name).\(key)` must be a whole number of at least 1")
+                }
+                switch key {
+                case "max_queued": quota.maxQueued = value
+                case "max_stored": quota.maxStored = value
+                case "max_bytes": quota.maxBytes = Int64(value)
+                default:
+                    throw ConfigurationError("\(path): unknown key `tenants.\(name).\(key)` (known: \(Self.tenantKeys.joined(separator: ", ")))")
+                }
+            }
+            tenantOverrides[name] = quota
         }
     }
 
@@ -104,6 +154,8 @@ public struct DaemonConfiguration: Sendable, Hashable {
         case "lease_s": leaseSeconds = try number(Double.self)
         case "tenant_max_queued": tenantMaxQueued = try number(Int.self)
         case "tenant_max_running": tenantMaxRunning = try number(Int.self)
+        case "tenant_max_stored": tenantMaxStored = try number(Int.self)
+        case "tenant_max_bytes": tenantMaxBytes = try number(Int64.self)
         default: throw ConfigurationError("\(source): unknown key `\(key)`")
         }
     }
@@ -115,7 +167,11 @@ public struct DaemonConfiguration: Sendable, Hashable {
         guard leaseSeconds >= 1 else { throw ConfigurationError("lease_s must be at least 1 second, got \(leaseSeconds)") }
         guard (0...64).contains(jailPool) else { throw ConfigurationError("jail_pool must be between 0 and 64, got \(jailPool)") }
         guard queueCapacity >= 1 else { throw ConfigurationError("queue_capacity must be at least 1") }
-        for (key, value) in [("tenant_max_queued", tenantMaxQueued), ("tenant_max_running", tenantMaxRunning)] {
+        let tenantLimits: [(String, Int64?)] = [
+            ("tenant_max_queued", tenantMaxQueued.map(Int64.init)), ("tenant_max_running", tenantMaxRunning.map(Int64.init)),
+            ("tenant_max_stored", tenantMaxStored.map(Int64.init)), ("tenant_max_bytes", tenantMaxBytes),
+        ]
+        for (key, value) in tenantLimits {
             if let value, value < 1 { throw ConfigurationError("\(key) must be at least 1, got \(value)") }
         }
         guard retentionHours > 0 else { throw ConfigurationError("retention_hours must be positive") }

@@ -1,4 +1,5 @@
 import EdgyPolicy
+import Foundation
 
 /// How an attempt ended. The service's own faults (`setupError`, `lost`) are kept apart from the
 /// workload's (everything else), because only the former are always retried.
@@ -40,7 +41,7 @@ public struct SetupFailure: Sendable, Hashable, Codable, CustomStringConvertible
     }
 }
 
-/// The report of one attempt: a value, never a thrown error (DESIGN §2).
+/// The report of one attempt: a value, never a thrown error.
 public struct AttemptReport: Sendable, Hashable, Codable {
     public var outcome: Outcome
     public var exitCode: Int32?
@@ -103,8 +104,20 @@ public struct AttemptReport: Sendable, Hashable, Codable {
     public var stdoutText: String { String(decoding: stdout, as: UTF8.self) }
     public var stderrText: String { String(decoding: stderr, as: UTF8.self) }
 
+    /// Output as text that any store and JSON reader takes: invalid UTF-8 and NUL (which
+    /// PostgreSQL's text and JSONB refuse) become U+FFFD. The exact bytes travel as base64.
+    public static func storableText(_ bytes: [UInt8]) -> String {
+        let text = String(decoding: bytes, as: UTF8.self)
+        return bytes.contains(0) ? text.replacingOccurrences(of: "\u{0}", with: "\u{FFFD}") : text
+    }
+
+    /// JSON carries the output twice: `stdout`/`stderr` as text for people and the prototype's
+    /// clients (invalid UTF-8 replaced), and `stdout_base64`/`stderr_base64`, the exact bytes,
+    /// which decoding prefers. Reports stored as JSON thus keep binary output unchanged.
     enum CodingKeys: String, CodingKey {
         case outcome, signal, setup, stdout, stderr
+        case stdoutBase64 = "stdout_base64"
+        case stderrBase64 = "stderr_base64"
         case exitCode = "exit_code"
         case signalName = "signal_name"
         case seccompSyscall = "seccomp_syscall"
@@ -140,14 +153,25 @@ public struct AttemptReport: Sendable, Hashable, Codable {
         oomKills = try c.decode(Int.self, forKey: .oomKills)
         pidsPeak = try c.decodeIfPresent(Int.self, forKey: .pidsPeak)
         pidsLimitHits = try c.decodeIfPresent(Int.self, forKey: .pidsLimitHits) ?? 0
-        stdout = Array(try c.decode(String.self, forKey: .stdout).utf8)
-        stderr = Array(try c.decode(String.self, forKey: .stderr).utf8)
+        stdout = try Self.decodeOutput(c, base64: .stdoutBase64, text: .stdout)
+        stderr = try Self.decodeOutput(c, base64: .stderrBase64, text: .stderr)
         stdoutTruncatedBytes = try c.decode(UInt64.self, forKey: .stdoutTruncatedBytes)
         stderrTruncatedBytes = try c.decode(UInt64.self, forKey: .stderrTruncatedBytes)
         startedAt = try c.decode(Double.self, forKey: .startedAt)
         finishedAt = try c.decode(Double.self, forKey: .finishedAt)
         policyName = try c.decode(String.self, forKey: .policyName)
         policyDigest = try c.decode(String.self, forKey: .policyDigest)
+    }
+
+    /// The exact bytes from `base64`, or (reports written before it existed) the text's UTF-8.
+    private static func decodeOutput(_ c: KeyedDecodingContainer<CodingKeys>, base64: CodingKeys, text: CodingKeys) throws -> [UInt8] {
+        if let encoded = try c.decodeIfPresent(String.self, forKey: base64) {
+            guard let data = Data(base64Encoded: encoded) else {
+                throw DecodingError.dataCorruptedError(forKey: base64, in: c, debugDescription: "not base64")
+            }
+            return Array(data)
+        }
+        return Array(try c.decode(String.self, forKey: text).utf8)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -166,8 +190,10 @@ public struct AttemptReport: Sendable, Hashable, Codable {
         try c.encode(oomKills, forKey: .oomKills)
         try c.encode(pidsPeak, forKey: .pidsPeak)
         try c.encode(pidsLimitHits, forKey: .pidsLimitHits)
-        try c.encode(stdoutText, forKey: .stdout)
-        try c.encode(stderrText, forKey: .stderr)
+        try c.encode(Self.storableText(stdout), forKey: .stdout)
+        try c.encode(Self.storableText(stderr), forKey: .stderr)
+        try c.encode(Data(stdout).base64EncodedString(), forKey: .stdoutBase64)
+        try c.encode(Data(stderr).base64EncodedString(), forKey: .stderrBase64)
         try c.encode(stdoutTruncatedBytes, forKey: .stdoutTruncatedBytes)
         try c.encode(stderrTruncatedBytes, forKey: .stderrTruncatedBytes)
         try c.encode(startedAt, forKey: .startedAt)

@@ -39,7 +39,7 @@ final class OutputForwarder: Sendable {
                 }
                 for (kind, bytes) in [(TaskEvent.Kind.stdout, batch.stdout), (.stderr, batch.stderr)] where !bytes.isEmpty {
                     try? await store.appendOutput(
-                        taskID: taskID, attempt: attempt, kind: kind, data: String(decoding: bytes, as: UTF8.self), now: Date())
+                        taskID: taskID, attempt: attempt, kind: kind, data: AttemptReport.storableText(bytes), now: Date())
                 }
                 if !batch.stdout.isEmpty || !batch.stderr.isEmpty { notifier.changed(taskID) }
                 if finished { return }

@@ -14,6 +14,9 @@ public actor InMemoryTaskStore: TaskStore {
     private var leases: [UUID: Lease] = [:]
     private var eventLog: [UUID: [TaskEvent]] = [:]
     private var nextSequence: Int64 = 1
+    /// The turn at which each tenant was last served a claim (fair claiming); absent is never.
+    private var lastServed: [String: Int64] = [:]
+    private var nextTurn: Int64 = 1
 
     public init() {}
 
@@ -28,14 +31,30 @@ public actor InMemoryTaskStore: TaskStore {
         if let max = limits.maxQueued, queued.count >= max {
             throw StoreError(.queueFull, "the queue is full (\(max) tasks queued)")
         }
-        if let max = limits.maxQueuedPerTenant, queued.filter({ $0.tenant == task.tenant }).count >= max {
-            throw StoreError(.queueFull, "tenant \(task.tenant) has \(max) tasks queued")
+        if limits.hasTenantLimits {
+            let mine = tasks.values.filter { $0.tenant == task.tenant }
+            let bytes = mine.reduce(Int64(0)) { $0 + storedBytes($1) }
+            if let violation = limits.tenantViolation(task, queued: mine.filter { $0.status == .queued }.count, stored: mine.count, bytes: bytes) {
+                throw violation
+            }
         }
         tasks[task.id] = task
         record(task.id, .status, attempt: nil, task.status.rawValue, at: task.createdAt)
     }
 
     public func task(id: UUID) async throws -> TaskRecord? { tasks[id] }
+
+    /// The record's bytes and its output events'.
+    private func storedBytes(_ task: TaskRecord) -> Int64 {
+        task.storedBytes + (eventLog[task.id] ?? []).reduce(Int64(0)) { $0 + ($1.kind == .status ? 0 : Int64($1.data.utf8.count)) }
+    }
+
+    public func tenantUsage(tenant: String) async throws -> TenantUsage {
+        let mine = tasks.values.filter { $0.tenant == tenant }
+        return TenantUsage(
+            queued: mine.filter { $0.status == .queued }.count, stored: mine.count,
+            bytes: mine.reduce(Int64(0)) { $0 + storedBytes($1) })
+    }
 
     public func list(_ query: TaskQuery) async throws -> TaskPage {
         var matching = tasks.values.filter { task in
@@ -90,10 +109,14 @@ public actor InMemoryTaskStore: TaskStore {
             let running = Dictionary(grouping: tasks.values.filter { $0.status == .running }, by: \.tenant)
             full = Set(running.filter { $0.value.count >= maxRunningPerTenant }.keys)
         }
+        // The least recently served tenant first, then its oldest task.
+        let turn = { (task: TaskRecord) in self.lastServed[task.tenant] ?? 0 }
         let candidate = tasks.values
             .filter { $0.status == .queued && $0.notBefore <= now && !full.contains($0.tenant) }
-            .min { ($0.notBefore, $0.createdAt, $0.id.uuidString) < ($1.notBefore, $1.createdAt, $1.id.uuidString) }
+            .min { (turn($0), $0.notBefore, $0.createdAt, $0.id.uuidString) < (turn($1), $1.notBefore, $1.createdAt, $1.id.uuidString) }
         guard var task = candidate else { return nil }
+        lastServed[task.tenant] = nextTurn
+        nextTurn += 1
         let attempt = task.attempts.count + 1
         task.status = .running
         task.updatedAt = now
@@ -140,7 +163,7 @@ public actor InMemoryTaskStore: TaskStore {
 
     public func appendOutput(taskID: UUID, attempt: Int, kind: TaskEvent.Kind, data: String, now: Date) async throws {
         guard tasks[taskID] != nil else { return }
-        record(taskID, kind, attempt: attempt, data, at: now)
+        record(taskID, kind, attempt: attempt, TaskEvent.storable(data), at: now)
     }
 
     public func events(taskID: UUID, after sequence: Int64, limit: Int) async throws -> [TaskEvent] {
@@ -170,8 +193,11 @@ public struct TaskCursor: Sendable, Hashable {
     public init?(encoded: String) {
         guard let data = Data(base64Encoded: encoded), let text = String(data: data, encoding: .utf8) else { return nil }
         let parts = text.split(separator: "|")
-        guard parts.count == 2, let micros = Int64(parts[0]), let id = UUID(uuidString: String(parts[1])) else { return nil }
-        self.createdAt = Date(timeIntervalSince1970: Double(micros) / 1e6)
+        // A time outside what a store can hold is not one a server gave out.
+        guard parts.count == 2, let micros = Int64(parts[0]), StoreTime.isValid(micros: micros),
+              let id = UUID(uuidString: String(parts[1]))
+        else { return nil }
+        self.createdAt = StoreTime.date(micros: micros)
         self.id = id
     }
 
@@ -180,9 +206,7 @@ public struct TaskCursor: Sendable, Hashable {
     }
 
     /// Microseconds since the epoch: the precision of cursors and stored times.
-    public static func micros(_ date: Date) -> Int64 {
-        Int64((date.timeIntervalSince1970 * 1e6).rounded())
-    }
+    public static func micros(_ date: Date) -> Int64 { StoreTime.micros(date) }
 }
 
 extension Duration {

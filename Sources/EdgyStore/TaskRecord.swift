@@ -123,6 +123,14 @@ public struct TaskRecord: Sendable, Hashable, Codable, Identifiable {
     }
 
     /// The report of the last attempt that has one.
+    /// Bytes this record keeps for its tenant: file contents, stdin and every attempt's output
+    /// (output events are counted by the store on top).
+    public var storedBytes: Int64 {
+        let files = spec.files.reduce(0) { $0 + $1.contents.count }
+        let output = attempts.reduce(0) { sum, attempt in sum + (attempt.report.map { $0.stdout.count + $0.stderr.count } ?? 0) }
+        return Int64(files) + Int64(spec.stdin.count) + Int64(output)
+    }
+
     public var lastReport: AttemptReport? { attempts.last(where: { $0.report != nil })?.report }
 }
 

@@ -8,14 +8,19 @@ public struct StoreError: Error, Sendable, Hashable, CustomStringConvertible {
         /// The queue holds as many queued tasks as it may (globally or for the tenant).
         case queueFull = "queue_full"
         case duplicateID = "duplicate_id"
+        /// The tenant has used up a quota of what it may keep stored (`quota` names it).
+        case quotaExceeded = "quota_exceeded"
     }
 
     public var code: Code
     public var message: String
+    /// The quota used up, as configured: `tenant_max_queued`, `tenant_max_stored`, `tenant_max_bytes`.
+    public var quota: String?
 
-    public init(_ code: Code, _ message: String) {
+    public init(_ code: Code, _ message: String, quota: String? = nil) {
         self.code = code
         self.message = message
+        self.quota = quota
     }
 
     public var description: String { message }
@@ -27,10 +32,79 @@ public struct QueueLimits: Sendable, Hashable {
     public var maxQueued: Int?
     /// Queued tasks of the new task's tenant.
     public var maxQueuedPerTenant: Int?
+    /// Tasks of the new task's tenant stored in any status (until deleted or purged).
+    public var maxStoredPerTenant: Int?
+    /// Bytes stored for the new task's tenant (`TaskRecord.storedBytes` of its tasks plus their
+    /// output events), the new task included.
+    public var maxBytesPerTenant: Int64?
 
-    public init(maxQueued: Int? = nil, maxQueuedPerTenant: Int? = nil) {
+    public init(maxQueued: Int? = nil, maxQueuedPerTenant: Int? = nil, maxStoredPerTenant: Int? = nil, maxBytesPerTenant: Int64? = nil) {
         self.maxQueued = maxQueued
         self.maxQueuedPerTenant = maxQueuedPerTenant
+        self.maxStoredPerTenant = maxStoredPerTenant
+        self.maxBytesPerTenant = maxBytesPerTenant
+    }
+
+    /// The error for the first tenant limit that `usage` plus `task` would break, if any.
+    public func tenantViolation(_ task: TaskRecord, queued: Int, stored: Int, bytes: Int64) -> StoreError? {
+        if let max = maxQueuedPerTenant, queued >= max {
+            return StoreError(.queueFull, "tenant \(task.tenant) has \(max) tasks queued", quota: "tenant_max_queued")
+        }
+        if let max = maxStoredPerTenant, stored >= max {
+            return StoreError(.quotaExceeded, "tenant \(task.tenant) has \(max) tasks stored (tenant_max_stored); delete some or wait for retention", quota: "tenant_max_stored")
+        }
+        if let max = maxBytesPerTenant, bytes + task.storedBytes > max {
+            return StoreError(.quotaExceeded, "tenant \(task.tenant) would store more than \(max) bytes (tenant_max_bytes; \(bytes) in use, this task \(task.storedBytes)); delete some tasks or wait for retention", quota: "tenant_max_bytes")
+        }
+        return nil
+    }
+
+    public var hasTenantLimits: Bool { maxQueuedPerTenant != nil || maxStoredPerTenant != nil || maxBytesPerTenant != nil }
+}
+
+/// What one tenant has in the store.
+public struct TenantUsage: Sendable, Hashable {
+    public var queued: Int
+    /// Tasks in any status.
+    public var stored: Int
+    /// File contents, stdin, reports' output and output events of its tasks.
+    public var bytes: Int64
+
+    public init(queued: Int, stored: Int, bytes: Int64) {
+        self.queued = queued
+        self.stored = stored
+        self.bytes = bytes
+    }
+}
+
+/// Per-tenant quotas: defaults, and overrides for named tenants (nil fields fall back to the
+/// defaults).
+public struct TenantQuotas: Sendable, Hashable {
+    public struct Quota: Sendable, Hashable {
+        public var maxQueued: Int?
+        public var maxStored: Int?
+        public var maxBytes: Int64?
+
+        public init(maxQueued: Int? = nil, maxStored: Int? = nil, maxBytes: Int64? = nil) {
+            self.maxQueued = maxQueued
+            self.maxStored = maxStored
+            self.maxBytes = maxBytes
+        }
+    }
+
+    public var defaults: Quota
+    public var overrides: [String: Quota]
+
+    public init(defaults: Quota = Quota(), overrides: [String: Quota] = [:]) {
+        self.defaults = defaults
+        self.overrides = overrides
+    }
+
+    public func quota(for tenant: String) -> Quota {
+        guard let own = overrides[tenant] else { return defaults }
+        return Quota(
+            maxQueued: own.maxQueued ?? defaults.maxQueued, maxStored: own.maxStored ?? defaults.maxStored,
+            maxBytes: own.maxBytes ?? defaults.maxBytes)
     }
 }
 
@@ -121,6 +195,12 @@ public struct TaskEvent: Sendable, Hashable, Codable {
     public var data: String
     public var at: Date
 
+    /// `data` as stores keep it: NUL becomes U+FFFD (PostgreSQL text cannot hold it; SQLite
+    /// would cut the text there). Output's exact bytes are in the attempt's report.
+    public static func storable(_ data: String) -> String {
+        data.contains("\u{0}") ? data.replacingOccurrences(of: "\u{0}", with: "\u{FFFD}") : data
+    }
+
     public init(sequence: Int64, taskID: UUID, kind: Kind, attempt: Int?, data: String, at: Date) {
         self.sequence = sequence
         self.taskID = taskID
@@ -131,7 +211,7 @@ public struct TaskEvent: Sendable, Hashable, Codable {
     }
 }
 
-/// Durable tasks, the queue and its leases (DESIGN §4). Every implementation passes the same
+/// Durable tasks, the queue and its leases. Every implementation passes the same
 /// contract suite. Workers coordinate only through leases held in the store, never through
 /// in-process locks, so several hosts may share one store.
 ///
@@ -145,6 +225,9 @@ public protocol TaskStore: Sendable {
     func list(_ query: TaskQuery) async throws -> TaskPage
     /// Queued and running tasks, of one tenant or all.
     func activeCounts(tenant: String?) async throws -> (queued: Int, running: Int)
+    /// What a tenant has stored, as the quotas of `QueueLimits` count it. Deleting or purging
+    /// tasks lowers it.
+    func tenantUsage(tenant: String) async throws -> TenantUsage
     /// A queued task becomes `cancelled` at once; a running one gets `cancelRequested` (its worker
     /// kills the jail and finishes it `cancelled`); a finished one is returned unchanged.
     /// nil when there is no such task.
@@ -152,11 +235,14 @@ public protocol TaskStore: Sendable {
     /// Removes a task and its events. A running task's worker loses its lease and kills the jail.
     func delete(id: UUID) async throws -> Bool
 
-    /// Leases the oldest claimable task (`queued`, `notBefore <= now`) to `worker` until
+    /// Leases a claimable task (`queued`, `notBefore <= now`) to `worker` until
     /// `now + leaseDuration`, marks it `running` and opens attempt `attempts.count + 1`.
+    /// Claims are fair across tenants: the task is the oldest (by `notBefore`, then creation) of
+    /// the tenant served least recently (a tenant never served first), so one tenant's backlog
+    /// never starves another's; the turns live in the store, so this holds across hosts.
     /// Two concurrent claims never get the same task. With `maxRunningPerTenant`, tasks of a
     /// tenant that already has that many running are passed over (they wait, in order, until one
-    /// of its attempts ends): the per-tenant running limit of issue 6.
+    /// of its attempts ends): the per-tenant running limit.
     func claim(worker: String, leaseDuration: Duration, now: Date, maxRunningPerTenant: Int?) async throws -> ClaimedTask?
     /// Extends the lease if `worker` still holds it for `attempt`.
     func renewLease(taskID: UUID, attempt: Int, worker: String, leaseDuration: Duration, now: Date) async throws -> LeaseStatus
@@ -171,7 +257,8 @@ public protocol TaskStore: Sendable {
     /// from `now + retryDelay`, or `failed` when it has used `maxAttempts`. Returns the task ids.
     func reclaimLeases(expiredBefore now: Date, ownedBy worker: String?, retryDelay: Duration) async throws -> [UUID]
 
-    /// Adds output events (status events are the store's own).
+    /// Adds output events (status events are the store's own); `data` is kept as
+    /// `TaskEvent.storable(data)`.
     func appendOutput(taskID: UUID, attempt: Int, kind: TaskEvent.Kind, data: String, now: Date) async throws
     /// Events after `sequence`, oldest first.
     func events(taskID: UUID, after sequence: Int64, limit: Int) async throws -> [TaskEvent]

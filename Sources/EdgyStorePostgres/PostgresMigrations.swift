@@ -94,5 +94,20 @@ enum PostgresMigrations {
             )
             """,
         ]),
+        PostgresMigration(version: 3, name: "tenant turns for fair claiming", statements: [
+            "CREATE SEQUENCE tenant_turn_seq",
+            "CREATE TABLE tenant_turns (tenant text PRIMARY KEY, last_served bigint NOT NULL)",
+        ]),
+        // Bytes kept per task for tenant quotas: the record's (files, stdin, reports' output) and
+        // its output events'. Existing rows are counted from their JSON once.
+        PostgresMigration(version: 4, name: "bytes stored per task", statements: [
+            "ALTER TABLE tasks ADD COLUMN record_bytes bigint NOT NULL DEFAULT 0",
+            "ALTER TABLE tasks ADD COLUMN output_bytes bigint NOT NULL DEFAULT 0",
+            "UPDATE tasks SET record_bytes = octet_length(spec::text) + octet_length(attempts::text)",
+            """
+            UPDATE tasks SET output_bytes = (SELECT COALESCE(sum(octet_length(data)), 0) FROM events
+                                             WHERE events.task_id = tasks.id AND kind <> 'status')
+            """,
+        ]),
     ]
 }

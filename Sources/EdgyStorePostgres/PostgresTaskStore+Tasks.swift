@@ -34,7 +34,7 @@ extension PostgresTaskStore {
             WITH u AS (
                 UPDATE tasks SET status = \(task.status.rawValue), updated_at = \(task.updatedAt.micros),
                     finished_at = \(task.finishedAt?.micros), not_before = \(task.notBefore.micros),
-                    cancel_requested = \(task.cancelRequested), attempts = \(attempts)::jsonb
+                    cancel_requested = \(task.cancelRequested), attempts = \(attempts)::jsonb, record_bytes = \(task.storedBytes)
                 WHERE id = \(task.id) RETURNING id
             ), d AS (
                 DELETE FROM leases WHERE task_id IN (SELECT id FROM u) AND \(dropLease)::boolean
@@ -70,27 +70,28 @@ extension PostgresTaskStore {
             if try await connection.query("SELECT 1 FROM tasks WHERE id = \(task.id)", logger: logger).collect().count > 0 {
                 throw StoreError(.duplicateID, "a task with id \(task.id) exists")
             }
-            if limits.maxQueued != nil || limits.maxQueuedPerTenant != nil {
+            if limits.maxQueued != nil || limits.hasTenantLimits {
                 // Serializes limited inserts, so that two hosts cannot both take the last place.
                 try await connection.query("SELECT pg_advisory_xact_lock(\(PostgresMigrations.lockKey + 1))", logger: logger)
-                let rows = try await connection.query("""
-                    SELECT count(*), count(*) FILTER (WHERE tenant = \(task.tenant)) FROM tasks WHERE status = 'queued'
-                    """, logger: logger).collect()
-                let (all, tenant) = try Self.single(rows).decode((Int64, Int64).self)
-                if let max = limits.maxQueued, all >= max {
-                    throw StoreError(.queueFull, "the queue is full (\(max) tasks queued)")
+                if let max = limits.maxQueued {
+                    let rows = try await connection.query("SELECT count(*) FROM tasks WHERE status = 'queued'", logger: logger).collect()
+                    if try Self.single(rows).decode(Int64.self) >= max {
+                        throw StoreError(.queueFull, "the queue is full (\(max) tasks queued)")
+                    }
                 }
-                if let max = limits.maxQueuedPerTenant, tenant >= max {
-                    throw StoreError(.queueFull, "tenant \(task.tenant) has \(max) tasks queued")
+                let usage = try await self.tenantUsage(tenant: task.tenant, on: connection)
+                if let violation = limits.tenantViolation(task, queued: usage.queued, stored: usage.stored, bytes: usage.bytes) {
+                    throw violation
                 }
             }
             let inserted = try await connection.query("""
                 WITH t AS (
                     INSERT INTO tasks (id, tenant, name, policy, spec, status, created_at, updated_at, finished_at,
-                                       not_before, cancel_requested, max_attempts, attempts)
+                                       not_before, cancel_requested, max_attempts, attempts, record_bytes)
                     VALUES (\(task.id), \(task.tenant), \(task.spec.name), \(task.spec.policy), \(spec)::jsonb,
                             \(task.status.rawValue), \(task.createdAt.micros), \(task.updatedAt.micros), \(task.finishedAt?.micros),
-                            \(task.notBefore.micros), \(task.cancelRequested), \(task.spec.maxAttempts), \(attempts)::jsonb)
+                            \(task.notBefore.micros), \(task.cancelRequested), \(task.spec.maxAttempts), \(attempts)::jsonb,
+                            \(task.storedBytes))
                     ON CONFLICT (id) DO NOTHING
                     RETURNING id
                 ), e AS (
@@ -135,6 +136,19 @@ extension PostgresTaskStore {
         return (Int(queued), Int(running))
     }
 
+    public func tenantUsage(tenant: String) async throws -> TenantUsage {
+        try await transaction { connection in try await self.tenantUsage(tenant: tenant, on: connection) }
+    }
+
+    private func tenantUsage(tenant: String, on connection: PostgresConnection) async throws -> TenantUsage {
+        let rows = try await connection.query("""
+            SELECT count(*) FILTER (WHERE status = 'queued'), count(*), COALESCE(sum(record_bytes + output_bytes), 0)::bigint
+            FROM tasks WHERE tenant = \(tenant)
+            """, logger: logger).collect()
+        let (queued, stored, bytes) = try Self.single(rows).decode((Int64, Int64, Int64).self)
+        return TenantUsage(queued: Int(queued), stored: Int(stored), bytes: bytes)
+    }
+
     public func requestCancel(id: UUID, now: Date) async throws -> TaskRecord? {
         try await transaction { connection in
             guard var task = try await self.lockedTask(id, on: connection) else { return nil }
@@ -169,16 +183,18 @@ extension PostgresTaskStore {
     public func claim(worker: String, leaseDuration: Duration, now: Date, maxRunningPerTenant: Int?) async throws -> ClaimedTask? {
         try await transaction { connection in
             let logger = self.logger
-            // The oldest claimable task that no other transaction holds: concurrent claims skip
+            // Fair claiming: the oldest claimable task of the tenant served least recently (never
+            // served: 0), that no other transaction holds. Concurrent claims skip
             // each other's rows instead of waiting for them, and never get the same task.
             let rows = try await connection.query("""
                 SELECT \(unescaped: Self.taskColumns) FROM tasks
                 WHERE status = 'queued' AND not_before <= \(now.micros)
                   AND (\(maxRunningPerTenant)::bigint IS NULL
                        OR (SELECT count(*) FROM tasks r WHERE r.tenant = tasks.tenant AND r.status = 'running') < \(maxRunningPerTenant)::bigint)
-                ORDER BY not_before, created_at, id
+                ORDER BY COALESCE((SELECT s.last_served FROM tenant_turns s WHERE s.tenant = tasks.tenant), 0),
+                    not_before, created_at, id
                 LIMIT 1
-                FOR UPDATE SKIP LOCKED
+                FOR UPDATE OF tasks SKIP LOCKED
                 """, logger: logger).collect()
             guard var task = try rows.first.map(Self.decodeTask) else { return nil }
             if let maxRunningPerTenant {
@@ -190,6 +206,11 @@ extension PostgresTaskStore {
                     "SELECT count(*) FROM tasks WHERE tenant = \(task.tenant) AND status = 'running'", logger: logger).collect()
                 guard let running = try counted.first?.decode(Int.self), running < maxRunningPerTenant else { return nil }
             }
+            // The sequence orders turns across every host sharing the database.
+            try await connection.query("""
+                INSERT INTO tenant_turns (tenant, last_served) VALUES (\(task.tenant), nextval('tenant_turn_seq'))
+                ON CONFLICT (tenant) DO UPDATE SET last_served = EXCLUDED.last_served
+                """, logger: logger)
             let attempt = task.attempts.count + 1
             task.status = .running
             task.updatedAt = now
@@ -272,10 +293,11 @@ extension PostgresTaskStore {
     // MARK: Events
 
     public func appendOutput(taskID: UUID, attempt: Int, kind: TaskEvent.Kind, data: String, now: Date) async throws {
+        let data = TaskEvent.storable(data)
         // The task's row lock orders this event's sequence number with every other event of the
         // task, so readers paging by sequence never skip one committed late.
         try await query("""
-            WITH t AS (SELECT id FROM tasks WHERE id = \(taskID) FOR NO KEY UPDATE),
+            WITH t AS (UPDATE tasks SET output_bytes = output_bytes + \(Int64(data.utf8.count)) WHERE id = \(taskID) RETURNING id),
             e AS (
                 INSERT INTO events (task_id, kind, attempt, data, at)
                 SELECT id, \(kind.rawValue), \(attempt), \(data), \(now.micros) FROM t

@@ -64,7 +64,7 @@ public struct PostgresStoreConfiguration: Sendable {
 }
 
 /// Tasks, leases, events, tokens and workers in PostgreSQL, for many hosts sharing one database
-/// (DESIGN §4). Claims lock with `FOR UPDATE SKIP LOCKED`; every change to a task is announced
+/// Claims lock with `FOR UPDATE SKIP LOCKED`; every change to a task is announced
 /// with `NOTIFY edgy_tasks, '<task id>'`, and a LISTEN connection feeds the announcements of every
 /// host to `notifier`.
 ///
@@ -205,7 +205,7 @@ public final class PostgresTaskStore: TaskStore, TokenStore, Service, Sendable {
 
 extension Date {
     /// Microseconds since 1970, as stored.
-    var micros: Int64 { Int64((timeIntervalSince1970 * 1e6).rounded()) }
+    var micros: Int64 { StoreTime.micros(self) }
 
-    init(micros: Int64) { self.init(timeIntervalSince1970: Double(micros) / 1e6) }
+    init(micros: Int64) { self = StoreTime.date(micros: micros) }
 }

@@ -88,6 +88,26 @@ enum SQLiteSchema {
                 CREATE INDEX tokens_by_tenant ON tokens (tenant, created_at);
                 """)
         }
+        migrator.registerMigration("v2: tenant turns for fair claiming") { db in
+            // The claim turn at which each tenant was last served: claims go to the tenant served
+            // least recently.
+            try db.execute(sql: """
+                CREATE TABLE tenant_turns (
+                    tenant TEXT PRIMARY KEY NOT NULL,
+                    last_served INTEGER NOT NULL
+                );
+                """)
+        }
+        migrator.registerMigration("v3: bytes stored per task, for tenant quotas") { db in
+            // File contents, stdin, reports' output and output events; existing rows are counted
+            // once here (their reports' output is left out: it is inside JSON).
+            try db.execute(sql: """
+                ALTER TABLE tasks ADD COLUMN stored_bytes INTEGER NOT NULL DEFAULT 0;
+                UPDATE tasks SET stored_bytes = length(stdin)
+                    + (SELECT COALESCE(SUM(length(contents)), 0) FROM task_files WHERE task_id = tasks.id)
+                    + (SELECT COALESCE(SUM(length(CAST(data AS BLOB))), 0) FROM events WHERE task_id = tasks.id AND kind != 'status');
+                """)
+        }
         return migrator
     }
 }

@@ -5,7 +5,7 @@ import EdgyStore
 import Foundation
 import GRDB
 
-/// The embedded store for one host (DESIGN §4): one SQLite file in WAL mode, written through a
+/// The embedded store for one host: one SQLite file in WAL mode, written through a
 /// GRDB `DatabasePool` (one writer connection, concurrent readers).
 ///
 /// Every operation that changes a task is one `BEGIN IMMEDIATE` transaction, so SQLite
@@ -17,7 +17,7 @@ import GRDB
 /// Times are kept in microseconds since the epoch: a `Date` read back is the one written,
 /// rounded to the microsecond.
 public final class SQLiteTaskStore: TaskStore, TokenStore, Sendable {
-    private let pool: DatabasePool
+    let pool: DatabasePool
 
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.
     /// Opening the same file again is safe: migrations already applied are skipped.
@@ -63,17 +63,17 @@ public final class SQLiteTaskStore: TaskStore, TokenStore, Sendable {
                     """), arguments: [max]) ?? 0
                 if queued >= max { throw StoreError(.queueFull, "the queue is full (\(max) tasks queued)") }
             }
-            if let max = limits.maxQueuedPerTenant {
-                let queued = try Int.fetchOne(db.cachedStatement(sql: """
-                    SELECT COUNT(*) FROM (SELECT 1 FROM tasks WHERE tenant = ? AND status = 'queued' LIMIT ?)
-                    """), arguments: [task.tenant, max]) ?? 0
-                if queued >= max { throw StoreError(.queueFull, "tenant \(task.tenant) has \(max) tasks queued") }
+            if limits.hasTenantLimits {
+                let usage = try Self.tenantUsage(db, tenant: task.tenant)
+                if let violation = limits.tenantViolation(task, queued: usage.queued, stored: usage.stored, bytes: usage.bytes) {
+                    throw violation
+                }
             }
             try db.cachedStatement(sql: """
                 INSERT INTO tasks (id, tenant, name, policy, status, command, stdin, env, limits, max_attempts,
-                    attempt_count, created_at, updated_at, finished_at, not_before, cancel_requested)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """).execute(arguments: row.arguments)
+                    attempt_count, created_at, updated_at, finished_at, not_before, cancel_requested, stored_bytes)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """).execute(arguments: row.arguments + [task.storedBytes])
             let insertFile = try db.cachedStatement(sql: "INSERT INTO task_files (task_id, position, path, mode, contents) VALUES (?, ?, ?, ?, ?)")
             for (position, file) in files.enumerated() {
                 try insertFile.execute(arguments: [id, position, file.path, Int64(file.mode), Data(file.contents)])
@@ -136,6 +136,19 @@ public final class SQLiteTaskStore: TaskStore, TokenStore, Sendable {
         return (counts["queued"] ?? 0, counts["running"] ?? 0)
     }
 
+    public func tenantUsage(tenant: String) async throws -> TenantUsage {
+        try await pool.read { db in try Self.tenantUsage(db, tenant: tenant) }
+    }
+
+    private static func tenantUsage(_ db: Database, tenant: String) throws -> TenantUsage {
+        let row = try Row.fetchOne(db.cachedStatement(sql: """
+            SELECT COUNT(*) FILTER (WHERE status = 'queued'), COUNT(*), COALESCE(SUM(stored_bytes), 0)
+            FROM tasks INDEXED BY tasks_by_tenant_status WHERE tenant = ?
+            """), arguments: [tenant])
+        guard let row else { return TenantUsage(queued: 0, stored: 0, bytes: 0) }
+        return TenantUsage(queued: row[0], stored: row[1], bytes: row[2])
+    }
+
     public func requestCancel(id: UUID, now: Date) async throws -> TaskRecord? {
         let id = id.uuidString
         let at = now.micros
@@ -170,19 +183,27 @@ public final class SQLiteTaskStore: TaskStore, TokenStore, Sendable {
 
     public func claim(worker: String, leaseDuration: Duration, now: Date, maxRunningPerTenant: Int?) async throws -> ClaimedTask? {
         let at = now.micros
-        let expires = at + leaseDuration.micros
+        let expires = StoreTime.adding(at, leaseDuration.micros)
         return try await transaction { db in
             // INDEXED BY: without statistics the planner would pick the status index and sort
             // the whole queue on every claim; the partial index hands over the oldest first.
+            // Fair claiming: the least recently served tenant (never served: 0) first, then FIFO.
             guard let candidate = try Row.fetchOne(db.cachedStatement(sql: """
-                SELECT id, attempt_count FROM tasks INDEXED BY tasks_claimable
+                SELECT id, attempt_count, tenant FROM tasks INDEXED BY tasks_claimable
                 WHERE status = 'queued' AND not_before <= ?
                   AND (? IS NULL OR (SELECT count(*) FROM tasks AS r WHERE r.tenant = tasks.tenant AND r.status = 'running') < ?)
-                ORDER BY not_before, created_at, id LIMIT 1
+                ORDER BY COALESCE((SELECT last_served FROM tenant_turns AS s WHERE s.tenant = tasks.tenant), 0),
+                    not_before, created_at, id
+                LIMIT 1
                 """), arguments: [at, maxRunningPerTenant, maxRunningPerTenant])
             else { return nil }
             let id: String = candidate[0]
             let attempt = (candidate[1] as Int) + 1
+            try db.cachedStatement(sql: """
+                INSERT INTO tenant_turns (tenant, last_served)
+                VALUES (?, (SELECT COALESCE(MAX(last_served), 0) + 1 FROM tenant_turns))
+                ON CONFLICT (tenant) DO UPDATE SET last_served = excluded.last_served
+                """).execute(arguments: [candidate[2] as String])
             try db.cachedStatement(sql: """
                 UPDATE tasks SET status = 'running', updated_at = ?, attempt_count = ?,
                     lease_owner = ?, lease_attempt = ?, lease_expires_at = ?
@@ -197,7 +218,7 @@ public final class SQLiteTaskStore: TaskStore, TokenStore, Sendable {
     }
 
     public func renewLease(taskID: UUID, attempt: Int, worker: String, leaseDuration: Duration, now: Date) async throws -> LeaseStatus {
-        let expires = now.micros + leaseDuration.micros
+        let expires = StoreTime.adding(now.micros, leaseDuration.micros)
         return try await transaction { db in
             let cancelRequested = try Bool.fetchOne(db.cachedStatement(sql: """
                 UPDATE tasks SET lease_expires_at = ?
@@ -215,6 +236,7 @@ public final class SQLiteTaskStore: TaskStore, TokenStore, Sendable {
         let id = taskID.uuidString
         let at = now.micros
         let reportJSON = try report.map(Self.json)
+        let reportBytes = Int64(report.map { $0.stdout.count + $0.stderr.count } ?? 0)
         let status = disposition.status.rawValue
         return try await transaction { db in
             // The lease check and the change are one statement: a lost lease changes nothing.
@@ -234,6 +256,8 @@ public final class SQLiteTaskStore: TaskStore, TokenStore, Sendable {
             guard db.changesCount == 1 else { return false }
             try db.cachedStatement(sql: "UPDATE attempts SET finished_at = ?, outcome = ?, report = ? WHERE task_id = ? AND number = ?")
                 .execute(arguments: [at, outcome.rawValue, reportJSON, id, attempt])
+            try db.cachedStatement(sql: "UPDATE tasks SET stored_bytes = stored_bytes + ? WHERE id = ?")
+                .execute(arguments: [reportBytes, id])
             try Self.recordEvent(db, id, .status, attempt: attempt, status, at: at)
             return true
         }
@@ -241,7 +265,7 @@ public final class SQLiteTaskStore: TaskStore, TokenStore, Sendable {
 
     public func reclaimLeases(expiredBefore now: Date, ownedBy worker: String?, retryDelay: Duration) async throws -> [UUID] {
         let at = now.micros
-        let notBefore = at + retryDelay.micros
+        let notBefore = StoreTime.adding(at, retryDelay.micros)
         return try await transaction { db in
             let rows = try Row.fetchAll(db.cachedStatement(sql: """
                 SELECT id, lease_attempt, attempt_count, max_attempts, cancel_requested FROM tasks
@@ -288,6 +312,7 @@ public final class SQLiteTaskStore: TaskStore, TokenStore, Sendable {
     // MARK: - Events
 
     public func appendOutput(taskID: UUID, attempt: Int, kind: TaskEvent.Kind, data: String, now: Date) async throws {
+        let data = TaskEvent.storable(data)
         let id = taskID.uuidString
         let at = now.micros
         try await transaction { db in
@@ -296,6 +321,8 @@ public final class SQLiteTaskStore: TaskStore, TokenStore, Sendable {
                 INSERT INTO events (task_id, kind, attempt, data, at)
                 SELECT ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM tasks WHERE id = ?)
                 """).execute(arguments: [id, kind.rawValue, attempt, data, at, id])
+            try db.cachedStatement(sql: "UPDATE tasks SET stored_bytes = stored_bytes + ? WHERE id = ?")
+                .execute(arguments: [data.utf8.count, id])
         }
     }
 
@@ -324,73 +351,12 @@ public final class SQLiteTaskStore: TaskStore, TokenStore, Sendable {
         }
     }
 
-    // MARK: - Tokens
-
-    public func insertToken(_ principal: Principal, tokenHash: String) async throws {
-        let policies = try principal.policies.map(Self.json)
-        let arguments: StatementArguments = [
-            tokenHash, principal.id.uuidString, principal.name, principal.role.rawValue, principal.tenant, policies,
-            principal.createdAt.micros, principal.expiresAt?.micros, principal.revokedAt?.micros,
-        ]
-        try await transaction { db in
-            // Like the reference store, a second insert under the same hash replaces the first.
-            try db.cachedStatement(sql: """
-                INSERT OR REPLACE INTO tokens (hash, id, name, role, tenant, policies, created_at, expires_at, revoked_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """).execute(arguments: arguments)
-        }
-    }
-
-    public func principal(forTokenHash hash: String) async throws -> Principal? {
-        try await pool.read { db in
-            try Row.fetchOne(db.cachedStatement(sql: "SELECT \(Self.tokenColumns) FROM tokens WHERE hash = ?"), arguments: [hash])
-                .map(Self.decodePrincipal)
-        }
-    }
-
-    public func listTokens(tenant: String?) async throws -> [Principal] {
-        try await pool.read { db in
-            let rows: [Row]
-            if let tenant {
-                rows = try Row.fetchAll(db.cachedStatement(sql: """
-                    SELECT \(Self.tokenColumns) FROM tokens WHERE tenant = ? ORDER BY created_at, id
-                    """), arguments: [tenant])
-            } else {
-                rows = try Row.fetchAll(db.cachedStatement(sql: "SELECT \(Self.tokenColumns) FROM tokens ORDER BY created_at, id"))
-            }
-            return try rows.map(Self.decodePrincipal)
-        }
-    }
-
-    public func revokeToken(id: UUID, at date: Date) async throws -> Bool {
-        try await transaction { db in
-            try db.cachedStatement(sql: "UPDATE tokens SET revoked_at = ? WHERE id = ?").execute(arguments: [date.micros, id.uuidString])
-            return db.changesCount > 0
-        }
-    }
-
-    private static let tokenColumns = "id, name, role, tenant, policies, created_at, expires_at, revoked_at"
-
-    private static func decodePrincipal(_ row: Row) throws -> Principal {
-        let idText: String = row[0]
-        let roleText: String = row[2]
-        guard let id = UUID(uuidString: idText), let role = Role(rawValue: roleText) else {
-            throw SQLiteStoreError("malformed token row \(idText)")
-        }
-        let policies: String? = row[4]
-        let expiresAt: Int64? = row[6]
-        let revokedAt: Int64? = row[7]
-        return Principal(
-            id: id, name: row[1], role: role, tenant: row[3], policies: try policies.map { try unjson([String].self, $0) },
-            createdAt: Date(micros: row[5]), expiresAt: expiresAt.map(Date.init(micros:)), revokedAt: revokedAt.map(Date.init(micros:)))
-    }
-
-    // MARK: - Rows
+    // MARK: - Transactions
 
     /// One `BEGIN IMMEDIATE` transaction: the write lock is taken before the first read, so a
     /// read-then-write (a claim, a reclaim) never interleaves with another writer, in this
     /// process or another. (GRDB's `write` does the same; this says so where it matters.)
-    private func transaction<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+    func transaction<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
         try await pool.writeWithoutTransaction { db in
             var result: T?
             try db.inTransaction(.immediate) {
@@ -400,149 +366,5 @@ public final class SQLiteTaskStore: TaskStore, TokenStore, Sendable {
             guard let result else { throw SQLiteStoreError("a transaction committed without a result") }
             return result
         }
-    }
-
-    private static func recordEvent(_ db: Database, _ id: String, _ kind: TaskEvent.Kind, attempt: Int?, _ data: String, at: Int64) throws {
-        try db.cachedStatement(sql: "INSERT INTO events (task_id, kind, attempt, data, at) VALUES (?, ?, ?, ?, ?)")
-            .execute(arguments: [id, kind.rawValue, attempt, data, at])
-    }
-
-    private static func fetchTask(_ db: Database, id: String) throws -> TaskRecord? {
-        guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT \(TaskColumns.select) FROM tasks WHERE id = ?"), arguments: [id]) else {
-            return nil
-        }
-        let attempts = try Row.fetchAll(db.cachedStatement(sql: """
-            SELECT task_id, number, worker, started_at, finished_at, outcome, report FROM attempts WHERE task_id = ? ORDER BY number
-            """), arguments: [id])
-        let files = try Row.fetchAll(db.cachedStatement(sql: """
-            SELECT task_id, path, mode, contents FROM task_files WHERE task_id = ? ORDER BY position
-            """), arguments: [id])
-        return try decodeTask(row, attempts: attempts, files: files)
-    }
-
-    /// Tasks for rows of `tasks`, in the rows' order, with their attempts and files.
-    private static func decodeTasks(_ db: Database, rows: [Row]) throws -> [TaskRecord] {
-        guard !rows.isEmpty else { return [] }
-        let ids = rows.map { $0[0] as String }
-        // GRDB's SQL interpolation expands the array into bound placeholders.
-        let attempts = try SQLRequest<Row>("""
-            SELECT task_id, number, worker, started_at, finished_at, outcome, report FROM attempts
-            WHERE task_id IN \(ids) ORDER BY task_id, number
-            """).fetchAll(db)
-        let files = try SQLRequest<Row>("""
-            SELECT task_id, path, mode, contents FROM task_files WHERE task_id IN \(ids) ORDER BY task_id, position
-            """).fetchAll(db)
-        let attemptsByTask = Dictionary(grouping: attempts) { $0[0] as String }
-        let filesByTask = Dictionary(grouping: files) { $0[0] as String }
-        return try rows.map { row in
-            let id: String = row[0]
-            return try decodeTask(row, attempts: attemptsByTask[id] ?? [], files: filesByTask[id] ?? [])
-        }
-    }
-
-    private static func decodeTask(_ row: Row, attempts: [Row], files: [Row]) throws -> TaskRecord {
-        let idText: String = row[0]
-        let statusText: String = row[4]
-        guard let id = UUID(uuidString: idText), let status = TaskStatus(rawValue: statusText) else {
-            throw SQLiteStoreError("malformed task row \(idText)")
-        }
-        let command: String? = row[5]
-        let stdin: Data = row[6]
-        let env: String = row[7]
-        let limits: String = row[8]
-        let finishedAt: Int64? = row[12]
-        let spec = TaskSpec(
-            name: row[2], policy: row[3],
-            files: files.map { file in
-                let mode: Int64 = file[2]
-                let contents: Data = file[3]
-                return TaskFile(path: file[1], contents: Array(contents), mode: UInt32(truncatingIfNeeded: mode))
-            },
-            command: try command.map { try unjson([String].self, $0) },
-            stdin: Array(stdin), env: try unjson([String: String].self, env), limits: try unjson(LimitOverrides.self, limits),
-            maxAttempts: row[9])
-        return TaskRecord(
-            id: id, tenant: row[1], spec: spec, status: status,
-            createdAt: Date(micros: row[10]), updatedAt: Date(micros: row[11]), finishedAt: finishedAt.map(Date.init(micros:)),
-            notBefore: Date(micros: row[13]), cancelRequested: row[14],
-            attempts: try attempts.map(decodeAttempt))
-    }
-
-    private static func decodeAttempt(_ row: Row) throws -> AttemptRecord {
-        let finishedAt: Int64? = row[4]
-        let outcomeText: String? = row[5]
-        let report: String? = row[6]
-        var outcome: Outcome?
-        if let outcomeText {
-            guard let known = Outcome(rawValue: outcomeText) else { throw SQLiteStoreError("unknown outcome \(outcomeText)") }
-            outcome = known
-        }
-        return AttemptRecord(
-            number: row[1], worker: row[2], startedAt: Date(micros: row[3]), finishedAt: finishedAt.map(Date.init(micros:)),
-            outcome: outcome, report: try report.map { try unjson(AttemptReport.self, $0) })
-    }
-
-    fileprivate static func json(_ value: some Encodable) throws -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = .sortedKeys
-        return String(decoding: try encoder.encode(value), as: UTF8.self)
-    }
-
-    fileprivate static func unjson<T: Decodable>(_ type: T.Type, _ text: String) throws -> T {
-        try JSONDecoder().decode(type, from: Data(text.utf8))
-    }
-}
-
-/// A row the store cannot read back (a file written by something else, or a newer schema).
-public struct SQLiteStoreError: Error, Sendable, CustomStringConvertible {
-    public var description: String
-    init(_ description: String) { self.description = description }
-}
-
-/// A task's own columns, encoded before the write transaction so JSON work stays outside it.
-private struct TaskColumns {
-    static let select = """
-        id, tenant, name, policy, status, command, stdin, env, limits, max_attempts, \
-        created_at, updated_at, finished_at, not_before, cancel_requested
-        """
-
-    var arguments: StatementArguments
-    var createdAt: Int64
-
-    init(_ task: TaskRecord) throws {
-        createdAt = task.createdAt.micros
-        arguments = [
-            task.id.uuidString, task.tenant, task.spec.name, task.spec.policy, task.status.rawValue,
-            try task.spec.command.map(SQLiteTaskStore.json), Data(task.spec.stdin),
-            try SQLiteTaskStore.json(task.spec.env), try SQLiteTaskStore.json(task.spec.limits),
-            task.spec.maxAttempts, task.attempts.count, createdAt, task.updatedAt.micros, task.finishedAt?.micros,
-            task.notBefore.micros, task.cancelRequested,
-        ]
-    }
-}
-
-/// An attempt's columns after `task_id`.
-private struct AttemptColumns {
-    var arguments: StatementArguments
-
-    init(_ attempt: AttemptRecord) throws {
-        arguments = [
-            attempt.number, attempt.worker, attempt.startedAt.micros, attempt.finishedAt?.micros,
-            attempt.outcome?.rawValue, try attempt.report.map(SQLiteTaskStore.json),
-        ]
-    }
-}
-
-extension Date {
-    /// Microseconds since the epoch, as stored.
-    fileprivate var micros: Int64 { Int64((timeIntervalSince1970 * 1e6).rounded()) }
-
-    fileprivate init(micros: Int64) { self.init(timeIntervalSince1970: Double(micros) / 1e6) }
-}
-
-extension Duration {
-    fileprivate var micros: Int64 {
-        let (seconds, attoseconds) = components
-        return seconds * 1_000_000 + attoseconds / 1_000_000_000_000
     }
 }

@@ -149,7 +149,8 @@ struct AccessDaemonTests {
 
     @Test func tenantLimitSettings() throws {
         var settings = DaemonConfiguration()
-        #expect(settings.tenantMaxQueued == nil && settings.tenantMaxRunning == nil)
+        // Safe defaults: no tenant can fill the queue or every worker.
+        #expect(settings.tenantMaxQueued == 1_000 && settings.tenantMaxRunning == 64)
         try settings.apply(environment: ["EDGY_TENANT_MAX_QUEUED": "50", "EDGY_TENANT_MAX_RUNNING": "4"])
         #expect(settings.tenantMaxQueued == 50 && settings.tenantMaxRunning == 4)
         try settings.validate()

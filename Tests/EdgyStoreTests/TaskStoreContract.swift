@@ -18,7 +18,7 @@ struct TaskStoreContract {
         let binary = (0...255).map { UInt8($0) } + [0, 0, 0xFF, 0xFE]
         let report = AttemptReport(
             outcome: .exited, exitCode: 3, wallMs: 12, cpuUserMs: 4, cpuSysMs: 1, maxRssKib: 2048, memoryPeakBytes: 4_194_304,
-            pidsPeak: 2, stdout: Array("out\n".utf8), stderr: Array("err\n".utf8), stdoutTruncatedBytes: 7,
+            pidsPeak: 2, stdout: binary, stderr: Array("err\n".utf8) + [0xC3, 0x28], stdoutTruncatedBytes: 7,
             startedAt: 1_800_000_000.25, finishedAt: 1_800_000_000.5, policyName: "python", policyDigest: "sha256:abc")
         let spec = TaskSpec(
             name: "full", policy: "python",
@@ -74,6 +74,64 @@ struct TaskStoreContract {
         // No limits: anything goes.
         try await store.create(T.task(tenant: "a", at: 7), limits: QueueLimits())
         #expect(try await store.activeCounts(tenant: "a") == (3, 1))
+    }
+
+    /// Per-tenant stored-task and byte quotas, checked with the insert; usage counts files, stdin,
+    /// reports' output and output events, and drops when tasks are deleted or purged.
+    func tenantQuotas() async throws {
+        func sized(_ tenant: String, _ bytes: Int, at seconds: Int64) -> TaskRecord {
+            var task = T.task(tenant: tenant, at: seconds)
+            task.spec.files = [TaskFile(path: "blob", contents: Array(repeating: 7, count: bytes))]
+            task.spec.stdin = [1, 2, 3, 4]
+            return task
+        }
+        let bytesLimit = QueueLimits(maxBytesPerTenant: 300)
+        let first = sized("acme", 96, at: 0)
+        try await store.create(first, limits: bytesLimit)
+        #expect(try await store.tenantUsage(tenant: "acme") == TenantUsage(queued: 1, stored: 1, bytes: 100))
+        try await store.create(sized("acme", 96, at: 1), limits: bytesLimit)
+        // 200 used: a third 100-byte task fits exactly; a fourth does not.
+        let third = sized("acme", 96, at: 2)
+        try await store.create(third, limits: bytesLimit)
+        try await expectQuota("tenant_max_bytes") { try await store.create(sized("acme", 0, at: 3), limits: bytesLimit) }
+        // Other tenants have their own quota.
+        try await store.create(sized("globex", 296, at: 4), limits: bytesLimit)
+
+        // Output counts: events and the report's output.
+        #expect(try await store.delete(id: third.id))
+        let claim = try #require(try await store.claim(worker: "w", leaseDuration: .seconds(30), now: T.at(10)))
+        #expect(claim.task.id == first.id)
+        try await store.appendOutput(taskID: first.id, attempt: 1, kind: .stdout, data: "hello", now: T.at(11))
+        #expect(try await store.tenantUsage(tenant: "acme").bytes == 205)
+        // A NUL in output text is taken by every store (PostgreSQL text cannot hold it as such).
+        try await store.appendOutput(taskID: first.id, attempt: 1, kind: .stderr, data: "", now: T.at(11))
+        let report = AttemptReport(outcome: .exited, exitCode: 0, stdout: Array("hello".utf8), stderr: Array("e".utf8))
+        #expect(try await store.finishAttempt(
+            taskID: first.id, attempt: 1, worker: "w", outcome: .exited, report: report, disposition: .succeeded, now: T.at(12)))
+        #expect(try await store.tenantUsage(tenant: "acme") == TenantUsage(queued: 1, stored: 2, bytes: 211))
+        try await expectQuota("tenant_max_bytes") { try await store.create(sized("acme", 86, at: 13), limits: bytesLimit) }
+        try await store.create(sized("acme", 85, at: 14), limits: bytesLimit)
+
+        // Retention frees the finished task's bytes.
+        #expect(try await store.purgeFinished(before: T.at(100)) == 1)
+        #expect(try await store.tenantUsage(tenant: "acme") == TenantUsage(queued: 2, stored: 2, bytes: 189))
+
+        // Stored tasks, in any status.
+        let countLimit = QueueLimits(maxStoredPerTenant: 3)
+        try await store.create(T.task(tenant: "acme", at: 20), limits: countLimit)
+        try await expectQuota("tenant_max_stored") { try await store.create(T.task(tenant: "acme", at: 21), limits: countLimit) }
+        try await store.create(T.task(tenant: "initech", at: 22), limits: countLimit)
+        #expect(try await store.tenantUsage(tenant: "nobody") == TenantUsage(queued: 0, stored: 0, bytes: 0))
+    }
+
+    private func expectQuota(_ quota: String, _ body: () async throws -> Void) async throws {
+        do {
+            try await body()
+            Issue.record("expected quota_exceeded for \(quota)")
+        } catch let error as StoreError {
+            #expect(error.code == .quotaExceeded)
+            #expect(error.quota == quota)
+        }
     }
 
     // MARK: - List
@@ -153,6 +211,39 @@ struct TaskStoreContract {
         #expect(rest.nextCursor == nil)
     }
 
+    /// Times far outside any clock's range (from a forged cursor, a huge lease or retry delay) are
+    /// clamped, never a trap; a forged cursor does not decode.
+    func extremeTimes() async throws {
+        let zero = "00000000-0000-0000-0000-000000000000"
+        for micros in [Int64.max, Int64.min, StoreTime.maxMicros + 1, StoreTime.minMicros - 1] {
+            let forged = Data("\(micros)|\(zero)".utf8).base64EncodedString()
+            #expect(TaskCursor(encoded: forged) == nil)
+            _ = try await store.list(TaskQuery(cursor: forged))
+        }
+        let edge = Data("\(StoreTime.maxMicros)|\(zero)".utf8).base64EncodedString()
+        #expect(TaskCursor(encoded: edge) != nil)
+
+        var far = T.task(name: "far", at: 0)
+        far.createdAt = Date(timeIntervalSince1970: 1e300)
+        far.notBefore = Date(timeIntervalSince1970: -1e300)
+        try await store.create(far, limits: QueueLimits())
+        let ordinary = T.task(name: "ordinary", at: 1)
+        try await store.create(ordinary, limits: QueueLimits())
+        // `far` is stored at the last microsecond; the zero id sorts before its own.
+        #expect(try await store.list(TaskQuery(cursor: edge)).tasks.map(\.id) == [ordinary.id])
+        let first = try await store.list(TaskQuery(limit: 1))
+        #expect(first.tasks.map(\.id) == [far.id])
+        let next = try #require(first.nextCursor)
+        #expect(try await store.list(TaskQuery(cursor: next)).tasks.map(\.id) == [ordinary.id])
+
+        let huge = Date(timeIntervalSince1970: 1e300)
+        let claim = try #require(try await store.claim(worker: "w", leaseDuration: .seconds(Int64.max), now: huge))
+        #expect(claim.task.id == far.id)
+        #expect(try await store.renewLease(taskID: far.id, attempt: 1, worker: "w", leaseDuration: .seconds(Int64.max), now: huge) == .held(cancelRequested: false))
+        #expect(try await store.reclaimLeases(expiredBefore: T.at(0), ownedBy: "w", retryDelay: .seconds(Int64.max)) == [far.id])
+        #expect(try await store.purgeFinished(before: Date(timeIntervalSince1970: -.infinity)) == 0)
+    }
+
     // MARK: - Claims
 
     func claimOrder() async throws {
@@ -179,7 +270,7 @@ struct TaskStoreContract {
         #expect(try await store.activeCounts(tenant: nil) == (0, 3))
     }
 
-    /// Issue 6: a tenant at its running limit is passed over; its tasks wait, others' run.
+    /// A tenant at its running limit is passed over; its tasks wait, others' run.
     func claimRespectsTenantRunningLimit() async throws {
         let a1 = T.task(tenant: "acme", name: "a1", at: 1)
         let a2 = T.task(tenant: "acme", name: "a2", at: 2)
@@ -197,6 +288,42 @@ struct TaskStoreContract {
             taskID: a1.id, attempt: 1, worker: "w", outcome: .exited, report: nil, disposition: .succeeded, now: T.at(11)))
         let third = try #require(try await store.claim(worker: "w", leaseDuration: .seconds(30), now: T.at(12), maxRunningPerTenant: 1))
         #expect(third.task.id == a2.id)
+    }
+
+    /// Claims take turns across tenants (least recently served first, FIFO within a tenant), so a
+    /// tenant's backlog does not delay another tenant's tasks; the running limit still holds.
+    func claimIsFairAcrossTenants() async throws {
+        var byName: [UUID: String] = [:]
+        for index in 0..<6 {
+            let task = T.task(tenant: "big", name: "big\(index)", at: Int64(index))
+            byName[task.id] = task.spec.name
+            try await store.create(task, limits: QueueLimits())
+        }
+        for index in 0..<2 {
+            let task = T.task(tenant: "small", name: "small\(index)", at: Int64(10 + index))
+            byName[task.id] = task.spec.name
+            try await store.create(task, limits: QueueLimits())
+        }
+        let late = T.task(tenant: "late", name: "late0", at: 20)
+        byName[late.id] = late.spec.name
+        try await store.create(late, limits: QueueLimits())
+
+        var order: [String] = []
+        while let claim = try await store.claim(worker: "w", leaseDuration: .seconds(30), now: T.at(100)) {
+            order.append(byName[claim.task.id] ?? "?")
+            if order.count > 20 { break }
+        }
+        #expect(order == ["big0", "small0", "late0", "big1", "small1", "big2", "big3", "big4", "big5"])
+
+        // With a running limit of 1, a tenant at its limit is passed over and turns continue.
+        let limited: [TaskRecord] = [
+            T.task(tenant: "x", name: "x0", at: 200), T.task(tenant: "x", name: "x1", at: 201), T.task(tenant: "y", name: "y0", at: 202),
+        ]
+        for task in limited { try await store.create(task, limits: QueueLimits()) }
+        let first = try #require(try await store.claim(worker: "w", leaseDuration: .seconds(30), now: T.at(300), maxRunningPerTenant: 1))
+        let second = try #require(try await store.claim(worker: "w", leaseDuration: .seconds(30), now: T.at(300), maxRunningPerTenant: 1))
+        #expect([first.task.id, second.task.id] == [limited[0].id, limited[2].id])
+        #expect(try await store.claim(worker: "w", leaseDuration: .seconds(30), now: T.at(300), maxRunningPerTenant: 1) == nil)
     }
 
     func concurrentClaimsNeverShareATask() async throws {
@@ -452,6 +579,10 @@ struct TaskStoreContract {
         #expect(try await store.events(taskID: task.id, after: 0, limit: 0) == [])
         #expect(try await store.events(taskID: other.id, after: 0, limit: 100).map(\.data) == ["queued", "not mine"])
         #expect(try await store.events(taskID: UUID(), after: 0, limit: 100) == [])
+
+        // NUL in output text becomes U+FFFD in every store (the exact bytes are in the report).
+        try await store.appendOutput(taskID: other.id, attempt: 1, kind: .stdout, data: "a\u{0}b", now: T.at(9))
+        #expect(try await store.events(taskID: other.id, after: 0, limit: 100).last?.data == "a\u{FFFD}b")
     }
 
     // MARK: - Retention and counts
@@ -486,13 +617,13 @@ struct TaskStoreContract {
         for (index, tenant) in ["a", "a", "a", "b", "b", "c"].enumerated() {
             try await store.create(T.task(tenant: tenant, at: Int64(index)), limits: QueueLimits())
         }
-        // Claims the two oldest (both tenant a), then finishes one.
+        // Claims a's oldest, then (taking turns) b's oldest, then finishes a's.
         let first = try #require(try await store.claim(worker: "w", leaseDuration: .seconds(30), now: T.at(10)))
         _ = try #require(try await store.claim(worker: "w", leaseDuration: .seconds(30), now: T.at(10)))
         #expect(try await store.finishAttempt(taskID: first.task.id, attempt: 1, worker: "w", outcome: .exited, report: nil, disposition: .succeeded, now: T.at(11)))
         #expect(try await store.activeCounts(tenant: nil) == (4, 1))
-        #expect(try await store.activeCounts(tenant: "a") == (1, 1))
-        #expect(try await store.activeCounts(tenant: "b") == (2, 0))
+        #expect(try await store.activeCounts(tenant: "a") == (2, 0))
+        #expect(try await store.activeCounts(tenant: "b") == (1, 1))
         #expect(try await store.activeCounts(tenant: "z") == (0, 0))
     }
 

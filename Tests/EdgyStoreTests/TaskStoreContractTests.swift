@@ -25,6 +25,21 @@ struct TaskStoreContractTests {
     }
 
     @Test(arguments: StoreFactory.all)
+    func extremeTimes(_ factory: StoreFactory) async throws {
+        try await factory.run { try await TaskStoreContract(store: $0.tasks).extremeTimes() }
+    }
+
+    @Test(arguments: StoreFactory.all)
+    func claimIsFairAcrossTenants(_ factory: StoreFactory) async throws {
+        try await factory.run { try await TaskStoreContract(store: $0.tasks).claimIsFairAcrossTenants() }
+    }
+
+    @Test(arguments: StoreFactory.all)
+    func tenantQuotas(_ factory: StoreFactory) async throws {
+        try await factory.run { try await TaskStoreContract(store: $0.tasks).tenantQuotas() }
+    }
+
+    @Test(arguments: StoreFactory.all)
     func claimOrder(_ factory: StoreFactory) async throws {
         try await factory.run { try await TaskStoreContract(store: $0.tasks).claimOrder() }
     }

@@ -1,0 +1,150 @@
+import EdgyAuth
+import EdgyJail
+import EdgyPolicy
+import EdgyStore
+import Foundation
+import GRDB
+
+// Reading and writing rows: shared by the task and token halves of the store.
+extension SQLiteTaskStore {
+    static func recordEvent(_ db: Database, _ id: String, _ kind: TaskEvent.Kind, attempt: Int?, _ data: String, at: Int64) throws {
+        try db.cachedStatement(sql: "INSERT INTO events (task_id, kind, attempt, data, at) VALUES (?, ?, ?, ?, ?)")
+            .execute(arguments: [id, kind.rawValue, attempt, data, at])
+    }
+
+    static func fetchTask(_ db: Database, id: String) throws -> TaskRecord? {
+        guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT \(TaskColumns.select) FROM tasks WHERE id = ?"), arguments: [id]) else {
+            return nil
+        }
+        let attempts = try Row.fetchAll(db.cachedStatement(sql: """
+            SELECT task_id, number, worker, started_at, finished_at, outcome, report FROM attempts WHERE task_id = ? ORDER BY number
+            """), arguments: [id])
+        let files = try Row.fetchAll(db.cachedStatement(sql: """
+            SELECT task_id, path, mode, contents FROM task_files WHERE task_id = ? ORDER BY position
+            """), arguments: [id])
+        return try decodeTask(row, attempts: attempts, files: files)
+    }
+
+    /// Tasks for rows of `tasks`, in the rows' order, with their attempts and files.
+    static func decodeTasks(_ db: Database, rows: [Row]) throws -> [TaskRecord] {
+        guard !rows.isEmpty else { return [] }
+        let ids = rows.map { $0[0] as String }
+        // GRDB's SQL interpolation expands the array into bound placeholders.
+        let attempts = try SQLRequest<Row>("""
+            SELECT task_id, number, worker, started_at, finished_at, outcome, report FROM attempts
+            WHERE task_id IN \(ids) ORDER BY task_id, number
+            """).fetchAll(db)
+        let files = try SQLRequest<Row>("""
+            SELECT task_id, path, mode, contents FROM task_files WHERE task_id IN \(ids) ORDER BY task_id, position
+            """).fetchAll(db)
+        let attemptsByTask = Dictionary(grouping: attempts) { $0[0] as String }
+        let filesByTask = Dictionary(grouping: files) { $0[0] as String }
+        return try rows.map { row in
+            let id: String = row[0]
+            return try decodeTask(row, attempts: attemptsByTask[id] ?? [], files: filesByTask[id] ?? [])
+        }
+    }
+
+    static func decodeTask(_ row: Row, attempts: [Row], files: [Row]) throws -> TaskRecord {
+        let idText: String = row[0]
+        let statusText: String = row[4]
+        guard let id = UUID(uuidString: idText), let status = TaskStatus(rawValue: statusText) else {
+            throw SQLiteStoreError("malformed task row \(idText)")
+        }
+        let command: String? = row[5]
+        let stdin: Data = row[6]
+        let env: String = row[7]
+        let limits: String = row[8]
+        let finishedAt: Int64? = row[12]
+        let spec = TaskSpec(
+            name: row[2], policy: row[3],
+            files: files.map { file in
+                let mode: Int64 = file[2]
+                let contents: Data = file[3]
+                return TaskFile(path: file[1], contents: Array(contents), mode: UInt32(truncatingIfNeeded: mode))
+            },
+            command: try command.map { try unjson([String].self, $0) },
+            stdin: Array(stdin), env: try unjson([String: String].self, env), limits: try unjson(LimitOverrides.self, limits),
+            maxAttempts: row[9])
+        return TaskRecord(
+            id: id, tenant: row[1], spec: spec, status: status,
+            createdAt: Date(micros: row[10]), updatedAt: Date(micros: row[11]), finishedAt: finishedAt.map(Date.init(micros:)),
+            notBefore: Date(micros: row[13]), cancelRequested: row[14],
+            attempts: try attempts.map(decodeAttempt))
+    }
+
+    static func decodeAttempt(_ row: Row) throws -> AttemptRecord {
+        let finishedAt: Int64? = row[4]
+        let outcomeText: String? = row[5]
+        let report: String? = row[6]
+        var outcome: Outcome?
+        if let outcomeText {
+            guard let known = Outcome(rawValue: outcomeText) else { throw SQLiteStoreError("unknown outcome \(outcomeText)") }
+            outcome = known
+        }
+        return AttemptRecord(
+            number: row[1], worker: row[2], startedAt: Date(micros: row[3]), finishedAt: finishedAt.map(Date.init(micros:)),
+            outcome: outcome, report: try report.map { try unjson(AttemptReport.self, $0) })
+    }
+
+    static func json(_ value: some Encodable) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        return String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+
+    static func unjson<T: Decodable>(_ type: T.Type, _ text: String) throws -> T {
+        try JSONDecoder().decode(type, from: Data(text.utf8))
+    }
+}
+
+/// A row the store cannot read back (a file written by something else, or a newer schema).
+public struct SQLiteStoreError: Error, Sendable, CustomStringConvertible {
+    public var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// A task's own columns, encoded before the write transaction so JSON work stays outside it.
+struct TaskColumns {
+    static let select = """
+        id, tenant, name, policy, status, command, stdin, env, limits, max_attempts, \
+        created_at, updated_at, finished_at, not_before, cancel_requested
+        """
+
+    var arguments: StatementArguments
+    var createdAt: Int64
+
+    init(_ task: TaskRecord) throws {
+        createdAt = task.createdAt.micros
+        arguments = [
+            task.id.uuidString, task.tenant, task.spec.name, task.spec.policy, task.status.rawValue,
+            try task.spec.command.map(SQLiteTaskStore.json), Data(task.spec.stdin),
+            try SQLiteTaskStore.json(task.spec.env), try SQLiteTaskStore.json(task.spec.limits),
+            task.spec.maxAttempts, task.attempts.count, createdAt, task.updatedAt.micros, task.finishedAt?.micros,
+            task.notBefore.micros, task.cancelRequested,
+        ]
+    }
+}
+
+/// An attempt's columns after `task_id`.
+struct AttemptColumns {
+    var arguments: StatementArguments
+
+    init(_ attempt: AttemptRecord) throws {
+        arguments = [
+            attempt.number, attempt.worker, attempt.startedAt.micros, attempt.finishedAt?.micros,
+            attempt.outcome?.rawValue, try attempt.report.map(SQLiteTaskStore.json),
+        ]
+    }
+}
+
+extension Date {
+    /// Microseconds since the epoch, as stored.
+    var micros: Int64 { StoreTime.micros(self) }
+
+    init(micros: Int64) { self = StoreTime.date(micros: micros) }
+}
+
+extension Duration {
+    var micros: Int64 { StoreTime.micros(self) }
+}

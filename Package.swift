@@ -35,8 +35,12 @@ let package = Package(
             cSettings: [.define("_GNU_SOURCE"), .unsafeFlags(["-Wall", "-Wextra", "-Werror", "-O2"])]
         ),
         .systemLibrary(name: "CSeccomp", pkgConfig: "libseccomp", providers: [.apt(["libseccomp-dev"])]),
-        // inflate for .tar.gz and .zip uploads (EdgyAPI).
+        // inflate for .tar.gz and .zip uploads (EdgyUpload).
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        // Decoders of uploaded bytes (multipart, tar, gzip, zip): no server code, so fuzzers build fast.
+        .target(name: "EdgyUpload", dependencies: ["CZlib"], swiftSettings: strict),
+        // The JSON create-task body, decoded with the policy vocabulary for limits.
+        .target(name: "EdgyTaskJSON", dependencies: ["EdgyPolicy"], swiftSettings: strict),
         .target(
             name: "EdgySystem",
             dependencies: ["CEdgyJail", .product(name: "SystemPackage", package: "swift-system")],
@@ -107,7 +111,7 @@ let package = Package(
         .target(
             name: "EdgyAPI",
             dependencies: [
-                "EdgyStore", "EdgyAuth", "EdgyPolicy", "EdgyJail", "CZlib",
+                "EdgyStore", "EdgyAuth", "EdgyPolicy", "EdgyJail", "EdgyUpload", "EdgyTaskJSON",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -141,7 +145,7 @@ let package = Package(
         .executableTarget(name: "edgy-bench", dependencies: ["EdgyJail", "EdgyPolicy", "EdgyCgroup"], path: "Sources/edgy-bench", swiftSettings: strict),
         // A small static C program run inside jails: it tries what the jail must forbid.
         .executableTarget(name: "edgy-probe", path: "Sources/edgy-probe", cSettings: [.define("_GNU_SOURCE")]),
-        .target(name: "EdgyTestSupport", dependencies: ["EdgyJail", "EdgyPolicy", "EdgyCgroup"], path: "Tests/EdgyTestSupport", swiftSettings: strict),
+        .target(name: "EdgyTestSupport", dependencies: ["EdgyJail", "EdgyPolicy", "EdgyCgroup", "CZlib"], path: "Tests/EdgyTestSupport", swiftSettings: strict),
         .testTarget(name: "EdgyPolicyTests", dependencies: ["EdgyPolicy", "EdgyTestSupport"], swiftSettings: strict),
         .testTarget(name: "EdgySeccompTests", dependencies: ["EdgySeccomp", "EdgyTestSupport"], swiftSettings: strict),
         .testTarget(name: "EdgyCgroupTests", dependencies: ["EdgyCgroup", "EdgyTestSupport"], swiftSettings: strict),
@@ -175,5 +179,21 @@ let package = Package(
         ),
         .testTarget(name: "EdgyDaemonTests", dependencies: ["EdgyDaemon", "EdgyCgroup", "EdgyTestSupport", "EdgyPostgresTestSupport"], swiftSettings: strict),
         .testTarget(name: "EdgyCLITests", dependencies: ["EdgyCLI", "EdgyTestSupport"], swiftSettings: strict),
-    ]
+        .testTarget(name: "EdgyUploadTests", dependencies: ["EdgyUpload", "EdgyTaskJSON", "EdgyAuth", "EdgyPolicy", "EdgyTestSupport"], swiftSettings: strict),
+        // libFuzzer harnesses, one per decoder of client input. Built normally they replay the files
+        // given as arguments; `scripts/fuzz` builds them with `-sanitize=fuzzer -DEDGY_FUZZ`.
+        .target(name: "EdgyFuzzSupport", path: "Tests/Fuzz/Support", swiftSettings: strict),
+    ] + fuzzTargets
 )
+
+/// Fuzz target name → the modules it exercises.
+var fuzzTargets: [Target] {
+    let targets: [(String, [Target.Dependency])] = [
+        ("fuzz-tar", ["EdgyUpload"]), ("fuzz-targz", ["EdgyUpload"]), ("fuzz-zip", ["EdgyUpload"]),
+        ("fuzz-multipart", ["EdgyUpload"]), ("fuzz-task-json", ["EdgyTaskJSON"]), ("fuzz-duration", ["EdgyAuth"]),
+        ("fuzz-policy", ["EdgyPolicy"]),
+    ]
+    return targets.map { name, dependencies in
+        .executableTarget(name: name, dependencies: ["EdgyFuzzSupport"] + dependencies, path: "Tests/Fuzz/Targets/\(name)", swiftSettings: strict)
+    }
+}

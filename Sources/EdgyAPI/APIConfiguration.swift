@@ -1,6 +1,7 @@
 import EdgyAuth
 import EdgyPolicy
 import EdgyStore
+import Foundation
 import Logging
 
 /// Limits and defaults of the HTTP API. Every cap here is enforced before anything reaches the store.
@@ -24,6 +25,15 @@ public struct APIConfiguration: Sendable {
     public var maxArchiveBytes: Int
     /// Unpacked size / packed size of one compressed archive or entry; beyond it the upload is a bomb.
     public var maxRatio: Int
+    /// Bytes of file contents one request may produce: uploaded files and every archive entry,
+    /// across all parts. Counted while inflating, so a bomb stops at this many bytes (413).
+    public var maxUploadBytes: Int
+    /// Archive parts (`.tar`, `.tar.gz`, `.tgz`, `.zip`) in one multipart request (413 beyond).
+    public var maxArchivesPerRequest: Int
+    /// Request bodies decoded (parsed, unpacked) at once; others wait up to `decodeWaitLimit`,
+    /// then get 503 with `Retry-After`.
+    public var maxConcurrentDecodes: Int
+    public var decodeWaitLimit: Duration
     /// The longest `?wait=` a client may ask for; longer asks are clamped to it.
     public var maxWaitSeconds: Double
     /// The policy of `/v1` tasks that name none.
@@ -57,8 +67,16 @@ public struct APIConfiguration: Sendable {
         defaultPageSize: Int = 50,
         maxPageSize: Int = 500,
         retryAfterSeconds: Int = 5,
-        pollInterval: Duration = .milliseconds(250)
+        pollInterval: Duration = .milliseconds(250),
+        maxUploadBytes: Int? = nil,
+        maxArchivesPerRequest: Int = 16,
+        maxConcurrentDecodes: Int? = nil,
+        decodeWaitLimit: Duration = .seconds(2)
     ) {
+        self.maxUploadBytes = maxUploadBytes ?? maxTaskBytes
+        self.maxArchivesPerRequest = maxArchivesPerRequest
+        self.maxConcurrentDecodes = maxConcurrentDecodes ?? 2 * ProcessInfo.processInfo.activeProcessorCount
+        self.decodeWaitLimit = decodeWaitLimit
         self.maxQueued = maxQueued
         self.maxQueuedPerTenant = maxQueuedPerTenant
         self.maxFilesPerTask = maxFilesPerTask

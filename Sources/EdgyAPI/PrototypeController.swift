@@ -35,7 +35,7 @@ struct PrototypeController: Sendable {
         }
         var request = request
         let bytes = try await TaskRequestDecoding.collect(&request, limit: service.config.maxRequestBytes)
-        let draft = try TaskRequestDecoding.draft(fromJSON: bytes)
+        let draft = try await service.decodeDraft(bytes, .json)
         let task = try await service.create(draft, principal: principal, fallbackPolicy: service.config.prototypePolicy, logger: context.logger, audit: context.audit)
         return try await TaskController(service: service).respondCreated(task, wait: wait)
     }
@@ -49,7 +49,7 @@ struct PrototypeController: Sendable {
         }
         var request = request
         let bytes = try await TaskRequestDecoding.collect(&request, limit: service.config.maxRequestBytes)
-        var draft = try TaskRequestDecoding.draft(fromMultipart: bytes, boundary: boundary, config: service.config, inputNamesFile: true)
+        var draft = try await service.decodeDraft(bytes, .multipart(boundary: boundary), inputNamesFile: true)
         if draft.entryFile == nil, draft.files.count == 1 { draft.entryFile = draft.files[0].path }
         guard let entry = draft.entryFile else {
             throw APIError.badRequest("name the file to run with the input field (input=FILE)", field: "input")

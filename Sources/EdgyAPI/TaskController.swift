@@ -28,12 +28,7 @@ struct TaskController: Sendable {
         let kind = try TaskRequestDecoding.kind(of: request)
         var request = request
         let bytes = try await TaskRequestDecoding.collect(&request, limit: service.config.maxRequestBytes)
-        let draft: TaskDraft
-        switch kind {
-        case .json: draft = try TaskRequestDecoding.draft(fromJSON: bytes)
-        case .multipart(let boundary):
-            draft = try TaskRequestDecoding.draft(fromMultipart: bytes, boundary: boundary, config: service.config, inputNamesFile: false)
-        }
+        let draft = try await service.decodeDraft(bytes, kind)
         let task = try await service.create(draft, principal: principal, fallbackPolicy: service.config.defaultPolicy, logger: context.logger, audit: context.audit)
         return try await respondCreated(task, wait: wait)
     }

@@ -1,6 +1,7 @@
 import EdgyAuth
 import EdgyPolicy
 import EdgyStore
+import EdgyUpload
 import Foundation
 
 /// A task as a client described it (from JSON or multipart), before validation. `validate` turns it

@@ -9,6 +9,26 @@ import Logging
 struct TaskService: Sendable {
     let deps: APIDependencies
     let config: APIConfiguration
+    /// Shared by every route that decodes a create-task body.
+    let uploadGate: UploadGate
+
+    init(deps: APIDependencies, config: APIConfiguration) {
+        self.deps = deps
+        self.config = config
+        self.uploadGate = UploadGate(permits: config.maxConcurrentDecodes)
+    }
+
+    /// Reads a create-task body into a draft, holding an upload-gate permit while it decodes.
+    /// - Throws: `APIError`: 400/413 from the decoders, 503 when no permit frees up in time.
+    func decodeDraft(_ bytes: [UInt8], _ kind: TaskRequestDecoding.BodyKind, inputNamesFile: Bool = false) async throws -> TaskDraft {
+        try await uploadGate.run(wait: config.decodeWaitLimit, retryAfter: config.retryAfterSeconds) { () throws(APIError) -> TaskDraft in
+            switch kind {
+            case .json: return try TaskRequestDecoding.draft(fromJSON: bytes)
+            case .multipart(let boundary):
+                return try TaskRequestDecoding.draft(fromMultipart: bytes, boundary: boundary, config: config, inputNamesFile: inputNamesFile)
+            }
+        }
+    }
 
     /// Validates and queues a task.
     /// - Throws: `APIError` for anything the draft gets wrong, 429 when the queue is full or the

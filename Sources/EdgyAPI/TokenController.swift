@@ -70,7 +70,7 @@ struct TokenController: Sendable {
         var expiresAt: Date?
         if let text = ask.expiresIn {
             guard let seconds = TokenLifetime.parse(text) else {
-                throw APIError.badRequest("expires_in must be a number with a unit: 90s, 15m, 12h, 30d, 2w", field: "expires_in")
+                throw APIError.badRequest("expires_in must be \(TokenLifetime.syntax)", field: "expires_in")
             }
             expiresAt = Date().addingTimeInterval(seconds)
         }

@@ -39,15 +39,29 @@ extension TokenStore {
     }
 }
 
-/// Lifetimes as people write them: `90s`, `15m`, `12h`, `30d`, `2w`.
+/// Lifetimes as people write them: `90s`, `15m`, `12h`, `30d`, `2w`, `1.5h`.
 public enum TokenLifetime {
-    /// Seconds, or nil when `text` is not a positive number with one of the units s, m, h, d, w.
+    /// The longest lifetime a token may be given: ten years.
+    public static let maximum: TimeInterval = 3650 * 86_400
+
+    /// What `parse` accepts, for error messages.
+    public static let syntax = "a number with a unit s, m, h, d or w (90s, 15m, 12h, 30d, 2w), at most 3650d"
+
+    /// Seconds, or nil unless `text` is digits (with at most one decimal point) and one of the units
+    /// s, m, h, d, w, giving a lifetime of at least a second and at most `maximum`. No signs, exponents or
+    /// hex, so the value never leaves a small range.
     public static func parse(_ text: String) -> TimeInterval? {
         let units: [Character: TimeInterval] = ["s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800]
-        guard let unit = text.last, let scale = units[unit], let value = Double(text.dropLast()), value.isFinite, value > 0 else {
-            return nil
-        }
-        return value * scale
+        guard let unit = text.last, let scale = units[unit] else { return nil }
+        let number = text.dropLast()
+        let parts = number.split(separator: ".", omittingEmptySubsequences: false)
+        guard (1...2).contains(parts.count), number.utf8.count <= 16,
+              parts.allSatisfy({ !$0.isEmpty && $0.allSatisfy { ("0"..."9").contains($0) } }),
+              let value = Double(number)
+        else { return nil }
+        let seconds = value * scale
+        guard seconds >= 1, seconds <= maximum else { return nil }
+        return seconds
     }
 }
 

@@ -26,7 +26,7 @@ public struct TokenCreateCommand: AsyncParsableCommand {
             throw ValidationError("--role must be one of \(Role.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         if let expiresIn, TokenLifetime.parse(expiresIn) == nil {
-            throw ValidationError("--expires-in must be a number with a unit: 90s, 15m, 12h, 30d, 2w")
+            throw ValidationError("--expires-in must be \(TokenLifetime.syntax), not \"\(expiresIn)\"")
         }
     }
 

@@ -74,6 +74,10 @@ public enum PolicyLoader {
     /// Decodes one file, then its parent chain, and merges them into the effective policy.
     static func resolve(text: String, name: String, file: String, directory: String?, chain: [String]) -> Result<Resolved, PolicyLoadError> {
         let root: [String: TOMLNode]
+        if let line = TOMLHeaderCheck.firstBadHeader(in: text) {
+            return .failure(PolicyLoadError(diagnostics: [PolicyDiagnostic(
+                file: file, line: line, message: "TOML syntax error: a table header must start with a key (letters, digits, _ or -, or a quoted key)")]))
+        }
         do {
             let table = try TOMLTable(string: text)
             guard case .table(let t) = TOMLNode(table) else { fatalError("a TOMLTable converts to a table") }

@@ -1,6 +1,7 @@
 import Testing
 
 @testable import EdgyAPI
+@testable import EdgyUpload
 
 @Suite struct ParserTests {
     @Test(arguments: [
@@ -23,7 +24,7 @@ import Testing
         #expect(params["X"] == "1")
         #expect(try Multipart.boundary(contentType: #"multipart/form-data; boundary="abc def""#) == "abc def")
         #expect(try Multipart.boundary(contentType: "application/json") == nil)
-        #expect(throws: APIError.self) { try Multipart.boundary(contentType: "multipart/form-data") }
+        #expect(throws: MultipartError.self) { try Multipart.boundary(contentType: "multipart/form-data") }
     }
 
     @Test func multipartWithPreambleAndExtendedFilename() throws {
@@ -55,14 +56,14 @@ import Testing
         "--B\r\nContent-Disposition: form-data; name=a\r\nno blank line",
     ])
     func malformedMultipartIs400(body: String) {
-        #expect(throws: APIError.self) { try Multipart.parse(Array(body.utf8), boundary: "B", maxParts: 10) }
+        #expect(throws: MultipartError.self) { try Multipart.parse(Array(body.utf8), boundary: "B", maxParts: 10) }
     }
 
     @Test func tooManyPartsIs413() {
         var body = ""
         for i in 0..<5 { body += "--B\r\nContent-Disposition: form-data; name=f\(i)\r\n\r\nx\r\n" }
         body += "--B--"
-        #expect(throws: APIError.self) { try Multipart.parse(Array(body.utf8), boundary: "B", maxParts: 4) }
+        #expect(throws: MultipartError.tooLarge("more than 4 multipart parts")) { try Multipart.parse(Array(body.utf8), boundary: "B", maxParts: 4) }
         #expect((try? Multipart.parse(Array(body.utf8), boundary: "B", maxParts: 5))?.count == 5)
     }
 }

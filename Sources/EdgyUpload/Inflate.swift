@@ -1,8 +1,8 @@
 import CZlib
 
 /// zlib's inflate with an output cap, for `.tar.gz` and `.zip` uploads.
-enum Inflate {
-    enum Format {
+public enum Inflate {
+    public enum Format: Sendable {
         /// RFC 1952 gzip (one member).
         case gzip
         /// RFC 1951 raw deflate, as in zip entries.
@@ -11,7 +11,7 @@ enum Inflate {
         var windowBits: Int32 { self == .gzip ? 15 + 16 : -15 }
     }
 
-    enum Failure: Error, Equatable {
+    public enum Failure: Error, Equatable, Sendable {
         /// The output would exceed the cap.
         case tooLarge
         /// Not valid compressed data, or truncated.
@@ -19,7 +19,9 @@ enum Inflate {
     }
 
     /// Decompresses `input`, failing as soon as the output would pass `maxOutput` bytes.
-    static func decompress(_ input: ArraySlice<UInt8>, format: Format, maxOutput: Int) throws(Failure) -> [UInt8] {
+    public static func decompress(_ input: ArraySlice<UInt8>, format: Format, maxOutput: Int) throws(Failure) -> [UInt8] {
+        guard input.count <= Int(UInt32.max) else { throw .tooLarge }
+        let maxOutput = max(maxOutput, 0)
         var stream = z_stream()
         guard inflateInit2_(&stream, format.windowBits, zlibVersion(), Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
             throw .corrupt("inflateInit failed")
@@ -57,7 +59,7 @@ enum Inflate {
     }
 
     /// The CRC-32 zip and gzip use.
-    static func crc32(_ bytes: [UInt8]) -> UInt32 {
-        bytes.withUnsafeBufferPointer { UInt32(CZlib.crc32(0, $0.baseAddress, UInt32($0.count))) }
+    public static func crc32(_ bytes: [UInt8]) -> UInt32 {
+        bytes.withUnsafeBufferPointer { UInt32(truncatingIfNeeded: CZlib.crc32(0, $0.baseAddress, UInt32(truncatingIfNeeded: $0.count))) }
     }
 }

@@ -1,0 +1,207 @@
+import EdgyPolicy
+import Foundation
+
+/// A JSON create-task body refused: not JSON at all (`field` nil), or a field that is wrong.
+public struct TaskJSONError: Error, Sendable, Hashable, CustomStringConvertible {
+    public var message: String
+    /// The field at fault, e.g. `files[2].mode`, `limits.memory_mib`; nil when the body is not a JSON object.
+    public var field: String?
+
+    public init(_ message: String, field: String? = nil) {
+        self.message = message
+        self.field = field
+    }
+
+    public var description: String { message + (field.map { " (\($0))" } ?? "") }
+}
+
+/// `POST /v1/tasks` as JSON. Unknown keys are refused, so a typo never silently drops a field;
+/// numbers outside their field's range are refused naming the field.
+public struct TaskBody: Decodable, Sendable {
+    public var name: String?
+    public var policy: String?
+    public var input: String?
+    public var files: [FileBody]?
+    public var command: [String]?
+    public var stdin: String?
+    public var stdinBase64: String?
+    public var env: [String: String]?
+    public var limits: LimitsBody?
+    public var maxAttempts: Int?
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case name, policy, input, files, command, stdin, env, limits
+        case stdinBase64 = "stdin_base64", maxAttempts = "max_attempts"
+    }
+
+    /// The body, or the first field it gets wrong.
+    public static func decode(_ bytes: [UInt8]) throws(TaskJSONError) -> TaskBody {
+        do {
+            return try JSONDecoder().decode(TaskBody.self, from: Data(bytes))
+        } catch {
+            throw TaskJSONError.describing(error)
+        }
+    }
+
+    public init(from decoder: any Decoder) throws {
+        try rejectUnknownKeys(decoder, known: CodingKeys.allCases.map(\.rawValue))
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        name = try c.decodeIfPresent(String.self, forKey: .name)
+        policy = try c.decodeIfPresent(String.self, forKey: .policy)
+        input = try c.decodeIfPresent(String.self, forKey: .input)
+        files = try c.decodeIfPresent([FileBody].self, forKey: .files)
+        command = try c.decodeIfPresent([String].self, forKey: .command)
+        stdin = try c.decodeIfPresent(String.self, forKey: .stdin)
+        stdinBase64 = try c.decodeIfPresent(String.self, forKey: .stdinBase64)
+        env = try c.decodeIfPresent([String: String].self, forKey: .env)
+        limits = try c.decodeIfPresent(LimitsBody.self, forKey: .limits)
+        maxAttempts = try wholeNumber(c, .maxAttempts, "max_attempts must be a whole number")
+    }
+}
+
+public struct FileBody: Decodable, Sendable {
+    public enum Encoding: String, Decodable, Sendable { case utf8, base64 }
+    public var path: String
+    public var content: String
+    public var encoding: Encoding
+    /// Permission bits only (0 to 0o777).
+    public var mode: UInt32
+
+    enum CodingKeys: String, CodingKey, CaseIterable { case path, content, encoding, mode }
+
+    public init(from decoder: any Decoder) throws {
+        try rejectUnknownKeys(decoder, known: CodingKeys.allCases.map(\.rawValue))
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        path = try c.decode(String.self, forKey: .path)
+        content = try c.decodeIfPresent(String.self, forKey: .content) ?? ""
+        encoding = try c.decodeIfPresent(Encoding.self, forKey: .encoding) ?? .utf8
+        mode = try Self.decodeMode(c)
+    }
+
+    /// 493 or "0755"/"755"/"0o755": permission bits, as chmod takes them.
+    private static func decodeMode(_ c: KeyedDecodingContainer<CodingKeys>) throws -> UInt32 {
+        let wrong = { DecodingError.dataCorruptedError(forKey: .mode, in: c, debugDescription: "mode must be permission bits from 0 to 0o777: octal text like \"0755\" or a number") }
+        guard c.contains(.mode), try !c.decodeNil(forKey: .mode) else { return 0o644 }
+        if let text = try? c.decode(String.self, forKey: .mode) {
+            let digits = text.hasPrefix("0o") ? String(text.dropFirst(2)) : text
+            guard digits.utf8.count <= 4, let parsed = UInt32(digits, radix: 8), parsed <= 0o777 else { throw wrong() }
+            return parsed
+        }
+        guard let number = try? c.decode(Double.self, forKey: .mode), number >= 0, number <= 0o777, number.rounded() == number else { throw wrong() }
+        return UInt32(number)
+    }
+}
+
+/// `limits`: LimitOverrides with its TOML key names, unknown keys refused, every value positive.
+public struct LimitsBody: Decodable, Sendable {
+    public var overrides: LimitOverrides
+
+    static let keys = [
+        "wall_time_s", "cpu_time_s", "memory_mib", "pids", "open_files", "file_size_mib", "workdir_mib",
+        "tmp_mib", "stdout_kib", "stderr_kib", "output_overflow",
+    ]
+
+    public init(from decoder: any Decoder) throws {
+        try rejectUnknownKeys(decoder, known: Self.keys)
+        let c = try decoder.container(keyedBy: AnyKey.self)
+        for key in c.allKeys where key.stringValue != "output_overflow" {
+            // Limits only tighten a policy: zero, negative or astronomically large values are wrong on
+            // their face, whatever the policy says. Checked here because Foundation reports a number
+            // that does not fit an Int without naming its key.
+            let fractional = key.stringValue.hasSuffix("_s")
+            guard let value = try? c.decode(Double.self, forKey: key), value > 0, value <= 1e15, fractional || value.rounded() == value else {
+                let kind = fractional ? "a positive number" : "a positive whole number"
+                throw DecodingError.dataCorruptedError(forKey: key, in: c, debugDescription: "\(key.stringValue) must be \(kind) no larger than 1e15")
+            }
+        }
+        overrides = try LimitOverrides(from: decoder)
+    }
+
+    /// The `limits` object of a multipart field.
+    public static func decode(_ bytes: [UInt8]) throws(TaskJSONError) -> LimitOverrides {
+        do {
+            return try JSONDecoder().decode(LimitsBody.self, from: Data(bytes)).overrides
+        } catch {
+            var described = TaskJSONError.describing(error)
+            described.field = described.field.map { "limits.\($0)" } ?? "limits"
+            throw described
+        }
+    }
+}
+
+/// An integer field, refused naming its key when it is fractional or beyond ±1e15 (Foundation's own
+/// error for a number that does not fit an Int names no key).
+func wholeNumber<Key: CodingKey>(_ c: KeyedDecodingContainer<Key>, _ key: Key, _ message: String) throws -> Int? {
+    guard c.contains(key), try !c.decodeNil(forKey: key) else { return nil }
+    let value = try c.decode(Double.self, forKey: key)
+    guard value.rounded() == value, abs(value) <= 1e15 else {
+        throw DecodingError.dataCorruptedError(forKey: key, in: c, debugDescription: message)
+    }
+    return Int(value)
+}
+
+struct AnyKey: CodingKey {
+    var stringValue: String
+    var intValue: Int? { nil }
+    init(stringValue: String) { self.stringValue = stringValue }
+    init?(intValue: Int) { nil }
+}
+
+struct UnknownKey: Error {
+    var path: String
+}
+
+func rejectUnknownKeys(_ decoder: any Decoder, known: [String]) throws {
+    let container = try decoder.container(keyedBy: AnyKey.self)
+    if let unknown = container.allKeys.first(where: { !known.contains($0.stringValue) }) {
+        throw UnknownKey(path: TaskJSONError.fieldPath(decoder.codingPath + [unknown]))
+    }
+}
+
+extension TaskJSONError {
+    /// `files[2].mode` for a coding path.
+    public static func fieldPath(_ path: [any CodingKey]) -> String {
+        var out = ""
+        for key in path {
+            if let index = key.intValue {
+                out += "[\(index)]"
+            } else {
+                out += out.isEmpty ? key.stringValue : ".\(key.stringValue)"
+            }
+        }
+        return out
+    }
+
+    /// A decoding failure as a message naming the field.
+    public static func describing(_ error: any Error) -> TaskJSONError {
+        switch error {
+        case let error as UnknownKey:
+            return TaskJSONError("unknown field \(error.path)", field: error.path)
+        case let error as TaskJSONError:
+            return error
+        case DecodingError.typeMismatch(_, let context) where context.codingPath.isEmpty:
+            return TaskJSONError("the body must be a JSON object")
+        case DecodingError.typeMismatch(let type, let context):
+            return TaskJSONError("expected \(typeName(type)): \(context.debugDescription)", field: fieldPath(context.codingPath))
+        case DecodingError.valueNotFound(let type, let context):
+            return TaskJSONError("expected \(typeName(type)), found null", field: fieldPath(context.codingPath))
+        case DecodingError.keyNotFound(let key, let context):
+            let path = fieldPath(context.codingPath + [key])
+            return TaskJSONError("\(path) is required", field: path)
+        case DecodingError.dataCorrupted(let context) where !context.codingPath.isEmpty:
+            return TaskJSONError(context.debugDescription, field: fieldPath(context.codingPath))
+        default:
+            return TaskJSONError("the body is not valid JSON")
+        }
+    }
+
+    private static func typeName(_ type: Any.Type) -> String {
+        switch type {
+        case is String.Type: "a string"
+        case is Int.Type, is UInt32.Type, is Int32.Type: "an integer"
+        case is Double.Type: "a number"
+        case is [String].Type: "an array of strings"
+        default: "\(type)".lowercased()
+        }
+    }
+}

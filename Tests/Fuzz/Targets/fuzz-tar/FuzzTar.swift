@@ -1,0 +1,15 @@
+import EdgyFuzzSupport
+import EdgyUpload
+
+/// libFuzzer calls this with each input; a trap in the decoder is the bug it looks for.
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzz(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
+    let bytes = FuzzDriver.bytes(data, size)
+    var budget = UploadBudget(limit: 1 << 20)
+    _ = try? Archive.unpack(bytes, format: .tar, limits: ArchiveLimits(maxEntries: 64, maxBytes: 1 << 20, maxRatio: 100), budget: &budget)
+    return 0
+}
+
+@main struct FuzzTar {
+    static func main() { FuzzDriver.main(fuzz) }
+}

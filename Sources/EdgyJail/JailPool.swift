@@ -83,7 +83,8 @@ struct ParkedJail: Sendable {
             edgy_spawn_abort(&pending)
             let stage = childError.stage
             var detail: String?
-            if stage == Int32(EDGY_STAGE_FS_OP.rawValue), childError.op_index >= 0,
+            let namesOp = stage == Int32(EDGY_STAGE_FS_OP.rawValue) || stage == Int32(EDGY_STAGE_MOUNT_RECURSIVE.rawValue)
+            if namesOp, childError.op_index >= 0,
                Int(childError.op_index) < shape.filesystemOps.count {
                 detail = shape.filesystemOps[Int(childError.op_index)]
             }

@@ -317,6 +317,12 @@ struct PolicyFileDecoder {
                 if let v = positiveInt(node, place) { policy.limits.stdoutKib = v }
             case ("limits", "stderr_kib"):
                 if let v = positiveInt(node, place) { policy.limits.stderrKib = v }
+            case ("limits", "pending_signals"):
+                if let v = positiveInt(node, place) { policy.limits.pendingSignals = v }
+            case ("limits", "mqueue_kib"):
+                if let v = positiveInt(node, place) { policy.limits.mqueueKib = v }
+            case ("limits", "memlock_kib"):
+                if let v = positiveInt(node, place) { policy.limits.memlockKib = v }
             case ("limits", "output_overflow"):
                 if let s = choice(node, place, allowed: Policy.OutputOverflow.allCases.map(\.rawValue)) {
                     policy.limits.outputOverflow = Policy.OutputOverflow(rawValue: s)!

@@ -42,6 +42,9 @@ extension Policy {
         out += "stdout_kib = \(limits.stdoutKib)\n"
         out += "stderr_kib = \(limits.stderrKib)\n"
         out += "output_overflow = \(Self.toml(limits.outputOverflow.rawValue))\n"
+        out += "pending_signals = \(limits.pendingSignals)\n"
+        out += "mqueue_kib = \(limits.mqueueKib)\n"
+        out += "memlock_kib = \(limits.memlockKib)\n"
 
         for mount in mounts {
             out += "\n[[mounts]]\nsource = \(Self.toml(mount.source))\n"

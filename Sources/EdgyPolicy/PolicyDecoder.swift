@@ -442,6 +442,12 @@ struct PolicyFileDecoder {
         guard diagnostics.count == before else { return }
         if name == "mounts" { policy.mounts = mounts } else { policy.tmpfs = tmpfs }
         origins[name] = Origin(file: file, line: lines.line(table: name) ?? line(place))
+        // Each entry's own line, for checks on the resolved policy ("mounts.0").
+        for (index, item) in items.enumerated() {
+            guard case .table(let table) = item else { continue }
+            let key = table["destination"] != nil ? "destination" : "source"
+            origins["\(name).\(index)"] = Origin(file: file, line: lines.line(table: name, index: index, key: key) ?? origins[name]?.line)
+        }
     }
 
     // MARK: Value checks

@@ -40,6 +40,23 @@ struct step_failure {
 
 #define OK 0
 #define FAIL -1
+/// apply_op: the bind itself worked, making its flags recursive did not.
+#define FAIL_RECURSIVE -2
+
+#ifndef SYS_mount_setattr
+#define SYS_mount_setattr 442
+#endif
+#ifndef AT_RECURSIVE
+#define AT_RECURSIVE 0x8000
+#endif
+/// From linux/mount.h, which clashes with sys/mount.h.
+struct edgy_mount_attr {
+    uint64_t attr_set, attr_clr, propagation, userns_fd;
+};
+#define EDGY_MOUNT_ATTR_RDONLY 0x00000001ULL
+#define EDGY_MOUNT_ATTR_NOSUID 0x00000002ULL
+#define EDGY_MOUNT_ATTR_NODEV 0x00000004ULL
+#define EDGY_MOUNT_ATTR_NOEXEC 0x00000008ULL
 
 /// The blob starts with the plan header, so offsets are relative to `plan` itself.
 static const char *at(const struct edgy_plan *plan, uint64_t offset) {
@@ -176,6 +193,22 @@ static int step_signal_mask(void) {
 
 // ---- Step 3: the filesystem -------------------------------------------------------------------
 
+/// The remount above changes the top mount only: a submount of the source (a tmpfs under a bound
+/// directory) would stay writable, suid and dev. mount_setattr(AT_RECURSIVE) sets the same
+/// restrictions on the whole tree (it only adds flags, so locked ones are kept). Kernels without
+/// it (ENOSYS before 5.12) or that refuse it (EINVAL) fail the setup: the mount would not mean
+/// what the policy says.
+static int bind_flags_recursive(const char *path, uint64_t flags) {
+    struct edgy_mount_attr attr = {0, 0, 0, 0};
+    if (flags & MS_RDONLY) attr.attr_set |= EDGY_MOUNT_ATTR_RDONLY;
+    if (flags & MS_NOSUID) attr.attr_set |= EDGY_MOUNT_ATTR_NOSUID;
+    if (flags & MS_NODEV) attr.attr_set |= EDGY_MOUNT_ATTR_NODEV;
+    if (flags & MS_NOEXEC) attr.attr_set |= EDGY_MOUNT_ATTR_NOEXEC;
+    if (attr.attr_set == 0) return OK;
+    if (syscall(SYS_mount_setattr, AT_FDCWD, path, (long)AT_RECURSIVE, &attr, sizeof attr) != 0) return FAIL_RECURSIVE;
+    return OK;
+}
+
 static int apply_op(const struct edgy_plan *plan, const struct edgy_fs_op *op) {
     const char *path = at(plan, op->path);
     const char *source = at(plan, op->source);
@@ -196,7 +229,7 @@ static int apply_op(const struct edgy_plan *plan, const struct edgy_fs_op *op) {
         }
         // A bind mount takes its flags only on a remount (mount(2), "Creating a bind mount").
         if (syscall(SYS_mount, NULL, path, NULL, MS_BIND | MS_REMOUNT | op->mount_flags, NULL) != 0) return FAIL;
-        return OK;
+        return bind_flags_recursive(path, op->mount_flags);
     case EDGY_OP_TMPFS:
         if (syscall(SYS_mount, "tmpfs", path, "tmpfs", op->mount_flags, at(plan, op->data)) != 0) return FAIL;
         return OK;
@@ -242,7 +275,9 @@ static int step_filesystem(const struct edgy_plan *fs, struct step_failure *fail
     const struct edgy_fs_op *ops = (const struct edgy_fs_op *)(const void *)at(fs, fs->ops);
     for (uint32_t i = 0; i < fs->n_ops; i++) {
         failure->op_index = (int)i;
-        if (apply_op(fs, &ops[i]) != OK) return FAIL;
+        int r = apply_op(fs, &ops[i]);
+        if (r == FAIL_RECURSIVE) failure->stage = EDGY_STAGE_MOUNT_RECURSIVE;
+        if (r != OK) return FAIL;
     }
     failure->op_index = -1;
 
@@ -272,6 +307,46 @@ static int step_task_files(const struct edgy_plan *plan, struct step_failure *fa
     failure->stage = EDGY_STAGE_CHDIR;
     const char *workdir = at(plan, plan->workdir);
     if (workdir && syscall(SYS_chdir, workdir) != 0) return FAIL;
+    return OK;
+}
+
+// ---- Step 3b: the user namespace's own limits ------------------------------------------------
+
+/// Writes the plan's /proc/sys/user limits, which belong to the user namespace the writer is in
+/// (the kernel shows each namespace its own table, writable with CAP_SYS_RESOURCE over it), so only
+/// the child can set them: the parent is root of the initial namespace, and as a multithreaded
+/// process it cannot setns into ours. Done as root of the new namespace, right after the cgroup
+/// namespace (which the limits may forbid) and before anything of the workload's.
+///
+/// Why it matters: the kernel charges a count (inotify instances, namespaces...) to the caller's
+/// namespace and then to each ancestor's entry for the namespace's owner, checking every level's
+/// limit. The daemon owns every jail's namespace, so without a limit of its own a jail spends host
+/// root's allowance. A file the kernel lacks (e.g. fanotify's before 5.13) is skipped.
+static int step_userns_limits(const struct edgy_plan *fs, struct step_failure *failure) {
+    static const char prefix[] = "/proc/sys/user/";
+    const uint64_t *table = (const uint64_t *)(const void *)at(fs, fs->userns_limits);
+    for (uint32_t i = 0; i < fs->n_userns_limits; i++) {
+        failure->op_index = (int)i;
+        const char *name = at(fs, table[2 * i]);
+        const char *value = at(fs, table[2 * i + 1]);
+        char path[96];
+        size_t name_len = strlen(name);
+        if (sizeof prefix + name_len > sizeof path) {
+            errno = ENAMETOOLONG;
+            return FAIL;
+        }
+        memcpy(path, prefix, sizeof prefix - 1);
+        memcpy(path + sizeof prefix - 1, name, name_len + 1);
+        long fd = syscall(SYS_openat, AT_FDCWD, path, O_WRONLY | O_CLOEXEC);
+        if (fd < 0 && errno == ENOENT) continue;
+        if (fd < 0) return FAIL;
+        int r = sys_write_all((int)fd, value, strlen(value)) == 0 ? OK : FAIL;
+        int saved = errno;
+        syscall(SYS_close, fd);
+        errno = saved;
+        if (r != OK) return FAIL;
+    }
+    failure->op_index = -1;
     return OK;
 }
 
@@ -414,6 +489,8 @@ static void step_prepare(const struct edgy_plan *fs, int error_fd) {
     // After the first gate, so the namespace is rooted at the jail's own cgroup.
     if (fs->unshare_cgroup && syscall(SYS_unshare, CLONE_NEWCGROUP) != 0)
         fail(error_fd, EDGY_STAGE_CGROUP_NS, -1, errno);
+    if (fs->user_namespace && step_userns_limits(fs, &failure) != OK)
+        fail(error_fd, EDGY_STAGE_USERNS_LIMITS, failure.op_index, errno);
     syscall(SYS_umask, 0);
 
     if (step_filesystem(fs, &failure) != OK) fail(error_fd, failure.stage, failure.op_index, errno);

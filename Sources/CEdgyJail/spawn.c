@@ -293,6 +293,8 @@ const char *edgy_stage_name(int stage) {
     case EDGY_STAGE_PDEATHSIG: return "parent death signal";
     case EDGY_STAGE_PLAN: return "plan";
     case EDGY_STAGE_TASK_FILE: return "task files";
+    case EDGY_STAGE_USERNS_LIMITS: return "user namespace limits";
+    case EDGY_STAGE_MOUNT_RECURSIVE: return "recursive mount flags";
     default: return "unknown";
     }
 }

@@ -319,6 +319,9 @@ struct PlanBuilder {
         f.hostname = plan.string(policy.run.hostname)
         f.loopback_up = policy.network.mode == .loopback ? 1 : 0
         f.last_cap = lastCap
+        if policy.identity.userNamespace {
+            UserNamespaceLimits.add(UserNamespaceLimits.values(for: policy), to: &plan, header: &f)
+        }
         plan.plan = f
 
         var p = edgy_plan()
@@ -344,6 +347,11 @@ struct PlanBuilder {
             (Int32(RLIMIT_NOFILE.rawValue), UInt64(limits.openFiles), UInt64(limits.openFiles)),
             (Int32(RLIMIT_FSIZE.rawValue), UInt64(limits.fileSizeMib) << 20, UInt64(limits.fileSizeMib) << 20),
             (Int32(RLIMIT_CORE.rawValue), 0, 0),
+            // Counted per user, and charged to host root as well (the daemon owns the jail's user
+            // namespace): these bound what a jail adds to root's counts.
+            (Int32(__RLIMIT_SIGPENDING.rawValue), UInt64(limits.pendingSignals), UInt64(limits.pendingSignals)),
+            (Int32(__RLIMIT_MSGQUEUE.rawValue), UInt64(limits.mqueueKib) << 10, UInt64(limits.mqueueKib) << 10),
+            (Int32(__RLIMIT_MEMLOCK.rawValue), UInt64(limits.memlockKib) << 10, UInt64(limits.memlockKib) << 10),
         ]
         withUnsafeMutableBytes(of: &p.rlimits) { raw in
             let table = raw.bindMemory(to: edgy_rlimit.self)

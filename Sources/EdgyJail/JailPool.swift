@@ -83,7 +83,8 @@ struct ParkedJail: Sendable {
             edgy_spawn_abort(&pending)
             let stage = childError.stage
             var detail: String?
-            if stage == Int32(EDGY_STAGE_FS_OP.rawValue), childError.op_index >= 0,
+            let namesOp = stage == Int32(EDGY_STAGE_FS_OP.rawValue) || stage == Int32(EDGY_STAGE_MOUNT_RECURSIVE.rawValue)
+            if namesOp, childError.op_index >= 0,
                Int(childError.op_index) < shape.filesystemOps.count {
                 detail = shape.filesystemOps[Int(childError.op_index)]
             }
@@ -154,15 +155,18 @@ final class JailPool: Sendable {
     let cgroups: CgroupManager?
     /// Jails kept parked per shape.
     let size: Int
-    /// Shapes pooled at most; requests of other shapes spawn on demand.
+    /// Shapes kept warm at most; a new one evicts the least recently used (its parked jails are
+    /// torn down), so a stream of distinct shapes cannot grow the pool.
     static let maxShapes = 8
     private let sequence = Atomic<UInt64>(0)
     private let state = Mutex(State())
 
     private struct State {
         var parked: [JailShape: [ParkedJail]] = [:]
-        /// Shapes to keep filled, in order of first use.
+        /// Shapes to keep filled, least recently used first.
         var shapes: [JailShape] = []
+        /// Parked jails of evicted shapes, for the pool thread to kill and reap.
+        var evicted: [ParkedJail] = []
         /// Shapes whose last spawn failed: not refilled until used again (no hot loop).
         var failing: Set<JailShape> = []
         /// Finished jails (mount namespace, cgroup), to release off the request path.
@@ -179,6 +183,24 @@ final class JailPool: Sendable {
             idle = false
             if wakeFD >= 0 { signalEventFD(wakeFD) }
         }
+
+        /// Marks `shape` most recently used; false when it is not kept warm.
+        mutating func touch(_ shape: JailShape) -> Bool {
+            guard let index = shapes.firstIndex(of: shape) else { return false }
+            if index != shapes.count - 1 { shapes.append(shapes.remove(at: index)) }
+            return true
+        }
+
+        /// Adds `shape` as most recently used, evicting the least recently used one when full.
+        mutating func admit(_ shape: JailShape, limit: Int) {
+            if touch(shape) { return }
+            while shapes.count >= limit, !shapes.isEmpty {
+                let old = shapes.removeFirst()
+                failing.remove(old)
+                evicted += parked.removeValue(forKey: old) ?? []
+            }
+            shapes.append(shape)
+        }
     }
 
     init(host: JailHostConfiguration, cgroups: CgroupManager?, size: Int) {
@@ -194,7 +216,7 @@ final class JailPool: Sendable {
     /// A parked jail of `shape`, or nil (none ready, or shutting down).
     func take(_ shape: JailShape) -> ParkedJail? {
         state.withLock { s in
-            guard !s.stopping, var list = s.parked[shape], !list.isEmpty else { return nil }
+            guard !s.stopping, s.touch(shape), var list = s.parked[shape], !list.isEmpty else { return nil }
             let jail = list.removeFirst()
             s.parked[shape] = list
             return jail
@@ -207,10 +229,7 @@ final class JailPool: Sendable {
         let start = state.withLock { s -> Bool in
             if s.stopping { return false }
             s.failing.remove(shape)
-            if !s.shapes.contains(shape) {
-                guard s.shapes.count < Self.maxShapes else { return false }
-                s.shapes.append(shape)
-            }
+            s.admit(shape, limit: Self.maxShapes)
             s.wake()
             return s.thread == nil
         }
@@ -232,6 +251,11 @@ final class JailPool: Sendable {
     /// How many jails are parked now, per shape (for tests and diagnostics).
     var parkedCount: Int {
         state.withLock { s in s.parked.values.reduce(0) { $0 + $1.count } }
+    }
+
+    /// The shapes kept warm now, least recently used first (for tests and diagnostics).
+    var warmShapes: [JailShape] {
+        state.withLock { s in s.shapes }
     }
 
     /// True when the pool thread has nothing left to do: every shape topped up (or failing), every
@@ -259,8 +283,9 @@ final class JailPool: Sendable {
 
     private func drain() {
         let (parked, doomed) = state.withLock { s -> ([ParkedJail], [FinishedJail]) in
-            let all = s.parked.values.flatMap { $0 }
+            let all = s.parked.values.flatMap { $0 } + s.evicted
             s.parked = [:]
+            s.evicted = []
             defer { s.doomed = [] }
             return (all, s.doomed)
         }
@@ -316,9 +341,13 @@ final class JailPool: Sendable {
     ///   supervisor's `deinit` or by hand) ends it.
     private func loop() {
         while true {
-            enum Work { case stop, remove([FinishedJail]), spawn(JailShape), idle }
+            enum Work { case stop, evict([ParkedJail]), remove([FinishedJail]), spawn(JailShape), idle }
             let work = state.withLock { s -> Work in
                 if s.stopping { return .stop }
+                if !s.evicted.isEmpty {
+                    defer { s.evicted = [] }
+                    return .evict(s.evicted)
+                }
                 if !s.doomed.isEmpty {
                     defer { s.doomed = [] }
                     return .remove(s.doomed)
@@ -332,6 +361,8 @@ final class JailPool: Sendable {
             switch work {
             case .stop:
                 return
+            case .evict(let jails):
+                for var jail in jails { jail.abort() }
             case .remove(let jails):
                 for jail in jails { ParkedJail.retire(jail) }
             case .spawn(let shape):
@@ -339,7 +370,8 @@ final class JailPool: Sendable {
                 switch result {
                 case .success(var jail):
                     let kept = state.withLock { s -> Bool in
-                        if s.stopping { return false }
+                        // Evicted while it was being cloned: not wanted any more.
+                        if s.stopping || !s.shapes.contains(shape) { return false }
                         s.parked[shape, default: []].append(jail)
                         return true
                     }

@@ -38,6 +38,15 @@ public struct JailRequest: Sendable {
         self.stdin = stdin
         self.extraEnvironment = extraEnvironment
     }
+
+    /// Whether the pool should keep jails of this request's shape parked. Not when the task
+    /// changed the policy's limits (its digest differs from `policyDigest`): every distinct
+    /// override would otherwise be a shape of its own, and a stream of them would evict the
+    /// policies' own shapes. Such a request still takes a parked jail if its shape has one.
+    /// Computed after the attempt, off the path to exec.
+    var keepsShapeWarm: Bool {
+        policyDigest.isEmpty || policyDigest == policy.digest
+    }
 }
 
 /// Host-level settings of the jail, the same for every policy.

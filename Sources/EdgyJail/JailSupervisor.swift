@@ -65,6 +65,9 @@ public final class JailSupervisor: Sendable {
     /// How many jails are parked at their gate right now.
     public var parkedJails: Int { core.pool?.parkedCount ?? 0 }
 
+    /// Shapes the pool keeps warm now (at most 8, least recently used evicted first).
+    public var warmShapes: Int { core.pool?.warmShapes.count ?? 0 }
+
     /// Waits until the pool's background work (refills: clone, cgroup mkdir and attach, the
     /// filesystem build; removal of finished cgroups) is done, for up to `timeoutMs`. True if it
     /// settled (always, without a pool). For warm-up, and for benchmarks that time other tools
@@ -192,7 +195,7 @@ private struct Attempt {
             switch ParkedJail.spawn(shape: shape, host: supervisor.host, cgroups: supervisor.cgroups, name: "jail-\(getpid())-\(serial)") {
             case .success(let spawned): jail = spawned
             case .failure(let failure):
-                pool?.refill(shape)
+                if request.keepsShapeWarm { pool?.refill(shape) }
                 return setupFailed(failure.stage, errno: failure.errno, detail: failure.detail)
             }
         }
@@ -203,7 +206,7 @@ private struct Attempt {
             // removal waits for an RCU grace period on v1, so the pool thread does it.
             if let cgroup, !cgroupEmptied && !cgroup.processes().isEmpty { cgroup.kill() }
             if let pool { pool.retire(jail.finished) } else { ParkedJail.retire(jail.finished) }
-            pool?.refill(shape)
+            if pool != nil, request.keepsShapeWarm { pool?.refill(shape) }
         }
 
         var pending = jail.pending

@@ -15,17 +15,22 @@ public struct LimitOverrides: Sendable, Hashable, Codable {
     public var stderrKib: Int?
     /// `kill` is tighter than `truncate`.
     public var outputOverflow: Policy.OutputOverflow?
+    public var pendingSignals: Int?
+    public var mqueueKib: Int?
+    public var memlockKib: Int?
 
     enum CodingKeys: String, CodingKey {
         case wallTimeS = "wall_time_s", cpuTimeS = "cpu_time_s", memoryMib = "memory_mib", pids
         case openFiles = "open_files", fileSizeMib = "file_size_mib", workdirMib = "workdir_mib", tmpMib = "tmp_mib"
         case stdoutKib = "stdout_kib", stderrKib = "stderr_kib", outputOverflow = "output_overflow"
+        case pendingSignals = "pending_signals", mqueueKib = "mqueue_kib", memlockKib = "memlock_kib"
     }
 
     public init(
         wallTimeS: Double? = nil, cpuTimeS: Double? = nil, memoryMib: Int? = nil, pids: Int? = nil,
         openFiles: Int? = nil, fileSizeMib: Int? = nil, workdirMib: Int? = nil, tmpMib: Int? = nil,
-        stdoutKib: Int? = nil, stderrKib: Int? = nil, outputOverflow: Policy.OutputOverflow? = nil
+        stdoutKib: Int? = nil, stderrKib: Int? = nil, outputOverflow: Policy.OutputOverflow? = nil,
+        pendingSignals: Int? = nil, mqueueKib: Int? = nil, memlockKib: Int? = nil
     ) {
         self.wallTimeS = wallTimeS
         self.cpuTimeS = cpuTimeS
@@ -38,6 +43,9 @@ public struct LimitOverrides: Sendable, Hashable, Codable {
         self.stdoutKib = stdoutKib
         self.stderrKib = stderrKib
         self.outputOverflow = outputOverflow
+        self.pendingSignals = pendingSignals
+        self.mqueueKib = mqueueKib
+        self.memlockKib = memlockKib
     }
 
     public var isEmpty: Bool { self == LimitOverrides() }
@@ -87,6 +95,9 @@ extension Policy.Limits {
         try tighten("tmp_mib", overrides.tmpMib, tmpMib) { out.tmpMib = $0 }
         try tighten("stdout_kib", overrides.stdoutKib, stdoutKib) { out.stdoutKib = $0 }
         try tighten("stderr_kib", overrides.stderrKib, stderrKib) { out.stderrKib = $0 }
+        try tighten("pending_signals", overrides.pendingSignals, pendingSignals) { out.pendingSignals = $0 }
+        try tighten("mqueue_kib", overrides.mqueueKib, mqueueKib) { out.mqueueKib = $0 }
+        try tighten("memlock_kib", overrides.memlockKib, memlockKib) { out.memlockKib = $0 }
         if let overflow = overrides.outputOverflow {
             guard overflow == .kill || outputOverflow == .truncate else {
                 throw PolicyOverrideError(key: "output_overflow", requested: overflow.rawValue, maximum: outputOverflow.rawValue)

@@ -104,6 +104,12 @@ public struct Policy: Sendable, Hashable, Codable {
         public var stdoutKib: Int
         public var stderrKib: Int
         public var outputOverflow: OutputOverflow
+        /// `RLIMIT_SIGPENDING`: queued signals, charged to host root's count too (see docs).
+        public var pendingSignals: Int
+        /// `RLIMIT_MSGQUEUE`: bytes of POSIX message queues.
+        public var mqueueKib: Int
+        /// `RLIMIT_MEMLOCK`: locked memory.
+        public var memlockKib: Int
 
         public init(
             wallTimeS: Double = 10,
@@ -116,7 +122,10 @@ public struct Policy: Sendable, Hashable, Codable {
             tmpMib: Int = 64,
             stdoutKib: Int = 1024,
             stderrKib: Int = 1024,
-            outputOverflow: OutputOverflow = .truncate
+            outputOverflow: OutputOverflow = .truncate,
+            pendingSignals: Int = 64,
+            mqueueKib: Int = 64,
+            memlockKib: Int = 64
         ) {
             self.wallTimeS = wallTimeS
             self.cpuTimeS = cpuTimeS
@@ -129,6 +138,9 @@ public struct Policy: Sendable, Hashable, Codable {
             self.stdoutKib = stdoutKib
             self.stderrKib = stderrKib
             self.outputOverflow = outputOverflow
+            self.pendingSignals = pendingSignals
+            self.mqueueKib = mqueueKib
+            self.memlockKib = memlockKib
         }
     }
 

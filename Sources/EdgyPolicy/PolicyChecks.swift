@@ -11,11 +11,24 @@ enum PolicyChecks {
             add("run.command", "[run] command", "uses {entry}, but [run] entry is not set")
         }
         let workdir = policy.run.workdir
-        for tmpfs in policy.tmpfs where tmpfs.destination == workdir || tmpfs.destination == "/tmp" {
-            add("tmpfs", "[[tmpfs]] destination", "\(tmpfs.destination) is already a tmpfs (the working directory or /tmp)")
+        // The workdir and /tmp are tmpfs mounted after every [[mounts]] and [[tmpfs]] entry: one
+        // at or under them would vanish beneath it.
+        func scratch(_ destination: String) -> String? {
+            [workdir, "/tmp"].first { destination == $0 || destination.hasPrefix($0 + "/") }
         }
-        for mount in policy.mounts where mount.destination == workdir || mount.destination == "/tmp" {
-            add("mounts", "[[mounts]] destination", "\(mount.destination) is the working directory or /tmp, which are writable tmpfs")
+        for (index, tmpfs) in policy.tmpfs.enumerated() {
+            guard let under = scratch(tmpfs.destination) else { continue }
+            let key = origins["tmpfs.\(index)"] != nil ? "tmpfs.\(index)" : "tmpfs"
+            add(key, "[[tmpfs]] destination",
+                tmpfs.destination == under ? "\(tmpfs.destination) is already a tmpfs (the working directory or /tmp)"
+                    : "\(tmpfs.destination) is under \(under), a tmpfs mounted over it")
+        }
+        for (index, mount) in policy.mounts.enumerated() {
+            guard let under = scratch(mount.destination) else { continue }
+            let key = origins["mounts.\(index)"] != nil ? "mounts.\(index)" : "mounts"
+            add(key, "[[mounts]] destination",
+                mount.destination == under ? "\(mount.destination) is the working directory or /tmp, which are writable tmpfs"
+                    : "\(mount.destination) is under \(under), a writable tmpfs mounted over it: the mount would vanish")
         }
         return out
     }

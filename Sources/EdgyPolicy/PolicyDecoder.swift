@@ -317,6 +317,12 @@ struct PolicyFileDecoder {
                 if let v = positiveInt(node, place) { policy.limits.stdoutKib = v }
             case ("limits", "stderr_kib"):
                 if let v = positiveInt(node, place) { policy.limits.stderrKib = v }
+            case ("limits", "pending_signals"):
+                if let v = positiveInt(node, place) { policy.limits.pendingSignals = v }
+            case ("limits", "mqueue_kib"):
+                if let v = positiveInt(node, place) { policy.limits.mqueueKib = v }
+            case ("limits", "memlock_kib"):
+                if let v = positiveInt(node, place) { policy.limits.memlockKib = v }
             case ("limits", "output_overflow"):
                 if let s = choice(node, place, allowed: Policy.OutputOverflow.allCases.map(\.rawValue)) {
                     policy.limits.outputOverflow = Policy.OutputOverflow(rawValue: s)!
@@ -436,6 +442,12 @@ struct PolicyFileDecoder {
         guard diagnostics.count == before else { return }
         if name == "mounts" { policy.mounts = mounts } else { policy.tmpfs = tmpfs }
         origins[name] = Origin(file: file, line: lines.line(table: name) ?? line(place))
+        // Each entry's own line, for checks on the resolved policy ("mounts.0").
+        for (index, item) in items.enumerated() {
+            guard case .table(let table) = item else { continue }
+            let key = table["destination"] != nil ? "destination" : "source"
+            origins["\(name).\(index)"] = Origin(file: file, line: lines.line(table: name, index: index, key: key) ?? origins[name]?.line)
+        }
     }
 
     // MARK: Value checks

@@ -171,6 +171,9 @@ public enum PolicyLoader {
             case "limits.stdout_kib": p.limits.stdoutKib = c.limits.stdoutKib
             case "limits.stderr_kib": p.limits.stderrKib = c.limits.stderrKib
             case "limits.output_overflow": p.limits.outputOverflow = c.limits.outputOverflow
+            case "limits.pending_signals": p.limits.pendingSignals = c.limits.pendingSignals
+            case "limits.mqueue_kib": p.limits.mqueueKib = c.limits.mqueueKib
+            case "limits.memlock_kib": p.limits.memlockKib = c.limits.memlockKib
             case "mounts": p.mounts = c.mounts
             case "tmpfs": p.tmpfs = c.tmpfs
             case "network.mode": p.network.mode = c.network.mode

@@ -3,11 +3,13 @@ import Foundation
 
 extension Policy {
     /// The effective policy as TOML, every key explicit, in a fixed order: what `edgy policy show`
-    /// prints. Loading it again (in the same directory, if it `extends`) gives an equal `Policy`.
+    /// prints. It stands on its own: the parent it `extends` is already applied, so it is named in
+    /// a comment only, and loading the text anywhere gives an equal `Policy` (but for `extends`)
+    /// with the same digest.
     public func renderTOML() -> String {
         var out = "# effective policy `\(name)`: every value below is already resolved\n"
+        if let extends { out += "# (extends \(Self.toml(extends)), applied: this text needs no parent)\n" }
         out += "description = \(Self.toml(description))\n"
-        if let extends { out += "extends = \(Self.toml(extends))\n" }
         return out + renderBody()
     }
 
@@ -42,6 +44,9 @@ extension Policy {
         out += "stdout_kib = \(limits.stdoutKib)\n"
         out += "stderr_kib = \(limits.stderrKib)\n"
         out += "output_overflow = \(Self.toml(limits.outputOverflow.rawValue))\n"
+        out += "pending_signals = \(limits.pendingSignals)\n"
+        out += "mqueue_kib = \(limits.mqueueKib)\n"
+        out += "memlock_kib = \(limits.memlockKib)\n"
 
         for mount in mounts {
             out += "\n[[mounts]]\nsource = \(Self.toml(mount.source))\n"

@@ -9,6 +9,7 @@ public enum PolicyVocabulary {
         "limits": [
             "wall_time_s", "cpu_time_s", "memory_mib", "pids", "open_files", "file_size_mib",
             "workdir_mib", "tmp_mib", "stdout_kib", "stderr_kib", "output_overflow",
+            "pending_signals", "mqueue_kib", "memlock_kib",
         ],
         "mounts": ["source", "destination", "required"],
         "tmpfs": ["destination", "size_mib"],
@@ -29,6 +30,7 @@ public enum PolicyVocabulary {
         "file_size_mib": 65_536, "workdir_mib": 65_536, "tmp_mib": 65_536,
         "stdout_kib": 1_048_576, "stderr_kib": 1_048_576,
         "size_mib": 65_536, "max_attempts": 100,
+        "pending_signals": 4096, "mqueue_kib": 65_536, "memlock_kib": 65_536,
     ]
 
     /// Outcome names a policy may retry on (`[retry] retry_on`).

@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -44,7 +45,8 @@ static int fail(const char *what) {
 static int usage(void) {
     fprintf(stderr, "usage: edgy-probe [filter FILE --] ACTION [ARGS]\n"
                     "actions: syscall NAME | clone-ns FLAG | clone3-ns | ioctl-tiocsti | ioctl REQUEST | socket FAMILY | x32 | i386\n"
-                    "         fds | read PATH | write PATH | net | caps | ids | hostname | pids | fork-thread | exec PATH\n");
+                    "         fds | read PATH | write PATH | net | caps | ids | hostname | pids | fork-thread | exec PATH\n"
+                    "         inotify COUNT [HOLD_SECONDS]\n");
     return 2;
 }
 
@@ -288,6 +290,21 @@ static int load_filter(const char *path) {
     return 0;
 }
 
+/* ---- inotify N SECONDS: hold up to N inotify instances for SECONDS, then report how many ---- */
+
+static int do_inotify(const char *count_arg, const char *hold_arg) {
+    long want = strtol(count_arg, NULL, 10), hold = hold_arg ? strtol(hold_arg, NULL, 10) : 0;
+    long held = 0;
+    int err = 0;
+    for (; held < want; held++) {
+        if (inotify_init1(IN_CLOEXEC) < 0) { err = errno; break; }
+    }
+    if (hold > 0) sleep((unsigned)hold);
+    const char *name = err ? strerrorname_np(err) : "none";
+    printf("held=%ld errno=%s\n", held, name ? name : "?");
+    return held == want ? 0 : 1;
+}
+
 static int run(int argc, char **argv) {
     if (argc < 1) return usage();
     const char *a = argv[0], *arg = argc > 1 ? argv[1] : NULL;
@@ -329,6 +346,7 @@ static int run(int argc, char **argv) {
         return 0;
     }
     if (!strcmp(a, "pids")) return do_pids();
+    if (!strcmp(a, "inotify") && arg) return do_inotify(arg, argc > 2 ? argv[2] : NULL);
     if (!strcmp(a, "fork-thread")) return do_fork_thread();
     if (!strcmp(a, "exec") && arg) {
         execv(arg, argv + 1);

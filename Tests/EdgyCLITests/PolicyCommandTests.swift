@@ -65,7 +65,32 @@ import Testing
         #expect(text.contains("command = [\"/usr/bin/python3\", \"{entry}\"]"))
         #expect(text.hasSuffix("# digest: \(byName.digest)\n"))
         let reparsed = try PolicyLoader.parse(text, name: "python", file: "python.toml", directory: Self.policies)
-        #expect(reparsed.policy == byName.policy)
+        #expect(reparsed.policy.digest == byName.digest)
+    }
+
+    /// `show` prints a policy that needs no parent: every shipped one loads from the printed text
+    /// alone, with the digest `show` printed.
+    @Test func showOutputLoadsOnItsOwnWithTheSameDigest() throws {
+        let names = try FileManager.default.contentsOfDirectory(atPath: Self.policies)
+            .filter { $0.hasSuffix(".toml") }.map { String($0.dropLast(5)) }
+        #expect(names.count >= 2)
+        for name in names {
+            let loaded = try PolicyShowCommand.load(name, directory: Self.policies)
+            let text = PolicyShowCommand.render(loaded)
+            let alone = try PolicyLoader.parse(text, name: name, file: "shown.toml", directory: nil)
+            #expect(alone.digest == loaded.digest, "\(name)")
+            #expect(text.contains("# digest: \(alone.digest)\n"), "\(name)")
+        }
+    }
+
+    @Test func checkRefusesMountsUnderTmpOrTheWorkdirWithFileAndLine() throws {
+        let dir = try temporaryDirectory([
+            "bad.toml": "[run]\nworkdir = \"/job\"\n\n[[mounts]]\nsource = \"/usr\"\ndestination = \"/job/usr\"\n",
+        ])
+        let report = PolicyCheckCommand.check(paths: ["\(dir)/bad.toml"])
+        #expect(report.failed)
+        let shown = report.diagnostics.map(\.description)
+        #expect(shown.contains { $0.contains("bad.toml:6:") && $0.contains("/job/usr is under /job") }, "\(shown)")
     }
 
     @Test func showMissingPolicyFails() async throws {

@@ -59,6 +59,14 @@ import Testing
         Case(label: "after a multi-line string", text: "description = \"\"\"\nx = [\n\"\"\"\n[limits]\npids = true\n", line: 5, message: "[limits] pids: expected a positive integer, got true"),
         Case(label: "duplicate mount destination", text: "[[mounts]]\nsource = \"/a\"\n[[mounts]]\nsource = \"/a\"\n", line: 3, message: "destination /a is mounted twice"),
         Case(label: "table given a scalar", text: "limits = 5\n", line: 1, message: "expected a table [limits], got 5"),
+        Case(label: "mount under /tmp", text: "[[mounts]]\nsource = \"/usr\"\n\n[[mounts]]\nsource = \"/opt\"\ndestination = \"/tmp/opt\"\n",
+             line: 6, message: "[[mounts]] destination: /tmp/opt is under /tmp, a writable tmpfs mounted over it"),
+        Case(label: "mount under the workdir", text: "[run]\nworkdir = \"/srv/job\"\n\n[[mounts]]\nsource = \"/srv/job/data\"\n",
+             line: 5, message: "[[mounts]] destination: /srv/job/data is under /srv/job"),
+        Case(label: "mount at /tmp", text: "[[mounts]]\nsource = \"/usr\"\ndestination = \"/tmp\"\n",
+             line: 3, message: "/tmp is the working directory or /tmp"),
+        Case(label: "tmpfs under the workdir", text: "[[tmpfs]]\ndestination = \"/work/cache\"\n",
+             line: 2, message: "[[tmpfs]] destination: /work/cache is under /work"),
     ]
 
     @Test(arguments: cases)

@@ -58,6 +58,8 @@ enum edgy_stage {
     EDGY_STAGE_PDEATHSIG = 28,
     EDGY_STAGE_PLAN = 29,          // child: mapping the plan memfd (or a malformed plan)
     EDGY_STAGE_TASK_FILE = 30,     // child: one op of the task plan (its files); error names op index
+    EDGY_STAGE_USERNS_LIMITS = 31, // child: the user namespace's own /proc/sys/user limits; names the index
+    EDGY_STAGE_MOUNT_RECURSIVE = 32, // child: mount_setattr(AT_RECURSIVE) of one bind; names the op index
 };
 
 /// Filesystem operations, applied in order. In the filesystem plan (before pivot_root) paths are
@@ -66,7 +68,7 @@ enum edgy_stage {
 enum edgy_fs_op_kind {
     EDGY_OP_MKDIR = 1,      // path, mode
     EDGY_OP_MKFILE = 2,     // path: empty file, a mount point for a file bind
-    EDGY_OP_BIND = 3,       // source -> path, then remounted with flags (MS_RDONLY etc.)
+    EDGY_OP_BIND = 3,       // source -> path, then remounted with flags (MS_RDONLY etc.), on every submount too
     EDGY_OP_TMPFS = 4,      // path, flags, data = mount options
     EDGY_OP_PROC = 5,       // path, flags, data = mount options
     EDGY_OP_SYMLINK = 6,    // source = link target, path = the link
@@ -156,6 +158,11 @@ struct edgy_plan {
     /// seccomp: a `struct sock_filter` array of `seccomp_len` instructions (8-aligned), or none.
     uint64_t seccomp_filter;
     uint32_t seccomp_len;
+
+    /// Filesystem plan: `n_userns_limits` pairs of offsets (file name under /proc/sys/user, decimal
+    /// value), written from inside the new user namespace before anything else is charged to it.
+    uint64_t userns_limits;
+    uint32_t n_userns_limits;
 };
 
 /// Namespace and statvfs flags, here because Swift's Glibc module does not export them.

@@ -37,7 +37,7 @@ struct UploadBombDaemonTests {
         }
         body += Data("--\(boundary)\r\nContent-Disposition: form-data; name=\"input\"\r\n\r\necho hi\r\n--\(boundary)--\r\n".utf8)
         let requestBody = body
-        let before = try Self.peakRSSKiB(daemon.process.processIdentifier)
+        let before = try Self.peakRSSKiB(try #require(daemon.pid))
 
         // Sixteen requests at once, each on its own thread (the requests block while they wait).
         let answers = Answers()
@@ -55,7 +55,7 @@ struct UploadBombDaemonTests {
         #expect(all.allSatisfy { $0.status == 413 }, "\(all)")
         #expect(all.allSatisfy { $0.body.contains("the upload unpacks to more than 16777216 bytes") }, "\(all)")
 
-        let peak = try Self.peakRSSKiB(daemon.process.processIdentifier)
+        let peak = try Self.peakRSSKiB(try #require(daemon.pid))
         #expect(peak < 256 * 1024, "edgyd peaked at \(peak / 1024) MiB (\(before / 1024) MiB before the bombs)")
         let (health, _) = try daemon.syncRequest("GET", "/readyz", authorized: false)
         #expect(health == 200)

@@ -202,7 +202,8 @@ public enum OpenAPIDocument {
       "Limits": {"type": "object", "additionalProperties": false, "description": "A task may only tighten its policy's limits (422 otherwise).", "properties": {
         "wall_time_s": {"type": "number"}, "cpu_time_s": {"type": "number"}, "memory_mib": {"type": "integer"}, "pids": {"type": "integer"},
         "open_files": {"type": "integer"}, "file_size_mib": {"type": "integer"}, "workdir_mib": {"type": "integer"}, "tmp_mib": {"type": "integer"},
-        "stdout_kib": {"type": "integer"}, "stderr_kib": {"type": "integer"}, "output_overflow": {"type": "string", "enum": ["truncate", "kill"]}}},
+        "stdout_kib": {"type": "integer"}, "stderr_kib": {"type": "integer"}, "output_overflow": {"type": "string", "enum": ["truncate", "kill"]},
+        "pending_signals": {"type": "integer"}, "mqueue_kib": {"type": "integer"}, "memlock_kib": {"type": "integer"}}},
       "CreateTask": {"type": "object", "additionalProperties": false, "properties": {
         "name": {"type": "string", "default": "task"},
         "policy": {"type": "string", "description": "default: the server's default policy (the prototype policy on POST /)"},

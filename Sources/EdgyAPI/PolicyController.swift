@@ -14,28 +14,10 @@ struct PolicyController: Sendable {
         routes.on(.get, "v1/policies/{name}", use: get)
     }
 
-    /// `limits` with the TOML key names, as task `limits` overrides use them.
+    /// `limits` with the TOML key names, as task `limits` overrides use them: every key.
     struct LimitsJSON: Encodable {
         let limits: Policy.Limits
-        enum CodingKeys: String, CodingKey {
-            case wallTimeS = "wall_time_s", cpuTimeS = "cpu_time_s", memoryMib = "memory_mib", pids
-            case openFiles = "open_files", fileSizeMib = "file_size_mib", workdirMib = "workdir_mib", tmpMib = "tmp_mib"
-            case stdoutKib = "stdout_kib", stderrKib = "stderr_kib", outputOverflow = "output_overflow"
-        }
-        func encode(to encoder: any Encoder) throws {
-            var c = encoder.container(keyedBy: CodingKeys.self)
-            try c.encode(limits.wallTimeS, forKey: .wallTimeS)
-            try c.encode(limits.cpuTimeS, forKey: .cpuTimeS)
-            try c.encode(limits.memoryMib, forKey: .memoryMib)
-            try c.encode(limits.pids, forKey: .pids)
-            try c.encode(limits.openFiles, forKey: .openFiles)
-            try c.encode(limits.fileSizeMib, forKey: .fileSizeMib)
-            try c.encode(limits.workdirMib, forKey: .workdirMib)
-            try c.encode(limits.tmpMib, forKey: .tmpMib)
-            try c.encode(limits.stdoutKib, forKey: .stdoutKib)
-            try c.encode(limits.stderrKib, forKey: .stderrKib)
-            try c.encode(limits.outputOverflow, forKey: .outputOverflow)
-        }
+        func encode(to encoder: any Encoder) throws { try LimitOverrides(all: limits).encode(to: encoder) }
     }
 
     struct Summary: Encodable {

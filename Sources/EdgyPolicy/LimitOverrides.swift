@@ -1,5 +1,5 @@
-/// A task's own limits: each set field must be at most the policy's (DESIGN §3: a task may
-/// tighten limits, never loosen them).
+/// A task's own limits: each set field must be at most the policy's (a task may tighten limits,
+/// never loosen them).
 ///
 /// Coded with the TOML key names (`memory_mib`), so a task's JSON uses the policy vocabulary.
 public struct LimitOverrides: Sendable, Hashable, Codable {
@@ -19,7 +19,7 @@ public struct LimitOverrides: Sendable, Hashable, Codable {
     public var mqueueKib: Int?
     public var memlockKib: Int?
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case wallTimeS = "wall_time_s", cpuTimeS = "cpu_time_s", memoryMib = "memory_mib", pids
         case openFiles = "open_files", fileSizeMib = "file_size_mib", workdirMib = "workdir_mib", tmpMib = "tmp_mib"
         case stdoutKib = "stdout_kib", stderrKib = "stderr_kib", outputOverflow = "output_overflow"
@@ -49,6 +49,18 @@ public struct LimitOverrides: Sendable, Hashable, Codable {
     }
 
     public var isEmpty: Bool { self == LimitOverrides() }
+
+    /// The TOML names of every limit a task may override: what the API accepts and shows.
+    public static let keys: [String] = CodingKeys.allCases.map(\.rawValue)
+
+    /// Every field set to `limits`' value: a policy's limits in the override vocabulary.
+    public init(all limits: Policy.Limits) {
+        self.init(
+            wallTimeS: limits.wallTimeS, cpuTimeS: limits.cpuTimeS, memoryMib: limits.memoryMib, pids: limits.pids,
+            openFiles: limits.openFiles, fileSizeMib: limits.fileSizeMib, workdirMib: limits.workdirMib, tmpMib: limits.tmpMib,
+            stdoutKib: limits.stdoutKib, stderrKib: limits.stderrKib, outputOverflow: limits.outputOverflow,
+            pendingSignals: limits.pendingSignals, mqueueKib: limits.mqueueKib, memlockKib: limits.memlockKib)
+    }
 }
 
 /// A task asked for a limit looser than its policy allows, or for a value that is not a limit.

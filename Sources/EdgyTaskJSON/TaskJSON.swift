@@ -96,10 +96,7 @@ public struct FileBody: Decodable, Sendable {
 public struct LimitsBody: Decodable, Sendable {
     public var overrides: LimitOverrides
 
-    static let keys = [
-        "wall_time_s", "cpu_time_s", "memory_mib", "pids", "open_files", "file_size_mib", "workdir_mib",
-        "tmp_mib", "stdout_kib", "stderr_kib", "output_overflow",
-    ]
+    static let keys = LimitOverrides.keys
 
     public init(from decoder: any Decoder) throws {
         try rejectUnknownKeys(decoder, known: Self.keys)

@@ -23,6 +23,9 @@ import Testing
             #expect((node["toml"] as? String)?.contains("memory_mib = 512") == true)
             #expect((node["digest"] as? String)?.count == 64)
 
+            // Every limit a task may override is shown, under the name the task would use.
+            #expect(Set(((node["limits"] as? [String: Any]) ?? [:]).keys) == Set(LimitOverrides.keys))
+
             #expect(try await client.get("/v1/policies/nope").error.code == "policy_not_found")
             #expect(try await client.get("/v1/policies/default", token: Harness.limited).status == .notFound)
         }
@@ -45,6 +48,15 @@ import Testing
 }
 
 @Suite struct OpenAPITests {
+    /// The document's `Limits` schema names every limit a task may override, and only those.
+    @Test func limitsSchemaHasEveryOverridableKey() throws {
+        let object = try JSONSerialization.jsonObject(with: Data(OpenAPIDocument.json.utf8)) as? [String: Any]
+        let schemas = try #require((object?["components"] as? [String: Any])?["schemas"] as? [String: Any])
+        let limits = try #require((schemas["Limits"] as? [String: Any])?["properties"] as? [String: Any])
+        #expect(Set(limits.keys) == Set(LimitOverrides.keys))
+        #expect(Set(LimitOverrides.keys) == Set(PolicyVocabulary.knownKeys["limits"] ?? []))
+    }
+
     func documentedRoutes() throws -> Set<APIRoute> {
         let object = try JSONSerialization.jsonObject(with: Data(OpenAPIDocument.json.utf8))
         let document = try #require(object as? [String: Any])

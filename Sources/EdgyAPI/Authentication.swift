@@ -10,8 +10,8 @@ import Logging
 ///
 /// It also keeps the audit log (issue 6): every authentication failure, and every create, cancel,
 /// delete, token, policy and audit action with its result, is one entry. A client address that
-/// fails authentication `APIConfiguration.authFailureLimit` times in a window is answered 429 until
-/// the window ends.
+/// fails authentication `APIConfiguration.authFailureLimit` times in a window has its further failures
+/// answered 429 until the window ends; a valid token from that address is still served.
 ///
 /// No secret is compared here: the token is hashed and looked up by its hash, so the time an
 /// answer takes says nothing about how much of a guess was right.
@@ -23,14 +23,17 @@ struct BearerAuthMiddleware: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let client = context.clientAddress
-        if let seconds = limiter.retryAfter(client) {
-            throw APIError(.tooManyRequests, code: "too_many_failures", "too many failed authentications from this address",
-                           headers: [.retryAfter: String(seconds)])
-        }
         let principal: Principal
         do {
             principal = try await authenticate(request)
         } catch let error as APIError {
+            // The token is checked first: only a failing request is counted or refused, so a valid
+            // token works however many guesses came from the same address. Refused failures are
+            // not logged one by one, so a guesser cannot flood the audit log.
+            if let seconds = limiter.retryAfter(client) {
+                throw APIError(.tooManyRequests, code: "too_many_failures", "too many failed authentications from this address",
+                               headers: [.retryAfter: String(seconds)])
+            }
             // Method, path and reason; never the token.
             context.logger.notice("request refused", metadata: [
                 "method": "\(request.method.rawValue)", "path": "\(request.uri.path)", "reason": "\(error.message)", "client": "\(client)",
@@ -38,7 +41,8 @@ struct BearerAuthMiddleware: RouterMiddleware {
             record(AuditEntry(action: "auth", result: "denied", status: Int(error.status.code), client: client,
                               method: request.method.rawValue, path: request.uri.path, detail: error.message), context)
             if limiter.recordFailure(client) {
-                context.logger.warning("failed authentications reached the limit; refusing the address for a while", metadata: ["client": "\(client)"])
+                context.logger.warning("failed authentications reached the limit; refusing the address's failures for a while",
+                                       metadata: ["client": "\(client)"])
             }
             throw error
         }

@@ -27,6 +27,26 @@ final class RouteRegistrar {
     ) {
         group.on(RouterPath(path), method: method, use: handler)
         routes.append(APIRoute(method: method.rawValue, path: path.isEmpty ? "/" : "/" + path))
+        declared[path, default: []].append(method)
+    }
+
+    private var declared: [String: [HTTPRequest.Method]] = [:]
+
+    /// The methods a client may try on a known path; the ones a path does not declare get 405.
+    static let answeredMethods: [HTTPRequest.Method] = [.get, .head, .post, .put, .patch, .delete, .options]
+
+    /// Answers every undeclared method on a known path 405 with `Allow` (after this group's
+    /// middleware, so on authenticated paths only a token holder learns what is allowed).
+    func answerUndeclaredMethods() {
+        for (path, methods) in declared.sorted(by: { $0.key < $1.key }) {
+            let allow = methods.map(\.rawValue).joined(separator: ", ")
+            for method in Self.answeredMethods where !methods.contains(method) && !(method == .head && methods.contains(.get)) {
+                group.on(RouterPath(path), method: method) { _, _ -> Response in
+                    throw APIError(.methodNotAllowed, code: "method_not_allowed", "\(method.rawValue) is not allowed here; allowed: \(allow)",
+                                   headers: [.allow: allow])
+                }
+            }
+        }
     }
 }
 
@@ -58,6 +78,8 @@ func makeRouter(_ deps: APIDependencies, _ config: APIConfiguration) -> (router:
     AuditController(deps: deps).register(authenticated)
     // Last: `/{id}` must not shadow anything (constant paths win in the trie either way).
     PrototypeController(service: service).register(authenticated)
+    open.answerUndeclaredMethods()
+    authenticated.answerUndeclaredMethods()
     // Unknown routes still need a token, so the 404 says nothing to strangers.
     router.add(middleware: authentication)
     return (router, open.routes + authenticated.routes)

@@ -37,6 +37,7 @@ public struct Daemon: Sendable {
         let (host, port) = try configuration.listenAddress()
 
         try Self.makeDirectory(configuration.stateDirectory, mode: 0o700)
+        try StateDirectory.secure(configuration.stateDirectory)
         let (catalog, diagnostics) = PolicyCatalog.load(directory: configuration.policyDirectory)
         for diagnostic in diagnostics {
             if diagnostic.severity == .error {
@@ -64,6 +65,8 @@ public struct Daemon: Sendable {
         let notifier = TaskNotifier()
         if configuration.store == "sqlite" {
             let store = try SQLiteTaskStore(path: configuration.stateDirectory + "/edgy.sqlite")
+            // SQLite creates the database (and its -wal/-shm) with the process umask; later ones copy the database's mode.
+            try StateDirectory.tightenFiles(in: configuration.stateDirectory)
             try await serve(store: store, tokens: store, workers: LocalWorkerRegistry(), notifier: notifier, supervisor: supervisor, catalog: catalog, cgroupVersion: cgroupHost.version, host: host, port: port)
             try? store.close()
         } else {

@@ -51,7 +51,16 @@ final class WakeSignal: Sendable {
             await group.next()
             group.cancelAll()
         }
+        // Both children are done: the timer, cancelled after a signal, may have marked `id` released
+        // although the wait was already over. Forget it, or the set grows for the signal's life.
+        state.withLock { state in
+            state.released.remove(id)
+            state.waiters.removeValue(forKey: id)
+        }
     }
+
+    /// Waiters and released ids held now (0 when nobody waits); for tests of the signal's memory.
+    var heldCount: Int { state.withLock { $0.waiters.count + $0.released.count } }
 
     private func release(_ id: UInt64) {
         let continuation = state.withLock { state -> CheckedContinuation<Void, Never>? in

@@ -5,7 +5,7 @@
 // was cloned with (a jail may be parked, its filesystem built, long before its request exists:
 // the supervisor's pool).
 //
-// The checklist, in order (DESIGN §2): fds, gate 1, session, mounts, pivot_root, hostname/loopback
+// The checklist, in order: fds, gate 1, session, mounts, pivot_root, hostname/loopback
 // ("prepared"), gate 2, plan, signals, task files, rlimits, ids, capabilities, no_new_privs,
 // seccomp last, execve.
 #include "child.h"

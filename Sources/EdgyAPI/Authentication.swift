@@ -8,7 +8,7 @@ import Logging
 /// Resolves `Authorization: Bearer <token>` to a `Principal` by the token's SHA-256 and puts it in
 /// the context. Missing, unknown, expired and revoked tokens are 401; the token is never logged.
 ///
-/// It also keeps the audit log (issue 6): every authentication failure, and every create, cancel,
+/// It also keeps the audit log: every authentication failure, and every create, cancel,
 /// delete, token, policy and audit action with its result, is one entry. A client address that
 /// fails authentication `APIConfiguration.authFailureLimit` times in a window has its further failures
 /// answered 429 until the window ends; a valid token from that address is still served.
@@ -132,7 +132,7 @@ struct AuditedAction: Equatable {
     }
 }
 
-/// Who may do what (DESIGN §5).
+/// Who may do what.
 enum Access {
     /// Readers only read.
     static func requireWriter(_ principal: Principal) throws(APIError) {

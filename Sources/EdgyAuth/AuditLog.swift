@@ -102,7 +102,7 @@ public struct AuditQuery: Sendable, Hashable {
     }
 }
 
-/// The audit log (issue 6): JSON lines appended to a file in the state directory, or kept in memory
+/// The audit log: JSON lines appended to a file in the state directory, or kept in memory
 /// (tests, a daemon without a state directory).
 ///
 /// The file is opened `O_APPEND` with mode 0600 and each entry is one `write(2)` of one line, so

@@ -1,7 +1,7 @@
 import Crypto
 import Foundation
 
-/// What a token may do (DESIGN §5).
+/// What a token may do.
 public enum Role: String, Sendable, Hashable, Codable, CaseIterable {
     /// Everything, including tokens and policy reloads.
     case admin

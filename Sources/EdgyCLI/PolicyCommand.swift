@@ -1,6 +1,6 @@
 import ArgumentParser
 
-/// `edgy policy`: check and show policy files (DESIGN §3).
+/// `edgy policy`: check and show policy files.
 public struct PolicyCommand: AsyncParsableCommand {
     public static let subcommandTypes: [any ParsableCommand.Type] = [PolicyCheckCommand.self, PolicyShowCommand.self, PolicyExplainCommand.self]
 

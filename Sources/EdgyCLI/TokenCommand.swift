@@ -1,6 +1,6 @@
 import ArgumentParser
 
-/// `edgy token`: create, list and revoke API tokens (issue 6), against a server with an admin token
+/// `edgy token`: create, list and revoke API tokens, against a server with an admin token
 /// or offline against a state directory (to bootstrap, or when the server is down).
 public struct TokenCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(

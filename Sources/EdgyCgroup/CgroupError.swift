@@ -3,7 +3,7 @@ import SystemPackage
 /// A cgroup infrastructure fault: what failed, on which file, with which errno.
 ///
 /// A limit the host cannot enforce is a `CgroupError` at start, never a silently dropped limit
-/// (DESIGN §6).
+///.
 public struct CgroupError: Error, Sendable, CustomStringConvertible {
     /// The kind of failure, for callers that branch on it.
     public enum Code: Sendable, Hashable {

@@ -1,6 +1,6 @@
 import EdgyAuth
 
-/// The audit log of a state directory (issue 6): `audit.log`, JSON lines, appended, mode 0600.
+/// The audit log of a state directory: `audit.log`, JSON lines, appended, mode 0600.
 /// `edgyd` writes it, and so do offline `edgy token` commands run against the same directory.
 enum AuditFile {
     static let fileName = "audit.log"

@@ -16,7 +16,7 @@ import Synchronization
 import UnixSignals
 
 /// `edgyd` assembled: host checks, store, policies, jail supervisor, worker pool, janitor and the
-/// HTTP API in one `ServiceGroup` with graceful shutdown on SIGTERM and SIGINT (STYLE §13).
+/// HTTP API in one `ServiceGroup` with graceful shutdown on SIGTERM and SIGINT.
 public struct Daemon: Sendable {
     public let configuration: DaemonConfiguration
     let logger: Logger
@@ -184,7 +184,7 @@ final class ReadyFlag: Sendable {
     var isSet: Bool { value.load(ordering: .relaxed) }
 }
 
-/// Reloads policies on SIGHUP (DESIGN §3); an attempt keeps the version it started with.
+/// Reloads policies on SIGHUP; an attempt keeps the version it started with.
 struct PolicyReloader: Service {
     let catalog: PolicyCatalog
     let audit: AuditLog

@@ -1,7 +1,7 @@
 import Glibc
 
 /// Runs `body` on a new OS thread and returns its result. Jail supervision blocks (clone, poll,
-/// waitid), so it stays off Swift's cooperative pool (STYLE §11). The thread lives exactly as
+/// waitid), so it stays off Swift's cooperative pool. The thread lives exactly as
 /// long as its jail, which also makes it the right owner for PR_SET_PDEATHSIG: if it dies, the
 /// jail dies with it, and it only ends after the jail has been reaped.
 func onBackgroundThread<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {

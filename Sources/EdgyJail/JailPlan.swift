@@ -11,7 +11,7 @@ public struct PlanError: Error, Sendable, Hashable, CustomStringConvertible {
     public var description: String { message }
 }
 
-/// The flat, position-independent form of a jail that the C child reads (STYLE §2: prepare in
+/// The flat, position-independent form of a jail that the C child reads (prepare in
 /// the parent, apply in the child). One blob: the `edgy_plan` header, then strings, file bodies,
 /// the op table, argv/envp tables and the seccomp program, referred to by their offset from the
 /// start of the blob. The child maps it from a memfd after its gate opens, so a jail can be

@@ -1,7 +1,7 @@
 /// A jail's whole contract: what it runs, what it may touch, and how long and how much.
 ///
 /// Values here are the *effective* policy: `extends` has been resolved and every default filled
-/// in. Units are in the property names, as in the TOML keys (DESIGN §3).
+/// in. Units are in the property names, as in the TOML keys.
 public struct Policy: Sendable, Hashable, Codable {
     /// The policy's name: its file name without `.toml`.
     public var name: String

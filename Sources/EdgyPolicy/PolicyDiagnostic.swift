@@ -2,7 +2,7 @@
 /// dangerous grant or a contradiction.
 ///
 /// Rendered as `FILE:LINE: KEY: MESSAGE`, omitting the parts that are unknown, so editors and
-/// terminals can jump to the line (DESIGN §3: every error names file, line and key).
+/// terminals can jump to the line (every error names file, line and key).
 public struct PolicyDiagnostic: Error, Sendable, Hashable, CustomStringConvertible {
     public enum Severity: String, Sendable { case error, warning }
 

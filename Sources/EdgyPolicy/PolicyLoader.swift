@@ -4,7 +4,7 @@ import TOMLKit
 /// Loads policy files: TOML → checked `Policy`, with `extends` resolved in the file's directory.
 ///
 /// Every error names file, line and key, and all errors of a file are reported together
-/// (DESIGN §3). Warnings (dangerous grants, contradictions) do not stop a policy from loading.
+///. Warnings (dangerous grants, contradictions) do not stop a policy from loading.
 public enum PolicyLoader {
     /// Table name ("" for the top level) → the keys the decoder accepts. `docs/policies.md` is
     /// tested against this.

@@ -24,7 +24,7 @@ public struct WorkerPoolConfiguration: Sendable {
     /// On graceful shutdown, running attempts get this long to finish before they are killed.
     public var shutdownGracePeriod: Duration
     /// Running attempts one tenant may have at once (across every worker sharing the store); nil
-    /// for no limit. Its other queued tasks wait their turn (issue 6).
+    /// for no limit. Its other queued tasks wait their turn.
     public var maxRunningPerTenant: Int? = nil
 
     public init(
@@ -44,7 +44,7 @@ public struct WorkerPoolConfiguration: Sendable {
     }
 }
 
-/// The worker pool (DESIGN §4): `workers` loops that lease a task, run one attempt in a jail,
+/// The worker pool: `workers` loops that lease a task, run one attempt in a jail,
 /// record it and decide what comes next. A `Service`: on graceful shutdown it stops claiming,
 /// lets running attempts finish within the grace period, then kills them and hands their tasks
 /// back to the queue.
@@ -294,7 +294,7 @@ public final class WorkerPool: Service, Sendable {
         return .success((request, policy))
     }
 
-    /// What happens to the task after an attempt (DESIGN §4): success on exit 0; service faults
+    /// What happens to the task after an attempt: success on exit 0; service faults
     /// retry up to `maxAttempts` with backoff; workload outcomes retry only where the policy's
     /// `retry_on` says.
     public static func disposition(

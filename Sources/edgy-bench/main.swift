@@ -1,4 +1,4 @@
-// Jail start-up benchmark (issue "Supervision", item 6; DESIGN §7): `/bin/true` under the default
+// Jail start-up benchmark: `/bin/true` under the default
 // policy through one resident `JailSupervisor` (real cgroups, limits on), against bare
 // posix_spawn, bubblewrap with comparable isolation, and the `edgy run` CLI. The tools are
 // interleaved round-robin per iteration so that host noise falls on all of them alike.

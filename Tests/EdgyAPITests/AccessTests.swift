@@ -14,7 +14,7 @@ import Testing
 
 @testable import EdgyAPI
 
-/// Issue 6 through a live HTTP server (HummingbirdTesting `.live`): roles, tenants, tokens,
+/// Identity and access through a live HTTP server (HummingbirdTesting `.live`): roles, tenants, tokens,
 /// per-tenant limits, the audit log, rate limits and log hygiene.
 @Suite struct AccessTests {
     // MARK: Each role's allowed and denied actions
@@ -31,7 +31,7 @@ import Testing
         var testDescription: String { "\(role.rawValue) \(action.rawValue) → \(status.code)" }
     }
 
-    /// The table of DESIGN §5 and issue 6: readers read; submitters also create, cancel and delete;
+    /// The table of roles: readers read; submitters also create, cancel and delete;
     /// only admins manage tokens, reload policies and read the audit log.
     static let table: [Row] = {
         let allowed: [Action: HTTPResponse.Status] = [

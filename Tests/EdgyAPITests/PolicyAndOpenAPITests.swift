@@ -77,7 +77,7 @@ import Testing
         let documented = try documentedRoutes()
         #expect(served.subtracting(documented).isEmpty, "undocumented: \(served.subtracting(documented))")
         #expect(documented.subtracting(served).isEmpty, "documented but not served: \(documented.subtracting(served))")
-        #expect(served.count == 24)  // 18 + tokens (3) and audit (1), issue 6; workers (1), issue 7; metrics (1)
+        #expect(served.count == 24)  // 18 + tokens (3), audit (1), workers (1), metrics (1)
 
         // And the router answers every documented route with something other than "no such route".
         try await harness.test { client in

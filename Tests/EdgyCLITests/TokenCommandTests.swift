@@ -4,7 +4,7 @@ import Foundation
 import Glibc
 import Testing
 
-/// `edgy token` offline, against a state directory (the bootstrap path of issue 6); the same
+/// `edgy token` offline, against a state directory (the bootstrap path of a new host); the same
 /// commands against a real server are in `EdgyDaemonTests`.
 @Suite struct TokenCommandTests {
     func stateDirectory() throws -> String {

@@ -4,7 +4,7 @@ import Testing
 @testable import EdgyCgroup
 
 /// Host tests on this machine's cgroup v1 hierarchies. They need root, which both this machine
-/// and CI have; they are deliberately not gated (STYLE §19: a gate that turns off on CI hides a failure).
+/// and CI have; they are deliberately not gated (a gate that turns off on CI hides a failure).
 @Suite(.timeLimit(.minutes(1)))
 struct V1Tests {
     let host: CgroupHost

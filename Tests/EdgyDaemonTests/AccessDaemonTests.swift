@@ -7,7 +7,7 @@ import Testing
 import FoundationNetworking
 #endif
 
-/// Issue 6 through a real `edgyd`: `edgy token` against the server and offline against its state
+/// Identity and access through a real `edgyd`: `edgy token` against the server and offline against its state
 /// directory, execution roles on real policies, tenants, revocation, the audit log file and the
 /// daemon's log free of tokens.
 @Suite(.timeLimit(.minutes(5)))

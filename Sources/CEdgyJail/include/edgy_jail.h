@@ -1,6 +1,6 @@
 // Runs in the parent (declarations shared by both halves).
 //
-// A jail is spawned in two halves (DESIGN §2, "Jail pool" below):
+// A jail is spawned in two halves (see "Jail pool" below):
 //  - its *shape* (`struct edgy_shape`): namespaces, id maps, cgroup, stdio, and its *filesystem
 //    plan* (`shape->fs`): every mount, the root, /proc, /dev, /tmp, the workdir tmpfs, hostname
 //    and loopback. Fixed at clone time. The child closes every other fd, waits at the first gate

@@ -13,7 +13,7 @@ enum StateDirectory {
         let components = path.split(separator: "/")
         for (index, component) in ([""] + components.map(String.init)).enumerated() {
             current = index == 0 ? "/" : (current == "/" ? "" : current) + "/" + component
-            var info = stat()
+            var info = Glibc.stat()
             guard stat(current, &info) == 0 else { throw ConfigurationError("cannot inspect \(current): errno \(errno)") }
             guard info.st_uid == 0 || info.st_uid == owner else {
                 throw ConfigurationError("refusing state directory \(path): \(current) is owned by uid \(info.st_uid), not by this user or root")
@@ -39,7 +39,7 @@ enum StateDirectory {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
         for name in names {
             let file = path + "/" + name
-            var info = stat()
+            var info = Glibc.stat()
             guard lstat(file, &info) == 0 else { continue }
             let type = info.st_mode & S_IFMT
             if type == S_IFLNK {

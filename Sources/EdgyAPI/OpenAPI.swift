@@ -51,8 +51,8 @@ public enum OpenAPIDocument {
       "put": {"operationId": "prototypeUpload", "summary": "Prototype: create a task from uploaded files",
         "description": "Multipart: `file` parts, `name`, and `input` = the name of the uploaded file to run (copied to the policy's entry path). Without `input`, a single uploaded file is the entry.",
         "parameters": [{"$ref": "#/components/parameters/Wait"}],
-        "requestBody": {"required": true, "content": {"multipart/form-data": {"schema": {"type": "object",
-          "properties": {"file": {"type": "array", "items": {"type": "string", "contentMediaType": "application/octet-stream"}},
+        "requestBody": {"required": true, "content": {"multipart/form-data": {"schema": {"type": "object", "additionalProperties": false,
+          "properties": {"file": {"contentMediaType": "application/octet-stream", "description": "any bytes: a file (its part's filename is its path); repeat the part, each with its own filename, for more"},
                          "name": {"type": "string"}, "input": {"type": "string", "description": "file name of the entry among the uploads"},
                          "policy": {"type": "string"}}}}}},
         "responses": {"200": {"$ref": "#/components/responses/Task"}, "201": {"$ref": "#/components/responses/Task"}, "202": {"$ref": "#/components/responses/Task"},
@@ -73,13 +73,13 @@ public enum OpenAPIDocument {
         "parameters": [{"$ref": "#/components/parameters/Wait"}],
         "requestBody": {"required": true, "content": {
           "application/json": {"schema": {"$ref": "#/components/schemas/CreateTask"}},
-          "multipart/form-data": {"schema": {"type": "object", "properties": {
-            "file": {"type": "array", "items": {"type": "string", "contentMediaType": "application/octet-stream"}},
+          "multipart/form-data": {"schema": {"type": "object", "additionalProperties": false, "properties": {
+            "file": {"contentMediaType": "application/octet-stream", "description": "any bytes: a file (its part's filename is its path); repeat the part, each with its own filename, for more"},
             "name": {"$ref": "#/components/schemas/CreateTask/properties/name"}, "policy": {"type": "string"}, "input": {"type": "string"},
-            "command": {"$ref": "#/components/schemas/CreateTask/properties/command"}, "stdin": {"type": "string"},
+            "command": {"type": "string", "contentMediaType": "application/json", "pattern": "^\\[\"[^\"\\\\\\u0000-\\u001f]+\"(,\"[^\"\\\\\\u0000-\\u001f]*\")*\\]$", "description": "a JSON array of strings, e.g. [\"/bin/sh\",\"-c\",\"echo hi\"]"}, "stdin": {"type": "string"},
             "env": {"type": "array", "items": {"type": "string", "pattern": "^[^=\\u0000]+=[^\\u0000]*$", "description": "KEY=VALUE"}},
             "limits": {"$ref": "#/components/schemas/Limits"}, "max_attempts": {"$ref": "#/components/schemas/CreateTask/properties/max_attempts"}}},
-            "encoding": {"command": {"contentType": "application/json"}, "limits": {"contentType": "application/json"}}}}},
+            "encoding": {"limits": {"contentType": "application/json"}}}}},
         "responses": {"200": {"$ref": "#/components/responses/Task"}, "201": {"$ref": "#/components/responses/Task"}, "202": {"$ref": "#/components/responses/Task"},
           "400": {"$ref": "#/components/responses/Error"}, "401": {"$ref": "#/components/responses/Unauthorized"}, "429": {"$ref": "#/components/responses/TooManyRequests"}, "403": {"$ref": "#/components/responses/Error"},
           "404": {"$ref": "#/components/responses/Error"}, "413": {"$ref": "#/components/responses/Error"}, "415": {"$ref": "#/components/responses/Error"},
@@ -120,7 +120,8 @@ public enum OpenAPIDocument {
       "parameters": [{"$ref": "#/components/parameters/TaskID"},
         {"name": "Last-Event-ID", "in": "header", "description": "resume after this event id", "schema": {"type": "integer", "minimum": 0, "maximum": 9223372036854775807}}],
       "get": {"operationId": "taskEvents", "summary": "Server-sent events: `event: status|stdout|stderr`, `id: <sequence>`, `data: <status or output text>`; the stream ends after the terminal status event",
-        "responses": {"200": {"description": "event stream", "content": {"text/event-stream": {"schema": {"type": "string"}}}}, "400": {"$ref": "#/components/responses/Error"}, "401": {"$ref": "#/components/responses/Unauthorized"}, "429": {"$ref": "#/components/responses/TooManyRequests"}, "404": {"$ref": "#/components/responses/Error"}}}
+        "responses": {"200": {"description": "event stream", "content": {"text/event-stream": {"schema": {"type": "object", "description": "one event", "required": ["id", "event", "data"], "properties": {
+          "id": {"type": "string", "pattern": "^[0-9]+$"}, "event": {"type": "string", "enum": ["status", "stdout", "stderr"]}, "data": {"type": "string"}}}}}}, "400": {"$ref": "#/components/responses/Error"}, "401": {"$ref": "#/components/responses/Unauthorized"}, "429": {"$ref": "#/components/responses/TooManyRequests"}, "404": {"$ref": "#/components/responses/Error"}}}
     },
     "/v1/policies": {
       "get": {"operationId": "listPolicies", "summary": "The policies this token may see",
@@ -216,8 +217,10 @@ public enum OpenAPIDocument {
         "input": {"type": "string", "description": "code for the policy's entry file (422 if the policy has none)"},
         "files": {"type": "array", "items": {"type": "object", "required": ["path"], "additionalProperties": false, "properties": {
           "path": {"type": "string", "minLength": 1, "maxLength": 1024, "pattern": "^(\\./)*(?!\\.\\.?(/|$))[^/\\\\\\u0000-\\u001f\\u007f]{1,255}(/(?!\\.\\.?(/|$))[^/\\\\\\u0000-\\u001f\\u007f]{1,255})*$", "description": "relative: no leading '/', no '.', '..' or empty components, no '\\\\' or control characters; unique in the task"}, "content": {"type": "string", "default": ""},
-          "encoding": {"type": "string", "enum": ["utf8", "base64"], "default": "utf8"},
-          "mode": {"oneOf": [{"type": "integer", "minimum": 0, "maximum": 511}, {"type": "string", "pattern": "^(0o)?0?[0-7]{1,3}$", "description": "octal, e.g. \"0755\""}], "default": "0644"}}}},
+          "encoding": {"type": "string", "enum": ["utf8", "base64"], "default": "utf8", "description": "base64: content must be valid base64"},
+          "mode": {"oneOf": [{"type": "integer", "minimum": 0, "maximum": 511}, {"type": "string", "pattern": "^(0o)?0?[0-7]{1,3}$", "description": "octal, e.g. \"0755\""}], "default": "0644"}},
+          "if": {"required": ["encoding"], "properties": {"encoding": {"const": "base64"}}},
+          "then": {"properties": {"content": {"pattern": "^([A-Za-z0-9+/]{4})*([A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"}}}}},
         "command": {"type": "array", "minItems": 1, "maxItems": 4096, "prefixItems": [{"type": "string", "minLength": 1}], "items": {"type": "string", "pattern": "^[^\\u0000]*$"}, "description": "only where the policy allows a command override (422 otherwise)"},
         "stdin": {"type": "string"}, "stdin_base64": {"type": "string", "pattern": "^([A-Za-z0-9+/]{4})*([A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$", "description": "not with stdin"},
         "env": {"type": "object", "propertyNames": {"pattern": "^[^=\\u0000]+$"}, "additionalProperties": {"type": "string", "pattern": "^[^\\u0000]*$"}, "description": "only keys in the policy's task_env (422 otherwise)"},

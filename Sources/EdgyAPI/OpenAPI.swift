@@ -36,7 +36,7 @@ public enum OpenAPIDocument {
     "/openapi.json": {
       "get": {"operationId": "openapi", "summary": "This document",
         "responses": {"200": {"description": "OpenAPI 3.1", "content": {"application/json": {"schema": {"type": "object"}}}},
-                      "401": {"$ref": "#/components/responses/Error"}}}
+                      "401": {"$ref": "#/components/responses/Unauthorized"}, "429": {"$ref": "#/components/responses/TooManyRequests"}}}
     },
     "/": {
       "post": {"operationId": "prototypeCreate", "summary": "Prototype: create a task from JSON {name, input}",
@@ -45,27 +45,27 @@ public enum OpenAPIDocument {
         "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/CreateTask"}}}},
         "responses": {
           "200": {"$ref": "#/components/responses/Task"}, "201": {"$ref": "#/components/responses/Task"}, "202": {"$ref": "#/components/responses/Task"},
-          "400": {"$ref": "#/components/responses/Error"}, "401": {"$ref": "#/components/responses/Error"}, "403": {"$ref": "#/components/responses/Error"},
+          "400": {"$ref": "#/components/responses/Error"}, "401": {"$ref": "#/components/responses/Unauthorized"}, "429": {"$ref": "#/components/responses/TooManyRequests"}, "403": {"$ref": "#/components/responses/Error"},
           "404": {"$ref": "#/components/responses/Error"}, "413": {"$ref": "#/components/responses/Error"}, "415": {"$ref": "#/components/responses/Error"},
-          "422": {"$ref": "#/components/responses/Error"}, "429": {"$ref": "#/components/responses/QueueFull"}}},
+          "422": {"$ref": "#/components/responses/Error"}, "503": {"$ref": "#/components/responses/Busy"}}},
       "put": {"operationId": "prototypeUpload", "summary": "Prototype: create a task from uploaded files",
         "description": "Multipart: `file` parts, `name`, and `input` = the name of the uploaded file to run (copied to the policy's entry path). Without `input`, a single uploaded file is the entry.",
         "parameters": [{"$ref": "#/components/parameters/Wait"}],
-        "requestBody": {"required": true, "content": {"multipart/form-data": {"schema": {"type": "object",
-          "properties": {"file": {"type": "array", "items": {"type": "string", "contentMediaType": "application/octet-stream"}},
+        "requestBody": {"required": true, "content": {"multipart/form-data": {"schema": {"type": "object", "additionalProperties": false,
+          "properties": {"file": {"contentMediaType": "application/octet-stream", "description": "any bytes: a file (its part's filename is its path); repeat the part, each with its own filename, for more"},
                          "name": {"type": "string"}, "input": {"type": "string", "description": "file name of the entry among the uploads"},
                          "policy": {"type": "string"}}}}}},
         "responses": {"200": {"$ref": "#/components/responses/Task"}, "201": {"$ref": "#/components/responses/Task"}, "202": {"$ref": "#/components/responses/Task"},
-          "400": {"$ref": "#/components/responses/Error"}, "401": {"$ref": "#/components/responses/Error"}, "403": {"$ref": "#/components/responses/Error"},
+          "400": {"$ref": "#/components/responses/Error"}, "401": {"$ref": "#/components/responses/Unauthorized"}, "429": {"$ref": "#/components/responses/TooManyRequests"}, "403": {"$ref": "#/components/responses/Error"},
           "404": {"$ref": "#/components/responses/Error"}, "413": {"$ref": "#/components/responses/Error"}, "415": {"$ref": "#/components/responses/Error"},
-          "422": {"$ref": "#/components/responses/Error"}, "429": {"$ref": "#/components/responses/QueueFull"}}}
+          "422": {"$ref": "#/components/responses/Error"}, "503": {"$ref": "#/components/responses/Busy"}}}
     },
     "/{id}": {
       "parameters": [{"$ref": "#/components/parameters/TaskID"}],
       "get": {"operationId": "prototypeGet", "summary": "Prototype: a task",
-        "responses": {"200": {"$ref": "#/components/responses/Task"}, "401": {"$ref": "#/components/responses/Error"}, "404": {"$ref": "#/components/responses/Error"}}},
+        "responses": {"200": {"$ref": "#/components/responses/Task"}, "401": {"$ref": "#/components/responses/Unauthorized"}, "429": {"$ref": "#/components/responses/TooManyRequests"}, "404": {"$ref": "#/components/responses/Error"}}},
       "delete": {"operationId": "prototypeDelete", "summary": "Prototype: cancel and delete a task; answers with the task as it was last",
-        "responses": {"200": {"$ref": "#/components/responses/Task"}, "401": {"$ref": "#/components/responses/Error"}, "403": {"$ref": "#/components/responses/Error"}, "404": {"$ref": "#/components/responses/Error"}}}
+        "responses": {"200": {"$ref": "#/components/responses/Task"}, "401": {"$ref": "#/components/responses/Unauthorized"}, "429": {"$ref": "#/components/responses/TooManyRequests"}, "403": {"$ref": "#/components/responses/Error"}, "404": {"$ref": "#/components/responses/Error"}}}
     },
     "/v1/tasks": {
       "post": {"operationId": "createTask", "summary": "Create a task",
@@ -73,98 +73,101 @@ public enum OpenAPIDocument {
         "parameters": [{"$ref": "#/components/parameters/Wait"}],
         "requestBody": {"required": true, "content": {
           "application/json": {"schema": {"$ref": "#/components/schemas/CreateTask"}},
-          "multipart/form-data": {"schema": {"type": "object", "properties": {
-            "file": {"type": "array", "items": {"type": "string", "contentMediaType": "application/octet-stream"}},
-            "name": {"type": "string"}, "policy": {"type": "string"}, "input": {"type": "string"}, "command": {"type": "string", "description": "a JSON array of strings"},
-            "stdin": {"type": "string"}, "env": {"type": "array", "items": {"type": "string", "description": "KEY=VALUE"}},
-            "limits": {"type": "string", "description": "a JSON object of Limits"}, "max_attempts": {"type": "integer"}}}}}},
+          "multipart/form-data": {"schema": {"type": "object", "additionalProperties": false, "properties": {
+            "file": {"contentMediaType": "application/octet-stream", "description": "any bytes: a file (its part's filename is its path); repeat the part, each with its own filename, for more"},
+            "name": {"$ref": "#/components/schemas/CreateTask/properties/name"}, "policy": {"type": "string"}, "input": {"type": "string"},
+            "command": {"type": "string", "contentMediaType": "application/json", "pattern": "^\\[\"[^\"\\\\\\u0000-\\u001f]+\"(,\"[^\"\\\\\\u0000-\\u001f]*\")*\\]$", "description": "a JSON array of strings, e.g. [\"/bin/sh\",\"-c\",\"echo hi\"]"}, "stdin": {"type": "string"},
+            "env": {"type": "array", "items": {"type": "string", "pattern": "^[^=\\u0000]+=[^\\u0000]*$", "description": "KEY=VALUE"}},
+            "limits": {"$ref": "#/components/schemas/Limits"}, "max_attempts": {"$ref": "#/components/schemas/CreateTask/properties/max_attempts"}}},
+            "encoding": {"limits": {"contentType": "application/json"}}}}},
         "responses": {"200": {"$ref": "#/components/responses/Task"}, "201": {"$ref": "#/components/responses/Task"}, "202": {"$ref": "#/components/responses/Task"},
-          "400": {"$ref": "#/components/responses/Error"}, "401": {"$ref": "#/components/responses/Error"}, "403": {"$ref": "#/components/responses/Error"},
+          "400": {"$ref": "#/components/responses/Error"}, "401": {"$ref": "#/components/responses/Unauthorized"}, "429": {"$ref": "#/components/responses/TooManyRequests"}, "403": {"$ref": "#/components/responses/Error"},
           "404": {"$ref": "#/components/responses/Error"}, "413": {"$ref": "#/components/responses/Error"}, "415": {"$ref": "#/components/responses/Error"},
-          "422": {"$ref": "#/components/responses/Error"}, "429": {"$ref": "#/components/responses/QueueFull"}}},
+          "422": {"$ref": "#/components/responses/Error"}, "503": {"$ref": "#/components/responses/Busy"}}},
       "get": {"operationId": "listTasks", "summary": "The tenant's tasks, newest first",
         "parameters": [
           {"name": "status", "in": "query", "schema": {"$ref": "#/components/schemas/TaskStatus"}},
           {"name": "policy", "in": "query", "schema": {"type": "string"}},
           {"name": "name", "in": "query", "schema": {"type": "string"}},
           {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}},
-          {"name": "cursor", "in": "query", "description": "next_cursor of the previous page", "schema": {"type": "string"}}],
+          {"name": "cursor", "in": "query", "description": "next_cursor of the previous page (opaque; 400 for one this server did not give)", "schema": {"type": "string", "pattern": "^[A-Za-z0-9+/=]*$"}}],
         "responses": {"200": {"description": "a page", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/TaskPage"}}}},
-          "400": {"$ref": "#/components/responses/Error"}, "401": {"$ref": "#/components/responses/Error"}}}
+          "400": {"$ref": "#/components/responses/Error"}, "401": {"$ref": "#/components/responses/Unauthorized"}, "429": {"$ref": "#/components/responses/TooManyRequests"}}}
     },
     "/v1/tasks/{id}": {
       "parameters": [{"$ref": "#/components/parameters/TaskID"}],
       "get": {"operationId": "getTask", "summary": "A task",
-        "responses": {"200": {"$ref": "#/components/responses/Task"}, "401": {"$ref": "#/components/responses/Error"}, "404": {"$ref": "#/components/responses/Error"}}},
+        "responses": {"200": {"$ref": "#/components/responses/Task"}, "401": {"$ref": "#/components/responses/Unauthorized"}, "429": {"$ref": "#/components/responses/TooManyRequests"}, "404": {"$ref": "#/components/responses/Error"}}},
       "delete": {"operationId": "deleteTask", "summary": "Cancel (a running attempt is killed) and delete a task",
-        "responses": {"204": {"description": "deleted"}, "401": {"$ref": "#/components/responses/Error"}, "403": {"$ref": "#/components/responses/Error"}, "404": {"$ref": "#/components/responses/Error"}}}
+        "responses": {"204": {"description": "deleted"}, "401": {"$ref": "#/components/responses/Unauthorized"}, "429": {"$ref": "#/components/responses/TooManyRequests"}, "403": {"$ref": "#/components/responses/Error"}, "404": {"$ref": "#/components/responses/Error"}}}
     },
     "/v1/tasks/{id}/cancel": {
       "parameters": [{"$ref": "#/components/parameters/TaskID"}],
       "post": {"operationId": "cancelTask", "summary": "Cancel a task: 200 when it is finished (a queued task is cancelled at once), 202 while its running attempt is being killed",
-        "responses": {"200": {"$ref": "#/components/responses/Task"}, "202": {"$ref": "#/components/responses/Task"}, "401": {"$ref": "#/components/responses/Error"}, "403": {"$ref": "#/components/responses/Error"}, "404": {"$ref": "#/components/responses/Error"}}}
+        "responses": {"200": {"$ref": "#/components/responses/Task"}, "202": {"$ref": "#/components/responses/Task"}, "401": {"$ref": "#/components/responses/Unauthorized"}, "429": {"$ref": "#/components/responses/TooManyRequests"}, "403": {"$ref": "#/components/responses/Error"}, "404": {"$ref": "#/components/responses/Error"}}}
     },
     "/v1/tasks/{id}/stdout": {
       "parameters": [{"$ref": "#/components/parameters/TaskID"}],
       "get": {"operationId": "taskStdout", "summary": "The last attempt's stdout (so far, while it runs), its exact bytes once the attempt has ended",
-        "responses": {"200": {"description": "output", "content": {"text/plain": {"schema": {"type": "string"}}, "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}, "401": {"$ref": "#/components/responses/Error"}, "404": {"$ref": "#/components/responses/Error"}}}
+        "responses": {"200": {"description": "output", "content": {"text/plain": {"schema": {"type": "string"}}, "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}, "401": {"$ref": "#/components/responses/Unauthorized"}, "429": {"$ref": "#/components/responses/TooManyRequests"}, "404": {"$ref": "#/components/responses/Error"}}}
     },
     "/v1/tasks/{id}/stderr": {
       "parameters": [{"$ref": "#/components/parameters/TaskID"}],
       "get": {"operationId": "taskStderr", "summary": "The last attempt's stderr (so far, while it runs), its exact bytes once the attempt has ended",
-        "responses": {"200": {"description": "output", "content": {"text/plain": {"schema": {"type": "string"}}, "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}, "401": {"$ref": "#/components/responses/Error"}, "404": {"$ref": "#/components/responses/Error"}}}
+        "responses": {"200": {"description": "output", "content": {"text/plain": {"schema": {"type": "string"}}, "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}, "401": {"$ref": "#/components/responses/Unauthorized"}, "429": {"$ref": "#/components/responses/TooManyRequests"}, "404": {"$ref": "#/components/responses/Error"}}}
     },
     "/v1/tasks/{id}/events": {
       "parameters": [{"$ref": "#/components/parameters/TaskID"},
-        {"name": "Last-Event-ID", "in": "header", "description": "resume after this event id", "schema": {"type": "integer"}}],
+        {"name": "Last-Event-ID", "in": "header", "description": "resume after this event id", "schema": {"type": "integer", "minimum": 0, "maximum": 9223372036854775807}}],
       "get": {"operationId": "taskEvents", "summary": "Server-sent events: `event: status|stdout|stderr`, `id: <sequence>`, `data: <status or output text>`; the stream ends after the terminal status event",
-        "responses": {"200": {"description": "event stream", "content": {"text/event-stream": {"schema": {"type": "string"}}}}, "400": {"$ref": "#/components/responses/Error"}, "401": {"$ref": "#/components/responses/Error"}, "404": {"$ref": "#/components/responses/Error"}}}
+        "responses": {"200": {"description": "event stream", "content": {"text/event-stream": {"schema": {"type": "object", "description": "one event", "required": ["id", "event", "data"], "properties": {
+          "id": {"type": "string", "pattern": "^[0-9]+$"}, "event": {"type": "string", "enum": ["status", "stdout", "stderr"]}, "data": {"type": "string"}}}}}}, "400": {"$ref": "#/components/responses/Error"}, "401": {"$ref": "#/components/responses/Unauthorized"}, "429": {"$ref": "#/components/responses/TooManyRequests"}, "404": {"$ref": "#/components/responses/Error"}}}
     },
     "/v1/policies": {
       "get": {"operationId": "listPolicies", "summary": "The policies this token may see",
         "responses": {"200": {"description": "policies", "content": {"application/json": {"schema": {"type": "object", "required": ["policies"],
           "properties": {"policies": {"type": "array", "items": {"$ref": "#/components/schemas/PolicySummary"}}}}}}},
-          "401": {"$ref": "#/components/responses/Error"}}}
+          "401": {"$ref": "#/components/responses/Unauthorized"}, "429": {"$ref": "#/components/responses/TooManyRequests"}}}
     },
     "/v1/policies/{name}": {
       "parameters": [{"name": "name", "in": "path", "required": true, "schema": {"type": "string"}}],
       "get": {"operationId": "getPolicy", "summary": "A policy with its effective TOML",
         "responses": {"200": {"description": "policy", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Policy"}}}},
-          "401": {"$ref": "#/components/responses/Error"}, "404": {"$ref": "#/components/responses/Error"}}}
+          "401": {"$ref": "#/components/responses/Unauthorized"}, "429": {"$ref": "#/components/responses/TooManyRequests"}, "404": {"$ref": "#/components/responses/Error"}}}
     },
     "/v1/policies/reload": {
       "post": {"operationId": "reloadPolicies", "summary": "Re-read the policy directory (admin)",
         "responses": {"200": {"description": "reloaded", "content": {"application/json": {"schema": {"type": "object", "required": ["policies", "diagnostics", "errors"],
           "properties": {"policies": {"type": "array", "items": {"type": "string"}}, "diagnostics": {"type": "array", "items": {"type": "string"}}, "errors": {"type": "integer"}}}}}},
-          "401": {"$ref": "#/components/responses/Error"}, "403": {"$ref": "#/components/responses/Error"}, "409": {"$ref": "#/components/responses/Error"}}}
+          "401": {"$ref": "#/components/responses/Unauthorized"}, "429": {"$ref": "#/components/responses/TooManyRequests"}, "403": {"$ref": "#/components/responses/Error"}, "409": {"$ref": "#/components/responses/Error"}}}
     },
     "/metrics": {
       "get": {"operationId": "metrics", "summary": "Prometheus text exposition: queue depth, attempts by outcome, attempt durations",
         "responses": {"200": {"description": "metrics", "content": {"text/plain": {"schema": {"type": "string"}}}},
-          "401": {"$ref": "#/components/responses/Error"}, "404": {"$ref": "#/components/responses/Error"}}}
+          "401": {"$ref": "#/components/responses/Unauthorized"}, "429": {"$ref": "#/components/responses/TooManyRequests"}, "404": {"$ref": "#/components/responses/Error"}}}
     },
     "/v1/workers": {
       "get": {"operationId": "listWorkers", "summary": "The daemons sharing this store, with their last heartbeat (admin)",
         "responses": {"200": {"description": "workers", "content": {"application/json": {"schema": {"type": "object", "required": ["workers"],
           "properties": {"workers": {"type": "array", "items": {"$ref": "#/components/schemas/Worker"}}}}}}},
-          "401": {"$ref": "#/components/responses/Error"}, "403": {"$ref": "#/components/responses/Error"}}}
+          "401": {"$ref": "#/components/responses/Unauthorized"}, "429": {"$ref": "#/components/responses/TooManyRequests"}, "403": {"$ref": "#/components/responses/Error"}}}
     },
     "/v1/tokens": {
       "post": {"operationId": "createToken", "summary": "Create a token (admin); the answer holds the secret, shown this once and never again",
         "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/CreateToken"}}}},
         "responses": {"201": {"description": "created", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/CreatedToken"}}}},
-          "400": {"$ref": "#/components/responses/Error"}, "401": {"$ref": "#/components/responses/Error"}, "403": {"$ref": "#/components/responses/Error"}}},
+          "400": {"$ref": "#/components/responses/Error"}, "413": {"$ref": "#/components/responses/Error"}, "401": {"$ref": "#/components/responses/Unauthorized"}, "429": {"$ref": "#/components/responses/TooManyRequests"}, "403": {"$ref": "#/components/responses/Error"}}},
       "get": {"operationId": "listTokens", "summary": "Tokens (admin), without their secrets",
         "parameters": [{"name": "tenant", "in": "query", "schema": {"type": "string"}}],
         "responses": {"200": {"description": "tokens", "content": {"application/json": {"schema": {"type": "object", "required": ["tokens"],
           "properties": {"tokens": {"type": "array", "items": {"$ref": "#/components/schemas/Token"}}}}}}},
-          "401": {"$ref": "#/components/responses/Error"}, "403": {"$ref": "#/components/responses/Error"}}}
+          "401": {"$ref": "#/components/responses/Unauthorized"}, "429": {"$ref": "#/components/responses/TooManyRequests"}, "403": {"$ref": "#/components/responses/Error"}}}
     },
     "/v1/tokens/{id}": {
       "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}}],
       "delete": {"operationId": "revokeToken", "summary": "Revoke a token (admin): it is refused (401) from now on",
-        "responses": {"200": {"description": "revoked", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Token"}}}},
-          "401": {"$ref": "#/components/responses/Error"}, "403": {"$ref": "#/components/responses/Error"}, "404": {"$ref": "#/components/responses/Error"}}}
+        "responses": {"200": {"description": "revoked", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Token"}}}}, "204": {"description": "revoked, and gone from the list by now"},
+          "401": {"$ref": "#/components/responses/Unauthorized"}, "429": {"$ref": "#/components/responses/TooManyRequests"}, "403": {"$ref": "#/components/responses/Error"}, "404": {"$ref": "#/components/responses/Error"}}}
     },
     "/v1/audit": {
       "get": {"operationId": "listAudit", "summary": "The newest audit entries (admin), oldest first",
@@ -176,7 +179,7 @@ public enum OpenAPIDocument {
           {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 10000, "default": 100}}],
         "responses": {"200": {"description": "entries", "content": {"application/json": {"schema": {"type": "object", "required": ["entries"],
           "properties": {"entries": {"type": "array", "items": {"$ref": "#/components/schemas/AuditEntry"}}}}}}},
-          "400": {"$ref": "#/components/responses/Error"}, "401": {"$ref": "#/components/responses/Error"}, "403": {"$ref": "#/components/responses/Error"}}}
+          "400": {"$ref": "#/components/responses/Error"}, "401": {"$ref": "#/components/responses/Unauthorized"}, "429": {"$ref": "#/components/responses/TooManyRequests"}, "403": {"$ref": "#/components/responses/Error"}}}
     }
   },
   "components": {
@@ -188,7 +191,11 @@ public enum OpenAPIDocument {
     "responses": {
       "Task": {"description": "a task", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Task"}}}},
       "Error": {"description": "an error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
-      "QueueFull": {"description": "the queue is full", "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+      "Unauthorized": {"description": "no valid bearer token", "headers": {"WWW-Authenticate": {"schema": {"type": "string"}}},
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+      "TooManyRequests": {"description": "too_many_failures (this address failed authentication too often), queue_full or quota_exceeded", "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+      "Busy": {"description": "too many uploads are being unpacked (busy) or the daemon is not ready", "headers": {"Retry-After": {"schema": {"type": "integer"}}},
         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
     },
     "schemas": {
@@ -200,23 +207,26 @@ public enum OpenAPIDocument {
       "TaskStatus": {"type": "string", "enum": ["queued", "running", "succeeded", "failed", "cancelled"]},
       "Outcome": {"type": "string", "enum": ["exited", "signaled", "wall_timeout", "cpu_timeout", "memory_limit", "seccomp_violation", "output_limit", "setup_error", "cancelled", "lost"]},
       "Limits": {"type": "object", "additionalProperties": false, "description": "A task may only tighten its policy's limits (422 otherwise).", "properties": {
-        "wall_time_s": {"type": "number"}, "cpu_time_s": {"type": "number"}, "memory_mib": {"type": "integer"}, "pids": {"type": "integer"},
-        "open_files": {"type": "integer"}, "file_size_mib": {"type": "integer"}, "workdir_mib": {"type": "integer"}, "tmp_mib": {"type": "integer"},
-        "stdout_kib": {"type": "integer"}, "stderr_kib": {"type": "integer"}, "output_overflow": {"type": "string", "enum": ["truncate", "kill"]},
-        "pending_signals": {"type": "integer"}, "mqueue_kib": {"type": "integer"}, "memlock_kib": {"type": "integer"}}},
+        "wall_time_s": {"type": "number", "exclusiveMinimum": 0, "maximum": 1000000000000000}, "cpu_time_s": {"type": "number", "exclusiveMinimum": 0, "maximum": 1000000000000000}, "memory_mib": {"type": "integer", "exclusiveMinimum": 0, "maximum": 1000000000000000}, "pids": {"type": "integer", "exclusiveMinimum": 0, "maximum": 1000000000000000},
+        "open_files": {"type": "integer", "exclusiveMinimum": 0, "maximum": 1000000000000000}, "file_size_mib": {"type": "integer", "exclusiveMinimum": 0, "maximum": 1000000000000000}, "workdir_mib": {"type": "integer", "exclusiveMinimum": 0, "maximum": 1000000000000000}, "tmp_mib": {"type": "integer", "exclusiveMinimum": 0, "maximum": 1000000000000000},
+        "stdout_kib": {"type": "integer", "exclusiveMinimum": 0, "maximum": 1000000000000000}, "stderr_kib": {"type": "integer", "exclusiveMinimum": 0, "maximum": 1000000000000000}, "output_overflow": {"type": "string", "enum": ["truncate", "kill"]},
+        "pending_signals": {"type": "integer", "exclusiveMinimum": 0, "maximum": 1000000000000000}, "mqueue_kib": {"type": "integer", "exclusiveMinimum": 0, "maximum": 1000000000000000}, "memlock_kib": {"type": "integer", "exclusiveMinimum": 0, "maximum": 1000000000000000}}},
       "CreateTask": {"type": "object", "additionalProperties": false, "properties": {
-        "name": {"type": "string", "default": "task"},
+        "name": {"type": "string", "default": "task", "minLength": 1, "maxLength": 200, "pattern": "^[^\\u0000-\\u001f\\u007f]*$", "description": "at most 200 bytes of UTF-8, no control characters"},
         "policy": {"type": "string", "description": "default: the server's default policy (the prototype policy on POST /)"},
         "input": {"type": "string", "description": "code for the policy's entry file (422 if the policy has none)"},
         "files": {"type": "array", "items": {"type": "object", "required": ["path"], "additionalProperties": false, "properties": {
-          "path": {"type": "string", "description": "relative, no '..'"}, "content": {"type": "string", "default": ""},
-          "encoding": {"type": "string", "enum": ["utf8", "base64"], "default": "utf8"},
-          "mode": {"oneOf": [{"type": "integer"}, {"type": "string", "description": "octal, e.g. \"0755\""}], "default": "0644"}}}},
-        "command": {"type": "array", "items": {"type": "string"}, "description": "only where the policy allows a command override (422 otherwise)"},
-        "stdin": {"type": "string"}, "stdin_base64": {"type": "string"},
-        "env": {"type": "object", "additionalProperties": {"type": "string"}, "description": "only keys in the policy's task_env (422 otherwise)"},
+          "path": {"type": "string", "minLength": 1, "maxLength": 1024, "pattern": "^(\\./)*(?!\\.\\.?(/|$))[^/\\\\\\u0000-\\u001f\\u007f]{1,255}(/(?!\\.\\.?(/|$))[^/\\\\\\u0000-\\u001f\\u007f]{1,255})*$", "description": "relative: no leading '/', no '.', '..' or empty components, no '\\\\' or control characters; unique in the task"}, "content": {"type": "string", "default": ""},
+          "encoding": {"type": "string", "enum": ["utf8", "base64"], "default": "utf8", "description": "base64: content must be valid base64"},
+          "mode": {"oneOf": [{"type": "integer", "minimum": 0, "maximum": 511}, {"type": "string", "pattern": "^(0o)?0?[0-7]{1,3}$", "description": "octal, e.g. \"0755\""}], "default": "0644"}},
+          "if": {"required": ["encoding"], "properties": {"encoding": {"const": "base64"}}},
+          "then": {"properties": {"content": {"pattern": "^([A-Za-z0-9+/]{4})*([A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"}}}}},
+        "command": {"type": "array", "minItems": 1, "maxItems": 4096, "prefixItems": [{"type": "string", "minLength": 1}], "items": {"type": "string", "pattern": "^[^\\u0000]*$"}, "description": "only where the policy allows a command override (422 otherwise)"},
+        "stdin": {"type": "string"}, "stdin_base64": {"type": "string", "pattern": "^([A-Za-z0-9+/]{4})*([A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$", "description": "not with stdin"},
+        "env": {"type": "object", "propertyNames": {"pattern": "^[^=\\u0000]+$"}, "additionalProperties": {"type": "string", "pattern": "^[^\\u0000]*$"}, "description": "only keys in the policy's task_env (422 otherwise)"},
         "limits": {"$ref": "#/components/schemas/Limits"},
-        "max_attempts": {"type": "integer", "minimum": 1, "description": "at most the policy's retry.max_attempts"}}},
+        "max_attempts": {"type": "integer", "minimum": 1, "maximum": 1000000000000000, "description": "at most the policy's retry.max_attempts"}},
+        "not": {"required": ["stdin", "stdin_base64"]}},
       "AttemptReport": {"type": "object", "description": "The jail's report of one attempt: stdout/stderr as text (invalid UTF-8 replaced), stdout_base64/stderr_base64 the exact bytes.", "properties": {
         "outcome": {"$ref": "#/components/schemas/Outcome"}, "exit_code": {"type": ["integer", "null"]}, "signal": {"type": ["integer", "null"]},
         "signal_name": {"type": ["string", "null"]}, "seccomp_syscall": {"type": ["string", "null"]},
@@ -248,10 +258,11 @@ public enum OpenAPIDocument {
         "cgroup_version": {"type": ["integer", "null"]}, "started_at": {"type": "string", "format": "date-time"},
         "last_heartbeat": {"type": "string", "format": "date-time"}}},
       "CreateToken": {"type": "object", "required": ["name", "role"], "additionalProperties": false, "properties": {
-        "name": {"type": "string"}, "role": {"type": "string", "enum": ["admin", "submitter", "reader"]},
-        "tenant": {"type": "string", "description": "default: the admin's own tenant"},
-        "policies": {"type": "array", "items": {"type": "string"}, "description": "the only policies the token may run (its execution role); omitted: any its role allows"},
-        "expires_in": {"type": "string", "description": "lifetime: 90s, 15m, 12h, 30d, 2w; omitted: no expiry"}}},
+        "name": {"type": "string", "maxLength": 200, "pattern": "[^ \\t]", "description": "1 to 200 characters once spaces and tabs around it are trimmed"},
+        "role": {"type": "string", "enum": ["admin", "submitter", "reader"]},
+        "tenant": {"type": ["string", "null"], "maxLength": 200, "pattern": "[^ \\t]", "description": "default: the admin's own tenant"},
+        "policies": {"type": ["array", "null"], "minItems": 1, "items": {"type": "string", "minLength": 1}, "description": "the only policies the token may run (its execution role); omitted: any its role allows"},
+        "expires_in": {"type": ["string", "null"], "pattern": "^[0-9]{1,16}(\\.[0-9]{1,15})?[smhdw]$", "description": "lifetime from 1s to 3650d: 90s, 15m, 12h, 30d, 2w; omitted: no expiry"}}},
       "Token": {"type": "object", "required": ["id", "name", "role", "tenant", "policies", "state", "created_at", "expires_at", "revoked_at"], "properties": {
         "id": {"type": "string", "format": "uuid"}, "name": {"type": "string"}, "role": {"type": "string", "enum": ["admin", "submitter", "reader"]},
         "tenant": {"type": "string"}, "policies": {"type": ["array", "null"], "items": {"type": "string"}},

@@ -33,7 +33,8 @@ final class RouteRegistrar {
     private var declared: [String: [HTTPRequest.Method]] = [:]
 
     /// The methods a client may try on a known path; the ones a path does not declare get 405.
-    static let answeredMethods: [HTTPRequest.Method] = [.get, .head, .post, .put, .patch, .delete, .options]
+    static let answeredMethods: [HTTPRequest.Method] =
+        [.get, .head, .post, .put, .patch, .delete, .options, .trace] + [HTTPRequest.Method("QUERY")].compactMap { $0 }
 
     /// Answers every undeclared method on a known path 405 with `Allow` (after this group's
     /// middleware, so on authenticated paths only a token holder learns what is allowed).

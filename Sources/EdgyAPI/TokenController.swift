@@ -127,8 +127,7 @@ struct AuditController: Sendable {
         let parameters = request.uri.queryParameters
         var query = AuditQuery(action: parameters.get("action"), tenant: parameters.get("tenant"))
         if let since = parameters.get("since") {
-            let fractional = try? Date(since, strategy: Date.ISO8601FormatStyle(includingFractionalSeconds: true))
-            guard let date = fractional ?? (try? Date(since, strategy: Date.ISO8601FormatStyle())) else { throw APIError.badRequest("since must be an ISO 8601 time, e.g. 2026-01-31T12:00:00Z", field: "since") }
+            guard let date = RFC3339.date(since) else { throw APIError.badRequest("since must be an ISO 8601 time, e.g. 2026-01-31T12:00:00Z", field: "since") }
             query.since = date
         }
         if let limit = parameters.get("limit") {

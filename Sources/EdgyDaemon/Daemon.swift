@@ -117,6 +117,7 @@ public struct Daemon: Sendable {
             audit: audit, readiness: { ready.isSet }, workers: registry, metrics: metrics)
         var apiConfiguration = APIConfiguration(maxQueued: configuration.queueCapacity, maxQueuedPerTenant: configuration.tenantMaxQueued)
         apiConfiguration.tenantQuotas = configuration.tenantQuotas
+        apiConfiguration.authFailureLimit = configuration.authFailureLimit
         let router = buildRouter(dependencies, apiConfiguration)
         let logger = self.logger
         let app = Application(

@@ -45,6 +45,9 @@ public struct DaemonConfiguration: Sendable, Hashable {
     /// Per-tenant overrides of the four settings above, from `[tenants.NAME]` tables
     /// (`max_queued`, `max_stored`, `max_bytes`).
     public var tenantOverrides: [String: TenantQuotas.Quota] = [:]
+    /// Failed authentications one client address may make per minute before its further failures
+    /// are answered 429 until the minute ends (0 turns the limit off).
+    public var authFailureLimit: Int = 10
 
     public init() {}
 
@@ -52,7 +55,7 @@ public struct DaemonConfiguration: Sendable, Hashable {
     public static let keys = [
         "listen", "state_dir", "policies", "workers", "queue_capacity", "retention_hours", "store", "worker_id",
         "shutdown_grace_s", "cgroup_parent", "jail_pool", "lease_s", "tenant_max_queued", "tenant_max_running",
-        "tenant_max_stored", "tenant_max_bytes",
+        "tenant_max_stored", "tenant_max_bytes", "auth_failure_limit",
     ]
 
     /// The keys of a `[tenants.NAME]` table.
@@ -156,6 +159,7 @@ public struct DaemonConfiguration: Sendable, Hashable {
         case "tenant_max_running": tenantMaxRunning = try number(Int.self)
         case "tenant_max_stored": tenantMaxStored = try number(Int.self)
         case "tenant_max_bytes": tenantMaxBytes = try number(Int64.self)
+        case "auth_failure_limit": authFailureLimit = try number(Int.self)
         default: throw ConfigurationError("\(source): unknown key `\(key)`")
         }
     }
@@ -166,6 +170,7 @@ public struct DaemonConfiguration: Sendable, Hashable {
         guard workers >= 1 && workers <= 1024 else { throw ConfigurationError("workers must be between 1 and 1024, got \(workers)") }
         guard leaseSeconds >= 1 else { throw ConfigurationError("lease_s must be at least 1 second, got \(leaseSeconds)") }
         guard (0...64).contains(jailPool) else { throw ConfigurationError("jail_pool must be between 0 and 64, got \(jailPool)") }
+        guard authFailureLimit >= 0 else { throw ConfigurationError("auth_failure_limit must be 0 (off) or more, got \(authFailureLimit)") }
         guard queueCapacity >= 1 else { throw ConfigurationError("queue_capacity must be at least 1") }
         let tenantLimits: [(String, Int64?)] = [
             ("tenant_max_queued", tenantMaxQueued.map(Int64.init)), ("tenant_max_running", tenantMaxRunning.map(Int64.init)),

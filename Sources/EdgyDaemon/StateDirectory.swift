@@ -10,11 +10,11 @@ enum StateDirectory {
     static func secure(_ path: String) throws {
         let owner = geteuid()
         var current = ""
-        let components = path.split(separator: "/")
+        // Symbolic links among the parents (/var/run -> /run) are judged by what they point to.
+        let components = URL(fileURLWithPath: path).resolvingSymlinksInPath().path.split(separator: "/")
         for (index, component) in ([""] + components.map(String.init)).enumerated() {
             current = index == 0 ? "/" : (current == "/" ? "" : current) + "/" + component
-            var info = Glibc.stat()
-            guard stat(current, &info) == 0 else { throw ConfigurationError("cannot inspect \(current): errno \(errno)") }
+            guard let info = FileFacts(current) else { throw ConfigurationError("cannot inspect \(current): errno \(errno)") }
             guard info.st_uid == 0 || info.st_uid == owner else {
                 throw ConfigurationError("refusing state directory \(path): \(current) is owned by uid \(info.st_uid), not by this user or root")
             }
@@ -39,8 +39,7 @@ enum StateDirectory {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
         for name in names {
             let file = path + "/" + name
-            var info = Glibc.stat()
-            guard lstat(file, &info) == 0 else { continue }
+            guard let info = FileFacts(file) else { continue }
             let type = info.st_mode & S_IFMT
             if type == S_IFLNK {
                 throw ConfigurationError("refusing state directory \(path): \(file) is a symbolic link")
@@ -48,5 +47,29 @@ enum StateDirectory {
             guard type == S_IFREG, info.st_mode & 0o7777 != 0o600 else { continue }
             guard chmod(file, 0o600) == 0 else { throw ConfigurationError("cannot chmod \(file): errno \(errno)") }
         }
+    }
+}
+
+/// What `lstat` says of a file: owner, and type and permission bits as in `st_mode`. Read through
+/// FileManager, since naming Glibc's `struct stat` here fails in release builds, where the
+/// type is attributed to the Dispatch module that Foundation brings in.
+struct FileFacts {
+    var st_uid: uid_t
+    var st_mode: mode_t
+
+    init?(_ path: String) {
+        guard let attributes = try? FileManager.default.attributesOfItem(atPath: path),
+              let uid = (attributes[.ownerAccountID] as? NSNumber)?.uint32Value,
+              let permissions = (attributes[.posixPermissions] as? NSNumber)?.uint32Value
+        else { return nil }
+        let type: mode_t
+        switch attributes[.type] as? FileAttributeType {
+        case .typeDirectory?: type = S_IFDIR
+        case .typeSymbolicLink?: type = S_IFLNK
+        case .typeRegular?: type = S_IFREG
+        default: type = 0
+        }
+        st_uid = uid
+        st_mode = type | mode_t(permissions)
     }
 }

@@ -62,10 +62,17 @@ public final class CgroupManager: Sendable {
             v1ParentFor = byController
             v2Enabled = []
         case .v2:
-            let base = host.v2Base
-            let dir = base + "/" + parent
             let wanted = ["memory", "pids", "cpu"].filter { host.v2Controllers.contains($0) }
-            try Self.enableV2(wanted, in: base, isRoot: base == host.v2Root)
+            var base = host.v2Base
+            do throws(CgroupError) {
+                try Self.enableV2(wanted, in: base, isRoot: base == host.v2Root)
+            } catch where error.errno == .resourceBusy && base != host.v2Root {
+                // Our group is shared (`edgy run` from a login session's scope, not a delegated
+                // unit): jails go under the hierarchy's root instead, as root may do.
+                base = host.v2Root
+                try Self.enableV2(wanted, in: base, isRoot: true)
+            }
+            let dir = base + "/" + parent
             try CgroupFS.mkdir(dir, allowExisting: true)
             guard CgroupFS.exists(dir + "/cgroup.kill") else {
                 throw CgroupError(.missingController, "cgroup.kill missing (Linux 5.14+ needed to kill a group)", path: dir + "/cgroup.kill")
@@ -101,7 +108,7 @@ public final class CgroupManager: Sendable {
                 try CgroupFS.write(base + "/cgroup.subtree_control", "+" + c, what: "enable controller \(c) below \(base)")
             } catch where error.errno == .resourceBusy {
                 throw CgroupError(
-                    .io, "other processes share this process's cgroup, so it cannot enable controllers for its jails; run edgyd alone in its own group (a systemd unit with Delegate=yes)",
+                    .io, "other processes share this process's cgroup, so it cannot enable controllers for its jails; run it alone in a group of its own (a systemd unit with Delegate=yes, or systemd-run --scope -p Delegate=yes)",
                     path: base + "/cgroup.procs", errno: .resourceBusy)
             }
         }

@@ -184,22 +184,10 @@ public final class PostgresTaskStore: TaskStore, TokenStore, Service, Sendable {
         }
     }
 
-    /// Gives up on `body` after `operationTimeout`. Waiting for a pooled connection honours
-    /// cancellation, so this ends the wait while the database is unreachable.
+    /// Gives up on `body` after `operationTimeout`, even when it does not honour cancellation.
     private func withTimeout<Result: Sendable>(_ body: @escaping @Sendable () async throws -> Result) async throws -> Result {
         let timeout = configuration.operationTimeout
-        return try await withThrowingTaskGroup(of: Result?.self) { group in
-            group.addTask { try await body() }
-            group.addTask {
-                try await Task.sleep(for: timeout)
-                return nil
-            }
-            defer { group.cancelAll() }
-            guard let first = try await group.next(), let result = first else {
-                throw PostgresStoreError("the database did not answer within \(timeout)")
-            }
-            return result
-        }
+        return try await withDeadline(timeout, PostgresStoreError("the database did not answer within \(timeout)"), body)
     }
 }
 

@@ -86,14 +86,17 @@ public enum PostgresTestServer {
         try await withStores(1) { stores, _ in try await body(stores[0]) }
     }
 
-    /// A client on the server's `postgres` database, for DDL and for killing connections.
-    public static func admin<T: Sendable>(_ body: @Sendable (PostgresClient) async throws -> T) async throws -> T {
+    /// A client on the server's `postgres` database, for DDL and for killing connections. It gives
+    /// up after 30 s (a server out of connections makes the pool retry forever).
+    public static func admin<T: Sendable>(_ body: @escaping @Sendable (PostgresClient) async throws -> T) async throws -> T {
         let configuration = try PostgresStoreConfiguration(url: url)
         let client = PostgresClient(configuration: configuration.client, backgroundLogger: logger)
-        return try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { await client.run() }
-            defer { group.cancelAll() }
-            return try await body(client)
+        return try await withDeadline(.seconds(30), PostgresStoreError("the test server's admin connection did not answer within 30 s")) {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { await client.run() }
+                defer { group.cancelAll() }
+                return try await body(client)
+            }
         }
     }
 

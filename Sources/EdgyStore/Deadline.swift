@@ -1,0 +1,46 @@
+import Synchronization
+
+/// Runs `body` and answers within `timeout`: with its result, or with `timeoutError` at the
+/// deadline even when `body` does not honour cancellation (a statement in flight on a connection
+/// that died without a FIN). `body` is then cancelled and left to end on its own, where a task
+/// group would wait for it forever.
+public func withDeadline<Result: Sendable>(
+    _ timeout: Duration, _ timeoutError: @autoclosure @escaping @Sendable () -> any Error,
+    _ body: @escaping @Sendable () async throws -> Result
+) async throws -> Result {
+    let answer = FirstAnswer<Result>()
+    let work = Task { try await body() }
+    return try await withTaskCancellationHandler {
+        try await withCheckedThrowingContinuation { continuation in
+            answer.expect(continuation)
+            let timer = Task {
+                try await Task.sleep(for: timeout)
+                work.cancel()
+                answer.give(.failure(timeoutError()))
+            }
+            Task {
+                let result = await work.result
+                timer.cancel()
+                answer.give(result)
+            }
+        }
+    } onCancel: {
+        work.cancel()
+    }
+}
+
+/// A continuation resumed by whichever of several racers answers first; later answers are dropped.
+private final class FirstAnswer<Value: Sendable>: Sendable {
+    private let continuation = Mutex<CheckedContinuation<Value, any Error>?>(nil)
+
+    func expect(_ waiting: CheckedContinuation<Value, any Error>) {
+        continuation.withLock { $0 = waiting }
+    }
+
+    func give(_ result: Result<Value, any Error>) {
+        continuation.withLock { waiting in
+            defer { waiting = nil }
+            return waiting
+        }?.resume(with: result)
+    }
+}

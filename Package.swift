@@ -41,6 +41,9 @@ let package = Package(
         .target(name: "EdgyUpload", dependencies: ["CZlib"], swiftSettings: strict),
         // The JSON create-task body, decoded with the policy vocabulary for limits.
         .target(name: "EdgyTaskJSON", dependencies: ["EdgyPolicy"], swiftSettings: strict),
+        // The values every layer shares (task files, outcomes, attempt reports): no dependencies, so
+        // the stores and the API do not link the jail.
+        .target(name: "EdgyModel", swiftSettings: strict),
         .target(
             name: "EdgySystem",
             dependencies: ["CEdgyJail", .product(name: "SystemPackage", package: "swift-system")],
@@ -56,7 +59,7 @@ let package = Package(
         ),
         .target(
             name: "EdgySeccomp",
-            dependencies: ["CSeccomp", "EdgyPolicy", "EdgySystem"],
+            dependencies: ["CSeccomp", "EdgyPolicy"],
             swiftSettings: strict
         ),
         .target(
@@ -67,26 +70,25 @@ let package = Package(
         .target(
             name: "EdgyJail",
             dependencies: [
-                "CEdgyJail", "EdgySystem", "EdgyPolicy", "EdgySeccomp", "EdgyCgroup",
-                .product(name: "Logging", package: "swift-log"),
+                "CEdgyJail", "EdgyModel", "EdgySystem", "EdgyPolicy", "EdgySeccomp", "EdgyCgroup",
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
             swiftSettings: strict
         ),
         .target(
             name: "EdgyStore",
-            dependencies: ["EdgyJail", "EdgyPolicy"],
+            dependencies: ["EdgyModel", "EdgyPolicy"],
             swiftSettings: strict
         ),
         .target(
             name: "EdgyStoreSQLite",
-            dependencies: ["EdgyStore", "EdgyAuth", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["EdgyStore", "EdgyModel", "EdgyPolicy", "EdgyAuth", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: strict
         ),
         .target(
             name: "EdgyStorePostgres",
             dependencies: [
-                "EdgyStore", "EdgyAuth", "EdgyJail",
+                "EdgyStore", "EdgyModel", "EdgyAuth",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -101,7 +103,7 @@ let package = Package(
         .target(
             name: "EdgyQueue",
             dependencies: [
-                "EdgyStore", "EdgyJail", "EdgyPolicy",
+                "EdgyStore", "EdgyModel", "EdgyJail", "EdgyPolicy",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -111,17 +113,16 @@ let package = Package(
         .target(
             name: "EdgyAPI",
             dependencies: [
-                "EdgyStore", "EdgyAuth", "EdgyPolicy", "EdgyJail", "EdgyUpload", "EdgyTaskJSON",
+                "EdgyStore", "EdgyModel", "EdgyAuth", "EdgyPolicy", "EdgyUpload", "EdgyTaskJSON",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "Metrics", package: "swift-metrics"),
             ],
             swiftSettings: strict
         ),
         .target(
             name: "EdgyDaemon",
             dependencies: [
-                "EdgyAPI", "EdgyQueue", "EdgyStore", "EdgyStoreSQLite", "EdgyStorePostgres", "EdgyAuth", "EdgyJail", "EdgyCgroup", "EdgyPolicy", "TOMLKit",
+                "EdgyAPI", "EdgyQueue", "EdgyModel", "EdgyStore", "EdgyStoreSQLite", "EdgyStorePostgres", "EdgyAuth", "EdgyJail", "EdgyCgroup", "EdgyPolicy", "TOMLKit",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -136,20 +137,20 @@ let package = Package(
         .target(
             name: "EdgyCLI",
             dependencies: [
-                "EdgyJail", "EdgyPolicy", "EdgySeccomp", "EdgyAuth", "EdgyStoreSQLite",
+                "EdgyModel", "EdgyJail", "EdgyPolicy", "EdgySeccomp", "EdgyCgroup", "EdgyAuth", "EdgyStoreSQLite",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
         ),
         .executableTarget(name: "edgy", dependencies: ["EdgyCLI"], swiftSettings: strict),
-        .executableTarget(name: "edgy-bench", dependencies: ["EdgyJail", "EdgyPolicy", "EdgyCgroup"], path: "Sources/edgy-bench", swiftSettings: strict),
+        .executableTarget(name: "edgy-bench", dependencies: ["EdgyModel", "EdgyJail", "EdgyPolicy", "EdgyCgroup"], path: "Sources/edgy-bench", swiftSettings: strict),
         // A small static C program run inside jails: it tries what the jail must forbid.
         .executableTarget(name: "edgy-probe", path: "Sources/edgy-probe", cSettings: [.define("_GNU_SOURCE")]),
-        .target(name: "EdgyTestSupport", dependencies: ["EdgyJail", "EdgyPolicy", "EdgyCgroup", "CZlib"], path: "Tests/EdgyTestSupport", swiftSettings: strict),
-        .testTarget(name: "EdgyPolicyTests", dependencies: ["EdgyPolicy", "EdgyTestSupport"], swiftSettings: strict),
-        .testTarget(name: "EdgySeccompTests", dependencies: ["EdgySeccomp", "EdgyTestSupport"], swiftSettings: strict),
-        .testTarget(name: "EdgyCgroupTests", dependencies: ["EdgyCgroup", "EdgyTestSupport"], swiftSettings: strict),
-        .testTarget(name: "EdgyJailTests", dependencies: ["EdgyJail", "EdgyTestSupport"], swiftSettings: strict),
+        .target(name: "EdgyTestSupport", dependencies: ["EdgyModel", "EdgyJail", "EdgyPolicy", "EdgyCgroup", "CZlib"], path: "Tests/EdgyTestSupport", swiftSettings: strict),
+        .testTarget(name: "EdgyPolicyTests", dependencies: ["EdgyPolicy"], swiftSettings: strict),
+        .testTarget(name: "EdgySeccompTests", dependencies: ["EdgySeccomp", "EdgyPolicy", "EdgyTestSupport"], swiftSettings: strict),
+        .testTarget(name: "EdgyCgroupTests", dependencies: ["EdgyCgroup"], swiftSettings: strict),
+        .testTarget(name: "EdgyJailTests", dependencies: ["EdgyModel", "EdgyJail", "EdgySeccomp", "EdgySystem", "EdgyCgroup", "EdgyPolicy", "EdgyTestSupport"], swiftSettings: strict),
         .target(
             name: "EdgyPostgresTestSupport",
             dependencies: [
@@ -160,25 +161,26 @@ let package = Package(
         ),
         .testTarget(
             name: "EdgyStoreTests",
-            dependencies: ["EdgyStore", "EdgyStoreSQLite", "EdgyStorePostgres", "EdgyPostgresTestSupport", "EdgyAuth", "EdgyTestSupport"],
+            dependencies: ["EdgyModel", "EdgyStore", "EdgyPolicy", "EdgyStoreSQLite", "EdgyStorePostgres", "EdgyPostgresTestSupport", "EdgyAuth"],
             swiftSettings: strict
         ),
         .testTarget(
             name: "EdgyStorePostgresTests",
             dependencies: [
-                "EdgyStorePostgres", "EdgyStore", "EdgyAuth", "EdgyJail", "EdgyPolicy", "EdgyTestSupport", "EdgyPostgresTestSupport",
+                "EdgyStorePostgres", "EdgyStore", "EdgyModel", "EdgyAuth", "EdgyPolicy", "EdgyTestSupport", "EdgyPostgresTestSupport",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
             swiftSettings: strict
         ),
-        .testTarget(name: "EdgyQueueTests", dependencies: ["EdgyQueue", "EdgyStore", "EdgyTestSupport", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")], swiftSettings: strict),
+        .testTarget(name: "EdgyQueueTests", dependencies: ["EdgyQueue", "EdgyModel", "EdgyJail", "EdgyPolicy", "EdgyStore", "EdgyTestSupport", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")], swiftSettings: strict),
         .testTarget(
             name: "EdgyAPITests",
-            dependencies: ["EdgyAPI", "EdgyStore", "EdgyAuth", "EdgyTestSupport", .product(name: "HummingbirdTesting", package: "hummingbird")],
+            dependencies: ["EdgyAPI", "EdgyModel", "EdgyStore", "EdgyAuth", "EdgyPolicy", "EdgyUpload", "EdgyTestSupport", .product(name: "HummingbirdTesting", package: "hummingbird")],
             swiftSettings: strict
         ),
-        .testTarget(name: "EdgyDaemonTests", dependencies: ["EdgyDaemon", "EdgyCgroup", "EdgyTestSupport", "EdgyPostgresTestSupport"], swiftSettings: strict),
-        .testTarget(name: "EdgyCLITests", dependencies: ["EdgyCLI", "EdgyTestSupport"], swiftSettings: strict),
+        .testTarget(name: "EdgyDaemonTests", dependencies: ["EdgyDaemon", "EdgyModel", "EdgyStore", "EdgyCgroup", "EdgyTestSupport", "EdgyPostgresTestSupport"], swiftSettings: strict),
+        .testTarget(name: "RepositoryTests", dependencies: ["EdgyTestSupport"], swiftSettings: strict),
+        .testTarget(name: "EdgyCLITests", dependencies: ["EdgyCLI", "EdgyModel", "EdgyPolicy", "EdgyTestSupport"], swiftSettings: strict),
         .testTarget(name: "EdgyUploadTests", dependencies: ["EdgyUpload", "EdgyTaskJSON", "EdgyAuth", "EdgyPolicy", "EdgyTestSupport"], swiftSettings: strict),
         // libFuzzer harnesses, one per decoder of client input. Built normally they replay the files
         // given as arguments; `scripts/fuzz` builds them with `-sanitize=fuzzer -DEDGY_FUZZ`.

@@ -1,4 +1,5 @@
 import EdgyAuth
+import EdgyModel
 import EdgyPolicy
 import Foundation
 import HTTPTypes

@@ -1,3 +1,4 @@
+import EdgyModel
 import HTTPTypes
 import Hummingbird
 import NIOCore

@@ -1,3 +1,4 @@
+import EdgyModel
 import EdgyPolicy
 import EdgyTaskJSON
 import EdgyUpload

@@ -1,4 +1,4 @@
-import EdgyJail
+import EdgyModel
 import EdgyStore
 import Foundation
 import HTTPTypes

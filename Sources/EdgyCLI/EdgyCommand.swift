@@ -1,4 +1,5 @@
 import ArgumentParser
+import EdgyModel
 
 /// `edgy`: run a jail locally, check policies, talk to a server.
 public struct EdgyCommand: AsyncParsableCommand {

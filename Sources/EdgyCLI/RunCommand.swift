@@ -1,6 +1,7 @@
 import ArgumentParser
 import EdgyCgroup
 import EdgyJail
+import EdgyModel
 import EdgyPolicy
 import Foundation
 
@@ -52,7 +53,7 @@ public struct RunCommand: AsyncParsableCommand {
         }
         for warning in loaded.warnings { printError("\(warning)") }
 
-        var jailFiles: [JailFile] = []
+        var jailFiles: [TaskFile] = []
         for spec in files {
             let parts = spec.split(separator: "=", maxSplits: 1)
             let dest = String(parts[0]), source = parts.count > 1 ? String(parts[1]) : ""
@@ -60,7 +61,7 @@ public struct RunCommand: AsyncParsableCommand {
                 fail("--file \(spec): cannot read \(source)")
             }
             let mode = ((try? FileManager.default.attributesOfItem(atPath: source)[.posixPermissions]) as? Int).map(UInt32.init) ?? 0o644
-            jailFiles.append(JailFile(path: dest, contents: Array(data), mode: mode))
+            jailFiles.append(TaskFile(path: dest, contents: Array(data), mode: mode))
         }
         var stdinData: [UInt8] = []
         if let stdin {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import EdgyAuth
+import EdgyModel
 import EdgyStoreSQLite
 import Foundation
 

@@ -1,3 +1,4 @@
+import EdgyModel
 import Foundation
 import Glibc
 

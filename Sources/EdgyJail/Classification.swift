@@ -1,3 +1,4 @@
+import EdgyModel
 import Glibc
 
 /// What the supervisor observed about an attempt, before it is named. Everything the outcome

@@ -1,4 +1,5 @@
 import CEdgyJail
+import EdgyModel
 import EdgyPolicy
 import EdgySystem
 import Glibc

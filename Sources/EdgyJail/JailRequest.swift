@@ -1,26 +1,12 @@
+import EdgyModel
 import EdgyPolicy
-
-/// One file of a task's in-memory file set: it is written by the child straight into the jail's
-/// private tmpfs and never touches the host's disk.
-public struct JailFile: Sendable, Hashable {
-    /// Relative to the working directory; no `..`, no leading `/`.
-    public var path: String
-    public var contents: [UInt8]
-    public var mode: UInt32
-
-    public init(path: String, contents: [UInt8], mode: UInt32 = 0o644) {
-        self.path = path
-        self.contents = contents
-        self.mode = mode
-    }
-}
 
 /// Everything one attempt needs: the effective policy and the task's data.
 public struct JailRequest: Sendable {
     public var policy: Policy
     /// The policy's digest, recorded in the report.
     public var policyDigest: String
-    public var files: [JailFile]
+    public var files: [TaskFile]
     /// Replaces the policy's command (the caller checks that the policy allows it).
     public var command: [String]?
     public var stdin: [UInt8]
@@ -28,7 +14,7 @@ public struct JailRequest: Sendable {
     public var extraEnvironment: [String: String]
 
     public init(
-        policy: Policy, policyDigest: String = "", files: [JailFile] = [], command: [String]? = nil,
+        policy: Policy, policyDigest: String = "", files: [TaskFile] = [], command: [String]? = nil,
         stdin: [UInt8] = [], extraEnvironment: [String: String] = [:]
     ) {
         self.policy = policy

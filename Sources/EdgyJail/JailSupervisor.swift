@@ -1,5 +1,6 @@
 import CEdgyJail
 import EdgyCgroup
+import EdgyModel
 import EdgyPolicy
 import EdgySeccomp
 import EdgySystem

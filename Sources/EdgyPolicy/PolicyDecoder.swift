@@ -454,7 +454,7 @@ struct PolicyFileDecoder {
 
     mutating func checkCommand(_ argv: [String], _ place: Place) {
         if let program = argv.first, !program.hasPrefix("/"), !program.contains("{entry}") {
-            error(place, "the program \"\(program)\" must be an absolute path (the jail does not search PATH)")
+            error(place, "the program \"\(program)\" must be an absolute path (a policy names its program exactly; only a task's own command is looked up in the policy's PATH)")
         }
         if argv.contains(where: \.isEmpty) { error(place, "command arguments must not be empty strings") }
     }

@@ -1,4 +1,5 @@
 import EdgyJail
+import EdgyModel
 import EdgyStore
 import Foundation
 import Synchronization

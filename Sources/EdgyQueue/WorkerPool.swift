@@ -1,4 +1,5 @@
 import EdgyJail
+import EdgyModel
 import EdgyPolicy
 import EdgyStore
 import Foundation
@@ -287,7 +288,7 @@ public final class WorkerPool: Service, Sendable {
         let allowedEnv = Set(policy.run.taskEnv)
         let env = task.spec.env.filter { allowedEnv.contains($0.key) }
         let command = policy.run.allowCommandOverride ? task.spec.command : nil
-        let files = task.spec.files.map { JailFile(path: $0.path, contents: $0.contents, mode: $0.mode) }
+        let files = task.spec.files.map { TaskFile(path: $0.path, contents: $0.contents, mode: $0.mode) }
         let request = JailRequest(
             policy: policy, policyDigest: loaded.digest, files: files, command: command, stdin: task.spec.stdin,
             extraEnvironment: env)

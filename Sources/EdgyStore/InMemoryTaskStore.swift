@@ -1,4 +1,4 @@
-import EdgyJail
+import EdgyModel
 import Foundation
 
 /// A `TaskStore` in memory: the reference for the contract suite and a fast store for API tests.

@@ -1,4 +1,4 @@
-import EdgyJail
+import EdgyModel
 import EdgyPolicy
 import Foundation
 
@@ -8,35 +8,6 @@ public enum TaskStatus: String, Sendable, Hashable, Codable, CaseIterable {
     case queued, running, succeeded, failed, cancelled
 
     public var isFinished: Bool { self == .succeeded || self == .failed || self == .cancelled }
-}
-
-/// One file of a task, kept in the store and handed to the jail in memory.
-public struct TaskFile: Sendable, Hashable, Codable {
-    public var path: String
-    public var contents: [UInt8]
-    public var mode: UInt32
-
-    public init(path: String, contents: [UInt8], mode: UInt32 = 0o644) {
-        self.path = path
-        self.contents = contents
-        self.mode = mode
-    }
-
-    enum CodingKeys: String, CodingKey { case path, contents, mode }
-
-    public init(from decoder: any Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        path = try c.decode(String.self, forKey: .path)
-        contents = Array(try c.decode(Data.self, forKey: .contents))
-        mode = try c.decode(UInt32.self, forKey: .mode)
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(path, forKey: .path)
-        try c.encode(Data(contents), forKey: .contents)
-        try c.encode(mode, forKey: .mode)
-    }
 }
 
 /// What a client asked for, validated before it reaches the store: nothing malformed is queued.

@@ -1,4 +1,4 @@
-import EdgyJail
+import EdgyModel
 import Foundation
 
 /// Why a store refused an operation. Infrastructure faults (the database is gone) are thrown as

@@ -1,3 +1,4 @@
+import EdgyModel
 import GRDB
 
 /// The database's tables, as migrations. A migration, once shipped, is never edited: changes

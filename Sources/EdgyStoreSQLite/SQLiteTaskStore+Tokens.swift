@@ -1,5 +1,4 @@
 import EdgyAuth
-import EdgyJail
 import EdgyPolicy
 import EdgyStore
 import Foundation

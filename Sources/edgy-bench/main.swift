@@ -13,6 +13,7 @@
 //                   [--mode back-to-back|spaced] [--view concurrent|settled] [--throughput-only edgy|bwrap|bare]
 import EdgyCgroup
 import EdgyJail
+import EdgyModel
 import EdgyPolicy
 import Glibc
 

@@ -1,4 +1,5 @@
 import EdgyAuth
+import EdgyModel
 import Foundation
 import HTTPTypes
 import Hummingbird

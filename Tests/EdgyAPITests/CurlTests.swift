@@ -1,3 +1,4 @@
+import EdgyModel
 import EdgyStore
 import EdgyTestSupport
 import Foundation

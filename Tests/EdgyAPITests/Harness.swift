@@ -1,5 +1,5 @@
 import EdgyAuth
-import EdgyJail
+import EdgyModel
 import EdgyPolicy
 import EdgyStore
 import Foundation

@@ -1,5 +1,6 @@
 import ArgumentParser
 import EdgyCLI
+import EdgyModel
 import EdgyPolicy
 import Foundation
 import Testing

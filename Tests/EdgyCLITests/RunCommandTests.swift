@@ -1,3 +1,4 @@
+import EdgyModel
 import EdgyTestSupport
 import Foundation
 import Testing

@@ -1,5 +1,6 @@
 import ArgumentParser
 import EdgyCLI
+import EdgyModel
 import Foundation
 import Glibc
 import Testing

@@ -1,4 +1,5 @@
 import EdgyDaemon
+import EdgyModel
 import EdgyTestSupport
 import Foundation
 import Glibc

@@ -1,3 +1,4 @@
+import EdgyModel
 import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking

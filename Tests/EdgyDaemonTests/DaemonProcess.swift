@@ -1,4 +1,5 @@
 import EdgyCgroup
+import EdgyModel
 import EdgyTestSupport
 import Foundation
 import Glibc

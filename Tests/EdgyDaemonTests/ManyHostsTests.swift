@@ -1,3 +1,4 @@
+import EdgyModel
 import EdgyPostgresTestSupport
 import Foundation
 import Glibc

@@ -1,4 +1,5 @@
 import EdgyDaemon
+import EdgyModel
 import EdgyStore
 import Foundation
 import Testing

@@ -1,4 +1,5 @@
 import EdgyJail
+import EdgyModel
 import Glibc
 import Testing
 

@@ -1,4 +1,5 @@
 import EdgyJail
+import EdgyModel
 import EdgyPolicy
 import EdgySeccomp
 import EdgyTestSupport

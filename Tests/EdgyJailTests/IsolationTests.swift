@@ -1,4 +1,5 @@
 import EdgyJail
+import EdgyModel
 import EdgyPolicy
 import EdgyTestSupport
 import Glibc
@@ -108,9 +109,9 @@ struct IsolationTests {
 
     @Test func findsItsFilesWithContentsAndModes() async throws {
         let files = [
-            JailFile(path: "main.sh", contents: Array("echo from main\n".utf8), mode: 0o755),
-            JailFile(path: "data/input.txt", contents: Array("line one\nline two\n".utf8), mode: 0o600),
-            JailFile(path: "data/nested/deep.bin", contents: [0, 1, 2, 255], mode: 0o640),
+            TaskFile(path: "main.sh", contents: Array("echo from main\n".utf8), mode: 0o755),
+            TaskFile(path: "data/input.txt", contents: Array("line one\nline two\n".utf8), mode: 0o600),
+            TaskFile(path: "data/nested/deep.bin", contents: [0, 1, 2, 255], mode: 0o640),
         ]
         let report = try await TestSupport.sh(
             "./main.sh; stat -c '%n %a %s %u' main.sh data/input.txt data/nested/deep.bin; cat data/input.txt; od -An -tu1 data/nested/deep.bin; echo more >> data/input.txt && echo appended",

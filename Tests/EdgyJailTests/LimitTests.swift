@@ -1,4 +1,5 @@
 import EdgyJail
+import EdgyModel
 import EdgyPolicy
 import EdgySystem
 import EdgyTestSupport
@@ -180,7 +181,7 @@ struct LimitTests {
             for i in 0..<count {
                 group.addTask {
                     let policy = TestSupport.policy(["/bin/sh", "-c", "sleep 1; ls; cat mine.txt"]) { $0.limits.wallTimeS = 30 }
-                    let files = [JailFile(path: "mine.txt", contents: Array("jail \(i)\n".utf8)), JailFile(path: "only-\(i)", contents: [])]
+                    let files = [TaskFile(path: "mine.txt", contents: Array("jail \(i)\n".utf8)), TaskFile(path: "only-\(i)", contents: [])]
                     return (i, await supervisor.run(JailRequest(policy: policy, files: files)))
                 }
             }

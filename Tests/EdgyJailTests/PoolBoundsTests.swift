@@ -1,4 +1,5 @@
 @testable import EdgyJail
+import EdgyModel
 import EdgyPolicy
 import EdgyTestSupport
 import Glibc

@@ -1,5 +1,6 @@
 import EdgyCgroup
 import EdgyJail
+import EdgyModel
 import EdgyPolicy
 import EdgySystem
 import EdgyTestSupport
@@ -23,7 +24,7 @@ struct PoolTests {
         return false
     }
 
-    static func run(_ supervisor: JailSupervisor, _ script: String, files: [JailFile] = [],
+    static func run(_ supervisor: JailSupervisor, _ script: String, files: [TaskFile] = [],
                     configure: (inout Policy) -> Void = { _ in }) async -> AttemptReport {
         let policy = TestSupport.policy(["/bin/sh", "-c", script], configure: configure)
         return await supervisor.run(JailRequest(policy: policy, files: files))
@@ -34,7 +35,7 @@ struct PoolTests {
         defer { pooled.shutdown() }
         let plain = try TestSupport.supervisor()
         let script = "id -u; id -g; cat mine.txt; stat -c '%a %u' mine.txt; hostname; ls /; echo $HOME; cat /proc/self/status | grep -c Seccomp:.2"
-        let files = [JailFile(path: "mine.txt", contents: Array("hello\n".utf8), mode: 0o640)]
+        let files = [TaskFile(path: "mine.txt", contents: Array("hello\n".utf8), mode: 0o640)]
         // The first request of a shape spawns on demand and starts the pool.
         _ = await Self.run(pooled, "true")
         #expect(try await Self.waitParked(pooled, 2))
@@ -100,7 +101,7 @@ struct PoolTests {
         let pooled = try Self.pooled()
         defer { pooled.shutdown() }
         let plain = try TestSupport.supervisor()
-        let files = [JailFile(path: "sub/dir/f.txt", contents: Array("x\n".utf8), mode: 0o600)]
+        let files = [TaskFile(path: "sub/dir/f.txt", contents: Array("x\n".utf8), mode: 0o600)]
         _ = await Self.run(pooled, "true")
         #expect(try await Self.waitParked(pooled, 2))
         // Parked long enough for anything time-dependent to show.
@@ -149,7 +150,7 @@ struct PoolTests {
         _ = await Self.run(pooled, "true")
         #expect(try await Self.waitParked(pooled, 2))
         // "a" is a file, so "a/b" cannot be created under it.
-        let files = [JailFile(path: "a", contents: [], mode: 0o644), JailFile(path: "a/b", contents: [], mode: 0o644)]
+        let files = [TaskFile(path: "a", contents: [], mode: 0o644), TaskFile(path: "a/b", contents: [], mode: 0o644)]
         let report = await Self.run(pooled, "true", files: files)
         #expect(report.outcome == .setupError)
         #expect(report.setup?.stage == "task files", "\(String(describing: report.setup))")

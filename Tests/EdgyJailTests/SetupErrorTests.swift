@@ -1,4 +1,5 @@
 import EdgyJail
+import EdgyModel
 import EdgyPolicy
 import EdgyTestSupport
 import Testing
@@ -48,7 +49,7 @@ struct SetupErrorTests {
 
     @Test(arguments: ["../escape", "/abs", "a/../../b", ""])
     func unsafeFilePathsAreRefused(path: String) async throws {
-        let report = try await TestSupport.sh("true", files: [JailFile(path: path, contents: [1])])
+        let report = try await TestSupport.sh("true", files: [TaskFile(path: path, contents: [1])])
         #expect(report.outcome == .setupError)
         #expect(report.setup?.stage == "plan")
     }

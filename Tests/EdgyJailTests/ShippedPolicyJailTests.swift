@@ -1,4 +1,5 @@
 import EdgyJail
+import EdgyModel
 import EdgyPolicy
 import EdgyTestSupport
 import Glibc
@@ -29,7 +30,7 @@ struct ShippedPolicyJailTests {
         let contents = try IsolationTests.readFile(samples + "/" + sample)
         let request = JailRequest(
             policy: loaded.policy, policyDigest: loaded.digest,
-            files: [JailFile(path: entry, contents: Array(contents.utf8))])
+            files: [TaskFile(path: entry, contents: Array(contents.utf8))])
         return try await TestSupport.supervisor().run(request)
     }
 
@@ -94,7 +95,7 @@ struct ShippedPolicyJailTests {
         }
         let request = JailRequest(
             policy: policy, policyDigest: loaded.digest,
-            files: [JailFile(path: try #require(policy.run.entry), contents: Array(program.utf8))])
+            files: [TaskFile(path: try #require(policy.run.entry), contents: Array(program.utf8))])
         let report = try await TestSupport.supervisor().run(request)
         let lines = report.stdoutText.split(separator: "\n").map(String.init)
         #expect(report.outcome == .exited && report.exitCode == 0,

@@ -1,4 +1,5 @@
 import EdgyJail
+import EdgyModel
 import EdgyPolicy
 import EdgySystem
 import EdgyTestSupport
@@ -87,7 +88,7 @@ struct SupervisionTests {
             for i in 0..<8 {
                 group.addTask {
                     let policy = TestSupport.policy(["/bin/sh", "-c", "sleep 0.2; ls; cat mine.txt"])
-                    let files = [JailFile(path: "mine.txt", contents: Array("jail \(i)\n".utf8)), JailFile(path: "only-\(i)", contents: [])]
+                    let files = [TaskFile(path: "mine.txt", contents: Array("jail \(i)\n".utf8)), TaskFile(path: "only-\(i)", contents: [])]
                     return (i, await supervisor.run(JailRequest(policy: policy, files: files)))
                 }
             }

@@ -1,4 +1,4 @@
-import EdgyJail
+import EdgyModel
 import EdgyPostgresTestSupport
 import EdgyStore
 import EdgyStorePostgres

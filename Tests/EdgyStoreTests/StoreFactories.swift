@@ -1,4 +1,5 @@
 import EdgyAuth
+import EdgyModel
 import EdgyStore
 import EdgyPostgresTestSupport
 import EdgyStorePostgres

@@ -1,4 +1,4 @@
-import EdgyJail
+import EdgyModel
 import EdgyPolicy
 import EdgyStore
 import Foundation

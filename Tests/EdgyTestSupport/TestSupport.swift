@@ -1,4 +1,5 @@
 import EdgyJail
+import EdgyModel
 import EdgyPolicy
 import Glibc
 
@@ -75,7 +76,7 @@ extension TestSupport {
 
     /// Runs `script` with /bin/sh in a jail built from `policy` (the test policy by default).
     public static func sh(
-        _ script: String, files: [JailFile] = [], stdin: [UInt8] = [],
+        _ script: String, files: [TaskFile] = [], stdin: [UInt8] = [],
         configure: (inout Policy) -> Void = { _ in }
     ) async throws -> AttemptReport {
         let policy = Self.policy(["/bin/sh", "-c", script], configure: configure)

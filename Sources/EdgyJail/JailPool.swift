@@ -159,7 +159,6 @@ final class JailPool: Sendable {
     /// Shapes kept warm at most; a new one evicts the least recently used (its parked jails are
     /// torn down), so a stream of distinct shapes cannot grow the pool.
     static let maxShapes = 8
-    private let sequence = Atomic<UInt64>(0)
     private let state = Mutex(State())
 
     private struct State {
@@ -367,7 +366,7 @@ final class JailPool: Sendable {
             case .remove(let jails):
                 for jail in jails { ParkedJail.retire(jail) }
             case .spawn(let shape):
-                let result = ParkedJail.spawn(shape: shape, host: host, cgroups: cgroups, name: "pool-\(getpid())-\(sequence.add(1, ordering: .relaxed).newValue)")
+                let result = ParkedJail.spawn(shape: shape, host: host, cgroups: cgroups, name: JailName.next("pool"))
                 switch result {
                 case .success(var jail):
                     let kept = state.withLock { s -> Bool in

@@ -193,7 +193,7 @@ private struct Attempt {
         if let parked = pool?.take(shape) {
             jail = parked
         } else {
-            switch ParkedJail.spawn(shape: shape, host: supervisor.host, cgroups: supervisor.cgroups, name: "jail-\(getpid())-\(serial)") {
+            switch ParkedJail.spawn(shape: shape, host: supervisor.host, cgroups: supervisor.cgroups, name: JailName.next("jail")) {
             case .success(let spawned): jail = spawned
             case .failure(let failure):
                 if request.keepsShapeWarm { pool?.refill(shape) }

@@ -1,4 +1,5 @@
 import EdgySeccomp
+import EdgySystem
 import Glibc
 
 /// Finds which syscall a seccomp kill was for. The signal alone does not say; the kernel logs
@@ -7,7 +8,18 @@ import Glibc
 /// the default).
 enum SeccompAudit {
     /// The name of the syscall that got `pid` killed, or nil when the kernel log does not say.
-    static func violatingSyscall(pid: pid_t) -> String? {
+    /// The kernel's audit thread writes the record asynchronously, so under load it may appear
+    /// after the kill is seen: the log is read again for up to `patienceMs` (violations only).
+    static func violatingSyscall(pid: pid_t, patienceMs: Int = 250) -> String? {
+        let deadline = monotonicNanos() + UInt64(patienceMs) * 1_000_000
+        while true {
+            if let name = readViolatingSyscall(pid: pid) { return name }
+            if monotonicNanos() >= deadline { return nil }
+            usleep(10_000)
+        }
+    }
+
+    private static func readViolatingSyscall(pid: pid_t) -> String? {
         let fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { close(fd) }

@@ -33,24 +33,59 @@ struct TaskDraft: Sendable {
     ///   422 override the policy does not allow.
     func validate(principal: Principal, policies: PolicyCatalog, config: APIConfiguration, fallbackPolicy: String) throws(APIError) -> TaskSpec {
         let name = try Self.checkName(self.name)
-        let policyName = policy ?? fallbackPolicy
+        let (policyName, policy) = try usablePolicy(principal: principal, policies: policies, fallback: fallbackPolicy)
+        var files = TaskFileSet()
+        try checkFiles(into: &files)
+        try checkEntry(into: &files, policy: policy, policyName: policyName)
+        try checkCommand(policy: policy, policyName: policyName, files: files)
+        try checkEnvironment(policy: policy, policyName: policyName)
+        do {
+            _ = try policy.limits.applying(limits)
+        } catch {
+            throw APIError.unprocessable("limit_not_allowed", error.description, field: "limits.\(error.key)")
+        }
+        let maxAttempts = self.maxAttempts ?? policy.retry.maxAttempts
+        guard maxAttempts >= 1 else { throw APIError.badRequest("max_attempts must be at least 1", field: "max_attempts") }
+        guard maxAttempts <= policy.retry.maxAttempts else {
+            throw APIError.unprocessable("max_attempts_not_allowed", "policy \(policyName) allows at most \(policy.retry.maxAttempts) attempts", field: "max_attempts")
+        }
+        let stdin = self.stdin ?? []
+        try checkSize(files: files.files, stdin: stdin, config: config)
+        return TaskSpec(
+            name: name, policy: policyName, files: files.files, command: command, stdin: stdin, env: env,
+            limits: limits, maxAttempts: maxAttempts)
+    }
+
+    /// The task's files in order, each path once, with the field that brought it.
+    struct TaskFileSet {
+        var files: [TaskFile] = []
+        var fields: [String: String] = [:]
+
+        mutating func add(_ file: TaskFile, field: String) throws(APIError) {
+            if let other = fields[file.path] {
+                throw APIError.badRequest("duplicate file path \(file.path) (also \(other))", field: field)
+            }
+            fields[file.path] = field
+            files.append(file)
+        }
+
+        func contains(_ path: String) -> Bool { fields[path] != nil }
+    }
+
+    /// The named policy (or the fallback), if it exists and the principal may use it.
+    private func usablePolicy(principal: Principal, policies: PolicyCatalog, fallback: String) throws(APIError) -> (String, Policy) {
+        let policyName = policy ?? fallback
         guard !policyName.isEmpty, PolicyLoader.isValidName(policyName), let loaded = policies.policy(named: policyName) else {
             throw APIError.policyNotFound(policyName, field: "policy")
         }
-        let policy = loaded.policy
-        guard Access.mayUse(principal, policy) else {
+        guard Access.mayUse(principal, loaded.policy) else {
             throw APIError.forbidden("this token may not use policy \(policyName)", field: "policy")
         }
+        return (policyName, loaded.policy)
+    }
 
-        var files: [TaskFile] = []
-        var seen: [String: String] = [:]
-        func add(_ file: TaskFile, field: String) throws(APIError) {
-            if let other = seen[file.path] {
-                throw APIError.badRequest("duplicate file path \(file.path) (also \(other))", field: field)
-            }
-            seen[file.path] = field
-            files.append(file)
-        }
+    /// Paths relative and clean, modes only permission bits, no path twice.
+    private func checkFiles(into set: inout TaskFileSet) throws(APIError) {
         for file in self.files {
             guard let path = Archive.safePath(file.path) else {
                 throw APIError.badRequest("file path \(file.path) must be relative, without '..', '.', empty components or control characters", field: file.field)
@@ -58,25 +93,31 @@ struct TaskDraft: Sendable {
             guard file.mode & ~0o777 == 0 else {
                 throw APIError.badRequest("file mode \(String(file.mode, radix: 8)) may only have permission bits (0 to 777)", field: file.field)
             }
-            try add(TaskFile(path: path, contents: file.contents, mode: file.mode), field: file.field)
+            try set.add(TaskFile(path: path, contents: file.contents, mode: file.mode), field: file.field)
         }
+    }
 
+    /// The prototype's `input`: the entry file's text, or the name of an uploaded file that becomes
+    /// the policy's entry.
+    private func checkEntry(into set: inout TaskFileSet, policy: Policy, policyName: String) throws(APIError) {
         if let entryFile {
-            // Prototype: `input` named one of the uploaded files; it becomes the policy's entry.
-            guard let source = files.first(where: { $0.path == entryFile }) else {
+            guard let source = set.files.first(where: { $0.path == entryFile }) else {
                 throw APIError.badRequest("input names \(entryFile), which is not among the uploaded files", field: "input")
             }
             guard let entry = policy.run.entry else {
                 throw APIError.unprocessable("input_not_allowed", "policy \(policyName) has no entry file for input", field: "input")
             }
-            if entry != source.path { try add(TaskFile(path: entry, contents: source.contents, mode: source.mode), field: "input") }
+            if entry != source.path { try set.add(TaskFile(path: entry, contents: source.contents, mode: source.mode), field: "input") }
         } else if let input {
             guard let entry = policy.run.entry else {
                 throw APIError.unprocessable("input_not_allowed", "policy \(policyName) has no entry file, so input is not accepted; send files and a command", field: "input")
             }
-            try add(TaskFile(path: entry, contents: Array(input.utf8), mode: 0o644), field: "input")
+            try set.add(TaskFile(path: entry, contents: Array(input.utf8), mode: 0o644), field: "input")
         }
+    }
 
+    /// A task's own command where the policy allows one; else the policy's, with its entry file.
+    private func checkCommand(policy: Policy, policyName: String, files: TaskFileSet) throws(APIError) {
         if let command {
             guard policy.run.allowCommandOverride else {
                 throw APIError.unprocessable("command_override_not_allowed", "policy \(policyName) does not allow a task's own command", field: "command")
@@ -87,10 +128,13 @@ struct TaskDraft: Sendable {
             }
         } else if policy.run.command.isEmpty {
             throw APIError.unprocessable("command_required", "policy \(policyName) has no command; the task must give one", field: "command")
-        } else if policy.run.command.contains(where: { $0.contains("{entry}") }), let entry = policy.run.entry, seen[entry] == nil {
+        } else if policy.run.command.contains(where: { $0.contains("{entry}") }), let entry = policy.run.entry, !files.contains(entry) {
             throw APIError.unprocessable("entry_missing", "policy \(policyName) runs \(entry); give input or a file named \(entry)", field: "input")
         }
+    }
 
+    /// Only the keys the policy's `task_env` lists, without NUL or '='.
+    private func checkEnvironment(policy: Policy, policyName: String) throws(APIError) {
         for (key, value) in env.sorted(by: { $0.key < $1.key }) {
             guard !key.isEmpty, !key.contains("="), !key.contains("\0"), !value.contains("\0") else {
                 throw APIError.badRequest("environment keys must be non-empty without '=' or NUL, values without NUL", field: "env.\(key)")
@@ -99,31 +143,17 @@ struct TaskDraft: Sendable {
                 throw APIError.unprocessable("env_not_allowed", "policy \(policyName) does not let a task set \(key) (allowed: \(policy.run.taskEnv.joined(separator: ", ")))", field: "env.\(key)")
             }
         }
+    }
 
-        do {
-            _ = try policy.limits.applying(limits)
-        } catch {
-            throw APIError.unprocessable("limit_not_allowed", error.description, field: "limits.\(error.key)")
-        }
-
-        let maxAttempts = self.maxAttempts ?? policy.retry.maxAttempts
-        guard maxAttempts >= 1 else { throw APIError.badRequest("max_attempts must be at least 1", field: "max_attempts") }
-        guard maxAttempts <= policy.retry.maxAttempts else {
-            throw APIError.unprocessable("max_attempts_not_allowed", "policy \(policyName) allows at most \(policy.retry.maxAttempts) attempts", field: "max_attempts")
-        }
-
+    /// At most `maxFilesPerTask` files and `maxTaskBytes` of files and stdin together.
+    private func checkSize(files: [TaskFile], stdin: [UInt8], config: APIConfiguration) throws(APIError) {
         guard files.count <= config.maxFilesPerTask else {
             throw APIError.tooLarge("a task may have at most \(config.maxFilesPerTask) files", field: "files")
         }
-        let stdin = self.stdin ?? []
         let bytes = files.reduce(stdin.count) { $0 + $1.contents.count }
         guard bytes <= config.maxTaskBytes else {
             throw APIError.tooLarge("a task's files and stdin may be at most \(config.maxTaskBytes) bytes (these are \(bytes))", field: "files")
         }
-
-        return TaskSpec(
-            name: name, policy: policyName, files: files, command: command, stdin: stdin, env: env,
-            limits: limits, maxAttempts: maxAttempts)
     }
 
     static func checkName(_ name: String?) throws(APIError) -> String {

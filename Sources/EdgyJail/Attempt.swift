@@ -48,23 +48,24 @@ struct Attempt {
         // here (paying the cgroup mkdirs, on v1 the attach, and every mount).
         let shape = JailShape(policy: request.policy, cgroups: supervisor.cgroups != nil, filesystem: plans.filesystem)
         let pool = supervisor.pool
-        var jail: ParkedJail
+        let jail: ParkedJail
         switch acquire(shape) {
         case .success(let taken): jail = taken
         case .failure(let failure): return setupFailed(failure)
         }
         let cgroup = jail.cgroup
+        let finished = jail.finished
         var cgroupEmptied = false
         defer {
             // The jail's processes are dead (reaped, or killed with the group); the directory
             // removal waits for an RCU grace period on v1, so the pool thread does it.
             if let cgroup, !cgroupEmptied && !cgroup.processes().isEmpty { cgroup.kill() }
-            if let pool { pool.retire(jail.finished) } else { ParkedJail.retire(jail.finished) }
+            if let pool { pool.retire(finished) } else { ParkedJail.retire(finished) }
             if pool != nil, request.keepsShapeWarm { pool?.refill(shape) }
         }
 
         var process: JailProcess
-        switch release(&jail, blob: blob, task: plans.task) {
+        switch jail.release(blob: blob, task: plans.task) {
         case .success(let released): process = released
         case .failure(let failure): return setupFailed(failure)
         }
@@ -117,30 +118,14 @@ struct Attempt {
     /// A parked jail of `shape` from the pool, or one spawned now.
     private func acquire(_ shape: JailShape) -> Result<ParkedJail, SpawnFailure> {
         if let parked = supervisor.pool?.take(shape) { return .success(parked) }
-        let spawned = ParkedJail.spawn(
-            shape: shape, host: supervisor.host, cgroups: supervisor.cgroups, name: "jail-\(getpid())-\(serial)")
-        if case .failure = spawned, request.keepsShapeWarm { supervisor.pool?.refill(shape) }
-        return spawned
-    }
-
-    /// Writes the task plan and opens the second gate. On failure the child is reaped.
-    private func release(_ jail: inout ParkedJail, blob: [UInt8], task: TaskPlan) -> Result<JailProcess, SpawnFailure> {
-        var record = edgy_child_error()
-        var lostErrno: Int32 = 0
-        let result = blob.withUnsafeBytes { raw -> Int32 in
-            guard let base = raw.baseAddress else { return -1 }
-            let released = edgy_spawn_release(&jail.pending, base, raw.count, &record)
-            lostErrno = errno
-            return released
+        switch ParkedJail.spawn(
+            shape: shape, host: supervisor.host, cgroups: supervisor.cgroups, name: "jail-\(getpid())-\(serial)") {
+        case .success(let spawned):
+            return .success(spawned)
+        case .failure(let failure):
+            if request.keepsShapeWarm { supervisor.pool?.refill(shape) }
+            return .failure(failure)
         }
-        let process = JailProcess(pending: jail.pending, stdin: jail.stdinFD, stdout: jail.stdoutFD, stderr: jail.stderrFD)
-        let details = SpawnDetails(taskOps: task.opDescriptions, program: task.program)
-        guard let failure = decodeSpawnResult(
-            result, record: record, errno: lostErrno, details: details,
-            lost: EDGY_STAGE_LOST_AT_RELEASE, lostDetail: "the child died before it was released")
-        else { return .success(process) }
-        _ = process.reap()
-        return .failure(failure)
     }
 
     /// Nothing of the attempt may outlive it: descendants, stopped or detached, die here. (PID 1's

@@ -5,6 +5,25 @@ import Glibc
 import Synchronization
 import SystemPackage
 
+/// One parked jail in the pool's lists (an array holds only copyable values): whoever takes it
+/// owns it, and it is taken at most once.
+final class ParkedJailSlot: Sendable {
+    private let jail: Mutex<ParkedJail?>
+
+    init(_ jail: consuming ParkedJail) {
+        self.jail = Mutex(Optional(jail))
+    }
+
+    func take() -> ParkedJail? {
+        jail.withLock { $0.take() }
+    }
+
+    /// Kills and reaps the jail if nobody has taken it.
+    func abort() {
+        if let jail = take() { jail.abort() }
+    }
+}
+
 /// Jails parked ahead of demand, a few per shape, and a janitor for finished jails' cgroups, both
 /// on one long-lived thread so that the costs of cgroup v1 (a `cgroup.procs` write or an `rmdir`
 /// blocks ~6–10 ms for an RCU grace period when they are spaced out) stay off the path from
@@ -25,11 +44,11 @@ final class JailPool: Sendable {
     private let state = Mutex(State())
 
     private struct State {
-        var parked: [JailShape: [ParkedJail]] = [:]
+        var parked: [JailShape: [ParkedJailSlot]] = [:]
         /// Shapes to keep filled, least recently used first.
         var shapes: [JailShape] = []
         /// Parked jails of evicted shapes, for the pool thread to kill and reap.
-        var evicted: [ParkedJail] = []
+        var evicted: [ParkedJailSlot] = []
         /// Shapes whose last spawn failed: not refilled until used again (no hot loop).
         var failing: Set<JailShape> = []
         /// Finished jails (mount namespace, cgroup), to release off the request path.
@@ -78,12 +97,13 @@ final class JailPool: Sendable {
 
     /// A parked jail of `shape`, or nil (none ready, or shutting down).
     func take(_ shape: JailShape) -> ParkedJail? {
-        state.withLock { s in
+        let slot = state.withLock { s -> ParkedJailSlot? in
             guard !s.stopping, s.touch(shape), var list = s.parked[shape], !list.isEmpty else { return nil }
-            let jail = list.removeFirst()
+            let slot = list.removeFirst()
             s.parked[shape] = list
-            return jail
+            return slot
         }
+        return slot?.take()
     }
 
     /// Asks the pool thread to top up `shape`: called when an attempt has finished, so the clone
@@ -145,14 +165,14 @@ final class JailPool: Sendable {
     }
 
     private func drain() {
-        let (parked, doomed) = state.withLock { s -> ([ParkedJail], [FinishedJail]) in
+        let (parked, doomed) = state.withLock { s -> ([ParkedJailSlot], [FinishedJail]) in
             let all = s.parked.values.flatMap { $0 } + s.evicted
             s.parked = [:]
             s.evicted = []
             defer { s.doomed = [] }
             return (all, s.doomed)
         }
-        for var jail in parked { jail.abort() }
+        for slot in parked { slot.abort() }
         for jail in doomed { ParkedJail.retire(jail) }
     }
 
@@ -204,7 +224,7 @@ final class JailPool: Sendable {
     ///   supervisor's `deinit` or by hand) ends it.
     private func loop() {
         while true {
-            enum Work { case stop, evict([ParkedJail]), remove([FinishedJail]), spawn(JailShape), idle }
+            enum Work { case stop, evict([ParkedJailSlot]), remove([FinishedJail]), spawn(JailShape), idle }
             let work = state.withLock { s -> Work in
                 if s.stopping { return .stop }
                 if !s.evicted.isEmpty {
@@ -225,20 +245,21 @@ final class JailPool: Sendable {
             case .stop:
                 return
             case .evict(let jails):
-                for var jail in jails { jail.abort() }
+                for slot in jails { slot.abort() }
             case .remove(let jails):
                 for jail in jails { ParkedJail.retire(jail) }
             case .spawn(let shape):
                 let result = ParkedJail.spawn(shape: shape, host: host, cgroups: cgroups, name: "pool-\(getpid())-\(sequence.add(1, ordering: .relaxed).newValue)")
-                switch result {
-                case .success(var jail):
+                switch consume result {
+                case .success(let jail):
+                    let slot = ParkedJailSlot(jail)
                     let kept = state.withLock { s -> Bool in
                         // Evicted while it was being cloned: not wanted any more.
                         if s.stopping || !s.shapes.contains(shape) { return false }
-                        s.parked[shape, default: []].append(jail)
+                        s.parked[shape, default: []].append(slot)
                         return true
                     }
-                    if !kept { jail.abort() }
+                    if !kept { slot.abort() }
                 case .failure:
                     // The next on-demand spawn reports the failure with its stage.
                     _ = state.withLock { $0.failing.insert(shape) }

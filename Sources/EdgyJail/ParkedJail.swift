@@ -7,7 +7,9 @@ import SystemPackage
 /// A jail cloned ahead of demand: namespaces made, id maps written, inside its own cgroup (with the
 /// shape's limits), stdio pipes attached, its filesystem built, waiting at its second gate for a
 /// task plan. It holds no fd but its own (stdio, gate, error pipe, plan memfd, mount namespace).
-struct ParkedJail: Sendable {
+/// Not copyable: it is released (its process and stdio move into a `JailProcess`) or aborted,
+/// once.
+struct ParkedJail: ~Copyable, Sendable {
     var pending: edgy_pending
     /// The parent's ends: stdin's write end, stdout's and stderr's read ends.
     var stdinFD: Int32
@@ -111,15 +113,35 @@ struct ParkedJail: Sendable {
     }
 
     /// Kills and reaps the parked child, closes every fd, removes its cgroup.
-    mutating func abort() {
+    consuming func abort() {
+        var pending = self.pending
         edgy_spawn_abort(&pending)
         for fd in [stdinFD, stdoutFD, stderrFD] where fd >= 0 { closeDescriptor(fd) }
-        stdinFD = -1
-        stdoutFD = -1
-        stderrFD = -1
-        ParkedJail.retire(FinishedJail(cgroup: cgroup, mountNamespaceFD: mountNamespaceFD))
-        cgroup = nil
-        mountNamespaceFD = -1
+        ParkedJail.retire(finished)
+    }
+
+    /// Writes the task plan into the jail's memfd and opens its second gate: the child applies it
+    /// and execs. Its process and stdio move into the returned `JailProcess`; on failure the child
+    /// has been reaped and its fds closed. The cgroup and mount namespace stay with `finished`,
+    /// which the caller retires afterwards.
+    consuming func release(blob: [UInt8], task: TaskPlan) -> Result<JailProcess, SpawnFailure> {
+        var pending = self.pending
+        var record = edgy_child_error()
+        var lostErrno: Int32 = 0
+        let result = blob.withUnsafeBytes { raw -> Int32 in
+            guard let base = raw.baseAddress else { return -1 }
+            let released = edgy_spawn_release(&pending, base, raw.count, &record)
+            lostErrno = errno
+            return released
+        }
+        let process = JailProcess(pending: pending, stdin: stdinFD, stdout: stdoutFD, stderr: stderrFD)
+        let details = SpawnDetails(taskOps: task.opDescriptions, program: task.program)
+        guard let failure = decodeSpawnResult(
+            result, record: record, errno: lostErrno, details: details,
+            lost: EDGY_STAGE_LOST_AT_RELEASE, lostDetail: "the child died before it was released")
+        else { return .success(process) }
+        _ = process.reap()
+        return .failure(failure)
     }
 
     /// What is left of a jail after its attempt.

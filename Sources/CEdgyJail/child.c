@@ -7,7 +7,8 @@
 //
 // The checklist, in order: fds, gate 1, session, mounts, pivot_root, hostname/loopback
 // ("prepared"), gate 2, plan, signals, task files, rlimits, ids, capabilities, no_new_privs,
-// seccomp last, execve.
+// seccomp last, execve. The filesystem steps (mounts, task files, user namespace limits,
+// loopback) are in child_fs.c. Each failure names its own stage (enum edgy_stage).
 #include "child.h"
 
 #include <errno.h>
@@ -17,17 +18,13 @@
 #include <linux/prctl.h>
 #include <linux/seccomp.h>
 #include <linux/securebits.h>
-#include <net/if.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/mman.h>
-#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 

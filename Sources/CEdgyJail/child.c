@@ -7,7 +7,8 @@
 //
 // The checklist, in order: fds, gate 1, session, mounts, pivot_root, hostname/loopback
 // ("prepared"), gate 2, plan, signals, task files, rlimits, ids, capabilities, no_new_privs,
-// seccomp last, execve.
+// seccomp last, execve. The filesystem steps (mounts, task files, user namespace limits,
+// loopback) are in child_fs.c. Each failure names its own stage (enum edgy_stage).
 #include "child.h"
 
 #include <errno.h>
@@ -17,53 +18,17 @@
 #include <linux/prctl.h>
 #include <linux/seccomp.h>
 #include <linux/securebits.h>
-#include <net/if.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/mman.h>
-#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
-
-/// A failed step: errno is taken at the point of failure.
-struct step_failure {
-    int stage;
-    int op_index;
-};
-
-#define OK 0
-#define FAIL -1
-/// apply_op: the bind itself worked, making its flags recursive did not.
-#define FAIL_RECURSIVE -2
-
-#ifndef SYS_mount_setattr
-#define SYS_mount_setattr 442
-#endif
-#ifndef AT_RECURSIVE
-#define AT_RECURSIVE 0x8000
-#endif
-/// From linux/mount.h, which clashes with sys/mount.h.
-struct edgy_mount_attr {
-    uint64_t attr_set, attr_clr, propagation, userns_fd;
-};
-#define EDGY_MOUNT_ATTR_RDONLY 0x00000001ULL
-#define EDGY_MOUNT_ATTR_NOSUID 0x00000002ULL
-#define EDGY_MOUNT_ATTR_NODEV 0x00000004ULL
-#define EDGY_MOUNT_ATTR_NOEXEC 0x00000008ULL
-
-/// The blob starts with the plan header, so offsets are relative to `plan` itself.
-static const char *at(const struct edgy_plan *plan, uint64_t offset) {
-    return offset ? (const char *)plan + offset : (const char *)0;
-}
-
-static long sys_write_all(int fd, const void *buf, size_t len) {
+long edgy_sys_write_all(int fd, const void *buf, size_t len) {
     const char *p = buf;
     while (len > 0) {
         long n = syscall(SYS_write, fd, p, len);
@@ -79,7 +44,7 @@ static long sys_write_all(int fd, const void *buf, size_t len) {
 
 __attribute__((noreturn)) static void fail(int error_fd, int stage, int op_index, int err) {
     struct edgy_child_error record = {.stage = stage, .err = err, .op_index = op_index, .reserved = 0};
-    sys_write_all(error_fd, &record, sizeof record);
+    edgy_sys_write_all(error_fd, &record, sizeof record);
     syscall(SYS_exit_group, 127);
     __builtin_unreachable();
 }
@@ -112,10 +77,10 @@ static int step_gate(int gate_fd, int last) {
 
 /// Maps the plan blob the parent wrote into our memfd before opening the gate, checks that its
 /// header is whole, and closes the memfd. The mapping is private and read-only; it goes at execve.
-static const struct edgy_plan *step_plan(void) {
+static const struct edgy_task_plan *step_plan(void) {
     struct stat st;
     if (syscall(SYS_fstat, EDGY_PLAN_FD, &st) != 0) return 0;
-    if ((uint64_t)st.st_size < sizeof(struct edgy_plan)) {
+    if ((uint64_t)st.st_size < sizeof(struct edgy_task_plan)) {
         errno = EINVAL;
         return 0;
     }
@@ -129,7 +94,7 @@ static const struct edgy_plan *step_plan(void) {
     }
     if ((void *)base == MAP_FAILED) return 0;
     syscall(SYS_close, EDGY_PLAN_FD);
-    const struct edgy_plan *plan = (const struct edgy_plan *)base;
+    const struct edgy_task_plan *plan = (const struct edgy_task_plan *)base;
     if (plan->blob_len != (uint64_t)st.st_size) {
         errno = EINVAL;
         return 0;
@@ -191,188 +156,10 @@ static int step_signal_mask(void) {
     return OK;
 }
 
-// ---- Step 3: the filesystem -------------------------------------------------------------------
-
-/// The remount above changes the top mount only: a submount of the source (a tmpfs under a bound
-/// directory) would stay writable, suid and dev. mount_setattr(AT_RECURSIVE) sets the same
-/// restrictions on the whole tree (it only adds flags, so locked ones are kept). Kernels without
-/// it (ENOSYS before 5.12) or that refuse it (EINVAL) fail the setup: the mount would not mean
-/// what the policy says.
-static int bind_flags_recursive(const char *path, uint64_t flags) {
-    struct edgy_mount_attr attr = {0, 0, 0, 0};
-    if (flags & MS_RDONLY) attr.attr_set |= EDGY_MOUNT_ATTR_RDONLY;
-    if (flags & MS_NOSUID) attr.attr_set |= EDGY_MOUNT_ATTR_NOSUID;
-    if (flags & MS_NODEV) attr.attr_set |= EDGY_MOUNT_ATTR_NODEV;
-    if (flags & MS_NOEXEC) attr.attr_set |= EDGY_MOUNT_ATTR_NOEXEC;
-    if (attr.attr_set == 0) return OK;
-    if (syscall(SYS_mount_setattr, AT_FDCWD, path, (long)AT_RECURSIVE, &attr, sizeof attr) != 0) return FAIL_RECURSIVE;
-    return OK;
-}
-
-static int apply_op(const struct edgy_plan *plan, const struct edgy_fs_op *op) {
-    const char *path = at(plan, op->path);
-    const char *source = at(plan, op->source);
-    switch (op->kind) {
-    case EDGY_OP_MKDIR:
-        if (syscall(SYS_mkdirat, AT_FDCWD, path, op->mode) != 0 && errno != EEXIST) return FAIL;
-        return OK;
-    case EDGY_OP_MKFILE: {
-        long fd = syscall(SYS_openat, AT_FDCWD, path, O_CREAT | O_WRONLY | O_CLOEXEC, op->mode);
-        if (fd < 0) return FAIL;
-        syscall(SYS_close, fd);
-        return OK;
-    }
-    case EDGY_OP_BIND:
-        if (syscall(SYS_mount, source, path, NULL, MS_BIND | MS_REC, NULL) != 0) {
-            if ((op->op_flags & EDGY_OP_OPTIONAL) && errno == ENOENT) return OK;
-            return FAIL;
-        }
-        // A bind mount takes its flags only on a remount (mount(2), "Creating a bind mount").
-        if (syscall(SYS_mount, NULL, path, NULL, MS_BIND | MS_REMOUNT | op->mount_flags, NULL) != 0) return FAIL;
-        return bind_flags_recursive(path, op->mount_flags);
-    case EDGY_OP_TMPFS:
-        if (syscall(SYS_mount, "tmpfs", path, "tmpfs", op->mount_flags, at(plan, op->data)) != 0) return FAIL;
-        return OK;
-    case EDGY_OP_PROC:
-        if (syscall(SYS_mount, "proc", path, "proc", op->mount_flags, at(plan, op->data)) != 0) return FAIL;
-        return OK;
-    case EDGY_OP_SYMLINK:
-        if (syscall(SYS_symlinkat, source, AT_FDCWD, path) != 0) return FAIL;
-        return OK;
-    case EDGY_OP_WRITE_FILE: {
-        long fd = syscall(SYS_openat, AT_FDCWD, path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0600);
-        if (fd < 0) return FAIL;
-        int r = OK;
-        if (op->data_len > 0 && sys_write_all((int)fd, at(plan, op->data), op->data_len) != 0) r = FAIL;
-        if (r == OK && syscall(SYS_fchown, fd, op->uid, op->gid) != 0) r = FAIL;
-        if (r == OK && syscall(SYS_fchmod, fd, op->mode) != 0) r = FAIL;
-        int saved = errno;
-        syscall(SYS_close, fd);
-        errno = saved;
-        return r;
-    }
-    case EDGY_OP_CHOWN:
-        if (syscall(SYS_fchownat, AT_FDCWD, path, op->uid, op->gid, AT_SYMLINK_NOFOLLOW) != 0) return FAIL;
-        return OK;
-    default:
-        errno = EINVAL;
-        return FAIL;
-    }
-}
-
-/// The policy's filesystem, from the shape's filesystem plan, before the second gate: every mount
-/// under a fresh tmpfs root, then pivot_root into it, detach the host's root and make "/"
-/// read-only. What stays writable (the working directory, /tmp) are their own tmpfs mounts.
-static int step_filesystem(const struct edgy_plan *fs, struct step_failure *failure) {
-    failure->op_index = -1;
-    failure->stage = EDGY_STAGE_MOUNT_PRIVATE;
-    // Nothing we mount may propagate back to the host.
-    if (syscall(SYS_mount, NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) return FAIL;
-    const char *root = at(fs, fs->root);
-    failure->stage = EDGY_STAGE_MOUNT_ROOT;
-    if (syscall(SYS_mount, "tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, at(fs, fs->root_options)) != 0) return FAIL;
-    failure->stage = EDGY_STAGE_FS_OP;
-    const struct edgy_fs_op *ops = (const struct edgy_fs_op *)(const void *)at(fs, fs->ops);
-    for (uint32_t i = 0; i < fs->n_ops; i++) {
-        failure->op_index = (int)i;
-        int r = apply_op(fs, &ops[i]);
-        if (r == FAIL_RECURSIVE) failure->stage = EDGY_STAGE_MOUNT_RECURSIVE;
-        if (r != OK) return FAIL;
-    }
-    failure->op_index = -1;
-
-    // pivot_root(".", ".") stacks the old root on top of the new one; detaching "." then drops
-    // it without needing a directory for it (runc, "pivot_root(2)" NOTES).
-    failure->stage = EDGY_STAGE_PIVOT_ROOT;
-    if (syscall(SYS_chdir, root) != 0) return FAIL;
-    if (syscall(SYS_pivot_root, ".", ".") != 0) return FAIL;
-    failure->stage = EDGY_STAGE_DETACH_OLD_ROOT;
-    if (syscall(SYS_umount2, ".", MNT_DETACH) != 0) return FAIL;
-    if (syscall(SYS_chdir, "/") != 0) return FAIL;
-    failure->stage = EDGY_STAGE_REMOUNT_ROOT_RO;
-    if (syscall(SYS_mount, NULL, "/", NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) != 0) return FAIL;
-    return OK;
-}
-
-/// The task's files, from the task plan, after the second gate: written into the working
-/// directory's tmpfs (already mounted, inside the pivoted root), then chdir there.
-static int step_task_files(const struct edgy_plan *plan, struct step_failure *failure) {
-    failure->stage = EDGY_STAGE_TASK_FILE;
-    const struct edgy_fs_op *ops = (const struct edgy_fs_op *)(const void *)at(plan, plan->ops);
-    for (uint32_t i = 0; i < plan->n_ops; i++) {
-        failure->op_index = (int)i;
-        if (apply_op(plan, &ops[i]) != OK) return FAIL;
-    }
-    failure->op_index = -1;
-    failure->stage = EDGY_STAGE_CHDIR;
-    const char *workdir = at(plan, plan->workdir);
-    if (workdir && syscall(SYS_chdir, workdir) != 0) return FAIL;
-    return OK;
-}
-
-// ---- Step 3b: the user namespace's own limits ------------------------------------------------
-
-/// Writes the plan's /proc/sys/user limits, which belong to the user namespace the writer is in
-/// (the kernel shows each namespace its own table, writable with CAP_SYS_RESOURCE over it), so only
-/// the child can set them: the parent is root of the initial namespace, and as a multithreaded
-/// process it cannot setns into ours. Done as root of the new namespace, right after the cgroup
-/// namespace (which the limits may forbid) and before anything of the workload's.
-///
-/// Why it matters: the kernel charges a count (inotify instances, namespaces...) to the caller's
-/// namespace and then to each ancestor's entry for the namespace's owner, checking every level's
-/// limit. The daemon owns every jail's namespace, so without a limit of its own a jail spends host
-/// root's allowance. A file the kernel lacks (e.g. fanotify's before 5.13) is skipped.
-static int step_userns_limits(const struct edgy_plan *fs, struct step_failure *failure) {
-    static const char prefix[] = "/proc/sys/user/";
-    const uint64_t *table = (const uint64_t *)(const void *)at(fs, fs->userns_limits);
-    for (uint32_t i = 0; i < fs->n_userns_limits; i++) {
-        failure->op_index = (int)i;
-        const char *name = at(fs, table[2 * i]);
-        const char *value = at(fs, table[2 * i + 1]);
-        char path[96];
-        size_t name_len = strlen(name);
-        if (sizeof prefix + name_len > sizeof path) {
-            errno = ENAMETOOLONG;
-            return FAIL;
-        }
-        memcpy(path, prefix, sizeof prefix - 1);
-        memcpy(path + sizeof prefix - 1, name, name_len + 1);
-        long fd = syscall(SYS_openat, AT_FDCWD, path, O_WRONLY | O_CLOEXEC);
-        if (fd < 0 && errno == ENOENT) continue;
-        if (fd < 0) return FAIL;
-        int r = sys_write_all((int)fd, value, strlen(value)) == 0 ? OK : FAIL;
-        int saved = errno;
-        syscall(SYS_close, fd);
-        errno = saved;
-        if (r != OK) return FAIL;
-    }
-    failure->op_index = -1;
-    return OK;
-}
-
-// ---- Step 4: hostname and network -------------------------------------------------------------
-
-static int step_loopback(void) {
-    long s = syscall(SYS_socket, AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (s < 0) return FAIL;
-    struct ifreq req;
-    memset(&req, 0, sizeof req);
-    req.ifr_name[0] = 'l';
-    req.ifr_name[1] = 'o';
-    int r = FAIL;
-    if (syscall(SYS_ioctl, s, SIOCGIFFLAGS, &req) == 0) {
-        req.ifr_flags |= IFF_UP | IFF_RUNNING;
-        if (syscall(SYS_ioctl, s, SIOCSIFFLAGS, &req) == 0) r = OK;
-    }
-    int saved = errno;
-    syscall(SYS_close, s);
-    errno = saved;
-    return r;
-}
 
 // ---- Step 5 and 6: rlimits, ids, capabilities -------------------------------------------------
 
-static int step_rlimits(const struct edgy_plan *plan, struct step_failure *failure) {
+static int step_rlimits(const struct edgy_task_plan *plan, struct step_failure *failure) {
     for (uint32_t i = 0; i < plan->n_rlimits && i < EDGY_MAX_RLIMITS; i++) {
         struct { uint64_t cur, max; } rl = {plan->rlimits[i].soft, plan->rlimits[i].hard};
         failure->op_index = plan->rlimits[i].resource;
@@ -395,7 +182,7 @@ static int step_bounding_set(uint32_t last_cap) {
 
 /// setgroups → setresgid → securebits → setresuid → zero every set (the bounding set is already
 /// empty). Securebits need CAP_SETPCAP, which setresuid to a non-root id takes away.
-static int step_identity(const struct edgy_plan *plan, struct step_failure *failure) {
+static int step_identity(const struct edgy_task_plan *plan, struct step_failure *failure) {
     failure->stage = EDGY_STAGE_SETGROUPS;
     if (syscall(SYS_setgroups, 0, NULL) != 0) return FAIL;
     failure->stage = EDGY_STAGE_SETRESGID;
@@ -421,29 +208,29 @@ static int step_identity(const struct edgy_plan *plan, struct step_failure *fail
 
 // ---- Step 7: no_new_privs, seccomp, execve ----------------------------------------------------
 
-static int step_seccomp(const struct edgy_plan *plan) {
+static int step_seccomp(const struct edgy_task_plan *plan) {
     if (plan->seccomp_len == 0) return OK;
     struct sock_fprog prog = {
         .len = (unsigned short)plan->seccomp_len,
-        .filter = (struct sock_filter *)(uintptr_t)at(plan, plan->seccomp_filter),
+        .filter = (struct sock_filter *)(uintptr_t)edgy_at(plan, plan->seccomp_filter),
     };
     if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) != 0) return FAIL;
     return OK;
 }
 
 /// Builds the argv/envp pointer arrays on our own stack: no allocation.
-static void fill_pointers(const struct edgy_plan *plan, uint64_t offsets, uint32_t count, char **out) {
-    const uint64_t *table = (const uint64_t *)(const void *)at(plan, offsets);
-    for (uint32_t i = 0; i < count; i++) out[i] = (char *)at(plan, table[i]);
+static void fill_pointers(const struct edgy_task_plan *plan, uint64_t offsets, uint32_t count, char **out) {
+    const uint64_t *table = (const uint64_t *)(const void *)edgy_at(plan, offsets);
+    for (uint32_t i = 0; i < count; i++) out[i] = (char *)edgy_at(plan, table[i]);
     out[count] = NULL;
 }
 
-static int exec_workload(const struct edgy_plan *plan) {
+static int exec_workload(const struct edgy_task_plan *plan) {
     char *argv[plan->argc + 1];
     char *envp[plan->envc + 1];
     fill_pointers(plan, plan->argv, plan->argc, argv);
     fill_pointers(plan, plan->envp, plan->envc, envp);
-    const char *file = at(plan, plan->exec_path);
+    const char *file = edgy_at(plan, plan->exec_path);
     int has_slash = 0;
     for (const char *p = file; *p; p++) has_slash |= (*p == '/');
     if (has_slash || !plan->search_path) {
@@ -454,7 +241,7 @@ static int exec_workload(const struct edgy_plan *plan) {
     char candidate[4096];
     size_t file_len = strlen(file);
     int best = ENOENT;
-    const char *dir = at(plan, plan->search_path);
+    const char *dir = edgy_at(plan, plan->search_path);
     while (*dir) {
         const char *end = dir;
         while (*end && *end != ':') end++;
@@ -477,7 +264,7 @@ static int exec_workload(const struct edgy_plan *plan) {
 
 /// Everything that needs only the shape, done while parked between the two gates: session, root
 /// of the user namespace, cgroup namespace, the whole filesystem, hostname, loopback.
-static void step_prepare(const struct edgy_plan *fs, int error_fd) {
+static void step_prepare(const struct edgy_fs_plan *fs, int error_fd) {
     struct step_failure failure = {.stage = EDGY_STAGE_NONE, .op_index = -1};
     if (syscall(SYS_setsid) < 0) fail(error_fd, EDGY_STAGE_SETSID, -1, errno);
     if (fs->user_namespace) {
@@ -489,19 +276,19 @@ static void step_prepare(const struct edgy_plan *fs, int error_fd) {
     // After the first gate, so the namespace is rooted at the jail's own cgroup.
     if (fs->unshare_cgroup && syscall(SYS_unshare, CLONE_NEWCGROUP) != 0)
         fail(error_fd, EDGY_STAGE_CGROUP_NS, -1, errno);
-    if (fs->user_namespace && step_userns_limits(fs, &failure) != OK)
+    if (fs->user_namespace && edgy_step_userns_limits(fs, &failure) != OK)
         fail(error_fd, EDGY_STAGE_USERNS_LIMITS, failure.op_index, errno);
     syscall(SYS_umask, 0);
 
-    if (step_filesystem(fs, &failure) != OK) fail(error_fd, failure.stage, failure.op_index, errno);
+    if (edgy_step_filesystem(fs, &failure) != OK) fail(error_fd, failure.stage, failure.op_index, errno);
 
-    const char *hostname = at(fs, fs->hostname);
+    const char *hostname = edgy_at(fs, fs->hostname);
     if (hostname && syscall(SYS_sethostname, hostname, strlen(hostname)) != 0)
         fail(error_fd, EDGY_STAGE_HOSTNAME, -1, errno);
-    if (fs->loopback_up && step_loopback() != OK) fail(error_fd, EDGY_STAGE_LOOPBACK, -1, errno);
+    if (fs->loopback_up && edgy_step_loopback() != OK) fail(error_fd, EDGY_STAGE_LOOPBACK, -1, errno);
     if (step_bounding_set(fs->last_cap) != OK) fail(error_fd, EDGY_STAGE_CAP_BOUNDING, -1, errno);
     // Default dispositions now; the mask stays full until the second gate.
-    if (step_signal_dispositions() != OK) fail(error_fd, EDGY_STAGE_SIGNALS, -1, errno);
+    if (step_signal_dispositions() != OK) fail(error_fd, EDGY_STAGE_SIGNAL_DISPOSITIONS, -1, errno);
 }
 
 void edgy_child_main(const struct edgy_shape *shape, int gate_fd, int error_fd, int plan_fd) {
@@ -518,17 +305,17 @@ void edgy_child_main(const struct edgy_shape *shape, int gate_fd, int error_fd, 
 
     // First gate: id maps written, cgroup joined. Then the policy's whole filesystem, and word
     // to the parent that we are prepared (a record with no stage).
-    if (step_gate(EDGY_GATE_FD, 0) != OK) fail(error_fd, EDGY_STAGE_GATE, -1, errno);
+    if (step_gate(EDGY_GATE_FD, 0) != OK) fail(error_fd, EDGY_STAGE_FIRST_GATE, -1, errno);
     step_prepare(shape->fs, error_fd);
     struct edgy_child_error prepared = {.stage = EDGY_STAGE_NONE, .err = 0, .op_index = -1, .reserved = 0};
-    if (sys_write_all(error_fd, &prepared, sizeof prepared) != 0) fail(error_fd, EDGY_STAGE_GATE, -1, errno);
+    if (edgy_sys_write_all(error_fd, &prepared, sizeof prepared) != 0) fail(error_fd, EDGY_STAGE_REPORT_PREPARED, -1, errno);
 
     // Second gate: the task plan is in the memfd.
-    if (step_gate(EDGY_GATE_FD, 1) != OK) fail(error_fd, EDGY_STAGE_GATE, -1, errno);
-    const struct edgy_plan *plan = step_plan();
-    if (!plan) fail(error_fd, EDGY_STAGE_PLAN, -1, errno);
-    if (step_signal_mask() != OK) fail(error_fd, EDGY_STAGE_SIGNALS, -1, errno);
-    if (step_task_files(plan, &failure) != OK) fail(error_fd, failure.stage, failure.op_index, errno);
+    if (step_gate(EDGY_GATE_FD, 1) != OK) fail(error_fd, EDGY_STAGE_SECOND_GATE, -1, errno);
+    const struct edgy_task_plan *plan = step_plan();
+    if (!plan) fail(error_fd, EDGY_STAGE_TASK_PLAN_MAP, -1, errno);
+    if (step_signal_mask() != OK) fail(error_fd, EDGY_STAGE_SIGNAL_MASK, -1, errno);
+    if (edgy_step_task_files(plan, &failure) != OK) fail(error_fd, failure.stage, failure.op_index, errno);
 
     failure.stage = EDGY_STAGE_RLIMIT;
     if (step_rlimits(plan, &failure) != OK) fail(error_fd, EDGY_STAGE_RLIMIT, failure.op_index, errno);
@@ -537,11 +324,11 @@ void edgy_child_main(const struct edgy_shape *shape, int gate_fd, int error_fd, 
     // After the id changes, which clear it (prctl(2), PR_SET_PDEATHSIG).
     if (shape->parent_death_signal &&
         syscall(SYS_prctl, PR_SET_PDEATHSIG, shape->parent_death_signal, 0, 0, 0) != 0)
-        fail(error_fd, EDGY_STAGE_PDEATHSIG, -1, errno);
+        fail(error_fd, EDGY_STAGE_PDEATHSIG_AGAIN, -1, errno);
 
     if (syscall(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) fail(error_fd, EDGY_STAGE_NO_NEW_PRIVS, -1, errno);
     // Last, so that nothing above has to be allowed by the workload's filter.
-    if (step_seccomp(plan) != OK) fail(error_fd, EDGY_STAGE_SECCOMP, -1, errno);
+    if (step_seccomp(plan) != OK) fail(error_fd, EDGY_STAGE_SECCOMP_LOAD, -1, errno);
     exec_workload(plan);
     fail(error_fd, EDGY_STAGE_EXECVE, -1, errno);
 }

@@ -260,14 +260,14 @@ int edgy_last_cap(void) {
     return v;
 }
 
-const char *edgy_stage_name(int stage) {
+const char *edgy_stage_name(enum edgy_stage stage) {
     switch (stage) {
     case EDGY_STAGE_NONE: return "none";
     case EDGY_STAGE_CLONE: return "clone";
     case EDGY_STAGE_USERNS_MAP: return "user namespace map";
-    case EDGY_STAGE_GATE: return "gate";
+    case EDGY_STAGE_FIRST_GATE: return "first gate";
     case EDGY_STAGE_FDS: return "file descriptors";
-    case EDGY_STAGE_SIGNALS: return "signals";
+    case EDGY_STAGE_SIGNAL_DISPOSITIONS: return "signal dispositions";
     case EDGY_STAGE_SETSID: return "setsid";
     case EDGY_STAGE_NS_ROOT: return "user namespace root";
     case EDGY_STAGE_CGROUP_NS: return "cgroup namespace";
@@ -288,13 +288,24 @@ const char *edgy_stage_name(int stage) {
     case EDGY_STAGE_SETRESUID: return "setresuid";
     case EDGY_STAGE_CAPS: return "capabilities";
     case EDGY_STAGE_NO_NEW_PRIVS: return "no_new_privs";
-    case EDGY_STAGE_SECCOMP: return "seccomp";
+    case EDGY_STAGE_SECCOMP_LOAD: return "seccomp load";
     case EDGY_STAGE_EXECVE: return "execve";
     case EDGY_STAGE_PDEATHSIG: return "parent death signal";
-    case EDGY_STAGE_PLAN: return "plan";
+    case EDGY_STAGE_TASK_PLAN_MAP: return "task plan map";
     case EDGY_STAGE_TASK_FILE: return "task files";
     case EDGY_STAGE_USERNS_LIMITS: return "user namespace limits";
     case EDGY_STAGE_MOUNT_RECURSIVE: return "recursive mount flags";
-    default: return "unknown";
+    case EDGY_STAGE_SECOND_GATE: return "second gate";
+    case EDGY_STAGE_REPORT_PREPARED: return "report prepared";
+    case EDGY_STAGE_SIGNAL_MASK: return "signal mask";
+    case EDGY_STAGE_PDEATHSIG_AGAIN: return "parent death signal after id change";
+    case EDGY_STAGE_EVENTFD: return "eventfd";
+    case EDGY_STAGE_PIPES: return "pipes";
+    case EDGY_STAGE_CGROUP: return "cgroup";
+    case EDGY_STAGE_PLAN: return "plan";
+    case EDGY_STAGE_SECCOMP_COMPILE: return "seccomp compile";
+    case EDGY_STAGE_LOST_BEFORE_PREPARED: return "child lost before prepared";
+    case EDGY_STAGE_LOST_AT_RELEASE: return "child lost at release";
     }
+    return "unknown";
 }

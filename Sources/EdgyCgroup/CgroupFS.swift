@@ -1,3 +1,4 @@
+import EdgySystem
 import Glibc
 import SystemPackage
 
@@ -8,11 +9,9 @@ import SystemPackage
 enum CgroupFS {
     static var lastErrno: Errno { Errno(rawValue: Glibc.errno) }
 
+    /// `open(path, flags | O_CLOEXEC)`: the fd, or -1 with errno set.
     static func open(_ path: String, _ flags: Int32) -> Int32 {
-        while true {
-            let fd = Glibc.open(path, flags | O_CLOEXEC)
-            if fd >= 0 || Glibc.errno != EINTR { return fd }
-        }
+        (try? syscallRetrying { Glibc.open(path, flags | O_CLOEXEC) }) ?? -1
     }
 
     /// Writes `value` to a control file in one `write(2)`.
@@ -29,13 +28,8 @@ enum CgroupFS {
         }
         defer { _ = Glibc.close(fd) }  // EINTR on close is ignored (NIO); the fd is gone either way.
         var v = value
-        let n = v.withUTF8 { buf in
-            while true {
-                let r = Glibc.write(fd, buf.baseAddress, buf.count)
-                if r >= 0 || Glibc.errno != EINTR { return r }
-            }
-        }
-        if n < 0 { throw CgroupError(.io, what(), path: path, errno: lastErrno) }
+        let written = v.withUTF8 { buf in Result { () throws(Errno) in try syscallRetrying { Glibc.write(fd, buf.baseAddress, buf.count) } } }
+        if case .failure(let e) = written { throw CgroupError(.io, what(), path: path, errno: e) }
     }
 
     /// Reads a whole (small) control file; `nil` if it cannot be opened or read.
@@ -46,11 +40,10 @@ enum CgroupFS {
         var out: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 4096)
         while true {
-            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            if n < 0 {
-                if Glibc.errno == EINTR { continue }
-                return nil
+            let read = chunk.withUnsafeMutableBytes { raw in
+                Result { () throws(Errno) in try syscallRetrying { Glibc.read(fd, raw.baseAddress, raw.count) } }
             }
+            guard case .success(let n) = read else { return nil }
             if n == 0 { break }
             out.append(contentsOf: chunk[0..<n])
         }
@@ -116,17 +109,14 @@ enum CgroupFS {
         return UInt64(Substring(text).trimmingWhitespace)
     }
 
+    /// EdgySystem's sleep, which resumes after a signal.
     static func sleep(milliseconds: Int) {
-        var ts = timespec(tv_sec: milliseconds / 1000, tv_nsec: (milliseconds % 1000) * 1_000_000)
-        var rem = timespec()
-        while nanosleep(&ts, &rem) != 0 && Glibc.errno == EINTR { ts = rem }
+        sleepMilliseconds(milliseconds)
     }
 
-    /// Monotonic clock in nanoseconds, for deadlines.
+    /// EdgySystem's monotonic clock, for deadlines.
     static func nowNanos() -> UInt64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+        monotonicNanos()
     }
 }
 

@@ -4,7 +4,6 @@ import Glibc
 /// What the supervisor observed about an attempt, before it is named. Everything the outcome
 /// depends on is here, so that classification is a pure function with a table of tests.
 public struct TerminationFacts: Sendable, Hashable {
-    public var setupFailure: SetupFailure?
     /// From waitid: the exit status when the process exited, the signal when it was killed.
     public var exitCode: Int32?
     public var signal: Int32?
@@ -17,11 +16,10 @@ public struct TerminationFacts: Sendable, Hashable {
     public var oomKills: Int
 
     public init(
-        setupFailure: SetupFailure? = nil, exitCode: Int32? = nil, signal: Int32? = nil,
+        exitCode: Int32? = nil, signal: Int32? = nil,
         cancelled: Bool = false, wallDeadlineFired: Bool = false, cpuLimitFired: Bool = false,
         outputLimitFired: Bool = false, oomKills: Int = 0
     ) {
-        self.setupFailure = setupFailure
         self.exitCode = exitCode
         self.signal = signal
         self.cancelled = cancelled
@@ -32,11 +30,11 @@ public struct TerminationFacts: Sendable, Hashable {
     }
 }
 
-/// Names the outcome. The order is the order of causes: a setup failure means nothing ran; a kill
+/// Names the outcome of a jail that ran (a setup failure is reported before anything runs, and
+/// never gets here). The order is the order of causes: a kill
 /// we sent (cancel, deadline, output cap) explains the signal that followed it; the kernel's own
 /// kills (OOM, RLIMIT_CPU, seccomp) explain theirs.
 public func classify(_ facts: TerminationFacts) -> Outcome {
-    if facts.setupFailure != nil { return .setupError }
     if facts.cancelled { return .cancelled }
     if facts.wallDeadlineFired { return .wallTimeout }
     if facts.outputLimitFired { return .outputLimit }

@@ -1,146 +1,27 @@
 import CEdgyJail
 import EdgyCgroup
-import EdgyModel
 import EdgySystem
 import Glibc
 import Synchronization
 import SystemPackage
 
-/// A jail cloned ahead of demand: namespaces made, id maps written, inside its own cgroup (with the
-/// shape's limits), stdio pipes attached, waiting at its gate for a plan. It holds no fd but its
-/// own (stdio, gate, error pipe, plan memfd).
-struct ParkedJail: Sendable {
-    var pending: edgy_pending
-    /// The parent's ends: stdin's write end, stdout's and stderr's read ends.
-    var stdinFD: Int32
-    var stdoutFD: Int32
-    var stderrFD: Int32
-    var cgroup: JailCgroup?
-    /// The jail's mount namespace, held open so that the workload's exit does not tear down its
-    /// ~25 mounts (an expedited RCU grace period and six superblocks, all before the exit is
-    /// reported); the last close, by the pool thread after the attempt, does. -1 if not held.
-    var mountNamespaceFD: Int32 = -1
+/// One parked jail in the pool's lists (an array holds only copyable values): whoever takes it
+/// owns it, and it is taken at most once.
+final class ParkedJailSlot: Sendable {
+    private let jail: Mutex<ParkedJail?>
 
-    /// Clones a jail of `shape` on the calling thread (its parent-death signal is tied to it) and
-    /// leaves it at the gate. Everything slow on cgroup v1 (mkdir in every hierarchy, the
-    /// `cgroup.procs` write that waits for an RCU grace period) happens here, before any request.
-    ///
-    /// - Returns: The parked jail, or the failed stage (`pipes`, `cgroup`, a clone stage) and errno.
-    static func spawn(
-        shape: JailShape, host: JailHostConfiguration, cgroups: CgroupManager?, name: String
-    ) -> Result<ParkedJail, SpawnFailure> {
-        var stdinPipe: PipeDescriptors
-        do { stdinPipe = try PipeDescriptors() } catch { return .failure(SpawnFailure(stage: "pipes", errno: error.rawValue)) }
-        var stdoutPipe: PipeDescriptors
-        do { stdoutPipe = try PipeDescriptors() } catch { return .failure(SpawnFailure(stage: "pipes", errno: error.rawValue)) }
-        var stderrPipe: PipeDescriptors
-        do { stderrPipe = try PipeDescriptors() } catch { return .failure(SpawnFailure(stage: "pipes", errno: error.rawValue)) }
-
-        var cgroup: JailCgroup?
-        if let cgroups {
-            let limits = CgroupLimits(memoryBytes: shape.memoryBytes, pidsMax: shape.pidsMax, cpuMaxCores: nil)
-            do {
-                cgroup = try cgroups.create(name: name, limits: limits)
-            } catch {
-                return .failure(SpawnFailure(stage: "cgroup", detail: "\(error)"))
-            }
-        }
-        var c = shape.cShape(
-            host: host, stdio: (stdinPipe.readEnd, stdoutPipe.writeEnd, stderrPipe.writeEnd),
-            cgroupFD: cgroup?.cloneIntoFD)
-        var pending = edgy_pending()
-        var childError = edgy_child_error()
-        // The child reads its copy of the filesystem plan, made at the clone.
-        let started = shape.filesystem.withUnsafeBytes { raw in
-            c.fs = raw.baseAddress?.assumingMemoryBound(to: edgy_plan.self)
-            return edgy_spawn_start(&c, &pending, &childError)
-        }
-        // The child has its copies; ours must go so that EOF means the jail closed them.
-        closeDescriptor(stdinPipe.takeReadEnd())
-        closeDescriptor(stdoutPipe.takeWriteEnd())
-        closeDescriptor(stderrPipe.takeWriteEnd())
-        // (On failure the pipes' remaining ends close when they go out of scope.)
-        func fail(_ failure: SpawnFailure) -> Result<ParkedJail, SpawnFailure> {
-            retire(cgroup)
-            return .failure(failure)
-        }
-        if started != 0 {
-            return fail(SpawnFailure(stage: String(cString: edgy_stage_name(childError.stage)), errno: childError.err))
-        }
-        if let cgroup, cgroup.cloneIntoFD == nil {
-            do {
-                try cgroup.attach(pid: pending.pid)
-            } catch {
-                edgy_spawn_abort(&pending)
-                return fail(SpawnFailure(stage: "cgroup", detail: "\(error)"))
-            }
-        }
-        // The first gate: the child builds the policy's filesystem and pivots into it now, so
-        // that the request path makes no mount.
-        switch edgy_spawn_prepare(&pending, &childError) {
-        case 0:
-            break
-        case 1:
-            edgy_spawn_abort(&pending)
-            let stage = childError.stage
-            var detail: String?
-            let namesOp = stage == Int32(EDGY_STAGE_FS_OP.rawValue) || stage == Int32(EDGY_STAGE_MOUNT_RECURSIVE.rawValue)
-            if namesOp, childError.op_index >= 0,
-               Int(childError.op_index) < shape.filesystemOps.count {
-                detail = shape.filesystemOps[Int(childError.op_index)]
-            }
-            return fail(SpawnFailure(stage: String(cString: edgy_stage_name(stage)), errno: childError.err, detail: detail))
-        default:
-            let saved = errno
-            edgy_spawn_abort(&pending)
-            return fail(SpawnFailure(stage: "gate", errno: saved, detail: "the child died before its filesystem was built"))
-        }
-        let mountNamespace = open("/proc/\(pending.pid)/ns/mnt", O_RDONLY | O_CLOEXEC)
-        return .success(ParkedJail(
-            pending: pending, stdinFD: stdinPipe.takeWriteEnd(), stdoutFD: stdoutPipe.takeReadEnd(),
-            stderrFD: stderrPipe.takeReadEnd(), cgroup: cgroup, mountNamespaceFD: mountNamespace))
+    init(_ jail: consuming ParkedJail) {
+        self.jail = Mutex(Optional(jail))
     }
 
-    /// Kills and reaps the parked child, closes every fd, removes its cgroup.
-    mutating func abort() {
-        edgy_spawn_abort(&pending)
-        for fd in [stdinFD, stdoutFD, stderrFD] where fd >= 0 { closeDescriptor(fd) }
-        stdinFD = -1
-        stdoutFD = -1
-        stderrFD = -1
-        ParkedJail.retire(FinishedJail(cgroup: cgroup, mountNamespaceFD: mountNamespaceFD))
-        cgroup = nil
-        mountNamespaceFD = -1
+    func take() -> ParkedJail? {
+        jail.withLock { $0.take() }
     }
 
-    /// What is left of a jail after its attempt.
-    var finished: FinishedJail { FinishedJail(cgroup: cgroup, mountNamespaceFD: mountNamespaceFD) }
-
-    /// Kills what is left in `cgroup` (only if anything is: the v1 freeze/kill/thaw costs several
-    /// file writes) and removes it.
-    static func retire(_ cgroup: JailCgroup?) {
-        guard let cgroup else { return }
-        if !cgroup.processes().isEmpty { cgroup.kill() }
-        try? cgroup.remove()
+    /// Kills and reaps the jail if nobody has taken it.
+    func abort() {
+        if let jail = take() { jail.abort() }
     }
-
-    /// Drops the jail's mount namespace (unmounting its filesystem) and removes its cgroup.
-    static func retire(_ jail: FinishedJail) {
-        if jail.mountNamespaceFD >= 0 { closeDescriptor(jail.mountNamespaceFD) }
-        retire(jail.cgroup)
-    }
-}
-
-/// A jail whose processes are all dead: what the pool thread releases off the request path.
-struct FinishedJail: Sendable {
-    var cgroup: JailCgroup?
-    var mountNamespaceFD: Int32
-}
-
-struct SpawnFailure: Error, Sendable {
-    var stage: String
-    var errno: Int32? = nil
-    var detail: String? = nil
 }
 
 /// Jails parked ahead of demand, a few per shape, and a janitor for finished jails' cgroups, both
@@ -162,11 +43,11 @@ final class JailPool: Sendable {
     private let state = Mutex(State())
 
     private struct State {
-        var parked: [JailShape: [ParkedJail]] = [:]
+        var parked: [JailShape: [ParkedJailSlot]] = [:]
         /// Shapes to keep filled, least recently used first.
         var shapes: [JailShape] = []
         /// Parked jails of evicted shapes, for the pool thread to kill and reap.
-        var evicted: [ParkedJail] = []
+        var evicted: [ParkedJailSlot] = []
         /// Shapes whose last spawn failed: not refilled until used again (no hot loop).
         var failing: Set<JailShape> = []
         /// Finished jails (mount namespace, cgroup), to release off the request path.
@@ -215,12 +96,13 @@ final class JailPool: Sendable {
 
     /// A parked jail of `shape`, or nil (none ready, or shutting down).
     func take(_ shape: JailShape) -> ParkedJail? {
-        state.withLock { s in
+        let slot = state.withLock { s -> ParkedJailSlot? in
             guard !s.stopping, s.touch(shape), var list = s.parked[shape], !list.isEmpty else { return nil }
-            let jail = list.removeFirst()
+            let slot = list.removeFirst()
             s.parked[shape] = list
-            return jail
+            return slot
         }
+        return slot?.take()
     }
 
     /// Asks the pool thread to top up `shape`: called when an attempt has finished, so the clone
@@ -282,14 +164,14 @@ final class JailPool: Sendable {
     }
 
     private func drain() {
-        let (parked, doomed) = state.withLock { s -> ([ParkedJail], [FinishedJail]) in
+        let (parked, doomed) = state.withLock { s -> ([ParkedJailSlot], [FinishedJail]) in
             let all = s.parked.values.flatMap { $0 } + s.evicted
             s.parked = [:]
             s.evicted = []
             defer { s.doomed = [] }
             return (all, s.doomed)
         }
-        for var jail in parked { jail.abort() }
+        for slot in parked { slot.abort() }
         for jail in doomed { ParkedJail.retire(jail) }
     }
 
@@ -341,7 +223,7 @@ final class JailPool: Sendable {
     ///   supervisor's `deinit` or by hand) ends it.
     private func loop() {
         while true {
-            enum Work { case stop, evict([ParkedJail]), remove([FinishedJail]), spawn(JailShape), idle }
+            enum Work { case stop, evict([ParkedJailSlot]), remove([FinishedJail]), spawn(JailShape), idle }
             let work = state.withLock { s -> Work in
                 if s.stopping { return .stop }
                 if !s.evicted.isEmpty {
@@ -362,20 +244,21 @@ final class JailPool: Sendable {
             case .stop:
                 return
             case .evict(let jails):
-                for var jail in jails { jail.abort() }
+                for slot in jails { slot.abort() }
             case .remove(let jails):
                 for jail in jails { ParkedJail.retire(jail) }
             case .spawn(let shape):
                 let result = ParkedJail.spawn(shape: shape, host: host, cgroups: cgroups, name: JailName.next("pool"))
-                switch result {
-                case .success(var jail):
+                switch consume result {
+                case .success(let jail):
+                    let slot = ParkedJailSlot(jail)
                     let kept = state.withLock { s -> Bool in
                         // Evicted while it was being cloned: not wanted any more.
                         if s.stopping || !s.shapes.contains(shape) { return false }
-                        s.parked[shape, default: []].append(jail)
+                        s.parked[shape, default: []].append(slot)
                         return true
                     }
-                    if !kept { jail.abort() }
+                    if !kept { slot.abort() }
                 case .failure:
                     // The next on-demand spawn reports the failure with its stage.
                     _ = state.withLock { $0.failing.insert(shape) }

@@ -34,7 +34,7 @@ enum UserNamespaceLimits {
     }
 
     /// Appends the (name, value) offset pairs to the filesystem plan and points its header at them.
-    static func add(_ limits: [(String, UInt64)], to plan: inout JailPlan, header: inout edgy_plan) {
+    static func add(_ limits: [(String, UInt64)], to plan: inout FilesystemPlan, header: inout edgy_fs_plan) {
         var offsets: [UInt64] = []
         for (name, value) in limits {
             offsets.append(plan.string(name))

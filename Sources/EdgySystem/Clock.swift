@@ -13,3 +13,10 @@ public func wallClockSeconds() -> Double {
     clock_gettime(CLOCK_REALTIME, &ts)
     return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
 }
+
+/// Sleeps for `milliseconds`, resuming after a signal interrupts it.
+public func sleepMilliseconds(_ milliseconds: Int) {
+    var ts = timespec(tv_sec: milliseconds / 1000, tv_nsec: (milliseconds % 1000) * 1_000_000)
+    var rem = timespec()
+    while nanosleep(&ts, &rem) != 0 && errno == EINTR { ts = rem }
+}

@@ -5,16 +5,11 @@ import Testing
 
 /// `classify` is a pure function of what the supervisor observed: each row is one ending.
 struct ClassificationTests {
-    static let setup = SetupFailure(stage: "execve", errno: "ENOENT", detail: "execve /nope")
-
     @Test(arguments: [
         (TerminationFacts(exitCode: 0), Outcome.exited),
         (TerminationFacts(exitCode: 3), .exited),
         (TerminationFacts(signal: SIGSEGV), .signaled),
         (TerminationFacts(signal: SIGKILL), .signaled),
-        (TerminationFacts(setupFailure: setup), .setupError),
-        // A setup failure wins over anything else recorded.
-        (TerminationFacts(setupFailure: setup, signal: SIGKILL, cancelled: true), .setupError),
         // A kill we sent explains the signal that followed it.
         (TerminationFacts(signal: SIGKILL, cancelled: true), .cancelled),
         (TerminationFacts(signal: SIGKILL, wallDeadlineFired: true), .wallTimeout),

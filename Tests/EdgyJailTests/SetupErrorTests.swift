@@ -53,4 +53,15 @@ struct SetupErrorTests {
         #expect(report.outcome == .setupError)
         #expect(report.setup?.stage == "plan")
     }
+
+    /// argv comes from the policy's run section (`{entry}` replaced), or the request's command.
+    @Test func theCommandIsThePolicysArgvWithItsEntry() async throws {
+        let policy = TestSupport.policy(["/bin/sh", "{entry}", "arg"]) { $0.run.entry = "main.sh" }
+        let script = TaskFile(path: "main.sh", contents: Array("echo \"$0 $1\"".utf8))
+        let report = try await TestSupport.supervisor().run(JailRequest(policy: policy, files: [script]))
+        #expect(report.stdoutText == "main.sh arg\n", "\(report)")
+        let overridden = try await TestSupport.supervisor().run(
+            JailRequest(policy: policy, files: [script], command: ["echo", "{entry}"]))
+        #expect(overridden.stdoutText == "main.sh\n", "\(overridden)")
+    }
 }

@@ -7,10 +7,11 @@
 //    (maps written, cgroup joined), builds the whole filesystem and pivots into it, reports
 //    "prepared" on the error pipe and waits at the second gate; it may wait there long before a
 //    request exists (a parked jail of the supervisor's pool).
-//  - its *task plan* (`struct edgy_plan`): the task's files, argv/envp, rlimits, ids, seccomp.
+//  - its *task plan* (`struct edgy_task_plan`): the task's files, argv/envp, rlimits, ids, seccomp.
 //    Written by the parent into a memfd the child received at clone time, right before the second
 //    gate opens. So the request path makes no mount at all.
-// Both are position-independent blobs in the same format: a `struct edgy_plan` header, then every
+// Both are position-independent blobs in the same format: a header (`struct edgy_fs_plan` or
+// `struct edgy_task_plan`, both starting with `EDGY_PLAN_BLOB_HEADER`), then every
 // string, path, file body, the op table, the argv/envp tables and the seccomp program, referred
 // to by their byte offset from the start of the blob. The child allocates nothing.
 #ifndef EDGY_JAIL_H
@@ -24,28 +25,29 @@
 extern "C" {
 #endif
 
-/// The step of the child checklist that failed. Stable numbers: they cross the error pipe and
-/// appear in reports.
+/// The step of a spawn that failed: the parent's steps (Swift and spawn.c) and the child's
+/// checklist (child.c). Stable numbers: they cross the error pipe. Every stage has its own name
+/// (`edgy_stage_name`), which is what reports show as the setup error's stage.
 enum edgy_stage {
     EDGY_STAGE_NONE = 0,
-    EDGY_STAGE_CLONE = 1,          // parent: clone3 itself
-    EDGY_STAGE_USERNS_MAP = 2,     // parent: writing uid_map / gid_map
-    EDGY_STAGE_GATE = 3,           // child: waiting for the parent
-    EDGY_STAGE_FDS = 4,            // child: stdio onto 0..2, everything else closed
-    EDGY_STAGE_SIGNALS = 5,        // child: default dispositions, empty mask
+    EDGY_STAGE_CLONE = 1,            // parent: memfd, pipes or clone3 itself
+    EDGY_STAGE_USERNS_MAP = 2,       // parent: writing uid_map / gid_map
+    EDGY_STAGE_FIRST_GATE = 3,       // child: waiting for the parent to write the maps and join the cgroup
+    EDGY_STAGE_FDS = 4,              // child: stdio onto 0..2, everything else closed
+    EDGY_STAGE_SIGNAL_DISPOSITIONS = 5, // child: every disposition back to default
     EDGY_STAGE_SETSID = 6,
-    EDGY_STAGE_NS_ROOT = 7,        // child: become root of the new user namespace
+    EDGY_STAGE_NS_ROOT = 7,          // child: become root of the new user namespace
     EDGY_STAGE_CGROUP_NS = 8,
     EDGY_STAGE_MOUNT_PRIVATE = 9,
-    EDGY_STAGE_MOUNT_ROOT = 10,    // tmpfs for the new root
-    EDGY_STAGE_FS_OP = 11,         // one filesystem op; error names op index
+    EDGY_STAGE_MOUNT_ROOT = 10,      // tmpfs for the new root
+    EDGY_STAGE_FS_OP = 11,           // one op of the filesystem plan; error names the op index
     EDGY_STAGE_PIVOT_ROOT = 12,
     EDGY_STAGE_DETACH_OLD_ROOT = 13,
     EDGY_STAGE_REMOUNT_ROOT_RO = 14,
     EDGY_STAGE_CHDIR = 15,
     EDGY_STAGE_HOSTNAME = 16,
     EDGY_STAGE_LOOPBACK = 17,
-    EDGY_STAGE_RLIMIT = 18,
+    EDGY_STAGE_RLIMIT = 18,          // error names the resource
     EDGY_STAGE_SETGROUPS = 19,
     EDGY_STAGE_SETRESGID = 20,
     EDGY_STAGE_CAP_BOUNDING = 21,
@@ -53,13 +55,25 @@ enum edgy_stage {
     EDGY_STAGE_SETRESUID = 23,
     EDGY_STAGE_CAPS = 24,
     EDGY_STAGE_NO_NEW_PRIVS = 25,
-    EDGY_STAGE_SECCOMP = 26,
+    EDGY_STAGE_SECCOMP_LOAD = 26,    // child: seccomp(2) refused the compiled filter
     EDGY_STAGE_EXECVE = 27,
-    EDGY_STAGE_PDEATHSIG = 28,
-    EDGY_STAGE_PLAN = 29,          // child: mapping the plan memfd (or a malformed plan)
-    EDGY_STAGE_TASK_FILE = 30,     // child: one op of the task plan (its files); error names op index
-    EDGY_STAGE_USERNS_LIMITS = 31, // child: the user namespace's own /proc/sys/user limits; names the index
+    EDGY_STAGE_PDEATHSIG = 28,       // child: parent-death signal while parked
+    EDGY_STAGE_TASK_PLAN_MAP = 29,   // child: mapping the task plan memfd (or a malformed plan)
+    EDGY_STAGE_TASK_FILE = 30,       // child: one op of the task plan (its files); error names the op index
+    EDGY_STAGE_USERNS_LIMITS = 31,   // child: the user namespace's own /proc/sys/user limits; names the index
     EDGY_STAGE_MOUNT_RECURSIVE = 32, // child: mount_setattr(AT_RECURSIVE) of one bind; names the op index
+    EDGY_STAGE_SECOND_GATE = 33,     // child: waiting for the parent to write the task plan
+    EDGY_STAGE_REPORT_PREPARED = 34, // child: telling the parent its filesystem is built
+    EDGY_STAGE_SIGNAL_MASK = 35,     // child: emptying the signal mask after the second gate
+    EDGY_STAGE_PDEATHSIG_AGAIN = 36, // child: parent-death signal again, after the id change cleared it
+    // Parent-side stages that have no C step; named here so that every stage has one name.
+    EDGY_STAGE_EVENTFD = 64,         // parent: the attempt's cancellation eventfd
+    EDGY_STAGE_PIPES = 65,           // parent: the jail's stdio pipes
+    EDGY_STAGE_CGROUP = 66,          // parent: creating the jail's cgroup or attaching the child to it
+    EDGY_STAGE_PLAN = 67,            // parent: the request cannot become a plan (bad paths, no command)
+    EDGY_STAGE_SECCOMP_COMPILE = 68, // parent: the policy's seccomp section does not compile
+    EDGY_STAGE_LOST_BEFORE_PREPARED = 69, // parent: the child died without a word before its filesystem was built
+    EDGY_STAGE_LOST_AT_RELEASE = 70, // parent: the child died without a word before it was released
 };
 
 /// Filesystem operations, applied in order. In the filesystem plan (before pivot_root) paths are
@@ -119,28 +133,42 @@ struct edgy_shape {
     /// parked at the gate and again after the id change, which clears it.
     int32_t parent_death_signal;
 
-    /// The filesystem plan blob (uses the header's ops, root, root_options, hostname, loopback_up,
-    /// user_namespace, unshare_cgroup, last_cap), in the parent's memory: the child reads its copy-on-write
-    /// copy, so it must stay alive only until `edgy_spawn_start` returns.
-    const struct edgy_plan *fs;
+    /// The filesystem plan blob, in the parent's memory: the child reads its copy-on-write copy,
+    /// so it must stay alive only until `edgy_spawn_start` returns.
+    const struct edgy_fs_plan *_Nullable fs;
 };
 
-/// The header of a plan blob (filesystem plan or task plan; each uses its own fields). Every `uint64_t` offset is from the start of the blob (this header);
-/// offset 0 means "absent" (the header itself lives there, so no string can).
-struct edgy_plan {
-    uint64_t blob_len;          // the whole blob, header included
-
-    uint64_t ops;               // offset of `n_ops` struct edgy_fs_op, 8-aligned
+/// Both plan blobs start with these three fields, so that one routine applies the ops of either.
+/// Every `uint64_t` offset is from the start of the blob (its header); offset 0 means "absent"
+/// (the header itself lives there, so no string can).
+#define EDGY_PLAN_BLOB_HEADER \
+    uint64_t blob_len;  /* the whole blob, header included */ \
+    uint64_t ops;       /* offset of `n_ops` struct edgy_fs_op, 8-aligned */ \
     uint32_t n_ops;
 
+/// The filesystem plan: what a jail builds between its two gates, from the policy alone.
+struct edgy_fs_plan {
+    EDGY_PLAN_BLOB_HEADER
     int32_t unshare_cgroup;
 
     uint64_t root;              // staging path, becomes "/" (tmpfs)
     uint64_t root_options;      // tmpfs options for the root
-    uint64_t workdir;           // task plan: path inside the jail, the cwd
     uint64_t hostname;          // or 0
     int32_t loopback_up;
     int32_t user_namespace;     // become root of the user namespace after the gate
+    uint32_t last_cap;          // highest capability number the kernel knows, for the bounding set
+
+    /// `n_userns_limits` pairs of offsets (file name under /proc/sys/user, decimal value), written
+    /// from inside the new user namespace before anything else is charged to it.
+    uint64_t userns_limits;
+    uint32_t n_userns_limits;
+};
+
+/// The task plan: the task's files, argv/envp, rlimits, ids and seccomp, written into the jail's
+/// memfd right before the second gate opens.
+struct edgy_task_plan {
+    EDGY_PLAN_BLOB_HEADER
+    uint64_t workdir;           // path inside the jail, the cwd
 
     uint64_t exec_path;         // path to execve; no '/' means search `search_path`
     uint64_t search_path;       // colon-separated directories, or 0
@@ -153,16 +181,10 @@ struct edgy_plan {
     uint32_t n_rlimits;
 
     uint32_t uid, gid;          // the workload's ids inside the jail
-    uint32_t last_cap;          // highest capability number the kernel knows
 
     /// seccomp: a `struct sock_filter` array of `seccomp_len` instructions (8-aligned), or none.
     uint64_t seccomp_filter;
     uint32_t seccomp_len;
-
-    /// Filesystem plan: `n_userns_limits` pairs of offsets (file name under /proc/sys/user, decimal
-    /// value), written from inside the new user namespace before anything else is charged to it.
-    uint64_t userns_limits;
-    uint32_t n_userns_limits;
 };
 
 /// Namespace and statvfs flags, here because Swift's Glibc module does not export them.
@@ -182,7 +204,7 @@ struct edgy_plan {
 struct edgy_child_error {
     int32_t stage;
     int32_t err;        // errno
-    int32_t op_index;   // index into ops for EDGY_STAGE_FS_OP, else -1
+    int32_t op_index;   // the op, limit or resource the stage names (see enum edgy_stage), else -1
     int32_t reserved;
 };
 
@@ -192,7 +214,7 @@ struct edgy_pending {
     int32_t pidfd;
     int32_t gate_fd;    // write end: one byte releases the child, close aborts it
     int32_t error_fd;   // read end of the child's CLOEXEC error pipe
-    int32_t plan_fd;    // the memfd the plan blob is written to (the child has it as fd 5)
+    int32_t plan_fd;    // the memfd the task plan blob is written to (the child has it as fd 5)
 };
 
 /// Clones a child of the given shape, writes its id maps and leaves it waiting at the first gate
@@ -202,27 +224,28 @@ struct edgy_pending {
 ///
 /// All signals are blocked across the clone so no handler runs in the child before it resets them.
 /// The child's parent-death signal is tied to the calling thread.
-int edgy_spawn_start(const struct edgy_shape *shape, struct edgy_pending *pending,
-                     struct edgy_child_error *error);
+int edgy_spawn_start(const struct edgy_shape *_Nonnull shape, struct edgy_pending *_Nonnull pending,
+                     struct edgy_child_error *_Nonnull error);
 
 /// Opens the first gate and waits until the child has built its filesystem (from `shape->fs`) and
 /// waits at the second gate. Returns 0 when it is prepared, 1 when it reported `*error` (it has
 /// exited: `edgy_spawn_abort` reaps it), -1 with errno set when it died without a word.
-int edgy_spawn_prepare(struct edgy_pending *pending, struct edgy_child_error *error);
+int edgy_spawn_prepare(struct edgy_pending *_Nonnull pending, struct edgy_child_error *_Nonnull error);
 
 /// Writes the task plan blob into the child's memfd, opens the second gate and waits for the child to exec or
 /// fail. Closes the gate, error and plan fds. Returns 0 when `execve` succeeded, 1 when the child
 /// reported `*error` (it has exited and still needs a reap), -1 on a parent-side failure with
 /// errno set (e.g. EPIPE: the child died at the gate).
-int edgy_spawn_release(struct edgy_pending *pending, const void *blob, size_t blob_len,
-                       struct edgy_child_error *error);
+int edgy_spawn_release(struct edgy_pending *_Nonnull pending, const void *_Nonnull blob, size_t blob_len,
+                       struct edgy_child_error *_Nonnull error);
 
 /// Kills a child still at the gate (by closing the gate and SIGKILL through its pidfd) and reaps it.
-void edgy_spawn_abort(struct edgy_pending *pending);
+void edgy_spawn_abort(struct edgy_pending *_Nonnull pending);
 
 /// Raw `waitid(P_PIDFD, pidfd, ..., WEXITED, rusage)` retried on EINTR. Returns 0 or -errno.
 struct rusage;
-int edgy_waitid_pidfd(int pidfd, int *code_out, int *status_out, struct rusage *usage, int nohang);
+int edgy_waitid_pidfd(int pidfd, int *_Nonnull code_out, int *_Nonnull status_out, struct rusage *_Nullable usage,
+                      int nohang);
 
 /// `pidfd_send_signal` through the raw syscall. Returns 0 or -errno.
 int edgy_pidfd_send_signal(int pidfd, int sig);
@@ -230,13 +253,13 @@ int edgy_pidfd_send_signal(int pidfd, int sig);
 /// The highest capability number the running kernel knows (from /proc), for the bounding-set drop.
 int edgy_last_cap(void);
 
-/// pipe2(O_CLOEXEC), eventfd(EFD_CLOEXEC|EFD_NONBLOCK) and memfd_create(MFD_CLOEXEC): -1 and errno on failure.
-int edgy_pipe_cloexec(int fds[2]);
+/// pipe2(O_CLOEXEC) and eventfd(EFD_CLOEXEC|EFD_NONBLOCK): -1 and errno on failure.
+int edgy_pipe_cloexec(int fds[_Nonnull 2]);
 int edgy_eventfd(void);
-int edgy_memfd(const char *name);
 
-/// A readable name for a stage, e.g. "mount", for messages.
-const char *edgy_stage_name(int stage);
+/// The stage's name as reports show it, e.g. "filesystem", "execve"; "unknown" for a number that
+/// names no stage. Distinct for every stage.
+const char *_Nonnull edgy_stage_name(enum edgy_stage stage);
 
 #ifdef __cplusplus
 }

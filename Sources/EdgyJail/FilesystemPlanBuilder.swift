@@ -1,0 +1,163 @@
+import CEdgyJail
+import EdgyPolicy
+import Glibc
+
+/// Builds the filesystem plan step by step: paths are host paths under the staging root, which
+/// becomes "/" at pivot_root. Remembers which directories it already made, so every parent is
+/// created once.
+struct FilesystemPlanBuilder {
+    let root: String
+    private(set) var plan = FilesystemPlan()
+    /// Paths inside the jail already created (directories, symlinks).
+    private var made = Set<String>(["/"])
+
+    private static let nodevNosuid = UInt(MS_NOSUID | MS_NODEV)
+
+    init(root: String) {
+        self.root = root
+    }
+
+    private func inRoot(_ path: String) -> String { path == "/" ? root : root + path }
+
+    private mutating func mkdirs(_ path: String, mode: UInt32 = 0o755) {
+        var current = ""
+        for component in path.split(separator: "/") {
+            current += "/" + component
+            if made.insert(current).inserted {
+                plan.op(EDGY_OP_MKDIR, path: inRoot(current), mode: mode, describe: "mkdir \(current)")
+            }
+        }
+    }
+
+    private static func parent(_ path: String) -> String {
+        guard let slash = path.lastIndex(of: "/"), slash != path.startIndex else { return "/" }
+        return String(path[..<slash])
+    }
+
+    /// Read-only binds of what the policy allows.
+    mutating func addMounts(_ mounts: [Policy.Mount]) throws(PlanError) {
+        for mount in mounts {
+            let dest = try PlanBuilder.absolute(mount.destination, what: "mount destination")
+            if addSymlink(of: mount.source, at: dest) { continue }
+            var st = stat()
+            let exists = stat(mount.source, &st) == 0
+            if !exists && !mount.required { continue }
+            let flags = exists ? Self.bindFlags(keepingLockedFlagsOf: mount.source) : UInt(MS_BIND | MS_RDONLY) | Self.nodevNosuid
+            if exists && (st.st_mode & S_IFMT) != S_IFDIR {
+                mkdirs(Self.parent(dest))
+                plan.op(EDGY_OP_MKFILE, path: inRoot(dest), mode: 0o644, describe: "create mount point \(dest)")
+            } else {
+                mkdirs(dest)
+            }
+            plan.op(
+                EDGY_OP_BIND, path: inRoot(dest), source: mount.source, mountFlags: flags,
+                optional: !mount.required, describe: "mount \(mount.source)")
+        }
+    }
+
+    /// A symlink source (e.g. /bin -> usr/bin on merged-/usr hosts) becomes the same symlink.
+    /// False when the source is no readable symlink.
+    private mutating func addSymlink(of source: String, at dest: String) -> Bool {
+        var st = stat()
+        guard lstat(source, &st) == 0 && (st.st_mode & S_IFMT) == S_IFLNK else { return false }
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let n = readlink(source, &buffer, buffer.count - 1)
+        guard n > 0 else { return false }
+        let target = String(decoding: buffer[..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        mkdirs(Self.parent(dest))
+        if made.insert(dest).inserted {
+            plan.op(EDGY_OP_SYMLINK, path: inRoot(dest), source: target, describe: "symlink \(dest) -> \(target)")
+        }
+        return true
+    }
+
+    /// A read-only bind's flags. A remount in a user namespace must keep the locked flags of the
+    /// source mount.
+    private static func bindFlags(keepingLockedFlagsOf source: String) -> UInt {
+        var flags = UInt(MS_BIND | MS_RDONLY) | nodevNosuid
+        var vfs = statvfs()
+        if statvfs(source, &vfs) == 0 {
+            if vfs.f_flag & UInt(EDGY_ST_NOEXEC) != 0 { flags |= UInt(MS_NOEXEC) }
+            if vfs.f_flag & UInt(EDGY_ST_NOATIME) != 0 { flags |= UInt(MS_NOATIME) }
+            if vfs.f_flag & UInt(EDGY_ST_NODIRATIME) != 0 { flags |= UInt(MS_NODIRATIME) }
+            if vfs.f_flag & UInt(EDGY_ST_RELATIME) != 0 { flags |= UInt(MS_RELATIME) }
+        }
+        return flags
+    }
+
+    /// /proc: a fresh one for the new PID namespace.
+    mutating func addProc() {
+        mkdirs("/proc")
+        plan.op(EDGY_OP_PROC, path: inRoot("/proc"), mountFlags: UInt(MS_NOSUID | MS_NODEV | MS_NOEXEC), describe: "mount /proc")
+    }
+
+    /// A minimal /dev: a few harmless devices bound from the host, no tty.
+    mutating func addDev(tmpMib: Int) {
+        mkdirs("/dev")
+        plan.op(EDGY_OP_TMPFS, path: inRoot("/dev"), dataString: "size=64k,nr_inodes=64,mode=0755",
+                mountFlags: UInt(MS_NOSUID | MS_NOEXEC), describe: "mount /dev")
+        for device in ["null", "zero", "full", "random", "urandom"] {
+            plan.op(EDGY_OP_MKFILE, path: inRoot("/dev/\(device)"), mode: 0o666, describe: "create /dev/\(device)")
+            plan.op(EDGY_OP_BIND, path: inRoot("/dev/\(device)"), source: "/dev/\(device)",
+                    mountFlags: UInt(MS_BIND | MS_NOSUID | MS_NOEXEC), describe: "mount /dev/\(device)")
+        }
+        for (link, target) in [("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
+                               ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")] {
+            plan.op(EDGY_OP_SYMLINK, path: inRoot("/dev/\(link)"), source: target, describe: "symlink /dev/\(link)")
+        }
+        plan.op(EDGY_OP_MKDIR, path: inRoot("/dev/shm"), mode: 0o755, describe: "mkdir /dev/shm")
+        plan.op(EDGY_OP_TMPFS, path: inRoot("/dev/shm"), dataString: "size=\(tmpMib)m,nr_inodes=1024,mode=1777",
+                mountFlags: Self.nodevNosuid, describe: "mount /dev/shm")
+    }
+
+    /// Writable, size-capped tmpfs: /tmp, the policy's extra ones, and the working directory.
+    /// - Returns: The working directory, normalized.
+    mutating func addTmpfs(_ policy: Policy) throws(PlanError) -> String {
+        let limits = policy.limits
+        let uid = policy.identity.uid, gid = policy.identity.gid
+        mkdirs("/tmp")
+        plan.op(EDGY_OP_TMPFS, path: inRoot("/tmp"), dataString: "size=\(limits.tmpMib)m,nr_inodes=16384,mode=1777",
+                mountFlags: Self.nodevNosuid, describe: "mount /tmp")
+        for extra in policy.tmpfs {
+            let dest = try PlanBuilder.absolute(extra.destination, what: "tmpfs destination")
+            mkdirs(dest)
+            plan.op(EDGY_OP_TMPFS, path: inRoot(dest),
+                    dataString: "size=\(extra.sizeMib)m,nr_inodes=16384,mode=0755,uid=\(uid),gid=\(gid)",
+                    mountFlags: Self.nodevNosuid, describe: "mount \(dest)")
+        }
+        let workdir = try PlanBuilder.absolute(policy.run.workdir, what: "workdir")
+        mkdirs(workdir)
+        plan.op(EDGY_OP_TMPFS, path: inRoot(workdir),
+                dataString: "size=\(limits.workdirMib)m,nr_inodes=16384,mode=0755,uid=\(uid),gid=\(gid)",
+                mountFlags: Self.nodevNosuid, describe: "mount \(workdir)")
+        return workdir
+    }
+
+    /// Name service files, so that programs asking who they are get an answer (unless the policy
+    /// brings its own /etc).
+    mutating func addNameService(_ policy: Policy, home: String) {
+        guard !made.contains("/etc/passwd") && !policy.mounts.contains(where: { $0.destination == "/etc" }) else { return }
+        let uid = policy.identity.uid, gid = policy.identity.gid
+        mkdirs("/etc")
+        let passwd = "root:x:0:0:root:/root:/bin/sh\njail:x:\(uid):\(gid):jail:\(home):/bin/sh\n"
+        let group = "root:x:0:\njail:x:\(gid):\n"
+        plan.op(EDGY_OP_WRITE_FILE, path: inRoot("/etc/passwd"), data: Array(passwd.utf8), mode: 0o644, describe: "write /etc/passwd")
+        plan.op(EDGY_OP_WRITE_FILE, path: inRoot("/etc/group"), data: Array(group.utf8), mode: 0o644, describe: "write /etc/group")
+    }
+
+    /// The header: the root, hostname, network, and the user namespace's own limits.
+    mutating func finish(_ policy: Policy, lastCap: UInt32) {
+        var header = edgy_fs_plan()
+        header.unshare_cgroup = 1
+        header.user_namespace = policy.identity.userNamespace ? 1 : 0
+        header.root = plan.string(root)
+        header.root_options = plan.string("size=1m,nr_inodes=4096,mode=0755")
+        header.hostname = plan.string(policy.run.hostname)
+        header.loopback_up = policy.network.mode == .loopback ? 1 : 0
+        header.last_cap = lastCap
+        if policy.identity.userNamespace {
+            UserNamespaceLimits.add(UserNamespaceLimits.values(for: policy), to: &plan, header: &header)
+        }
+        plan.header = header
+    }
+}

@@ -1,0 +1,52 @@
+import CEdgyJail
+import EdgySystem
+import Glibc
+
+/// A released jail's main process: its pidfd and the parent's ends of its stdio, owned by exactly
+/// one value and closed exactly once (by `takeStdio`'s taker, or here).
+struct JailProcess: ~Copyable {
+    let pid: pid_t
+    let pidfd: Int32
+    private var stdio: (stdin: Int32, stdout: Int32, stderr: Int32)
+
+    /// Takes over the pidfd of `pending` (which the release leaves open) and the stdio ends.
+    init(pending: edgy_pending, stdin: Int32, stdout: Int32, stderr: Int32) {
+        pid = pending.pid
+        pidfd = pending.pidfd
+        stdio = (stdin, stdout, stderr)
+    }
+
+    /// SIGKILL through the pidfd; harmless once the process is gone.
+    func kill() {
+        if pidfd >= 0 { _ = edgy_pidfd_send_signal(pidfd, SIGKILL) }
+    }
+
+    /// The stdio ends, for an `OutputPump` that closes them; later calls get -1s.
+    mutating func takeStdio() -> (stdin: Int32, stdout: Int32, stderr: Int32) {
+        defer { stdio = (-1, -1, -1) }
+        return stdio
+    }
+
+    /// How the process ended, from `waitid`.
+    struct Exit {
+        var exitCode: Int32?
+        var signal: Int32?
+        var usage = rusage()
+    }
+
+    /// Waits for the process to end and reaps it. Nil fields when it was already reaped.
+    func reap() -> Exit {
+        var exit = Exit()
+        guard pidfd >= 0 else { return exit }
+        var code: Int32 = 0, status: Int32 = 0
+        if edgy_waitid_pidfd(pidfd, &code, &status, &exit.usage, 0) == 0 {
+            if code == CLD_EXITED { exit.exitCode = status } else { exit.signal = status }
+        }
+        return exit
+    }
+
+    deinit {
+        for fd in [stdio.stdin, stdio.stdout, stdio.stderr] where fd >= 0 { closeDescriptor(fd) }
+        if pidfd >= 0 { closeDescriptor(pidfd) }
+    }
+}

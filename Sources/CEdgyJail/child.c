@@ -43,7 +43,7 @@ long edgy_sys_write_all(int fd, const void *buf, size_t len) {
 }
 
 __attribute__((noreturn)) static void fail(int error_fd, int stage, int op_index, int err) {
-    struct edgy_child_error record = {.stage = stage, .err = err, .op_index = op_index, .reserved = 0};
+    struct edgy_child_error record = {.stage = stage, .err = err, .op_index = op_index, .listener_fd = -1};
     edgy_sys_write_all(error_fd, &record, sizeof record);
     syscall(SYS_exit_group, 127);
     __builtin_unreachable();
@@ -58,9 +58,10 @@ __attribute__((noreturn)) static void fail(int error_fd, int stage, int op_index
 // ---- Step 1: the gate -------------------------------------------------------------------------
 
 /// Blocks until the parent sends a byte: at the first gate, once it has written the id maps and
-/// placed us in our cgroup; at the second, once the task plan is in the memfd (then the gate is
-/// closed). EOF (the parent closed the gate without a byte) means abort.
-static int step_gate(int gate_fd, int last) {
+/// placed us in our cgroup; at the second, once the task plan is in the memfd. EOF (the parent
+/// closed the gate without a byte) means abort. The gate stays open (CLOEXEC) for the seccomp
+/// handoff.
+static int step_gate(int gate_fd) {
     char c;
     for (;;) {
         long n = syscall(SYS_read, gate_fd, &c, 1);
@@ -69,7 +70,6 @@ static int step_gate(int gate_fd, int last) {
         if (n == 0) errno = ECANCELED;
         return FAIL;
     }
-    if (last) syscall(SYS_close, gate_fd);
     return OK;
 }
 
@@ -208,13 +208,41 @@ static int step_identity(const struct edgy_task_plan *plan, struct step_failure 
 
 // ---- Step 7: no_new_privs, seccomp, execve ----------------------------------------------------
 
-static int step_seccomp(const struct edgy_task_plan *plan) {
-    if (plan->seccomp_len == 0) return OK;
+static int load_filter(uint64_t filter, uint32_t len, const struct edgy_task_plan *plan, unsigned flags) {
     struct sock_fprog prog = {
-        .len = (unsigned short)plan->seccomp_len,
-        .filter = (struct sock_filter *)(uintptr_t)edgy_at(plan, plan->seccomp_filter),
+        .len = (unsigned short)len,
+        .filter = (struct sock_filter *)(uintptr_t)edgy_at(plan, filter),
     };
-    if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) != 0) return FAIL;
+    return (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog);
+}
+
+/// Loads the filter with a listener: its kills are user notifications, which the supervisor
+/// answers by killing the caller, knowing exactly which syscall it was. The listener fd is
+/// CLOEXEC, so it must reach the parent before execve: tell the parent its number, and wait until
+/// the parent has taken it (pidfd_getfd) and closed the gate. Only read and write run between the
+/// load and execve, and the compiler refuses a filter that would notify them.
+static int step_seccomp(const struct edgy_task_plan *plan, int error_fd, struct step_failure *failure) {
+    failure->stage = EDGY_STAGE_SECCOMP_LOAD;
+    if (plan->seccomp_len == 0) return OK;
+    int listener = load_filter(plan->seccomp_filter, plan->seccomp_len, plan, SECCOMP_FILTER_FLAG_NEW_LISTENER);
+    if (listener < 0 && errno == EBUSY && plan->seccomp_fallback_len > 0) {
+        // A filter above us has the one listener a task may have: kill outright instead.
+        if (load_filter(plan->seccomp_fallback, plan->seccomp_fallback_len, plan, 0) != 0) return FAIL;
+    } else if (listener < 0) {
+        return FAIL;
+    }
+    failure->stage = EDGY_STAGE_SECCOMP_HANDOFF;
+    struct edgy_child_error notice = {.stage = EDGY_STAGE_NONE, .err = 0, .op_index = -1, .listener_fd = listener};
+    if (edgy_sys_write_all(error_fd, &notice, sizeof notice) != 0) return FAIL;
+    char c;
+    long n;
+    do {
+        n = syscall(SYS_read, EDGY_GATE_FD, &c, 1);
+    } while (n < 0 && errno == EINTR);
+    if (n != 0) {
+        if (n > 0) errno = EPROTO;
+        return FAIL;
+    }
     return OK;
 }
 
@@ -305,13 +333,13 @@ void edgy_child_main(const struct edgy_shape *shape, int gate_fd, int error_fd, 
 
     // First gate: id maps written, cgroup joined. Then the policy's whole filesystem, and word
     // to the parent that we are prepared (a record with no stage).
-    if (step_gate(EDGY_GATE_FD, 0) != OK) fail(error_fd, EDGY_STAGE_FIRST_GATE, -1, errno);
+    if (step_gate(EDGY_GATE_FD) != OK) fail(error_fd, EDGY_STAGE_FIRST_GATE, -1, errno);
     step_prepare(shape->fs, error_fd);
-    struct edgy_child_error prepared = {.stage = EDGY_STAGE_NONE, .err = 0, .op_index = -1, .reserved = 0};
+    struct edgy_child_error prepared = {.stage = EDGY_STAGE_NONE, .err = 0, .op_index = -1, .listener_fd = -1};
     if (edgy_sys_write_all(error_fd, &prepared, sizeof prepared) != 0) fail(error_fd, EDGY_STAGE_REPORT_PREPARED, -1, errno);
 
     // Second gate: the task plan is in the memfd.
-    if (step_gate(EDGY_GATE_FD, 1) != OK) fail(error_fd, EDGY_STAGE_SECOND_GATE, -1, errno);
+    if (step_gate(EDGY_GATE_FD) != OK) fail(error_fd, EDGY_STAGE_SECOND_GATE, -1, errno);
     const struct edgy_task_plan *plan = step_plan();
     if (!plan) fail(error_fd, EDGY_STAGE_TASK_PLAN_MAP, -1, errno);
     if (step_signal_mask() != OK) fail(error_fd, EDGY_STAGE_SIGNAL_MASK, -1, errno);
@@ -328,7 +356,7 @@ void edgy_child_main(const struct edgy_shape *shape, int gate_fd, int error_fd, 
 
     if (syscall(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) fail(error_fd, EDGY_STAGE_NO_NEW_PRIVS, -1, errno);
     // Last, so that nothing above has to be allowed by the workload's filter.
-    if (step_seccomp(plan) != OK) fail(error_fd, EDGY_STAGE_SECCOMP_LOAD, -1, errno);
+    if (step_seccomp(plan, error_fd, &failure) != OK) fail(error_fd, failure.stage, -1, errno);
     exec_workload(plan);
     fail(error_fd, EDGY_STAGE_EXECVE, -1, errno);
 }

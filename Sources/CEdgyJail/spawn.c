@@ -17,6 +17,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#ifndef SYS_pidfd_getfd
+#define SYS_pidfd_getfd 438
+#endif
 #ifndef CLONE_PIDFD
 #define CLONE_PIDFD 0x00001000
 #endif
@@ -45,7 +48,7 @@ int edgy_spawn_start(const struct edgy_shape *shape, struct edgy_pending *pendin
     memset(error, 0, sizeof *error);
     error->op_index = -1;
     pending->pid = -1;
-    pending->pidfd = pending->gate_fd = pending->error_fd = pending->plan_fd = -1;
+    pending->pidfd = pending->gate_fd = pending->error_fd = pending->plan_fd = pending->listener_fd = -1;
 
     // The plan's memfd: written at release, mapped by the child after the gate.
     int plan_fd = (int)syscall(SYS_memfd_create, "edgy-plan", MFD_CLOEXEC);
@@ -182,12 +185,34 @@ int edgy_spawn_release(struct edgy_pending *pending, const void *blob, size_t bl
         w = write(pending->gate_fd, &go, 1);
     } while (w < 0 && errno == EINTR);
     int write_errno = errno;
-    close(pending->gate_fd);
-    pending->gate_fd = -1;
 
-    // EOF means execve succeeded (the pipe is CLOEXEC); a full record means a step failed.
+    // EOF means execve succeeded (the pipe is CLOEXEC); a full record with a stage means a step
+    // failed; one without is the notice that the seccomp filter is loaded. Its listener must be
+    // ours before the child execs (execve closes the child's copy): the child waits for the gate
+    // to close, which it does below either way.
     struct edgy_child_error record;
     size_t got = read_record(pending->error_fd, &record);
+    if (got == sizeof record && record.stage == EDGY_STAGE_NONE) {
+        if (record.listener_fd >= 0) {
+            long listener = syscall(SYS_pidfd_getfd, pending->pidfd, record.listener_fd, 0);
+            if (listener < 0) {
+                memset(error, 0, sizeof *error);
+                error->stage = EDGY_STAGE_SECCOMP_LISTENER;
+                error->err = errno;
+                error->op_index = -1;
+                edgy_spawn_abort(pending);
+                return 1;
+            }
+            pending->listener_fd = (int)listener;
+        }
+        close(pending->gate_fd);
+        pending->gate_fd = -1;
+        got = read_record(pending->error_fd, &record);
+    }
+    if (pending->gate_fd >= 0) {
+        close(pending->gate_fd);
+        pending->gate_fd = -1;
+    }
     close(pending->error_fd);
     pending->error_fd = -1;
     if (got == sizeof record) {
@@ -214,6 +239,10 @@ void edgy_spawn_abort(struct edgy_pending *pending) {
     if (pending->error_fd >= 0) {
         close(pending->error_fd);
         pending->error_fd = -1;
+    }
+    if (pending->listener_fd >= 0) {
+        close(pending->listener_fd);
+        pending->listener_fd = -1;
     }
     if (pending->pidfd >= 0) {
         edgy_pidfd_send_signal(pending->pidfd, SIGKILL);
@@ -299,6 +328,7 @@ const char *edgy_stage_name(enum edgy_stage stage) {
     case EDGY_STAGE_REPORT_PREPARED: return "report prepared";
     case EDGY_STAGE_SIGNAL_MASK: return "signal mask";
     case EDGY_STAGE_PDEATHSIG_AGAIN: return "parent death signal after id change";
+    case EDGY_STAGE_SECCOMP_HANDOFF: return "seccomp listener handoff";
     case EDGY_STAGE_EVENTFD: return "eventfd";
     case EDGY_STAGE_PIPES: return "pipes";
     case EDGY_STAGE_CGROUP: return "cgroup";
@@ -306,6 +336,7 @@ const char *edgy_stage_name(enum edgy_stage stage) {
     case EDGY_STAGE_SECCOMP_COMPILE: return "seccomp compile";
     case EDGY_STAGE_LOST_BEFORE_PREPARED: return "child lost before prepared";
     case EDGY_STAGE_LOST_AT_RELEASE: return "child lost at release";
+    case EDGY_STAGE_SECCOMP_LISTENER: return "seccomp listener";
     }
     return "unknown";
 }

@@ -2,10 +2,48 @@
 // (they need _GNU_SOURCE or kernel headers).
 #include "include/edgy_jail.h"
 
+#include <errno.h>
 #include <fcntl.h>
+#include <linux/seccomp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
 int edgy_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
 
 int edgy_eventfd(void) { return eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK); }
+
+int edgy_seccomp_receive(int listener, struct edgy_seccomp_violation *violation) {
+    // The kernel refuses a notification buffer that is not zeroed.
+    struct seccomp_notif notif;
+    memset(&notif, 0, sizeof notif);
+    if (ioctl(listener, SECCOMP_IOCTL_NOTIF_RECV, &notif) != 0) return -errno;
+    violation->id = notif.id;
+    violation->pid = (pid_t)notif.pid;
+    violation->nr = notif.data.nr;
+    violation->arch = notif.data.arch;
+    return 0;
+}
+
+int edgy_seccomp_waiting(int listener, uint64_t id) {
+    return ioctl(listener, SECCOMP_IOCTL_NOTIF_ID_VALID, &id) == 0;
+}
+
+pid_t edgy_thread_group(pid_t tid) {
+    char path[48], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)tid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return tid;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0) return tid;
+    buf[n] = 0;
+    const char *line = strstr(buf, "\nTgid:");
+    if (!line) return tid;
+    long tgid = 0;
+    for (line += 6; *line == ' ' || *line == '\t'; line++) {}
+    for (; *line >= '0' && *line <= '9'; line++) tgid = tgid * 10 + (*line - '0');
+    return tgid > 0 ? (pid_t)tgid : tid;
+}

@@ -93,7 +93,9 @@ struct Attempt {
         report.signal = facts.signal
         report.signalName = facts.signal.map(signalName)
         report.outcome = classify(facts)
-        if report.outcome == .seccompViolation {
+        report.seccompSyscall = supervision.seccompSyscall
+        if report.outcome == .seccompViolation && process.seccompListener < 0 {
+            // The filter killed by itself (no listener): only the kernel's audit log can say.
             report.seccompSyscall = SeccompAudit.violatingSyscall(pid: process.pid)
         }
         return report
@@ -101,9 +103,10 @@ struct Attempt {
 
     /// The seccomp program and both plans; nothing is spawned yet.
     private func makePlans() -> Result<JailPlans, SpawnFailure> {
-        let seccomp: [UInt8]
+        let seccomp: SeccompProgram
         do {
-            seccomp = try SeccompCompiler.cached(request.policy.seccomp).bytes
+            seccomp = try SeccompCompiler.cached(request.policy.seccomp)
+            try SeccompCompiler.checkJailStart(request.policy.seccomp)
         } catch {
             return .failure(SpawnFailure(stage: EDGY_STAGE_SECCOMP_COMPILE, detail: "\(error)"))
         }

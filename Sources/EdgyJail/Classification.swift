@@ -14,11 +14,13 @@ public struct TerminationFacts: Sendable, Hashable {
     /// A stream passed its cap under `output_overflow = "kill"`.
     public var outputLimitFired: Bool
     public var oomKills: Int
+    /// The supervisor killed the main process for a syscall its filter does not allow.
+    public var seccompKilledMain: Bool
 
     public init(
         exitCode: Int32? = nil, signal: Int32? = nil,
         cancelled: Bool = false, wallDeadlineFired: Bool = false, cpuLimitFired: Bool = false,
-        outputLimitFired: Bool = false, oomKills: Int = 0
+        outputLimitFired: Bool = false, oomKills: Int = 0, seccompKilledMain: Bool = false
     ) {
         self.exitCode = exitCode
         self.signal = signal
@@ -27,18 +29,20 @@ public struct TerminationFacts: Sendable, Hashable {
         self.cpuLimitFired = cpuLimitFired
         self.outputLimitFired = outputLimitFired
         self.oomKills = oomKills
+        self.seccompKilledMain = seccompKilledMain
     }
 }
 
 /// Names the outcome of a jail that ran (a setup failure is reported before anything runs, and
 /// never gets here). The order is the order of causes: a kill
-/// we sent (cancel, deadline, output cap) explains the signal that followed it; the kernel's own
-/// kills (OOM, RLIMIT_CPU, seccomp) explain theirs.
+/// we sent (cancel, deadline, output cap, a forbidden syscall) explains the signal that followed it;
+/// the kernel's own kills (OOM, RLIMIT_CPU, seccomp without a listener) explain theirs.
 public func classify(_ facts: TerminationFacts) -> Outcome {
     if facts.cancelled { return .cancelled }
     if facts.wallDeadlineFired { return .wallTimeout }
     if facts.outputLimitFired { return .outputLimit }
     if facts.cpuLimitFired || facts.signal == SIGXCPU { return .cpuTimeout }
+    if facts.seccompKilledMain { return .seccompViolation }
     let failed = facts.signal != nil || (facts.exitCode ?? 0) != 0
     if facts.oomKills > 0 && failed { return .memoryLimit }
     if facts.signal == SIGSYS { return .seccompViolation }

@@ -2,17 +2,21 @@ import CEdgyJail
 import EdgySystem
 import Glibc
 
-/// A released jail's main process: its pidfd and the parent's ends of its stdio, owned by exactly
-/// one value and closed exactly once (by `takeStdio`'s taker, or here).
+/// A released jail's main process: its pidfd, its seccomp listener and the parent's ends of its
+/// stdio, owned by exactly one value and closed exactly once (by `takeStdio`'s taker, or here).
 struct JailProcess: ~Copyable {
     let pid: pid_t
     let pidfd: Int32
+    /// The listener of the jail's filter: a forbidden syscall arrives here. -1 without a filter,
+    /// or when the kernel refused a listener and the filter kills by itself.
+    let seccompListener: Int32
     private var stdio: (stdin: Int32, stdout: Int32, stderr: Int32)
 
-    /// Takes over the pidfd of `pending` (which the release leaves open) and the stdio ends.
+    /// Takes over the pidfd and listener of `pending` (which the release leaves open) and the stdio ends.
     init(pending: edgy_pending, stdin: Int32, stdout: Int32, stderr: Int32) {
         pid = pending.pid
         pidfd = pending.pidfd
+        seccompListener = pending.listener_fd
         stdio = (stdin, stdout, stderr)
     }
 
@@ -48,5 +52,6 @@ struct JailProcess: ~Copyable {
     deinit {
         for fd in [stdio.stdin, stdio.stdout, stdio.stderr] where fd >= 0 { closeDescriptor(fd) }
         if pidfd >= 0 { closeDescriptor(pidfd) }
+        if seccompListener >= 0 { closeDescriptor(seccompListener) }
     }
 }

@@ -140,6 +140,9 @@ struct ParkedJail: ~Copyable, Sendable {
             result, record: record, errno: lostErrno, details: details,
             lost: EDGY_STAGE_LOST_AT_RELEASE, lostDetail: "the child died before it was released")
         else { return .success(process) }
+        // A child that reported a failure exits by itself, unless its filter stops the exit: the
+        // listener is ours and nobody answers it yet.
+        process.kill()
         _ = process.reap()
         return .failure(failure)
     }

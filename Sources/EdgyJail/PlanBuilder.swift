@@ -1,6 +1,7 @@
 import CEdgyJail
 import EdgyModel
 import EdgyPolicy
+import EdgySeccomp
 import EdgySystem
 import Glibc
 
@@ -14,7 +15,7 @@ import Glibc
 struct PlanBuilder {
     let host: JailHostConfiguration
 
-    func build(_ request: JailRequest, seccomp: [UInt8], lastCap: UInt32) throws(PlanError) -> JailPlans {
+    func build(_ request: JailRequest, seccomp: SeccompProgram?, lastCap: UInt32) throws(PlanError) -> JailPlans {
         let policy = request.policy
         var filesystem = FilesystemPlanBuilder(root: host.stagingRoot)
         try filesystem.addMounts(policy.mounts)
@@ -60,7 +61,7 @@ struct PlanBuilder {
     /// has checked against the policy, replaces it), the environment (the policy's plus the
     /// task's, nothing else), the working directory, the ids and the seccomp program.
     static func addExec(
-        _ request: JailRequest, workdir: String, seccomp: [UInt8], to task: inout TaskPlan
+        _ request: JailRequest, workdir: String, seccomp: SeccompProgram?, to task: inout TaskPlan
     ) throws(PlanError) {
         let policy = request.policy
         var run = policy.run
@@ -85,9 +86,14 @@ struct PlanBuilder {
         header.envc = UInt32(envOffsets.count)
         header.uid = policy.identity.uid
         header.gid = policy.identity.gid
-        if !seccomp.isEmpty {
-            header.seccomp_filter = task.bytes(seccomp)
-            header.seccomp_len = UInt32(seccomp.count / 8)
+        if let seccomp, seccomp.instructionCount > 0 {
+            // Kills as notifications the supervisor answers (it names the syscall); the program as
+            // compiled for a kernel that refuses the child a listener.
+            let notifying = seccomp.killsAsNotifications
+            header.seccomp_filter = task.bytes(notifying.bytes)
+            header.seccomp_len = UInt32(notifying.instructionCount)
+            header.seccomp_fallback = task.bytes(seccomp.bytes)
+            header.seccomp_fallback_len = UInt32(seccomp.instructionCount)
         }
         task.header = header
     }

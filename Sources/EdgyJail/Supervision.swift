@@ -1,10 +1,13 @@
+import CEdgyJail
 import EdgyCgroup
 import EdgyPolicy
+import EdgySeccomp
 import EdgySystem
 import Glibc
 
-/// The watch over one running jail: the poll loop that pumps its stdio and watches its pidfd, the
-/// wall deadline, CPU time, the output cap and cancellation, and kills it when one of them says so.
+/// The watch over one running jail: the poll loop that pumps its stdio and watches its pidfd, its
+/// seccomp listener, the wall deadline, CPU time, the output cap and cancellation, and kills it
+/// (or, for a forbidden syscall, the process that made it) when one of them says so.
 struct Supervision {
     let cancelFD: Int32
     let cgroup: JailCgroup?
@@ -13,6 +16,9 @@ struct Supervision {
     let killOnOverflow: Bool
     /// What was seen: which limit fired, whether it was cancelled.
     private(set) var facts = TerminationFacts()
+    /// The first forbidden syscall a process of the jail made (it was killed for it).
+    private(set) var seccompSyscall: String?
+    private var listening = false
     private var exitedAt: UInt64?
     private var killed = false
     private var lastCPUCheck: UInt64
@@ -30,6 +36,7 @@ struct Supervision {
     /// after the exit has passed: a descendant holds the pipes open, and the cgroup kill after the
     /// reap ends it).
     mutating func run(_ process: borrowing JailProcess, pump: inout OutputPump) {
+        listening = process.seccompListener >= 0
         while pump.isOpen || exitedAt == nil {
             let now = monotonicNanos()
             if let exitedAt, now > exitedAt + 500_000_000 { break }
@@ -38,7 +45,9 @@ struct Supervision {
                 kill(process)
             }
             var fds = [pollfd(fd: exitedAt == nil ? process.pidfd : -1, events: Int16(POLLIN), revents: 0),
-                       pollfd(fd: cancelFD, events: Int16(POLLIN), revents: 0)] + pump.pollEntries
+                       pollfd(fd: cancelFD, events: Int16(POLLIN), revents: 0),
+                       pollfd(fd: listening && exitedAt == nil ? process.seccompListener : -1, events: Int16(POLLIN), revents: 0)]
+                + pump.pollEntries
             let timeout = pollTimeoutMs(now: now)
             do {
                 _ = try syscallRetrying { poll(&fds, nfds_t(fds.count), timeout) }
@@ -49,7 +58,12 @@ struct Supervision {
                 facts.cancelled = true
                 kill(process)
             }
-            pump.handle(fds[2...])
+            if fds[2].revents & Int16(POLLIN) != 0 {
+                answerViolation(process)
+            } else if fds[2].revents != 0 {
+                listening = false  // every task of the filter is gone
+            }
+            pump.handle(fds[3...])
             if killOnOverflow && !killed && pump.overflowed {
                 facts.outputLimitFired = true
                 kill(process)
@@ -62,6 +76,31 @@ struct Supervision {
             checkCPUTime(process)
         }
         if exitedAt == nil { kill(process) }
+    }
+
+    /// A process made a syscall the filter does not allow and waits for our answer: the answer is
+    /// SIGKILL to its whole process (what `kill_process` would have done), the syscall never runs.
+    /// The notification names the thread; /proc names its process. The thread cannot exit while it
+    /// waits, so its id still means it until the notification stops being valid.
+    private mutating func answerViolation(_ process: borrowing JailProcess) {
+        var violation = edgy_seccomp_violation()
+        let received = edgy_seccomp_receive(process.seccompListener, &violation)
+        if received == -ENOENT || received == -EINTR { return }  // the caller died meanwhile; or retry
+        guard received == 0 else {
+            listening = false
+            return
+        }
+        if seccompSyscall == nil {
+            seccompSyscall = SyscallNames.describe(number: violation.nr, arch: violation.arch)
+        }
+        let processID = edgy_thread_group(violation.pid)
+        guard edgy_seccomp_waiting(process.seccompListener, violation.id) != 0 else { return }
+        if processID == process.pid {
+            facts.seccompKilledMain = true
+            kill(process)
+        } else {
+            _ = Glibc.kill(processID, SIGKILL)
+        }
     }
 
     /// At most 100 ms, and no later than the wall deadline while it can still fire.

@@ -6,7 +6,7 @@ public struct AttemptReport: Sendable, Hashable, Codable {
     public var exitCode: Int32?
     public var signal: Int32?
     public var signalName: String?
-    /// The syscall that violated the filter, where the kernel makes it known.
+    /// The first syscall a process of the jail was killed for by the filter (see docs/jail-lifecycle.md).
     public var seccompSyscall: String?
     public var setup: SetupFailure?
     public var wallMs: Int

@@ -16,6 +16,14 @@ enum PolicyChecks {
         func scratch(_ destination: String) -> String? {
             [workdir, "/tmp"].first { destination == $0 || destination.hasPrefix($0 + "/") }
         }
+        if policy.seccomp.defaultAction != .log {
+            let allowed = SyscallCatalog.expand(policy.seccomp.allow).subtracting(SyscallCatalog.expand(policy.seccomp.deny))
+            for name in PolicyVocabulary.jailStartSyscalls where !allowed.contains(name) {
+                let key = origins["seccomp.deny"] != nil && SyscallCatalog.expand(policy.seccomp.deny).contains(name) ? "seccomp.deny" : "seccomp.allow"
+                add(key, key == "seccomp.deny" ? "[seccomp] deny" : "[seccomp] allow",
+                    "`\(name)` must be allowed: the jail calls it after loading the filter, to start the workload")
+            }
+        }
         for (index, tmpfs) in policy.tmpfs.enumerated() {
             guard let under = scratch(tmpfs.destination) else { continue }
             let key = origins["tmpfs.\(index)"] != nil ? "tmpfs.\(index)" : "tmpfs"

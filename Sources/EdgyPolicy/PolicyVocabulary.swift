@@ -46,6 +46,10 @@ public enum PolicyVocabulary {
         "unix", "inet", "inet6", "netlink", "packet", "vsock", "alg", "can", "bluetooth", "xdp", "tipc",
     ]
 
+    /// Syscalls the jail itself makes after its filter is loaded, so every filter must allow them:
+    /// the handoff of the filter's listener to the supervisor (write, read) and the exec.
+    public static let jailStartSyscalls: [String] = ["read", "write", "execve"]
+
     /// Syscalls that let a workload escape, inspect or attack the host. Base policies deny them;
     /// allowing one (directly or through a group) draws a warning.
     public static let dangerousSyscalls: [String] = [

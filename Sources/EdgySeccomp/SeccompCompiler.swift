@@ -72,6 +72,17 @@ public enum SeccompCompiler {
         return try export(ctx)
     }
 
+    /// Refuses a table that does not allow what the jail calls between loading the filter and the
+    /// workload's first instruction: a notification there would wait for a supervisor that is
+    /// itself waiting for the jail to exec. (Policy files get the same check with file and line.)
+    public static func checkJailStart(_ seccomp: Policy.Seccomp) throws(SeccompError) {
+        if seccomp.defaultAction == .log { return }
+        let allowed = try allowedSyscalls(seccomp)
+        if let missing = PolicyVocabulary.jailStartSyscalls.first(where: { !allowed.contains($0) }) {
+            throw .jailStartDenied(missing)
+        }
+    }
+
     /// `expand(allow) − expand(deny)`, every name checked against the catalog and libseccomp.
     static func allowedSyscalls(_ seccomp: Policy.Seccomp) throws(SeccompError) -> Set<String> {
         let known = Set(SyscallCatalog.allNames)

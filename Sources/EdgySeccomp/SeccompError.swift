@@ -6,6 +6,7 @@ public struct SeccompError: Error, Sendable, Hashable, CustomStringConvertible {
         case unknownSocketFamily(String)
         case unknownIoctl(String)
         case invalidErrno(Int32)
+        case jailStartDenied(String)
         case libseccomp(stage: String, errno: Int32)
     }
 
@@ -21,6 +22,8 @@ public struct SeccompError: Error, Sendable, Hashable, CustomStringConvertible {
     public static func unknownIoctl(_ name: String) -> Self { Self(code: .unknownIoctl(name)) }
     /// An `errno:` default action outside 1...4095.
     public static func invalidErrno(_ value: Int32) -> Self { Self(code: .invalidErrno(value)) }
+    /// A syscall the jail makes after loading the filter (``PolicyVocabulary/jailStartSyscalls``) is not allowed.
+    public static func jailStartDenied(_ name: String) -> Self { Self(code: .jailStartDenied(name)) }
     /// libseccomp itself failed; `stage` is the call, `errno` its negated return value.
     public static func libseccomp(stage: String, errno: Int32) -> Self { Self(code: .libseccomp(stage: stage, errno: errno)) }
 
@@ -31,6 +34,7 @@ public struct SeccompError: Error, Sendable, Hashable, CustomStringConvertible {
         case .unknownSocketFamily(let name): "unknown socket family `\(name)` (known: \(SocketFamily.known.map(\.name).joined(separator: ", ")))"
         case .unknownIoctl(let name): "unknown ioctl request `\(name)` (use a known name or a number like 0x5412)"
         case .invalidErrno(let value): "errno \(value) is outside 1...4095"
+        case .jailStartDenied(let name): "`\(name)` must be allowed: the jail calls it after loading the filter, to start"
         case .libseccomp(let stage, let errno): "libseccomp \(stage) failed with errno \(errno)"
         }
     }

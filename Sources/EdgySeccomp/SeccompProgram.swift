@@ -12,4 +12,24 @@ public struct SeccompProgram: Sendable, Hashable {
         precondition(bytes.count % 8 == 0, "a BPF program is a whole number of 8-byte instructions")
         self.bytes = bytes
     }
+
+    /// The same program with every `kill_process` return made a user notification
+    /// (`SECCOMP_RET_USER_NOTIF`): loaded with a listener, the supervisor learns the exact syscall
+    /// and kills the caller itself. libseccomp only emits constant returns (`BPF_RET|BPF_K`), so
+    /// rewriting those is the whole change; nothing else in the program moves.
+    public var killsAsNotifications: SeccompProgram {
+        var rewritten = bytes
+        for offset in stride(from: 0, to: rewritten.count, by: 8) {
+            let code = UInt16(rewritten[offset]) | UInt16(rewritten[offset + 1]) << 8
+            let k = rewritten[offset + 4 ..< offset + 8].enumerated().reduce(UInt32(0)) { $0 | UInt32($1.element) << (8 * $1.offset) }
+            guard code == Self.returnConstant, k == Self.killProcess else { continue }
+            for byte in 0 ..< 4 { rewritten[offset + 4 + byte] = UInt8(truncatingIfNeeded: Self.userNotification >> (8 * byte)) }
+        }
+        return SeccompProgram(bytes: rewritten)
+    }
+
+    /// `BPF_RET | BPF_K`, and the two return values (linux/seccomp.h).
+    static let returnConstant: UInt16 = 0x06
+    static let killProcess: UInt32 = 0x8000_0000
+    static let userNotification: UInt32 = 0x7fc0_0000
 }

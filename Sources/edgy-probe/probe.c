@@ -44,7 +44,7 @@ static int fail(const char *what) {
 
 static int usage(void) {
     fprintf(stderr, "usage: edgy-probe [filter FILE --] ACTION [ARGS]\n"
-                    "actions: syscall NAME | clone-ns FLAG | clone3-ns | ioctl-tiocsti | ioctl REQUEST | socket FAMILY | x32 | i386\n"
+                    "actions: syscall NAME | thread-syscall NAME | clone-ns FLAG | clone3-ns | ioctl-tiocsti | ioctl REQUEST | socket FAMILY | x32 | i386\n"
                     "         fds | read PATH | write PATH | net | caps | ids | hostname | pids | fork-thread | exec PATH\n"
                     "         inotify COUNT [HOLD_SECONDS]\n");
     return 2;
@@ -121,6 +121,18 @@ static int do_syscall(const char *name) {
     }
     fprintf(stderr, "edgy-probe: unknown syscall %s\n", name);
     return 2;
+}
+
+static void *syscall_thread(void *name) { return (void *)(intptr_t)do_syscall(name); }
+
+/* The call from a second thread; the main thread prints whether the process outlived it. */
+static int do_thread_syscall(const char *name) {
+    pthread_t t;
+    void *result;
+    if (pthread_create(&t, NULL, syscall_thread, (void *)name) != 0) return fail("pthread_create");
+    pthread_join(t, &result);
+    printf("process survived\n");
+    return (int)(intptr_t)result;
 }
 
 /* ---- namespaces through clone and clone3 ---- */
@@ -315,6 +327,7 @@ static int run(int argc, char **argv) {
         return r ? r : run(argc - 3, argv + 3);
     }
     if (!strcmp(a, "syscall") && arg) return do_syscall(arg);
+    if (!strcmp(a, "thread-syscall") && arg) return do_thread_syscall(arg);
     if (!strcmp(a, "clone-ns") && arg) return do_clone_ns(arg);
     if (!strcmp(a, "clone3-ns")) return do_clone3_ns();
     if (!strcmp(a, "ioctl-tiocsti")) {

@@ -23,7 +23,11 @@ struct ClassificationTests {
         (TerminationFacts(signal: SIGKILL, oomKills: 1), .memoryLimit),
         (TerminationFacts(exitCode: 137, oomKills: 2), .memoryLimit),
         (TerminationFacts(exitCode: 0, oomKills: 1), .exited),
-        // seccomp kill_process arrives as SIGSYS.
+        // A forbidden syscall: the supervisor's kill after the filter's notification, or (no
+        // listener) the filter's own kill_process, which arrives as SIGSYS.
+        (TerminationFacts(signal: SIGKILL, seccompKilledMain: true), .seccompViolation),
+        (TerminationFacts(signal: SIGKILL, oomKills: 1, seccompKilledMain: true), .seccompViolation),
+        (TerminationFacts(signal: SIGKILL, wallDeadlineFired: true, seccompKilledMain: true), .wallTimeout),
         (TerminationFacts(signal: SIGSYS), .seccompViolation),
         (TerminationFacts(signal: SIGSYS, wallDeadlineFired: true), .wallTimeout),
     ])

@@ -9,7 +9,7 @@ struct SpawnContractTests {
     /// Every stage the C enum defines has its own name; numbers it does not define are "unknown".
     @Test func everyStageHasADistinctName() {
         let names = (1...255).map { SetupStage(rawValue: UInt32($0)).name }.filter { $0 != "unknown" }
-        #expect(names.count == 43)
+        #expect(names.count == 45)
         #expect(Set(names).count == names.count, "\(names)")
         #expect(SetupStage(rawValue: 300).name == "unknown")
     }
@@ -26,7 +26,7 @@ struct SpawnContractTests {
         filesystemOps: ["mkdir /usr", "mount /usr"], taskOps: ["write /work/a"], program: "/bin/nope")
 
     static func record(_ stage: SetupStage, err: Int32, index: Int32 = -1) -> edgy_child_error {
-        edgy_child_error(stage: Int32(stage.rawValue), err: err, op_index: index, reserved: 0)
+        edgy_child_error(stage: Int32(stage.rawValue), err: err, op_index: index, listener_fd: -1)
     }
 
     static func decode(_ result: Int32, _ record: edgy_child_error) -> SpawnFailure? {

@@ -38,7 +38,7 @@ import Testing
             [run]
             env = { B = "leaf" }
             [seccomp]
-            deny = ["read"]
+            deny = ["getpid"]
             """,
     ]
 
@@ -55,7 +55,7 @@ import Testing
         #expect(leaf.mounts == [Policy.Mount(source: "/opt")], "arrays replace as a whole")
         #expect(leaf.run.env == ["PATH": "/bin", "A": "middle", "B": "leaf"], "env merges key by key")
         #expect(leaf.seccomp.allow == ["@default", "ptrace"])
-        #expect(leaf.seccomp.deny == ["read"])
+        #expect(leaf.seccomp.deny == ["getpid"])
         let middle = try PolicyLoader.load(name: "middle", directory: dir).policy
         #expect(middle.description == "root")
     }

@@ -48,6 +48,8 @@ import Testing
         Case(label: "relative program", text: "[run]\ncommand = [\"python3\"]\n", line: 2, message: "must be an absolute path"),
         Case(label: "env wrong value type", text: "[run]\nenv = { A = 1 }\n", line: 2, message: "env.A: expected a string, got 1"),
         Case(label: "retry_on unknown outcome", text: "[retry]\nretry_on = [\"timeout\"]\n", line: 2, message: "unknown outcome `timeout`"),
+        Case(label: "jail start needs write", text: "[seccomp]\nallow = [\"@default\"]\ndeny = [\"write\"]\n", line: 3, message: "[seccomp] deny: `write` must be allowed"),
+        Case(label: "jail start needs execve", text: "[seccomp]\nallow = [\"read\", \"write\"]\n", line: 2, message: "[seccomp] allow: `execve` must be allowed"),
         Case(label: "unknown role", text: "[access]\nroles = [\"admn\"]\n", line: 2, message: "unknown role `admn` (did you mean `admin`?)"),
         Case(label: "unknown socket family", text: "[seccomp]\nsocket_families = [\"inet7\"]\n", line: 2, message: "unknown socket family `inet7`"),
         Case(label: "tmpfs without destination", text: "[[tmpfs]]\nsize_mib = 4\n", line: 1, message: "[[tmpfs]]: missing required key `destination`"),

@@ -35,6 +35,44 @@ import Testing
         #expect(throws: expected) { try SeccompCompiler.compile(seccomp) }
     }
 
+    /// Only the constant `kill_process` returns change, to user notifications; every other
+    /// instruction (the arch check's jumps, allow and errno returns) stays as compiled.
+    @Test(arguments: [Policy.Seccomp(), Policy.Seccomp(defaultAction: .errno(1, "EPERM")), Policy.Seccomp(deny: ["getpid"])])
+    func killsBecomeNotificationsAndNothingElseChanges(seccomp: Policy.Seccomp) throws {
+        let program = try SeccompCompiler.compile(seccomp)
+        let notifying = program.killsAsNotifications
+        func instructions(_ p: SeccompProgram) -> [(code: UInt16, k: UInt32)] {
+            stride(from: 0, to: p.bytes.count, by: 8).map { o in
+                (UInt16(p.bytes[o]) | UInt16(p.bytes[o + 1]) << 8,
+                 (0..<4).reduce(UInt32(0)) { $0 | UInt32(p.bytes[o + 4 + $1]) << (8 * $1) })
+            }
+        }
+        let before = instructions(program), after = instructions(notifying)
+        #expect(before.count == after.count)
+        var changed = 0
+        for (old, new) in zip(before, after) where old.k != new.k || old.code != new.code {
+            #expect(old.code == 0x06 && old.k == 0x8000_0000 && new.code == 0x06 && new.k == 0x7fc0_0000)
+            changed += 1
+        }
+        #expect(changed == before.filter { $0.code == 0x06 && $0.k == 0x8000_0000 }.count)
+        #expect(changed >= 1)  // the bad-arch kill at least
+        #expect(zip(program.bytes, notifying.bytes).enumerated().allSatisfy { i, pair in pair.0 == pair.1 || i % 8 >= 4 })
+    }
+
+    @Test(arguments: [
+        (Policy.Seccomp(deny: ["write"]), "write"),
+        (Policy.Seccomp(allow: ["read", "write"]), "execve"),
+        (Policy.Seccomp(defaultAction: .errno(1, "EPERM"), deny: ["read"]), "read"),
+    ])
+    func theJailsOwnStartMustBeAllowed(seccomp: Policy.Seccomp, missing: String) {
+        #expect(throws: SeccompError.jailStartDenied(missing)) { try SeccompCompiler.checkJailStart(seccomp) }
+    }
+
+    @Test func aLoggingFilterNeedsNoStartSyscalls() throws {
+        try SeccompCompiler.checkJailStart(Policy.Seccomp(defaultAction: .log, allow: []))
+        try SeccompCompiler.checkJailStart(Policy.Seccomp())
+    }
+
     @Test func newerSyscallsMayBeDenied() throws {
         _ = try SeccompCompiler.compile(Policy.Seccomp(deny: ["@dangerous", "statmount"]))
     }

@@ -66,6 +66,7 @@ enum edgy_stage {
     EDGY_STAGE_REPORT_PREPARED = 34, // child: telling the parent its filesystem is built
     EDGY_STAGE_SIGNAL_MASK = 35,     // child: emptying the signal mask after the second gate
     EDGY_STAGE_PDEATHSIG_AGAIN = 36, // child: parent-death signal again, after the id change cleared it
+    EDGY_STAGE_SECCOMP_HANDOFF = 37, // child: telling the parent about its filter's listener, waiting for it to take it
     // Parent-side stages that have no C step; named here so that every stage has one name.
     EDGY_STAGE_EVENTFD = 64,         // parent: the attempt's cancellation eventfd
     EDGY_STAGE_PIPES = 65,           // parent: the jail's stdio pipes
@@ -74,6 +75,7 @@ enum edgy_stage {
     EDGY_STAGE_SECCOMP_COMPILE = 68, // parent: the policy's seccomp section does not compile
     EDGY_STAGE_LOST_BEFORE_PREPARED = 69, // parent: the child died without a word before its filesystem was built
     EDGY_STAGE_LOST_AT_RELEASE = 70, // parent: the child died without a word before it was released
+    EDGY_STAGE_SECCOMP_LISTENER = 71, // parent: taking the child's seccomp listener (pidfd_getfd)
 };
 
 /// Filesystem operations, applied in order. In the filesystem plan (before pivot_root) paths are
@@ -183,8 +185,13 @@ struct edgy_task_plan {
     uint32_t uid, gid;          // the workload's ids inside the jail
 
     /// seccomp: a `struct sock_filter` array of `seccomp_len` instructions (8-aligned), or none.
+    /// Its kills are user notifications, loaded with a listener the supervisor takes over.
     uint64_t seccomp_filter;
     uint32_t seccomp_len;
+    /// The same filter with its kills as `kill_process`: loaded instead when the kernel refuses a
+    /// listener (EBUSY: the supervisor itself runs under a filter that has one).
+    uint64_t seccomp_fallback;
+    uint32_t seccomp_fallback_len;
 };
 
 /// Namespace and statvfs flags, here because Swift's Glibc module does not export them.
@@ -200,12 +207,13 @@ struct edgy_task_plan {
 #define EDGY_ST_NODIRATIME 2048UL
 #define EDGY_ST_RELATIME 4096UL
 
-/// What the child reports through the error pipe when a step fails.
+/// What the child reports through the error pipe: a failed step, or (stage NONE) a notice: that
+/// its filesystem is built, or after the second gate that its seccomp filter is loaded.
 struct edgy_child_error {
     int32_t stage;
     int32_t err;        // errno
     int32_t op_index;   // the op, limit or resource the stage names (see enum edgy_stage), else -1
-    int32_t reserved;
+    int32_t listener_fd; // in the seccomp notice: the child's fd of its filter's listener, or -1
 };
 
 /// A child held at the gate.
@@ -215,6 +223,7 @@ struct edgy_pending {
     int32_t gate_fd;    // write end: one byte releases the child, close aborts it
     int32_t error_fd;   // read end of the child's CLOEXEC error pipe
     int32_t plan_fd;    // the memfd the task plan blob is written to (the child has it as fd 5)
+    int32_t listener_fd; // after release: the seccomp listener taken from the child, or -1
 };
 
 /// Clones a child of the given shape, writes its id maps and leaves it waiting at the first gate
@@ -233,7 +242,8 @@ int edgy_spawn_start(const struct edgy_shape *_Nonnull shape, struct edgy_pendin
 int edgy_spawn_prepare(struct edgy_pending *_Nonnull pending, struct edgy_child_error *_Nonnull error);
 
 /// Writes the task plan blob into the child's memfd, opens the second gate and waits for the child to exec or
-/// fail. Closes the gate, error and plan fds. Returns 0 when `execve` succeeded, 1 when the child
+/// fail. Closes the gate, error and plan fds. When the child loads a filter with a listener, takes
+/// the listener into `pending->listener_fd` (the caller owns it) before letting the child exec. Returns 0 when `execve` succeeded, 1 when the child
 /// reported `*error` (it has exited and still needs a reap), -1 on a parent-side failure with
 /// errno set (e.g. EPIPE: the child died at the gate).
 int edgy_spawn_release(struct edgy_pending *_Nonnull pending, const void *_Nonnull blob, size_t blob_len,
@@ -249,6 +259,24 @@ int edgy_waitid_pidfd(int pidfd, int *_Nonnull code_out, int *_Nonnull status_ou
 
 /// `pidfd_send_signal` through the raw syscall. Returns 0 or -errno.
 int edgy_pidfd_send_signal(int pidfd, int sig);
+
+/// One seccomp user notification: the task that made a syscall its filter does not allow.
+struct edgy_seccomp_violation {
+    uint64_t id;        // the notification's cookie
+    pid_t pid;          // the thread, as the supervisor's PID namespace sees it
+    int32_t nr;         // the syscall number in its ABI
+    uint32_t arch;      // AUDIT_ARCH_* of that ABI
+};
+
+/// SECCOMP_IOCTL_NOTIF_RECV on `listener`: 0, or -errno (ENOENT: the task died meanwhile).
+int edgy_seccomp_receive(int listener, struct edgy_seccomp_violation *_Nonnull violation);
+
+/// The process (thread group) of thread `tid`, from /proc/TID/status; `tid` itself if unreadable
+/// (kill(2) of a thread id reaches its whole process too).
+pid_t edgy_thread_group(pid_t tid);
+
+/// SECCOMP_IOCTL_NOTIF_ID_VALID: 1 while the task of notification `id` still waits for an answer.
+int edgy_seccomp_waiting(int listener, uint64_t id);
 
 /// The highest capability number the running kernel knows (from /proc), for the bounding-set drop.
 int edgy_last_cap(void);

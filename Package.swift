@@ -146,10 +146,10 @@ let package = Package(
         .executableTarget(name: "edgy-bench", dependencies: ["EdgyModel", "EdgyJail", "EdgyPolicy", "EdgyCgroup"], path: "Sources/edgy-bench", swiftSettings: strict),
         // A small static C program run inside jails: it tries what the jail must forbid.
         .executableTarget(name: "edgy-probe", path: "Sources/edgy-probe", cSettings: [.define("_GNU_SOURCE")]),
-        .target(name: "EdgyTestSupport", dependencies: ["EdgyModel", "EdgyJail", "EdgyPolicy", "EdgyCgroup", "CZlib"], path: "Tests/EdgyTestSupport", swiftSettings: strict),
-        .testTarget(name: "EdgyPolicyTests", dependencies: ["EdgyPolicy"], swiftSettings: strict),
+        .target(name: "EdgyTestSupport", dependencies: ["EdgyModel", "EdgyJail", "EdgyPolicy", "EdgyCgroup", "EdgyQueue", "CZlib"], path: "Tests/EdgyTestSupport", swiftSettings: strict),
+        .testTarget(name: "EdgyPolicyTests", dependencies: ["EdgyPolicy", "EdgyTestSupport"], swiftSettings: strict),
         .testTarget(name: "EdgySeccompTests", dependencies: ["EdgySeccomp", "EdgyPolicy", "EdgyTestSupport"], swiftSettings: strict),
-        .testTarget(name: "EdgyCgroupTests", dependencies: ["EdgyCgroup"], swiftSettings: strict),
+        .testTarget(name: "EdgyCgroupTests", dependencies: ["EdgyCgroup", "EdgyTestSupport"], swiftSettings: strict),
         .testTarget(name: "EdgyJailTests", dependencies: ["CEdgyJail", "EdgyModel", "EdgyJail", "EdgySeccomp", "EdgySystem", "EdgyCgroup", "EdgyPolicy", "EdgyTestSupport"], swiftSettings: strict),
         .target(
             name: "EdgyPostgresTestSupport",

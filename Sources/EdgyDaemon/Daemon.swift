@@ -105,7 +105,7 @@ public struct Daemon: Sendable {
         poolConfiguration.heartbeatInterval = lease / 3
         poolConfiguration.maxRunningPerTenant = configuration.tenantMaxRunning
         let pool = WorkerPool(
-            store: store, supervisor: supervisor, policies: catalog, notifier: notifier,
+            store: store, runner: supervisor, policies: catalog, notifier: notifier,
             configuration: poolConfiguration, logger: logger)
         let janitor = Janitor(
             store: store, notifier: notifier, interval: min(.seconds(5), lease / 2),

@@ -45,13 +45,13 @@ public struct WorkerPoolConfiguration: Sendable {
     }
 }
 
-/// The worker pool: `workers` loops that lease a task, run one attempt in a jail,
-/// record it and decide what comes next. A `Service`: on graceful shutdown it stops claiming,
+/// The worker pool: `workers` loops that lease a task, run one attempt through the runner (a
+/// jail, in production), record it and decide what comes next. A `Service`: on graceful shutdown it stops claiming,
 /// lets running attempts finish within the grace period, then kills them and hands their tasks
 /// back to the queue.
 public final class WorkerPool: Service, Sendable {
     let store: any TaskStore
-    let supervisor: JailSupervisor
+    let runner: any JailRunner
     let policies: PolicyCatalog
     let notifier: TaskNotifier
     let configuration: WorkerPoolConfiguration
@@ -59,11 +59,11 @@ public final class WorkerPool: Service, Sendable {
     private let running = Atomic<Int>(0)
 
     public init(
-        store: any TaskStore, supervisor: JailSupervisor, policies: PolicyCatalog, notifier: TaskNotifier,
+        store: any TaskStore, runner: any JailRunner, policies: PolicyCatalog, notifier: TaskNotifier,
         configuration: WorkerPoolConfiguration, logger: Logger
     ) {
         self.store = store
-        self.supervisor = supervisor
+        self.runner = runner
         self.policies = policies
         self.notifier = notifier
         self.configuration = configuration
@@ -150,8 +150,8 @@ public final class WorkerPool: Service, Sendable {
         let interruption = InterruptionCell()
         let output = OutputForwarder(store: store, notifier: notifier, taskID: task.id, attempt: claimed.attempt)
         let report: AttemptReport = await withTaskGroup(of: AttemptReport?.self) { group in
-            group.addTask { [supervisor] in
-                await supervisor.run(request) { kind, bytes in output.send(kind, bytes) }
+            group.addTask { [runner] in
+                await runner.run(request) { kind, bytes in output.send(kind, bytes) }
             }
             group.addTask { [self] in
                 await heartbeat(task.id, attempt: claimed.attempt, interruption: interruption, stopClaiming: stopClaiming)

@@ -17,15 +17,23 @@ struct WorkerPoolTests {
         let notifier = TaskNotifier()
         let catalog: PolicyCatalog
         let pool: WorkerPool
+        /// The pool's name in leases.
+        let workerID: String
 
-        init(policies: [Policy], workers: Int = 2, grace: Duration = .seconds(5)) throws {
+        /// Real jails unless `runner` is given.
+        init(
+            policies: [Policy], workers: Int = 2, grace: Duration = .seconds(5), runner: (any JailRunner)? = nil,
+            configure: (inout WorkerPoolConfiguration) -> Void = { _ in }
+        ) throws {
             catalog = PolicyCatalog.fixed(policies.map { LoadedPolicy(policy: $0, warnings: [], path: "") })
-            var configuration = WorkerPoolConfiguration(workerID: "test-\(UUID())", workers: workers)
+            workerID = "test-\(UUID())"
+            var configuration = WorkerPoolConfiguration(workerID: workerID, workers: workers)
             configuration.retryBaseDelay = .milliseconds(10)
             configuration.heartbeatInterval = .milliseconds(200)
             configuration.shutdownGracePeriod = grace
+            configure(&configuration)
             pool = WorkerPool(
-                store: store, supervisor: try TestSupport.supervisor(), policies: catalog, notifier: notifier,
+                store: store, runner: try runner ?? TestSupport.supervisor(), policies: catalog, notifier: notifier,
                 configuration: configuration, logger: Logger(label: "test"))
         }
 
@@ -181,30 +189,5 @@ struct WorkerPoolTests {
                 #expect(task.lastReport?.stdoutText == "\(i)\n")
             }
         }
-    }
-
-    @Test(arguments: [
-        (Outcome.exited, Int32?(0), 1, [String](), "succeeded"),
-        (.exited, 1, 1, [], "failed"),
-        (.setupError, nil, 1, [], "retry"),
-        (.setupError, nil, 3, [], "failed"),
-        (.lost, nil, 2, [], "retry"),
-        (.wallTimeout, nil, 1, [], "failed"),
-        (.wallTimeout, nil, 1, ["wall_timeout"], "retry"),
-        (.wallTimeout, nil, 3, ["wall_timeout"], "failed"),
-        (.memoryLimit, nil, 1, ["wall_timeout"], "failed"),
-        (.cancelled, nil, 1, [], "cancelled"),
-    ])
-    func dispositionTable(outcome: Outcome, exitCode: Int32?, attempt: Int, retryOn: [String], expected: String) {
-        let report = AttemptReport(outcome: outcome, exitCode: exitCode)
-        let disposition = WorkerPool.disposition(for: report, attempt: attempt, maxAttempts: 3, retryOn: retryOn, retryDelay: .seconds(1))
-        let name: String
-        switch disposition {
-        case .succeeded: name = "succeeded"
-        case .failed: name = "failed"
-        case .cancelled: name = "cancelled"
-        case .retry: name = "retry"
-        }
-        #expect(name == expected)
     }
 }

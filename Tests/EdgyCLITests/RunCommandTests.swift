@@ -36,14 +36,14 @@ struct RunCommandTests {
         return try temporaryDirectory(["base.toml": base, "\(name).toml": text])
     }
 
-    @Test func streamsOutputAndExitsWithTheWorkloadsCode() throws {
+    @Test(.tags(.root), .requiresRoot) func streamsOutputAndExitsWithTheWorkloadsCode() throws {
         let r = try Self.edgy(["run", "--policy", "policies/default.toml", "--", "/bin/sh", "-c", "echo hello; exit 3"])
         #expect(r.status == 3, "\(r.stderr)")
         #expect(r.stdout == "hello\n")
         #expect(r.stderr.contains("edgy: exited 3"), "\(r.stderr)")
     }
 
-    @Test func jsonReport() throws {
+    @Test(.tags(.root), .requiresRoot) func jsonReport() throws {
         let r = try Self.edgy(["run", "--json", "--policy", "policies/default.toml", "--", "/bin/sh", "-c", "echo hello; exit 3"])
         #expect(r.status == 3, "\(r.stderr)")
         #expect(r.stdout.contains("\"outcome\" : \"exited\""), "\(r.stdout)")
@@ -54,13 +54,13 @@ struct RunCommandTests {
         #expect((object["policy_digest"] as? String)?.count == 64)
     }
 
-    @Test func fileBecomesThePolicysEntry() throws {
+    @Test(.tags(.root), .requiresRoot) func fileBecomesThePolicysEntry() throws {
         let r = try Self.edgy(["run", "--policy", "policies/python.toml", "--file", "main.py=sample/python.py"])
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stdout == "hello from python\n", "\(r.stdout) \(r.stderr)")
     }
 
-    @Test func stdinFileReachesTheWorkload() throws {
+    @Test(.tags(.root), .requiresRoot) func stdinFileReachesTheWorkload() throws {
         let dir = try temporaryDirectory(["input.txt": "line one\nline two\n"])
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let r = try Self.edgy([
@@ -71,13 +71,13 @@ struct RunCommandTests {
         #expect(r.stdout.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) } == ["got line one", "1"], "\(r.stdout)")
     }
 
-    @Test func missingCommandIsASetupFailure() throws {
+    @Test(.tags(.root), .requiresRoot) func missingCommandIsASetupFailure() throws {
         let r = try Self.edgy(["run", "--policy", "policies/default.toml", "--", "/nonexistent/program"])
         #expect(r.status == 125, "\(r.stderr)")
         #expect(r.stderr.contains("execve"), "\(r.stderr)")
     }
 
-    @Test func wallTimeoutExits124() throws {
+    @Test(.tags(.root), .requiresRoot) func wallTimeoutExits124() throws {
         let dir = try policyDirectory("short", """
             extends = "base"
             [run]

@@ -1,11 +1,12 @@
+import EdgyTestSupport
 import Glibc
 import SystemPackage
 import Testing
 @testable import EdgyCgroup
 
 /// Host tests on this machine's cgroup v1 hierarchies. They need root, which both this machine
-/// and CI have; they are deliberately not gated (a gate that turns off on CI hides a failure).
-@Suite(.timeLimit(.minutes(1)))
+/// and CI have; a normal user's `swift test` skips them, and `.ci/run` fails on any skip.
+@Suite(.tags(.root, .cgroupV1), .requiresCgroupV1, .timeLimit(.minutes(1)))
 struct V1Tests {
     let host: CgroupHost
 
@@ -205,7 +206,7 @@ struct V1Tests {
     }
 }
 
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.tags(.root, .cgroupV1), .requiresCgroupV1, .timeLimit(.minutes(1)))
 struct V1ConcurrencyTests {
     /// Eight jails at once from concurrent tasks: the types are shared across threads by the supervisor.
     @Test func concurrentJailLifecycles() async throws {

@@ -1,10 +1,11 @@
+import EdgyTestSupport
 import Glibc
 import Testing
 @testable import EdgyCgroup
 
 /// The v2 code paths on this machine's controller-less cgroup2 mount: core files only
 /// (`cgroup.procs`, `cgroup.kill`, `cgroup.events`), so no limits.
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.tags(.root, .cgroupV2), .requiresCgroup2Unified, .timeLimit(.minutes(1)))
 struct V2CoreTests {
     static let mount = "/sys/fs/cgroup/unified"
 

@@ -45,7 +45,7 @@ struct AccessDaemonTests {
         (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any] ?? [:]
     }
 
-    @Test func tokensRolesTenantsAndTheAuditLogThroughARealServer() async throws {
+    @Test(.tags(.root), .requiresRoot) func tokensRolesTenantsAndTheAuditLogThroughARealServer() async throws {
         let daemon = try DaemonProcess()
         defer { daemon.stop() }
         let server = "http://127.0.0.1:\(daemon.port)"
@@ -189,7 +189,7 @@ struct AccessDaemonTests {
         return last
     }
 
-    @Test func perTenantLimitsThroughARealServer() async throws {
+    @Test(.tags(.root), .requiresRoot) func perTenantLimitsThroughARealServer() async throws {
         let config = FileManager.default.temporaryDirectory.appendingPathComponent("edgyd-limits-\(UUID().uuidString).toml").path
         try "tenant_max_queued = 2\ntenant_max_running = 1\n".write(toFile: config, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: config) }

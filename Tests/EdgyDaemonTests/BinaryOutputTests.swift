@@ -1,4 +1,5 @@
 import EdgyModel
+import EdgyTestSupport
 import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
@@ -7,7 +8,7 @@ import Testing
 
 /// Output that is not UTF-8 survives a real edgyd with a real jail and the SQLite store: the raw
 /// routes return the bytes unchanged, the JSON carries them in `stdout_base64`/`stderr_base64`.
-@Suite(.timeLimit(.minutes(2)))
+@Suite(.tags(.root), .requiresRoot, .timeLimit(.minutes(2)))
 struct BinaryOutputTests {
     @Test func all256ByteValuesComeBackUnchanged() async throws {
         let daemon = try DaemonProcess(workers: 1)

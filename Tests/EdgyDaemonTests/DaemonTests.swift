@@ -5,7 +5,7 @@ import Glibc
 import Testing
 
 /// A real `edgyd` process with real jails, driven over HTTP as a client would.
-@Suite(.timeLimit(.minutes(5)))
+@Suite(.tags(.root), .requiresRoot, .timeLimit(.minutes(5)))
 struct DaemonTests {
     static func json(_ object: Any?) -> [String: Any] { object as? [String: Any] ?? [:] }
 

@@ -1,5 +1,6 @@
 import EdgyModel
 import EdgyPostgresTestSupport
+import EdgyTestSupport
 import Foundation
 import Glibc
 import PostgresNIO
@@ -7,7 +8,7 @@ import Testing
 
 /// Three `edgyd` processes on one PostgreSQL database: one queue, any worker runs any task,
 /// exactly once; a worker that dies has its attempts taken over by the others.
-@Suite(.timeLimit(.minutes(6)))
+@Suite(.tags(.root, .postgres), .requiresRoot, .requiresPostgres, .timeLimit(.minutes(6)))
 struct ManyHostsTests {
     /// A fresh database on the test server, as a `postgres://` URL.
     static func freshDatabase() async throws -> String {

@@ -6,7 +6,7 @@ import Testing
 
 /// The state directory of a real `edgyd` is private whatever modes it had, and a directory others
 /// could write is refused before anything is read from it.
-@Suite(.timeLimit(.minutes(3)))
+@Suite(.tags(.root), .requiresRoot, .timeLimit(.minutes(3)))
 struct StateDirectoryDaemonTests {
     static func mode(_ path: String) -> mode_t? {
         var info = stat()

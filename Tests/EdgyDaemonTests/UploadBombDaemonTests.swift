@@ -4,7 +4,7 @@ import Testing
 
 /// Zip bombs against a real `edgyd`: one byte budget per request, checked while inflating, and a
 /// gate on concurrent decodes keep the daemon's memory small however many arrive at once.
-@Suite(.timeLimit(.minutes(5)))
+@Suite(.tags(.root), .requiresRoot, .timeLimit(.minutes(5)))
 struct UploadBombDaemonTests {
     /// What the request threads got back.
     final class Answers: @unchecked Sendable {

@@ -9,7 +9,7 @@ import Testing
 /// `edgy policy explain` must tell the truth: for each (policy, syscall) below, what
 /// `SeccompExplainer` says is compared with what the probe observes in a real jail built from
 /// the same policy. The table also pins the verdict, so the two cannot agree by both drifting.
-@Suite(.timeLimit(.minutes(2)))
+@Suite(.tags(.root), .requiresRoot, .timeLimit(.minutes(2)))
 struct ExplainAgreementTests {
     /// Custom policies written as an operator would, extending the shipped `base`.
     static let customPolicies: [String: String] = [

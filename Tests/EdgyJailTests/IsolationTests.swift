@@ -6,7 +6,7 @@ import Glibc
 import Testing
 
 /// What a process inside a real jail can see and do. Each test runs the thing it says is blocked.
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.tags(.root), .requiresRoot, .timeLimit(.minutes(1)))
 struct IsolationTests {
     @Test func seesOnlyItsOwnProcesses() async throws {
         let report = try await TestSupport.sh("for p in /proc/[0-9]*; do echo ${p#/proc/}; done")

@@ -8,7 +8,7 @@ import Testing
 
 /// The "Supervision" show list: each limit holds against a real workload in a real jail with
 /// the real cgroup manager, is reported precisely, and leaves nothing behind on the host.
-@Suite(.timeLimit(.minutes(3)))
+@Suite(.tags(.root), .requiresRoot, .timeLimit(.minutes(3)))
 struct LimitTests {
     /// Where the attempt's `jail-<our pid>-N` groups live: `edgy-test` in each controller
     /// hierarchy the v1 manager uses, or the one v2 `edgy-test` group.

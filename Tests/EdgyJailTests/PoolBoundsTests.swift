@@ -7,7 +7,7 @@ import Testing
 
 /// The pool keeps a bounded set of shapes: the least recently used goes (its parked jails torn
 /// down), and tasks that override limits do not add shapes of their own.
-@Suite(.timeLimit(.minutes(3)))
+@Suite(.tags(.root), .requiresRoot, .timeLimit(.minutes(3)))
 struct PoolBoundsTests {
     static func pooled() throws -> JailSupervisor {
         try JailSupervisor(host: JailHostConfiguration(poolSize: 1), cgroups: TestSupport.sharedCgroups())

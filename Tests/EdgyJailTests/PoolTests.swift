@@ -9,7 +9,7 @@ import Testing
 
 /// The jail pool: a jail parked at its gate and given its plan later behaves exactly like one
 /// cloned on demand, the pool refills, and nothing of it survives `shutdown()`.
-@Suite(.timeLimit(.minutes(2)))
+@Suite(.tags(.root), .requiresRoot, .timeLimit(.minutes(2)))
 struct PoolTests {
     static func pooled() throws -> JailSupervisor {
         try JailSupervisor(host: JailHostConfiguration(poolSize: 2), cgroups: TestSupport.sharedCgroups())

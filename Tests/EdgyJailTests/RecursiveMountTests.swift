@@ -7,7 +7,7 @@ import Glibc
 import Testing
 
 /// `[[mounts]]` are read-only, nosuid and nodev all the way down, not only at their top.
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.tags(.root), .requiresRoot, .timeLimit(.minutes(1)))
 struct RecursiveMountTests {
     /// A host directory with a writable tmpfs (mode 1777) mounted inside it, removed after `body`.
     static func withSubmountedTree<T>(_ body: (String) async throws -> T) async throws -> T {

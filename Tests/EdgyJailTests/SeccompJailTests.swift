@@ -6,7 +6,7 @@ import Glibc
 import Testing
 
 /// The default filter inside a real jail: the probe tries each forbidden thing as the workload.
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.tags(.root), .requiresRoot, .timeLimit(.minutes(1)))
 struct SeccompJailTests {
     static func probe(_ arguments: [String], configure: (inout Policy) -> Void = { _ in }) async throws -> AttemptReport {
         let policy = TestSupport.withProbe(TestSupport.policy([TestSupport.probe] + arguments, configure: configure))

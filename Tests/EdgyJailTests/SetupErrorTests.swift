@@ -5,7 +5,7 @@ import EdgyTestSupport
 import Testing
 
 /// A jail that cannot be built says which step failed and why, and runs nothing.
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.tags(.root), .requiresRoot, .timeLimit(.minutes(1)))
 struct SetupErrorTests {
     @Test func missingRequiredMountNamesTheMount() async throws {
         let report = try await TestSupport.sh("echo ran") { policy in

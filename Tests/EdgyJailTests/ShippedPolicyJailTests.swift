@@ -8,7 +8,7 @@ import Testing
 /// Every shipped policy, loaded from `policies/` as an operator would, runs its sample program
 /// from `sample/` in a real jail with the real cgroup manager: the policy is only useful if its
 /// interpreter or compiler actually works under its own mounts, limits and seccomp filter.
-@Suite(.timeLimit(.minutes(3)))
+@Suite(.tags(.root), .requiresRoot, .timeLimit(.minutes(3)))
 struct ShippedPolicyJailTests {
     static let policies = TestSupport.repositoryRoot + "/policies"
     static let samples = TestSupport.repositoryRoot + "/sample"

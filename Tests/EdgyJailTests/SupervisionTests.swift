@@ -7,7 +7,7 @@ import Glibc
 import Testing
 
 /// Limits that hold and endings that are named precisely, with real jails.
-@Suite(.timeLimit(.minutes(2)))
+@Suite(.tags(.root), .requiresRoot, .timeLimit(.minutes(2)))
 struct SupervisionTests {
     @Test func wallTimeoutEndsTheJailPromptly() async throws {
         let started = monotonicNanos()

@@ -8,7 +8,7 @@ import Testing
 
 /// Per-user kernel counts a jail could spend on host root's behalf (the daemon owns every jail's
 /// user namespace): each jail's own namespace limits them, and its rlimits bound the rest.
-@Suite(.timeLimit(.minutes(2)))
+@Suite(.tags(.root), .requiresRoot, .timeLimit(.minutes(2)))
 struct UserNamespaceLimitTests {
     /// inotify fds held by processes of this test process's jails.
     static func jailInotifyInstances() -> Int {

@@ -7,7 +7,7 @@ import Foundation
 import Testing
 
 /// Fair claiming end to end: real jails of `/bin/true`, one tenant's backlog in front of another's.
-@Suite(.timeLimit(.minutes(2)))
+@Suite(.tags(.root), .requiresRoot, .timeLimit(.minutes(2)))
 struct FairnessTests {
     @Test func aSmallTenantIsNotStuckBehindABigOnesBacklog() async throws {
         let harness = try WorkerPoolTests.Harness(policies: [TestSupport.policy(["/bin/true"], name: "true")], workers: 2)

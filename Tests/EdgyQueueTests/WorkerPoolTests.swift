@@ -10,7 +10,7 @@ import ServiceLifecycle
 import Testing
 
 /// The worker pool with real jails and the in-memory store.
-@Suite(.timeLimit(.minutes(2)))
+@Suite(.tags(.root), .requiresRoot, .timeLimit(.minutes(2)))
 struct WorkerPoolTests {
     struct Harness {
         let store = InMemoryTaskStore()

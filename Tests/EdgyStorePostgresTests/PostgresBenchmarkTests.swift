@@ -2,12 +2,13 @@ import EdgyModel
 import EdgyPostgresTestSupport
 import EdgyStore
 import EdgyStorePostgres
+import EdgyTestSupport
 import Foundation
 import Testing
 
 /// Claim latency and queue throughput on the test server; prints its numbers. Small enough to run
 /// with the suite; `EDGY_PG_BENCH_TASKS` makes the throughput runs longer.
-@Suite(.serialized, .timeLimit(.minutes(3)))
+@Suite(.tags(.postgres), .requiresPostgres, .serialized, .timeLimit(.minutes(3)))
 struct PostgresBenchmarkTests {
     @Test func claimLatency() async throws {
         try await PostgresTestServer.withStore { store in

@@ -35,7 +35,7 @@ func notice(of id: UUID, on stream: AsyncStream<UUID>, within timeout: Duration)
 
 /// What only the PostgreSQL store does: several hosts on one database, LISTEN/NOTIFY, a database
 /// that goes away, migrations, worker registration.
-@Suite(.serialized, .timeLimit(.minutes(2)))
+@Suite(.tags(.postgres), .requiresPostgres, .serialized, .timeLimit(.minutes(2)))
 struct PostgresSpecificTests {
     @Test func migrateIsIdempotentAndConcurrent() async throws {
         try await PostgresTestServer.withStores(3) { stores, _ in

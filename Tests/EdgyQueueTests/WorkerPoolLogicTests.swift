@@ -30,6 +30,11 @@ struct WorkerPoolLogicTests {
     /// A latency bound, stretched on slow (emulated) hosts.
     static func scaled(_ duration: Duration) -> Duration { duration * TestSupport.timeScale }
 
+    /// How soon a cancel or a lost lease ends an attempt. The task's change notice wakes the
+    /// heartbeat at once; a notice sent before the heartbeat subscribed is missed, and the next
+    /// renewal (every 200 ms here) finds the change. The bound is loose for loaded hosts.
+    static let promptly = Duration.seconds(10)
+
     @Test func runsATaskToSuccessWithTheRunnersOutput() async throws {
         let runner = FakeJailRunner(script: [.exit(0, stdout: "hello from the fake\n")])
         let harness = try Harness(policies: [Self.policy()], runner: runner)
@@ -102,7 +107,7 @@ struct WorkerPoolLogicTests {
             // The delay doubles: 200 ms after the first attempt, 400 ms after the second.
             #expect(starts[1] - starts[0] >= .milliseconds(200))
             #expect(starts[2] - starts[1] >= .milliseconds(400))
-            #expect(starts[2] - starts[0] < Self.scaled(.seconds(5)))
+            #expect(starts[2] - starts[0] < Self.scaled(.seconds(20)))
         }
     }
 
@@ -118,10 +123,10 @@ struct WorkerPoolLogicTests {
                 expiredBefore: Date().addingTimeInterval(3600), ownedBy: nil, retryDelay: .seconds(3600))
             #expect(reclaimed == [id])
             harness.notifier.changed(id)
-            #expect(await runner.wait(upTo: Self.scaled(.seconds(2))) { $0.first?.ending == .cancelled })
+            #expect(await runner.wait(upTo: Self.scaled(Self.promptly)) { $0.first?.ending == .cancelled })
             // The worker is free again: the next task runs.
             let next = try await harness.submit(Self.task("next"))
-            #expect(try await harness.finished(next, timeout: .seconds(5)).status == .succeeded)
+            #expect(try await harness.finished(next).status == .succeeded)
             // Only the janitor's record of the attempt: the pool wrote nothing for it.
             let task = try #require(try await harness.store.task(id: id))
             #expect(task.status == .queued)
@@ -140,7 +145,7 @@ struct WorkerPoolLogicTests {
             _ = try await harness.store.requestCancel(id: id, now: Date())
             harness.notifier.changed(id)
             let task = try await harness.finished(id)
-            #expect(ContinuousClock.now - asked < Self.scaled(.seconds(1)))
+            #expect(ContinuousClock.now - asked < Self.scaled(Self.promptly))
             #expect(task.status == .cancelled)
             #expect(task.attempts.map(\.outcome) == [.cancelled])
             #expect(runner.attempts.map(\.ending) == [.cancelled])
@@ -151,7 +156,7 @@ struct WorkerPoolLogicTests {
         let runner = FakeJailRunner { request, _ in
             Self.label(request) == "running" ? .slow(.milliseconds(300), then: .exit(0)) : .exit(0)
         }
-        let harness = try Harness(policies: [Self.policy()], workers: 1, grace: .seconds(10), runner: runner)
+        let harness = try Harness(policies: [Self.policy()], workers: 1, grace: .seconds(40), runner: runner)
         var running: UUID?
         var waiting: UUID?
         var shutdownAsked = ContinuousClock.now
@@ -162,7 +167,7 @@ struct WorkerPoolLogicTests {
             shutdownAsked = ContinuousClock.now
         }
         // The pool stopped as soon as its attempt finished, not at the end of the grace period.
-        #expect(ContinuousClock.now - shutdownAsked < Self.scaled(.seconds(3)))
+        #expect(ContinuousClock.now - shutdownAsked < Self.scaled(.seconds(20)))
         let runningID = try #require(running)
         let waitingID = try #require(waiting)
         let finished = try #require(try await harness.store.task(id: runningID))
@@ -188,7 +193,7 @@ struct WorkerPoolLogicTests {
         }
         let took = ContinuousClock.now - shutdownAsked
         #expect(took >= grace)
-        #expect(took < grace + Self.scaled(.seconds(3)))
+        #expect(took < grace + Self.scaled(.seconds(20)))
         #expect(runner.attempts.map(\.ending) == [.cancelled, .cancelled])
         for id in ids {
             let task = try #require(try await harness.store.task(id: id))

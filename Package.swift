@@ -147,7 +147,7 @@ let package = Package(
         // A small static C program run inside jails: it tries what the jail must forbid.
         .executableTarget(name: "edgy-probe", path: "Sources/edgy-probe", cSettings: [.define("_GNU_SOURCE")]),
         .target(name: "EdgyTestSupport", dependencies: ["EdgyModel", "EdgyJail", "EdgyPolicy", "EdgyCgroup", "EdgyQueue", "CZlib"], path: "Tests/EdgyTestSupport", swiftSettings: strict),
-        .testTarget(name: "EdgyPolicyTests", dependencies: ["EdgyPolicy", "EdgyTestSupport"], swiftSettings: strict),
+        .testTarget(name: "EdgyPolicyTests", dependencies: ["EdgyPolicy"], swiftSettings: strict),
         .testTarget(name: "EdgySeccompTests", dependencies: ["EdgySeccomp", "EdgyPolicy", "EdgyTestSupport"], swiftSettings: strict),
         .testTarget(name: "EdgyCgroupTests", dependencies: ["EdgyCgroup", "EdgyTestSupport"], swiftSettings: strict),
         .testTarget(name: "EdgyJailTests", dependencies: ["CEdgyJail", "EdgyModel", "EdgyJail", "EdgySeccomp", "EdgySystem", "EdgyCgroup", "EdgyPolicy", "EdgyTestSupport"], swiftSettings: strict),
@@ -161,7 +161,7 @@ let package = Package(
         ),
         .testTarget(
             name: "EdgyStoreTests",
-            dependencies: ["EdgyModel", "EdgyStore", "EdgyPolicy", "EdgyStoreSQLite", "EdgyStorePostgres", "EdgyPostgresTestSupport", "EdgyAuth"],
+            dependencies: ["EdgyModel", "EdgyStore", "EdgyPolicy", "EdgyStoreSQLite", "EdgyStorePostgres", "EdgyPostgresTestSupport", "EdgyAuth", "EdgyTestSupport"],
             swiftSettings: strict
         ),
         .testTarget(

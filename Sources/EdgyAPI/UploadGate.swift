@@ -1,3 +1,4 @@
+import EdgyStore
 import HTTPTypes
 import Synchronization
 
@@ -8,6 +9,8 @@ final class UploadGate: Sendable {
     private struct Waiter {
         var id: UInt64
         var continuation: CheckedContinuation<Bool, Never>
+        /// Gives up at the wait limit; cancelled when a permit comes first, so its sleep ends now.
+        var timer: Task<Void, Never>?
     }
 
     private struct State {
@@ -46,10 +49,16 @@ final class UploadGate: Sendable {
         return await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
                 state.withLock { $0.waiters.append(Waiter(id: id, continuation: continuation)) }
-                Task {
-                    try? await Task.sleep(for: wait)
-                    self.giveUp(id)
+                let timer = Task {
+                    try? await sleepInSlices(for: wait)
+                    if !Task.isCancelled { self.giveUp(id) }
                 }
+                let waiting = state.withLock { state in
+                    guard let index = state.waiters.firstIndex(where: { $0.id == id }) else { return false }
+                    state.waiters[index].timer = timer
+                    return true
+                }
+                if !waiting { timer.cancel() }
             }
         } onCancel: {
             giveUp(id)
@@ -65,6 +74,7 @@ final class UploadGate: Sendable {
             }
             return state.waiters.removeFirst()
         }
+        next?.timer?.cancel()
         next?.continuation.resume(returning: true)
     }
 

@@ -1,3 +1,4 @@
+import EdgyStore
 import Synchronization
 
 /// A wake-up for sleepers that also time out: `signal()` wakes every waiter, and a waiter that
@@ -45,7 +46,7 @@ final class WakeSignal: Sendable {
                 }
             }
             group.addTask {
-                try? await Task.sleep(for: timeout)
+                try? await sleepInSlices(for: timeout)
                 self.release(id)
             }
             await group.next()

@@ -41,3 +41,21 @@ struct DeadlineTests {
         #expect(ContinuousClock.now - start < .seconds(5))
     }
 }
+
+@Suite(.timeLimit(.minutes(1)))
+struct SleepInSlicesTests {
+    @Test func itSleepsTheWholeDurationAcrossSlices() async throws {
+        let start = ContinuousClock.now
+        try await sleepInSlices(for: .milliseconds(2300))
+        #expect(ContinuousClock.now - start >= .milliseconds(2300))
+    }
+
+    @Test func cancellationEndsItAtOnceWithCancellationError() async throws {
+        let start = ContinuousClock.now
+        let sleeper = Task { try await sleepInSlices(for: .seconds(3600)) }
+        try await Task.sleep(for: .milliseconds(50))
+        sleeper.cancel()
+        await #expect(throws: CancellationError.self) { try await sleeper.value }
+        #expect(ContinuousClock.now - start < .seconds(5))
+    }
+}

@@ -97,7 +97,7 @@ let package = Package(
         ),
         .target(
             name: "EdgyAuth",
-            dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["EdgyModel", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict
         ),
         .target(

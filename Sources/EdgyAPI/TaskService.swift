@@ -40,7 +40,7 @@ struct TaskService: Sendable {
         let spec = try draft.validate(principal: principal, policies: deps.policies, config: config, fallbackPolicy: fallbackPolicy)
         // Whole microseconds: what stores keep and page cursors carry, so a record reads back equal
         // and a cursor never lands between a task's stored and in-memory creation time.
-        let now = Date(timeIntervalSince1970: (Date().timeIntervalSince1970 * 1e6).rounded() / 1e6)
+        let now = StoreTime.rounded(Date())
         let record = TaskRecord(tenant: principal.tenant, spec: spec, createdAt: now)
         audit?.update { $0.taskID = record.id }
         let quota = config.tenantQuotas.quota(for: principal.tenant)

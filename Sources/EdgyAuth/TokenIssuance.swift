@@ -1,3 +1,4 @@
+import EdgyModel
 import Foundation
 
 /// A token as its creator gets it: the secret, shown once, and the principal it stands for.
@@ -32,7 +33,7 @@ extension TokenStore {
         if let expiresAt, expiresAt <= now { throw TokenRequestError(field: "expires_in", "the expiry must be in the future") }
         let token = TokenSecret.generate()
         // Whole microseconds, as the stores keep them, so that the answer equals what a list shows.
-        let created = Date(timeIntervalSince1970: (now.timeIntervalSince1970 * 1e6).rounded() / 1e6)
+        let created = StoreTime.rounded(now)
         let principal = Principal(name: name, role: role, tenant: tenant, policies: policies, createdAt: created, expiresAt: expiresAt)
         try await insertToken(principal, tokenHash: TokenSecret.hash(token))
         return IssuedToken(principal: principal, token: token)

@@ -1,3 +1,4 @@
+import EdgyModel
 import EdgyStore
 import Foundation
 import Logging

@@ -81,17 +81,8 @@ public actor InMemoryTaskStore: TaskStore {
 
     public func requestCancel(id: UUID, now: Date) async throws -> TaskRecord? {
         guard var task = tasks[id] else { return nil }
-        switch task.status {
-        case .queued:
-            task.status = .cancelled
-            task.finishedAt = now
-            task.updatedAt = now
+        if task.requestCancel(now: now) == .cancelled {
             record(id, .status, attempt: nil, TaskStatus.cancelled.rawValue, at: now)
-        case .running:
-            task.cancelRequested = true
-            task.updatedAt = now
-        default:
-            break
         }
         tasks[id] = task
         return task
@@ -207,12 +198,4 @@ public struct TaskCursor: Sendable, Hashable {
 
     /// Microseconds since the epoch: the precision of cursors and stored times.
     public static func micros(_ date: Date) -> Int64 { StoreTime.micros(date) }
-}
-
-extension Duration {
-    /// As seconds, for `Date` arithmetic.
-    public var seconds: TimeInterval {
-        let (s, attoseconds) = components
-        return TimeInterval(s) + TimeInterval(attoseconds) / 1e18
-    }
 }

@@ -108,7 +108,7 @@ public struct TaskRecord: Sendable, Hashable, Codable, Identifiable {
 extension TaskRecord {
     /// The state change when attempt `attempt` ends: its outcome and report are recorded and the
     /// task takes the disposition's status (back to `queued` from `notBefore` for a retry).
-    /// Returns false when there is no such attempt. Every store applies this same rule.
+    /// Returns false when there is no such attempt. Every store applies this rule, in one transaction.
     public mutating func finish(
         attempt: Int, outcome: Outcome, report: AttemptReport?, disposition: AttemptDisposition, now: Date
     ) -> Bool {
@@ -130,7 +130,7 @@ extension TaskRecord {
     /// The state change when attempt `attempt` lost its lease (its worker died, or a restarted
     /// daemon reclaims it): the attempt is `lost`; the task is cancelled if a cancel was asked
     /// for, failed if it has used its attempts, else queued again from `now + retryDelay`.
-    /// Every store applies this same rule.
+    /// Every store applies this rule, in one transaction.
     public mutating func loseLease(ofAttempt attempt: Int, now: Date, retryDelay: Duration) {
         if let index = attempts.firstIndex(where: { $0.number == attempt }) {
             attempts[index].finishedAt = now
@@ -147,5 +147,33 @@ extension TaskRecord {
             notBefore = now.addingTimeInterval(retryDelay.seconds)
         }
         updatedAt = now
+    }
+
+    /// What a cancel request did to a task.
+    public enum CancelEffect: Sendable, Equatable {
+        /// It was queued and is now cancelled (a status change, with its event).
+        case cancelled
+        /// It is running: `cancelRequested` is set, and its worker kills the jail.
+        case requested
+        /// It had finished: nothing changed.
+        case unchanged
+    }
+
+    /// The state change when a client cancels the task. Every store applies this rule, in one
+    /// transaction.
+    public mutating func requestCancel(now: Date) -> CancelEffect {
+        switch status {
+        case .queued:
+            status = .cancelled
+            finishedAt = now
+            updatedAt = now
+            return .cancelled
+        case .running:
+            cancelRequested = true
+            updatedAt = now
+            return .requested
+        case .succeeded, .failed, .cancelled:
+            return .unchanged
+        }
     }
 }

@@ -152,18 +152,9 @@ extension PostgresTaskStore {
     public func requestCancel(id: UUID, now: Date) async throws -> TaskRecord? {
         try await transaction { connection in
             guard var task = try await self.lockedTask(id, on: connection) else { return nil }
-            switch task.status {
-            case .queued:
-                task.status = .cancelled
-                task.finishedAt = now
-                task.updatedAt = now
-                try await self.save(task, statusEventAttempt: nil, recordStatus: true, dropLease: false, on: connection)
-            case .running:
-                task.cancelRequested = true
-                task.updatedAt = now
-                try await self.save(task, statusEventAttempt: nil, recordStatus: false, dropLease: false, on: connection)
-            default:
-                break
+            let effect = task.requestCancel(now: now)
+            if effect != .unchanged {
+                try await self.save(task, statusEventAttempt: nil, recordStatus: effect == .cancelled, dropLease: false, on: connection)
             }
             return task
         }

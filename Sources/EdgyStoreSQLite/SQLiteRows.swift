@@ -12,16 +12,17 @@ extension SQLiteTaskStore {
             .execute(arguments: [id, kind.rawValue, attempt, data, at])
     }
 
-    static func fetchTask(_ db: Database, id: String) throws -> TaskRecord? {
+    /// The task `id`; without its files' contents (`files` empty) when only its state is needed.
+    static func fetchTask(_ db: Database, id: String, withFiles: Bool = true) throws -> TaskRecord? {
         guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT \(TaskColumns.select) FROM tasks WHERE id = ?"), arguments: [id]) else {
             return nil
         }
         let attempts = try Row.fetchAll(db.cachedStatement(sql: """
             SELECT task_id, number, worker, started_at, finished_at, outcome, report FROM attempts WHERE task_id = ? ORDER BY number
             """), arguments: [id])
-        let files = try Row.fetchAll(db.cachedStatement(sql: """
+        let files = withFiles ? try Row.fetchAll(db.cachedStatement(sql: """
             SELECT task_id, path, mode, contents FROM task_files WHERE task_id = ? ORDER BY position
-            """), arguments: [id])
+            """), arguments: [id]) : []
         return try decodeTask(row, attempts: attempts, files: files)
     }
 

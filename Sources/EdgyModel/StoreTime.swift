@@ -17,6 +17,11 @@ public enum StoreTime {
         return Int64(value)
     }
 
+    /// `date` as it reads back from a store: rounded to the microsecond (and clamped).
+    public static func rounded(_ date: Date) -> Date {
+        self.date(micros: micros(date))
+    }
+
     public static func date(micros: Int64) -> Date {
         Date(timeIntervalSince1970: Double(micros) / 1e6)
     }
@@ -39,5 +44,13 @@ public enum StoreTime {
         let (sum, overflow) = a.addingReportingOverflow(b)
         if overflow { return b < 0 ? minMicros : maxMicros }
         return min(max(sum, minMicros), maxMicros)
+    }
+}
+
+extension Duration {
+    /// As seconds, for `Date` arithmetic.
+    public var seconds: TimeInterval {
+        let (s, attoseconds) = components
+        return TimeInterval(s) + TimeInterval(attoseconds) / 1e18
     }
 }

@@ -1,0 +1,143 @@
+import EdgyModel
+import EdgyStore
+import Foundation
+import GRDB
+
+// Claims, leases and every change of a task's state. The changes themselves are `TaskRecord`'s
+// (`finish`, `loseLease`, `requestCancel`), the same rules the other stores apply: each is read,
+// applied and written back inside one `BEGIN IMMEDIATE` transaction.
+extension SQLiteTaskStore {
+    public func claim(worker: String, leaseDuration: Duration, now: Date, maxRunningPerTenant: Int?) async throws -> ClaimedTask? {
+        let at = now.micros
+        let expires = StoreTime.adding(at, leaseDuration.micros)
+        return try await transaction { db in
+            // INDEXED BY: without statistics the planner would pick the status index and sort
+            // the whole queue on every claim; the partial index hands over the oldest first.
+            // Fair claiming: the least recently served tenant (never served: 0) first, then FIFO.
+            guard let candidate = try Row.fetchOne(db.cachedStatement(sql: """
+                SELECT id, attempt_count, tenant FROM tasks INDEXED BY tasks_claimable
+                WHERE status = 'queued' AND not_before <= ?
+                  AND (? IS NULL OR (SELECT count(*) FROM tasks AS r WHERE r.tenant = tasks.tenant AND r.status = 'running') < ?)
+                ORDER BY COALESCE((SELECT last_served FROM tenant_turns AS s WHERE s.tenant = tasks.tenant), 0),
+                    not_before, created_at, id
+                LIMIT 1
+                """), arguments: [at, maxRunningPerTenant, maxRunningPerTenant])
+            else { return nil }
+            let id: String = candidate[0]
+            let attempt = (candidate[1] as Int) + 1
+            try db.cachedStatement(sql: """
+                INSERT INTO tenant_turns (tenant, last_served)
+                VALUES (?, (SELECT COALESCE(MAX(last_served), 0) + 1 FROM tenant_turns))
+                ON CONFLICT (tenant) DO UPDATE SET last_served = excluded.last_served
+                """).execute(arguments: [candidate[2] as String])
+            try db.cachedStatement(sql: """
+                UPDATE tasks SET status = 'running', updated_at = ?, attempt_count = ?,
+                    lease_owner = ?, lease_attempt = ?, lease_expires_at = ?
+                WHERE id = ?
+                """).execute(arguments: [at, attempt, worker, attempt, expires, id])
+            try db.cachedStatement(sql: "INSERT INTO attempts (task_id, number, worker, started_at) VALUES (?, ?, ?, ?)")
+                .execute(arguments: [id, attempt, worker, at])
+            try Self.recordEvent(db, id, .status, attempt: attempt, TaskStatus.running.rawValue, at: at)
+            guard let task = try Self.fetchTask(db, id: id) else { return nil }
+            return ClaimedTask(task: task, attempt: attempt)
+        }
+    }
+
+    public func renewLease(taskID: UUID, attempt: Int, worker: String, leaseDuration: Duration, now: Date) async throws -> LeaseStatus {
+        let expires = StoreTime.adding(now.micros, leaseDuration.micros)
+        return try await transaction { db in
+            let cancelRequested = try Bool.fetchOne(db.cachedStatement(sql: """
+                UPDATE tasks SET lease_expires_at = ?
+                WHERE id = ? AND lease_owner = ? AND lease_attempt = ?
+                RETURNING cancel_requested
+                """), arguments: [expires, taskID.uuidString, worker, attempt])
+            return cancelRequested.map { .held(cancelRequested: $0) } ?? .lost
+        }
+    }
+
+    public func finishAttempt(
+        taskID: UUID, attempt: Int, worker: String, outcome: Outcome, report: AttemptReport?,
+        disposition: AttemptDisposition, now: Date
+    ) async throws -> Bool {
+        let id = taskID.uuidString
+        // Encoded before the write lock is taken: a report may carry a megabyte of output.
+        let reportJSON = try report.map(Self.json)
+        let reportBytes = Int64(report.map { $0.stdout.count + $0.stderr.count } ?? 0)
+        return try await transaction { db in
+            // A lost lease changes nothing: the lease is read under the write lock.
+            guard try Self.holdsLease(db, id, worker: worker, attempt: attempt),
+                  var task = try Self.fetchTask(db, id: id, withFiles: false),
+                  task.finish(attempt: attempt, outcome: outcome, report: report, disposition: disposition, now: now)
+            else { return false }
+            try Self.save(db, task, endedAttempt: attempt, reportJSON: reportJSON, dropLease: true, recordStatus: true)
+            try db.cachedStatement(sql: "UPDATE tasks SET stored_bytes = stored_bytes + ? WHERE id = ?")
+                .execute(arguments: [reportBytes, id])
+            return true
+        }
+    }
+
+    public func reclaimLeases(expiredBefore now: Date, ownedBy worker: String?, retryDelay: Duration) async throws -> [UUID] {
+        try await transaction { db in
+            let rows = try Row.fetchAll(db.cachedStatement(sql: """
+                SELECT id, lease_attempt FROM tasks
+                WHERE lease_owner IS NOT NULL AND (lease_expires_at < ? OR lease_owner = ?)
+                ORDER BY lease_expires_at, id
+                """), arguments: [now.micros, worker])
+            var reclaimed: [UUID] = []
+            for row in rows {
+                let id: String = row[0]
+                let attempt: Int = row[1]
+                guard var task = try Self.fetchTask(db, id: id, withFiles: false) else { continue }
+                task.loseLease(ofAttempt: attempt, now: now, retryDelay: retryDelay)
+                try Self.save(db, task, endedAttempt: attempt, reportJSON: nil, dropLease: true, recordStatus: true)
+                reclaimed.append(task.id)
+            }
+            return reclaimed
+        }
+    }
+
+    public func requestCancel(id: UUID, now: Date) async throws -> TaskRecord? {
+        let id = id.uuidString
+        return try await transaction { db in
+            guard var task = try Self.fetchTask(db, id: id) else { return nil }
+            let effect = task.requestCancel(now: now)
+            guard effect != .unchanged else { return task }
+            try Self.save(db, task, endedAttempt: nil, reportJSON: nil, dropLease: false, recordStatus: effect == .cancelled)
+            // Read back, so the answer carries the stored (microsecond) times, as `task(id:)` will.
+            return try Self.fetchTask(db, id: id)
+        }
+    }
+
+    /// Whether `worker` holds the lease on attempt `attempt` of task `id`.
+    static func holdsLease(_ db: Database, _ id: String, worker: String, attempt: Int) throws -> Bool {
+        try Int.fetchOne(db.cachedStatement(sql: """
+            SELECT 1 FROM tasks WHERE id = ? AND lease_owner = ? AND lease_attempt = ?
+            """), arguments: [id, worker, attempt]) != nil
+    }
+
+    /// Writes back what a `TaskRecord` state change alters: the task's status columns, the
+    /// ending of attempt `endedAttempt` (with its report, encoded by the caller), the lease when
+    /// `dropLease`, and a status event when `recordStatus`.
+    static func save(
+        _ db: Database, _ task: TaskRecord, endedAttempt: Int?, reportJSON: String?, dropLease: Bool, recordStatus: Bool
+    ) throws {
+        let id = task.id.uuidString
+        try db.cachedStatement(sql: """
+            UPDATE tasks SET status = ?, updated_at = ?, finished_at = ?, not_before = ?, cancel_requested = ?,
+                lease_owner = CASE WHEN ? THEN NULL ELSE lease_owner END,
+                lease_attempt = CASE WHEN ? THEN NULL ELSE lease_attempt END,
+                lease_expires_at = CASE WHEN ? THEN NULL ELSE lease_expires_at END
+            WHERE id = ?
+            """).execute(arguments: [
+                task.status.rawValue, task.updatedAt.micros, task.finishedAt?.micros, task.notBefore.micros,
+                task.cancelRequested, dropLease, dropLease, dropLease, id,
+            ])
+        if let endedAttempt, let ended = task.attempts.first(where: { $0.number == endedAttempt }) {
+            try db.cachedStatement(sql: "UPDATE attempts SET finished_at = ?, outcome = ?, report = ? WHERE task_id = ? AND number = ?")
+                .execute(arguments: [ended.finishedAt?.micros, ended.outcome?.rawValue, reportJSON, id, endedAttempt])
+        }
+        if recordStatus {
+            try recordEvent(db, id, .status, attempt: endedAttempt, task.status.rawValue, at: task.updatedAt.micros)
+        }
+    }
+}

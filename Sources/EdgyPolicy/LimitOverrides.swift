@@ -50,17 +50,33 @@ public struct LimitOverrides: Sendable, Hashable, Codable {
 
     public var isEmpty: Bool { self == LimitOverrides() }
 
-    /// The TOML names of every limit a task may override: what the API accepts and shows.
-    public static let keys: [String] = CodingKeys.allCases.map(\.rawValue)
+    /// The TOML names of every limit a task may override (from `PolicySchema`): what the API
+    /// accepts and shows. `codingKeys` must be the same names, which a test checks.
+    public static let keys: [String] = PolicySchema.keys.filter { $0.override != nil }.map(\.name)
+
+    /// The keys of one kind of limit, for decoders that check values before the policy is known.
+    public static func keys(of kind: LimitKind) -> [String] {
+        PolicySchema.keys.filter { $0.override?.kind == kind }.map(\.name)
+    }
+
+    /// The JSON names of the fields, for the test that holds them equal to `keys`.
+    public static let codingKeys: [String] = CodingKeys.allCases.map(\.rawValue)
 
     /// Every field set to `limits`' value: a policy's limits in the override vocabulary.
     public init(all limits: Policy.Limits) {
-        self.init(
-            wallTimeS: limits.wallTimeS, cpuTimeS: limits.cpuTimeS, memoryMib: limits.memoryMib, pids: limits.pids,
-            openFiles: limits.openFiles, fileSizeMib: limits.fileSizeMib, workdirMib: limits.workdirMib, tmpMib: limits.tmpMib,
-            stdoutKib: limits.stdoutKib, stderrKib: limits.stderrKib, outputOverflow: limits.outputOverflow,
-            pendingSignals: limits.pendingSignals, mqueueKib: limits.mqueueKib, memlockKib: limits.memlockKib)
+        self.init()
+        for key in PolicySchema.keys { key.override?.copy(&self, limits) }
     }
+}
+
+/// What a limit's value is.
+public enum LimitKind: Sendable, Hashable {
+    /// A positive whole number (MiB, KiB, a count).
+    case wholeNumber
+    /// A positive number, fractions allowed (seconds).
+    case number
+    /// One of a few names (`output_overflow`).
+    case choice
 }
 
 /// A task asked for a limit looser than its policy allows, or for a value that is not a limit.
@@ -89,33 +105,7 @@ extension Policy.Limits {
     /// - Throws: `PolicyOverrideError` naming the first key that would loosen a limit (or is not positive).
     public func applying(_ overrides: LimitOverrides) throws(PolicyOverrideError) -> Policy.Limits {
         var out = self
-        func tighten<T: Comparable & Numeric>(_ key: String, _ value: T?, _ limit: T, _ set: (T) -> Void) throws(PolicyOverrideError) {
-            guard let value else { return }
-            guard value > 0 else { throw PolicyOverrideError(key: key, requested: "\(value)", maximum: "> 0") }
-            guard value <= limit else {
-                throw PolicyOverrideError(key: key, requested: "\(value)", maximum: "\(limit)")
-            }
-            set(value)
-        }
-        try tighten("wall_time_s", overrides.wallTimeS, wallTimeS) { out.wallTimeS = $0 }
-        try tighten("cpu_time_s", overrides.cpuTimeS, cpuTimeS) { out.cpuTimeS = $0 }
-        try tighten("memory_mib", overrides.memoryMib, memoryMib) { out.memoryMib = $0 }
-        try tighten("pids", overrides.pids, pids) { out.pids = $0 }
-        try tighten("open_files", overrides.openFiles, openFiles) { out.openFiles = $0 }
-        try tighten("file_size_mib", overrides.fileSizeMib, fileSizeMib) { out.fileSizeMib = $0 }
-        try tighten("workdir_mib", overrides.workdirMib, workdirMib) { out.workdirMib = $0 }
-        try tighten("tmp_mib", overrides.tmpMib, tmpMib) { out.tmpMib = $0 }
-        try tighten("stdout_kib", overrides.stdoutKib, stdoutKib) { out.stdoutKib = $0 }
-        try tighten("stderr_kib", overrides.stderrKib, stderrKib) { out.stderrKib = $0 }
-        try tighten("pending_signals", overrides.pendingSignals, pendingSignals) { out.pendingSignals = $0 }
-        try tighten("mqueue_kib", overrides.mqueueKib, mqueueKib) { out.mqueueKib = $0 }
-        try tighten("memlock_kib", overrides.memlockKib, memlockKib) { out.memlockKib = $0 }
-        if let overflow = overrides.outputOverflow {
-            guard overflow == .kill || outputOverflow == .truncate else {
-                throw PolicyOverrideError(key: "output_overflow", requested: overflow.rawValue, maximum: outputOverflow.rawValue)
-            }
-            out.outputOverflow = overflow
-        }
+        for key in PolicySchema.keys { try key.override?.tighten(&out, overrides) }
         return out
     }
 }

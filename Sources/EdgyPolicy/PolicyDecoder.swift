@@ -1,68 +1,15 @@
 import TOMLKit
 
-/// A TOML value copied out of TOMLKit into plain Swift, so the walk below is pure and Sendable.
-indirect enum TOMLNode: Sendable {
-    case string(String), int(Int), double(Double), bool(Bool)
-    case array([TOMLNode]), table([String: TOMLNode])
-    /// Dates and times: never valid in a policy; the type name is kept for the message.
-    case other(String)
-
-    init(_ value: any TOMLValueConvertible) {
-        switch value.type {
-        case .string: self = .string(value.string ?? "")
-        case .int: self = .int(value.int ?? 0)
-        case .double: self = .double(value.double ?? 0)
-        case .bool: self = .bool(value.bool ?? false)
-        case .array: self = .array((value.array.map(Array.init) ?? []).map { TOMLNode($0) })
-        case .table:
-            var out: [String: TOMLNode] = [:]
-            if let table = value.table { for (k, v) in table { out[k] = TOMLNode(v) } }
-            self = .table(out)
-        default: self = .other(value.type.rawValue)
-        }
-    }
-
-    /// How the value reads in a message: `"lots"`, `5`, `an array`.
-    var shown: String {
-        switch self {
-        case .string(let s): "\"\(s)\""
-        case .int(let i): String(i)
-        case .double(let d): String(d)
-        case .bool(let b): String(b)
-        case .array: "an array"
-        case .table: "a table"
-        case .other(let type): "a \(type)"
-        }
-    }
-}
-
-/// Where a key of the effective policy was set: for errors and warnings found after `extends`
-/// has been applied.
-struct Origin: Sendable, Hashable {
-    var file: String
-    var line: Int?
-}
-
-/// One file decoded on its own: the values it sets (over defaults) and where it set them.
-struct DecodedFile: Sendable {
-    var policy: Policy
-    /// Dotted key ("limits.memory_mib", "run.env.PATH", "mounts") → where the file sets it.
-    var origins: [String: Origin]
-    var extends: String?
-    var extendsLine: Int?
-    var diagnostics: [PolicyDiagnostic]
-}
-
 /// Walks a parsed `TOMLTable` key by key, checking types, values and unknown keys, and collects
 /// every error rather than stopping at the first.
 struct PolicyFileDecoder {
     let file: String
     let lines: SourceLines
-    private(set) var policy: Policy
+    var policy: Policy
     private(set) var origins: [String: Origin] = [:]
     private(set) var diagnostics: [PolicyDiagnostic] = []
-    private var extends: String?
-    private var extendsLine: Int?
+    private(set) var extends: String?
+    private(set) var extendsLine: Int?
 
     static func decode(_ root: [String: TOMLNode], name: String, file: String, text: String) -> DecodedFile {
         var decoder = PolicyFileDecoder(file: file, lines: SourceLines(text), policy: Policy(name: name))
@@ -222,32 +169,22 @@ struct PolicyFileDecoder {
     // MARK: Tables
 
     mutating func walkRoot(_ root: [String: TOMLNode]) {
-        let tables = PolicyVocabulary.knownKeys.keys.filter { !$0.isEmpty }
+        let schema = PolicySchema.byDotted
+        let tables = Set(schema.values.filter { $0.shape == .scalar && !$0.table.isEmpty }.map(\.table))
         for (key, node) in root.sorted(by: { $0.key < $1.key }) {
             let place = Place(table: "", key: key)
-            switch key {
-            case "description":
-                if let s = string(node, place) { policy.description = s; set(place) }
-            case "extends":
-                if let s = string(node, place) {
-                    if s.isEmpty || s.contains("/") || s.hasSuffix(".toml") {
-                        error(place, "expected a policy name (a file name in the same directory, without .toml), got \"\(s)\"")
-                    } else {
-                        extends = s
-                        extendsLine = line(place)
-                        policy.extends = s
-                    }
-                }
-            case _ where PolicyVocabulary.arrayTables.contains(key):
-                walkArrayTable(key, node)
-            case _ where tables.contains(key):
+            if let entry = schema[key], entry.shape != .arrayTableField {
+                let before = diagnostics.count
+                entry.decode(&self, node, place)
+                if diagnostics.count == before, entry.shape == .scalar, key != "extends" { set(place) }
+            } else if tables.contains(key) {
                 guard case .table(let table) = node else {
                     error(place, "expected a table [\(key)], got \(node.shown)")
                     continue
                 }
-                walkTable(key, table)
-            default:
-                let candidates = (PolicyVocabulary.knownKeys[""] ?? []) + tables
+                walkTable(key, table, schema: schema)
+            } else {
+                let candidates = (PolicyVocabulary.knownKeys[""] ?? []) + tables.sorted()
                 let isTable: Bool = if case .table = node { true } else { false }
                 let shown = isTable ? "table [\(key)]" : "key `\(key)`"
                 diagnostics.append(PolicyDiagnostic(
@@ -257,121 +194,33 @@ struct PolicyFileDecoder {
         }
     }
 
+    mutating func readExtends(_ node: TOMLNode, _ place: Place) {
+        guard let s = string(node, place) else { return }
+        if s.isEmpty || s.contains("/") || s.hasSuffix(".toml") {
+            error(place, "expected a policy name (a file name in the same directory, without .toml), got \"\(s)\"")
+        } else {
+            extends = s
+            extendsLine = line(place)
+            policy.extends = s
+        }
+    }
+
     mutating func unknownKey(_ place: Place) {
         let known = PolicyVocabulary.knownKeys[place.table] ?? []
         let where_ = PolicyVocabulary.arrayTables.contains(place.table) ? "[[\(place.table)]]" : "[\(place.table)]"
         error(place, "unknown key `\(place.key ?? "")` in \(where_)\(Suggest.hint(place.key ?? "", in: known))")
     }
 
-    mutating func walkTable(_ name: String, _ table: [String: TOMLNode]) {
+    mutating func walkTable(_ name: String, _ table: [String: TOMLNode], schema: [String: PolicyKey]) {
         for (key, node) in table.sorted(by: { $0.key < $1.key }) {
             let place = Place(table: name, key: key)
-            let before = diagnostics.count
-            switch (name, key) {
-            case ("run", "command"):
-                if let argv = strings(node, place) { checkCommand(argv, place) ; policy.run.command = argv }
-            case ("run", "entry"):
-                if let s = string(node, place) {
-                    if s.isEmpty || s.hasPrefix("/") || s.split(separator: "/").contains("..") {
-                        error(place, "expected a relative path inside the working directory, got \"\(s)\"")
-                    } else { policy.run.entry = s }
-                }
-            case ("run", "workdir"):
-                if let s = absolutePath(node, place) {
-                    if s == "/" { error(place, "the working directory cannot be /") } else { policy.run.workdir = s }
-                }
-            case ("run", "env"):
-                walkEnv(node, place)
-            case ("run", "task_env"):
-                if let names = strings(node, place) {
-                    for n in names where !Self.isEnvName(n) { error(place, "invalid environment variable name \"\(n)\"") }
-                    policy.run.taskEnv = names
-                }
-            case ("run", "allow_command_override"):
-                if let b = bool(node, place) { policy.run.allowCommandOverride = b }
-            case ("run", "hostname"):
-                if let s = string(node, place) {
-                    let valid = !s.isEmpty && s.count <= 64 && !s.hasPrefix("-")
-                        && s.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == ".") }
-                    if valid { policy.run.hostname = s } else {
-                        error(place, "expected a hostname (letters, digits, '-', '.', at most 64), got \"\(s)\"")
-                    }
-                }
-            case ("limits", "wall_time_s"):
-                if let v = positiveNumber(node, place) { policy.limits.wallTimeS = v }
-            case ("limits", "cpu_time_s"):
-                if let v = positiveNumber(node, place) { policy.limits.cpuTimeS = v }
-            case ("limits", "memory_mib"):
-                if let v = positiveInt(node, place) { policy.limits.memoryMib = v }
-            case ("limits", "pids"):
-                if let v = positiveInt(node, place) { policy.limits.pids = v }
-            case ("limits", "open_files"):
-                if let v = positiveInt(node, place) { policy.limits.openFiles = v }
-            case ("limits", "file_size_mib"):
-                if let v = positiveInt(node, place) { policy.limits.fileSizeMib = v }
-            case ("limits", "workdir_mib"):
-                if let v = positiveInt(node, place) { policy.limits.workdirMib = v }
-            case ("limits", "tmp_mib"):
-                if let v = positiveInt(node, place) { policy.limits.tmpMib = v }
-            case ("limits", "stdout_kib"):
-                if let v = positiveInt(node, place) { policy.limits.stdoutKib = v }
-            case ("limits", "stderr_kib"):
-                if let v = positiveInt(node, place) { policy.limits.stderrKib = v }
-            case ("limits", "pending_signals"):
-                if let v = positiveInt(node, place) { policy.limits.pendingSignals = v }
-            case ("limits", "mqueue_kib"):
-                if let v = positiveInt(node, place) { policy.limits.mqueueKib = v }
-            case ("limits", "memlock_kib"):
-                if let v = positiveInt(node, place) { policy.limits.memlockKib = v }
-            case ("limits", "output_overflow"):
-                if let s = choice(node, place, allowed: Policy.OutputOverflow.allCases.map(\.rawValue)) {
-                    policy.limits.outputOverflow = Policy.OutputOverflow(rawValue: s)!
-                }
-            case ("network", "mode"):
-                if let s = choice(node, place, allowed: Policy.NetworkMode.allCases.map(\.rawValue)) {
-                    policy.network.mode = Policy.NetworkMode(rawValue: s)!
-                }
-            case ("identity", "uid"):
-                if let v = id(node, place) { policy.identity.uid = v }
-            case ("identity", "gid"):
-                if let v = id(node, place) { policy.identity.gid = v }
-            case ("identity", "user_namespace"):
-                if let b = bool(node, place) { policy.identity.userNamespace = b }
-            case ("seccomp", "default_action"):
-                if let s = string(node, place) {
-                    switch Self.seccompAction(s) {
-                    case .success(let action): policy.seccomp.defaultAction = action
-                    case .failure(let problem): error(place, problem.message)
-                    }
-                }
-            case ("seccomp", "allow"):
-                if let names = syscalls(node, place) { policy.seccomp.allow = names }
-            case ("seccomp", "deny"):
-                if let names = syscalls(node, place) { policy.seccomp.deny = names }
-            case ("seccomp", "socket_families"):
-                if let v = choices(node, place, allowed: PolicyVocabulary.socketFamilies, what: "socket family") {
-                    policy.seccomp.socketFamilies = v
-                }
-            case ("seccomp", "ioctl_deny"):
-                if let names = strings(node, place) {
-                    for n in names where !Self.isIoctlName(n) {
-                        error(place, "expected an ioctl request name like TIOCSTI, got \"\(n)\"")
-                    }
-                    policy.seccomp.ioctlDeny = names
-                }
-            case ("seccomp", "allow_namespace_clone"):
-                if let b = bool(node, place) { policy.seccomp.allowNamespaceClone = b }
-            case ("retry", "max_attempts"):
-                if let v = positiveInt(node, place) { policy.retry.maxAttempts = v }
-            case ("retry", "retry_on"):
-                if let v = choices(node, place, allowed: PolicyVocabulary.retryableOutcomes, what: "outcome") {
-                    policy.retry.retryOn = v
-                }
-            case ("access", "roles"):
-                if let v = choices(node, place, allowed: PolicyVocabulary.roles, what: "role") { policy.access.roles = v }
-            default:
+            guard let entry = schema[place.dotted], entry.shape == .scalar else {
                 unknownKey(place)
+                continue
             }
+            let before = diagnostics.count
+            entry.decode(&self, node, place)
+            // `env` records where each of its variables is set itself.
             if diagnostics.count == before, key != "env" { set(place) }
         }
     }
@@ -474,6 +323,18 @@ struct PolicyFileDecoder {
         return ok ? names : nil
     }
 
+    mutating func ioctls(_ node: TOMLNode, _ place: Place) -> [String]? {
+        guard let names = strings(node, place) else { return nil }
+        var ok = true
+        for name in names where IoctlRequest.value(name) == nil {
+            ok = false
+            let known = IoctlRequest.known.keys.sorted()
+            error(place, "unknown ioctl request `\(name)`\(Suggest.hint(name, in: known)); expected a number or one of \(known.joined(separator: ", "))",
+                  line: lines.line(ofElement: name, from: line(place)))
+        }
+        return ok ? names : nil
+    }
+
     struct Problem: Error { var message: String }
 
     /// Parses `kill_process`, `log` or `errno:NAME`.
@@ -497,10 +358,5 @@ struct PolicyFileDecoder {
     static func isEnvName(_ s: String) -> Bool {
         guard let first = s.first, !first.isNumber else { return false }
         return s.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }
-    }
-
-    static func isIoctlName(_ s: String) -> Bool {
-        guard let first = s.first, first.isUppercase else { return false }
-        return s.allSatisfy { $0.isASCII && ($0.isUppercase || $0.isNumber || $0 == "_") }
     }
 }

@@ -150,48 +150,9 @@ public enum PolicyLoader {
         let c = file.policy
         p.name = name
         p.extends = file.extends
-        for key in file.origins.keys {
-            switch key {
-            case "description": p.description = c.description
-            case "run.command": p.run.command = c.run.command
-            case "run.entry": p.run.entry = c.run.entry
-            case "run.workdir": p.run.workdir = c.run.workdir
-            case "run.env": p.run.env.merge(c.run.env) { _, new in new }
-            case "run.task_env": p.run.taskEnv = c.run.taskEnv
-            case "run.allow_command_override": p.run.allowCommandOverride = c.run.allowCommandOverride
-            case "run.hostname": p.run.hostname = c.run.hostname
-            case "limits.wall_time_s": p.limits.wallTimeS = c.limits.wallTimeS
-            case "limits.cpu_time_s": p.limits.cpuTimeS = c.limits.cpuTimeS
-            case "limits.memory_mib": p.limits.memoryMib = c.limits.memoryMib
-            case "limits.pids": p.limits.pids = c.limits.pids
-            case "limits.open_files": p.limits.openFiles = c.limits.openFiles
-            case "limits.file_size_mib": p.limits.fileSizeMib = c.limits.fileSizeMib
-            case "limits.workdir_mib": p.limits.workdirMib = c.limits.workdirMib
-            case "limits.tmp_mib": p.limits.tmpMib = c.limits.tmpMib
-            case "limits.stdout_kib": p.limits.stdoutKib = c.limits.stdoutKib
-            case "limits.stderr_kib": p.limits.stderrKib = c.limits.stderrKib
-            case "limits.output_overflow": p.limits.outputOverflow = c.limits.outputOverflow
-            case "limits.pending_signals": p.limits.pendingSignals = c.limits.pendingSignals
-            case "limits.mqueue_kib": p.limits.mqueueKib = c.limits.mqueueKib
-            case "limits.memlock_kib": p.limits.memlockKib = c.limits.memlockKib
-            case "mounts": p.mounts = c.mounts
-            case "tmpfs": p.tmpfs = c.tmpfs
-            case "network.mode": p.network.mode = c.network.mode
-            case "identity.uid": p.identity.uid = c.identity.uid
-            case "identity.gid": p.identity.gid = c.identity.gid
-            case "identity.user_namespace": p.identity.userNamespace = c.identity.userNamespace
-            case "seccomp.default_action": p.seccomp.defaultAction = c.seccomp.defaultAction
-            case "seccomp.allow": p.seccomp.allow = c.seccomp.allow
-            case "seccomp.deny": p.seccomp.deny = c.seccomp.deny
-            case "seccomp.socket_families": p.seccomp.socketFamilies = c.seccomp.socketFamilies
-            case "seccomp.ioctl_deny": p.seccomp.ioctlDeny = c.seccomp.ioctlDeny
-            case "seccomp.allow_namespace_clone": p.seccomp.allowNamespaceClone = c.seccomp.allowNamespaceClone
-            case "retry.max_attempts": p.retry.maxAttempts = c.retry.maxAttempts
-            case "retry.retry_on": p.retry.retryOn = c.retry.retryOn
-            case "access.roles": p.access.roles = c.access.roles
-            default: break  // "run.env.NAME": origins only
-            }
-        }
+        let schema = PolicySchema.byDotted
+        // "run.env.NAME" and "mounts.0" are origins only: `run.env` and `mounts` carry the values.
+        for key in file.origins.keys { schema[key]?.merge(&p, c) }
         return Resolved(policy: p, origins: parent.origins.merging(file.origins) { _, new in new })
     }
 }

@@ -21,52 +21,25 @@ extension Policy {
         return SHA256.hash(data: Data(canonical.utf8)).map { String(format: "%02x", $0) }.joined()
     }
 
+    /// Every table key from `PolicySchema`, in its order, under its table's header.
     private func renderBody() -> String {
-        var out = "\n[run]\n"
-        out += "command = \(Self.toml(run.command))\n"
-        if let entry = run.entry { out += "entry = \(Self.toml(entry))\n" }
-        out += "workdir = \(Self.toml(run.workdir))\n"
-        let env = run.env.sorted { $0.key < $1.key }.map { "\(Self.tomlKey($0.key)) = \(Self.toml($0.value))" }
-        out += env.isEmpty ? "env = {}\n" : "env = { \(env.joined(separator: ", ")) }\n"
-        out += "task_env = \(Self.toml(run.taskEnv))\n"
-        out += "allow_command_override = \(run.allowCommandOverride)\n"
-        out += "hostname = \(Self.toml(run.hostname))\n"
-
-        out += "\n[limits]\n"
-        out += "wall_time_s = \(Self.toml(limits.wallTimeS))\n"
-        out += "cpu_time_s = \(Self.toml(limits.cpuTimeS))\n"
-        out += "memory_mib = \(limits.memoryMib)\n"
-        out += "pids = \(limits.pids)\n"
-        out += "open_files = \(limits.openFiles)\n"
-        out += "file_size_mib = \(limits.fileSizeMib)\n"
-        out += "workdir_mib = \(limits.workdirMib)\n"
-        out += "tmp_mib = \(limits.tmpMib)\n"
-        out += "stdout_kib = \(limits.stdoutKib)\n"
-        out += "stderr_kib = \(limits.stderrKib)\n"
-        out += "output_overflow = \(Self.toml(limits.outputOverflow.rawValue))\n"
-        out += "pending_signals = \(limits.pendingSignals)\n"
-        out += "mqueue_kib = \(limits.mqueueKib)\n"
-        out += "memlock_kib = \(limits.memlockKib)\n"
-
-        for mount in mounts {
-            out += "\n[[mounts]]\nsource = \(Self.toml(mount.source))\n"
-            out += "destination = \(Self.toml(mount.destination))\nrequired = \(mount.required)\n"
+        var out = ""
+        var table = ""
+        for key in PolicySchema.keys {
+            switch key.shape {
+            case .scalar where !key.table.isEmpty:
+                if key.table != table {
+                    table = key.table
+                    out += "\n[\(table)]\n"
+                }
+                if let value = key.render(self) { out += "\(key.name) = \(value)\n" }
+            case .arrayTable:
+                table = ""
+                out += key.render(self) ?? ""
+            case .scalar, .arrayTableField:
+                continue  // top-level keys come before the tables; fields are in their blocks
+            }
         }
-        for tmpfs in tmpfs {
-            out += "\n[[tmpfs]]\ndestination = \(Self.toml(tmpfs.destination))\nsize_mib = \(tmpfs.sizeMib)\n"
-        }
-
-        out += "\n[network]\nmode = \(Self.toml(network.mode.rawValue))\n"
-        out += "\n[identity]\nuid = \(identity.uid)\ngid = \(identity.gid)\nuser_namespace = \(identity.userNamespace)\n"
-        out += "\n[seccomp]\n"
-        out += "default_action = \(Self.toml(seccomp.defaultAction.description))\n"
-        out += "allow = \(Self.toml(seccomp.allow))\n"
-        out += "deny = \(Self.toml(seccomp.deny))\n"
-        out += "socket_families = \(Self.toml(seccomp.socketFamilies))\n"
-        out += "ioctl_deny = \(Self.toml(seccomp.ioctlDeny))\n"
-        out += "allow_namespace_clone = \(seccomp.allowNamespaceClone)\n"
-        out += "\n[retry]\nmax_attempts = \(retry.maxAttempts)\nretry_on = \(Self.toml(retry.retryOn))\n"
-        out += "\n[access]\nroles = \(Self.toml(access.roles))\n"
         return out
     }
 

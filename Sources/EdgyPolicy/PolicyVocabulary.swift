@@ -1,37 +1,26 @@
 /// The fixed vocabularies of policy files: keys per table, enumerated values and maxima.
 ///
-/// One place, so the decoder, the docs test and `edgy policy explain` cannot drift apart.
+/// One place, so the decoder, the docs test and `edgy policy explain` cannot drift apart; the
+/// keys themselves are declared in `PolicySchema`.
 public enum PolicyVocabulary {
-    /// Table name ("" for the top level) → keys the decoder accepts in it.
-    public static let knownKeys: [String: [String]] = [
-        "": ["description", "extends"],
-        "run": ["command", "entry", "workdir", "env", "task_env", "allow_command_override", "hostname"],
-        "limits": [
-            "wall_time_s", "cpu_time_s", "memory_mib", "pids", "open_files", "file_size_mib",
-            "workdir_mib", "tmp_mib", "stdout_kib", "stderr_kib", "output_overflow",
-            "pending_signals", "mqueue_kib", "memlock_kib",
-        ],
-        "mounts": ["source", "destination", "required"],
-        "tmpfs": ["destination", "size_mib"],
-        "network": ["mode"],
-        "identity": ["uid", "gid", "user_namespace"],
-        "seccomp": ["default_action", "allow", "deny", "socket_families", "ioctl_deny", "allow_namespace_clone"],
-        "retry": ["max_attempts", "retry_on"],
-        "access": ["roles"],
-    ]
+    /// Table name ("" for the top level) → keys the decoder accepts in it (from `PolicySchema`).
+    public static let knownKeys: [String: [String]] = {
+        var keys: [String: [String]] = [:]
+        for key in PolicySchema.keys {
+            switch key.shape {
+            case .scalar, .arrayTableField: keys[key.table, default: []].append(key.name)
+            case .arrayTable: keys[key.name, default: []] += []
+            }
+        }
+        return keys
+    }()
 
     /// Tables written as `[[name]]` (arrays of tables); the others are `[name]`.
-    public static let arrayTables: Set<String> = ["mounts", "tmpfs"]
+    public static let arrayTables: Set<String> = Set(PolicySchema.keys.filter { $0.shape == .arrayTable }.map(\.name))
 
-    /// Upper bounds for numeric limits: above these a value is a typo, not a policy.
-    public static let maxima: [String: Double] = [
-        "wall_time_s": 86_400, "cpu_time_s": 86_400,
-        "memory_mib": 65_536, "pids": 32_768, "open_files": 65_536,
-        "file_size_mib": 65_536, "workdir_mib": 65_536, "tmp_mib": 65_536,
-        "stdout_kib": 1_048_576, "stderr_kib": 1_048_576,
-        "size_mib": 65_536, "max_attempts": 100,
-        "pending_signals": 4096, "mqueue_kib": 65_536, "memlock_kib": 65_536,
-    ]
+    /// Upper bounds for numbers, by key name: above these a value is a typo, not a policy.
+    public static let maxima: [String: Double] = Dictionary(
+        PolicySchema.keys.compactMap { key in key.maximum.map { (key.name, $0) } }, uniquingKeysWith: { first, _ in first })
 
     /// Outcome names a policy may retry on (`[retry] retry_on`).
     public static let retryableOutcomes: [String] = [
@@ -42,9 +31,7 @@ public enum PolicyVocabulary {
     public static let roles: [String] = ["admin", "submitter", "reader"]
 
     /// Address families `[seccomp] socket_families` may name.
-    public static let socketFamilies: [String] = [
-        "unix", "inet", "inet6", "netlink", "packet", "vsock", "alg", "can", "bluetooth", "xdp", "tipc",
-    ]
+    public static let socketFamilies: [String] = SocketFamily.known.map(\.name)
 
     /// Syscalls the jail itself makes after its filter is loaded, so every filter must allow them:
     /// the handoff of the filter's listener to the supervisor (write, read) and the exec.

@@ -1,3 +1,5 @@
+import EdgyPolicy
+
 /// Why a policy's `[seccomp]` table could not be compiled. Names the offending entry.
 public struct SeccompError: Error, Sendable, Hashable, CustomStringConvertible {
     enum Code: Sendable, Hashable {

@@ -97,15 +97,17 @@ public struct LimitsBody: Decodable, Sendable {
     public var overrides: LimitOverrides
 
     static let keys = LimitOverrides.keys
+    static let numeric = Set(LimitOverrides.keys(of: .wholeNumber) + LimitOverrides.keys(of: .number))
+    static let fractional = Set(LimitOverrides.keys(of: .number))
 
     public init(from decoder: any Decoder) throws {
         try rejectUnknownKeys(decoder, known: Self.keys)
         let c = try decoder.container(keyedBy: AnyKey.self)
-        for key in c.allKeys where key.stringValue != "output_overflow" {
+        for key in c.allKeys where Self.numeric.contains(key.stringValue) {
             // Limits only tighten a policy: zero, negative or astronomically large values are wrong on
             // their face, whatever the policy says. Checked here because Foundation reports a number
             // that does not fit an Int without naming its key.
-            let fractional = key.stringValue.hasSuffix("_s")
+            let fractional = Self.fractional.contains(key.stringValue)
             guard let value = try? c.decode(Double.self, forKey: key), value > 0, value <= 1e15, fractional || value.rounded() == value else {
                 let kind = fractional ? "a positive number" : "a positive whole number"
                 throw DecodingError.dataCorruptedError(forKey: key, in: c, debugDescription: "\(key.stringValue) must be \(kind) no larger than 1e15")

@@ -52,6 +52,9 @@ import Testing
         Case(label: "jail start needs execve", text: "[seccomp]\nallow = [\"read\", \"write\"]\n", line: 2, message: "[seccomp] allow: `execve` must be allowed"),
         Case(label: "unknown role", text: "[access]\nroles = [\"admn\"]\n", line: 2, message: "unknown role `admn` (did you mean `admin`?)"),
         Case(label: "unknown socket family", text: "[seccomp]\nsocket_families = [\"inet7\"]\n", line: 2, message: "unknown socket family `inet7`"),
+        // Families and ioctls the seccomp compiler cannot translate are refused here, not at every attempt.
+        Case(label: "socket family the compiler lacks", text: "description = \"d\"\n[seccomp]\nsocket_families = [\"unix\", \"vsock\"]\n", line: 3, message: "unknown socket family `vsock`"),
+        Case(label: "unknown ioctl", text: "[seccomp]\nioctl_deny = [\"TIOCSTI\", \"TIOCFOO\"]\n", line: 2, message: "unknown ioctl request `TIOCFOO`"),
         Case(label: "tmpfs without destination", text: "[[tmpfs]]\nsize_mib = 4\n", line: 1, message: "[[tmpfs]]: missing required key `destination`"),
         Case(label: "unknown mount key", text: "[[mounts]]\nsource = \"/usr\"\nreadonly = true\n", line: 3, message: "unknown key `readonly` in [[mounts]]"),
         Case(label: "uid out of range", text: "[identity]\nuid = -1\n", line: 2, message: "expected an id from 0"),

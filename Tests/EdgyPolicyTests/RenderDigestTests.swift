@@ -24,6 +24,9 @@ import Testing
         stdout_kib = 4
         stderr_kib = 5
         output_overflow = "kill"
+        pending_signals = 9
+        mqueue_kib = 10
+        memlock_kib = 11
         [[mounts]]
         source = "/usr"
         destination = "/host/usr"

@@ -139,15 +139,22 @@ static size_t read_record(int fd, struct edgy_child_error *record) {
     return got;
 }
 
+// Writes the gate's one byte ('p' to prepare, 'g' to go), retrying EINTR; the errno of a failed
+// write goes to *write_errno, since reading the child's record next may change errno.
+static ssize_t send_gate_byte(int gate_fd, char go, int *write_errno) {
+    ssize_t w;
+    do {
+        w = write(gate_fd, &go, 1);
+    } while (w < 0 && errno == EINTR);
+    *write_errno = errno;
+    return w;
+}
+
 int edgy_spawn_prepare(struct edgy_pending *pending, struct edgy_child_error *error) {
     memset(error, 0, sizeof *error);
     error->op_index = -1;
-    char go = 'p';
-    ssize_t w;
-    do {
-        w = write(pending->gate_fd, &go, 1);
-    } while (w < 0 && errno == EINTR);
-    int write_errno = errno;
+    int write_errno = 0;
+    ssize_t w = send_gate_byte(pending->gate_fd, 'p', &write_errno);
     struct edgy_child_error record;
     size_t got = read_record(pending->error_fd, &record);
     if (got == sizeof record && record.stage == EDGY_STAGE_NONE) return 0;
@@ -179,12 +186,8 @@ int edgy_spawn_release(struct edgy_pending *pending, const void *blob, size_t bl
     close(pending->plan_fd);
     pending->plan_fd = -1;
 
-    char go = 'g';
-    ssize_t w;
-    do {
-        w = write(pending->gate_fd, &go, 1);
-    } while (w < 0 && errno == EINTR);
-    int write_errno = errno;
+    int write_errno = 0;
+    ssize_t w = send_gate_byte(pending->gate_fd, 'g', &write_errno);
 
     // EOF means execve succeeded (the pipe is CLOEXEC); a full record with a stage means a step
     // failed; one without is the notice that the seccomp filter is loaded. Its listener must be

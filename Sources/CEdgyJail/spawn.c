@@ -85,8 +85,10 @@ int edgy_spawn_start(const struct edgy_shape *shape, struct edgy_pending *pendin
         args.cgroup = (uint64_t)shape->cgroup_fd;
     }
 
-    // Block every signal so no handler of ours can run in the child before it resets them
-    // (swift-subprocess #50); CLONE_CLEAR_SIGHAND resets the handlers themselves.
+    // Block every signal so no handler of ours can run in the child before it resets them: a
+    // handler installed by the runtime or a library would run on the child's copy of a parent
+    // thread's state, with locks held by threads that do not exist there. CLONE_CLEAR_SIGHAND
+    // resets the handlers themselves.
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);

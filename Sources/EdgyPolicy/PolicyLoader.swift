@@ -74,9 +74,9 @@ public enum PolicyLoader {
     /// Decodes one file, then its parent chain, and merges them into the effective policy.
     static func resolve(text: String, name: String, file: String, directory: String?, chain: [String]) -> Result<Resolved, PolicyLoadError> {
         let root: [String: TOMLNode]
-        if let line = TOMLHeaderCheck.firstBadHeader(in: text) {
+        if let problem = TOMLGuard.firstProblem(in: text) {
             return .failure(PolicyLoadError(diagnostics: [PolicyDiagnostic(
-                file: file, line: line, message: "TOML syntax error: a table header must start with a key (letters, digits, _ or -, or a quoted key)")]))
+                file: file, line: problem.line, message: "TOML syntax error: \(problem.message)")]))
         }
         do {
             let table = try TOMLTable(string: text)

@@ -30,4 +30,29 @@ import Testing
     func bracketsInsideStringsAndArraysAreNotHeaders(text: String) {
         #expect(!diagnostics(text).contains { $0.message.contains("table header must start with a key") })
     }
+
+    /// toml++ asserts on `}` where an array awaits a value (the fuzzer's input had
+    /// `command = ["/usr/bin/python3", }`).
+    @Test(arguments: [
+        ("description = \"d\"\n\n[run]\ncommand = [\"/usr/bin/python3\", }\n", 4), ("a = [}", 1), ("a = [ }", 1), ("a = [[}", 1),
+        ("a = [ # comment\n}", 2), ("a = [1,\n\n}", 3), ("a = {b = [}", 1), ("a = [\"x\", \"\"\"y\"\"\", }", 1),
+    ])
+    func aClosingBraceWhereAnArrayAwaitsAValueIsASyntaxError(text: String, line: Int) {
+        let found = diagnostics(text)
+        #expect(found.count == 1)
+        #expect(found.first?.line == line)
+        #expect(found.first?.message.contains("expected a value or `]` in the array, got `}`") == true, "\(found)")
+    }
+
+    @Test(arguments: [
+        "[run]\ncommand = [\"/bin/sh\", \"-c\", \"echo }\"]",
+        "[run]\nenv = { A = \"[\", B = \"}\" }",
+        "[seccomp]\nallow = [\n  \"read\", # }\n  \"write\",\n]",
+        "[run]\ncommand = []\ntask_env = [ ]",
+        "description = '''\n[ }\n'''",
+        "a = [{ b = 1 }, { c = [2, 3] }]",
+    ])
+    func bracesInStringsCommentsAndInlineTablesAreFine(text: String) {
+        #expect(!diagnostics(text).contains { $0.message.contains("in the array") }, "\(diagnostics(text))")
+    }
 }

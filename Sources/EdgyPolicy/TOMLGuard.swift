@@ -1,15 +1,18 @@
-/// A guard in front of the TOML parser: the vendored toml++ asserts (aborting the process, or
-/// undefined behaviour without assertions) on a table header whose key starts with a character
-/// that cannot start a key, such as `[!run]` or `[[[a]]]`. Such a header is reported here, with its
-/// line, before the text reaches the parser.
-enum TOMLHeaderCheck {
-    /// The first line (1-based) holding a header `[` or `[[` not followed by a key start, or nil.
-    static func firstBadHeader(in text: String) -> Int? {
+/// A guard in front of the TOML parser. The vendored toml++ asserts (aborting the process, or
+/// undefined behaviour without assertions) on two shapes of broken text, which are reported here,
+/// with their line, before the text reaches it:
+/// - a table header whose key starts with a character that cannot start a key (`[!run]`, `[[[a]]]`);
+/// - a `}` where an array expects a value (`a = [}`, `a = [1, }`), found by the fuzzer.
+enum TOMLGuard {
+    /// The first such problem: its line (1-based) and what is wrong.
+    static func firstProblem(in text: String) -> (line: Int, message: String)? {
         var scanner = Scanner()
         var line = 1
         for rawLine in Array(text.utf8).split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
-            if scanner.atStatementStart, !isValidHeader(rawLine) { return line }
-            scanner.consume(rawLine)
+            if scanner.atStatementStart, !isValidHeader(rawLine) {
+                return (line, "a table header must start with a key (letters, digits, _ or -, or a quoted key)")
+            }
+            if !scanner.consume(rawLine) { return (line, "expected a value or `]` in the array, got `}`") }
             line += 1
         }
         return nil
@@ -36,21 +39,31 @@ enum TOMLHeaderCheck {
         }
     }
 
-    /// Tracks whether a line starts a new statement: not inside a multi-line string or an array or
-    /// inline table that spans lines. Strings and comments are skipped so their brackets do not count.
+    /// Tracks whether a line starts a new statement (not inside a multi-line string or an array or
+    /// inline table that spans lines) and whether an array waits for a value. Strings and comments
+    /// are skipped so their brackets do not count.
     private struct Scanner {
-        var depth = 0
+        /// The open `[` and `{`, innermost last.
+        var open: [UInt8] = []
+        /// After an array's `[` or `,`, until the next value (spaces, newlines and comments aside).
+        var awaitingArrayValue = false
         var multiline: UInt8?  // the quote of an open `"""` or `'''`
 
-        var atStatementStart: Bool { depth == 0 && multiline == nil }
+        var atStatementStart: Bool { open.isEmpty && multiline == nil }
 
-        mutating func consume(_ line: ArraySlice<UInt8>) {
+        /// False when the line holds a `}` where an array awaits a value.
+        mutating func consume(_ line: ArraySlice<UInt8>) -> Bool {
             var i = line.startIndex
             func triple(_ quote: UInt8) -> Bool {
                 line.endIndex - i >= 3 && line[i] == quote && line[i + 1] == quote && line[i + 2] == quote
             }
             while i < line.endIndex {
                 let byte = line[i]
+                if multiline == nil, byte != UInt8(ascii: " "), byte != UInt8(ascii: "\t"), byte != UInt8(ascii: "\r"),
+                   byte != UInt8(ascii: "#") {
+                    if awaitingArrayValue, byte == UInt8(ascii: "}") { return false }
+                    awaitingArrayValue = false
+                }
                 if let quote = multiline {
                     if byte == UInt8(ascii: "\\"), quote == UInt8(ascii: "\"") { i += 2; continue }
                     if triple(quote) { multiline = nil; i += 3; continue }
@@ -59,7 +72,7 @@ enum TOMLHeaderCheck {
                 }
                 switch byte {
                 case UInt8(ascii: "#"):
-                    return
+                    return true
                 case UInt8(ascii: "\""), UInt8(ascii: "'"):
                     if triple(byte) { multiline = byte; i += 3; continue }
                     i += 1
@@ -67,16 +80,24 @@ enum TOMLHeaderCheck {
                         i += (line[i] == UInt8(ascii: "\\") && byte == UInt8(ascii: "\"")) ? 2 : 1
                     }
                     i += 1
-                case UInt8(ascii: "["), UInt8(ascii: "{"):
-                    depth += 1
+                case UInt8(ascii: "["):
+                    open.append(byte)
+                    awaitingArrayValue = true
+                    i += 1
+                case UInt8(ascii: "{"):
+                    open.append(byte)
                     i += 1
                 case UInt8(ascii: "]"), UInt8(ascii: "}"):
-                    depth = max(0, depth - 1)
+                    _ = open.popLast()
+                    i += 1
+                case UInt8(ascii: ","):
+                    awaitingArrayValue = open.last == UInt8(ascii: "[")
                     i += 1
                 default:
                     i += 1
                 }
             }
+            return true
         }
     }
 }

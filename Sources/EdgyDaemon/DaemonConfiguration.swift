@@ -1,3 +1,4 @@
+import EdgyPolicy
 import EdgyStore
 import Foundation
 import TOMLKit
@@ -72,6 +73,9 @@ public struct DaemonConfiguration: Sendable, Hashable {
     public mutating func apply(file path: String) throws(ConfigurationError) {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
             throw ConfigurationError("cannot read configuration file \(path)")
+        }
+        if let problem = TOMLGuard.firstProblem(in: text) {
+            throw ConfigurationError("\(path):\(problem.line): \(problem.message)")
         }
         let table: TOMLTable
         do {

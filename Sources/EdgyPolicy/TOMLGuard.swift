@@ -3,9 +3,9 @@
 /// with their line, before the text reaches it:
 /// - a table header whose key starts with a character that cannot start a key (`[!run]`, `[[[a]]]`);
 /// - a `}` where an array expects a value (`a = [}`, `a = [1, }`), found by the fuzzer.
-enum TOMLGuard {
+public enum TOMLGuard {
     /// The first such problem: its line (1-based) and what is wrong.
-    static func firstProblem(in text: String) -> (line: Int, message: String)? {
+    public static func firstProblem(in text: String) -> (line: Int, message: String)? {
         var scanner = Scanner()
         var line = 1
         for rawLine in Array(text.utf8).split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {

@@ -54,4 +54,17 @@ struct TenantSettingsTests {
         try settings.set("tenant_max_bytes", "0", source: "test")
         #expect(throws: ConfigurationError.self) { try settings.validate() }
     }
+
+    /// Text that makes the vendored TOML parser assert is an error with file and line, not an abort.
+    @Test(arguments: [("[!tenants]\n", 1), ("listen = \"127.0.0.1:1\"\npolicies = [\"a\", }\n", 2)])
+    func textTheParserCannotTakeIsAnErrorWithItsLine(text: String, line: Int) throws {
+        let path = try write(text)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        var settings = DaemonConfiguration()
+        #expect {
+            try settings.apply(file: path)
+        } throws: { error in
+            (error as? ConfigurationError)?.description.hasPrefix("\(path):\(line): ") == true
+        }
+    }
 }

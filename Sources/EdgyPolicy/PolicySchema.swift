@@ -41,8 +41,11 @@ struct LimitOverride {
 }
 
 enum PolicySchema {
-    /// Every key, in the order `edgy policy show` prints them (the digest depends on it).
-    static var keys: [PolicyKey] {
+    /// Every key, in the order `edgy policy show` prints them (the digest depends on it). Built
+    /// once: every task's limit overrides and every attempt's digest read it. `unsafe` only
+    /// because key paths are not `Sendable`: the table is never written after it is built, and its
+    /// closures capture nothing but key paths and constants.
+    nonisolated(unsafe) static let keys: [PolicyKey] = {
         [
             PolicyKey(table: "", name: "description", decode: { d, node, place in
                 if let s = d.string(node, place) { d.policy.description = s }
@@ -62,11 +65,9 @@ enum PolicySchema {
                 d.choices(node, place, allowed: PolicyVocabulary.roles, what: "role")
             },
         ]
-    }
+    }()
 
-    static var byDotted: [String: PolicyKey] {
-        Dictionary(keys.map { ($0.dotted, $0) }, uniquingKeysWith: { first, _ in first })
-    }
+    nonisolated(unsafe) static let byDotted: [String: PolicyKey] = Dictionary(keys.map { ($0.dotted, $0) }, uniquingKeysWith: { first, _ in first })
 
     private static var runKeys: [PolicyKey] {
         [

@@ -15,10 +15,14 @@ import Testing
 
     @Test(arguments: [("[\u{1b}", 1), ("[!run]", 1), ("[[[a]]]", 1), ("[ ]", 1), ("description = \"x\"\n\n  [[ !x]]", 3), ("[\u{e9}]", 1)])
     func headersThatCannotStartAKeyAreSyntaxErrors(text: String, line: Int) {
+        expectOneError(in: text, line: line, saying: "table header must start with a key")
+    }
+
+    func expectOneError(in text: String, line: Int, saying message: String, sourceLocation: SourceLocation = #_sourceLocation) {
         let found = diagnostics(text)
-        #expect(found.count == 1)
-        #expect(found.first?.line == line)
-        #expect(found.first?.message.contains("table header must start with a key") == true, "\(found)")
+        #expect(found.count == 1, sourceLocation: sourceLocation)
+        #expect(found.first?.line == line, sourceLocation: sourceLocation)
+        #expect(found.first?.message.contains(message) == true, "\(found)", sourceLocation: sourceLocation)
     }
 
     @Test(arguments: [
@@ -38,10 +42,7 @@ import Testing
         ("a = [ # comment\n}", 2), ("a = [1,\n\n}", 3), ("a = {b = [}", 1), ("a = [\"x\", \"\"\"y\"\"\", }", 1),
     ])
     func aClosingBraceWhereAnArrayAwaitsAValueIsASyntaxError(text: String, line: Int) {
-        let found = diagnostics(text)
-        #expect(found.count == 1)
-        #expect(found.first?.line == line)
-        #expect(found.first?.message.contains("expected a value or `]` in the array, got `}`") == true, "\(found)")
+        expectOneError(in: text, line: line, saying: "expected a value or `]` in the array, got `}`")
     }
 
     @Test(arguments: [

@@ -98,13 +98,15 @@ extension SQLiteTaskStore {
 
     public func requestCancel(id: UUID, now: Date) async throws -> TaskRecord? {
         let id = id.uuidString
+        // The stored precision, so the answer equals what `task(id:)` reads back.
+        let now = StoreTime.rounded(now)
         return try await transaction { db in
             guard var task = try Self.fetchTask(db, id: id) else { return nil }
             let effect = task.requestCancel(now: now)
-            guard effect != .unchanged else { return task }
-            try Self.save(db, task, endedAttempt: nil, reportJSON: nil, dropLease: false, recordStatus: effect == .cancelled)
-            // Read back, so the answer carries the stored (microsecond) times, as `task(id:)` will.
-            return try Self.fetchTask(db, id: id)
+            if effect != .unchanged {
+                try Self.save(db, task, endedAttempt: nil, reportJSON: nil, dropLease: false, recordStatus: effect == .cancelled)
+            }
+            return task
         }
     }
 

@@ -74,16 +74,11 @@ public struct DaemonConfiguration: Sendable, Hashable {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
             throw ConfigurationError("cannot read configuration file \(path)")
         }
-        if let problem = TOMLGuard.firstProblem(in: text) {
-            throw ConfigurationError("\(path):\(problem.line): \(problem.message)")
-        }
         let table: TOMLTable
         do {
-            table = try TOMLTable(string: text)
-        } catch let error as TOMLParseError {
-            throw ConfigurationError("\(path):\(error.source.begin.line): \(error.description)")
+            table = try TOMLGuard.parse(text)
         } catch {
-            throw ConfigurationError("\(path): \(error)")
+            throw ConfigurationError("\(path)\(error.line.map { ":\($0)" } ?? ""): \(error.message)")
         }
         for key in table.keys {
             if key == "tenants" {

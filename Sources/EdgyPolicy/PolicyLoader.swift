@@ -74,19 +74,11 @@ public enum PolicyLoader {
     /// Decodes one file, then its parent chain, and merges them into the effective policy.
     static func resolve(text: String, name: String, file: String, directory: String?, chain: [String]) -> Result<Resolved, PolicyLoadError> {
         let root: [String: TOMLNode]
-        if let problem = TOMLGuard.firstProblem(in: text) {
-            return .failure(PolicyLoadError(diagnostics: [PolicyDiagnostic(
-                file: file, line: problem.line, message: "TOML syntax error: \(problem.message)")]))
-        }
         do {
-            let table = try TOMLTable(string: text)
-            guard case .table(let t) = TOMLNode(table) else { fatalError("a TOMLTable converts to a table") }
+            guard case .table(let t) = TOMLNode(try TOMLGuard.parse(text)) else { fatalError("a TOMLTable converts to a table") }
             root = t
-        } catch let error as TOMLParseError {
-            return .failure(PolicyLoadError(diagnostics: [PolicyDiagnostic(
-                file: file, line: error.source.begin.line, message: "TOML syntax error: \(error.description)")]))
         } catch {
-            return .failure(PolicyLoadError(diagnostics: [PolicyDiagnostic(file: file, message: "TOML syntax error: \(error)")]))
+            return .failure(PolicyLoadError(diagnostics: [PolicyDiagnostic(file: file, line: error.line, message: "TOML syntax error: \(error.message)")]))
         }
         let decoded = PolicyFileDecoder.decode(root, name: name, file: file, text: text)
         var diagnostics = decoded.diagnostics

@@ -1,11 +1,31 @@
+import TOMLKit
+
 /// A guard in front of the TOML parser. The vendored toml++ asserts (aborting the process, or
 /// undefined behaviour without assertions) on two shapes of broken text, which are reported here,
 /// with their line, before the text reaches it:
 /// - a table header whose key starts with a character that cannot start a key (`[!run]`, `[[[a]]]`);
 /// - a `}` where an array expects a value (`a = [}`, `a = [1, }`), found by the fuzzer.
 public enum TOMLGuard {
+    /// A syntax error, with its line when the parser knows it.
+    public struct SyntaxError: Error, Sendable {
+        public var line: Int?
+        public var message: String
+    }
+
+    /// Parses `text` after the guard's checks: the one way Edgy hands text to toml++.
+    public static func parse(_ text: String) throws(SyntaxError) -> TOMLTable {
+        if let problem = firstProblem(in: text) { throw SyntaxError(line: problem.line, message: problem.message) }
+        do {
+            return try TOMLTable(string: text)
+        } catch let error as TOMLParseError {
+            throw SyntaxError(line: error.source.begin.line, message: error.description)
+        } catch {
+            throw SyntaxError(line: nil, message: "\(error)")
+        }
+    }
+
     /// The first such problem: its line (1-based) and what is wrong.
-    public static func firstProblem(in text: String) -> (line: Int, message: String)? {
+    static func firstProblem(in text: String) -> (line: Int, message: String)? {
         var scanner = Scanner()
         var line = 1
         for rawLine in Array(text.utf8).split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {

@@ -67,10 +67,20 @@ let package = Package(
             dependencies: ["EdgySystem", .product(name: "SystemPackage", package: "swift-system")],
             swiftSettings: strict
         ),
+        // libnftables: egress jails' rules, without a fork and exec of `nft` per change.
+        .systemLibrary(name: "CNFTables", pkgConfig: "libnftables", providers: [.apt(["libnftables-dev"])]),
+        // The resolver's decoder of jails' DNS queries: no server code, so its fuzzer builds fast.
+        .target(name: "EdgyDNS", swiftSettings: strict),
+        // Egress jails' host side: veth pairs, nftables rules, the pinning resolver.
+        .target(
+            name: "EdgyNetwork",
+            dependencies: ["CEdgyJail", "CNFTables", "EdgyDNS", "EdgyModel", "EdgyPolicy", "EdgySystem"],
+            swiftSettings: strict
+        ),
         .target(
             name: "EdgyJail",
             dependencies: [
-                "CEdgyJail", "EdgyModel", "EdgySystem", "EdgyPolicy", "EdgySeccomp", "EdgyCgroup",
+                "CEdgyJail", "EdgyModel", "EdgySystem", "EdgyPolicy", "EdgySeccomp", "EdgyCgroup", "EdgyNetwork",
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
             swiftSettings: strict
@@ -151,6 +161,7 @@ let package = Package(
         .testTarget(name: "EdgySeccompTests", dependencies: ["EdgySeccomp", "EdgyPolicy", "EdgyTestSupport"], swiftSettings: strict),
         .testTarget(name: "EdgyCgroupTests", dependencies: ["EdgyCgroup", "EdgyTestSupport"], swiftSettings: strict),
         .testTarget(name: "EdgyJailTests", dependencies: ["CEdgyJail", "EdgyModel", "EdgyJail", "EdgySeccomp", "EdgySystem", "EdgyCgroup", "EdgyPolicy", "EdgyTestSupport"], swiftSettings: strict),
+        .testTarget(name: "EdgyNetworkTests", dependencies: ["EdgyNetwork", "EdgyDNS", "EdgyJail", "EdgyModel", "EdgyPolicy", "EdgyCgroup", "EdgyTestSupport"], swiftSettings: strict),
         .target(
             name: "EdgyPostgresTestSupport",
             dependencies: [
@@ -194,6 +205,7 @@ var fuzzTargets: [Target] {
         ("fuzz-tar", ["EdgyUpload"]), ("fuzz-targz", ["EdgyUpload"]), ("fuzz-zip", ["EdgyUpload"]),
         ("fuzz-multipart", ["EdgyUpload"]), ("fuzz-task-json", ["EdgyTaskJSON"]), ("fuzz-duration", ["EdgyAuth"]),
         ("fuzz-policy", ["EdgyPolicy"]),
+        ("fuzz-dns", ["EdgyDNS"]),
     ]
     return targets.map { name, dependencies in
         .executableTarget(name: name, dependencies: ["EdgyFuzzSupport"] + dependencies, path: "Tests/Fuzz/Targets/\(name)", swiftSettings: strict)

@@ -292,7 +292,8 @@ static int exec_workload(const struct edgy_task_plan *plan) {
 
 /// Everything that needs only the shape, done while parked between the two gates: session, root
 /// of the user namespace, cgroup namespace, the whole filesystem, hostname, loopback.
-static void step_prepare(const struct edgy_fs_plan *fs, int error_fd) {
+static void step_prepare(const struct edgy_shape *shape, int error_fd) {
+    const struct edgy_fs_plan *fs = shape->fs;
     struct step_failure failure = {.stage = EDGY_STAGE_NONE, .op_index = -1};
     if (syscall(SYS_setsid) < 0) fail(error_fd, EDGY_STAGE_SETSID, -1, errno);
     if (fs->user_namespace) {
@@ -314,6 +315,7 @@ static void step_prepare(const struct edgy_fs_plan *fs, int error_fd) {
     if (hostname && syscall(SYS_sethostname, hostname, strlen(hostname)) != 0)
         fail(error_fd, EDGY_STAGE_HOSTNAME, -1, errno);
     if (fs->loopback_up && edgy_step_loopback() != OK) fail(error_fd, EDGY_STAGE_LOOPBACK, -1, errno);
+    if (shape->egress_address && edgy_step_egress(shape) != OK) fail(error_fd, EDGY_STAGE_EGRESS_INTERFACE, -1, errno);
     if (step_bounding_set(fs->last_cap) != OK) fail(error_fd, EDGY_STAGE_CAP_BOUNDING, -1, errno);
     // Default dispositions now; the mask stays full until the second gate.
     if (step_signal_dispositions() != OK) fail(error_fd, EDGY_STAGE_SIGNAL_DISPOSITIONS, -1, errno);
@@ -334,7 +336,7 @@ void edgy_child_main(const struct edgy_shape *shape, int gate_fd, int error_fd, 
     // First gate: id maps written, cgroup joined. Then the policy's whole filesystem, and word
     // to the parent that we are prepared (a record with no stage).
     if (step_gate(EDGY_GATE_FD) != OK) fail(error_fd, EDGY_STAGE_FIRST_GATE, -1, errno);
-    step_prepare(shape->fs, error_fd);
+    step_prepare(shape, error_fd);
     struct edgy_child_error prepared = {.stage = EDGY_STAGE_NONE, .err = 0, .op_index = -1, .listener_fd = -1};
     if (edgy_sys_write_all(error_fd, &prepared, sizeof prepared) != 0) fail(error_fd, EDGY_STAGE_REPORT_PREPARED, -1, errno);
 

@@ -38,6 +38,9 @@ __attribute__((visibility("hidden"))) int edgy_step_userns_limits(const struct e
 /// Brings the loopback interface up.
 __attribute__((visibility("hidden"))) int edgy_step_loopback(void);
 
+/// Configures the jail's end of its egress veth pair (address, up, default route).
+__attribute__((visibility("hidden"))) int edgy_step_egress(const struct edgy_shape *shape);
+
 /// Keeps only its fds, waits at the gate, maps the plan from `plan_fd`, applies it and execs;
 /// never returns. On failure writes an edgy_child_error to `error_fd` and exits 127.
 __attribute__((noreturn)) void edgy_child_main(const struct edgy_shape *shape, int gate_fd, int error_fd,

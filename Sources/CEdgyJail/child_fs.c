@@ -6,6 +6,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <net/if.h>
+#include <net/route.h>
+#include <netinet/in.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -205,6 +207,45 @@ int edgy_step_loopback(void) {
         req.ifr_flags |= IFF_UP | IFF_RUNNING;
         if (syscall(SYS_ioctl, s, SIOCSIFFLAGS, &req) == 0) r = OK;
     }
+    int saved = errno;
+    syscall(SYS_close, s);
+    errno = saved;
+    return r;
+}
+
+static void set_inet(struct sockaddr *into, uint32_t address_be) {
+    struct sockaddr_in in;
+    memset(&in, 0, sizeof in);
+    in.sin_family = AF_INET;
+    in.sin_addr.s_addr = address_be;
+    memcpy(into, &in, sizeof in);
+}
+
+int edgy_step_egress(const struct edgy_shape *shape) {
+    long s = syscall(SYS_socket, AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (s < 0) return FAIL;
+    struct ifreq req;
+    memset(&req, 0, sizeof req);
+    memcpy(req.ifr_name, EDGY_EGRESS_INTERFACE, sizeof EDGY_EGRESS_INTERFACE);
+    int r = FAIL;
+    set_inet(&req.ifr_addr, shape->egress_address);
+    if (syscall(SYS_ioctl, s, SIOCSIFADDR, &req) != 0) goto out;
+    uint32_t mask = shape->egress_prefix ? ~0u << (32 - shape->egress_prefix) : 0;
+    set_inet(&req.ifr_netmask, __builtin_bswap32(mask));
+    if (syscall(SYS_ioctl, s, SIOCSIFNETMASK, &req) != 0) goto out;
+    if (syscall(SYS_ioctl, s, SIOCGIFFLAGS, &req) != 0) goto out;
+    req.ifr_flags |= IFF_UP | IFF_RUNNING;
+    if (syscall(SYS_ioctl, s, SIOCSIFFLAGS, &req) != 0) goto out;
+    // Everything goes to the host's end of the pair, which filters it.
+    struct rtentry route;
+    memset(&route, 0, sizeof route);
+    set_inet(&route.rt_dst, 0);
+    set_inet(&route.rt_genmask, 0);
+    set_inet(&route.rt_gateway, shape->egress_gateway);
+    route.rt_flags = RTF_UP | RTF_GATEWAY;
+    if (syscall(SYS_ioctl, s, SIOCADDRT, &route) != 0) goto out;
+    r = OK;
+out:;
     int saved = errno;
     syscall(SYS_close, s);
     errno = saved;

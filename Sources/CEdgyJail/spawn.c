@@ -334,6 +334,7 @@ const char *edgy_stage_name(enum edgy_stage stage) {
     case EDGY_STAGE_SIGNAL_MASK: return "signal mask";
     case EDGY_STAGE_PDEATHSIG_AGAIN: return "parent death signal after id change";
     case EDGY_STAGE_SECCOMP_HANDOFF: return "seccomp listener handoff";
+    case EDGY_STAGE_EGRESS_INTERFACE: return "egress interface";
     case EDGY_STAGE_EVENTFD: return "eventfd";
     case EDGY_STAGE_PIPES: return "pipes";
     case EDGY_STAGE_CGROUP: return "cgroup";
@@ -342,6 +343,7 @@ const char *edgy_stage_name(enum edgy_stage stage) {
     case EDGY_STAGE_LOST_BEFORE_PREPARED: return "child lost before prepared";
     case EDGY_STAGE_LOST_AT_RELEASE: return "child lost at release";
     case EDGY_STAGE_SECCOMP_LISTENER: return "seccomp listener";
+    case EDGY_STAGE_NETWORK: return "network";
     }
     return "unknown";
 }

@@ -234,6 +234,7 @@ public enum OpenAPIDocument {
         "setup": {"type": ["object", "null"], "properties": {"stage": {"type": "string"}, "errno": {"type": ["string", "null"]}, "detail": {"type": ["string", "null"]}}},
         "wall_ms": {"type": "integer"}, "cpu_user_ms": {"type": "integer"}, "cpu_sys_ms": {"type": "integer"}, "max_rss_kib": {"type": "integer"},
         "memory_peak_bytes": {"type": ["integer", "null"]}, "oom_kills": {"type": "integer"}, "pids_peak": {"type": ["integer", "null"]}, "pids_limit_hits": {"type": "integer"},
+        "network": {"type": "object", "description": "egress jails only", "properties": {"bytes_out": {"type": "integer"}, "bytes_in": {"type": "integer"}, "connections": {"type": "integer"}, "refused": {"type": "integer"}, "refused_destinations": {"type": "array", "items": {"type": "string"}}}},
         "stdout": {"type": "string"}, "stderr": {"type": "string"}, "stdout_base64": {"type": "string", "contentEncoding": "base64"}, "stderr_base64": {"type": "string", "contentEncoding": "base64"}, "stdout_truncated_bytes": {"type": "integer"}, "stderr_truncated_bytes": {"type": "integer"},
         "started_at": {"type": "number"}, "finished_at": {"type": "number"}, "policy": {"type": "string"}, "policy_digest": {"type": "string"}}},
       "Attempt": {"type": "object", "required": ["number", "worker", "started_at", "finished_at", "outcome", "report"], "properties": {

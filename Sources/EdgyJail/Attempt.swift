@@ -1,6 +1,7 @@
 import CEdgyJail
 import EdgyCgroup
 import EdgyModel
+import EdgyNetwork
 import EdgyPolicy
 import EdgySeccomp
 import EdgySystem
@@ -89,6 +90,7 @@ struct Attempt {
             collect(cgroup, into: &facts)
             cgroupEmptied = true
         }
+        if let egress = finished.egress { report.network = egress.host.report(egress.slot) }
         report.exitCode = facts.exitCode
         report.signal = facts.signal
         report.signalName = facts.signal.map(signalName)
@@ -121,7 +123,8 @@ struct Attempt {
     private func acquire(_ shape: JailShape) -> Result<ParkedJail, SpawnFailure> {
         if let parked = supervisor.pool?.take(shape) { return .success(parked) }
         switch ParkedJail.spawn(
-            shape: shape, host: supervisor.host, cgroups: supervisor.cgroups, name: JailName.next("jail")) {
+            shape: shape, host: supervisor.host, cgroups: supervisor.cgroups, network: supervisor.network,
+            name: JailName.next("jail")) {
         case .success(let spawned):
             return .success(spawned)
         case .failure(let failure):

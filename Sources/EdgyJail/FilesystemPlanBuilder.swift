@@ -135,7 +135,9 @@ struct FilesystemPlanBuilder {
 
     /// Name service files, so that programs asking who they are get an answer (unless the policy
     /// brings its own /etc).
-    mutating func addNameService(_ policy: Policy, home: String) {
+    /// An egress jail's resolv.conf names edgyd's resolver (any address would do: nftables
+    /// redirects every DNS query of a jail to it).
+    mutating func addNameService(_ policy: Policy, home: String, resolver: UInt32?) {
         guard !made.contains("/etc/passwd") && !policy.mounts.contains(where: { $0.destination == "/etc" }) else { return }
         let uid = policy.identity.uid, gid = policy.identity.gid
         mkdirs("/etc")
@@ -143,6 +145,10 @@ struct FilesystemPlanBuilder {
         let group = "root:x:0:\njail:x:\(gid):\n"
         plan.op(EDGY_OP_WRITE_FILE, path: inRoot("/etc/passwd"), data: Array(passwd.utf8), mode: 0o644, describe: "write /etc/passwd")
         plan.op(EDGY_OP_WRITE_FILE, path: inRoot("/etc/group"), data: Array(group.utf8), mode: 0o644, describe: "write /etc/group")
+        if policy.network.mode == .egress, let resolver {
+            let conf = "nameserver \(IPv4Network.dotted(resolver))\noptions attempts:2 timeout:2\n"
+            plan.op(EDGY_OP_WRITE_FILE, path: inRoot("/etc/resolv.conf"), data: Array(conf.utf8), mode: 0o644, describe: "write /etc/resolv.conf")
+        }
     }
 
     /// The header: the root, hostname, network, and the user namespace's own limits.
@@ -153,7 +159,7 @@ struct FilesystemPlanBuilder {
         header.root = plan.string(root)
         header.root_options = plan.string("size=1m,nr_inodes=4096,mode=0755")
         header.hostname = plan.string(policy.run.hostname)
-        header.loopback_up = policy.network.mode == .loopback ? 1 : 0
+        header.loopback_up = policy.network.mode == .none ? 0 : 1
         header.last_cap = lastCap
         if policy.identity.userNamespace {
             UserNamespaceLimits.add(UserNamespaceLimits.values(for: policy), to: &plan, header: &header)

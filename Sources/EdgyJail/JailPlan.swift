@@ -1,5 +1,6 @@
 import CEdgyJail
 import EdgyModel
+import EdgyNetwork
 import EdgyPolicy
 import EdgySystem
 import Glibc
@@ -124,6 +125,8 @@ struct JailShape: Hashable, Sendable {
     var filesystem: [UInt8]
     /// What each of its ops does, for error messages.
     var filesystemOps: [String]
+    /// `egress` policies: the allow list its veth pair's rules are made from; nil without egress.
+    var egressRules: [EgressRule]?
 
     init(policy: Policy, cgroups: Bool, filesystem: FilesystemPlan) {
         self.filesystem = filesystem.blob()
@@ -134,6 +137,7 @@ struct JailShape: Hashable, Sendable {
         self.userNamespace = policy.identity.userNamespace
         self.memoryBytes = cgroups ? UInt64(policy.limits.memoryMib) << 20 : nil
         self.pidsMax = cgroups ? policy.limits.pids : nil
+        self.egressRules = policy.network.mode == .egress ? policy.network.rules : nil
     }
 
     /// Hashes the filesystem blob in bulk: the synthesized conformance combines its ~4 KB one
@@ -143,18 +147,24 @@ struct JailShape: Hashable, Sendable {
         hasher.combine(userNamespace)
         hasher.combine(memoryBytes)
         hasher.combine(pidsMax)
+        hasher.combine(egressRules)
         filesystem.withUnsafeBytes { hasher.combine(bytes: $0) }
     }
 
     static func == (a: JailShape, b: JailShape) -> Bool {
         a.namespaces == b.namespaces && a.userNamespace == b.userNamespace && a.memoryBytes == b.memoryBytes
-            && a.pidsMax == b.pidsMax && a.filesystem == b.filesystem
+            && a.pidsMax == b.pidsMax && a.egressRules == b.egressRules && a.filesystem == b.filesystem
     }
 
     /// The C shape for a clone with these stdio fds and (v2) cgroup fd. Its `fs` is left nil:
     /// point it into `filesystem` for the duration of the clone.
-    func cShape(host: JailHostConfiguration, stdio: (Int32, Int32, Int32), cgroupFD: Int32?) -> edgy_shape {
+    func cShape(host: JailHostConfiguration, stdio: (Int32, Int32, Int32), cgroupFD: Int32?, egress: EgressSlot?) -> edgy_shape {
         var s = edgy_shape()
+        if let egress {
+            s.egress_address = egress.jailAddress.bigEndian
+            s.egress_gateway = egress.hostAddress.bigEndian
+            s.egress_prefix = Int32(EgressSlot.prefixLength)
+        }
         s.namespaces = namespaces
         s.cgroup_fd = cgroupFD ?? -1
         s.user_namespace = userNamespace ? 1 : 0

@@ -35,6 +35,7 @@ final class ParkedJailSlot: Sendable {
 final class JailPool: Sendable {
     let host: JailHostConfiguration
     let cgroups: CgroupManager?
+    let network: EgressAvailability?
     /// Jails kept parked per shape.
     let size: Int
     /// Shapes kept warm at most; a new one evicts the least recently used (its parked jails are
@@ -84,9 +85,10 @@ final class JailPool: Sendable {
         }
     }
 
-    init(host: JailHostConfiguration, cgroups: CgroupManager?, size: Int) {
+    init(host: JailHostConfiguration, cgroups: CgroupManager?, network: EgressAvailability?, size: Int) {
         self.host = host
         self.cgroups = cgroups
+        self.network = network
         self.size = size
     }
 
@@ -248,7 +250,8 @@ final class JailPool: Sendable {
             case .remove(let jails):
                 for jail in jails { ParkedJail.retire(jail) }
             case .spawn(let shape):
-                let result = ParkedJail.spawn(shape: shape, host: host, cgroups: cgroups, name: JailName.next("pool"))
+                let result = ParkedJail.spawn(
+                    shape: shape, host: host, cgroups: cgroups, network: network, name: JailName.next("pool"))
                 switch consume result {
                 case .success(let jail):
                     let slot = ParkedJailSlot(jail)

@@ -1,3 +1,4 @@
+import EdgyNetwork
 import EdgyModel
 import EdgyPolicy
 
@@ -53,11 +54,15 @@ public struct JailHostConfiguration: Sendable, Hashable {
     ///   one thread. `edgyd` should turn it on (2 per shape suits a 2-core host); call
     ///   `JailSupervisor.shutdown()` before exit.
     public var poolSize: Int
+    /// How `egress` jails get their network (docs/network.md); nil: egress policies fail at setup.
+    public var egress: EgressConfiguration?
 
     public init(
         stagingRoot: String = "/run/edgy/root", hostIDBase: UInt32 = 1_000_000_000,
-        idCount: UInt32 = 65536, dieWithSupervisor: Bool = true, poolSize: Int = 0
+        idCount: UInt32 = 65536, dieWithSupervisor: Bool = true, poolSize: Int = 0,
+        egress: EgressConfiguration? = nil
     ) {
+        self.egress = egress
         self.stagingRoot = stagingRoot
         self.hostIDBase = hostIDBase
         self.idCount = idCount

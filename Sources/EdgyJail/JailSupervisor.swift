@@ -1,6 +1,7 @@
 import CEdgyJail
 import EdgyCgroup
 import EdgyModel
+import EdgyNetwork
 import EdgyPolicy
 import EdgySystem
 import Glibc
@@ -52,14 +53,31 @@ public final class JailSupervisor: Sendable {
     }
 
     deinit {
-        core.pool?.shutdown()
+        shutdown()
     }
 
     /// Kills and reaps every parked jail and removes their cgroups; later attempts spawn on demand.
-    /// Idempotent. Call it after the attempts in flight have finished: jails started from the
-    /// pool die with the pool's thread (PR_SET_PDEATHSIG).
+    /// Then removes the egress table and stops the resolver. Idempotent. Call it after the
+    /// attempts in flight have finished: jails started from the pool die with the pool's thread
+    /// (PR_SET_PDEATHSIG).
     public func shutdown() {
         core.pool?.shutdown()
+        if case .success(let network)? = core.network { network.shutdown() }
+    }
+
+    /// Why egress policies cannot run here (the host lacks nftables or veth, or egress is not
+    /// configured), or nil when they can.
+    public var egressUnavailable: String? {
+        switch core.network {
+        case nil: "egress is not configured"
+        case .failure(let error)?: error.description
+        case .success?: nil
+        }
+    }
+
+    /// The egress host side, when there is one (for tests and diagnostics).
+    public var egressHost: EgressHost? {
+        if case .success(let network)? = core.network { network } else { nil }
     }
 
     /// How many jails are parked at their gate right now.
@@ -120,12 +138,18 @@ final class SupervisorCore: Sendable {
     let cgroups: CgroupManager?
     let lastCap: UInt32
     let pool: JailPool?
+    /// The egress host side, or why this host has none; nil when not configured.
+    let network: EgressAvailability?
 
     init(host: JailHostConfiguration, cgroups: CgroupManager?) throws(Errno) {
         self.host = host
         self.cgroups = cgroups
         self.lastCap = UInt32(edgy_last_cap())
-        pool = host.poolSize > 0 ? JailPool(host: host, cgroups: cgroups, size: host.poolSize) : nil
+        network = host.egress.map { configuration in
+            if let missing = EgressHost.unavailability(configuration) { return .failure(EgressSetupError(missing)) }
+            do throws(EgressSetupError) { return .success(try EgressHost(configuration)) } catch { return .failure(error) }
+        }
+        pool = host.poolSize > 0 ? JailPool(host: host, cgroups: cgroups, network: network, size: host.poolSize) : nil
     }
 
 }

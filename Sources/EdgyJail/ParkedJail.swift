@@ -1,5 +1,6 @@
 import CEdgyJail
 import EdgyCgroup
+import EdgyNetwork
 import EdgySystem
 import Glibc
 import SystemPackage
@@ -20,6 +21,8 @@ struct ParkedJail: ~Copyable, Sendable {
     /// ~25 mounts (an expedited RCU grace period and six superblocks, all before the exit is
     /// reported); the last close, by the pool thread after the attempt, does. -1 if not held.
     var mountNamespaceFD: Int32 = -1
+    /// Egress jails: the veth pair and rules on the host, removed when the jail is retired.
+    var egress: EgressLease?
 
     /// Clones a jail of `shape` on the calling thread (its parent-death signal is tied to it) and
     /// leaves it at the second gate. Everything slow on cgroup v1 (mkdir in every hierarchy, the
@@ -28,7 +31,7 @@ struct ParkedJail: ~Copyable, Sendable {
     ///
     /// - Returns: The parked jail, or the failed stage (pipes, cgroup, a clone or child stage) and errno.
     static func spawn(
-        shape: JailShape, host: JailHostConfiguration, cgroups: CgroupManager?, name: String
+        shape: JailShape, host: JailHostConfiguration, cgroups: CgroupManager?, network: EgressAvailability?, name: String
     ) -> Result<ParkedJail, SpawnFailure> {
         func pipe() throws(SpawnFailure) -> PipeDescriptors {
             do { return try PipeDescriptors() } catch { throw SpawnFailure(stage: EDGY_STAGE_PIPES, errno: error.rawValue) }
@@ -39,18 +42,27 @@ struct ParkedJail: ~Copyable, Sendable {
         do { stdoutPipe = try pipe() } catch { return .failure(error) }
         var stderrPipe: PipeDescriptors
         do { stderrPipe = try pipe() } catch { return .failure(error) }
+        // Egress: a slot (addresses the child configures after its first gate) before the clone.
+        var egress: EgressLease?
+        if let rules = shape.egressRules {
+            switch EgressLease.make(network, rules: rules) {
+            case .success(let lease): egress = lease
+            case .failure(let failure): return .failure(failure)
+            }
+        }
         var cgroup: JailCgroup?
         if let cgroups {
             let limits = CgroupLimits(memoryBytes: shape.memoryBytes, pidsMax: shape.pidsMax, cpuMaxCores: nil)
             do {
                 cgroup = try cgroups.create(name: name, limits: limits)
             } catch {
+                egress?.release()
                 return .failure(SpawnFailure(stage: EDGY_STAGE_CGROUP, detail: "\(error)"))
             }
         }
         let started = start(
             shape: shape, host: host, stdio: (stdinPipe.readEnd, stdoutPipe.writeEnd, stderrPipe.writeEnd),
-            cgroup: cgroup)
+            cgroup: cgroup, egress: egress?.slot)
         // The child has its copies; ours must go so that EOF means the jail closed them.
         closeDescriptor(stdinPipe.takeReadEnd())
         closeDescriptor(stdoutPipe.takeWriteEnd())
@@ -61,23 +73,31 @@ struct ParkedJail: ~Copyable, Sendable {
         case .success(let cloned): pending = cloned
         case .failure(let failure):
             retire(cgroup)
+            egress?.release()
+            return .failure(failure)
+        }
+        if let egress, let failure = egress.plumb(pid: pending.pid) {
+            edgy_spawn_abort(&pending)
+            retire(cgroup)
+            egress.release()
             return .failure(failure)
         }
         if let failure = prepare(&pending, shape: shape, cgroup: cgroup) {
             retire(cgroup)
+            egress?.release()
             return .failure(failure)
         }
         let mountNamespace = open("/proc/\(pending.pid)/ns/mnt", O_RDONLY | O_CLOEXEC)
         return .success(ParkedJail(
             pending: pending, stdinFD: stdinPipe.takeWriteEnd(), stdoutFD: stdoutPipe.takeReadEnd(),
-            stderrFD: stderrPipe.takeReadEnd(), cgroup: cgroup, mountNamespaceFD: mountNamespace))
+            stderrFD: stderrPipe.takeReadEnd(), cgroup: cgroup, mountNamespaceFD: mountNamespace, egress: egress))
     }
 
     /// clone3 and the id maps: the child waits at its first gate.
     private static func start(
-        shape: JailShape, host: JailHostConfiguration, stdio: (Int32, Int32, Int32), cgroup: JailCgroup?
+        shape: JailShape, host: JailHostConfiguration, stdio: (Int32, Int32, Int32), cgroup: JailCgroup?, egress: EgressSlot?
     ) -> Result<edgy_pending, SpawnFailure> {
-        var c = shape.cShape(host: host, stdio: stdio, cgroupFD: cgroup?.cloneIntoFD)
+        var c = shape.cShape(host: host, stdio: stdio, cgroupFD: cgroup?.cloneIntoFD, egress: egress)
         var pending = edgy_pending()
         var record = edgy_child_error()
         // The child reads its copy of the filesystem plan, made at the clone.
@@ -148,7 +168,7 @@ struct ParkedJail: ~Copyable, Sendable {
     }
 
     /// What is left of a jail after its attempt.
-    var finished: FinishedJail { FinishedJail(cgroup: cgroup, mountNamespaceFD: mountNamespaceFD) }
+    var finished: FinishedJail { FinishedJail(cgroup: cgroup, mountNamespaceFD: mountNamespaceFD, egress: egress) }
 
     /// Kills what is left in `cgroup` (only if anything is: the v1 freeze/kill/thaw costs several
     /// file writes) and removes it.
@@ -158,10 +178,12 @@ struct ParkedJail: ~Copyable, Sendable {
         try? cgroup.remove()
     }
 
-    /// Drops the jail's mount namespace (unmounting its filesystem) and removes its cgroup.
+    /// Drops the jail's mount namespace (unmounting its filesystem), removes its cgroup and its
+    /// veth pair and rules.
     static func retire(_ jail: FinishedJail) {
         if jail.mountNamespaceFD >= 0 { closeDescriptor(jail.mountNamespaceFD) }
         retire(jail.cgroup)
+        jail.egress?.release()
     }
 }
 
@@ -169,4 +191,5 @@ struct ParkedJail: ~Copyable, Sendable {
 struct FinishedJail: Sendable {
     var cgroup: JailCgroup?
     var mountNamespaceFD: Int32
+    var egress: EgressLease?
 }

@@ -1,5 +1,6 @@
 import CEdgyJail
 import EdgyModel
+import EdgyNetwork
 import EdgyPolicy
 import EdgySeccomp
 import EdgySystem
@@ -22,7 +23,7 @@ struct PlanBuilder {
         filesystem.addProc()
         filesystem.addDev(tmpMib: policy.limits.tmpMib)
         let workdir = try filesystem.addTmpfs(policy)
-        filesystem.addNameService(policy, home: workdir)
+        filesystem.addNameService(policy, home: workdir, resolver: host.egress?.resolverAddress)
         filesystem.finish(policy, lastCap: lastCap)
 
         var task = TaskPlan()

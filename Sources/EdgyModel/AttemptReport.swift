@@ -17,6 +17,8 @@ public struct AttemptReport: Sendable, Hashable, Codable {
     public var oomKills: Int
     public var pidsPeak: Int?
     public var pidsLimitHits: Int
+    /// Egress jails only: traffic and refused connections.
+    public var network: NetworkReport?
     public var stdout: [UInt8]
     public var stderr: [UInt8]
     public var stdoutTruncatedBytes: UInt64
@@ -94,6 +96,7 @@ public struct AttemptReport: Sendable, Hashable, Codable {
         case finishedAt = "finished_at"
         case policyName = "policy"
         case policyDigest = "policy_digest"
+        case network
     }
 
     public init(from decoder: any Decoder) throws {
@@ -112,6 +115,7 @@ public struct AttemptReport: Sendable, Hashable, Codable {
         oomKills = try c.decode(Int.self, forKey: .oomKills)
         pidsPeak = try c.decodeIfPresent(Int.self, forKey: .pidsPeak)
         pidsLimitHits = try c.decodeIfPresent(Int.self, forKey: .pidsLimitHits) ?? 0
+        network = try c.decodeIfPresent(NetworkReport.self, forKey: .network)
         stdout = try Self.decodeOutput(c, base64: .stdoutBase64, text: .stdout)
         stderr = try Self.decodeOutput(c, base64: .stderrBase64, text: .stderr)
         stdoutTruncatedBytes = try c.decode(UInt64.self, forKey: .stdoutTruncatedBytes)
@@ -149,6 +153,7 @@ public struct AttemptReport: Sendable, Hashable, Codable {
         try c.encode(oomKills, forKey: .oomKills)
         try c.encode(pidsPeak, forKey: .pidsPeak)
         try c.encode(pidsLimitHits, forKey: .pidsLimitHits)
+        try c.encodeIfPresent(network, forKey: .network)
         try c.encode(Self.storableText(stdout), forKey: .stdout)
         try c.encode(Self.storableText(stderr), forKey: .stderr)
         try c.encode(Data(stdout).base64EncodedString(), forKey: .stdoutBase64)

@@ -175,12 +175,20 @@ public struct Policy: Sendable, Hashable, Codable {
         case none
         /// A network namespace with only `lo`, up.
         case loopback
+        /// `lo`, and a veth pair to the host through which only `allow`'s destinations are
+        /// reached; names resolve through edgyd's resolver (docs/network.md).
+        case egress
     }
 
     /// `[network]`.
     public struct Network: Sendable, Hashable, Codable {
         public var mode: NetworkMode
-        public init(mode: NetworkMode = .none) { self.mode = mode }
+        /// With `egress`: destinations as written (`EgressRule` grammar), checked at load.
+        public var allow: [String]
+        public init(mode: NetworkMode = .none, allow: [String] = []) {
+            self.mode = mode
+            self.allow = allow
+        }
     }
 
     /// `[identity]`: the ids the workload runs as, inside the jail.

@@ -78,6 +78,15 @@ enum PolicyChecks {
             add("network.mode", "[network] mode",
                 "network \"\(policy.network.mode.rawValue)\" with pids \(policy.limits.pids) and memory_mib \(policy.limits.memoryMib): a large networked jail; check this is intended")
         }
+        let network = policy.network
+        if network.mode == .egress {
+            for rule in network.rules { if let broad = rule.broadness { add("network.allow", "[network] allow", "a broad grant: \(broad)") } }
+            if network.allow.isEmpty {
+                add("network.mode", "[network] mode", "\"egress\" with an empty allow list reaches nothing; use \"loopback\" or list destinations in allow")
+            }
+        } else if !network.allow.isEmpty {
+            add("network.allow", "[network] allow", "is used only with mode = \"egress\"; with \"\(network.mode.rawValue)\" the jail reaches none of it")
+        }
         return PolicyLoader.sorted(out)
     }
 }

@@ -53,6 +53,7 @@ enum PolicySchema {
             PolicyKey(table: "", name: "extends", decode: { d, node, place in d.readExtends(node, place) }),
         ] + runKeys + limitKeys + mountKeys + [
             .choice("network", "mode", \.network.mode),
+            .strings("network", "allow", \.network.allow, read: readEgressAllow),
             .id("identity", "uid", \.identity.uid),
             .id("identity", "gid", \.identity.gid),
             .bool("identity", "user_namespace", \.identity.userNamespace),
@@ -66,6 +67,21 @@ enum PolicySchema {
             },
         ]
     }()
+
+    /// `[network] allow`: every entry must parse (EgressRule's grammar).
+    private static func readEgressAllow(_ d: inout PolicyFileDecoder, _ node: TOMLNode, _ place: PolicyFileDecoder.Place) -> [String]? {
+        guard let entries = d.strings(node, place) else { return nil }
+        var valid = true
+        for entry in entries {
+            do {
+                _ = try EgressRule.parse(entry)
+            } catch {
+                d.error(place, error.description)
+                valid = false
+            }
+        }
+        return valid ? entries : nil
+    }
 
     nonisolated(unsafe) static let byDotted: [String: PolicyKey] = Dictionary(keys.map { ($0.dotted, $0) }, uniquingKeysWith: { first, _ in first })
 

@@ -35,7 +35,8 @@ import Testing
         destination = "/scratch"
         size_mib = 7
         [network]
-        mode = "loopback"
+        mode = "egress"
+        allow = ["pypi.internal:443", "10.1.2.0/24:5432"]
         [identity]
         uid = 1000
         gid = 1001

@@ -20,6 +20,7 @@
 #include <stdint.h>
 #include <stddef.h>
 #include <sys/types.h>
+#include <spawn.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -67,6 +68,7 @@ enum edgy_stage {
     EDGY_STAGE_SIGNAL_MASK = 35,     // child: emptying the signal mask after the second gate
     EDGY_STAGE_PDEATHSIG_AGAIN = 36, // child: parent-death signal again, after the id change cleared it
     EDGY_STAGE_SECCOMP_HANDOFF = 37, // child: telling the parent about its filter's listener, waiting for it to take it
+    EDGY_STAGE_EGRESS_INTERFACE = 38, // child: address, link and default route of its end of the egress veth pair
     // Parent-side stages that have no C step; named here so that every stage has one name.
     EDGY_STAGE_EVENTFD = 64,         // parent: the attempt's cancellation eventfd
     EDGY_STAGE_PIPES = 65,           // parent: the jail's stdio pipes
@@ -76,6 +78,7 @@ enum edgy_stage {
     EDGY_STAGE_LOST_BEFORE_PREPARED = 69, // parent: the child died without a word before its filesystem was built
     EDGY_STAGE_LOST_AT_RELEASE = 70, // parent: the child died without a word before it was released
     EDGY_STAGE_SECCOMP_LISTENER = 71, // parent: taking the child's seccomp listener (pidfd_getfd)
+    EDGY_STAGE_NETWORK = 72,         // parent: the jail's egress veth pair or its nftables rules
 };
 
 /// Filesystem operations, applied in order. In the filesystem plan (before pivot_root) paths are
@@ -135,10 +138,19 @@ struct edgy_shape {
     /// parked at the gate and again after the id change, which clears it.
     int32_t parent_death_signal;
 
+    /// Egress: the jail's end of its veth pair (`EDGY_EGRESS_INTERFACE`, moved into the jail's
+    /// network namespace by the parent before the first gate) gets `egress_address`/`egress_prefix`
+    /// and a default route through `egress_gateway`. Network byte order; 0 = no egress.
+    uint32_t egress_address, egress_gateway;
+    int32_t egress_prefix;
+
     /// The filesystem plan blob, in the parent's memory: the child reads its copy-on-write copy,
     /// so it must stay alive only until `edgy_spawn_start` returns.
     const struct edgy_fs_plan *_Nullable fs;
 };
+
+/// The name of the jail's end of its egress veth pair, inside its network namespace.
+#define EDGY_EGRESS_INTERFACE "eth0"
 
 /// Both plan blobs start with these three fields, so that one routine applies the ops of either.
 /// Every `uint64_t` offset is from the start of the blob (its header); offset 0 means "absent"
@@ -282,6 +294,8 @@ int edgy_seccomp_waiting(int listener, uint64_t id);
 int edgy_last_cap(void);
 
 /// pipe2(O_CLOEXEC) and eventfd(EFD_CLOEXEC|EFD_NONBLOCK): -1 and errno on failure.
+/// posix_spawn_file_actions_addclosefrom_np: a spawned host tool holds none of the daemon's fds.
+int edgy_spawn_close_from(posix_spawn_file_actions_t *_Nonnull actions, int lowest);
 int edgy_pipe_cloexec(int fds[_Nonnull 2]);
 int edgy_eventfd(void);
 

@@ -1,0 +1,267 @@
+import EdgyDNS
+import EdgyModel
+import EdgyPolicy
+import EdgySystem
+import Foundation
+import Glibc
+import Synchronization
+
+/// Why egress cannot be set up, worded for the operator.
+public struct EgressSetupError: Error, Sendable, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// The host side of every `egress` jail: one nftables table, a veth pair and chains per jail,
+/// and the resolver that answers jails' DNS queries and pins the answers (docs/network.md).
+///
+/// A jail's life here: `lease` (a slot: interface name and addresses, before the clone, so the
+/// child knows its address), `plumb` (the veth pair into the child's network namespace and the
+/// jail's rules, before its first gate), `report` (its counters, after the attempt), `release`
+/// (rules, interface and slot, off the request path). All of it is done ahead of time for jails
+/// parked in the pool.
+public final class EgressHost: Sendable {
+    public let configuration: EgressConfiguration
+    let nft: NFTables
+    private let ip: String
+    /// Whether the host forwarded IPv4 before edgyd turned it on (then turned off again at shutdown).
+    private let hostForwardedBefore: Bool
+    private let state = Mutex(State())
+    private let resolver: EgressResolver
+    /// The configured answers; replaced as a whole by `setHosts` (a configuration reload).
+    private let hosts: Mutex<[String: [UInt32]]>
+
+    private struct State {
+        var nextSlot = 1
+        var freeSlots: [Int] = []
+        var jails: [Int: JailEgress] = [:]
+        var stopped = false
+    }
+
+    /// One jail's rules and the names pinned for it so far.
+    struct JailEgress {
+        var slot: EgressSlot
+        var rules: [EgressRule]
+        var pinned: [String: [UInt32]] = [:]
+    }
+
+    /// What the host lacks for egress, or nil: nftables in the kernel and veth pairs. Tries both
+    /// (a scratch table and a scratch pair, removed at once).
+    public static func unavailability(_ configuration: EgressConfiguration = EgressConfiguration()) -> String? {
+        if let problem = configuration.problem { return problem }
+        guard let ip = HostTool.ip else { return "iproute2's `ip` is not installed (Debian: iproute2)" }
+        let nft: NFTables
+        do { nft = try NFTables() } catch { return "libnftables cannot start: \(error)" }
+        let probe = "\(configuration.table)_probe"
+        do {
+            try nft.run("add table inet \(probe)\nadd chain inet \(probe) c { type filter hook forward priority filter; policy accept; }\n")
+            try nft.run("delete table inet \(probe)\n")
+        } catch {
+            return "the kernel refused an nftables table (nf_tables): \(error)"
+        }
+        let name = "\(configuration.interfacePrefix)probe"
+        if let failure = HostTool.run(ip, ["link", "add", name, "type", "veth", "peer", "name", name + "p"]) {
+            return "the kernel refused a veth pair: \(failure)"
+        }
+        _ = HostTool.run(ip, ["link", "del", name])
+        return nil
+    }
+
+    /// Removes what an earlier edgyd left (its table, its interfaces: after a `kill -9`), turns on
+    /// IPv4 forwarding, installs the table and starts the resolver.
+    public init(_ configuration: EgressConfiguration) throws(EgressSetupError) {
+        if let problem = configuration.problem { throw EgressSetupError(problem) }
+        guard let ip = HostTool.ip else { throw EgressSetupError("iproute2's `ip` is not installed") }
+        self.configuration = configuration
+        self.ip = ip
+        hosts = Mutex(configuration.hosts)
+        do { nft = try NFTables() } catch { throw EgressSetupError("libnftables: \(error)") }
+        Self.removeLeftovers(configuration, nft: nft, ip: ip)
+        let forwarding = "/proc/sys/net/ipv4/ip_forward"
+        hostForwardedBefore = (try? String(contentsOfFile: forwarding, encoding: .utf8))?.hasPrefix("1") ?? false
+        if !hostForwardedBefore {
+            guard Self.write("1", to: forwarding) else { throw EgressSetupError("cannot turn on \(forwarding): \(errnoName(errno))") }
+        }
+        do {
+            try nft.run(EgressRuleset.table(configuration, hostForwardedBefore: hostForwardedBefore))
+        } catch {
+            throw EgressSetupError("cannot install nftables table \(configuration.table): \(error)")
+        }
+        do {
+            resolver = try EgressResolver(port: configuration.resolverPort)
+        } catch {
+            _ = try? nft.run("delete table inet \(configuration.table)\n")
+            throw error
+        }
+        resolver.start { [unowned self] query, source in self.answer(query, from: source) }
+    }
+
+    deinit { shutdown() }
+
+    /// Stops the resolver, removes the table (and with it every jail's rules) and turns IPv4
+    /// forwarding back off if edgyd turned it on. Jails still running lose their network.
+    public func shutdown() {
+        let first = state.withLock { s -> Bool in
+            defer { s.stopped = true }
+            return !s.stopped
+        }
+        guard first else { return }
+        resolver.stop()
+        _ = try? nft.run("delete table inet \(configuration.table)\n")
+        if !hostForwardedBefore { _ = Self.write("0", to: "/proc/sys/net/ipv4/ip_forward") }
+    }
+
+    /// A free slot for a jail that will have `rules`.
+    public func lease(rules: [EgressRule]) throws(EgressSetupError) -> EgressSlot {
+        let configuration = self.configuration
+        let slot = state.withLock { s -> EgressSlot? in
+            let index: Int
+            if let free = s.freeSlots.popLast() {
+                index = free
+            } else if s.nextSlot <= configuration.slotCount {
+                index = s.nextSlot
+                s.nextSlot += 1
+            } else {
+                return nil
+            }
+            let slot = EgressSlot(index: index, configuration: configuration)
+            s.jails[index] = JailEgress(slot: slot, rules: rules)
+            return slot
+        }
+        guard let slot else { throw EgressSetupError("every address of the egress range \(configuration.range) is in use") }
+        return slot
+    }
+
+    /// The veth pair (the jail's end, `eth0`, created inside the namespace of `pid`) and the
+    /// jail's chains. On failure the caller releases the slot.
+    public func plumb(_ slot: EgressSlot, pid: pid_t) throws(EgressSetupError) {
+        let host = "\(IPv4Network.dotted(slot.hostAddress))/\(EgressSlot.prefixLength)"
+        let batch = """
+            link add \(slot.interface) type veth peer name eth0 netns \(pid)
+            addr add \(host) dev \(slot.interface)
+            link set \(slot.interface) up
+
+            """
+        // No IPv6 on the host's end: a jail must not reach the host over a link-local address.
+        if let failure = HostTool.run(ip, ["-batch", "-"], input: batch) {
+            throw EgressSetupError("veth pair \(slot.interface): \(failure)")
+        }
+        _ = Self.write("1", to: "/proc/sys/net/ipv6/conf/\(slot.interface)/disable_ipv6")
+        let rules = state.withLock { $0.jails[slot.index]?.rules ?? [] }
+        do {
+            try nft.run(EgressRuleset.jail(slot, rules: rules, configuration))
+        } catch {
+            throw EgressSetupError("nftables rules of \(slot.interface): \(error)")
+        }
+    }
+
+    /// The jail's counters now (call it once its processes are dead).
+    public func report(_ slot: EgressSlot) -> NetworkReport {
+        guard let listing = try? nft.run(EgressRuleset.listCounters(slot, configuration), json: true) else { return NetworkReport() }
+        return EgressCounters.parse(listing, slot: slot)
+    }
+
+    /// Removes the jail's rules and interface and frees its slot. Idempotent.
+    public func release(_ slot: EgressSlot) {
+        let known = state.withLock { s -> Bool in s.jails[slot.index] != nil }
+        guard known else { return }
+        _ = try? nft.run(EgressRuleset.removeJail(slot, configuration))
+        // Gone already if the jail's namespace has been freed; removing it ourselves means the
+        // name is free before the slot is reused (namespace teardown is asynchronous).
+        _ = HostTool.run(ip, ["link", "del", slot.interface])
+        state.withLock { s in
+            if s.jails.removeValue(forKey: slot.index) != nil { s.freeSlots.append(slot.index) }
+        }
+    }
+
+    /// Replaces the configured answers. Names a running jail has resolved stay pinned to their
+    /// first answer until the jail ends; later jails get the new ones.
+    public func setHosts(_ answers: [String: [UInt32]]) {
+        hosts.withLock { $0 = answers }
+    }
+
+    /// What each live jail has pinned for `name` (for tests and diagnostics).
+    public func pinned(_ name: String) -> [[UInt32]] {
+        state.withLock { s in s.jails.values.compactMap { $0.pinned[name] } }
+    }
+
+    /// Interfaces of this host's prefix that exist now (for tests and the self-check).
+    public func interfaces() -> [String] { Self.interfaces(prefix: configuration.interfacePrefix) }
+
+    static func interfaces(prefix: String) -> [String] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: "/sys/class/net")) ?? []
+        return names.filter { name in
+            name.hasPrefix(prefix) && name.count > prefix.count && name.dropFirst(prefix.count).allSatisfy(\.isNumber)
+        }.sorted()
+    }
+
+    private static func removeLeftovers(_ configuration: EgressConfiguration, nft: NFTables, ip: String) {
+        if (try? nft.run("list table inet \(configuration.table)\n")) != nil {
+            _ = try? nft.run("delete table inet \(configuration.table)\n")
+        }
+        for name in interfaces(prefix: configuration.interfacePrefix) { _ = HostTool.run(ip, ["link", "del", name]) }
+    }
+
+    static func write(_ value: String, to path: String) -> Bool {
+        let fd = open(path, O_WRONLY | O_CLOEXEC)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        return value.withCString { Glibc.write(fd, $0, strlen($0)) } == value.utf8.count
+    }
+
+    // MARK: The resolver's decisions
+
+    /// The answer to `query` from a jail at `source` (host byte order).
+    func answer(_ query: DNSQuery, from source: UInt32) -> [UInt8] {
+        let c = configuration
+        guard c.range.contains(source), source & 3 == 2 else { return query.response(.refused) }
+        let index = Int((source - c.range.address) / 4)
+        guard let jail = state.withLock({ $0.jails[index] }) else { return query.response(.refused) }
+        let matching = jail.rules.filter { $0.matches(name: query.name) }
+        guard query.questionClass == DNSQuery.classIN, !matching.isEmpty else { return query.response(.nameError) }
+        guard query.type == DNSQuery.typeA else { return query.response(.noError) }
+        if let pinned = jail.pinned[query.name] { return query.response(.noError, addresses: pinned) }
+        guard let resolved = resolve(query.name) else { return query.response(.serverFailure) }
+        let accepted = resolved.filter { address in
+            !c.range.contains(address) && matching.contains { $0.acceptsAnswer(address) }
+        }
+        // Pin before answering: the jail cannot connect to an address it has not been told.
+        let pins = matching.compactMap { rule -> String? in
+            let addresses = accepted.filter { rule.acceptsAnswer($0) }
+            return addresses.isEmpty ? nil : EgressRuleset.pin(jail.slot, addresses: addresses, rule: rule, c)
+        }
+        if !pins.isEmpty {
+            do { try nft.run(pins.joined()) } catch { return query.response(.serverFailure) }
+        }
+        // The first answer stands for the jail's lifetime, even if a second query raced it.
+        let answer = state.withLock { s -> [UInt32] in
+            guard var current = s.jails[index] else { return [] }
+            if let earlier = current.pinned[query.name] { return earlier }
+            current.pinned[query.name] = accepted
+            s.jails[index] = current
+            return accepted
+        }
+        return query.response(.noError, addresses: answer)
+    }
+
+    /// The configured answer, else the host's resolver (IPv4 only).
+    private func resolve(_ name: String) -> [UInt32]? {
+        if let fixed = hosts.withLock({ $0[name] }) { return fixed }
+        var hints = addrinfo()
+        hints.ai_family = AF_INET
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var list: UnsafeMutablePointer<addrinfo>?
+        guard getaddrinfo(name, nil, &hints, &list) == 0 else { return nil }
+        defer { freeaddrinfo(list) }
+        var out: [UInt32] = []
+        var cursor = list
+        while let entry = cursor {
+            if entry.pointee.ai_family == AF_INET, let raw = entry.pointee.ai_addr {
+                let address = raw.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { UInt32(bigEndian: $0.pointee.sin_addr.s_addr) }
+                if !out.contains(address) { out.append(address) }
+            }
+            cursor = entry.pointee.ai_next
+        }
+        return out
+    }
+}

@@ -2,6 +2,7 @@ import EdgyAPI
 import EdgyAuth
 import EdgyCgroup
 import EdgyJail
+import EdgyNetwork
 import EdgyPolicy
 import EdgyQueue
 import EdgyStore
@@ -60,7 +61,21 @@ public struct Daemon: Sendable {
         if leftovers > 0 {
             logger.warning("killed and removed jail cgroups left by a previous run", metadata: ["groups": "\(leftovers)"])
         }
-        let supervisor = try JailSupervisor(host: JailHostConfiguration(poolSize: configuration.jailPool), cgroups: cgroups)
+        // Egress: leftovers of a killed edgyd are removed here; without nftables or veth (or with
+        // egress off), egress policies are refused with the reason instead of failing each task.
+        let egress = try configuration.egressConfiguration()
+        let supervisor = try JailSupervisor(
+            host: JailHostConfiguration(poolSize: configuration.jailPool, egress: egress), cgroups: cgroups)
+        if let left = supervisor.egressHost?.leftovers, left.table || !left.interfaces.isEmpty {
+            logger.warning("removed egress rules left by a previous run", metadata: [
+                "table": "\(left.table)", "interfaces": "\(left.interfaces.joined(separator: ","))",
+            ])
+        }
+        if let why = supervisor.egressUnavailable {
+            let reason = egress == nil ? "egress = \"off\" in edgyd's configuration" : why
+            let refused = catalog.refuse { $0.network.mode == .egress ? "it needs network egress, which this host cannot give: \(reason)" : nil }
+            for diagnostic in refused { logger.error("policy refused", metadata: ["diagnostic": "\(diagnostic)"]) }
+        }
 
         let notifier = TaskNotifier()
         if configuration.store == "sqlite" {

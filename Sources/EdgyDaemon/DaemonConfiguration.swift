@@ -1,3 +1,4 @@
+import EdgyNetwork
 import EdgyPolicy
 import EdgyStore
 import Foundation
@@ -49,6 +50,16 @@ public struct DaemonConfiguration: Sendable, Hashable {
     /// Failed authentications one client address may make per minute before its further failures
     /// are answered 429 until the minute ends (0 turns the limit off).
     public var authFailureLimit: Int = 10
+    /// `auto`: egress policies run when the host has nftables and veth (else they are refused at
+    /// load, with the reason); `off`: refused always.
+    public var egress: String = "auto"
+    /// Egress jails' addresses, nftables table, host interface prefix, resolver port and fixed
+    /// answers (`egress_hosts = "name=10.1.2.3,other=10.1.2.4"`); docs/network.md.
+    public var egressRange: String = "10.231.0.0/16"
+    public var egressTable: String = "edgy"
+    public var egressInterfacePrefix: String = "edgy"
+    public var egressResolverPort: Int = 5300
+    public var egressHosts: String = ""
 
     public init() {}
 
@@ -56,8 +67,34 @@ public struct DaemonConfiguration: Sendable, Hashable {
     public static let keys = [
         "listen", "state_dir", "policies", "workers", "queue_capacity", "retention_hours", "store", "worker_id",
         "shutdown_grace_s", "cgroup_parent", "jail_pool", "lease_s", "tenant_max_queued", "tenant_max_running",
-        "tenant_max_stored", "tenant_max_bytes", "auth_failure_limit",
+        "tenant_max_stored", "tenant_max_bytes", "auth_failure_limit", "egress", "egress_range", "egress_table",
+        "egress_interface_prefix", "egress_resolver_port", "egress_hosts",
     ]
+
+    /// The egress settings, or nil with `egress = "off"`.
+    public func egressConfiguration() throws(ConfigurationError) -> EgressConfiguration? {
+        guard ["auto", "off"].contains(egress) else { throw ConfigurationError("egress must be \"auto\" or \"off\", got \"\(egress)\"") }
+        if egress == "off" { return nil }
+        guard let range = IPv4Network.parse(egressRange) else {
+            throw ConfigurationError("egress_range must be an IPv4 CIDR such as 10.231.0.0/16, got \"\(egressRange)\"")
+        }
+        guard (1...65535).contains(egressResolverPort) else {
+            throw ConfigurationError("egress_resolver_port must be between 1 and 65535, got \(egressResolverPort)")
+        }
+        var hosts: [String: [UInt32]] = [:]
+        for entry in egressHosts.split(separator: ",") {
+            let parts = entry.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard parts.count == 2, EgressRule.isHostName(parts[0]), let address = IPv4Network.parseAddress(parts[1]) else {
+                throw ConfigurationError("egress_hosts: expected NAME=IPV4 entries joined by commas, got \"\(entry)\"")
+            }
+            hosts[parts[0].lowercased(), default: []].append(address)
+        }
+        let configuration = EgressConfiguration(
+            range: range, table: egressTable, interfacePrefix: egressInterfacePrefix,
+            resolverPort: UInt16(egressResolverPort), hosts: hosts)
+        if let problem = configuration.problem { throw ConfigurationError(problem) }
+        return configuration
+    }
 
     /// The keys of a `[tenants.NAME]` table.
     public static let tenantKeys = ["max_queued", "max_stored", "max_bytes"]
@@ -159,6 +196,12 @@ public struct DaemonConfiguration: Sendable, Hashable {
         case "tenant_max_stored": tenantMaxStored = try number(Int.self)
         case "tenant_max_bytes": tenantMaxBytes = try number(Int64.self)
         case "auth_failure_limit": authFailureLimit = try number(Int.self)
+        case "egress": egress = value
+        case "egress_range": egressRange = value
+        case "egress_table": egressTable = value
+        case "egress_interface_prefix": egressInterfacePrefix = value
+        case "egress_resolver_port": egressResolverPort = try number(Int.self)
+        case "egress_hosts": egressHosts = value
         default: throw ConfigurationError("\(source): unknown key `\(key)`")
         }
     }
@@ -171,6 +214,7 @@ public struct DaemonConfiguration: Sendable, Hashable {
         guard (0...64).contains(jailPool) else { throw ConfigurationError("jail_pool must be between 0 and 64, got \(jailPool)") }
         guard authFailureLimit >= 0 else { throw ConfigurationError("auth_failure_limit must be 0 (off) or more, got \(authFailureLimit)") }
         guard queueCapacity >= 1 else { throw ConfigurationError("queue_capacity must be at least 1") }
+        _ = try egressConfiguration()
         let tenantLimits: [(String, Int64?)] = [
             ("tenant_max_queued", tenantMaxQueued.map(Int64.init)), ("tenant_max_running", tenantMaxRunning.map(Int64.init)),
             ("tenant_max_stored", tenantMaxStored.map(Int64.init)), ("tenant_max_bytes", tenantMaxBytes),

@@ -30,6 +30,8 @@ public final class EgressHost: Sendable {
     private let resolver: EgressResolver
     /// The configured answers; replaced as a whole by `setHosts` (a configuration reload).
     private let hosts: Mutex<[String: [UInt32]]>
+    /// What an earlier edgyd left and this one removed at start: its table, and interfaces.
+    public let leftovers: (table: Bool, interfaces: [String])
 
     private struct State {
         var nextSlot = 1
@@ -76,7 +78,7 @@ public final class EgressHost: Sendable {
         self.ip = ip
         hosts = Mutex(configuration.hosts)
         do { nft = try NFTables() } catch { throw EgressSetupError("libnftables: \(error)") }
-        Self.removeLeftovers(configuration, nft: nft, ip: ip)
+        leftovers = Self.removeLeftovers(configuration, nft: nft, ip: ip)
         let forwarding = "/proc/sys/net/ipv4/ip_forward"
         hostForwardedBefore = (try? String(contentsOfFile: forwarding, encoding: .utf8))?.hasPrefix("1") ?? false
         if !hostForwardedBefore {
@@ -195,11 +197,12 @@ public final class EgressHost: Sendable {
         }.sorted()
     }
 
-    private static func removeLeftovers(_ configuration: EgressConfiguration, nft: NFTables, ip: String) {
-        if (try? nft.run("list table inet \(configuration.table)\n")) != nil {
-            _ = try? nft.run("delete table inet \(configuration.table)\n")
-        }
-        for name in interfaces(prefix: configuration.interfacePrefix) { _ = HostTool.run(ip, ["link", "del", name]) }
+    private static func removeLeftovers(_ configuration: EgressConfiguration, nft: NFTables, ip: String) -> (table: Bool, interfaces: [String]) {
+        let table = (try? nft.run("list table inet \(configuration.table)\n")) != nil
+        if table { _ = try? nft.run("delete table inet \(configuration.table)\n") }
+        let links = interfaces(prefix: configuration.interfacePrefix)
+        for name in links { _ = HostTool.run(ip, ["link", "del", name]) }
+        return (table, links)
     }
 
     static func write(_ value: String, to path: String) -> Bool {

@@ -5,6 +5,10 @@ import Synchronization
 public final class PolicyCatalog: Sendable {
     public let directory: String
     private let state: Mutex<[String: LoadedPolicy]>
+    /// Why this host cannot run a policy (egress without nftables, say): such policies are left
+    /// out, at load and at every reload, with an error naming the file and the reason.
+    public typealias Refusal = @Sendable (Policy) -> String?
+    private let refusal = Mutex<Refusal?>(nil)
 
     private init(directory: String, policies: [String: LoadedPolicy]) {
         self.directory = directory
@@ -31,11 +35,30 @@ public final class PolicyCatalog: Sendable {
         state.withLock { $0.values.sorted { $0.policy.name < $1.policy.name } }
     }
 
+    /// Leaves out, now and at every reload, the policies `refusal` gives a reason for; returns
+    /// an error per policy left out.
+    public func refuse(_ refusal: @escaping Refusal) -> [PolicyDiagnostic] {
+        self.refusal.withLock { $0 = refusal }
+        return state.withLock { current in Self.applying(refusal, to: &current) }
+    }
+
+    private static func applying(_ refusal: Refusal?, to policies: inout [String: LoadedPolicy]) -> [PolicyDiagnostic] {
+        guard let refusal else { return [] }
+        var out: [PolicyDiagnostic] = []
+        for (name, loaded) in policies.sorted(by: { $0.key < $1.key }) {
+            guard let reason = refusal(loaded.policy) else { continue }
+            policies[name] = nil
+            out.append(PolicyDiagnostic(file: loaded.path, message: "not loaded: \(reason)"))
+        }
+        return out
+    }
+
     /// Re-reads the directory. Policies whose files now have errors keep their previous version,
     /// so a typo never takes a policy away from running tasks' retries.
     @discardableResult
     public func reload() -> [PolicyDiagnostic] {
-        let (fresh, diagnostics) = PolicyDirectory(path: directory).loadAll()
+        var (fresh, diagnostics) = PolicyDirectory(path: directory).loadAll()
+        diagnostics += Self.applying(refusal.withLock { $0 }, to: &fresh)
         state.withLock { current in
             var next = fresh
             let broken = Set(diagnostics.filter { $0.severity == .error }.map { policyName(ofFile: $0.file) })

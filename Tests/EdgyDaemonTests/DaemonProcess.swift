@@ -45,6 +45,9 @@ final class DaemonProcess: @unchecked Sendable {
     func start() throws {
         var environment = ProcessInfo.processInfo.environment
         environment["EDGY_CGROUP_PARENT"] = cgroupParent
+        // Daemons of parallel tests would share one egress table and resolver port; a test of
+        // egress turns it on with its own.
+        environment["EDGY_EGRESS"] = "off"
         environment.merge(extraEnvironment) { $1 }
         let process = try BoundedProcess(
             TestSupport.productsDirectory + "/edgyd", arguments, environment: environment, stdoutPath: logPath, stderrPath: logPath)

@@ -111,7 +111,8 @@ struct ShippedPolicyJailTests {
             let file = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
             if file.hasSuffix(".toml") { names.append(String(file.dropLast(5))) }
         }
-        let covered = Set(Self.cases.map(\.0))
+        // `egress` runs its sample in EgressJailTests, which gives jails a network.
+        let covered = Set(Self.cases.map(\.0)).union(["egress"])
         #expect(Set(names).subtracting(["base"]) == covered, "shipped: \(names.sorted())")
     }
 }

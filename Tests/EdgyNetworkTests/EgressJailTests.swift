@@ -19,6 +19,8 @@ struct EgressJailTests {
             "svc.test": [IPv4Network.parseAddress(Upstream.server)!],
             "private.test": [IPv4Network.parseAddress("10.99.0.1")!],
             "metadata.test": [IPv4Network.parseAddress("169.254.169.254")!],
+            // The shipped `egress` policy's index, served by the upstream.
+            "pypi.org": [IPv4Network.parseAddress(Upstream.server)!],
         ])
 
     /// The jail's side: connect to each `HOST:PORT:BYTES`, send BYTES, read the reply; one line each.
@@ -172,6 +174,18 @@ struct EgressJailTests {
             #expect(listened.stdoutText == "nobody\n")
             // Its own address is local to its namespace (the kernel refuses that one), the rest nftables.
             #expect(prober.network?.refused == targets.count - 1)
+        }
+    }
+
+    @Test func theShippedEgressPolicyRunsItsSample() async throws {
+        try await withEgress { env in
+            let root = TestSupport.repositoryRoot
+            let loaded = try PolicyLoader.load(name: "egress", directory: root + "/policies")
+            let sample = try String(contentsOfFile: root + "/sample/egress.py", encoding: .utf8)
+            let report = await env.supervisor.run(JailRequest(
+                policy: loaded.policy, policyDigest: loaded.digest, files: [TaskFile(path: "main.py", contents: Array(sample.utf8))]))
+            #expect(lines(report) == ["example.com is not listed", "hello from egress"], "\(report.stdoutText)\(report.stderrText)")
+            #expect(report.network?.connections == 1)
         }
     }
 

@@ -4,7 +4,7 @@ import Glibc
 
 /// The far side of egress tests: a network namespace joined to the host by a veth pair, holding
 /// two addresses of TEST-NET-2 (198.51.100.0/24, never routed on the internet) and TCP servers
-/// on ports 8000 and 8001 that log every connection and the bytes it sent. The host routes the
+/// on ports 443, 8000 and 8001 that log every connection and the bytes it sent. The host routes the
 /// range to the pair, so no test packet leaves the machine; `start` checks that route first.
 final class Upstream: @unchecked Sendable {
     static let server = "198.51.100.10"
@@ -45,7 +45,7 @@ final class Upstream: @unchecked Sendable {
             while True:
                 c, _ = s.accept()
                 threading.Thread(target=handle, args=(c,), daemon=True).start()
-        for p in (8000, 8001): threading.Thread(target=serve, args=(p,), daemon=True).start()
+        for p in (443, 8000, 8001): threading.Thread(target=serve, args=(p,), daemon=True).start()
         log.write("ready\\n")
         threading.Event().wait()
         """

@@ -3,17 +3,18 @@ import Foundation
 import Testing
 
 @Suite struct ShippedPolicyTests {
-    static let names = ["base", "default", "sh", "python", "node", "c"]
+    static let names = ["base", "default", "sh", "python", "node", "c", "egress"]
 
     @Test(arguments: names)
     func loadsWithoutErrors(name: String) throws {
         let loaded = try PolicyLoader.load(name: name, directory: shippedPolicies)
         #expect(!loaded.policy.description.isEmpty)
         #expect(loaded.warnings.isEmpty, "\(loaded.warnings)")
-        #expect(loaded.policy.network.mode == .none)
+        // Only the egress example reaches out, and only to what it lists.
+        #expect(loaded.policy.network.mode == (name == "egress" ? .egress : .none))
         #expect(loaded.policy.seccomp.deny.contains("ptrace"))
         if name != "base" {
-            #expect(loaded.policy.extends == "base")
+            #expect(loaded.policy.extends == (name == "egress" ? "python" : "base"))
             #expect(loaded.policy.run.command.contains { $0.contains("{entry}") })
             #expect(loaded.policy.run.entry != nil)
         }

@@ -153,7 +153,7 @@ let package = Package(
             swiftSettings: strict
         ),
         .executableTarget(name: "edgy", dependencies: ["EdgyCLI"], swiftSettings: strict),
-        .executableTarget(name: "edgy-bench", dependencies: ["EdgyModel", "EdgyJail", "EdgyPolicy", "EdgyCgroup"], path: "Sources/edgy-bench", swiftSettings: strict),
+        .executableTarget(name: "edgy-bench", dependencies: ["EdgyModel", "EdgyJail", "EdgyNetwork", "EdgyPolicy", "EdgyCgroup"], path: "Sources/edgy-bench", swiftSettings: strict),
         // A small static C program run inside jails: it tries what the jail must forbid.
         .executableTarget(name: "edgy-probe", path: "Sources/edgy-probe", cSettings: [.define("_GNU_SOURCE")]),
         .target(name: "EdgyTestSupport", dependencies: ["EdgyModel", "EdgyJail", "EdgyPolicy", "EdgyCgroup", "EdgyQueue", "CZlib"], path: "Tests/EdgyTestSupport", swiftSettings: strict),

@@ -32,7 +32,7 @@ import Testing
     @Test func checkShippedDirectory() {
         let report = PolicyCheckCommand.check(paths: [Self.policies])
         #expect(!report.failed, "\(report.diagnostics)")
-        #expect(report.ok.count == 6)
+        #expect(report.ok.count == 7)
         #expect(report.ok.contains { $0.hasPrefix("ok python (") && $0.count == "ok python ()".count + 64 })
     }
 

@@ -136,4 +136,24 @@ struct RunCommandTests {
         #expect(allowed.status == 0)
         #expect(!allowed.stdout.contains("denied"), "\(allowed.stdout)")
     }
+
+    @Test func policyExplainConnectNamesTheEntryOrWhyNot() throws {
+        let allowed = try Self.edgy(["policy", "explain", "egress", "--connect", "pypi.org:443"])
+        #expect(allowed.status == 0, "\(allowed.stderr)")
+        #expect(allowed.stdout.hasPrefix("allowed: pypi.org:443/tcp by \"pypi.org:443\""), "\(allowed.stdout)")
+        let port = try Self.edgy(["policy", "explain", "egress", "--connect", "pypi.org:80"])
+        #expect(port.status == 1)
+        #expect(port.stdout.contains("names the host but not this port"), "\(port.stdout)")
+        let metadata = try Self.edgy(["policy", "explain", "egress", "--connect", "169.254.169.254:80"])
+        #expect(metadata.status == 1)
+        #expect(metadata.stdout.contains("169.254.0.0/16 (link-local"), "\(metadata.stdout)")
+        let none = try Self.edgy(["policy", "explain", "python", "--connect", "pypi.org:443"])
+        #expect(none.status == 1)
+        #expect(none.stdout.contains("mode is \"none\""), "\(none.stdout)")
+        let bad = try Self.edgy(["policy", "explain", "egress", "--connect", "pypi.org"])
+        #expect(bad.status != 0)
+        #expect(bad.stderr.contains("expected HOST:PORT"), "\(bad.stderr)")
+        let both = try Self.edgy(["policy", "explain", "egress", "ptrace", "--connect", "pypi.org:443"])
+        #expect(both.status != 0)
+    }
 }

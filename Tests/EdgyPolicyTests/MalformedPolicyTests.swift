@@ -28,6 +28,12 @@ import Testing
         Case(label: "negative limit", text: "[limits]\nwall_time_s = -1\n", line: 2, message: "expected a positive number, got -1"),
         Case(label: "limit above maximum", text: "[limits]\npids = 10000000\n", line: 2, message: "above the maximum"),
         Case(label: "bad enum value", text: "[network]\nmode = \"host\"\n", line: 2, message: "[network] mode: unknown value \"host\""),
+        Case(label: "IPv6 egress destination", text: "[network]\nmode = \"egress\"\nallow = [\"pypi.org:443\", \"[::1]:80\"]\n", line: 3,
+             message: "[network] allow: \"[::1]:80\": IPv6 destinations are not supported: jails have IPv4 egress only"),
+        Case(label: "egress port out of range", text: "[network]\nmode = \"egress\"\nallow = [\"pypi.org:99999\"]\n", line: 3,
+             message: "expected a port (1-65535)"),
+        Case(label: "egress CIDR with host bits", text: "[network]\nallow = [\"10.1.2.3/24\"]\n", line: 2,
+             message: "no host bits past the prefix"),
         Case(label: "typo'd syscall", text: """
             [seccomp]
             allow = [

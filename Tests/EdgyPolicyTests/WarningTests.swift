@@ -16,6 +16,10 @@ import Testing
         Case(text: "[identity]\nuid = 0\nuser_namespace = false\n", line: 2, message: "real root on the host"),
         Case(text: "[network]\nmode = \"loopback\"\n[limits]\npids = 1000\n", line: 2, message: "[network] mode: network \"loopback\""),
         Case(text: "[seccomp]\nallow = [\"@default\", \"getpid\"]\ndeny = [\"getpid\"]\n", line: 3, message: "`getpid` is both allowed and denied"),
+        Case(text: "[network]\nmode = \"egress\"\nallow = [\"0.0.0.0/0:443\"]\n", line: 3, message: "[network] allow: a broad grant: \"0.0.0.0/0:443\" allows 4294967296 addresses"),
+        Case(text: "[network]\nmode = \"egress\"\nallow = [\"*.com:443\"]\n", line: 3, message: "allows every name under .com"),
+        Case(text: "[network]\nmode = \"egress\"\n", line: 2, message: "\"egress\" with an empty allow list reaches nothing"),
+        Case(text: "[network]\nmode = \"loopback\"\nallow = [\"pypi.org:443\"]\n", line: 3, message: "is used only with mode = \"egress\""),
     ])
     func warns(_ c: Case) throws {
         let loaded = try PolicyLoader.parse(c.text, name: "w", file: "w.toml", directory: nil)

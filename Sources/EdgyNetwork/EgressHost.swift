@@ -52,6 +52,7 @@ public final class EgressHost: Sendable {
     public static func unavailability(_ configuration: EgressConfiguration = EgressConfiguration()) -> String? {
         if let problem = configuration.problem { return problem }
         guard let ip = HostTool.ip else { return "iproute2's `ip` is not installed (Debian: iproute2)" }
+        if let missing = netfilterNetlinkMissing() { return missing }
         let nft: NFTables
         do { nft = try NFTables() } catch { return "libnftables cannot start: \(error)" }
         let probe = "\(configuration.table)_probe"
@@ -69,11 +70,22 @@ public final class EgressHost: Sendable {
         return nil
     }
 
+    /// libnftables exits the whole process when it cannot open its netlink socket (a kernel
+    /// without nf_tables, or a guest that cannot load the module): ask the kernel first.
+    static func netfilterNetlinkMissing() -> String? {
+        let netlinkNetfilter: Int32 = 12  // NETLINK_NETFILTER, linux/netlink.h
+        let fd = socket(AF_NETLINK, Int32(SOCK_RAW.rawValue) | Int32(SOCK_CLOEXEC.rawValue), netlinkNetfilter)
+        guard fd >= 0 else { return "this kernel has no netfilter netlink (nf_tables): \(errnoName(errno))" }
+        close(fd)
+        return nil
+    }
+
     /// Removes what an earlier edgyd left (its table, its interfaces: after a `kill -9`), turns on
     /// IPv4 forwarding, installs the table and starts the resolver.
     public init(_ configuration: EgressConfiguration) throws(EgressSetupError) {
         if let problem = configuration.problem { throw EgressSetupError(problem) }
         guard let ip = HostTool.ip else { throw EgressSetupError("iproute2's `ip` is not installed") }
+        if let missing = Self.netfilterNetlinkMissing() { throw EgressSetupError(missing) }
         self.configuration = configuration
         self.ip = ip
         hosts = Mutex(configuration.hosts)

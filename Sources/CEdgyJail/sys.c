@@ -9,14 +9,9 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/eventfd.h>
-#include <spawn.h>
 #include <unistd.h>
 
 int edgy_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
-
-int edgy_spawn_close_from(posix_spawn_file_actions_t *actions, int lowest) {
-    return posix_spawn_file_actions_addclosefrom_np(actions, lowest);
-}
 
 int edgy_eventfd(void) { return eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK); }
 

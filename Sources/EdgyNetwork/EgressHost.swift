@@ -23,7 +23,6 @@ public struct EgressSetupError: Error, Sendable, CustomStringConvertible {
 public final class EgressHost: Sendable {
     public let configuration: EgressConfiguration
     let nft: NFTables
-    private let ip: String
     /// Whether the host forwarded IPv4 before edgyd turned it on (then turned off again at shutdown).
     private let hostForwardedBefore: Bool
     private let state = Mutex(State())
@@ -51,7 +50,6 @@ public final class EgressHost: Sendable {
     /// (a scratch table and a scratch pair, removed at once).
     public static func unavailability(_ configuration: EgressConfiguration = EgressConfiguration()) -> String? {
         if let problem = configuration.problem { return problem }
-        guard let ip = HostTool.ip else { return "iproute2's `ip` is not installed (Debian: iproute2)" }
         if let missing = netfilterNetlinkMissing() { return missing }
         let nft: NFTables
         do { nft = try NFTables() } catch { return "libnftables cannot start: \(error)" }
@@ -63,10 +61,12 @@ public final class EgressHost: Sendable {
             return "the kernel refused an nftables table (nf_tables): \(error)"
         }
         let name = "\(configuration.interfacePrefix)probe"
-        if let failure = HostTool.run(ip, ["link", "add", name, "type", "veth", "peer", "name", name + "p"]) {
-            return "the kernel refused a veth pair: \(failure)"
+        do {
+            try RouteNetlink.addVeth(host: name, peer: name + "p", peerNamespacePID: getpid())
+        } catch {
+            return "the kernel refused a veth pair: \(error)"
         }
-        _ = HostTool.run(ip, ["link", "del", name])
+        try? RouteNetlink.delete(name)
         return nil
     }
 
@@ -84,13 +84,11 @@ public final class EgressHost: Sendable {
     /// IPv4 forwarding, installs the table and starts the resolver.
     public init(_ configuration: EgressConfiguration) throws(EgressSetupError) {
         if let problem = configuration.problem { throw EgressSetupError(problem) }
-        guard let ip = HostTool.ip else { throw EgressSetupError("iproute2's `ip` is not installed") }
         if let missing = Self.netfilterNetlinkMissing() { throw EgressSetupError(missing) }
         self.configuration = configuration
-        self.ip = ip
         hosts = Mutex(configuration.hosts)
         do { nft = try NFTables() } catch { throw EgressSetupError("libnftables: \(error)") }
-        leftovers = Self.removeLeftovers(configuration, nft: nft, ip: ip)
+        leftovers = Self.removeLeftovers(configuration, nft: nft)
         let forwarding = "/proc/sys/net/ipv4/ip_forward"
         hostForwardedBefore = (try? String(contentsOfFile: forwarding, encoding: .utf8))?.hasPrefix("1") ?? false
         if !hostForwardedBefore {
@@ -149,18 +147,18 @@ public final class EgressHost: Sendable {
     /// The veth pair (the jail's end, `eth0`, created inside the namespace of `pid`) and the
     /// jail's chains. On failure the caller releases the slot.
     public func plumb(_ slot: EgressSlot, pid: pid_t) throws(EgressSetupError) {
-        let host = "\(IPv4Network.dotted(slot.hostAddress))/\(EgressSlot.prefixLength)"
-        let batch = """
-            link add \(slot.interface) type veth peer name eth0 netns \(pid)
-            addr add \(host) dev \(slot.interface)
-            link set \(slot.interface) up
-
-            """
-        // No IPv6 on the host's end: a jail must not reach the host over a link-local address.
-        if let failure = HostTool.run(ip, ["-batch", "-"], input: batch) {
-            throw EgressSetupError("veth pair \(slot.interface): \(failure)")
+        do {
+            try RouteNetlink.addVeth(host: slot.interface, peer: "eth0", peerNamespacePID: pid)
+            let index = if_nametoindex(slot.interface)
+            guard index != 0 else { throw RouteNetlink.Failure(what: "index of \(slot.interface)", errno: errno) }
+            // No IPv6 on the host's end (before it is up): a jail must not reach the host over a
+            // link-local address.
+            _ = Self.write("1", to: "/proc/sys/net/ipv6/conf/\(slot.interface)/disable_ipv6")
+            try RouteNetlink.addAddress(index: index, address: slot.hostAddress, prefixLength: EgressSlot.prefixLength)
+            try RouteNetlink.setUp(index: index)
+        } catch {
+            throw EgressSetupError("veth pair \(slot.interface): \(error)")
         }
-        _ = Self.write("1", to: "/proc/sys/net/ipv6/conf/\(slot.interface)/disable_ipv6")
         let rules = state.withLock { $0.jails[slot.index]?.rules ?? [] }
         do {
             try nft.run(EgressRuleset.jail(slot, rules: rules, configuration))
@@ -182,7 +180,7 @@ public final class EgressHost: Sendable {
         _ = try? nft.run(EgressRuleset.removeJail(slot, configuration))
         // Gone already if the jail's namespace has been freed; removing it ourselves means the
         // name is free before the slot is reused (namespace teardown is asynchronous).
-        _ = HostTool.run(ip, ["link", "del", slot.interface])
+        try? RouteNetlink.delete(slot.interface)
         state.withLock { s in
             if s.jails.removeValue(forKey: slot.index) != nil { s.freeSlots.append(slot.index) }
         }
@@ -209,11 +207,11 @@ public final class EgressHost: Sendable {
         }.sorted()
     }
 
-    private static func removeLeftovers(_ configuration: EgressConfiguration, nft: NFTables, ip: String) -> (table: Bool, interfaces: [String]) {
+    private static func removeLeftovers(_ configuration: EgressConfiguration, nft: NFTables) -> (table: Bool, interfaces: [String]) {
         let table = (try? nft.run("list table inet \(configuration.table)\n")) != nil
         if table { _ = try? nft.run("delete table inet \(configuration.table)\n") }
         let links = interfaces(prefix: configuration.interfacePrefix)
-        for name in links { _ = HostTool.run(ip, ["link", "del", name]) }
+        for name in links { try? RouteNetlink.delete(name) }
         return (table, links)
     }
 

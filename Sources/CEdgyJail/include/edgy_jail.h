@@ -20,7 +20,6 @@
 #include <stdint.h>
 #include <stddef.h>
 #include <sys/types.h>
-#include <spawn.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -294,8 +293,6 @@ int edgy_seccomp_waiting(int listener, uint64_t id);
 int edgy_last_cap(void);
 
 /// pipe2(O_CLOEXEC) and eventfd(EFD_CLOEXEC|EFD_NONBLOCK): -1 and errno on failure.
-/// posix_spawn_file_actions_addclosefrom_np: a spawned host tool holds none of the daemon's fds.
-int edgy_spawn_close_from(posix_spawn_file_actions_t *_Nonnull actions, int lowest);
 int edgy_pipe_cloexec(int fds[_Nonnull 2]);
 int edgy_eventfd(void);
 

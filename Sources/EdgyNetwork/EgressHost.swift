@@ -94,15 +94,21 @@ public final class EgressHost: Sendable {
         if !hostForwardedBefore {
             guard Self.write("1", to: forwarding) else { throw EgressSetupError("cannot turn on \(forwarding): \(errnoName(errno))") }
         }
+        // A failure below leaves the host as it found it.
+        let restoreForwarding = { [hostForwardedBefore] in
+            if !hostForwardedBefore { _ = Self.write("0", to: forwarding) }
+        }
         do {
             try nft.run(EgressRuleset.table(configuration, hostForwardedBefore: hostForwardedBefore))
         } catch {
+            restoreForwarding()
             throw EgressSetupError("cannot install nftables table \(configuration.table): \(error)")
         }
         do {
             resolver = try EgressResolver(port: configuration.resolverPort)
         } catch {
             _ = try? nft.run("delete table inet \(configuration.table)\n")
+            restoreForwarding()
             throw error
         }
         resolver.start { [unowned self] query, source in self.answer(query, from: source) }

@@ -177,6 +177,33 @@ struct EgressJailTests {
         }
     }
 
+    @Test func aResolverPortInUseMakesEgressUnavailableAndLeavesTheHostAsItWas() async throws {
+        // Another program holds the resolver's port.
+        let holder = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+        defer { close(holder) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = Self.configuration.resolverPort.bigEndian
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(holder, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        try #require(bound == 0)
+        let forwardingBefore = try String(contentsOfFile: "/proc/sys/net/ipv4/ip_forward", encoding: .utf8)
+        let supervisor = try JailSupervisor(host: JailHostConfiguration(egress: Self.configuration), cgroups: TestSupport.sharedCgroups())
+        defer { supervisor.shutdown() }
+        let why = try #require(supervisor.egressUnavailable)
+        #expect(why.contains("resolver cannot listen on UDP port \(Self.configuration.resolverPort): EADDRINUSE"), "\(why)")
+        #expect(try String(contentsOfFile: "/proc/sys/net/ipv4/ip_forward", encoding: .utf8) == forwardingBefore)
+        let table = try await BoundedProcess.run("/usr/sbin/nft", ["list", "table", "inet", Self.configuration.table], timeout: .seconds(10))
+        #expect(table.termination.status != 0, "no table is left behind")
+        // An egress attempt says why it cannot run.
+        let policy = TestSupport.policy(["/bin/true"]) { $0.network = Policy.Network(mode: .egress, allow: ["198.51.100.10:8000"]) }
+        let report = await supervisor.run(JailRequest(policy: policy))
+        #expect(report.outcome == .setupError)
+        #expect(report.setup?.stage == "network", "\(String(describing: report.setup))")
+        #expect(report.setup?.detail?.contains("EADDRINUSE") == true)
+    }
+
     @Test func theShippedEgressPolicyRunsItsSample() async throws {
         try await withEgress { env in
             let root = TestSupport.repositoryRoot

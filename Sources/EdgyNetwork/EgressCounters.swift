@@ -1,32 +1,19 @@
 import EdgyModel
 import Foundation
 
-/// Reads one jail's counters and refused destinations from nftables' JSON listing.
+/// Reads the destinations a jail was refused from nftables' JSON listing of its set.
 enum EgressCounters {
-    static func parse(_ listing: String, slot: EgressSlot) -> NetworkReport {
-        var report = NetworkReport()
-        let n = slot.index
-        // One JSON document per listed object, one per line.
+    static func refusedDestinations(_ listing: String) -> [String] {
         for line in listing.split(separator: "\n") {
             guard let document = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
                   let objects = document["nftables"] as? [[String: Any]] else { continue }
             for object in objects {
-                if let counter = object["counter"] as? [String: Any], let name = counter["name"] as? String {
-                    let packets = (counter["packets"] as? NSNumber)?.uint64Value ?? 0
-                    let bytes = (counter["bytes"] as? NSNumber)?.uint64Value ?? 0
-                    switch name {
-                    case "out_\(n)": report.bytesOut = bytes
-                    case "in_\(n)": report.bytesIn = bytes
-                    case "conn_\(n)": report.connections = Int(packets)
-                    case "refused_\(n)": report.refused = Int(packets)
-                    default: break
-                    }
-                } else if let set = object["set"] as? [String: Any], let elements = set["elem"] as? [Any] {
-                    report.refusedDestinations = elements.compactMap(destination).sorted().prefix(NetworkReport.maxRefusedShown).map { $0 }
+                if let set = object["set"] as? [String: Any], let elements = set["elem"] as? [Any] {
+                    return Array(elements.compactMap(destination).sorted().prefix(NetworkReport.maxRefusedShown))
                 }
             }
         }
-        return report
+        return []
     }
 
     /// `{"concat": ["198.51.100.9", "tcp", 8001]}` (possibly inside `{"elem": {"val": …}}`) →

@@ -175,8 +175,18 @@ public final class EgressHost: Sendable {
 
     /// The jail's counters now (call it once its processes are dead).
     public func report(_ slot: EgressSlot) -> NetworkReport {
-        guard let listing = try? nft.run(EgressRuleset.listCounters(slot, configuration), json: true) else { return NetworkReport() }
-        return EgressCounters.parse(listing, slot: slot)
+        let table = configuration.table
+        func counter(_ name: String) -> (packets: UInt64, bytes: UInt64) {
+            (try? NFTablesCounters.read(table: table, name: "\(name)_\(slot.index)")) ?? (0, 0)
+        }
+        var report = NetworkReport(
+            bytesOut: counter("out").bytes, bytesIn: counter("in").bytes,
+            connections: Int(counter("conn").packets), refused: Int(counter("refused").packets))
+        // Only then the slower listing (libnftables fetches its cache first).
+        if report.refused > 0, let listing = try? nft.run(EgressRuleset.listRefused(slot, configuration), json: true) {
+            report.refusedDestinations = EgressCounters.refusedDestinations(listing)
+        }
+        return report
     }
 
     /// Removes the jail's rules and interface and frees its slot. Idempotent.

@@ -131,10 +131,8 @@ enum EgressRuleset {
         return "add element inet \(c.table) pinned_\(slot.index) { \(items.joined(separator: ", ")) }\n"
     }
 
-    /// Lists the jail's counters and refused destinations (read as JSON by `EgressCounters`).
-    static func listCounters(_ slot: EgressSlot, _ c: EgressConfiguration) -> String {
-        let n = slot.index, t = "inet \(c.table)"
-        return ["out", "in", "conn", "refused"].map { "list counter \(t) \($0)_\(n)\n" }.joined()
-            + "list set \(t) refusedto_\(n)\n"
+    /// Lists the destinations the jail was refused (read as JSON by `EgressCounters`).
+    static func listRefused(_ slot: EgressSlot, _ c: EgressConfiguration) -> String {
+        "list set inet \(c.table) refusedto_\(slot.index)\n"
     }
 }

@@ -184,10 +184,10 @@ func fmt(_ v: Double, _ width: Int = 8, _ digits: Int = 2) -> String {
     var s: String
     if v.isFinite {
         let scale = digits == 1 ? 10.0 : 100.0
-        let scaled = Int((v * scale).rounded())
+        let scaled = Int((abs(v) * scale).rounded())
         let whole = scaled / Int(scale), frac = scaled % Int(scale)
         let fracText = String(frac)
-        s = "\(whole)." + String(repeating: "0", count: max(0, (digits == 1 ? 1 : 2) - fracText.count)) + fracText
+        s = (v < 0 && scaled > 0 ? "-" : "") + "\(whole)." + String(repeating: "0", count: max(0, (digits == 1 ? 1 : 2) - fracText.count)) + fracText
     } else {
         s = "-"
     }

@@ -146,7 +146,6 @@ final class SupervisorCore: Sendable {
         self.cgroups = cgroups
         self.lastCap = UInt32(edgy_last_cap())
         network = host.egress.map { configuration in
-            if let missing = EgressHost.unavailability(configuration) { return .failure(EgressSetupError(missing)) }
             do throws(EgressSetupError) { return .success(try EgressHost(configuration)) } catch { return .failure(error) }
         }
         pool = host.poolSize > 0 ? JailPool(host: host, cgroups: cgroups, network: network, size: host.poolSize) : nil

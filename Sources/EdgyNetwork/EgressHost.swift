@@ -46,30 +46,6 @@ public final class EgressHost: Sendable {
         var pinned: [String: [UInt32]] = [:]
     }
 
-    /// What the host lacks for egress, or nil: nftables in the kernel and veth pairs. Tries both
-    /// (a scratch table and a scratch pair, removed at once).
-    public static func unavailability(_ configuration: EgressConfiguration = EgressConfiguration()) -> String? {
-        if let problem = configuration.problem { return problem }
-        if let missing = netfilterNetlinkMissing() { return missing }
-        let nft: NFTables
-        do { nft = try NFTables() } catch { return "libnftables cannot start: \(error)" }
-        let probe = "\(configuration.table)_probe"
-        do {
-            try nft.run("add table inet \(probe)\nadd chain inet \(probe) c { type filter hook forward priority filter; policy accept; }\n")
-            try nft.run("delete table inet \(probe)\n")
-        } catch {
-            return "the kernel refused an nftables table (nf_tables): \(error)"
-        }
-        let name = "\(configuration.interfacePrefix)probe"
-        do {
-            try RouteNetlink.addVeth(host: name, peer: name + "p", peerNamespacePID: getpid())
-        } catch {
-            return "the kernel refused a veth pair: \(error)"
-        }
-        try? RouteNetlink.delete(name)
-        return nil
-    }
-
     /// libnftables exits the whole process when it cannot open its netlink socket (a kernel
     /// without nf_tables, or a guest that cannot load the module): ask the kernel first.
     static func netfilterNetlinkMissing() -> String? {
@@ -81,7 +57,8 @@ public final class EgressHost: Sendable {
     }
 
     /// Removes what an earlier edgyd left (its table, its interfaces: after a `kill -9`), turns on
-    /// IPv4 forwarding, installs the table and starts the resolver.
+    /// IPv4 forwarding, installs the table, tries a scratch veth pair and starts the resolver. It
+    /// is the host self-check too: a host without nf_tables or veth throws here, saying which.
     public init(_ configuration: EgressConfiguration) throws(EgressSetupError) {
         if let problem = configuration.problem { throw EgressSetupError(problem) }
         if let missing = Self.netfilterNetlinkMissing() { throw EgressSetupError(missing) }
@@ -102,7 +79,16 @@ public final class EgressHost: Sendable {
             try nft.run(EgressRuleset.table(configuration, hostForwardedBefore: hostForwardedBefore))
         } catch {
             restoreForwarding()
-            throw EgressSetupError("cannot install nftables table \(configuration.table): \(error)")
+            throw EgressSetupError("the kernel refused nftables table \(configuration.table) (nf_tables): \(error)")
+        }
+        let probe = "\(configuration.interfacePrefix)probe"
+        do {
+            try RouteNetlink.addVeth(host: probe, peer: probe + "p", peerNamespacePID: getpid())
+            try? RouteNetlink.delete(probe)
+        } catch {
+            _ = try? nft.run("delete table inet \(configuration.table)\n")
+            restoreForwarding()
+            throw EgressSetupError("the kernel refused a veth pair: \(error)")
         }
         do {
             resolver = try EgressResolver(port: configuration.resolverPort)

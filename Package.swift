@@ -154,6 +154,11 @@ let package = Package(
         ),
         .executableTarget(name: "edgy", dependencies: ["EdgyCLI"], swiftSettings: strict),
         .executableTarget(name: "edgy-bench", dependencies: ["EdgyModel", "EdgyJail", "EdgyNetwork", "EdgyPolicy", "EdgyCgroup"], path: "Sources/edgy-bench", swiftSettings: strict),
+        // The fork server: a small single-threaded C process edgyd clones jails from.
+        .executableTarget(
+            name: "edgy-forkserver", dependencies: ["CEdgyJail"], path: "Sources/edgy-forkserver",
+            cSettings: [.define("_GNU_SOURCE"), .unsafeFlags(["-Wall", "-Wextra", "-Werror", "-O2"])]
+        ),
         // A small static C program run inside jails: it tries what the jail must forbid.
         .executableTarget(name: "edgy-probe", path: "Sources/edgy-probe", cSettings: [.define("_GNU_SOURCE")]),
         .target(name: "EdgyTestSupport", dependencies: ["EdgyModel", "EdgyJail", "EdgyPolicy", "EdgyCgroup", "EdgyQueue", "CZlib"], path: "Tests/EdgyTestSupport", swiftSettings: strict),

@@ -45,6 +45,11 @@ static int write_map(pid_t pid, const char *file, uint32_t base, uint32_t count)
 
 int edgy_spawn_start(const struct edgy_shape *shape, struct edgy_pending *pending,
                      struct edgy_child_error *error) {
+    return edgy_spawn_start_flags(shape, pending, error, 0);
+}
+
+int edgy_spawn_start_flags(const struct edgy_shape *shape, struct edgy_pending *pending,
+                           struct edgy_child_error *error, uint64_t extra_flags) {
     memset(error, 0, sizeof *error);
     error->op_index = -1;
     pending->pid = -1;
@@ -77,9 +82,10 @@ int edgy_spawn_start(const struct edgy_shape *shape, struct edgy_pending *pendin
     struct clone_args args;
     memset(&args, 0, sizeof args);
     int pidfd = -1;
-    args.flags = CLONE_PIDFD | CLONE_CLEAR_SIGHAND | shape->namespaces;
+    args.flags = CLONE_PIDFD | CLONE_CLEAR_SIGHAND | shape->namespaces | extra_flags;
     args.pidfd = (uint64_t)(uintptr_t)&pidfd;
-    args.exit_signal = SIGCHLD;
+    // clone3 refuses an exit signal with CLONE_PARENT: the child inherits ours (SIGCHLD).
+    args.exit_signal = (extra_flags & CLONE_PARENT) ? 0 : SIGCHLD;
     if (shape->cgroup_fd >= 0) {
         args.flags |= CLONE_INTO_CGROUP;
         args.cgroup = (uint64_t)shape->cgroup_fd;

@@ -64,8 +64,24 @@ public struct Daemon: Sendable {
         // Egress: leftovers of a killed edgyd are removed here; without nftables or veth (or with
         // egress off), egress policies are refused with the reason instead of failing each task.
         let egress = try configuration.egressConfiguration()
+        let forkServer = configuration.forkServerExecutable()
+        if let forkServer {
+            guard access(forkServer, X_OK) == 0 else {
+                throw ConfigurationError("fork_server: \(forkServer) is not an executable file")
+            }
+        } else if configuration.forkServer == "auto" {
+            logger.warning("edgy-forkserver is not installed beside edgyd: jails are cloned by edgyd itself, which is slower under load (fork_server = \"off\" silences this)")
+        }
         let supervisor = try JailSupervisor(
-            host: JailHostConfiguration(poolSize: configuration.jailPool, egress: egress), cgroups: cgroups)
+            host: JailHostConfiguration(poolSize: configuration.jailPool, egress: egress, forkServer: forkServer),
+            cgroups: cgroups)
+        if let server = supervisor.forkServer {
+            if server.waitUntilRunning() {
+                logger.info("jails are cloned by the fork server", metadata: ["executable": "\(server.executable)", "pid": "\(server.pid)"])
+            } else {
+                logger.error("the fork server did not start; jails are cloned by edgyd until it does", metadata: ["reason": "\(server.lastError ?? "unknown")"])
+            }
+        }
         if let left = supervisor.egressHost?.leftovers, left.table || !left.interfaces.isEmpty {
             logger.warning("removed egress rules left by a previous run", metadata: [
                 "table": "\(left.table)", "interfaces": "\(left.interfaces.joined(separator: ","))",

@@ -1,3 +1,4 @@
+import EdgyJail
 import EdgyNetwork
 import EdgyPolicy
 import EdgyStore
@@ -60,6 +61,9 @@ public struct DaemonConfiguration: Sendable, Hashable {
     public var egressInterfacePrefix: String = "edgy"
     public var egressResolverPort: Int = 5300
     public var egressHosts: String = ""
+    /// Where jails are cloned: `auto` by `edgy-forkserver` installed beside edgyd (in process, with
+    /// a warning, when it is missing), `off` in edgyd itself, or the path of the fork server.
+    public var forkServer: String = "auto"
 
     public init() {}
 
@@ -68,8 +72,18 @@ public struct DaemonConfiguration: Sendable, Hashable {
         "listen", "state_dir", "policies", "workers", "queue_capacity", "retention_hours", "store", "worker_id",
         "shutdown_grace_s", "cgroup_parent", "jail_pool", "lease_s", "tenant_max_queued", "tenant_max_running",
         "tenant_max_stored", "tenant_max_bytes", "auth_failure_limit", "egress", "egress_range", "egress_table",
-        "egress_interface_prefix", "egress_resolver_port", "egress_hosts",
+        "egress_interface_prefix", "egress_resolver_port", "egress_hosts", "fork_server",
     ]
+
+    /// The fork server's executable, or nil to clone jails in edgyd (`off`, or `auto` without one
+    /// beside edgyd).
+    public func forkServerExecutable() -> String? {
+        switch forkServer {
+        case "off": nil
+        case "auto": ForkServer.besideExecutable()
+        default: forkServer
+        }
+    }
 
     /// The egress settings, or nil with `egress = "off"`.
     public func egressConfiguration() throws(ConfigurationError) -> EgressConfiguration? {
@@ -202,6 +216,7 @@ public struct DaemonConfiguration: Sendable, Hashable {
         case "egress_interface_prefix": egressInterfacePrefix = value
         case "egress_resolver_port": egressResolverPort = try number(Int.self)
         case "egress_hosts": egressHosts = value
+        case "fork_server": forkServer = value
         default: throw ConfigurationError("\(source): unknown key `\(key)`")
         }
     }
@@ -215,6 +230,9 @@ public struct DaemonConfiguration: Sendable, Hashable {
         guard authFailureLimit >= 0 else { throw ConfigurationError("auth_failure_limit must be 0 (off) or more, got \(authFailureLimit)") }
         guard queueCapacity >= 1 else { throw ConfigurationError("queue_capacity must be at least 1") }
         _ = try egressConfiguration()
+        guard ["auto", "off"].contains(forkServer) || forkServer.hasPrefix("/") else {
+            throw ConfigurationError("fork_server must be \"auto\", \"off\" or an absolute path, got \"\(forkServer)\"")
+        }
         let tenantLimits: [(String, Int64?)] = [
             ("tenant_max_queued", tenantMaxQueued.map(Int64.init)), ("tenant_max_running", tenantMaxRunning.map(Int64.init)),
             ("tenant_max_stored", tenantMaxStored.map(Int64.init)), ("tenant_max_bytes", tenantMaxBytes),

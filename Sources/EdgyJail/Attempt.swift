@@ -124,7 +124,7 @@ struct Attempt {
         if let parked = supervisor.pool?.take(shape) { return .success(parked) }
         switch ParkedJail.spawn(
             shape: shape, host: supervisor.host, cgroups: supervisor.cgroups, network: supervisor.network,
-            name: JailName.next("jail")) {
+            forkServer: supervisor.forkServer, name: JailName.next("jail")) {
         case .success(let spawned):
             return .success(spawned)
         case .failure(let failure):

@@ -29,13 +29,16 @@ final class ParkedJailSlot: Sendable {
 /// blocks ~6–10 ms for an RCU grace period when they are spaced out) stay off the path from
 /// request to exec.
 ///
-/// The thread is also the parent of every parked jail: they die with it (PR_SET_PDEATHSIG), and
-/// it ends only in `shutdown()`, after it has killed and reaped every parked jail and removed
-/// their cgroups. A dead process closes their gates, which makes them exit too.
+/// The thread is also the parent of every parked jail it cloned in process: they die with it
+/// (PR_SET_PDEATHSIG), and it ends only in `shutdown()`, after it has killed and reaped every
+/// parked jail and removed their cgroups. (Jails from the fork server have its keeper thread as
+/// their parent, which lives as long as the process.) A dead process closes their gates, which
+/// makes them exit too.
 final class JailPool: Sendable {
     let host: JailHostConfiguration
     let cgroups: CgroupManager?
     let network: EgressAvailability?
+    let forkServer: ForkServer?
     /// Jails kept parked per shape.
     let size: Int
     /// Shapes kept warm at most; a new one evicts the least recently used (its parked jails are
@@ -85,8 +88,12 @@ final class JailPool: Sendable {
         }
     }
 
-    init(host: JailHostConfiguration, cgroups: CgroupManager?, network: EgressAvailability?, size: Int) {
+    init(
+        host: JailHostConfiguration, cgroups: CgroupManager?, network: EgressAvailability?, forkServer: ForkServer?,
+        size: Int
+    ) {
         self.host = host
+        self.forkServer = forkServer
         self.cgroups = cgroups
         self.network = network
         self.size = size
@@ -251,7 +258,8 @@ final class JailPool: Sendable {
                 for jail in jails { ParkedJail.retire(jail) }
             case .spawn(let shape):
                 let result = ParkedJail.spawn(
-                    shape: shape, host: host, cgroups: cgroups, network: network, name: JailName.next("pool"))
+                    shape: shape, host: host, cgroups: cgroups, network: network, forkServer: forkServer,
+                    name: JailName.next("pool"))
                 switch consume result {
                 case .success(let jail):
                     let slot = ParkedJailSlot(jail)

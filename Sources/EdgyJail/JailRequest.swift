@@ -56,13 +56,18 @@ public struct JailHostConfiguration: Sendable, Hashable {
     public var poolSize: Int
     /// How `egress` jails get their network (docs/network.md); nil: egress policies fail at setup.
     public var egress: EgressConfiguration?
+    /// The `edgy-forkserver` executable jails are cloned by (`ForkServer`), or nil to clone them in
+    /// this process. `edgyd` uses the one installed beside it; a one-shot `edgy run` clones in
+    /// process (starting a server would cost more than it saves).
+    public var forkServer: String?
 
     public init(
         stagingRoot: String = "/run/edgy/root", hostIDBase: UInt32 = 1_000_000_000,
         idCount: UInt32 = 65536, dieWithSupervisor: Bool = true, poolSize: Int = 0,
-        egress: EgressConfiguration? = nil
+        egress: EgressConfiguration? = nil, forkServer: String? = nil
     ) {
         self.egress = egress
+        self.forkServer = forkServer
         self.stagingRoot = stagingRoot
         self.hostIDBase = hostIDBase
         self.idCount = idCount

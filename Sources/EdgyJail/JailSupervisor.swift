@@ -80,6 +80,9 @@ public final class JailSupervisor: Sendable {
         if case .success(let network)? = core.network { network } else { nil }
     }
 
+    /// The fork server jails are cloned by, when `host.forkServer` names one.
+    public var forkServer: ForkServer? { core.forkServer }
+
     /// How many jails are parked at their gate right now.
     public var parkedJails: Int { core.pool?.parkedCount ?? 0 }
 
@@ -140,15 +143,19 @@ final class SupervisorCore: Sendable {
     let pool: JailPool?
     /// The egress host side, or why this host has none; nil when not configured.
     let network: EgressAvailability?
+    /// Where jails are cloned, when not in process.
+    let forkServer: ForkServer?
 
     init(host: JailHostConfiguration, cgroups: CgroupManager?) throws(Errno) {
         self.host = host
+        forkServer = host.forkServer.map { ForkServer.shared(executable: $0) }
         self.cgroups = cgroups
         self.lastCap = UInt32(edgy_last_cap())
         network = host.egress.map { configuration in
             do throws(EgressSetupError) { return .success(try EgressHost(configuration)) } catch { return .failure(error) }
         }
-        pool = host.poolSize > 0 ? JailPool(host: host, cgroups: cgroups, network: network, size: host.poolSize) : nil
+        pool = host.poolSize > 0
+            ? JailPool(host: host, cgroups: cgroups, network: network, forkServer: forkServer, size: host.poolSize) : nil
     }
 
 }

@@ -31,7 +31,8 @@ struct ParkedJail: ~Copyable, Sendable {
     ///
     /// - Returns: The parked jail, or the failed stage (pipes, cgroup, a clone or child stage) and errno.
     static func spawn(
-        shape: JailShape, host: JailHostConfiguration, cgroups: CgroupManager?, network: EgressAvailability?, name: String
+        shape: JailShape, host: JailHostConfiguration, cgroups: CgroupManager?, network: EgressAvailability?,
+        forkServer: ForkServer?, name: String
     ) -> Result<ParkedJail, SpawnFailure> {
         func pipe() throws(SpawnFailure) -> PipeDescriptors {
             do { return try PipeDescriptors() } catch { throw SpawnFailure(stage: EDGY_STAGE_PIPES, errno: error.rawValue) }
@@ -62,7 +63,7 @@ struct ParkedJail: ~Copyable, Sendable {
         }
         let started = start(
             shape: shape, host: host, stdio: (stdinPipe.readEnd, stdoutPipe.writeEnd, stderrPipe.writeEnd),
-            cgroup: cgroup, egress: egress?.slot)
+            cgroup: cgroup, egress: egress?.slot, forkServer: forkServer)
         // The child has its copies; ours must go so that EOF means the jail closed them.
         closeDescriptor(stdinPipe.takeReadEnd())
         closeDescriptor(stdoutPipe.takeWriteEnd())
@@ -93,16 +94,30 @@ struct ParkedJail: ~Copyable, Sendable {
             stderrFD: stderrPipe.takeReadEnd(), cgroup: cgroup, mountNamespaceFD: mountNamespace, egress: egress))
     }
 
-    /// clone3 and the id maps: the child waits at its first gate.
+    /// clone3 and the id maps, by the fork server or here: the child waits at its first gate.
     private static func start(
-        shape: JailShape, host: JailHostConfiguration, stdio: (Int32, Int32, Int32), cgroup: JailCgroup?, egress: EgressSlot?
+        shape: JailShape, host: JailHostConfiguration, stdio: (Int32, Int32, Int32), cgroup: JailCgroup?,
+        egress: EgressSlot?, forkServer: ForkServer?
     ) -> Result<edgy_pending, SpawnFailure> {
         var c = shape.cShape(host: host, stdio: stdio, cgroupFD: cgroup?.cloneIntoFD, egress: egress)
         var pending = edgy_pending()
         var record = edgy_child_error()
-        // The child reads its copy of the filesystem plan, made at the clone.
-        let started = shape.filesystem.withUnsafeBytes { raw in
+        // The child reads its copy of the filesystem plan, made at the clone (the fork server's
+        // copy of the one it was sent).
+        let started = shape.filesystem.withUnsafeBytes { raw -> Int32 in
             c.fs = raw.baseAddress?.assumingMemoryBound(to: edgy_fs_plan.self)
+            if let forkServer {
+                switch forkServer.start(&c) {
+                case .started(let cloned):
+                    pending = cloned
+                    return 0
+                case .failed(let failure):
+                    record = failure
+                    return -1
+                case .unavailable:
+                    break  // cloned here instead; `ForkServer.lastError` says why
+                }
+            }
             return edgy_spawn_start(&c, &pending, &record)
         }
         guard started == 0 else {

@@ -124,21 +124,23 @@ struct DaemonTests {
         let daemon = try DaemonProcess(workers: 2)
         var ids: [String] = []
         for i in 0..<8 {
-            let (_, body) = try await daemon.request("POST", "/v1/tasks", json: ["name": "t\(i)", "policy": "sh", "input": "sleep 1; echo done \(i)"])
+            let (_, body) = try await daemon.request("POST", "/v1/tasks", json: ["name": "t\(i)", "policy": "sh", "input": "sleep 2; echo done \(i)"])
             ids.append(try #require(Self.json(body)["id"] as? String))
         }
-        // Wait until two attempts run, then kill the daemon without warning.
+        // Wait until two attempts run (the first two: the queue is FIFO), then kill the daemon
+        // without warning.
         var running = 0
         while running < 2 {
             running = 0
-            for id in ids where (Self.json(try await daemon.request("GET", "/v1/tasks/\(id)").1)["status"] as? String) == "running" {
+            for id in ids.prefix(2) where (Self.json(try await daemon.request("GET", "/v1/tasks/\(id)").1)["status"] as? String) == "running" {
                 running += 1
             }
             try await Task.sleep(for: .milliseconds(20))
         }
         daemon.crash()
         try await Task.sleep(for: .milliseconds(300))
-        #expect(Self.jailProcesses().isEmpty, "jails outlived the daemon: \(Self.jailProcesses())")
+        let survivors = Self.jailProcesses(cgroupParent: daemon.cgroupParent)
+        #expect(survivors.isEmpty, "jails outlived the daemon: \(survivors)")
 
         try daemon.start()
         defer { daemon.stop() }
@@ -234,11 +236,15 @@ struct DaemonTests {
 
     /// Live processes on the host running as a jail's unprivileged id (zombies are dead: they
     /// wait for the host's init to reap them).
-    static func jailProcesses() -> [String] {
+    /// Live processes in the jail cgroups of the daemon with `cgroupParent` (not those of daemons
+    /// of other tests running meanwhile).
+    static func jailProcesses(cgroupParent: String) -> [String] {
         guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
         return entries.filter { Int($0) != nil }.compactMap { pid in
             guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
-                  !status.contains("\nState:\tZ") else { return nil }
+                  !status.contains("\nState:\tZ"),
+                  let cgroups = try? String(contentsOfFile: "/proc/\(pid)/cgroup", encoding: .utf8),
+                  cgroups.contains("/\(cgroupParent)/") else { return nil }
             guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Uid:") }),
                   let uid = UInt32(line.split(separator: "\t")[1]), uid >= 1_000_000_000 else { return nil }
             return pid

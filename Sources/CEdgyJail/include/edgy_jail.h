@@ -247,6 +247,66 @@ struct edgy_pending {
 int edgy_spawn_start(const struct edgy_shape *_Nonnull shape, struct edgy_pending *_Nonnull pending,
                      struct edgy_child_error *_Nonnull error);
 
+/// `edgy_spawn_start` with more clone3 flags: the fork server passes CLONE_PARENT, so that its
+/// jails are children of the daemon (which waits for them through their pidfds) and their
+/// parent-death signal is tied to the daemon's thread that started the fork server.
+int edgy_spawn_start_flags(const struct edgy_shape *_Nonnull shape, struct edgy_pending *_Nonnull pending,
+                           struct edgy_child_error *_Nonnull error, uint64_t extra_flags);
+
+// ---- The fork server (forkserver.c) -----------------------------------------------------------
+//
+// A small single-threaded process (`edgy-forkserver`) that clones jails from its own small address
+// space, so that the daemon's page tables are neither copied nor write-protected at every start.
+// One SOCK_SEQPACKET message per request and per reply:
+//
+//   request: struct edgy_forkserver_request, then `fs_len` bytes of the filesystem plan blob;
+//            SCM_RIGHTS: stdin, stdout, stderr, then the cgroup fd when `shape.cgroup_fd >= 0`.
+//   reply:   struct edgy_forkserver_reply; SCM_RIGHTS (when `result == 0`): pidfd, gate, error
+//            pipe, plan memfd, the same four fds `edgy_spawn_start` leaves in `edgy_pending`.
+//
+// The fd numbers inside `shape` are ignored: the server uses the ones it received. Everything else
+// (prepare, release, abort, waitid) the daemon does itself, with the fds it got back.
+
+#define EDGY_FORKSERVER_MAGIC 0x45444653u  /* "EDFS" */
+#define EDGY_FORKSERVER_VERSION 1u
+#define EDGY_FORKSERVER_SPAWN 1u
+/// The largest filesystem plan a request may carry; a larger one is cloned in process.
+#define EDGY_FORKSERVER_MAX_FS (1u << 20)
+/// The fd the server is given its socket on.
+#define EDGY_FORKSERVER_SOCKET_FD 3
+
+struct edgy_forkserver_request {
+    uint32_t magic, version, op, shape_size;
+    uint64_t sequence;
+    uint64_t fs_len;
+    struct edgy_shape shape;
+};
+
+struct edgy_forkserver_reply {
+    uint32_t magic, version;
+    uint64_t sequence;
+    int32_t result;     // edgy_spawn_start's (0 or -1), or -2: the request was malformed (error.err says why)
+    int32_t pid;
+    struct edgy_child_error error;
+};
+
+/// The server's loop on `socket_fd`: one spawn per request until EOF. Returns 0 at EOF, 1 when the
+/// socket fails.
+int edgy_forkserver_serve(int socket_fd);
+
+/// One spawn through the fork server on `socket_fd`: like `edgy_spawn_start` (0, or -1 with
+/// `*error`), or -2 with errno when the exchange itself failed (the server died, hung past the
+/// socket's receive timeout, or answered out of turn): the caller restarts the server and retries.
+/// Not thread-safe: one request at a time per socket.
+int edgy_forkserver_spawn(int socket_fd, uint64_t sequence, const struct edgy_shape *_Nonnull shape,
+                          struct edgy_pending *_Nonnull pending, struct edgy_child_error *_Nonnull error);
+
+/// Starts the server at `path` on a new socketpair (the calling thread becomes the parent of every
+/// jail it clones: keep it alive). Returns 0 with our end of the socket (5 s receive timeout), a
+/// pidfd and the pid of the server, or -errno.
+int edgy_forkserver_launch(const char *_Nonnull path, int *_Nonnull socket_out, int *_Nonnull pidfd_out,
+                           pid_t *_Nonnull pid_out);
+
 /// Opens the first gate and waits until the child has built its filesystem (from `shape->fs`) and
 /// waits at the second gate. Returns 0 when it is prepared, 1 when it reported `*error` (it has
 /// exited: `edgy_spawn_abort` reaps it), -1 with errno set when it died without a word.

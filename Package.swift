@@ -159,6 +159,11 @@ let package = Package(
             name: "edgy-forkserver", dependencies: ["CEdgyJail"], path: "Sources/edgy-forkserver",
             cSettings: [.define("_GNU_SOURCE"), .unsafeFlags(["-Wall", "-Wextra", "-Werror", "-O2"])]
         ),
+        .executableTarget(
+            name: "edgy-bench-claim",
+            dependencies: ["EdgyModel", "EdgyStore", "EdgyStorePostgres", .product(name: "Logging", package: "swift-log")],
+            path: "Sources/edgy-bench-claim", swiftSettings: strict
+        ),
         // A small static C program run inside jails: it tries what the jail must forbid.
         .executableTarget(name: "edgy-probe", path: "Sources/edgy-probe", cSettings: [.define("_GNU_SOURCE")]),
         .target(name: "EdgyTestSupport", dependencies: ["EdgyModel", "EdgyJail", "EdgyPolicy", "EdgyCgroup", "EdgyQueue", "CZlib"], path: "Tests/EdgyTestSupport", swiftSettings: strict),

@@ -109,5 +109,29 @@ enum PostgresMigrations {
                                              WHERE events.task_id = tasks.id AND kind <> 'status')
             """,
         ]),
+        // Each tenant's running attempts, kept beside its turn so that a claim checks the tenant's
+        // limit in the same statement that takes the task (one round trip). Claims add one; the
+        // trigger takes one off whenever a task leaves `running` (finished, retried, reclaimed,
+        // deleted), whichever statement does it.
+        PostgresMigration(version: 5, name: "running attempts per tenant", statements: [
+            "ALTER TABLE tenant_turns ADD COLUMN running bigint NOT NULL DEFAULT 0",
+            "INSERT INTO tenant_turns (tenant, last_served) SELECT DISTINCT tenant, 0 FROM tasks ON CONFLICT DO NOTHING",
+            "UPDATE tenant_turns s SET running = (SELECT count(*) FROM tasks t WHERE t.tenant = s.tenant AND t.status = 'running')",
+            """
+            CREATE FUNCTION edgy_task_left_running() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                UPDATE tenant_turns SET running = running - 1 WHERE tenant = OLD.tenant;
+                RETURN NULL;
+            END $$
+            """,
+            """
+            CREATE TRIGGER tasks_left_running AFTER UPDATE OF status ON tasks FOR EACH ROW
+            WHEN (OLD.status = 'running' AND NEW.status <> 'running') EXECUTE FUNCTION edgy_task_left_running()
+            """,
+            """
+            CREATE TRIGGER tasks_deleted_running AFTER DELETE ON tasks FOR EACH ROW
+            WHEN (OLD.status = 'running') EXECUTE FUNCTION edgy_task_left_running()
+            """,
+        ]),
     ]
 }

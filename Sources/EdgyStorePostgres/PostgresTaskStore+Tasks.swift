@@ -172,48 +172,53 @@ extension PostgresTaskStore {
     // MARK: Leases
 
     public func claim(worker: String, leaseDuration: Duration, now: Date, maxRunningPerTenant: Int?) async throws -> ClaimedTask? {
-        try await transaction { connection in
-            let logger = self.logger
-            // Fair claiming: the oldest claimable task of the tenant served least recently (never
-            // served: 0), that no other transaction holds. Concurrent claims skip
-            // each other's rows instead of waiting for them, and never get the same task.
-            let rows = try await connection.query("""
-                SELECT \(unescaped: Self.taskColumns) FROM tasks
+        // One statement, one round trip (autocommit): pick, lock, count, turn, lease, event, notify.
+        //
+        // Fair claiming: the oldest claimable task of the tenant served least recently (never
+        // served: 0), that no other claim holds (SKIP LOCKED: concurrent claims skip each other's
+        // rows and never get the same task). The tenant's running count lives in its
+        // `tenant_turns` row (a trigger takes one off when a task leaves `running`); the claim adds
+        // one with ON CONFLICT DO UPDATE … WHERE running < limit, which waits for a concurrent
+        // claim of the same tenant and then checks the row as that claim left it, so the limit
+        // holds across hosts. When the check fails nothing is claimed, as when nothing is queued.
+        let expires = now.addingTimeInterval(leaseDuration.seconds).micros
+        let limit = maxRunningPerTenant.map(Int64.init)
+        let rows = try await query("""
+            WITH picked AS (
+                SELECT id, tenant FROM tasks
                 WHERE status = 'queued' AND not_before <= \(now.micros)
-                  AND (\(maxRunningPerTenant)::bigint IS NULL
-                       OR (SELECT count(*) FROM tasks r WHERE r.tenant = tasks.tenant AND r.status = 'running') < \(maxRunningPerTenant)::bigint)
+                  AND (\(limit)::bigint IS NULL
+                       OR COALESCE((SELECT s.running FROM tenant_turns s WHERE s.tenant = tasks.tenant), 0) < \(limit)::bigint)
                 ORDER BY COALESCE((SELECT s.last_served FROM tenant_turns s WHERE s.tenant = tasks.tenant), 0),
                     not_before, created_at, id
                 LIMIT 1
                 FOR UPDATE OF tasks SKIP LOCKED
-                """, logger: logger).collect()
-            guard var task = try rows.first.map(Self.decodeTask) else { return nil }
-            if let maxRunningPerTenant {
-                // The count above may be stale: two hosts claiming two tasks of one tenant at once
-                // both see it under the limit. Claims of one tenant take turns here (the lock ends
-                // with the transaction) and count again, so the limit holds across hosts.
-                try await connection.query("SELECT pg_advisory_xact_lock(hashtext(\(task.tenant)))", logger: logger)
-                let counted = try await connection.query(
-                    "SELECT count(*) FROM tasks WHERE tenant = \(task.tenant) AND status = 'running'", logger: logger).collect()
-                guard let running = try counted.first?.decode(Int.self), running < maxRunningPerTenant else { return nil }
-            }
-            // The sequence orders turns across every host sharing the database.
-            try await connection.query("""
-                INSERT INTO tenant_turns (tenant, last_served) VALUES (\(task.tenant), nextval('tenant_turn_seq'))
-                ON CONFLICT (tenant) DO UPDATE SET last_served = EXCLUDED.last_served
-                """, logger: logger)
-            let attempt = task.attempts.count + 1
-            task.status = .running
-            task.updatedAt = now
-            task.attempts.append(AttemptRecord(number: attempt, worker: worker, startedAt: now))
-            let expires = now.addingTimeInterval(leaseDuration.seconds).micros
-            try await connection.query("""
-                INSERT INTO leases (task_id, worker, attempt, expires_at) VALUES (\(task.id), \(worker), \(attempt), \(expires))
+            ), turn AS (
+                INSERT INTO tenant_turns AS s (tenant, last_served, running)
+                SELECT tenant, nextval('tenant_turn_seq'), 1 FROM picked
+                ON CONFLICT (tenant) DO UPDATE SET last_served = EXCLUDED.last_served, running = s.running + 1
+                WHERE \(limit)::bigint IS NULL OR s.running < \(limit)::bigint
+                RETURNING tenant
+            ), claimed AS (
+                UPDATE tasks t SET status = 'running', updated_at = \(now.micros),
+                    attempts = t.attempts || jsonb_build_array(jsonb_build_object(
+                        'number', jsonb_array_length(t.attempts) + 1, 'worker', \(worker)::text,
+                        'startedAt', \(now.timeIntervalSinceReferenceDate)::float8))
+                FROM picked, turn
+                WHERE t.id = picked.id AND turn.tenant = picked.tenant
+                RETURNING t.*
+            ), lease AS (
+                INSERT INTO leases (task_id, worker, attempt, expires_at)
+                SELECT id, \(worker), jsonb_array_length(attempts), \(expires) FROM claimed
                 ON CONFLICT (task_id) DO UPDATE SET worker = EXCLUDED.worker, attempt = EXCLUDED.attempt, expires_at = EXCLUDED.expires_at
-                """, logger: logger)
-            try await self.save(task, statusEventAttempt: attempt, recordStatus: true, dropLease: false, on: connection)
-            return ClaimedTask(task: task, attempt: attempt)
-        }
+            ), event AS (
+                INSERT INTO events (task_id, kind, attempt, data, at)
+                SELECT id, 'status', jsonb_array_length(attempts), 'running', \(now.micros) FROM claimed
+            )
+            SELECT \(unescaped: Self.taskColumns), pg_notify(\(Self.channel), id::text) FROM claimed
+            """)
+        guard let task = try rows.first.map(Self.decodeTask) else { return nil }
+        return ClaimedTask(task: task, attempt: task.attempts.count)
     }
 
     public func renewLease(taskID: UUID, attempt: Int, worker: String, leaseDuration: Duration, now: Date) async throws -> LeaseStatus {

@@ -6,28 +6,10 @@ import EdgyTestSupport
 import Foundation
 import Testing
 
-/// Claim latency and queue throughput on the test server; prints its numbers. Small enough to run
-/// with the suite; `EDGY_PG_BENCH_TASKS` makes the throughput runs longer.
+/// Queue throughput on the test server; prints its numbers. Small enough to run with the suite;
+/// `EDGY_PG_BENCH_TASKS` makes the runs longer. (Claim latency: `scripts/bench-claim`.)
 @Suite(.tags(.postgres), .requiresPostgres, .serialized, .timeLimit(.minutes(3)))
 struct PostgresBenchmarkTests {
-    @Test func claimLatency() async throws {
-        try await PostgresTestServer.withStore { store in
-            let count = 500
-            for i in 0..<count { try await store.create(makeTask(created: Double(i) * 0.001), limits: QueueLimits()) }
-            var samples: [Duration] = []
-            let clock = ContinuousClock()
-            for _ in 0..<count {
-                let start = clock.now
-                let claim = try await store.claim(worker: "bench", leaseDuration: .seconds(60), now: at(100))
-                samples.append(clock.now - start)
-                #expect(claim != nil)
-            }
-            samples.sort()
-            let ms = { (d: Duration) in String(format: "%.3f", d.seconds * 1000) }
-            print("postgres bench: claim latency over \(count) claims: median \(ms(samples[count / 2])) ms, p90 \(ms(samples[count * 9 / 10])) ms, p99 \(ms(samples[count * 99 / 100])) ms")
-        }
-    }
-
     @Test(arguments: [1, 2, 3])
     func createClaimFinishThroughput(workers: Int) async throws {
         let total = Int(ProcessInfo.processInfo.environment["EDGY_PG_BENCH_TASKS"] ?? "") ?? 600

@@ -37,6 +37,47 @@ func notice(of id: UUID, on stream: AsyncStream<UUID>, within timeout: Duration)
 /// that goes away, migrations, worker registration.
 @Suite(.tags(.postgres), .requiresPostgres, .serialized, .timeLimit(.minutes(2)))
 struct PostgresSpecificTests {
+    /// The one-statement claim keeps a tenant's running count beside its turn: many claims at once
+    /// from two hosts take exactly the limit, and every way out of `running` (finish, lease
+    /// reclaimed, delete) gives the place back.
+    @Test func theTenantLimitHoldsAcrossHostsClaimingAtOnce() async throws {
+        try await PostgresTestServer.withStores(2) { stores, _ in
+            for i in 0..<12 { try await stores[0].create(makeTask(created: Double(i) * 0.001), limits: QueueLimits()) }
+            func claimAtOnce(_ count: Int, now: Date) async throws -> [ClaimedTask] {
+                try await withThrowingTaskGroup(of: ClaimedTask?.self) { group in
+                    for i in 0..<count {
+                        group.addTask {
+                            try await stores[i % 2].claim(worker: "w\(i % 2)", leaseDuration: .seconds(30), now: now, maxRunningPerTenant: 3)
+                        }
+                    }
+                    return try await group.reduce(into: []) { if let claim = $1 { $0.append(claim) } }
+                }
+            }
+            let first = try await claimAtOnce(24, now: at(100))
+            #expect(first.count == 3, "\(first.count) claimed under a limit of 3")
+            #expect(Set(first.map(\.task.id)).count == first.count)
+            #expect(try await counts(stores[0], tenant: "acme") == [9, 3])
+
+            // A finished attempt frees one place.
+            #expect(try await stores[1].finishAttempt(
+                taskID: first[0].task.id, attempt: first[0].attempt, worker: first[0].task.attempts.last!.worker,
+                outcome: .exited, report: nil, disposition: .succeeded, now: at(101)))
+            #expect(try await claimAtOnce(10, now: at(102)).count == 1)
+
+            // Expired leases go back to the queue and free their places.
+            let reclaimed = try await stores[0].reclaimLeases(expiredBefore: at(1000), ownedBy: nil, retryDelay: .zero)
+            #expect(reclaimed.count == 3)
+            #expect(try await counts(stores[0], tenant: "acme") == [11, 0])
+            let again = try await claimAtOnce(10, now: at(1001))
+            #expect(again.count == 3)
+
+            // A deleted running task frees its place too.
+            #expect(try await stores[0].delete(id: again[0].task.id))
+            #expect(try await claimAtOnce(10, now: at(1002)).count == 1)
+            #expect(try await counts(stores[0], tenant: "acme") == [7, 3])
+        }
+    }
+
     @Test func migrateIsIdempotentAndConcurrent() async throws {
         try await PostgresTestServer.withStores(3) { stores, _ in
             // withStores migrated once already; again, from three hosts at once.

@@ -27,6 +27,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         // The fork→exec window: parent half of the spawn and the whole child checklist, in C.
@@ -149,6 +151,10 @@ let package = Package(
             dependencies: [
                 "EdgyModel", "EdgyJail", "EdgyPolicy", "EdgySeccomp", "EdgyCgroup", "EdgyAuth", "EdgyStoreSQLite",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                // `token --server`: an HTTP client without FoundationNetworking, whose libcurl (and
+                // its 25 shared libraries) every `edgy run` would otherwise load.
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: strict
         ),

@@ -1,11 +1,11 @@
 import ArgumentParser
+import AsyncHTTPClient
 import EdgyAuth
 import EdgyStoreSQLite
 import Foundation
 import Glibc
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
+import NIOCore
+import NIOHTTP1
 
 /// Where `edgy token` acts: `--server URL` (with an admin token) or `--state-dir DIR` (offline).
 public struct TokenTarget: ParsableArguments {
@@ -108,17 +108,21 @@ struct TokenHTTPClient {
     /// Sends a request; returns the body of a 2xx answer, throws the server's error message otherwise.
     func send(_ method: String, _ path: String, json: [String: Any]? = nil) async throws -> Data {
         let trimmed = base.hasSuffix("/") ? String(base.dropLast()) : base
-        guard let url = URL(string: trimmed + path) else { throw ServerError(description: "bad URL \(trimmed + path)") }
-        var request = URLRequest(url: url)
-        request.httpMethod = method
-        request.timeoutInterval = 30
-        request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization")
-        if let json {
-            request.httpBody = try JSONSerialization.data(withJSONObject: json)
-            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        guard let url = URL(string: trimmed + path), let scheme = url.scheme, ["http", "https"].contains(scheme) else {
+            throw ServerError(description: "bad URL \(trimmed + path): expected http:// or https://")
         }
-        let (data, response) = try await URLSession.shared.data(for: request)
-        let status = (response as? HTTPURLResponse)?.statusCode ?? 0
+        var request = HTTPClientRequest(url: url.absoluteString)
+        request.method = .init(rawValue: method)
+        request.headers.add(name: "Authorization", value: "Bearer \(token)")
+        if let json {
+            request.body = .bytes(Array(try JSONSerialization.data(withJSONObject: json)))
+            request.headers.add(name: "Content-Type", value: "application/json")
+        }
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+        // Token lists are small; a server that sends more is not one to trust.
+        let body = try await response.body.collect(upTo: 16 << 20)
+        let data = Data(body.readableBytesView)
+        let status = Int(response.status.code)
         guard (200..<300).contains(status) else {
             let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
             let message = (object?["error"] as? [String: Any])?["message"] as? String ?? String(decoding: data, as: UTF8.self)

@@ -168,7 +168,7 @@ public final class CgroupManager: Sendable {
             for d in created.reversed() { _ = CgroupFS.rmdir(d) }
             throw error
         }
-        return JailCgroup(name: name, version: .v1, dirs: created, dirFor: dirFor, cloneFD: nil)
+        return JailCgroup(name: name, version: .v1, dirs: created, dirFor: dirFor, v1Mounts: host.v1Mounts, cloneFD: nil)
     }
 
     private func createV2(_ name: String, _ limits: CgroupLimits) throws(CgroupError) -> JailCgroup {

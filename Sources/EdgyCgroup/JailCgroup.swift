@@ -14,6 +14,8 @@ public final class JailCgroup: Sendable {
     let dirs: [String]
     /// v1: controller → the group's directory in that controller's hierarchy.
     let dirFor: [String: String]
+    /// v1: controller → its hierarchy's mount point (to find the calling thread's own group).
+    let v1Mounts: [String: String]
     private let state: Mutex<State>
 
     private struct State {
@@ -21,7 +23,11 @@ public final class JailCgroup: Sendable {
         var removed = false
     }
 
-    init(name: String, version: CgroupVersion, dirs: [String], dirFor: [String: String], cloneFD: Int32?) {
+    init(
+        name: String, version: CgroupVersion, dirs: [String], dirFor: [String: String], v1Mounts: [String: String] = [:],
+        cloneFD: Int32?
+    ) {
+        self.v1Mounts = v1Mounts
         self.name = name
         self.version = version
         self.dirs = dirs
@@ -41,6 +47,50 @@ public final class JailCgroup: Sendable {
     /// and after `remove()`.
     public var cloneIntoFD: Int32? {
         state.withLock { $0.cloneFD }
+    }
+
+    /// v1: runs `body` (a clone) with the calling thread inside the group in every hierarchy, then
+    /// moves the thread back where it was, so that a child cloned in `body` starts inside the group.
+    ///
+    /// Writing `0` to a hierarchy's `tasks` moves only the caller, and the kernel skips the global
+    /// threadgroup lock that moving another process through `cgroup.procs` takes: 0.1 ms instead
+    /// of an RCU grace period (7–15 ms on this host when moves are spaced out). Returns nil, with
+    /// `body` not run and the thread where it was, when that is not possible (v2, an unknown
+    /// hierarchy, a failed move): then `attach(pid:)` the child instead.
+    ///
+    /// - Important: While inside, the thread counts against the group's pids limit (keep it at
+    ///   2 or more) and is charged for what it allocates.
+    public func withCallingThreadInside<T>(_ body: () -> T) -> T? {
+        guard version == .v1, let table = CgroupFS.read("/proc/thread-self/cgroup") else { return nil }
+        var current: [String: String] = [:]
+        for line in table.split(separator: "\n") {
+            let fields = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
+            guard fields.count == 3 else { continue }
+            for controller in fields[1].split(separator: ",") { current[String(controller)] = String(fields[2]) }
+        }
+        var homes: [String] = []
+        for dir in dirs {
+            guard let controller = dirFor.first(where: { $0.value == dir })?.key, let mount = v1Mounts[controller],
+                  let path = current[controller] else { return nil }
+            homes.append(path == "/" ? mount : mount + path)
+        }
+        var entered = 0
+        defer {
+            // Back home, whatever happened. A thread left inside would be killed with the jail
+            // (and with it this process), so failing that is not survivable.
+            for home in homes.prefix(entered) {
+                do {
+                    try CgroupFS.write(home + "/tasks", "0", what: "leave jail group")
+                } catch {
+                    fatalError("cannot move the spawning thread out of jail group \(name): \(error)")
+                }
+            }
+        }
+        for dir in dirs {
+            guard (try? CgroupFS.write(dir + "/tasks", "0", what: "enter jail group")) != nil else { return nil }
+            entered += 1
+        }
+        return body()
     }
 
     /// Moves `pid` (its whole thread group) into the group.
@@ -84,7 +134,9 @@ public final class JailCgroup: Sendable {
     }
 
     private func signalAll() {
-        for p in processes() { _ = Glibc.kill(p, SIGKILL) }
+        // Never ourselves: a spawning thread is inside for an instant (`withCallingThreadInside`).
+        let me = getpid()
+        for p in processes() where p != me { _ = Glibc.kill(p, SIGKILL) }
     }
 
     private func killV1() {

@@ -61,9 +61,21 @@ struct ParkedJail: ~Copyable, Sendable {
                 return .failure(SpawnFailure(stage: EDGY_STAGE_CGROUP, detail: "\(error)"))
             }
         }
-        let started = start(
-            shape: shape, host: host, stdio: (stdinPipe.readEnd, stdoutPipe.writeEnd, stderrPipe.writeEnd),
-            cgroup: cgroup, egress: egress?.slot, forkServer: forkServer)
+        let stdio = (stdinPipe.readEnd, stdoutPipe.writeEnd, stderrPipe.writeEnd)
+        func clone() -> Result<edgy_pending, SpawnFailure> {
+            start(shape: shape, host: host, stdio: stdio, cgroup: cgroup, egress: egress?.slot, forkServer: forkServer)
+        }
+        // v1, cloned here: clone with this thread inside the group, so that no attach of the child
+        // (an RCU grace period) follows. The thread counts against the pids limit meanwhile.
+        var attached = false
+        let started: Result<edgy_pending, SpawnFailure>
+        if forkServer == nil, let cgroup, cgroup.cloneIntoFD == nil, (shape.pidsMax ?? 2) >= 2,
+           let cloned = cgroup.withCallingThreadInside(clone) {
+            started = cloned
+            attached = true
+        } else {
+            started = clone()
+        }
         // The child has its copies; ours must go so that EOF means the jail closed them.
         closeDescriptor(stdinPipe.takeReadEnd())
         closeDescriptor(stdoutPipe.takeWriteEnd())
@@ -83,7 +95,7 @@ struct ParkedJail: ~Copyable, Sendable {
             egress.release()
             return .failure(failure)
         }
-        if let failure = prepare(&pending, shape: shape, cgroup: cgroup) {
+        if let failure = prepare(&pending, shape: shape, cgroup: attached ? nil : cgroup) {
             retire(cgroup)
             egress?.release()
             return .failure(failure)
@@ -126,7 +138,7 @@ struct ParkedJail: ~Copyable, Sendable {
         return .success(pending)
     }
 
-    /// Joins the cgroup (v1, where the clone could not) and opens the first gate: the child builds
+    /// Joins `cgroup` (v1, where the clone could not start the child inside) and opens the first gate: the child builds
     /// the policy's filesystem and pivots into it now, so that the request path makes no mount.
     /// On failure the child is killed and reaped.
     private static func prepare(_ pending: inout edgy_pending, shape: JailShape, cgroup: JailCgroup?) -> SpawnFailure? {

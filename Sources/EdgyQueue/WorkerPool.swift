@@ -261,11 +261,22 @@ public final class WorkerPool: Service, Sendable {
         for delay in [0, 100, 500, 2000] {
             if delay > 0 { try? await Task.sleep(for: .milliseconds(delay)) }
             do {
+                // As the store keeps it, so that the record handed to waiters below is the stored one.
+                let now = StoreTime.rounded(Date())
                 let recorded = try await store.finishAttempt(
                     taskID: task.id, attempt: attempt, worker: configuration.workerID, outcome: outcome, report: report,
-                    disposition: disposition, now: Date())
+                    disposition: disposition, now: now)
                 logger.info(recorded ? "attempt finished" : "attempt finished after its lease was lost", metadata: metadata)
-                notifier.changed(task.id)
+                // The store applied `TaskRecord.finish` to the claimed record under the lease
+                // (nothing else of a running task changes but its cancel flag, which finishing
+                // clears): the same rule here gives the same record, without reading it back.
+                var final = task
+                if recorded, disposition.status.isFinished,
+                   final.finish(attempt: attempt, outcome: outcome, report: report, disposition: disposition, now: now) {
+                    notifier.finished(final)
+                } else {
+                    notifier.changed(task.id)
+                }
                 return
             } catch {
                 logger.error("recording the attempt failed", metadata: metadata.merging(["error": "\(error)"]) { $1 })

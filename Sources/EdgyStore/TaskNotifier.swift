@@ -12,7 +12,26 @@ public final class TaskNotifier: Sendable {
 
     private let waiters = Mutex<[UUID: Waiter]>([:])
 
+    /// Tasks that just reached a final status in this process, as recorded: a `?wait` request
+    /// answers from here instead of reading the task back. Oldest first; a few hundred at most.
+    private let finished = Mutex<(records: [UUID: TaskRecord], order: [UUID])>(([:], []))
+    static let finishedKept = 256
+
     public init() {}
+
+    /// Announces that `record` was stored with a final status, then that it changed.
+    public func finished(_ record: TaskRecord) {
+        finished.withLock { kept in
+            if kept.records.updateValue(record, forKey: record.id) == nil { kept.order.append(record.id) }
+            while kept.order.count > Self.finishedKept { kept.records[kept.order.removeFirst()] = nil }
+        }
+        changed(record.id)
+    }
+
+    /// The record `finished(_:)` announced for `taskID`, while it is among the most recent.
+    public func finishedRecord(_ taskID: UUID) -> TaskRecord? {
+        finished.withLock { $0.records[taskID] }
+    }
 
     /// Announces that `taskID` changed (status, output or deletion).
     public func changed(_ taskID: UUID) {

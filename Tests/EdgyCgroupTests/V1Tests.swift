@@ -20,6 +20,38 @@ struct V1Tests {
         try host.check(requiring: CgroupLimits(memoryBytes: 64 << 20, pidsMax: 16, cpuMaxCores: 1))
     }
 
+    /// A child forked while the calling thread is inside starts in the group in every hierarchy;
+    /// the thread (and every other thread of this process) is back home afterwards.
+    @Test func aChildClonedWithTheThreadInsideStartsInTheGroup() throws {
+        let parent = uniqueParent("inside")
+        defer { removeV1Parent(parent) }
+        let m = try CgroupManager(host: host, parentName: parent)
+        let g = try m.create(name: "j", limits: CgroupLimits(memoryBytes: 64 << 20, pidsMax: 8))
+        let before = CgroupFS.read("/proc/thread-self/cgroup")
+        let child: pid_t? = g.withCallingThreadInside {
+            #expect(CgroupFS.read("/proc/thread-self/cgroup")?.contains("/\(parent)/j") == true)
+            let pid = fork()
+            if pid == 0 {
+                pause()
+                _exit(0)
+            }
+            return pid
+        }
+        let pid = try #require(child)
+        defer {
+            Glibc.kill(pid, SIGKILL)
+            var status: Int32 = 0
+            waitpid(pid, &status, 0)
+            try? g.remove()
+        }
+        #expect(CgroupFS.read("/proc/thread-self/cgroup") == before)
+        #expect(g.processes() == [pid], "only the child, never this process: \(g.processes())")
+        let childGroups = CgroupFS.read("/proc/\(pid)/cgroup") ?? ""
+        for c in v1Controllers {
+            #expect(childGroups.split(separator: "\n").contains { $0.contains(c) && $0.hasSuffix("/\(parent)/j") }, "\(c): \(childGroups)")
+        }
+    }
+
     @Test func createSetsLimitFilesAndRemoveDeletesThem() throws {
         let parent = uniqueParent("limits")
         defer { removeV1Parent(parent) }

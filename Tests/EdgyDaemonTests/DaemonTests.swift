@@ -120,6 +120,25 @@ struct DaemonTests {
         #expect(Self.outcomes(task) == ["setup_error", "setup_error", "setup_error"])
     }
 
+    /// `?wait` answers with the record the worker handed over instead of reading it back: it must
+    /// be exactly what the store holds, as `GET` shows it, for every kind of ending.
+    @Test func aWaitedTaskReadsExactlyAsGetShowsIt() async throws {
+        let daemon = try DaemonProcess(workers: 2)
+        defer { daemon.stop() }
+        let inputs = ["echo out; echo err >&2; exit 0", "printf 'x%.0s' $(seq 100); exit 3", "cat", "kill -9 $$"]
+        for input in inputs {
+            let (status, waited) = try await daemon.request(
+                "POST", "/v1/tasks?wait=30", json: ["name": "w", "policy": "sh", "input": input, "stdin": "piped\n", "max_attempts": 1])
+            #expect(status == 200, "\(String(describing: waited))")
+            let id = try #require(Self.json(waited)["id"] as? String)
+            #expect(["succeeded", "failed"].contains(Self.json(waited)["status"] as? String ?? ""))
+            let (_, read) = try await daemon.request("GET", "/v1/tasks/\(id)")
+            let a = try JSONSerialization.data(withJSONObject: Self.json(waited), options: [.sortedKeys])
+            let b = try JSONSerialization.data(withJSONObject: Self.json(read), options: [.sortedKeys])
+            #expect(a == b, "\(input): ?wait gave\n\(String(decoding: a, as: UTF8.self))\nGET gives\n\(String(decoding: b, as: UTF8.self))")
+        }
+    }
+
     @Test func killNineMidRunLosesNothingAndLeavesNoJail() async throws {
         let daemon = try DaemonProcess(workers: 2)
         var ids: [String] = []

@@ -8,6 +8,7 @@
 #include <linux/sched.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -84,7 +85,45 @@ static int send_message(int socket_fd, struct iovec *iov, int iovcnt, const int 
 
 /// Requests land here: the header, then the filesystem plan right after it (8-aligned, as the
 /// child reads it in place through its copy-on-write copy of this buffer).
-static _Alignas(16) unsigned char request_buffer[sizeof(struct edgy_forkserver_request) + EDGY_FORKSERVER_MAX_FS];
+static _Alignas(16) unsigned char request_buffer[sizeof(struct edgy_forkserver_request) + EDGY_FORKSERVER_MAX_FS +
+                                                   EDGY_FORKSERVER_MAX_MOVES];
+
+/// Writes 0 to DIR/tasks: moves the calling (only) thread into that group. 0, or -1 with errno.
+static int move_self(const char *dir) {
+    char path[4096];
+    int len = snprintf(path, sizeof path, "%s/tasks", dir);
+    if (len < 0 || (size_t)len >= sizeof path) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    ssize_t w = write(fd, "0", 1);
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return w == 1 ? 0 : -1;
+}
+
+/// Splits the moves section into its GROUP/HOME pairs; -1 when it is not whole NUL-terminated
+/// pairs (at most EDGY_FORKSERVER_MAX_MOVE_PAIRS).
+static int parse_moves(const char *moves, size_t len, const char **groups, const char **homes) {
+    if (len == 0) return 0;
+    if (moves[len - 1] != 0) return -1;
+    int strings = 0;
+    const char *list[2 * EDGY_FORKSERVER_MAX_MOVE_PAIRS];
+    for (size_t at = 0; at < len;) {
+        if (strings == 2 * EDGY_FORKSERVER_MAX_MOVE_PAIRS || moves[at] == 0) return -1;
+        list[strings++] = moves + at;
+        at += strlen(moves + at) + 1;
+    }
+    if (strings % 2 != 0) return -1;
+    for (int i = 0; i < strings / 2; i++) {
+        groups[i] = list[2 * i];
+        homes[i] = list[2 * i + 1];
+    }
+    return strings / 2;
+}
 
 static void reply(int socket_fd, const struct edgy_forkserver_reply *answer, const int *fds, int nfds) {
     struct iovec iov = {.iov_base = (void *)answer, .iov_len = sizeof *answer};
@@ -125,12 +164,18 @@ int edgy_forkserver_serve(int socket_fd) {
                     request->op == EDGY_FORKSERVER_SPAWN && request->shape_size == sizeof(struct edgy_shape);
         if (valid) {
             answer.sequence = request->sequence;
-            size_t fs_len = (size_t)n - header;
+            size_t payload = (size_t)n - header;
             int expected_fds = 3 + (request->shape.cgroup_fd >= 0 ? 1 : 0);
-            valid = request->fs_len == fs_len && fs_len <= EDGY_FORKSERVER_MAX_FS && nfds == expected_fds &&
-                    (fs_len == 0 || (fs_len >= sizeof(uint64_t) &&
-                                     *(const uint64_t *)(request_buffer + header) == fs_len));
+            valid = request->fs_len <= EDGY_FORKSERVER_MAX_FS && request->moves_len <= EDGY_FORKSERVER_MAX_MOVES &&
+                    request->fs_len + request->moves_len == payload && nfds == expected_fds;
+            size_t fs_len = valid ? (size_t)request->fs_len : 0;
+            valid = valid && (fs_len == 0 || (fs_len >= sizeof(uint64_t) &&
+                                              *(const uint64_t *)(request_buffer + header) == fs_len));
         }
+        const char *groups[EDGY_FORKSERVER_MAX_MOVE_PAIRS], *homes[EDGY_FORKSERVER_MAX_MOVE_PAIRS];
+        int pairs = valid ? parse_moves((const char *)request_buffer + header + request->fs_len, request->moves_len,
+                                        groups, homes) : -1;
+        valid = valid && pairs >= 0;
         if (!valid) {
             if (nfds > 0) close_all(fds, nfds);
             answer.result = -2;
@@ -145,9 +190,19 @@ int edgy_forkserver_serve(int socket_fd) {
         shape.stderr_fd = fds[2];
         shape.cgroup_fd = nfds == 4 ? fds[3] : -1;
         shape.fs = request->fs_len ? (const struct edgy_fs_plan *)(request_buffer + header) : NULL;
+        // Into the jail's groups (all or none), clone, and back.
+        int entered = 0;
+        while (entered < pairs && move_self(groups[entered]) == 0) entered++;
+        int left_all = 1;
+        if (entered < pairs) {
+            for (int i = 0; i < entered; i++) left_all &= move_self(homes[i]) == 0;
+            entered = 0;
+        }
         struct edgy_pending pending;
         answer.result = edgy_spawn_start_flags(&shape, &pending, &answer.error, CLONE_PARENT);
         answer.pid = pending.pid;
+        answer.joined_cgroup = pairs > 0 && entered == pairs;
+        for (int i = 0; i < entered; i++) left_all &= move_self(homes[i]) == 0;
         close_all(fds, nfds);
         if (answer.result == 0) {
             int out[REPLY_FDS] = {pending.pidfd, pending.gate_fd, pending.error_fd, pending.plan_fd};
@@ -156,13 +211,18 @@ int edgy_forkserver_serve(int socket_fd) {
         } else {
             reply(socket_fd, &answer, NULL, 0);
         }
+        // Stuck in a jail's group, the server would be killed with that jail: leave now, and
+        // let edgyd start another.
+        if (!left_all) return 1;
     }
 }
 
 // ---- The client (in the daemon) ---------------------------------------------------------------
 
-int edgy_forkserver_spawn(int socket_fd, uint64_t sequence, const struct edgy_shape *shape,
-                          struct edgy_pending *pending, struct edgy_child_error *error) {
+int edgy_forkserver_spawn(int socket_fd, uint64_t sequence, const struct edgy_shape *shape, const char *moves,
+                          uint32_t moves_len, int *joined_cgroup, struct edgy_pending *pending,
+                          struct edgy_child_error *error) {
+    *joined_cgroup = 0;
     memset(error, 0, sizeof *error);
     error->op_index = -1;
     error->listener_fd = -1;
@@ -179,16 +239,18 @@ int edgy_forkserver_spawn(int socket_fd, uint64_t sequence, const struct edgy_sh
     request.shape = *shape;
     request.shape.fs = NULL;
     request.fs_len = shape->fs ? shape->fs->blob_len : 0;
-    if (request.fs_len > EDGY_FORKSERVER_MAX_FS) {
+    request.moves_len = moves ? moves_len : 0;
+    if (request.fs_len > EDGY_FORKSERVER_MAX_FS || request.moves_len > EDGY_FORKSERVER_MAX_MOVES) {
         errno = EMSGSIZE;
         return -2;
     }
-    struct iovec iov[2] = {
+    struct iovec iov[3] = {
         {.iov_base = &request, .iov_len = sizeof request},
         {.iov_base = (void *)shape->fs, .iov_len = (size_t)request.fs_len},
+        {.iov_base = (void *)moves, .iov_len = request.moves_len},
     };
     int fds[REQUEST_FDS_MAX] = {shape->stdin_fd, shape->stdout_fd, shape->stderr_fd, shape->cgroup_fd};
-    if (send_message(socket_fd, iov, request.fs_len ? 2 : 1, fds, shape->cgroup_fd >= 0 ? 4 : 3) != 0) return -2;
+    if (send_message(socket_fd, iov, 3, fds, shape->cgroup_fd >= 0 ? 4 : 3) != 0) return -2;
 
     struct edgy_forkserver_reply answer;
     union {
@@ -228,6 +290,7 @@ int edgy_forkserver_spawn(int socket_fd, uint64_t sequence, const struct edgy_sh
         }
         return -1;
     }
+    *joined_cgroup = answer.joined_cgroup == 1;
     pending->pid = answer.pid;
     pending->pidfd = got[0];
     pending->gate_fd = got[1];

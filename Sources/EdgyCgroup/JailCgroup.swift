@@ -49,6 +49,26 @@ public final class JailCgroup: Sendable {
         state.withLock { $0.cloneFD }
     }
 
+    /// v1: for a task whose `/proc/PID/cgroup` reads `table`, the group's directory in each
+    /// hierarchy and the task's own group there, to move it in and back (`withCallingThreadInside`,
+    /// and the fork server, which does the same itself). nil on v2 or for a hierarchy it is not in.
+    public func v1Moves(from table: String) -> [(group: String, home: String)]? {
+        guard version == .v1 else { return nil }
+        var current: [String: String] = [:]
+        for line in table.split(separator: "\n") {
+            let fields = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
+            guard fields.count == 3 else { continue }
+            for controller in fields[1].split(separator: ",") { current[String(controller)] = String(fields[2]) }
+        }
+        var moves: [(group: String, home: String)] = []
+        for dir in dirs {
+            guard let controller = dirFor.first(where: { $0.value == dir })?.key, let mount = v1Mounts[controller],
+                  let path = current[controller] else { return nil }
+            moves.append((dir, path == "/" ? mount : mount + path))
+        }
+        return moves
+    }
+
     /// v1: runs `body` (a clone) with the calling thread inside the group in every hierarchy, then
     /// moves the thread back where it was, so that a child cloned in `body` starts inside the group.
     ///
@@ -61,19 +81,8 @@ public final class JailCgroup: Sendable {
     /// - Important: While inside, the thread counts against the group's pids limit (keep it at
     ///   2 or more) and is charged for what it allocates.
     public func withCallingThreadInside<T>(_ body: () -> T) -> T? {
-        guard version == .v1, let table = CgroupFS.read("/proc/thread-self/cgroup") else { return nil }
-        var current: [String: String] = [:]
-        for line in table.split(separator: "\n") {
-            let fields = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
-            guard fields.count == 3 else { continue }
-            for controller in fields[1].split(separator: ",") { current[String(controller)] = String(fields[2]) }
-        }
-        var homes: [String] = []
-        for dir in dirs {
-            guard let controller = dirFor.first(where: { $0.value == dir })?.key, let mount = v1Mounts[controller],
-                  let path = current[controller] else { return nil }
-            homes.append(path == "/" ? mount : mount + path)
-        }
+        guard let table = CgroupFS.read("/proc/thread-self/cgroup"), let moves = v1Moves(from: table) else { return nil }
+        let homes = moves.map(\.home)
         var entered = 0
         defer {
             // Back home, whatever happened. A thread left inside would be killed with the jail
@@ -86,8 +95,8 @@ public final class JailCgroup: Sendable {
                 }
             }
         }
-        for dir in dirs {
-            guard (try? CgroupFS.write(dir + "/tasks", "0", what: "enter jail group")) != nil else { return nil }
+        for move in moves {
+            guard (try? CgroupFS.write(move.group + "/tasks", "0", what: "enter jail group")) != nil else { return nil }
             entered += 1
         }
         return body()

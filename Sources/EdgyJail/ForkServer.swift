@@ -1,4 +1,5 @@
 import CEdgyJail
+import EdgyCgroup
 import EdgySystem
 import Glibc
 import Synchronization
@@ -30,7 +31,10 @@ public final class ForkServer: Sendable {
         var sequence: UInt64 = 0
         var restarts = 0
         var served = 0
+        var joinedCgroups = 0
         var lastError: String?
+        /// The running server's `/proc/PID/cgroup`: where it goes back to after a v1 clone.
+        var cgroupTable: String?
     }
     /// Held across one request and its reply: the server answers one at a time, and the keeper
     /// thread swaps a dead server's socket only between exchanges.
@@ -73,6 +77,10 @@ public final class ForkServer: Sendable {
     public var pid: pid_t { state.withLock { $0.socket >= 0 ? $0.pid : 0 } }
     /// How many spawns a server answered (cloned, or reported the clone's failure).
     public var served: Int { state.withLock { $0.served } }
+    /// How many of those children started inside their v1 groups, cloned from there (no attach).
+    public var joinedCgroups: Int { state.withLock { $0.joinedCgroups } }
+    /// The running server's `/proc/PID/cgroup` as read when it started.
+    public var cgroupTable: String? { state.withLock { $0.cgroupTable } }
     /// How many times a server died and was replaced.
     public var restarts: Int { state.withLock { $0.restarts } }
     /// Why the last start of a server failed, if it did.
@@ -89,15 +97,18 @@ public final class ForkServer: Sendable {
     }
 
     enum Started {
-        case started(edgy_pending)
+        /// Cloned; `joinedCgroup` when the child started inside the jail's v1 groups (no attach).
+        case started(edgy_pending, joinedCgroup: Bool)
         /// edgy_spawn_start's own failure (clone, id maps): the same report as in process.
         case failed(edgy_child_error)
         /// No server answered: clone in process instead.
         case unavailable(String)
     }
 
-    /// One jail cloned by the server: the clone and id maps of `edgy_spawn_start`.
-    func start(_ shape: inout edgy_shape) -> Started {
+    /// One jail cloned by the server: the clone and id maps of `edgy_spawn_start`. With `cgroup`
+    /// (v1), the server clones from inside the jail's groups (see `edgy_jail.h`), so the child
+    /// needs no attach, which would wait for an RCU grace period.
+    func start(_ shape: inout edgy_shape, cgroup: JailCgroup?) -> Started {
         let deadline = monotonicNanos() + 3_000_000_000
         var transportFailures = 0
         while true {
@@ -107,9 +118,18 @@ public final class ForkServer: Sendable {
                 s.sequence += 1
                 var pending = edgy_pending()
                 var record = edgy_child_error()
-                let rc = edgy_forkserver_spawn(s.socket, s.sequence, &shape, &pending, &record)
+                var joined: Int32 = 0
+                var moves: [CChar] = []
+                if let table = s.cgroupTable, let pairs = cgroup?.v1Moves(from: table) {
+                    for (group, home) in pairs { moves += Array(group.utf8CString) + Array(home.utf8CString) }
+                }
+                let rc = moves.withUnsafeBufferPointer { buffer in
+                    edgy_forkserver_spawn(
+                        s.socket, s.sequence, &shape, buffer.baseAddress, UInt32(buffer.count), &joined, &pending, &record)
+                }
                 if rc == 0 || rc == -1 { s.served += 1 }
-                if rc == 0 { return .done(.started(pending)) }
+                if rc == 0 && joined != 0 { s.joinedCgroups += 1 }
+                if rc == 0 { return .done(.started(pending, joinedCgroup: joined != 0)) }
                 if rc == -1 { return .done(.failed(record)) }
                 let failure = errno
                 // Dead, hung or out of step: this server is done. The keeper thread reaps it and
@@ -164,8 +184,10 @@ public final class ForkServer: Sendable {
                 sleep(1)
                 continue
             }
+            let table = Self.readSmallFile("/proc/\(pid)/cgroup")
             let generation = state.withLock { s -> Int in
                 s.generation += 1
+                s.cgroupTable = table
                 s.socket = socket
                 s.pidfd = pidfd
                 s.pid = pid
@@ -189,5 +211,15 @@ public final class ForkServer: Sendable {
             // One that dies at once would otherwise be restarted in a tight loop.
             if monotonicNanos() - started < 100_000_000 { usleep(100_000) }
         }
+    }
+
+    /// A /proc file of a few KiB, or nil.
+    private static func readSmallFile(_ path: String) -> String? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { closeDescriptor(fd) }
+        var buffer = [UInt8](repeating: 0, count: 16384)
+        let n = read(fd, &buffer, buffer.count)
+        return n > 0 ? String(decoding: buffer[0..<n], as: UTF8.self) : nil
     }
 }

@@ -62,17 +62,19 @@ struct ParkedJail: ~Copyable, Sendable {
             }
         }
         let stdio = (stdinPipe.readEnd, stdoutPipe.writeEnd, stderrPipe.writeEnd)
-        func clone() -> Result<edgy_pending, SpawnFailure> {
-            start(shape: shape, host: host, stdio: stdio, cgroup: cgroup, egress: egress?.slot, forkServer: forkServer)
+        func clone() -> Result<(edgy_pending, joinedCgroup: Bool), SpawnFailure> {
+            start(
+                shape: shape, host: host, stdio: stdio, cgroup: cgroup, egress: egress?.slot, forkServer: forkServer,
+                joinGroup: joinsGroup)
         }
         // v1, cloned here: clone with this thread inside the group, so that no attach of the child
         // (an RCU grace period) follows. The thread counts against the pids limit meanwhile.
+        // (The fork server does the same itself.)
+        let joinsGroup = cgroup != nil && cgroup?.cloneIntoFD == nil && (shape.pidsMax ?? 2) >= 2
         var attached = false
-        let started: Result<edgy_pending, SpawnFailure>
-        if forkServer == nil, let cgroup, cgroup.cloneIntoFD == nil, (shape.pidsMax ?? 2) >= 2,
-           let cloned = cgroup.withCallingThreadInside(clone) {
-            started = cloned
-            attached = true
+        let started: Result<(edgy_pending, joinedCgroup: Bool), SpawnFailure>
+        if forkServer == nil, joinsGroup, let cgroup, let cloned = cgroup.withCallingThreadInside(clone) {
+            started = cloned.map { ($0.0, joinedCgroup: true) }
         } else {
             started = clone()
         }
@@ -83,7 +85,9 @@ struct ParkedJail: ~Copyable, Sendable {
         // (On failure the pipes' remaining ends close when they go out of scope.)
         var pending: edgy_pending
         switch started {
-        case .success(let cloned): pending = cloned
+        case .success(let cloned):
+            pending = cloned.0
+            attached = cloned.joinedCgroup
         case .failure(let failure):
             retire(cgroup)
             egress?.release()
@@ -109,19 +113,21 @@ struct ParkedJail: ~Copyable, Sendable {
     /// clone3 and the id maps, by the fork server or here: the child waits at its first gate.
     private static func start(
         shape: JailShape, host: JailHostConfiguration, stdio: (Int32, Int32, Int32), cgroup: JailCgroup?,
-        egress: EgressSlot?, forkServer: ForkServer?
-    ) -> Result<edgy_pending, SpawnFailure> {
+        egress: EgressSlot?, forkServer: ForkServer?, joinGroup: Bool
+    ) -> Result<(edgy_pending, joinedCgroup: Bool), SpawnFailure> {
         var c = shape.cShape(host: host, stdio: stdio, cgroupFD: cgroup?.cloneIntoFD, egress: egress)
         var pending = edgy_pending()
         var record = edgy_child_error()
+        var joinedCgroup = false
         // The child reads its copy of the filesystem plan, made at the clone (the fork server's
         // copy of the one it was sent).
         let started = shape.filesystem.withUnsafeBytes { raw -> Int32 in
             c.fs = raw.baseAddress?.assumingMemoryBound(to: edgy_fs_plan.self)
             if let forkServer {
-                switch forkServer.start(&c) {
-                case .started(let cloned):
+                switch forkServer.start(&c, cgroup: joinGroup ? cgroup : nil) {
+                case .started(let cloned, let joined):
                     pending = cloned
+                    joinedCgroup = joined
                     return 0
                 case .failed(let failure):
                     record = failure
@@ -135,7 +141,7 @@ struct ParkedJail: ~Copyable, Sendable {
         guard started == 0 else {
             return .failure(SpawnFailure(stage: SetupStage(record: record), errno: record.err))
         }
-        return .success(pending)
+        return .success((pending, joinedCgroup: joinedCgroup))
     }
 
     /// Joins `cgroup` (v1, where the clone could not start the child inside) and opens the first gate: the child builds

@@ -1,4 +1,5 @@
 import CEdgyJail
+import EdgyCgroup
 import EdgyJail
 import EdgyModel
 import EdgyPolicy
@@ -100,6 +101,25 @@ struct ForkServerTests {
         let limited = await forked.run(JailRequest(policy: bomb))
         #expect(limited.pidsLimitHits > 0, "\(limited.outcome) \(limited.stderrText)")
         #expect((limited.pidsPeak ?? 99) <= 8)
+    }
+
+    /// v1: the server clones from inside the jail's groups, so the child needs no attach, and goes
+    /// back to its own groups after every clone. (v2 clones into the group with CLONE_INTO_CGROUP.)
+    @Test func theServerClonesFromInsideTheJailsGroupsAndGoesBack() async throws {
+        let forked = try Self.supervisor(forkServer: true)
+        defer { forked.shutdown() }
+        let server = try #require(forked.forkServer)
+        #expect(server.waitUntilRunning())
+        let home = try #require(server.cgroupTable)
+        let joined = server.joinedCgroups
+        let bomb = TestSupport.policy(["/bin/sh", "-c", "for i in $(seq 40); do sleep 5 & done; wait"]) { policy in
+            policy.limits.pids = 8
+            policy.limits.wallTimeS = 3
+        }
+        let report = await forked.run(JailRequest(policy: bomb))
+        #expect(server.joinedCgroups == joined + (TestHost.cgroupVersion == .v1 ? 1 : 0))
+        #expect(report.pidsLimitHits > 0 && (report.pidsPeak ?? 99) <= 8, "\(report.outcome) \(String(describing: report.pidsPeak))")
+        #expect(smallFile("/proc/\(server.pid)/cgroup") == home)
     }
 
     @Test func aSetupFailureReadsTheSameFromBothAndLeavesNoChild() async throws {
@@ -213,6 +233,11 @@ struct ForkServerTests {
         wrongVersion.version = 99
         var lyingLength = request
         lyingLength.fs_len = 64
+        func withMoves(_ length: UInt32) -> edgy_forkserver_request {
+            var moved = request
+            moved.moves_len = length
+            return moved
+        }
         let cases: [[UInt8]] = [
             [1, 2, 3],
             Array(repeating: 0xff, count: 4096),
@@ -221,6 +246,10 @@ struct ForkServerTests {
             withUnsafeBytes(of: lyingLength) { Array($0) },
             whole,  // well formed, but without the three stdio fds it names
             whole + [1, 0, 0, 0, 0, 0, 0, 0],  // a filesystem plan whose length field disagrees
+            withUnsafeBytes(of: withMoves(3)) { Array($0) } + Array("/a\0/b".utf8),  // not NUL-terminated
+            withUnsafeBytes(of: withMoves(5)) { Array($0) } + Array("/a\0/b\0/c\0".utf8).prefix(5),  // mismatched length
+            withUnsafeBytes(of: withMoves(3)) { Array($0) } + Array("/a\0".utf8) + [0],  // a group without its home
+            withUnsafeBytes(of: withMoves(2)) { Array($0) } + [0, 0],  // empty paths
         ]
         for bytes in cases {
             let reply = try #require(exchange(bytes), "no answer to \(bytes.count) bytes")

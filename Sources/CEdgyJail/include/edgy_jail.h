@@ -259,10 +259,16 @@ int edgy_spawn_start_flags(const struct edgy_shape *_Nonnull shape, struct edgy_
 // space, so that the daemon's page tables are neither copied nor write-protected at every start.
 // One SOCK_SEQPACKET message per request and per reply:
 //
-//   request: struct edgy_forkserver_request, then `fs_len` bytes of the filesystem plan blob;
+//   request: struct edgy_forkserver_request, then `fs_len` bytes of the filesystem plan blob, then
+//            `moves_len` bytes of cgroup v1 moves: NUL-terminated directory pairs "GROUP\0HOME\0…"
+//            (the jail's group and the server's own group in each hierarchy; empty on v2);
 //            SCM_RIGHTS: stdin, stdout, stderr, then the cgroup fd when `shape.cgroup_fd >= 0`.
 //   reply:   struct edgy_forkserver_reply; SCM_RIGHTS (when `result == 0`): pidfd, gate, error
 //            pipe, plan memfd, the same four fds `edgy_spawn_start` leaves in `edgy_pending`.
+//
+// With moves, the server writes 0 to each GROUP's `tasks` (moving itself, which skips the kernel's
+// global threadgroup lock that attaching another process takes), clones, and writes 0 to each
+// HOME's `tasks`: the child starts inside its groups (`joined_cgroup`), and needs no attach.
 //
 // The fd numbers inside `shape` are ignored: the server uses the ones it received. Everything else
 // (prepare, release, abort, waitid) the daemon does itself, with the fds it got back.
@@ -272,6 +278,9 @@ int edgy_spawn_start_flags(const struct edgy_shape *_Nonnull shape, struct edgy_
 #define EDGY_FORKSERVER_SPAWN 1u
 /// The largest filesystem plan a request may carry; a larger one is cloned in process.
 #define EDGY_FORKSERVER_MAX_FS (1u << 20)
+/// The largest cgroup moves section, and the most directory pairs in it.
+#define EDGY_FORKSERVER_MAX_MOVES 8192u
+#define EDGY_FORKSERVER_MAX_MOVE_PAIRS 16
 /// The fd the server is given its socket on.
 #define EDGY_FORKSERVER_SOCKET_FD 3
 
@@ -279,6 +288,7 @@ struct edgy_forkserver_request {
     uint32_t magic, version, op, shape_size;
     uint64_t sequence;
     uint64_t fs_len;
+    uint32_t moves_len, reserved;
     struct edgy_shape shape;
 };
 
@@ -288,6 +298,8 @@ struct edgy_forkserver_reply {
     int32_t result;     // edgy_spawn_start's (0 or -1), or -2: the request was malformed (error.err says why)
     int32_t pid;
     struct edgy_child_error error;
+    int32_t joined_cgroup;  // 1: the child was cloned inside the groups of the request's moves
+    int32_t reserved;
 };
 
 /// The server's loop on `socket_fd`: one spawn per request until EOF. Returns 0 at EOF, 1 when the
@@ -299,6 +311,7 @@ int edgy_forkserver_serve(int socket_fd);
 /// socket's receive timeout, or answered out of turn): the caller restarts the server and retries.
 /// Not thread-safe: one request at a time per socket.
 int edgy_forkserver_spawn(int socket_fd, uint64_t sequence, const struct edgy_shape *_Nonnull shape,
+                          const char *_Nullable moves, uint32_t moves_len, int *_Nonnull joined_cgroup,
                           struct edgy_pending *_Nonnull pending, struct edgy_child_error *_Nonnull error);
 
 /// Starts the server at `path` on a new socketpair (the calling thread becomes the parent of every

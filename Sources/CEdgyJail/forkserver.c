@@ -8,6 +8,7 @@
 #include <linux/sched.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -156,6 +157,14 @@ int edgy_forkserver_serve(int socket_fd) {
         answer.error.op_index = -1;
         answer.error.listener_fd = -1;
 
+        // The handshake, whatever the version: a client that speaks another one learns ours.
+        if (nfds == 0 && (size_t)n == offsetof(struct edgy_forkserver_request, fs_len) &&
+            request->magic == EDGY_FORKSERVER_MAGIC && request->op == EDGY_FORKSERVER_PING) {
+            answer.sequence = request->sequence;
+            reply(socket_fd, &answer, NULL, 0);
+            continue;
+        }
+
         // Everything is checked before a clone: sizes, the fd count the shape implies, and the
         // plan's own length field (the child trusts its offsets only within that length).
         size_t header = sizeof *request;
@@ -296,6 +305,32 @@ int edgy_forkserver_spawn(int socket_fd, uint64_t sequence, const struct edgy_sh
     pending->gate_fd = got[1];
     pending->error_fd = got[2];
     pending->plan_fd = got[3];
+    return 0;
+}
+
+int edgy_forkserver_ping(int socket_fd, uint64_t sequence, uint32_t *server_version) {
+    struct edgy_forkserver_request request;
+    memset(&request, 0, sizeof request);
+    request.magic = EDGY_FORKSERVER_MAGIC;
+    request.version = EDGY_FORKSERVER_VERSION;
+    request.op = EDGY_FORKSERVER_PING;
+    request.sequence = sequence;
+    struct iovec iov = {.iov_base = &request, .iov_len = offsetof(struct edgy_forkserver_request, fs_len)};
+    if (send_message(socket_fd, &iov, 1, NULL, 0) != 0) return -2;
+    struct edgy_forkserver_reply answer;
+    ssize_t n;
+    do {
+        n = recv(socket_fd, &answer, sizeof answer, 0);
+    } while (n < 0 && errno == EINTR);
+    if (n == 0) errno = ECONNRESET;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) errno = ETIMEDOUT;
+    if (n <= 0) return -2;
+    // The first two fields are the same in every version.
+    if ((size_t)n < 2 * sizeof(uint32_t) || answer.magic != EDGY_FORKSERVER_MAGIC) {
+        errno = EPROTO;
+        return -2;
+    }
+    *server_version = answer.version;
     return 0;
 }
 

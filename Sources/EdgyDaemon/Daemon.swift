@@ -78,6 +78,8 @@ public struct Daemon: Sendable {
         if let server = supervisor.forkServer {
             if server.waitUntilRunning() {
                 logger.info("jails are cloned by the fork server", metadata: ["executable": "\(server.executable)", "pid": "\(server.pid)"])
+            } else if server.isIncompatible {
+                logger.error("the fork server is from another build; jails are cloned by edgyd", metadata: ["reason": "\(server.lastError ?? "unknown")"])
             } else {
                 logger.error("the fork server did not start; jails are cloned by edgyd until it does", metadata: ["reason": "\(server.lastError ?? "unknown")"])
             }

@@ -35,6 +35,8 @@ public final class ForkServer: Sendable {
         var lastError: String?
         /// The running server's `/proc/PID/cgroup`: where it goes back to after a v1 clone.
         var cgroupTable: String?
+        /// The executable speaks another protocol version: never used (`lastError` says which).
+        var incompatible = false
     }
     /// Held across one request and its reply: the server answers one at a time, and the keeper
     /// thread swaps a dead server's socket only between exchanges.
@@ -83,14 +85,18 @@ public final class ForkServer: Sendable {
     public var cgroupTable: String? { state.withLock { $0.cgroupTable } }
     /// How many times a server died and was replaced.
     public var restarts: Int { state.withLock { $0.restarts } }
+    /// True when the executable speaks another protocol version than this edgyd (built apart):
+    /// every jail is then cloned in process.
+    public var isIncompatible: Bool { state.withLock { $0.incompatible } }
     /// Why the last start of a server failed, if it did.
     public var lastError: String? { state.withLock { $0.lastError } }
 
-    /// Waits (up to `timeoutMs`) until a server is running; false if none came up.
+    /// Waits (up to `timeoutMs`) until a server is running; false if none came up (or it never
+    /// will: `isIncompatible`).
     public func waitUntilRunning(timeoutMs: Int = 3000) -> Bool {
         let deadline = monotonicNanos() + UInt64(timeoutMs) * 1_000_000
         while pid == 0 {
-            if monotonicNanos() >= deadline { return false }
+            if monotonicNanos() >= deadline || isIncompatible { return false }
             usleep(500)
         }
         return true
@@ -114,6 +120,7 @@ public final class ForkServer: Sendable {
         while true {
             enum Step { case done(Started), notRunning, transport(Int32) }
             let step = state.withLock { s -> Step in
+                if s.incompatible { return .done(.unavailable(s.lastError ?? "the fork server is incompatible")) }
                 guard s.socket >= 0 else { return .notRunning }
                 s.sequence += 1
                 var pending = edgy_pending()
@@ -183,6 +190,23 @@ public final class ForkServer: Sendable {
                 state.withLock { $0.lastError = "cannot start \(executable): \(errnoName(-rc))" }
                 sleep(1)
                 continue
+            }
+            // The handshake: a server built apart from this edgyd is never used (a version
+            // mismatch would fail every request), and is not restarted in a loop.
+            var version: UInt32 = 0
+            if edgy_forkserver_ping(socket, 0, &version) == 0, version != UInt32(EDGY_FORKSERVER_VERSION) {
+                state.withLock { s in
+                    s.incompatible = true
+                    s.lastError = "\(executable) speaks fork server protocol \(version), this build \(EDGY_FORKSERVER_VERSION): install the edgy-forkserver built with this edgyd"
+                }
+                _ = edgy_pidfd_send_signal(pidfd, SIGKILL)
+                var code: Int32 = 0
+                var status: Int32 = 0
+                _ = edgy_waitid_pidfd(pidfd, &code, &status, nil, 0)
+                closeDescriptor(pidfd)
+                closeDescriptor(socket)
+                // This thread stays: it may be the parent of jails of an earlier server.
+                while true { sleep(3600) }
             }
             let table = Self.readSmallFile("/proc/\(pid)/cgroup")
             let generation = state.withLock { s -> Int in

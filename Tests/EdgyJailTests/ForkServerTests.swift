@@ -209,6 +209,46 @@ struct ForkServerTests {
         #expect(server.pid != victim)
     }
 
+    /// A server from another build (here a stand-in that answers the handshake with version 1) is
+    /// never used nor restarted in a loop: jails are cloned in process at once.
+    @Test func aServerOfAnotherProtocolVersionIsNotUsed() async throws {
+        let directory = "/tmp/edgy-forkserver-test-\(getpid())"
+        mkdir(directory, 0o755)
+        let path = directory + "/old-forkserver"
+        defer {
+            unlink(path)
+            rmdir(directory)
+        }
+        let script = """
+            #!/usr/bin/python3
+            import socket, struct
+            s = socket.socket(fileno=3)
+            while True:
+                data = s.recv(65536)
+                if not data:
+                    break
+                magic, version, op, size, sequence = struct.unpack_from("<IIIIQ", data)
+                s.send(struct.pack("<IIQii4iii", magic, 1, sequence, 0, -1, 0, 0, -1, -1, 0, 0))
+
+            """
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o755)
+        _ = script.withCString { write(fd, $0, strlen($0)) }
+        close(fd)
+        var host = JailHostConfiguration(poolSize: 0)
+        host.forkServer = path
+        let supervisor = try JailSupervisor(host: host, cgroups: TestSupport.sharedCgroups())
+        defer { supervisor.shutdown() }
+        let server = try #require(supervisor.forkServer)
+        #expect(!server.waitUntilRunning(timeoutMs: 5000))
+        #expect(server.isIncompatible)
+        #expect(server.lastError?.contains("protocol 1") == true, "\(server.lastError ?? "")")
+        let started = ContinuousClock.now
+        let report = await supervisor.run(JailRequest(policy: TestSupport.policy(["/bin/sh", "-c", "echo fallback"])))
+        #expect(report.outcome == .exited && report.stdoutText == "fallback\n")
+        #expect(ContinuousClock.now - started < .seconds(2), "no wait for a server that will not come")
+        #expect(server.restarts == 0)
+    }
+
     /// The server's own decoder: a request it cannot use gets an EPROTO answer, and it goes on.
     @Test func malformedRequestsAreAnsweredAndTheServerGoesOn() throws {
         var socket: Int32 = -1
@@ -256,6 +296,15 @@ struct ForkServerTests {
             #expect(reply.magic == EDGY_FORKSERVER_MAGIC)
             #expect(reply.result == -2 && reply.error.err == EPROTO)
         }
+        // The handshake, in any version, is answered with the server's own.
+        var ping = request
+        ping.version = 99
+        ping.op = EDGY_FORKSERVER_PING
+        let pingBytes = withUnsafeBytes(of: ping) { Array($0.prefix(MemoryLayout<edgy_forkserver_request>.offset(of: \.fs_len)!)) }
+        let pong = try #require(exchange(pingBytes))
+        #expect(pong.result == 0 && pong.version == EDGY_FORKSERVER_VERSION)
+        var version: UInt32 = 0
+        #expect(edgy_forkserver_ping(socket, 7, &version) == 0 && version == EDGY_FORKSERVER_VERSION)
         // EOF: it exits cleanly.
         close(socket)
         var code: Int32 = 0

@@ -274,8 +274,12 @@ int edgy_spawn_start_flags(const struct edgy_shape *_Nonnull shape, struct edgy_
 // (prepare, release, abort, waitid) the daemon does itself, with the fds it got back.
 
 #define EDGY_FORKSERVER_MAGIC 0x45444653u  /* "EDFS" */
-#define EDGY_FORKSERVER_VERSION 1u
+/// Bumped whenever a request or reply changes: edgyd and its server must be built together.
+#define EDGY_FORKSERVER_VERSION 2u
 #define EDGY_FORKSERVER_SPAWN 1u
+/// The handshake: a request of any version with this op and no payload is answered with the
+/// server's own version (in `version`) and result 0, so that a mismatch is found before a spawn.
+#define EDGY_FORKSERVER_PING 2u
 /// The largest filesystem plan a request may carry; a larger one is cloned in process.
 #define EDGY_FORKSERVER_MAX_FS (1u << 20)
 /// The largest cgroup moves section, and the most directory pairs in it.
@@ -313,6 +317,10 @@ int edgy_forkserver_serve(int socket_fd);
 int edgy_forkserver_spawn(int socket_fd, uint64_t sequence, const struct edgy_shape *_Nonnull shape,
                           const char *_Nullable moves, uint32_t moves_len, int *_Nonnull joined_cgroup,
                           struct edgy_pending *_Nonnull pending, struct edgy_child_error *_Nonnull error);
+
+/// The handshake: 0 with the server's protocol version in `*server_version`, or -2 with errno when
+/// the exchange failed.
+int edgy_forkserver_ping(int socket_fd, uint64_t sequence, uint32_t *_Nonnull server_version);
 
 /// Starts the server at `path` on a new socketpair (the calling thread becomes the parent of every
 /// jail it clones: keep it alive). Returns 0 with our end of the socket (5 s receive timeout), a

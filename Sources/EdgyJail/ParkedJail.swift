@@ -25,8 +25,8 @@ struct ParkedJail: ~Copyable, Sendable {
     var egress: EgressLease?
 
     /// Clones a jail of `shape` on the calling thread (its parent-death signal is tied to it) and
-    /// leaves it at the second gate. Everything slow on cgroup v1 (mkdir in every hierarchy, the
-    /// `cgroup.procs` write that waits for an RCU grace period) and every mount happen here,
+    /// leaves it at the second gate. Everything slow on cgroup v1 (mkdir in every hierarchy, an
+    /// attach where the child could not be cloned inside its groups) and every mount happen here,
     /// before any request.
     ///
     /// - Returns: The parked jail, or the failed stage (pipes, cgroup, a clone or child stage) and errno.
@@ -62,15 +62,15 @@ struct ParkedJail: ~Copyable, Sendable {
             }
         }
         let stdio = (stdinPipe.readEnd, stdoutPipe.writeEnd, stderrPipe.writeEnd)
+        // v1: the cloning thread (here, or the fork server's) joins the group for the clone, so
+        // that the child starts inside and no attach (an RCU grace period) follows. It counts
+        // against the pids limit meanwhile, hence at least 2.
+        let joinsGroup = cgroup != nil && cgroup?.cloneIntoFD == nil && (shape.pidsMax ?? 2) >= 2
         func clone() -> Result<(edgy_pending, joinedCgroup: Bool), SpawnFailure> {
             start(
                 shape: shape, host: host, stdio: stdio, cgroup: cgroup, egress: egress?.slot, forkServer: forkServer,
                 joinGroup: joinsGroup)
         }
-        // v1, cloned here: clone with this thread inside the group, so that no attach of the child
-        // (an RCU grace period) follows. The thread counts against the pids limit meanwhile.
-        // (The fork server does the same itself.)
-        let joinsGroup = cgroup != nil && cgroup?.cloneIntoFD == nil && (shape.pidsMax ?? 2) >= 2
         var attached = false
         let started: Result<(edgy_pending, joinedCgroup: Bool), SpawnFailure>
         if forkServer == nil, joinsGroup, let cgroup, let cloned = cgroup.withCallingThreadInside(clone) {

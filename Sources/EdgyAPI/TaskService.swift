@@ -103,7 +103,7 @@ struct TaskService: Sendable {
             var iterator = ticks.makeAsyncIterator()
             while true {
                 // Finished in this process: the worker handed over the record it stored.
-                if let finished = deps.notifier.finishedRecord(id) { return finished }
+                if let finished = deps.notifier.takeFinishedRecord(id) { return finished }
                 guard let task = try await deps.store.task(id: id) else { return nil }
                 if task.status.isFinished || ContinuousClock.now >= deadline { return task }
                 guard await iterator.next() != nil else { return task }

@@ -139,6 +139,8 @@ public final class ForkServer: Sendable {
                 if rc == 0 { return .done(.started(pending, joinedCgroup: joined != 0)) }
                 if rc == -1 { return .done(.failed(record)) }
                 let failure = errno
+                // Too large to send (nothing was sent): the server is fine, this jail is cloned here.
+                if failure == EMSGSIZE { return .done(.unavailable("the request is too large for the fork server")) }
                 // Dead, hung or out of step: this server is done. The keeper thread reaps it and
                 // starts the next one.
                 _ = edgy_pidfd_send_signal(s.pidfd, SIGKILL)
@@ -151,7 +153,7 @@ public final class ForkServer: Sendable {
                 return started
             case .transport(let failure):
                 transportFailures += 1
-                if failure == EMSGSIZE || transportFailures >= 3 {
+                if transportFailures >= 3 {
                     return .unavailable("the fork server failed: \(errnoName(failure))")
                 }
             case .notRunning:

@@ -49,8 +49,7 @@ public final class EgressHost: Sendable {
     /// libnftables exits the whole process when it cannot open its netlink socket (a kernel
     /// without nf_tables, or a guest that cannot load the module): ask the kernel first.
     static func netfilterNetlinkMissing() -> String? {
-        let netlinkNetfilter: Int32 = 12  // NETLINK_NETFILTER, linux/netlink.h
-        let fd = socket(AF_NETLINK, Int32(SOCK_RAW.rawValue) | Int32(SOCK_CLOEXEC.rawValue), netlinkNetfilter)
+        let fd = socket(AF_NETLINK, Int32(SOCK_RAW.rawValue) | Int32(SOCK_CLOEXEC.rawValue), Netlink.netfilterProtocol)
         guard fd >= 0 else { return "this kernel has no netfilter netlink (nf_tables): \(errnoName(errno))" }
         close(fd)
         return nil

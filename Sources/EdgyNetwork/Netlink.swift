@@ -12,6 +12,8 @@ enum Netlink {
     }
 
     static let errorMessage: UInt16 = 2
+    /// NETLINK_NETFILTER (linux/netlink.h): nftables' protocol.
+    static let netfilterProtocol: Int32 = 12
     private static let requestFlag: UInt16 = 0x1
 
     /// The reply's type and payload (after its 16-byte header). An error reply with a code other
@@ -96,7 +98,6 @@ struct NetlinkMessage {
 /// needs four numbers, and libnftables would first fetch the whole ruleset into its cache
 /// (1.5 ms a call on the CI machine, the whole cost of egress once the pool is warm).
 enum NFTablesCounters {
-    private static let netfilter: Int32 = 12  // NETLINK_NETFILTER
     private static let getObject: UInt16 = 10 << 8 | 19  // NFNL_SUBSYS_NFTABLES, NFT_MSG_GETOBJ
     private static let familyInet: UInt8 = 1  // NFPROTO_INET
     private static let objectTable: UInt16 = 1, objectName: UInt16 = 2, objectType: UInt16 = 3, objectData: UInt16 = 4
@@ -109,7 +110,7 @@ enum NFTablesCounters {
         body.attribute(objectTable, string: table)
         body.attribute(objectName, string: name)
         body.attribute(objectType, UInt32(1).bigEndian)  // NFT_OBJECT_COUNTER
-        let reply = try Netlink.request(protocol: netfilter, type: getObject, flags: 0, body: body.bytes, what: "counter \(name)")
+        let reply = try Netlink.request(protocol: Netlink.netfilterProtocol, type: getObject, flags: 0, body: body.bytes, what: "counter \(name)")
         guard let data = Netlink.attributes(reply.payload, from: 4)[objectData] else {
             throw Netlink.Failure(what: "counter \(name): no data in the reply", errno: EPROTO)
         }

@@ -12,25 +12,44 @@ public final class TaskNotifier: Sendable {
 
     private let waiters = Mutex<[UUID: Waiter]>([:])
 
-    /// Tasks that just reached a final status in this process, as recorded: a `?wait` request
-    /// answers from here instead of reading the task back. Oldest first; a few hundred at most.
-    private let finished = Mutex<(records: [UUID: TaskRecord], order: [UUID])>(([:], []))
-    static let finishedKept = 256
+    /// Tasks that just reached a final status in this process, as recorded, kept only while a
+    /// request waits for that very task: it takes the record instead of reading it back. A record
+    /// carries the task's files and output, so both their number and their bytes are bounded; a
+    /// record over the bounds is simply not kept (the waiter reads the store).
+    private let finished = Mutex<(records: [UUID: TaskRecord], order: [UUID], bytes: Int64)>(([:], [], 0))
+    static let finishedKept = 64
+    static let finishedBytesKept: Int64 = 16 << 20
 
     public init() {}
 
     /// Announces that `record` was stored with a final status, then that it changed.
     public func finished(_ record: TaskRecord) {
-        finished.withLock { kept in
-            if kept.records.updateValue(record, forKey: record.id) == nil { kept.order.append(record.id) }
-            while kept.order.count > Self.finishedKept { kept.records[kept.order.removeFirst()] = nil }
+        let size = record.storedBytes
+        let awaited = waiters.withLock { $0.values.contains { $0.taskID == record.id } }
+        if awaited && size <= Self.finishedBytesKept {
+            finished.withLock { kept in
+                if let old = kept.records.updateValue(record, forKey: record.id) {
+                    kept.bytes -= old.storedBytes
+                } else {
+                    kept.order.append(record.id)
+                }
+                kept.bytes += size
+                while kept.order.count > Self.finishedKept || kept.bytes > Self.finishedBytesKept {
+                    if let dropped = kept.records.removeValue(forKey: kept.order.removeFirst()) { kept.bytes -= dropped.storedBytes }
+                }
+            }
         }
         changed(record.id)
     }
 
-    /// The record `finished(_:)` announced for `taskID`, while it is among the most recent.
-    public func finishedRecord(_ taskID: UUID) -> TaskRecord? {
-        finished.withLock { $0.records[taskID] }
+    /// Takes the record `finished(_:)` kept for `taskID`, if it did.
+    public func takeFinishedRecord(_ taskID: UUID) -> TaskRecord? {
+        finished.withLock { kept in
+            guard let record = kept.records.removeValue(forKey: taskID) else { return nil }
+            kept.order.removeAll { $0 == taskID }
+            kept.bytes -= record.storedBytes
+            return record
+        }
     }
 
     /// Announces that `taskID` changed (status, output or deletion).

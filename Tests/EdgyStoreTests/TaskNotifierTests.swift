@@ -1,0 +1,42 @@
+import EdgyModel
+import EdgyStore
+import Foundation
+import Testing
+
+/// The finished records a notifier keeps for `?wait`: only for a task someone waits on, taken once,
+/// and never one that would hold more than the byte bound in memory.
+struct TaskNotifierTests {
+    static func record(bytes: Int) -> TaskRecord {
+        TaskRecord(tenant: "t", spec: TaskSpec(name: "n", policy: "p", files: [TaskFile(path: "f", contents: Array(repeating: 7, count: bytes))]))
+    }
+
+    @Test func aFinishedRecordIsKeptOnlyForAWaiterAndTakenOnce() {
+        let notifier = TaskNotifier()
+        let unwatched = Self.record(bytes: 10)
+        notifier.finished(unwatched)
+        #expect(notifier.takeFinishedRecord(unwatched.id) == nil)
+
+        let watched = Self.record(bytes: 10)
+        let stream = notifier.changes(of: watched.id)
+        notifier.finished(watched)
+        #expect(notifier.takeFinishedRecord(watched.id) == watched)
+        #expect(notifier.takeFinishedRecord(watched.id) == nil)
+        _ = stream
+    }
+
+    @Test func recordsBeyondTheByteBoundAreNotKept() {
+        let notifier = TaskNotifier()
+        let big = Self.record(bytes: 17 << 20)
+        let streams = [notifier.changes(of: big.id)]
+        notifier.finished(big)
+        #expect(notifier.takeFinishedRecord(big.id) == nil)
+        // Many mid-sized ones: the oldest go first, and the total stays under 16 MiB.
+        let mid = (0..<8).map { _ in Self.record(bytes: 3 << 20) }
+        let more = mid.map { notifier.changes(of: $0.id) }
+        for record in mid { notifier.finished(record) }
+        let kept = mid.filter { notifier.takeFinishedRecord($0.id) != nil }
+        #expect(kept.count == 5, "\(kept.count) of 8 records of 3 MiB kept")
+        #expect(kept.map(\.id) == mid.suffix(5).map(\.id))
+        _ = (streams, more)
+    }
+}

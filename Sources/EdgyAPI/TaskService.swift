@@ -55,7 +55,7 @@ struct TaskService: Sendable {
             // Waiting does not free a stored-task or byte quota; deleting tasks or retention does.
             throw APIError(.tooManyRequests, code: "quota_exceeded", error.message, field: error.quota)
         }
-        deps.notifier.changed(record.id)
+        deps.notifier.changed(record.id, .queued)
         logger.info("task created", metadata: ["task": "\(record.id)", "policy": "\(spec.policy)", "files": "\(spec.files.count)"])
         return record
     }
@@ -71,7 +71,7 @@ struct TaskService: Sendable {
     func cancel(_ task: TaskRecord, principal: Principal, logger: Logger) async throws -> TaskRecord {
         try Access.requireWriter(principal)
         guard let updated = try await deps.store.requestCancel(id: task.id, now: Date()) else { throw APIError.taskNotFound(task.id.uuidString) }
-        deps.notifier.changed(task.id)
+        deps.notifier.changed(task.id, updated.status.isFinished ? .ended : .cancelRequested)
         logger.info("task cancel requested", metadata: ["task": "\(task.id)", "status": "\(updated.status.rawValue)"])
         return updated
     }
@@ -82,7 +82,7 @@ struct TaskService: Sendable {
         var last = task
         if !task.status.isFinished, let cancelled = try await deps.store.requestCancel(id: task.id, now: Date()) { last = cancelled }
         _ = try await deps.store.delete(id: task.id)
-        deps.notifier.changed(task.id)
+        deps.notifier.changed(task.id, .ended)
         logger.info("task deleted", metadata: ["task": "\(task.id)"])
         return last
     }
@@ -99,7 +99,8 @@ struct TaskService: Sendable {
     /// The task once it has finished, or as it is when `seconds` pass first (or nil once deleted).
     func waitForFinish(_ id: UUID, seconds: Double) async throws -> TaskRecord? {
         let deadline = ContinuousClock.now + .milliseconds(Int64(seconds * 1000))
-        return try await watch(id) { ticks in
+        // Being claimed or writing output does not end a task: only those changes wake the loop.
+        return try await watch(id, only: [.ended]) { ticks in
             var iterator = ticks.makeAsyncIterator()
             while true {
                 // Finished in this process: the worker handed over the record it stored.
@@ -113,9 +114,11 @@ struct TaskService: Sendable {
 
     /// Runs `body` with a stream that ticks whenever the task changes (via the notifier) and at
     /// least every poll interval, so a missed wake-up costs latency, never correctness.
-    func watch<T: Sendable>(_ id: UUID, _ body: (AsyncStream<Void>) async throws -> T) async throws -> T {
+    func watch<T: Sendable>(
+        _ id: UUID, only kinds: Set<TaskNotifier.Change>? = nil, _ body: (AsyncStream<Void>) async throws -> T
+    ) async throws -> T {
         let (ticks, tick) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
-        let changes = deps.notifier.changes(of: id)
+        let changes = deps.notifier.changes(of: id, only: kinds)
         let interval = config.pollInterval
         return try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {

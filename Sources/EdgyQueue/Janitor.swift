@@ -40,7 +40,8 @@ public struct Janitor: Service {
             let reclaimed = try await store.reclaimLeases(expiredBefore: now, ownedBy: nil, retryDelay: retryDelay)
             if !reclaimed.isEmpty {
                 logger.warning("reclaimed expired leases", metadata: ["tasks": "\(reclaimed.count)"])
-                reclaimed.forEach(notifier.changed)
+                // Back in the queue, or failed for good: waiters and workers alike look.
+                for id in reclaimed { notifier.changed(id, .unknown) }
             }
             let (queued, running) = try await store.activeCounts(tenant: nil)
             Gauge(label: "edgy_tasks_queued").record(queued)

@@ -42,7 +42,7 @@ final class OutputForwarder: Sendable {
                     try? await store.appendOutput(
                         taskID: taskID, attempt: attempt, kind: kind, data: AttemptReport.storableText(bytes), now: Date())
                 }
-                if !batch.stdout.isEmpty || !batch.stderr.isEmpty { notifier.changed(taskID) }
+                if !batch.stdout.isEmpty || !batch.stderr.isEmpty { notifier.changed(taskID, .output) }
                 if finished { return }
                 await wake.wait(since: generation, upTo: .seconds(3600))
                 // Let a burst of output gather into one write; the end of the attempt cuts it short.

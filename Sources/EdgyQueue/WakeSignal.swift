@@ -26,6 +26,17 @@ final class WakeSignal: Sendable {
         waiters.forEach { $0.resume() }
     }
 
+    /// Wakes one waiter, if any sleeps; either way, a waiter that read the generation before this
+    /// call does not go to sleep on it.
+    func signalOne() {
+        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            state.generation &+= 1
+            guard let key = state.waiters.keys.first else { return nil }
+            return state.waiters.removeValue(forKey: key)
+        }
+        waiter?.resume()
+    }
+
     /// Returns after a `signal()` (or at once if one came after `generation` was read), or after `timeout`.
     func wait(since generation: UInt64, upTo timeout: Duration) async {
         let id: UInt64? = state.withLock { state in

@@ -79,15 +79,17 @@ public final class WorkerPool: Service, Sendable {
         let reclaimed = try await store.reclaimLeases(expiredBefore: Date(), ownedBy: configuration.workerID, retryDelay: .zero)
         if !reclaimed.isEmpty {
             logger.notice("reclaimed attempts interrupted by a previous run", metadata: ["tasks": "\(reclaimed.count)"])
-            reclaimed.forEach(notifier.changed)
+            for id in reclaimed { notifier.changed(id, .unknown) }
         }
         let stopClaiming = StopFlag()
         let wake = WakeSignal()
         await withGracefulShutdownHandler {
             await withTaskGroup(of: Void.self) { group in
-                // New tasks (from this host's API) wake idle workers at once; others are found by polling.
+                // Each claimable task (from this host's API, or any notice from another host) wakes one
+                // idle worker at once, not all of them: the others' claims would find nothing.
+                // Tasks that become claimable otherwise (a retry delay passing) are found by polling.
                 group.addTask { [notifier] in
-                    for await _ in notifier.changes(of: nil) { wake.signal() }
+                    for await _ in notifier.changes(of: nil, only: [.queued]) { wake.signalOne() }
                 }
                 for index in 0..<configuration.workers {
                     group.addTask { [self] in
@@ -121,7 +123,7 @@ public final class WorkerPool: Service, Sendable {
                 await wake.wait(since: generation, upTo: configuration.idlePollInterval)
                 continue
             }
-            notifier.changed(claimed.task.id)
+            notifier.changed(claimed.task.id, .running)
             running.add(1, ordering: .relaxed)
             await runAttempt(claimed, stopClaiming: stopClaiming)
             running.subtract(1, ordering: .relaxed)
@@ -196,9 +198,10 @@ public final class WorkerPool: Service, Sendable {
     private func heartbeat(_ taskID: UUID, attempt: Int, interruption: InterruptionCell, stopClaiming: StopFlag) async {
         let changed = WakeSignal()
         await withTaskGroup(of: Void.self) { group in
-            // A cancel request shows up as a change of this task.
+            // A cancel request (or the task's deletion) shows up as a change of this task; its own
+            // output does not need a lease renewal.
             group.addTask { [notifier] in
-                for await _ in notifier.changes(of: taskID) { changed.signal() }
+                for await _ in notifier.changes(of: taskID, only: [.cancelRequested, .ended]) { changed.signal() }
             }
             group.addTask { [self] in
                 await renewLoop(taskID, attempt: attempt, interruption: interruption, stopClaiming: stopClaiming, changed: changed)
@@ -275,7 +278,7 @@ public final class WorkerPool: Service, Sendable {
                    final.finish(attempt: attempt, outcome: outcome, report: report, disposition: disposition, now: now) {
                     notifier.finished(final)
                 } else {
-                    notifier.changed(task.id)
+                    notifier.changed(task.id, !recorded ? .unknown : disposition.status.isFinished ? .ended : .queued)
                 }
                 return
             } catch {

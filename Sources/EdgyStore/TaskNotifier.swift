@@ -5,8 +5,25 @@ import Synchronization
 /// hosts, a store feeds it from its own notifications (PostgreSQL LISTEN/NOTIFY); waiters also
 /// poll at a slow pace, so a missed wake-up costs latency, never correctness.
 public final class TaskNotifier: Sendable {
+    /// What changed, so that a listener wakes only for what it acts on: an idle worker for work it
+    /// can claim, a `?wait` request for the end, a running attempt's heartbeat for a cancel.
+    public enum Change: Sendable, Hashable {
+        /// Claimable now: created, or back in the queue.
+        case queued
+        /// Claimed by a worker of this process.
+        case running
+        /// New output events.
+        case output
+        case cancelRequested
+        /// Reached a final status, or deleted.
+        case ended
+        /// From another host (PostgreSQL NOTIFY), or not known: any of the above.
+        case unknown
+    }
+
     private struct Waiter {
         var taskID: UUID?
+        var kinds: Set<Change>?
         var continuation: AsyncStream<UUID>.Continuation
     }
 
@@ -22,7 +39,7 @@ public final class TaskNotifier: Sendable {
 
     public init() {}
 
-    /// Announces that `record` was stored with a final status, then that it changed.
+    /// Announces that `record` was stored with a final status, then that it ended.
     public func finished(_ record: TaskRecord) {
         let size = record.storedBytes
         let awaited = waiters.withLock { $0.values.contains { $0.taskID == record.id } }
@@ -39,7 +56,7 @@ public final class TaskNotifier: Sendable {
                 }
             }
         }
-        changed(record.id)
+        changed(record.id, .ended)
     }
 
     /// Takes the record `finished(_:)` kept for `taskID`, if it did.
@@ -52,18 +69,24 @@ public final class TaskNotifier: Sendable {
         }
     }
 
-    /// Announces that `taskID` changed (status, output or deletion).
-    public func changed(_ taskID: UUID) {
-        let targets = waiters.withLock { $0.values.filter { $0.taskID == nil || $0.taskID == taskID }.map(\.continuation) }
+    /// Announces that `taskID` changed, and how.
+    public func changed(_ taskID: UUID, _ change: Change) {
+        let targets = waiters.withLock { waiters in
+            waiters.values.filter { waiter in
+                (waiter.taskID == nil || waiter.taskID == taskID)
+                    && (change == .unknown || waiter.kinds.map { $0.contains(change) } ?? true)
+            }.map(\.continuation)
+        }
         for continuation in targets { continuation.yield(taskID) }
     }
 
-    /// A stream of change notices for one task (or every task when nil). It ends when the
-    /// consuming task is cancelled or the stream is dropped.
-    public func changes(of taskID: UUID?) -> AsyncStream<UUID> {
+    /// A stream of change notices for one task (or every task when nil), of the given kinds (all
+    /// when nil; `unknown` always comes through). It ends when the consuming task is cancelled or
+    /// the stream is dropped.
+    public func changes(of taskID: UUID?, only kinds: Set<Change>? = nil) -> AsyncStream<UUID> {
         let key = UUID()
         let (stream, continuation) = AsyncStream<UUID>.makeStream(bufferingPolicy: .bufferingNewest(16))
-        waiters.withLock { $0[key] = Waiter(taskID: taskID, continuation: continuation) }
+        waiters.withLock { $0[key] = Waiter(taskID: taskID, kinds: kinds, continuation: continuation) }
         continuation.onTermination = { [weak self] _ in
             _ = self?.waiters.withLock { $0.removeValue(forKey: key) }
         }

@@ -125,7 +125,7 @@ public final class PostgresTaskStore: TaskStore, TokenStore, Service, Sendable {
                         defer { listening.withLock { $0 = false } }
                         logger.debug("listening", metadata: ["channel": "\(Self.channel)"])
                         for try await notification in notifications {
-                            if let id = UUID(uuidString: notification.payload) { notifier.changed(id) }
+                            if let id = UUID(uuidString: notification.payload) { notifier.changed(id, .unknown) }
                         }
                     }
                 }

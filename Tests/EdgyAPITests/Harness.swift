@@ -83,13 +83,13 @@ struct Harness {
             claim = try await store.claim(worker: "w1", leaseDuration: .seconds(30), now: Date())
         }
         guard let claimed = claim else { return nil }
-        notifier.changed(claimed.task.id)
+        notifier.changed(claimed.task.id, .running)
         if !stdout.isEmpty { try await store.appendOutput(taskID: claimed.task.id, attempt: claimed.attempt, kind: .stdout, data: stdout, now: Date()) }
         if !stderr.isEmpty { try await store.appendOutput(taskID: claimed.task.id, attempt: claimed.attempt, kind: .stderr, data: stderr, now: Date()) }
-        notifier.changed(claimed.task.id)
+        notifier.changed(claimed.task.id, .output)
         let report = AttemptReport(outcome: outcome, exitCode: exitCode, wallMs: 3, stdout: Array(stdout.utf8), stderr: Array(stderr.utf8), policyName: claimed.task.spec.policy)
         _ = try await store.finishAttempt(taskID: claimed.task.id, attempt: claimed.attempt, worker: "w1", outcome: outcome, report: report, disposition: disposition, now: Date())
-        notifier.changed(claimed.task.id)
+        notifier.changed(claimed.task.id, .ended)
         return claimed.task.id
     }
 

@@ -385,7 +385,7 @@ extension Harness {
         guard let claimed = try await store.claim(worker: "w2", leaseDuration: .seconds(30), now: Date()) else { return false }
         let report = AttemptReport(outcome: .exited, exitCode: 0, policyName: claimed.task.spec.policy)
         _ = try await store.finishAttempt(taskID: claimed.task.id, attempt: claimed.attempt, worker: "w2", outcome: .exited, report: report, disposition: .succeeded, now: Date())
-        notifier.changed(claimed.task.id)
+        notifier.changed(claimed.task.id, .ended)
         return true
     }
 }

@@ -122,7 +122,7 @@ struct WorkerPoolLogicTests {
             let reclaimed = try await harness.store.reclaimLeases(
                 expiredBefore: Date().addingTimeInterval(3600), ownedBy: nil, retryDelay: .seconds(3600))
             #expect(reclaimed == [id])
-            harness.notifier.changed(id)
+            harness.notifier.changed(id, .unknown)
             #expect(await runner.wait(upTo: Self.scaled(Self.promptly)) { $0.first?.ending == .cancelled })
             // The worker is free again: the next task runs.
             let next = try await harness.submit(Self.task("next"))
@@ -143,7 +143,7 @@ struct WorkerPoolLogicTests {
             #expect(await runner.wait { $0.count == 1 })
             let asked = ContinuousClock.now
             _ = try await harness.store.requestCancel(id: id, now: Date())
-            harness.notifier.changed(id)
+            harness.notifier.changed(id, .cancelRequested)
             let task = try await harness.finished(id)
             #expect(ContinuousClock.now - asked < Self.scaled(Self.promptly))
             #expect(task.status == .cancelled)

@@ -40,7 +40,7 @@ struct WorkerPoolTests {
         func submit(_ spec: TaskSpec, tenant: String = "t") async throws -> UUID {
             let record = TaskRecord(tenant: tenant, spec: spec)
             try await store.create(record, limits: QueueLimits())
-            notifier.changed(record.id)
+            notifier.changed(record.id, .queued)
             return record.id
         }
 
@@ -144,7 +144,7 @@ struct WorkerPoolTests {
             try await Task.sleep(for: .milliseconds(100))
             let asked = ContinuousClock.now
             _ = try await harness.store.requestCancel(id: id, now: Date())
-            harness.notifier.changed(id)
+            harness.notifier.changed(id, .cancelRequested)
             let task = try await harness.finished(id)
             #expect(task.status == .cancelled)
             #expect(task.attempts.last?.outcome == .cancelled)
@@ -158,7 +158,7 @@ struct WorkerPoolTests {
             let id = try await harness.submit(Self.script("sleep 1000"))
             while try await harness.status(id) != .running { try await Task.sleep(for: .milliseconds(10)) }
             #expect(try await harness.store.delete(id: id))
-            harness.notifier.changed(id)
+            harness.notifier.changed(id, .ended)
             // The worker is free again: the next task runs.
             let next = try await harness.submit(Self.script("echo next"))
             #expect(try await harness.finished(next, timeout: .seconds(5)).status == .succeeded)

@@ -24,6 +24,30 @@ struct TaskNotifierTests {
         _ = stream
     }
 
+    @Test func listenersHearOnlyTheKindsTheyAskForAndEveryUnknownChange() async {
+        let notifier = TaskNotifier()
+        let kinds: [TaskNotifier.Change] = [.queued, .running, .output, .cancelRequested, .ended, .unknown]
+        let ids = kinds.map { _ in UUID() }
+        let marker = UUID()
+        let endings = notifier.changes(of: nil, only: [.ended])
+        let everything = notifier.changes(of: nil)
+        let one = notifier.changes(of: ids[1])
+        for (id, kind) in zip(ids, kinds) { notifier.changed(id, kind) }
+        notifier.changed(marker, .ended)
+        func heard(_ stream: AsyncStream<UUID>, until last: UUID) async -> [UUID] {
+            var heard: [UUID] = []
+            for await id in stream {
+                heard.append(id)
+                if id == last { break }
+            }
+            return heard
+        }
+        #expect(await heard(endings, until: marker) == [ids[4], ids[5], marker])
+        #expect(await heard(everything, until: marker) == ids + [marker])
+        notifier.changed(ids[1], .ended)
+        #expect(await heard(one, until: ids[1]) == [ids[1]])
+    }
+
     @Test func recordsBeyondTheByteBoundAreNotKept() {
         let notifier = TaskNotifier()
         let big = Self.record(bytes: 17 << 20)

@@ -37,8 +37,8 @@ struct PrototypeController: Sendable {
         var request = request
         let bytes = try await TaskRequestDecoding.collect(&request, limit: service.config.maxRequestBytes)
         let draft = try await service.decodeDraft(bytes, .json)
-        let task = try await service.create(draft, principal: principal, fallbackPolicy: service.config.prototypePolicy, logger: context.logger, audit: context.audit)
-        return try await TaskController(service: service).respondCreated(task, wait: wait)
+        return try await TaskController(service: service).createResponding(
+            draft, fallbackPolicy: service.config.prototypePolicy, principal: principal, context: context, wait: wait)
     }
 
     @Sendable func put(_ request: Request, context: EdgyRequestContext) async throws -> Response {
@@ -56,8 +56,8 @@ struct PrototypeController: Sendable {
             throw APIError.badRequest("name the file to run with the input field (input=FILE)", field: "input")
         }
         if draft.name == nil { draft.name = entry }
-        let task = try await service.create(draft, principal: principal, fallbackPolicy: service.config.prototypePolicy, logger: context.logger, audit: context.audit)
-        return try await TaskController(service: service).respondCreated(task, wait: wait)
+        return try await TaskController(service: service).createResponding(
+            draft, fallbackPolicy: service.config.prototypePolicy, principal: principal, context: context, wait: wait)
     }
 
     @Sendable func delete(_ request: Request, context: EdgyRequestContext) async throws -> Response {

@@ -29,14 +29,19 @@ struct TaskController: Sendable {
         var request = request
         let bytes = try await TaskRequestDecoding.collect(&request, limit: service.config.maxRequestBytes)
         let draft = try await service.decodeDraft(bytes, kind)
-        let task = try await service.create(draft, principal: principal, fallbackPolicy: service.config.defaultPolicy, logger: context.logger, audit: context.audit)
-        return try await respondCreated(task, wait: wait)
+        return try await createResponding(draft, fallbackPolicy: service.config.defaultPolicy, principal: principal, context: context, wait: wait)
     }
 
-    /// 201 with the new task; with `?wait`, 200 with the finished task or 202 with the task as it is.
-    func respondCreated(_ task: TaskRecord, wait: Double?) async throws -> Response {
-        guard let wait, wait > 0 else { return try taskResponse(task, status: .created) }
-        guard let current = try await service.waitForFinish(task.id, seconds: wait) else { throw APIError.taskNotFound(task.id.uuidString) }
+    /// Creates the task: 201 with it; with `?wait`, 200 with the finished task or 202 with the task as it is.
+    func createResponding(
+        _ draft: TaskDraft, fallbackPolicy: String, principal: Principal, context: EdgyRequestContext, wait: Double?
+    ) async throws -> Response {
+        let id = UUID()
+        let create = {
+            try await service.create(draft, principal: principal, fallbackPolicy: fallbackPolicy, logger: context.logger, audit: context.audit, id: id)
+        }
+        guard let wait, wait > 0 else { return try taskResponse(try await create(), status: .created) }
+        guard let current = try await service.createAndWait(id, seconds: wait, create: create) else { throw APIError.taskNotFound(id.uuidString) }
         return try taskResponse(current, status: current.status.isFinished ? .ok : .accepted)
     }
 

@@ -34,14 +34,16 @@ struct TaskService: Sendable {
     /// Validates and queues a task.
     /// - Throws: `APIError` for anything the draft gets wrong, 429 when the queue is full or the
     ///   tenant has used up a quota (`quota_exceeded`, `field` naming the quota).
-    func create(_ draft: TaskDraft, principal: Principal, fallbackPolicy: String, logger: Logger, audit: AuditNote? = nil) async throws -> TaskRecord {
+    func create(
+        _ draft: TaskDraft, principal: Principal, fallbackPolicy: String, logger: Logger, audit: AuditNote? = nil, id: UUID = UUID()
+    ) async throws -> TaskRecord {
         audit?.update { $0.policy = draft.policy ?? fallbackPolicy }
         try Access.requireWriter(principal)
         let spec = try draft.validate(principal: principal, policies: deps.policies, config: config, fallbackPolicy: fallbackPolicy)
         // Whole microseconds: what stores keep and page cursors carry, so a record reads back equal
         // and a cursor never lands between a task's stored and in-memory creation time.
         let now = StoreTime.rounded(Date())
-        let record = TaskRecord(tenant: principal.tenant, spec: spec, createdAt: now)
+        let record = TaskRecord(id: id, tenant: principal.tenant, spec: spec, createdAt: now)
         audit?.update { $0.taskID = record.id }
         let quota = config.tenantQuotas.quota(for: principal.tenant)
         let limits = QueueLimits(
@@ -96,18 +98,23 @@ struct TaskService: Sendable {
         return min(seconds, config.maxWaitSeconds)
     }
 
-    /// The task once it has finished, or as it is when `seconds` pass first (or nil once deleted).
-    func waitForFinish(_ id: UUID, seconds: Double) async throws -> TaskRecord? {
+    /// Creates task `id` with `create`, then returns it once it has finished, or as it is when
+    /// `seconds` pass first (or nil once deleted). It listens before the task exists, so a worker
+    /// of this process that finishes the task at once still hands its record over.
+    func createAndWait(_ id: UUID, seconds: Double, create: () async throws -> TaskRecord) async throws -> TaskRecord? {
         let deadline = ContinuousClock.now + .milliseconds(Int64(seconds * 1000))
-        // Being claimed or writing output does not end a task: only those changes wake the loop.
+        // Being claimed or writing output does not end a task: only the end wakes the loop.
         return try await watch(id, only: [.ended]) { ticks in
             var iterator = ticks.makeAsyncIterator()
+            var known: TaskRecord? = try await create()
             while true {
                 // Finished in this process: the worker handed over the record it stored.
                 if let finished = deps.notifier.takeFinishedRecord(id) { return finished }
-                guard let task = try await deps.store.task(id: id) else { return nil }
+                if known == nil { known = try await deps.store.task(id: id) }
+                guard let task = known else { return nil }
                 if task.status.isFinished || ContinuousClock.now >= deadline { return task }
                 guard await iterator.next() != nil else { return task }
+                known = nil
             }
         }
     }

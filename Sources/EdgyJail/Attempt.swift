@@ -108,7 +108,6 @@ struct Attempt {
         let seccomp: SeccompProgram
         do {
             seccomp = try SeccompCompiler.cached(request.policy.seccomp)
-            try SeccompCompiler.checkJailStart(request.policy.seccomp)
         } catch {
             return .failure(SpawnFailure(stage: EDGY_STAGE_SECCOMP_COMPILE, detail: "\(error)"))
         }

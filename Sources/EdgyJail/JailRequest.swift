@@ -16,9 +16,10 @@ public struct JailRequest: Sendable {
 
     public init(
         policy: Policy, policyDigest: String = "", files: [TaskFile] = [], command: [String]? = nil,
-        stdin: [UInt8] = [], extraEnvironment: [String: String] = [:]
+        stdin: [UInt8] = [], extraEnvironment: [String: String] = [:], limitsOverridden: Bool = false
     ) {
         self.policy = policy
+        self.limitsOverridden = limitsOverridden
         self.policyDigest = policyDigest
         self.files = files
         self.command = command
@@ -27,13 +28,13 @@ public struct JailRequest: Sendable {
     }
 
     /// Whether the pool should keep jails of this request's shape parked. Not when the task
-    /// changed the policy's limits (its digest differs from `policyDigest`): every distinct
-    /// override would otherwise be a shape of its own, and a stream of them would evict the
-    /// policies' own shapes. Such a request still takes a parked jail if its shape has one.
-    /// Computed after the attempt, off the path to exec.
-    var keepsShapeWarm: Bool {
-        policyDigest.isEmpty || policyDigest == policy.digest
-    }
+    /// changed the policy's limits: every distinct override would otherwise be a shape of its
+    /// own, and a stream of them would evict the policies' own shapes. Such a request still
+    /// takes a parked jail if its shape has one.
+    var keepsShapeWarm: Bool { !limitsOverridden }
+
+    /// Whether the task changed the loaded policy's limits.
+    public var limitsOverridden: Bool
 }
 
 /// Host-level settings of the jail, the same for every policy.

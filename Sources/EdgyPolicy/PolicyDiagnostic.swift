@@ -46,10 +46,12 @@ public struct LoadedPolicy: Sendable {
     public let warnings: [PolicyDiagnostic]
     /// The file it was loaded from, as given to the loader.
     public let path: String
-    public var digest: String { policy.digest }
+    /// `policy.digest`, computed once: workers name it in every attempt's report.
+    public let digest: String
 
     public init(policy: Policy, warnings: [PolicyDiagnostic], path: String) {
         self.policy = policy
+        self.digest = policy.digest
         self.warnings = warnings
         self.path = path
     }

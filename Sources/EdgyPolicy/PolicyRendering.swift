@@ -18,7 +18,8 @@ extension Policy {
     /// order, formatting and comments in the file.
     public var digest: String {
         let canonical = "description = \(Self.toml(description))\n" + renderBody()
-        return SHA256.hash(data: Data(canonical.utf8)).map { String(format: "%02x", $0) }.joined()
+        let hex = Array("0123456789abcdef".utf8)
+        return String(decoding: SHA256.hash(data: Data(canonical.utf8)).flatMap { [hex[Int($0 >> 4)], hex[Int($0 & 15)]] }, as: UTF8.self)
     }
 
     /// Every table key from `PolicySchema`, in its order, under its table's header.

@@ -305,7 +305,7 @@ public final class WorkerPool: Service, Sendable {
         let files = task.spec.files.map { TaskFile(path: $0.path, contents: $0.contents, mode: $0.mode) }
         let request = JailRequest(
             policy: policy, policyDigest: loaded.digest, files: files, command: command, stdin: task.spec.stdin,
-            extraEnvironment: env)
+            extraEnvironment: env, limitsOverridden: policy.limits != loaded.policy.limits)
         return .success((request, policy))
     }
 

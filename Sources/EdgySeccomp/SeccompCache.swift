@@ -14,12 +14,14 @@ public final class SeccompCache: Sendable {
 
     public init() {}
 
-    /// The program for `seccomp`, compiled on first use.
+    /// The program for `seccomp`, compiled and checked on first use: only a table that passes
+    /// ``SeccompCompiler/checkJailStart(_:)`` is kept, so a hit needs neither again.
     ///
-    /// - Throws: ``SeccompError`` from ``SeccompCompiler/compile(_:)``; failures are not cached.
+    /// - Throws: ``SeccompError`` from ``SeccompCompiler/compile(_:)`` or the check; failures are not cached.
     public func program(for seccomp: Policy.Seccomp) throws(SeccompError) -> SeccompProgram {
         if let cached = programs.withLock({ $0[seccomp] }) { return cached }
         let compiled = try SeccompCompiler.compile(seccomp)
+        try SeccompCompiler.checkJailStart(seccomp)
         return programs.withLock { programs in
             if let raced = programs[seccomp] { return raced }
             programs[seccomp] = compiled
@@ -32,7 +34,7 @@ public final class SeccompCache: Sendable {
 }
 
 extension SeccompCompiler {
-    /// ``compile(_:)`` through ``SeccompCache/shared``.
+    /// ``compile(_:)`` and ``checkJailStart(_:)`` through ``SeccompCache/shared``.
     public static func cached(_ seccomp: Policy.Seccomp) throws(SeccompError) -> SeccompProgram {
         try SeccompCache.shared.program(for: seccomp)
     }

@@ -69,7 +69,7 @@ struct PoolBoundsTests {
         for n in 0..<20 {
             var tightened = base
             tightened.limits = try base.limits.applying(LimitOverrides(memoryMib: 200 - n, tmpMib: 60 - n))
-            let report = await pooled.run(JailRequest(policy: tightened, policyDigest: base.digest))
+            let report = await pooled.run(JailRequest(policy: tightened, policyDigest: base.digest, limitsOverridden: true))
             #expect(report.outcome == .exited && report.stdoutText == "shape0\n", "\(report.stderrText)")
         }
         #expect(await pooled.waitUntilPoolSettled(timeoutMs: 15_000))

@@ -53,6 +53,25 @@ struct WorkerPoolLogicTests {
         }
     }
 
+    @Test func onlyATaskThatChangesItsLimitsIsMarkedOverridden() async throws {
+        let runner = FakeJailRunner(script: [.exit(0)])
+        let harness = try Harness(policies: [Self.policy()], runner: runner)
+        try await harness.withRunningPool {
+            var tightened = Self.task("tightened")
+            tightened.limits = LimitOverrides(memoryMib: 100)
+            for spec in [Self.task("plain"), tightened] {
+                let id = try await harness.submit(spec)
+                let task = try await harness.finished(id)
+                #expect(task.status == .succeeded)
+            }
+            let marks = runner.attempts.map { (Self.label($0.request), $0.request.limitsOverridden, $0.request.policyDigest) }
+            #expect(marks.map(\.0) == ["plain", "tightened"])
+            #expect(marks.map(\.1) == [false, true])
+            // Both report the digest of the policy as loaded.
+            #expect(marks.map(\.2) == Array(repeating: Self.policy().digest, count: 2))
+        }
+    }
+
     @Test func serviceFaultsRetryUpToMaxAttempts() async throws {
         let runner = FakeJailRunner(script: [.outcome(.setupError)])
         let harness = try Harness(policies: [Self.policy()], runner: runner)

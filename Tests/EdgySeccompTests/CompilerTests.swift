@@ -100,6 +100,11 @@ import Testing
         #expect(cache.count == 2)
         #expect(throws: SeccompError.unknownSyscall("frobnicate")) { try cache.program(for: Policy.Seccomp(allow: ["frobnicate"])) }
         #expect(cache.count == 2)
+        // A table that compiles but denies the jail's own start is refused, every time.
+        for _ in 0..<2 {
+            #expect(throws: SeccompError.jailStartDenied("write")) { try cache.program(for: Policy.Seccomp(deny: ["write"])) }
+        }
+        #expect(cache.count == 2)
         #expect(try SeccompCompiler.cached(seccomp) == first)
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import EdgyModel
+import Foundation
 
 /// `edgy`: run a jail locally, check policies, talk to a server.
 public struct EdgyCommand: AsyncParsableCommand {
@@ -23,6 +24,10 @@ public enum EdgyExitCode {
 /// The `edgy` executable's entry point, so that the `@main` shim stays one line.
 public enum EdgyMain {
     public static func run() async {
+        let arguments = CommandLine.arguments.dropFirst()
+        if arguments.first == "run", let invocation = RunInvocation.fastParse(arguments.dropFirst()) {
+            exit(await invocation.run())
+        }
         await EdgyCommand.main()
     }
 }

@@ -44,7 +44,108 @@ public struct RunCommand: AsyncParsableCommand {
         }
     }
 
+    /// What was asked, without ArgumentParser's property wrappers.
+    var invocation: RunInvocation {
+        RunInvocation(policy: policy, files: files, stdin: stdin, json: json, noCgroup: noCgroup, command: command)
+    }
+
     public func run() async throws {
+        throw ExitCode(await invocation.run())
+    }
+
+    /// One line for humans: "edgy: exited 3 after 4 ms (cpu 2+3 ms, max rss 5.7 MiB)".
+    static func summary(_ report: AttemptReport) -> String {
+        var what: String
+        switch report.outcome {
+        case .exited: what = "exited \(report.exitCode ?? 0)"
+        case .signaled: what = "killed by \(report.signalName ?? "a signal")"
+        case .setupError: what = "setup failed: \(report.setup?.description ?? "unknown")"
+        default: what = report.outcome.rawValue
+        }
+        var line = "edgy: \(what) after \(report.wallMs) ms (cpu \(report.cpuUserMs)+\(report.cpuSysMs) ms, max rss \(String(format: "%.1f", Double(report.maxRssKib) / 1024)) MiB"
+        if let peak = report.memoryPeakBytes { line += ", memory peak \(String(format: "%.1f", Double(peak) / 1048576)) MiB" }
+        if report.stdoutTruncatedBytes > 0 { line += ", stdout truncated by \(report.stdoutTruncatedBytes) bytes" }
+        if report.stderrTruncatedBytes > 0 { line += ", stderr truncated by \(report.stderrTruncatedBytes) bytes" }
+        return line + ")"
+    }
+
+    /// The workload's exit code, 128+signal, or one of `EdgyExitCode`.
+    static func exitStatus(_ report: AttemptReport) -> Int32 {
+        switch report.outcome {
+        case .exited: return report.exitCode ?? 0
+        case .wallTimeout, .cpuTimeout: return EdgyExitCode.timedOut
+        case .setupError, .lost: return EdgyExitCode.edgyFailed
+        default: return 128 + (report.signal ?? 9)
+        }
+    }
+}
+
+func printError(_ message: String) {
+    FileHandle.standardError.write(Data((message + "\n").utf8))
+}
+
+func fail(_ message: String) -> Never {
+    printError("edgy: \(message)")
+    exit(EdgyExitCode.edgyFailed)
+}
+
+/// One `edgy run`, as parsed. `edgy run` is the command whose start-up time matters (a jail per
+/// call, in scripts and benchmarks), and ArgumentParser's reflection and protocol-conformance
+/// lookups cost more than the jail itself: `fastParse` reads the common forms by hand and leaves
+/// everything else (help, errors, anything unusual) to ArgumentParser, which gives the same result.
+struct RunInvocation: Equatable {
+    var policy = "policies/default.toml"
+    var files: [String] = []
+    var stdin: String?
+    var json = false
+    var noCgroup = false
+    var command: [String] = []
+
+    /// The invocation for `edgy run ARGS`, or nil when ArgumentParser should read ARGS instead.
+    static func fastParse(_ arguments: ArraySlice<String>) -> RunInvocation? {
+        var invocation = RunInvocation()
+        var seen: Set<String> = []
+        var rest = arguments[...]
+        while let argument = rest.popFirst() {
+            if argument == "--" {
+                invocation.command = Array(rest)
+                return invocation
+            }
+            let name: String
+            var value: String?
+            if let equals = argument.firstIndex(of: "="), argument.hasPrefix("--") {
+                name = String(argument[..<equals])
+                value = String(argument[argument.index(after: equals)...])
+            } else {
+                name = argument
+            }
+            switch name {
+            case "--json", "--no-cgroup":
+                guard value == nil, seen.insert(name).inserted else { return nil }
+                if name == "--json" { invocation.json = true } else { invocation.noCgroup = true }
+            case "--policy", "--stdin", "--file":
+                if value == nil { value = rest.popFirst() }
+                guard let value, !value.isEmpty, !value.hasPrefix("-") else { return nil }
+                switch name {
+                case "--file":
+                    guard value.contains("=") else { return nil }
+                    invocation.files.append(value)
+                case "--policy":
+                    guard seen.insert(name).inserted else { return nil }
+                    invocation.policy = value
+                default:
+                    guard seen.insert(name).inserted else { return nil }
+                    invocation.stdin = value
+                }
+            default:
+                return nil
+            }
+        }
+        return invocation
+    }
+
+    /// Runs the jail; the exit status for the process.
+    func run() async -> Int32 {
         let loaded: LoadedPolicy
         do {
             loaded = try PolicyLoader.load(file: policy)
@@ -93,43 +194,8 @@ public struct RunCommand: AsyncParsableCommand {
                 FileHandle.standardOutput.write(data + Data("\n".utf8))
             }
         } else {
-            printError(Self.summary(report))
+            printError(RunCommand.summary(report))
         }
-        throw ExitCode(Self.exitStatus(report))
+        return RunCommand.exitStatus(report)
     }
-
-    /// One line for humans: "edgy: exited 3 after 4 ms (cpu 2+3 ms, max rss 5.7 MiB)".
-    static func summary(_ report: AttemptReport) -> String {
-        var what: String
-        switch report.outcome {
-        case .exited: what = "exited \(report.exitCode ?? 0)"
-        case .signaled: what = "killed by \(report.signalName ?? "a signal")"
-        case .setupError: what = "setup failed: \(report.setup?.description ?? "unknown")"
-        default: what = report.outcome.rawValue
-        }
-        var line = "edgy: \(what) after \(report.wallMs) ms (cpu \(report.cpuUserMs)+\(report.cpuSysMs) ms, max rss \(String(format: "%.1f", Double(report.maxRssKib) / 1024)) MiB"
-        if let peak = report.memoryPeakBytes { line += ", memory peak \(String(format: "%.1f", Double(peak) / 1048576)) MiB" }
-        if report.stdoutTruncatedBytes > 0 { line += ", stdout truncated by \(report.stdoutTruncatedBytes) bytes" }
-        if report.stderrTruncatedBytes > 0 { line += ", stderr truncated by \(report.stderrTruncatedBytes) bytes" }
-        return line + ")"
-    }
-
-    /// The workload's exit code, 128+signal, or one of `EdgyExitCode`.
-    static func exitStatus(_ report: AttemptReport) -> Int32 {
-        switch report.outcome {
-        case .exited: return report.exitCode ?? 0
-        case .wallTimeout, .cpuTimeout: return EdgyExitCode.timedOut
-        case .setupError, .lost: return EdgyExitCode.edgyFailed
-        default: return 128 + (report.signal ?? 9)
-        }
-    }
-}
-
-func printError(_ message: String) {
-    FileHandle.standardError.write(Data((message + "\n").utf8))
-}
-
-func fail(_ message: String) -> Never {
-    printError("edgy: \(message)")
-    exit(EdgyExitCode.edgyFailed)
 }

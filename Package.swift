@@ -71,6 +71,9 @@ let package = Package(
         ),
         // libnftables: egress jails' rules, without a fork and exec of `nft` per change.
         .systemLibrary(name: "CNFTables", pkgConfig: "libnftables", providers: [.apt(["libnftables-dev"])]),
+        // Checks of tasks' dependency manifests (requirements.txt, package.json): no server code,
+        // so its fuzzer builds fast.
+        .target(name: "EdgyManifest", swiftSettings: strict),
         // The resolver's decoder of jails' DNS queries: no server code, so its fuzzer builds fast.
         .target(name: "EdgyDNS", swiftSettings: strict),
         // Egress jails' host side: veth pairs, nftables rules, the pinning resolver.
@@ -174,6 +177,7 @@ let package = Package(
         .executableTarget(name: "edgy-probe", path: "Sources/edgy-probe", cSettings: [.define("_GNU_SOURCE")]),
         .target(name: "EdgyTestSupport", dependencies: ["EdgyModel", "EdgyJail", "EdgyPolicy", "EdgyCgroup", "EdgyQueue", "CZlib"], path: "Tests/EdgyTestSupport", swiftSettings: strict),
         .testTarget(name: "EdgyPolicyTests", dependencies: ["EdgyPolicy"], swiftSettings: strict),
+        .testTarget(name: "EdgyManifestTests", dependencies: ["EdgyManifest"], swiftSettings: strict),
         .testTarget(name: "EdgySeccompTests", dependencies: ["EdgySeccomp", "EdgyPolicy", "EdgyTestSupport"], swiftSettings: strict),
         .testTarget(name: "EdgyCgroupTests", dependencies: ["EdgyCgroup", "EdgyTestSupport"], swiftSettings: strict),
         .testTarget(name: "EdgyJailTests", dependencies: ["CEdgyJail", "EdgyModel", "EdgyJail", "EdgySeccomp", "EdgySystem", "EdgyCgroup", "EdgyPolicy", "EdgyTestSupport"], swiftSettings: strict),
@@ -222,6 +226,7 @@ var fuzzTargets: [Target] {
         ("fuzz-multipart", ["EdgyUpload"]), ("fuzz-task-json", ["EdgyTaskJSON"]), ("fuzz-duration", ["EdgyAuth"]),
         ("fuzz-policy", ["EdgyPolicy"]),
         ("fuzz-dns", ["EdgyDNS"]),
+        ("fuzz-manifest", ["EdgyManifest"]),
     ]
     return targets.map { name, dependencies in
         .executableTarget(name: name, dependencies: ["EdgyFuzzSupport"] + dependencies, path: "Tests/Fuzz/Targets/\(name)", swiftSettings: strict)

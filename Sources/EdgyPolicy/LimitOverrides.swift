@@ -1,3 +1,4 @@
+import Foundation
 /// A task's own limits: each set field must be at most the policy's (a task may tighten limits,
 /// never loosen them).
 ///
@@ -49,6 +50,19 @@ public struct LimitOverrides: Sendable, Hashable, Codable {
     }
 
     public var isEmpty: Bool { self == LimitOverrides() }
+
+    /// `key = value` for every field set, in `keys` order (TOML).
+    static func rendered(_ overrides: LimitOverrides) -> [String] {
+        guard let data = try? JSONEncoder().encode(overrides),
+              let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else { return [] }
+        return keys.compactMap { key in
+            switch object[key] {
+            case let s as String: "\(key) = \(Policy.toml(s))"
+            case let n as NSNumber: "\(key) = \(n)"
+            default: nil
+            }
+        }
+    }
 
     /// The TOML names of every limit a task may override (from `PolicySchema`): what the API
     /// accepts and shows. `codingKeys` must be the same names, which a test checks.

@@ -19,6 +19,8 @@ public struct Policy: Sendable, Hashable, Codable {
     public var seccomp: Seccomp
     public var retry: Retry
     public var access: Access
+    /// `[dependencies]`: how tasks under this policy declare packages, and how they are installed.
+    public var dependencies: Dependencies
 
     public init(
         name: String,
@@ -32,7 +34,8 @@ public struct Policy: Sendable, Hashable, Codable {
         identity: Identity = Identity(),
         seccomp: Seccomp = Seccomp(),
         retry: Retry = Retry(),
-        access: Access = Access()
+        access: Access = Access(),
+        dependencies: Dependencies = Dependencies()
     ) {
         self.name = name
         self.description = description
@@ -46,6 +49,7 @@ public struct Policy: Sendable, Hashable, Codable {
         self.seccomp = seccomp
         self.retry = retry
         self.access = access
+        self.dependencies = dependencies
     }
 
     /// `[run]`: the command and the environment it starts in.
@@ -178,6 +182,64 @@ public struct Policy: Sendable, Hashable, Codable {
         /// `lo`, and a veth pair to the host through which only `allow`'s destinations are
         /// reached; names resolve through edgyd's resolver (docs/network.md).
         case egress
+    }
+
+    /// How a task's packages are written down.
+    public enum ManifestFormat: String, Sendable, Hashable, Codable, CaseIterable {
+        /// The policy takes no dependencies.
+        case none
+        /// pip's `requirements.txt`: one requirement per line, no options.
+        case requirements
+        /// npm's `package.json` (with an optional `package-lock.json`).
+        case packageJSON = "package_json"
+    }
+
+    /// `[dependencies]`: a task's packages are installed once, by `install` in a jail of their own
+    /// that sees only the manifest and reaches only the registry, into a layer that later runs
+    /// mount read-only at `mount`.
+    public struct Dependencies: Sendable, Hashable, Codable {
+        public var format: ManifestFormat
+        /// The manifest's path in the task's files (e.g. `requirements.txt`).
+        public var manifest: String
+        /// An optional lockfile beside it (e.g. `package-lock.json`); empty for none.
+        public var lockfile: String
+        /// The install command: `{manifest}`, `{lockfile}`, `{layer}` and `{registry}` are replaced.
+        public var install: [String]
+        /// The name of the registry in edgyd's `dependency_registries` that `{registry}` stands for.
+        public var registry: String
+        /// The install step's egress allowlist (`[network] allow` grammar): the registry hosts.
+        public var allow: [String]
+        /// Where the layer appears, read-only, in the install step (writable) and in runs.
+        public var mount: String
+        /// Added to the run's environment, so the runtime finds the layer (`PYTHONPATH`, `NODE_PATH`).
+        public var env: [String: String]
+        /// The runtime whose version (its executable's bytes) is part of a layer's key.
+        public var runtime: String
+        /// The most a layer may hold; the install step writes into a tmpfs of this size.
+        public var layerMib: Int
+        /// The install step's limits: the policy's `[limits]`, tightened by these.
+        public var limits: LimitOverrides
+
+        public init(
+            format: ManifestFormat = .none, manifest: String = "", lockfile: String = "", install: [String] = [],
+            registry: String = "", allow: [String] = [], mount: String = "/deps", env: [String: String] = [:],
+            runtime: String = "", layerMib: Int = 256, limits: LimitOverrides = LimitOverrides()
+        ) {
+            self.format = format
+            self.manifest = manifest
+            self.lockfile = lockfile
+            self.install = install
+            self.registry = registry
+            self.allow = allow
+            self.mount = mount
+            self.env = env
+            self.runtime = runtime
+            self.layerMib = layerMib
+            self.limits = limits
+        }
+
+        /// Whether tasks under the policy may declare dependencies.
+        public var enabled: Bool { format != .none }
     }
 
     /// `[network]`.

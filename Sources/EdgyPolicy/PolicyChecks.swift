@@ -38,6 +38,27 @@ enum PolicyChecks {
                 mount.destination == under ? "\(mount.destination) is the working directory or /tmp, which are writable tmpfs"
                     : "\(mount.destination) is under \(under), a writable tmpfs mounted over it: the mount would vanish")
         }
+        let deps = policy.dependencies
+        if deps.enabled {
+            for (name, missing) in [("manifest", deps.manifest.isEmpty), ("install", deps.install.isEmpty), ("runtime", deps.runtime.isEmpty)] where missing {
+                add("dependencies.format", "[dependencies] \(name)", "must be set when format is \"\(deps.format.rawValue)\"")
+            }
+            if deps.install.joined().contains("{registry}"), deps.registry.isEmpty {
+                add("dependencies.install", "[dependencies] install", "uses {registry}, but [dependencies] registry is not set")
+            }
+            if let under = scratch(deps.mount) {
+                add("dependencies.mount", "[dependencies] mount",
+                    "\(deps.mount) is \(deps.mount == under ? "" : "under ")\(under), a writable tmpfs mounted over the layer")
+            }
+            if !deps.lockfile.isEmpty, deps.lockfile == deps.manifest {
+                add("dependencies.lockfile", "[dependencies] lockfile", "must differ from the manifest")
+            }
+            do {
+                _ = try policy.limits.applying(deps.limits)
+            } catch {
+                add("dependencies.limits", "[dependencies] limits", "\(error.description): the install step may only tighten [limits]")
+            }
+        }
         return out
     }
 

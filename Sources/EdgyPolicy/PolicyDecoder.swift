@@ -1,3 +1,4 @@
+import Foundation
 import TOMLKit
 
 /// Walks a parsed `TOMLTable` key by key, checking types, values and unknown keys, and collects
@@ -300,6 +301,57 @@ struct PolicyFileDecoder {
     }
 
     // MARK: Value checks
+
+    /// A table of environment variables (names checked, values strings), as a whole.
+    mutating func envTable(_ node: TOMLNode, _ place: Place) -> [String: String]? {
+        guard case .table(let table) = node else {
+            error(place, "expected a table of strings like { PYTHONPATH = \"/deps\" }, got \(node.shown)")
+            return nil
+        }
+        var env: [String: String] = [:]
+        for (name, value) in table.sorted(by: { $0.key < $1.key }) {
+            guard Self.isEnvName(name) else {
+                error(place, "invalid environment variable name \"\(name)\"")
+                return nil
+            }
+            guard case .string(let s) = value else {
+                error(place, "\(name): expected a string, got \(value.shown)")
+                return nil
+            }
+            env[name] = s
+        }
+        return env
+    }
+
+    /// A table of `[limits]` keys, as a task's limit overrides would give them.
+    mutating func limitOverrides(_ node: TOMLNode, _ place: Place) -> LimitOverrides? {
+        guard case .table(let table) = node else {
+            error(place, "expected a table of limits like { wall_time_s = 60 }, got \(node.shown)")
+            return nil
+        }
+        var json: [String: Any] = [:]
+        for (name, value) in table.sorted(by: { $0.key < $1.key }) {
+            guard let key = PolicySchema.byDotted["limits.\(name)"], let kind = key.override?.kind else {
+                error(place, "unknown limit `\(name)`\(Suggest.hint(name, in: LimitOverrides.keys))")
+                return nil
+            }
+            switch (kind, value) {
+            case (.wholeNumber, .int(let i)) where i > 0: json[name] = i
+            case (.number, .int(let i)) where i > 0: json[name] = Double(i)
+            case (.number, .double(let x)) where x > 0 && x.isFinite: json[name] = x
+            case (.choice, .string(let s)) where Policy.OutputOverflow(rawValue: s) != nil: json[name] = s
+            default:
+                error(place, "\(name): \(value.shown) is not a valid value for this limit")
+                return nil
+            }
+        }
+        guard let data = try? JSONSerialization.data(withJSONObject: json),
+              let overrides = try? JSONDecoder().decode(LimitOverrides.self, from: data) else {
+            error(place, "cannot read these limits")
+            return nil
+        }
+        return overrides
+    }
 
     mutating func checkCommand(_ argv: [String], _ place: Place) {
         if let program = argv.first, !program.hasPrefix("/"), !program.contains("{entry}") {

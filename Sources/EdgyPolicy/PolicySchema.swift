@@ -65,8 +65,82 @@ enum PolicySchema {
             .strings("access", "roles", \.access.roles) { d, node, place in
                 d.choices(node, place, allowed: PolicyVocabulary.roles, what: "role")
             },
-        ]
+        ] + dependencyKeys
     }()
+
+    /// `[dependencies]`. A policy without it (format `none`) renders none of these keys, so its
+    /// digest is what it was before the table existed.
+    private static var dependencyKeys: [PolicyKey] {
+        func key(_ name: String, _ decode: @escaping PolicyKey.Decoder, _ merge: @escaping (inout Policy, Policy) -> Void,
+                 _ render: @escaping (Policy.Dependencies) -> String?) -> PolicyKey {
+            PolicyKey(table: "dependencies", name: name, decode: decode, merge: merge,
+                      render: { $0.dependencies.enabled ? render($0.dependencies) : nil })
+        }
+        func relativeFile(_ d: inout PolicyFileDecoder, _ node: TOMLNode, _ place: PolicyFileDecoder.Place) -> String? {
+            guard let s = d.string(node, place) else { return nil }
+            if s.hasPrefix("/") || s.split(separator: "/", omittingEmptySubsequences: false).contains(where: { $0.isEmpty || $0 == ".." || $0 == "." }) {
+                d.error(place, "expected a relative path inside the working directory, got \"\(s)\"")
+                return nil
+            }
+            return s
+        }
+        return [
+            key("format", { d, node, place in
+                if let s = d.choice(node, place, allowed: Policy.ManifestFormat.allCases.map(\.rawValue)) {
+                    d.policy.dependencies.format = Policy.ManifestFormat(rawValue: s) ?? .none
+                }
+            }, { $0.dependencies.format = $1.dependencies.format }, { Policy.toml($0.format.rawValue) }),
+            key("manifest", { d, node, place in
+                if let s = relativeFile(&d, node, place) { d.policy.dependencies.manifest = s }
+            }, { $0.dependencies.manifest = $1.dependencies.manifest }, { Policy.toml($0.manifest) }),
+            key("lockfile", { d, node, place in
+                if case .string("") = node { d.policy.dependencies.lockfile = ""; return }
+                if let s = relativeFile(&d, node, place) { d.policy.dependencies.lockfile = s }
+            }, { $0.dependencies.lockfile = $1.dependencies.lockfile }, { Policy.toml($0.lockfile) }),
+            key("install", { d, node, place in
+                guard let argv = d.strings(node, place) else { return }
+                d.checkCommand(argv, place)
+                d.policy.dependencies.install = argv
+            }, { $0.dependencies.install = $1.dependencies.install }, { Policy.toml($0.install) }),
+            key("registry", { d, node, place in
+                guard let s = d.string(node, place) else { return }
+                if s.isEmpty || !s.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }) {
+                    d.error(place, "expected the name of an entry of edgyd's dependency_registries (letters, digits, '-', '_'), got \"\(s)\"")
+                    return
+                }
+                d.policy.dependencies.registry = s
+            }, { $0.dependencies.registry = $1.dependencies.registry }, { Policy.toml($0.registry) }),
+            key("allow", { d, node, place in
+                if let entries = readEgressAllow(&d, node, place) { d.policy.dependencies.allow = entries }
+            }, { $0.dependencies.allow = $1.dependencies.allow }, { Policy.toml($0.allow) }),
+            key("mount", { d, node, place in
+                guard let s = d.absolutePath(node, place) else { return }
+                if s == "/" { d.error(place, "the layer cannot be mounted at /"); return }
+                d.policy.dependencies.mount = s
+            }, { $0.dependencies.mount = $1.dependencies.mount }, { Policy.toml($0.mount) }),
+            key("env", { d, node, place in
+                if let env = d.envTable(node, place) {
+                    d.policy.dependencies.env = env
+                    d.set(place)
+                }
+            }, { $0.dependencies.env = $1.dependencies.env }, { deps in
+                let env = deps.env.sorted { $0.key < $1.key }.map { "\(Policy.tomlKey($0.key)) = \(Policy.toml($0.value))" }
+                return env.isEmpty ? "{}" : "{ \(env.joined(separator: ", ")) }"
+            }),
+            key("runtime", { d, node, place in
+                if let s = d.absolutePath(node, place) { d.policy.dependencies.runtime = s }
+            }, { $0.dependencies.runtime = $1.dependencies.runtime }, { Policy.toml($0.runtime) }),
+            key("layer_mib", { d, node, place in
+                if let n = d.positiveInt(node, place) { d.policy.dependencies.layerMib = n }
+            }, { $0.dependencies.layerMib = $1.dependencies.layerMib }, { String($0.layerMib) }),
+            key("limits", { d, node, place in
+                if let overrides = d.limitOverrides(node, place) { d.policy.dependencies.limits = overrides }
+            }, { $0.dependencies.limits = $1.dependencies.limits }, { deps in
+                let set = LimitOverrides.rendered(deps.limits)
+                return set.isEmpty ? "{}" : "{ \(set.joined(separator: ", ")) }"
+            }),
+        ]
+    }
 
     /// `[network] allow`: every entry must parse (EgressRule's grammar).
     private static func readEgressAllow(_ d: inout PolicyFileDecoder, _ node: TOMLNode, _ place: PolicyFileDecoder.Place) -> [String]? {

@@ -90,6 +90,15 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Dependency layers: the install step's jail, sealing, the on-disk cache (LRU, single-flight).
+        .target(
+            name: "EdgyLayers",
+            dependencies: [
+                "EdgyJail", "EdgyModel", "EdgyPolicy", .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
         .target(
             name: "EdgyStore",
             dependencies: ["EdgyModel", "EdgyPolicy"],
@@ -118,7 +127,7 @@ let package = Package(
         .target(
             name: "EdgyQueue",
             dependencies: [
-                "EdgyStore", "EdgyModel", "EdgyJail", "EdgyPolicy",
+                "EdgyStore", "EdgyModel", "EdgyJail", "EdgyLayers", "EdgyPolicy",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -128,7 +137,7 @@ let package = Package(
         .target(
             name: "EdgyAPI",
             dependencies: [
-                "EdgyStore", "EdgyModel", "EdgyAuth", "EdgyPolicy", "EdgyUpload", "EdgyTaskJSON",
+                "EdgyStore", "EdgyModel", "EdgyAuth", "EdgyPolicy", "EdgyUpload", "EdgyTaskJSON", "EdgyManifest",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -137,7 +146,7 @@ let package = Package(
         .target(
             name: "EdgyDaemon",
             dependencies: [
-                "EdgyAPI", "EdgyQueue", "EdgyModel", "EdgyStore", "EdgyStoreSQLite", "EdgyStorePostgres", "EdgyAuth", "EdgyJail", "EdgyCgroup", "EdgyNetwork", "EdgyPolicy", "TOMLKit",
+                "EdgyAPI", "EdgyQueue", "EdgyLayers", "EdgyModel", "EdgyStore", "EdgyStoreSQLite", "EdgyStorePostgres", "EdgyAuth", "EdgyJail", "EdgyCgroup", "EdgyNetwork", "EdgyPolicy", "TOMLKit",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),

@@ -1,4 +1,5 @@
 import EdgyAuth
+import EdgyModel
 import EdgyPolicy
 import EdgyStore
 import Foundation
@@ -111,14 +112,17 @@ public struct APIDependencies: Sendable {
     public var workers: (any WorkerRegistry)?
     /// The Prometheus text exposition for `GET /metrics`; nil answers 404.
     public var metrics: (@Sendable () -> String)?
+    /// This host's dependency layers, for `GET/DELETE /v1/layers`; nil when it installs none.
+    public var layers: (any LayerDirectory)?
 
     public init(
         store: any TaskStore, tokens: any TokenStore, policies: PolicyCatalog, notifier: TaskNotifier,
         logger: Logger = Logger(label: "edgy.api"), audit: AuditLog = AuditLog(),
         readiness: @escaping @Sendable () async -> Bool = { true }, workers: (any WorkerRegistry)? = nil,
-        metrics: (@Sendable () -> String)? = nil
+        metrics: (@Sendable () -> String)? = nil, layers: (any LayerDirectory)? = nil
     ) {
         self.metrics = metrics
+        self.layers = layers
         self.audit = audit
         self.workers = workers
         self.store = store
@@ -128,4 +132,10 @@ public struct APIDependencies: Sendable {
         self.logger = logger
         self.readiness = readiness
     }
+}
+
+/// The dependency layers of this host, as the admin API shows and removes them.
+public protocol LayerDirectory: Sendable {
+    func summaries() -> [LayerSummary]
+    func remove(_ key: String) -> LayerRemoval
 }

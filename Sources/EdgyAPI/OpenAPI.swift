@@ -153,6 +153,19 @@ public enum OpenAPIDocument {
           "properties": {"workers": {"type": "array", "items": {"$ref": "#/components/schemas/Worker"}}}}}}},
           "401": {"$ref": "#/components/responses/Unauthorized"}, "429": {"$ref": "#/components/responses/TooManyRequests"}, "403": {"$ref": "#/components/responses/Error"}}}
     },
+    "/v1/layers": {
+      "get": {"operationId": "listLayers", "summary": "This host's dependency layers: key, size, last use, attempts using them (admin)",
+        "responses": {"200": {"description": "layers", "content": {"application/json": {"schema": {"type": "object", "required": ["layers"],
+          "properties": {"layers": {"type": "array", "items": {"type": "object", "required": ["key", "bytes", "last_used", "users"],
+            "properties": {"key": {"type": "string"}, "bytes": {"type": "integer"}, "last_used": {"type": "string", "format": "date-time"}, "users": {"type": "integer"}}}}}}}}},
+          "401": {"$ref": "#/components/responses/Unauthorized"}, "429": {"$ref": "#/components/responses/TooManyRequests"}, "403": {"$ref": "#/components/responses/Error"}}}
+    },
+    "/v1/layers/{key}": {
+      "parameters": [{"name": "key", "in": "path", "required": true, "schema": {"type": "string"}}],
+      "delete": {"operationId": "removeLayer", "summary": "Remove a layer no attempt uses (admin); the next task that needs it installs it again",
+        "responses": {"204": {"description": "removed"}, "400": {"$ref": "#/components/responses/Error"}, "404": {"$ref": "#/components/responses/Error"}, "409": {"$ref": "#/components/responses/Error"},
+          "401": {"$ref": "#/components/responses/Unauthorized"}, "429": {"$ref": "#/components/responses/TooManyRequests"}, "403": {"$ref": "#/components/responses/Error"}}}
+    },
     "/v1/tokens": {
       "post": {"operationId": "createToken", "summary": "Create a token (admin); the answer holds the secret, shown this once and never again",
         "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/CreateToken"}}}},
@@ -206,7 +219,7 @@ public enum OpenAPIDocument {
         "message": {"type": "string"},
         "field": {"type": "string", "description": "the request field at fault: `files[2].path`, `limits.memory_mib`, `env.HOME`, `file:a.tar!../x`"}}}}},
       "TaskStatus": {"type": "string", "enum": ["queued", "running", "succeeded", "failed", "cancelled"]},
-      "Outcome": {"type": "string", "enum": ["exited", "signaled", "wall_timeout", "cpu_timeout", "memory_limit", "seccomp_violation", "output_limit", "setup_error", "cancelled", "lost"]},
+      "Outcome": {"type": "string", "enum": ["exited", "signaled", "wall_timeout", "cpu_timeout", "memory_limit", "seccomp_violation", "output_limit", "setup_error", "cancelled", "lost", "dependency_error"]},
       "Limits": {"type": "object", "additionalProperties": false, "description": "A task may only tighten its policy's limits (422 otherwise).", "properties": {
         "wall_time_s": {"type": "number", "exclusiveMinimum": 0, "maximum": 1000000000000000}, "cpu_time_s": {"type": "number", "exclusiveMinimum": 0, "maximum": 1000000000000000}, "memory_mib": {"type": "integer", "exclusiveMinimum": 0, "maximum": 1000000000000000}, "pids": {"type": "integer", "exclusiveMinimum": 0, "maximum": 1000000000000000},
         "open_files": {"type": "integer", "exclusiveMinimum": 0, "maximum": 1000000000000000}, "file_size_mib": {"type": "integer", "exclusiveMinimum": 0, "maximum": 1000000000000000}, "workdir_mib": {"type": "integer", "exclusiveMinimum": 0, "maximum": 1000000000000000}, "tmp_mib": {"type": "integer", "exclusiveMinimum": 0, "maximum": 1000000000000000},
@@ -226,7 +239,8 @@ public enum OpenAPIDocument {
         "stdin": {"type": "string"}, "stdin_base64": {"type": "string", "pattern": "^([A-Za-z0-9+/]{4})*([A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$", "description": "not with stdin"},
         "env": {"type": "object", "propertyNames": {"pattern": "^[^=\\u0000]+$"}, "additionalProperties": {"type": "string", "pattern": "^[^\\u0000]*$"}, "description": "only keys in the policy's task_env (422 otherwise)"},
         "limits": {"$ref": "#/components/schemas/Limits"},
-        "max_attempts": {"type": "integer", "minimum": 1, "maximum": 1000000000000000, "description": "at most the policy's retry.max_attempts"}},
+        "max_attempts": {"type": "integer", "minimum": 1, "maximum": 1000000000000000, "description": "at most the policy's retry.max_attempts"},
+        "dependencies": {"type": "array", "minItems": 1, "maxItems": 500, "items": {"type": "string"}, "description": "packages in the policy's manifest format (requests==2.32.3, left-pad@1.3.0); only under a policy with [dependencies] (422 otherwise), not with its manifest among the files; installed once into a cached read-only layer"}},
         "not": {"required": ["stdin", "stdin_base64"]}},
       "AttemptReport": {"type": "object", "description": "The jail's report of one attempt: stdout/stderr as text (invalid UTF-8 replaced), stdout_base64/stderr_base64 the exact bytes.", "properties": {
         "outcome": {"$ref": "#/components/schemas/Outcome"}, "exit_code": {"type": ["integer", "null"]}, "signal": {"type": ["integer", "null"]},
@@ -235,6 +249,7 @@ public enum OpenAPIDocument {
         "wall_ms": {"type": "integer"}, "cpu_user_ms": {"type": "integer"}, "cpu_sys_ms": {"type": "integer"}, "max_rss_kib": {"type": "integer"},
         "memory_peak_bytes": {"type": ["integer", "null"]}, "oom_kills": {"type": "integer"}, "pids_peak": {"type": ["integer", "null"]}, "pids_limit_hits": {"type": "integer"},
         "network": {"type": "object", "description": "egress jails only", "properties": {"bytes_out": {"type": "integer"}, "bytes_in": {"type": "integer"}, "connections": {"type": "integer"}, "refused": {"type": "integer"}, "refused_destinations": {"type": "array", "items": {"type": "string"}}}},
+        "dependencies": {"type": "object", "description": "tasks with dependencies only: the layer the run mounted, or why it could not be installed", "required": ["key", "source"], "properties": {"key": {"type": "string", "description": "sha256 of the manifest, the lockfile, the policy digest and the runtime version"}, "source": {"type": "string", "enum": ["installed", "cached", "failed"]}, "install_ms": {"type": "integer"}, "layer_bytes": {"type": "integer"}, "log": {"type": "string", "description": "the end of the install step's output"}, "error": {"type": "string"}, "retryable": {"type": "boolean"}}},
         "stdout": {"type": "string"}, "stderr": {"type": "string"}, "stdout_base64": {"type": "string", "contentEncoding": "base64"}, "stderr_base64": {"type": "string", "contentEncoding": "base64"}, "stdout_truncated_bytes": {"type": "integer"}, "stderr_truncated_bytes": {"type": "integer"},
         "started_at": {"type": "number"}, "finished_at": {"type": "number"}, "policy": {"type": "string"}, "policy_digest": {"type": "string"}}},
       "Attempt": {"type": "object", "required": ["number", "worker", "started_at", "finished_at", "outcome", "report"], "properties": {

@@ -1,4 +1,5 @@
 import EdgyAuth
+import EdgyManifest
 import EdgyModel
 import EdgyPolicy
 import EdgyStore
@@ -25,6 +26,8 @@ struct TaskDraft: Sendable {
     var env: [String: String] = [:]
     var limits = LimitOverrides()
     var maxAttempts: Int?
+    /// A `dependencies` list, which becomes the policy's manifest among the files.
+    var dependencies: [String]?
     /// Prototype `PUT /`: the uploaded file that is the entry (copied to the policy's entry path).
     var entryFile: String?
 
@@ -37,6 +40,7 @@ struct TaskDraft: Sendable {
         var files = TaskFileSet()
         try checkFiles(into: &files)
         try checkEntry(into: &files, policy: policy, policyName: policyName)
+        try checkDependencies(into: &files, policy: policy, policyName: policyName)
         try checkCommand(policy: policy, policyName: policyName, files: files)
         try checkEnvironment(policy: policy, policyName: policyName)
         do {
@@ -113,6 +117,42 @@ struct TaskDraft: Sendable {
                 throw APIError.unprocessable("input_not_allowed", "policy \(policyName) has no entry file, so input is not accepted; send files and a command", field: "input")
             }
             try set.add(TaskFile(path: entry, contents: Array(input.utf8), mode: 0o644), field: "input")
+        }
+    }
+
+    /// `dependencies` becomes the policy's manifest; a manifest or lockfile among the files must
+    /// pass the format's checks (names and versions only). 400 names the entry or the file.
+    private func checkDependencies(into set: inout TaskFileSet, policy: Policy, policyName: String) throws(APIError) {
+        let deps = policy.dependencies
+        if let list = dependencies {
+            guard deps.enabled else {
+                throw APIError.unprocessable("dependencies_not_allowed", "policy \(policyName) takes no dependencies", field: "dependencies")
+            }
+            guard !list.isEmpty else { throw APIError.badRequest("dependencies must list at least one package", field: "dependencies") }
+            guard !set.contains(deps.manifest) else {
+                throw APIError.badRequest("give dependencies or a \(deps.manifest) file, not both", field: "dependencies")
+            }
+            let manifest: [UInt8]
+            do throws(ManifestError) {
+                manifest = deps.format == .packageJSON ? try Manifest.packageJSONFile(list) : try Manifest.requirementsFile(list)
+            } catch {
+                throw APIError.badRequest("dependencies: \(error.message)", field: error.entry.map { "dependencies[\($0)]" } ?? "dependencies")
+            }
+            try set.add(TaskFile(path: deps.manifest, contents: manifest, mode: 0o644), field: "dependencies")
+            return
+        }
+        guard deps.enabled else { return }
+        for file in set.files where file.path == deps.manifest || (!deps.lockfile.isEmpty && file.path == deps.lockfile) {
+            do throws(ManifestError) {
+                switch (deps.format, file.path == deps.manifest) {
+                case (.requirements, true): _ = try Manifest.checkRequirements(file.contents)
+                case (.packageJSON, true): _ = try Manifest.checkPackageJSON(file.contents)
+                case (.packageJSON, false): try Manifest.checkPackageLock(file.contents)
+                default: break
+                }
+            } catch {
+                throw APIError.badRequest("\(file.path): \(error)", field: set.fields[file.path] ?? file.path)
+            }
         }
     }
 

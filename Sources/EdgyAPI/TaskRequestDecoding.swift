@@ -62,6 +62,7 @@ enum TaskRequestDecoding {
         draft.env = body.env ?? [:]
         draft.limits = body.limits?.overrides ?? LimitOverrides()
         draft.maxAttempts = body.maxAttempts
+        draft.dependencies = body.dependencies
         if body.stdin != nil, body.stdinBase64 != nil {
             throw APIError.badRequest("give stdin or stdin_base64, not both", field: "stdin_base64")
         }

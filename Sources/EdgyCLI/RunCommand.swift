@@ -74,7 +74,7 @@ public struct RunCommand: AsyncParsableCommand {
         switch report.outcome {
         case .exited: return report.exitCode ?? 0
         case .wallTimeout, .cpuTimeout: return EdgyExitCode.timedOut
-        case .setupError, .lost: return EdgyExitCode.edgyFailed
+        case .setupError, .lost, .dependencyError: return EdgyExitCode.edgyFailed
         default: return 128 + (report.signal ?? 9)
         }
     }

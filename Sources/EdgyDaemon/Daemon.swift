@@ -2,6 +2,7 @@ import EdgyAPI
 import EdgyAuth
 import EdgyCgroup
 import EdgyJail
+import EdgyLayers
 import EdgyNetwork
 import EdgyPolicy
 import EdgyQueue
@@ -94,13 +95,27 @@ public struct Daemon: Sendable {
             let refused = catalog.refuse { $0.network.mode == .egress ? "it needs network egress, which this host cannot give: \(reason)" : nil }
             for diagnostic in refused { logger.error("policy refused", metadata: ["diagnostic": "\(diagnostic)"]) }
         }
+        // Dependency layers need egress for their install step; without it, tasks that declare
+        // dependencies end `dependency_error` saying so.
+        var taskDependencies: TaskDependencies?
+        if supervisor.egressUnavailable == nil {
+            let cache = try LayerCache(
+                directory: configuration.stateDirectory + "/layers", capBytes: UInt64(configuration.dependencyCacheMib) << 20, logger: logger)
+            let installer = LayerInstaller(
+                cache: cache, registries: try configuration.registries(), hostIDBase: supervisor.host.hostIDBase, logger: logger
+            ) { request in
+                await supervisor.run(request, onOutput: nil)
+            }
+            taskDependencies = TaskDependencies(cache: cache, installer: installer)
+        }
 
         let notifier = TaskNotifier()
         if configuration.store == "sqlite" {
             let store = try SQLiteTaskStore(path: configuration.stateDirectory + "/edgy.sqlite")
             // SQLite creates the database (and its -wal/-shm) with the process umask; later ones copy the database's mode.
             try StateDirectory.tightenFiles(in: configuration.stateDirectory)
-            try await serve(store: store, tokens: store, workers: LocalWorkerRegistry(), notifier: notifier, supervisor: supervisor, catalog: catalog, cgroupVersion: cgroupHost.version, host: host, port: port)
+            try await serve(store: store, tokens: store, workers: LocalWorkerRegistry(), notifier: notifier, supervisor: supervisor, catalog: catalog, cgroupVersion: cgroupHost.version, host: host, port: port,
+                dependencies: taskDependencies)
             try? store.close()
         } else {
             // The shared store's connection pool and LISTEN loop run beside the services and stop after them.
@@ -108,7 +123,8 @@ public struct Daemon: Sendable {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await store.run() }
                 try await store.migrate()
-                try await serve(store: store, tokens: store, workers: store, notifier: notifier, supervisor: supervisor, catalog: catalog, cgroupVersion: cgroupHost.version, host: host, port: port)
+                try await serve(store: store, tokens: store, workers: store, notifier: notifier, supervisor: supervisor, catalog: catalog, cgroupVersion: cgroupHost.version, host: host, port: port,
+                dependencies: taskDependencies)
                 group.cancelAll()
             }
         }
@@ -119,7 +135,8 @@ public struct Daemon: Sendable {
     /// Runs the services on an open store until graceful shutdown.
     func serve(
         store: any TaskStore, tokens: any TokenStore, workers registry: any WorkerRegistry, notifier: TaskNotifier,
-        supervisor: JailSupervisor, catalog: PolicyCatalog, cgroupVersion: CgroupVersion, host: String, port: Int
+        supervisor: JailSupervisor, catalog: PolicyCatalog, cgroupVersion: CgroupVersion, host: String, port: Int,
+        dependencies taskDependencies: TaskDependencies?
     ) async throws {
         try await AdminTokenBootstrap.ensure(in: configuration.stateDirectory, tokens: tokens, logger: logger)
         let ready = ReadyFlag()
@@ -139,7 +156,7 @@ public struct Daemon: Sendable {
         poolConfiguration.maxRunningPerTenant = configuration.tenantMaxRunning
         let pool = WorkerPool(
             store: store, runner: supervisor, policies: catalog, notifier: notifier,
-            configuration: poolConfiguration, logger: logger)
+            configuration: poolConfiguration, logger: logger, dependencies: taskDependencies)
         let janitor = Janitor(
             store: store, notifier: notifier, interval: min(.seconds(5), lease / 2),
             retention: .seconds(configuration.retentionHours * 3600), logger: logger)
@@ -147,7 +164,7 @@ public struct Daemon: Sendable {
         let audit = try AuditFile.open(in: configuration.stateDirectory)
         let dependencies = APIDependencies(
             store: store, tokens: tokens, policies: catalog, notifier: notifier, logger: logger,
-            audit: audit, readiness: { ready.isSet }, workers: registry, metrics: metrics)
+            audit: audit, readiness: { ready.isSet }, workers: registry, metrics: metrics, layers: taskDependencies?.cache)
         var apiConfiguration = APIConfiguration(maxQueued: configuration.queueCapacity, maxQueuedPerTenant: configuration.tenantMaxQueued)
         apiConfiguration.tenantQuotas = configuration.tenantQuotas
         apiConfiguration.authFailureLimit = configuration.authFailureLimit
@@ -288,3 +305,5 @@ struct WorkerHeartbeat: Service {
         }
     }
 }
+
+extension LayerCache: LayerDirectory {}

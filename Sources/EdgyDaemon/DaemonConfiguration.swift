@@ -64,6 +64,12 @@ public struct DaemonConfiguration: Sendable, Hashable {
     /// Where jails are cloned: `auto` by `edgy-forkserver` installed beside edgyd (in process, with
     /// a warning, when it is missing), `off` in edgyd itself, or the path of the fork server.
     public var forkServer: String = "auto"
+    /// Where policies' install steps fetch packages: `NAME=URL` entries joined by commas
+    /// (`pypi=http://mirror.internal/simple/`); a policy's `[dependencies] registry` names one.
+    public var dependencyRegistries: String = "pypi=https://pypi.org/simple/,npm=https://registry.npmjs.org/"
+    /// The dependency layers this host keeps on disk (`state_dir/layers`), least recently used
+    /// evicted first above this.
+    public var dependencyCacheMib: Int = 4096
 
     public init() {}
 
@@ -72,8 +78,25 @@ public struct DaemonConfiguration: Sendable, Hashable {
         "listen", "state_dir", "policies", "workers", "queue_capacity", "retention_hours", "store", "worker_id",
         "shutdown_grace_s", "cgroup_parent", "jail_pool", "lease_s", "tenant_max_queued", "tenant_max_running",
         "tenant_max_stored", "tenant_max_bytes", "auth_failure_limit", "egress", "egress_range", "egress_table",
-        "egress_interface_prefix", "egress_resolver_port", "egress_hosts", "fork_server",
+        "egress_interface_prefix", "egress_resolver_port", "egress_hosts", "fork_server", "dependency_registries",
+        "dependency_cache_mib",
     ]
+
+    /// `dependency_registries` as a table.
+    public func registries() throws(ConfigurationError) -> [String: String] {
+        var out: [String: String] = [:]
+        for entry in dependencyRegistries.split(separator: ",") {
+            let parts = entry.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard parts.count == 2, !parts[0].isEmpty,
+                  parts[0].allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }),
+                  let url = URLComponents(string: parts[1]), ["http", "https"].contains(url.scheme ?? ""), url.host?.isEmpty == false
+            else {
+                throw ConfigurationError("dependency_registries: expected NAME=http(s)://HOST[:PORT]/PATH entries joined by commas, got \"\(entry)\"")
+            }
+            out[parts[0]] = parts[1]
+        }
+        return out
+    }
 
     /// The fork server's executable, or nil to clone jails in edgyd (`off`, or `auto` without one
     /// beside edgyd).
@@ -217,6 +240,8 @@ public struct DaemonConfiguration: Sendable, Hashable {
         case "egress_resolver_port": egressResolverPort = try number(Int.self)
         case "egress_hosts": egressHosts = value
         case "fork_server": forkServer = value
+        case "dependency_registries": dependencyRegistries = value
+        case "dependency_cache_mib": dependencyCacheMib = try number(Int.self)
         default: throw ConfigurationError("\(source): unknown key `\(key)`")
         }
     }
@@ -230,6 +255,8 @@ public struct DaemonConfiguration: Sendable, Hashable {
         guard authFailureLimit >= 0 else { throw ConfigurationError("auth_failure_limit must be 0 (off) or more, got \(authFailureLimit)") }
         guard queueCapacity >= 1 else { throw ConfigurationError("queue_capacity must be at least 1") }
         _ = try egressConfiguration()
+        _ = try registries()
+        guard dependencyCacheMib >= 1 else { throw ConfigurationError("dependency_cache_mib must be at least 1, got \(dependencyCacheMib)") }
         guard ["auto", "off"].contains(forkServer) || forkServer.hasPrefix("/") else {
             throw ConfigurationError("fork_server must be \"auto\", \"off\" or an absolute path, got \"\(forkServer)\"")
         }

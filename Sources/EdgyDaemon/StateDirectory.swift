@@ -3,7 +3,7 @@ import Foundation
 import Glibc
 
 /// The state directory holds the database, the admin token and the audit log: it must be private.
-/// At start-up the directory is made 0700 and its files 0600 whatever modes they had, and the
+/// At start-up the directory is made 0711 and its files 0600 whatever modes they had, and the
 /// daemon refuses a directory (or a parent it relies on) that another user owns or could write,
 /// since whoever can write there can replace the database or read the token.
 enum StateDirectory {
@@ -30,7 +30,9 @@ enum StateDirectory {
                 throw ConfigurationError("refusing state directory \(path): it is owned by uid \(info.st_uid), not by this user")
             }
         }
-        guard chmod(path, 0o700) == 0 else { throw ConfigurationError("cannot chmod \(path): errno \(errno)") }
+        // Search but no read for others: jails bind dependency layers from `layers/` by path (their
+        // user is not the owner), and may not list or open anything else here.
+        guard chmod(path, 0o711) == 0 else { throw ConfigurationError("cannot chmod \(path): errno \(errno)") }
         try tightenFiles(in: path)
     }
 

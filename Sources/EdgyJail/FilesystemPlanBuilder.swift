@@ -55,6 +55,21 @@ struct FilesystemPlanBuilder {
         }
     }
 
+    /// The worker's own binds (a dependency layer): directories that must exist.
+    mutating func addExtraMounts(_ mounts: [JailMount]) throws(PlanError) {
+        for mount in mounts {
+            let dest = try PlanBuilder.absolute(mount.destination, what: "mount destination")
+            var st = stat()
+            guard lstat(mount.source, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else {
+                throw PlanError("\(mount.source) is not a directory")
+            }
+            mkdirs(dest)
+            var flags = UInt(MS_BIND) | Self.nodevNosuid
+            if !mount.writable { flags |= UInt(MS_RDONLY) }
+            plan.op(EDGY_OP_BIND, path: inRoot(dest), source: mount.source, mountFlags: flags, describe: "mount \(mount.source) at \(dest)")
+        }
+    }
+
     /// A symlink source (e.g. /bin -> usr/bin on merged-/usr hosts) becomes the same symlink.
     /// False when the source is no readable symlink.
     private mutating func addSymlink(of source: String, at dest: String) -> Bool {

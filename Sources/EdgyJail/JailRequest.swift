@@ -13,6 +13,9 @@ public struct JailRequest: Sendable {
     public var stdin: [UInt8]
     /// Added to the policy's environment (the caller checks the keys against `task_env`).
     public var extraEnvironment: [String: String]
+    /// Host directories bound in after the policy's mounts (a dependency layer; its install step's
+    /// writable tmpfs). Not the task's to choose: the worker adds them.
+    public var extraMounts: [JailMount] = []
 
     public init(
         policy: Policy, policyDigest: String = "", files: [TaskFile] = [], command: [String]? = nil,
@@ -35,6 +38,19 @@ public struct JailRequest: Sendable {
 
     /// Whether the task changed the loaded policy's limits.
     public var limitsOverridden: Bool
+}
+
+/// A host directory bound into one jail, nosuid and nodev, read-only unless `writable`.
+public struct JailMount: Sendable, Hashable {
+    public var source: String
+    public var destination: String
+    public var writable: Bool
+
+    public init(source: String, destination: String, writable: Bool = false) {
+        self.source = source
+        self.destination = destination
+        self.writable = writable
+    }
 }
 
 /// Host-level settings of the jail, the same for every policy.

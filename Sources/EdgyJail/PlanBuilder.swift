@@ -20,6 +20,7 @@ struct PlanBuilder {
         let policy = request.policy
         var filesystem = FilesystemPlanBuilder(root: host.stagingRoot)
         try filesystem.addMounts(policy.mounts)
+        try filesystem.addExtraMounts(request.extraMounts)
         filesystem.addProc()
         filesystem.addDev(tmpMib: policy.limits.tmpMib)
         let workdir = try filesystem.addTmpfs(policy)

@@ -19,6 +19,8 @@ public struct AttemptReport: Sendable, Hashable, Codable {
     public var pidsLimitHits: Int
     /// Egress jails only: traffic and refused connections.
     public var network: NetworkReport?
+    /// Tasks with dependencies only: the layer the run mounted, or why none could be installed.
+    public var dependencies: DependencyReport?
     public var stdout: [UInt8]
     public var stderr: [UInt8]
     public var stdoutTruncatedBytes: UInt64
@@ -96,7 +98,7 @@ public struct AttemptReport: Sendable, Hashable, Codable {
         case finishedAt = "finished_at"
         case policyName = "policy"
         case policyDigest = "policy_digest"
-        case network
+        case network, dependencies
     }
 
     public init(from decoder: any Decoder) throws {
@@ -116,6 +118,7 @@ public struct AttemptReport: Sendable, Hashable, Codable {
         pidsPeak = try c.decodeIfPresent(Int.self, forKey: .pidsPeak)
         pidsLimitHits = try c.decodeIfPresent(Int.self, forKey: .pidsLimitHits) ?? 0
         network = try c.decodeIfPresent(NetworkReport.self, forKey: .network)
+        dependencies = try c.decodeIfPresent(DependencyReport.self, forKey: .dependencies)
         stdout = try Self.decodeOutput(c, base64: .stdoutBase64, text: .stdout)
         stderr = try Self.decodeOutput(c, base64: .stderrBase64, text: .stderr)
         stdoutTruncatedBytes = try c.decode(UInt64.self, forKey: .stdoutTruncatedBytes)
@@ -154,6 +157,7 @@ public struct AttemptReport: Sendable, Hashable, Codable {
         try c.encode(pidsPeak, forKey: .pidsPeak)
         try c.encode(pidsLimitHits, forKey: .pidsLimitHits)
         try c.encodeIfPresent(network, forKey: .network)
+        try c.encodeIfPresent(dependencies, forKey: .dependencies)
         try c.encode(Self.storableText(stdout), forKey: .stdout)
         try c.encode(Self.storableText(stderr), forKey: .stderr)
         try c.encode(Data(stdout).base64EncodedString(), forKey: .stdoutBase64)

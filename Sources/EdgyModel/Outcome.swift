@@ -11,6 +11,9 @@ public enum Outcome: String, Sendable, Hashable, Codable, CaseIterable {
     case setupError = "setup_error"
     case cancelled
     case lost
+    /// The task's dependencies could not be installed (the package does not exist, the install
+    /// failed); its `dependencies` report holds the install's log. The workload never ran.
+    case dependencyError = "dependency_error"
 
     /// True when Edgy, not the workload, is to blame.
     public var isServiceFault: Bool { self == .setupError || self == .lost }

@@ -1,4 +1,5 @@
 import EdgyJail
+import EdgyLayers
 import EdgyModel
 import EdgyPolicy
 import EdgyStore
@@ -58,10 +59,14 @@ public final class WorkerPool: Service, Sendable {
     let logger: Logger
     private let running = Atomic<Int>(0)
 
+    /// Dependency layers for tasks whose policy takes them (nil: such tasks run without).
+    let dependencies: TaskDependencies?
+
     public init(
         store: any TaskStore, runner: any JailRunner, policies: PolicyCatalog, notifier: TaskNotifier,
-        configuration: WorkerPoolConfiguration, logger: Logger
+        configuration: WorkerPoolConfiguration, logger: Logger, dependencies: TaskDependencies? = nil
     ) {
+        self.dependencies = dependencies
         self.store = store
         self.runner = runner
         self.policies = policies
@@ -152,8 +157,29 @@ public final class WorkerPool: Service, Sendable {
         let interruption = InterruptionCell()
         let output = OutputForwarder(store: store, notifier: notifier, taskID: task.id, attempt: claimed.attempt)
         let report: AttemptReport = await withTaskGroup(of: AttemptReport?.self) { group in
-            group.addTask { [runner] in
-                await runner.run(request) { kind, bytes in output.send(kind, bytes) }
+            group.addTask { [runner, dependencies] in
+                // The dependency step runs under the attempt's heartbeat: an install keeps the lease.
+                let declares = policy.dependencies.enabled && request.files.contains { $0.path == policy.dependencies.manifest }
+                guard declares else { return await runner.run(request) { kind, bytes in output.send(kind, bytes) } }
+                guard let dependencies, let acquired = await dependencies.acquire(
+                    policy: policy, policyDigest: request.policyDigest, files: request.files)
+                else {
+                    var report = AttemptReport(outcome: .dependencyError, policyName: policy.name, policyDigest: request.policyDigest)
+                    report.dependencies = DependencyReport(
+                        key: "", source: .failed, error: "this edgyd installs no dependencies (it has no egress)", retryable: false)
+                    return report
+                }
+                switch acquired {
+                case .failed(let why, _):
+                    var report = AttemptReport(outcome: .dependencyError, policyName: policy.name, policyDigest: request.policyDigest)
+                    report.dependencies = why
+                    return report
+                case .ready(let lease, let provided):
+                    defer { lease.release() }
+                    var report = await runner.run(TaskDependencies.mounting(lease, into: request)) { kind, bytes in output.send(kind, bytes) }
+                    report.dependencies = provided
+                    return report
+                }
             }
             group.addTask { [self] in
                 await heartbeat(task.id, attempt: claimed.attempt, interruption: interruption, stopClaiming: stopClaiming)
@@ -322,6 +348,7 @@ public final class WorkerPool: Service, Sendable {
             return .cancelled
         default:
             let retryable = report.outcome.isServiceFault || retryOn.contains(report.outcome.rawValue)
+                || (report.outcome == .dependencyError && report.dependencies?.retryable == true)
             if retryable && attempt < maxAttempts {
                 return .retry(notBefore: Date().addingTimeInterval(retryDelay.seconds))
             }

@@ -28,9 +28,11 @@ public struct TaskBody: Decodable, Sendable {
     public var env: [String: String]?
     public var limits: LimitsBody?
     public var maxAttempts: Int?
+    /// Packages, written as the policy's manifest format takes them (`requests==2.32.3`, `left-pad@1.3.0`).
+    public var dependencies: [String]?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case name, policy, input, files, command, stdin, env, limits
+        case name, policy, input, files, command, stdin, env, limits, dependencies
         case stdinBase64 = "stdin_base64", maxAttempts = "max_attempts"
     }
 
@@ -56,6 +58,7 @@ public struct TaskBody: Decodable, Sendable {
         env = try c.decodeIfPresent([String: String].self, forKey: .env)
         limits = try c.decodeIfPresent(LimitsBody.self, forKey: .limits)
         maxAttempts = try wholeNumber(c, .maxAttempts, "max_attempts must be a whole number")
+        dependencies = try c.decodeIfPresent([String].self, forKey: .dependencies)
     }
 }
 

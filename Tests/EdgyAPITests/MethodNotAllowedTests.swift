@@ -17,6 +17,7 @@ import Testing
         try await harness.test(.live) { (client) async throws in
             for (path, declared) in byPath {
                 let uri = path.replacingOccurrences(of: "{id}", with: UUID().uuidString).replacingOccurrences(of: "{name}", with: "default")
+                    .replacingOccurrences(of: "{key}", with: String(repeating: "ab", count: 32))
                 for method in RouteRegistrar.answeredMethods where !declared.contains(method.rawValue) {
                     if method == .head && declared.contains("GET") { continue }
                     let response = try await client.execute(uri: uri, method: method, headers: [.authorization: "Bearer \(Harness.admin)"])

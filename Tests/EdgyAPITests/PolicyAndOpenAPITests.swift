@@ -78,12 +78,13 @@ import Testing
         let documented = try documentedRoutes()
         #expect(served.subtracting(documented).isEmpty, "undocumented: \(served.subtracting(documented))")
         #expect(documented.subtracting(served).isEmpty, "documented but not served: \(documented.subtracting(served))")
-        #expect(served.count == 24)  // 18 + tokens (3), audit (1), workers (1), metrics (1)
+        #expect(served.count == 26)  // 18 + tokens (3), audit (1), workers (1), metrics (1), layers (2)
 
         // And the router answers every documented route with something other than "no such route".
         try await harness.test { client in
             for route in documented {
                 let uri = route.path.replacingOccurrences(of: "{id}", with: UUID().uuidString).replacingOccurrences(of: "{name}", with: "node")
+                    .replacingOccurrences(of: "{key}", with: String(repeating: "ab", count: 32))
                 let response = try await client.execute(uri: uri, method: HTTPRequest.Method(route.method)!, headers: headers(Harness.admin))
                 if response.status == .notFound { #expect(try response.error.code != "route_not_found", "\(route)") }
             }

@@ -29,7 +29,7 @@ struct StateDirectoryDaemonTests {
         let (status, _) = try daemon.syncRequest("GET", "/v1/tasks")
         #expect(status == 200)
         daemon.stop()
-        #expect(Self.mode(state) == 0o700)
+        #expect(Self.mode(state) == 0o711)
         for name in ["audit.log", "admin.token", "edgy.sqlite"] { #expect(Self.mode(state + "/" + name) == 0o600, "\(name)") }
         for name in ["edgy.sqlite-wal", "edgy.sqlite-shm"] where Self.mode(state + "/" + name) != nil {
             #expect(Self.mode(state + "/" + name) == 0o600, "\(name)")
@@ -39,7 +39,7 @@ struct StateDirectoryDaemonTests {
         try #require(chmod(state, 0o750) == 0)
         let again = try DaemonProcess(stateDirectory: state)
         again.stop()
-        #expect(Self.mode(state) == 0o700)
+        #expect(Self.mode(state) == 0o711)
         #expect(Self.mode(state + "/edgy.sqlite") == 0o600)
     }
 

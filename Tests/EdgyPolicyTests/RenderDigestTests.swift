@@ -53,6 +53,18 @@ import Testing
         retry_on = ["wall_timeout", "signaled"]
         [access]
         roles = ["admin", "reader"]
+        [dependencies]
+        format = "package_json"
+        manifest = "deps/package.json"
+        lockfile = "deps/package-lock.json"
+        install = ["/usr/bin/npm", "install", "--prefix", "{layer}", "--registry", "{registry}"]
+        registry = "npm-mirror"
+        allow = ["npm.internal:443"]
+        mount = "/opt/deps"
+        env = { NODE_PATH = "/opt/deps/node_modules" }
+        runtime = "/usr/bin/node"
+        layer_mib = 64
+        limits = { wall_time_s = 2, memory_mib = 100 }
         """
 
     func load(_ text: String, name: String = "t", directory: String? = nil) throws -> LoadedPolicy {

@@ -187,6 +187,14 @@ let package = Package(
         .target(name: "EdgyTestSupport", dependencies: ["EdgyModel", "EdgyJail", "EdgyPolicy", "EdgyCgroup", "EdgyQueue", "CZlib"], path: "Tests/EdgyTestSupport", swiftSettings: strict),
         .testTarget(name: "EdgyPolicyTests", dependencies: ["EdgyPolicy"], swiftSettings: strict),
         .testTarget(name: "EdgyManifestTests", dependencies: ["EdgyManifest"], swiftSettings: strict),
+        .testTarget(
+            name: "EdgyLayersTests",
+            dependencies: [
+                "EdgyLayers", "EdgyJail", "EdgyModel", "EdgyNetwork", "EdgyPolicy", "EdgyQueue", "EdgyStore", "EdgyTestSupport",
+                .product(name: "Logging", package: "swift-log"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
         .testTarget(name: "EdgySeccompTests", dependencies: ["EdgySeccomp", "EdgyPolicy", "EdgyTestSupport"], swiftSettings: strict),
         .testTarget(name: "EdgyCgroupTests", dependencies: ["EdgyCgroup", "EdgyTestSupport"], swiftSettings: strict),
         .testTarget(name: "EdgyJailTests", dependencies: ["CEdgyJail", "EdgyModel", "EdgyJail", "EdgySeccomp", "EdgySystem", "EdgyCgroup", "EdgyPolicy", "EdgyTestSupport"], swiftSettings: strict),

@@ -75,7 +75,8 @@ public final class LayerCache: Sendable {
         self.capBytes = capBytes
         self.logger = logger
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
-        try FileManager.default.createDirectory(atPath: scratchDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        // Searchable by the jail (it binds its scratch tmpfs from here by path), not listable.
+        try FileManager.default.createDirectory(atPath: scratchDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o711])
         for name in (try? FileManager.default.contentsOfDirectory(atPath: scratchDirectory)) ?? [] {
             let path = scratchDirectory + "/" + name
             umount2(path, Int32(MNT_DETACH))

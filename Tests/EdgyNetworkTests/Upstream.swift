@@ -12,17 +12,11 @@ final class Upstream: @unchecked Sendable {
     static let hostEnd = "198.51.100.1"
     static let replyBytes = 5000
 
-    let namespace: String
-    let link: String
-    let logPath: String
+    let network = TestNetwork(name: "edgyup", hostEnd: Upstream.hostEnd, addresses: [Upstream.server, Upstream.otherHost])
+    let logPath = NSTemporaryDirectory() + "edgy-upstream-\(getpid() % 100_000).log"
     private var process: BoundedProcess?
-
-    init() {
-        let tag = "\(getpid() % 100_000)"
-        namespace = "edgyup\(tag)"
-        link = "eup\(tag)"
-        logPath = NSTemporaryDirectory() + "edgy-upstream-\(tag).log"
-    }
+    var link: String { network.link }
+    var namespace: String { network.namespace }
 
     private static let serverScript = """
         import socket, sys, threading
@@ -52,24 +46,12 @@ final class Upstream: @unchecked Sendable {
 
     func start() throws {
         shutdown()
-        try Self.ip(["netns", "add", namespace])
-        try Self.ip(["link", "add", link, "type", "veth", "peer", "name", "up0", "netns", namespace])
-        try Self.ip(["addr", "add", "\(Self.hostEnd)/24", "dev", link])
-        try Self.ip(["link", "set", link, "up"])
-        for address in [Self.server, Self.otherHost] {
-            try Self.ip(["-n", namespace, "addr", "add", "\(address)/24", "dev", "up0"])
-        }
-        try Self.ip(["-n", namespace, "link", "set", "up0", "up"])
-        try Self.ip(["-n", namespace, "link", "set", "lo", "up"])
-        let route = try BoundedProcess.run("/usr/sbin/ip", ["route", "get", Self.server], timeout: .seconds(10))
-        guard route.stdout.contains("dev \(link)") else {
-            throw UpstreamError(description: "198.51.100.0/24 is not routed to \(link): \(route.stdout)")
-        }
+        try network.start()
         unlink(logPath)
-        process = try BoundedProcess("/usr/sbin/ip", ["netns", "exec", namespace, "/usr/bin/python3", "-c", Self.serverScript, logPath])
+        process = try network.launch(["/usr/bin/python3", "-c", Self.serverScript, logPath])
         let deadline = ContinuousClock.now + .seconds(15)
         while !connections().contains("ready") {
-            guard ContinuousClock.now < deadline else { throw UpstreamError(description: "the upstream servers did not start") }
+            guard ContinuousClock.now < deadline else { throw TestNetworkError(description: "the upstream servers did not start") }
             usleep(20_000)
         }
     }
@@ -86,18 +68,6 @@ final class Upstream: @unchecked Sendable {
             process.removeOutputFiles()
         }
         process = nil
-        _ = try? BoundedProcess.run("/usr/sbin/ip", ["netns", "del", namespace], timeout: .seconds(10))
-        _ = try? BoundedProcess.run("/usr/sbin/ip", ["link", "del", link], timeout: .seconds(10))
+        network.shutdown()
     }
-
-    static func ip(_ arguments: [String]) throws {
-        let result = try BoundedProcess.run("/usr/sbin/ip", arguments, timeout: .seconds(10))
-        guard result.termination.status == 0 else {
-            throw UpstreamError(description: "ip \(arguments.joined(separator: " ")): \(result.stderr)")
-        }
-    }
-}
-
-struct UpstreamError: Error, CustomStringConvertible {
-    var description: String
 }

@@ -1,0 +1,269 @@
+import EdgyJail
+import EdgyLayers
+import EdgyModel
+import EdgyNetwork
+import EdgyPolicy
+import EdgyQueue
+import EdgyStore
+import EdgyTestSupport
+import Foundation
+import Glibc
+import Logging
+import ServiceLifecycle
+import Testing
+
+/// Dependencies end to end with real jails: the shipped `python` policy, pip in its install jail
+/// against a package index the test serves in a namespace of its own, layers on disk, the worker
+/// pool mounting them. One at a time: each test builds and removes its own egress table and index.
+@Suite(.tags(.root), .requiresRoot, .serialized, .timeLimit(.minutes(5)))
+struct DependencyLayerTests {
+    static let egress = EgressConfiguration(
+        range: IPv4Network.parse("10.241.0.0/24")!, table: "edgydeps", interfacePrefix: "edgyd", resolverPort: 5397, hosts: [:])
+
+    /// Imports the package, then says what the jail let it do.
+    static let program = """
+        import os, socket, sys
+        import edgytoy
+        print(edgytoy.hello())
+        for what, act in [("connect", lambda: socket.create_connection(("203.0.113.10", 8080), timeout=2)),
+                          ("write", lambda: open("/deps/edgytoy/__init__.py", "w")),
+                          ("remove", lambda: os.remove("/deps/edgytoy/__init__.py")),
+                          ("create", lambda: open("/deps/new.py", "w"))]:
+            try:
+                act()
+                print(what, "allowed")
+            except OSError as e:
+                print(what, "refused", type(e).__name__)
+        """
+
+    final class Environment: Sendable {
+        let supervisor: JailSupervisor
+        let index: PackageIndex
+        let layers: String
+        let policy: LoadedPolicy
+
+        init(supervisor: JailSupervisor, index: PackageIndex, layers: String, policy: LoadedPolicy) {
+            self.supervisor = supervisor
+            self.index = index
+            self.layers = layers
+            self.policy = policy
+        }
+
+        func dependencies(capBytes: UInt64 = 1 << 30, registry: String? = nil) throws -> TaskDependencies {
+            let cache = try LayerCache(directory: layers, capBytes: capBytes, logger: Logger(label: "test"))
+            let installer = LayerInstaller(
+                cache: cache, registries: ["pypi": registry ?? index.url], hostIDBase: supervisor.host.hostIDBase,
+                logger: Logger(label: "test")
+            ) { [supervisor] request in
+                await supervisor.run(request, onOutput: nil)
+            }
+            return TaskDependencies(cache: cache, installer: installer)
+        }
+
+        /// Runs `body` with a worker pool of `workers` over an in-memory store.
+        func withPool(
+            _ dependencies: TaskDependencies, workers: Int = 2, _ body: (Pool) async throws -> Void
+        ) async throws {
+            let pool = Pool(supervisor: supervisor, policy: policy, dependencies: dependencies, workers: workers)
+            let group = ServiceGroup(services: [pool.pool], gracefulShutdownSignals: [], logger: Logger(label: "test"))
+            try await withThrowingTaskGroup(of: Void.self) { tasks in
+                tasks.addTask { try await group.run() }
+                do {
+                    try await body(pool)
+                } catch {
+                    await group.triggerGracefulShutdown()
+                    throw error
+                }
+                await group.triggerGracefulShutdown()
+                try await tasks.waitForAll()
+            }
+        }
+
+        /// Wheel downloads the index served so far.
+        var wheelDownloads: [String] { index.requests().filter { $0.hasSuffix(".whl") } }
+    }
+
+    struct Pool {
+        let store = InMemoryTaskStore()
+        let notifier = TaskNotifier()
+        let pool: WorkerPool
+        let policyName: String
+
+        init(supervisor: JailSupervisor, policy: LoadedPolicy, dependencies: TaskDependencies, workers: Int) {
+            var configuration = WorkerPoolConfiguration(workerID: "test-\(UUID())", workers: workers)
+            configuration.retryBaseDelay = .milliseconds(10)
+            policyName = policy.policy.name
+            pool = WorkerPool(
+                store: store, runner: supervisor, policies: PolicyCatalog.fixed([policy]), notifier: notifier,
+                configuration: configuration, logger: Logger(label: "test"), dependencies: dependencies)
+        }
+
+        func submit(requirements: String, program: String = DependencyLayerTests.program, maxAttempts: Int = 3, tenant: String = "t") async throws -> UUID {
+            let files = [
+                TaskFile(path: "main.py", contents: Array(program.utf8)),
+                TaskFile(path: "requirements.txt", contents: Array(requirements.utf8)),
+            ]
+            let record = TaskRecord(tenant: tenant, spec: TaskSpec(name: "deps", policy: policyName, files: files, maxAttempts: maxAttempts))
+            try await store.create(record, limits: QueueLimits())
+            notifier.changed(record.id, .queued)
+            return record.id
+        }
+
+        func finished(_ id: UUID, timeout: Duration = .seconds(90)) async throws -> TaskRecord {
+            let deadline = ContinuousClock.now + timeout
+            while ContinuousClock.now < deadline {
+                if let task = try await store.task(id: id), task.status.isFinished { return task }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            return try #require(try await store.task(id: id))
+        }
+    }
+
+    func withEnvironment(_ body: (Environment) async throws -> Void) async throws {
+        let index = PackageIndex()
+        try index.start()
+        defer { index.shutdown() }
+        let layers = NSTemporaryDirectory() + "edgy-layers-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: layers) }
+        let supervisor = try JailSupervisor(host: JailHostConfiguration(egress: Self.egress), cgroups: TestSupport.sharedCgroups())
+        defer { supervisor.shutdown() }
+        if let why = supervisor.egressUnavailable { Issue.record("egress unavailable: \(why)"); return }
+        // The shipped policy, with pip told to take the test's plain-HTTP index (as an operator's
+        // policy for an HTTP mirror would).
+        var python = try PolicyLoader.load(file: TestSupport.repositoryRoot + "/policies/python.toml").policy
+        python.dependencies.install += ["--trusted-host", PackageIndex.address]
+        let policy = LoadedPolicy(policy: python, warnings: [], path: "python.toml")
+        try await body(Environment(supervisor: supervisor, index: index, layers: layers, policy: policy))
+    }
+
+    func lines(_ task: TaskRecord) -> [String] { (task.lastReport?.stdoutText ?? "").split(separator: "\n").map(String.init) }
+
+    @Test func aTaskImportsItsPackageAndTheNextOneSkipsTheInstall() async throws {
+        try await withEnvironment { env in
+            try await env.withPool(try env.dependencies()) { pool in
+                let first = try await pool.finished(try await pool.submit(requirements: "edgytoy==1.0\n"))
+                #expect(first.status == .succeeded, "\(first.lastReport?.dependencies?.error ?? "") \(first.lastReport?.dependencies?.log ?? "") \(first.lastReport?.stderrText ?? "")")
+                #expect(lines(first).first == "hello from edgytoy 1.0")
+                let installed = try #require(first.lastReport?.dependencies)
+                #expect(installed.source == .installed && LayerKey.isKey(installed.key))
+                #expect((installed.layerBytes ?? 0) > 0 && installed.installMs != nil)
+                #expect(env.wheelDownloads.count == 1)
+
+                let second = try await pool.finished(try await pool.submit(requirements: "edgytoy==1.0\n", tenant: "other"))
+                #expect(lines(second).first == "hello from edgytoy 1.0")
+                #expect(second.lastReport?.dependencies?.source == .cached)
+                #expect(second.lastReport?.dependencies?.key == installed.key)
+                #expect(second.lastReport?.dependencies?.installMs == nil)
+                #expect(env.wheelDownloads.count == 1, "no second download: \(env.wheelDownloads)")
+            }
+        }
+    }
+
+    @Test func theRunReachesNoNetworkAndCannotChangeTheLayer() async throws {
+        try await withEnvironment { env in
+            let dependencies = try env.dependencies()
+            try await env.withPool(dependencies) { pool in
+                let task = try await pool.finished(try await pool.submit(requirements: "edgytoy==1.0\n"))
+                #expect(task.status == .succeeded, "\(task.lastReport?.stderrText ?? "")")
+                let out = lines(task)
+                #expect(out.first == "hello from edgytoy 1.0")
+                #expect(out.contains { $0.hasPrefix("connect refused") }, "\(out)")
+                for what in ["write", "remove", "create"] {
+                    #expect(out.contains { $0.hasPrefix("\(what) refused") }, "\(what): \(out)")
+                }
+                // The layer on the host is as pip wrote it, owned by root, read-only to others.
+                let key = try #require(task.lastReport?.dependencies?.key)
+                let module = dependencies.cache.path(of: key) + "/edgytoy/__init__.py"
+                #expect(try String(contentsOfFile: module, encoding: .utf8) == PackageIndex.packages[0].module)
+                var st = stat()
+                #expect(stat(module, &st) == 0 && st.st_uid == 0 && st.st_mode & 0o022 == 0)
+                // Another tenant's task gets the same, unchanged layer.
+                let other = try await pool.finished(try await pool.submit(requirements: "edgytoy==1.0\n", tenant: "other"))
+                #expect(lines(other).first == "hello from edgytoy 1.0")
+            }
+        }
+    }
+
+    @Test func concurrentTasksWithOneManifestInstallItOnce() async throws {
+        try await withEnvironment { env in
+            try await env.withPool(try env.dependencies(), workers: 3) { pool in
+                var ids: [UUID] = []
+                for tenant in ["a", "b", "c"] { ids.append(try await pool.submit(requirements: "edgytoy==2.0\n", tenant: tenant)) }
+                var sources: [DependencyReport.Source] = []
+                for id in ids {
+                    let task = try await pool.finished(id)
+                    #expect(task.status == .succeeded, "\(task.lastReport?.stderrText ?? "")")
+                    #expect(lines(task).first == "hello from edgytoy 2.0")
+                    sources.append(try #require(task.lastReport?.dependencies?.source))
+                }
+                #expect(sources.filter { $0 == .installed }.count == 1, "\(sources)")
+                #expect(env.wheelDownloads.count == 1, "\(env.wheelDownloads)")
+            }
+        }
+    }
+
+    @Test func aMissingPackageFailsWithItsLogAndIsNotRetried() async throws {
+        try await withEnvironment { env in
+            try await env.withPool(try env.dependencies()) { pool in
+                let task = try await pool.finished(try await pool.submit(requirements: "nosuchpackage==1.0\n"))
+                #expect(task.status == .failed)
+                #expect(task.attempts.map(\.outcome) == [.dependencyError])
+                let report = try #require(task.lastReport?.dependencies)
+                #expect(report.source == .failed && report.retryable == false)
+                #expect(report.log?.contains("No matching distribution found for nosuchpackage") == true, "\(report.log ?? "")")
+                #expect(report.error?.contains("exited") == true, "\(report.error ?? "")")
+            }
+        }
+    }
+
+    @Test func anUnreachableRegistryIsRetried() async throws {
+        try await withEnvironment { env in
+            try await env.withPool(try env.dependencies(registry: env.index.unreachableURL)) { pool in
+                let task = try await pool.finished(try await pool.submit(requirements: "edgytoy==1.0\n", maxAttempts: 2))
+                #expect(task.status == .failed)
+                #expect(task.attempts.map(\.outcome) == [.dependencyError, .dependencyError])
+                let report = try #require(task.lastReport?.dependencies)
+                #expect(report.retryable == true)
+                #expect(report.error?.contains("unreachable") == true, "\(report.error ?? "")")
+            }
+        }
+    }
+
+    @Test func evictionKeepsTheLayersUnderTheCapAndSparesLayersInUse() async throws {
+        try await withEnvironment { env in
+            // Measure two layers with room for both.
+            var sizes: [String: UInt64] = [:]
+            try await env.withPool(try env.dependencies()) { pool in
+                for requirements in ["edgybig==1.0\n", "edgytoy==1.0\n"] {
+                    let task = try await pool.finished(try await pool.submit(requirements: requirements, program: "print('ok')"))
+                    #expect(task.status == .succeeded, "\(task.lastReport?.dependencies?.log ?? "")")
+                    let report = try #require(task.lastReport?.dependencies)
+                    sizes[requirements] = report.layerBytes
+                }
+            }
+            let big = try #require(sizes["edgybig==1.0\n"]), toy = try #require(sizes["edgytoy==1.0\n"])
+            #expect(big > 200_000 && toy < big)
+            // Reopened with room for one: the least recently used (edgybig) goes at once.
+            let small = try env.dependencies(capBytes: big + toy - 1)
+            #expect(small.cache.summaries().map(\.bytes) == [toy])
+            #expect(small.cache.totalBytes <= big + toy - 1)
+            // A layer in use stays past the cap until released.
+            let held = await small.acquire(policy: env.policy.policy, policyDigest: env.policy.digest, files: [
+                TaskFile(path: "requirements.txt", contents: Array("edgytoy==1.0\n".utf8)),
+            ])
+            guard case .ready(let lease, let report)? = held else { Issue.record("no layer: \(String(describing: held))"); return }
+            #expect(report.source == .cached)
+            let other = await small.acquire(policy: env.policy.policy, policyDigest: env.policy.digest, files: [
+                TaskFile(path: "requirements.txt", contents: Array("edgybig==1.0\n".utf8)),
+            ])
+            guard case .ready(let bigLease, _)? = other else { Issue.record("no layer: \(String(describing: other))"); return }
+            #expect(small.cache.summaries().count == 2, "both in use")
+            bigLease.release()
+            // edgybig is now the most recently used but the only unused one: it goes.
+            #expect(small.cache.summaries().map(\.key) == [lease.key])
+            lease.release()
+            #expect(small.cache.totalBytes <= big + toy - 1)
+            #expect(FileManager.default.fileExists(atPath: small.cache.path(of: lease.key)))
+        }
+    }
+}

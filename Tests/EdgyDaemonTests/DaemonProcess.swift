@@ -19,7 +19,11 @@ final class DaemonProcess: @unchecked Sendable {
     private(set) var token: String = ""
     let logPath: String
 
-    init(workers: Int = 2, stateDirectory: String? = nil, extraArguments: [String] = [], environment: [String: String] = [:]) throws {
+    init(
+        workers: Int = 2, stateDirectory: String? = nil, extraArguments: [String] = [], environment: [String: String] = [:],
+        policies: String = TestSupport.repositoryRoot + "/policies"
+    ) throws {
+        self.policies = policies
         self.extraEnvironment = environment
         port = Self.freePort()
         self.stateDirectory = stateDirectory ?? FileManager.default.temporaryDirectory.appendingPathComponent("edgyd-test-\(UUID().uuidString.prefix(8))").path
@@ -31,12 +35,13 @@ final class DaemonProcess: @unchecked Sendable {
     }
 
     private let extraArguments: [String]
+    private let policies: String
     private let extraEnvironment: [String: String]
     private let workers: Int
 
     var arguments: [String] {
         [
-            "--policies", TestSupport.repositoryRoot + "/policies", "--state-dir", stateDirectory,
+            "--policies", policies, "--state-dir", stateDirectory,
             "--listen", "127.0.0.1:\(port)", "--workers", String(workers), "--log-level", "info",
         ] + extraArguments
     }
@@ -96,12 +101,12 @@ final class DaemonProcess: @unchecked Sendable {
 
     func syncRequest(
         _ method: String, _ path: String, json: Any? = nil, body: Data? = nil, contentType: String? = nil, authorized: Bool = true,
-        timeout: TimeInterval = 120
+        timeout: TimeInterval = 120, bearer: String? = nil
     ) throws -> (Int, Any?) {
         var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)\(path)")!)
         request.httpMethod = method
         request.timeoutInterval = timeout
-        if authorized { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
+        if authorized { request.setValue("Bearer \(bearer ?? token)", forHTTPHeaderField: "Authorization") }
         if let json {
             request.httpBody = try JSONSerialization.data(withJSONObject: json)
             request.setValue("application/json", forHTTPHeaderField: "Content-Type")

@@ -1,26 +1,26 @@
-import EdgyTestSupport
 import Foundation
 import Glibc
 
 /// A PEP 503 simple index of wheels the test builds itself, served over HTTP from a network
 /// namespace of the test's own (TEST-NET-3, 203.0.113.0/24): what `pip install --index-url`
 /// reads, without the internet. Every request path is logged.
-final class PackageIndex: @unchecked Sendable {
-    static let address = "203.0.113.10"
-    static let port = 8080
+public final class PackageIndex: @unchecked Sendable {
+    // @unchecked because: tests start, use and shut it down from one task.
+    public static let address = "203.0.113.10"
+    public static let port = 8080
     /// A port nothing listens on: an unreachable registry.
-    static let closedPort = 8099
+    public static let closedPort = 8099
 
-    let network = TestNetwork(name: "edgypi", hostEnd: "203.0.113.1", addresses: [PackageIndex.address])
-    let root = NSTemporaryDirectory() + "edgy-index-\(getpid() % 100_000)"
+    public let network = TestNetwork(name: "edgypi", hostEnd: "203.0.113.1", addresses: [PackageIndex.address])
+    public let root = NSTemporaryDirectory() + "edgy-index-\(getpid() % 100_000)"
     var logPath: String { root + ".log" }
     private var process: BoundedProcess?
 
-    var url: String { "http://\(Self.address):\(Self.port)/simple/" }
-    var unreachableURL: String { "http://\(Self.address):\(Self.closedPort)/simple/" }
+    public var url: String { "http://\(Self.address):\(Self.port)/simple/" }
+    public var unreachableURL: String { "http://\(Self.address):\(Self.closedPort)/simple/" }
 
     /// name → (version, module source, extra file bytes)
-    static let packages: [(name: String, version: String, module: String, padding: Int)] = [
+    public static let packages: [(name: String, version: String, module: String, padding: Int)] = [
         ("edgytoy", "1.0", "def hello():\n    return 'hello from edgytoy 1.0'\n", 0),
         ("edgytoy", "2.0", "def hello():\n    return 'hello from edgytoy 2.0'\n", 0),
         ("edgybig", "1.0", "SIZE = 200000\n", 200_000),
@@ -57,7 +57,9 @@ final class PackageIndex: @unchecked Sendable {
         server.serve_forever()
         """
 
-    func start() throws {
+    public init() {}
+
+    public func start() throws {
         shutdown()
         try FileManager.default.createDirectory(atPath: root + "/simple", withIntermediateDirectories: true)
         for package in Self.packages {
@@ -77,11 +79,11 @@ final class PackageIndex: @unchecked Sendable {
     }
 
     /// "ready", then each request's path.
-    func requests() -> [String] {
+    public func requests() -> [String] {
         ((try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
     }
 
-    func shutdown() {
+    public func shutdown() {
         if let process {
             kill(-process.pid, SIGKILL)
             _ = try? process.wait(timeout: .seconds(5))

@@ -143,9 +143,10 @@ public final class WorkerPool: Service, Sendable {
 
         let request: JailRequest
         let policy: Policy
+        let loaded: Policy
         switch prepare(task) {
         case .success(let prepared):
-            (request, policy) = prepared
+            (request, policy, loaded) = prepared
         case .failure(let failure):
             // The task cannot run any more (its policy went away or changed under it).
             var report = AttemptReport(outcome: .setupError, policyName: task.spec.policy)
@@ -162,7 +163,7 @@ public final class WorkerPool: Service, Sendable {
                 let declares = policy.dependencies.enabled && request.files.contains { $0.path == policy.dependencies.manifest }
                 guard declares else { return await runner.run(request) { kind, bytes in output.send(kind, bytes) } }
                 guard let dependencies, let acquired = await dependencies.acquire(
-                    policy: policy, policyDigest: request.policyDigest, files: request.files)
+                    policy: loaded, policyDigest: request.policyDigest, files: request.files)
                 else {
                     var report = AttemptReport(outcome: .dependencyError, policyName: policy.name, policyDigest: request.policyDigest)
                     report.dependencies = DependencyReport(
@@ -314,8 +315,10 @@ public final class WorkerPool: Service, Sendable {
         // The lease will expire; the janitor records the attempt as lost and the task retries.
     }
 
-    /// Policy + task → jail request, or why it cannot run.
-    func prepare(_ task: TaskRecord) -> Result<(JailRequest, Policy), PrepareFailure> {
+    /// Policy + task → jail request, the effective policy (the task's limits applied) and the
+    /// policy as loaded (what a dependency install runs under: one task's limits must not fail
+    /// an install that other tasks wait for); or why it cannot run.
+    func prepare(_ task: TaskRecord) -> Result<(JailRequest, Policy, Policy), PrepareFailure> {
         guard let loaded = policies.policy(named: task.spec.policy) else {
             return .failure(PrepareFailure(stage: "policy", detail: "policy `\(task.spec.policy)` does not exist"))
         }
@@ -332,7 +335,7 @@ public final class WorkerPool: Service, Sendable {
         let request = JailRequest(
             policy: policy, policyDigest: loaded.digest, files: files, command: command, stdin: task.spec.stdin,
             extraEnvironment: env, limitsOverridden: policy.limits != loaded.policy.limits)
-        return .success((request, policy))
+        return .success((request, policy, loaded.policy))
     }
 
     /// What happens to the task after an attempt: success on exit 0; service faults

@@ -98,12 +98,16 @@ struct DependencyLayerTests {
                 configuration: configuration, logger: Logger(label: "test"), dependencies: dependencies)
         }
 
-        func submit(requirements: String, program: String = DependencyLayerTests.program, maxAttempts: Int = 3, tenant: String = "t") async throws -> UUID {
+        func submit(
+            requirements: String, program: String = DependencyLayerTests.program, maxAttempts: Int = 3, tenant: String = "t",
+            limits: LimitOverrides = LimitOverrides()
+        ) async throws -> UUID {
             let files = [
                 TaskFile(path: "main.py", contents: Array(program.utf8)),
                 TaskFile(path: "requirements.txt", contents: Array(requirements.utf8)),
             ]
-            let record = TaskRecord(tenant: tenant, spec: TaskSpec(name: "deps", policy: policyName, files: files, maxAttempts: maxAttempts))
+            let record = TaskRecord(
+                tenant: tenant, spec: TaskSpec(name: "deps", policy: policyName, files: files, limits: limits, maxAttempts: maxAttempts))
             try await store.create(record, limits: QueueLimits())
             notifier.changed(record.id, .queued)
             return record.id
@@ -180,6 +184,19 @@ struct DependencyLayerTests {
                 // Another tenant's task gets the same, unchanged layer.
                 let other = try await pool.finished(try await pool.submit(requirements: "edgytoy==1.0\n", tenant: "other"))
                 #expect(lines(other).first == "hello from edgytoy 1.0")
+            }
+        }
+    }
+
+    /// The install runs under the policy's limits: a task that tightens its own (here memory, below
+    /// what pip needs) cannot fail an install that other tasks may be waiting for.
+    @Test func aTasksOwnLimitsDoNotBindItsInstall() async throws {
+        try await withEnvironment { env in
+            try await env.withPool(try env.dependencies()) { pool in
+                let task = try await pool.finished(try await pool.submit(
+                    requirements: "edgytoy==2.0\n", program: "print('small')", limits: LimitOverrides(memoryMib: 12)))
+                let report = try #require(task.lastReport?.dependencies)
+                #expect(report.source == .installed, "\(report.error ?? "") \(report.log ?? "")")
             }
         }
     }

@@ -98,9 +98,14 @@ public struct Daemon: Sendable {
         // Dependency layers need egress for their install step; without it, tasks that declare
         // dependencies end `dependency_error` saying so.
         var taskDependencies: TaskDependencies?
-        if supervisor.egressUnavailable == nil {
+        let layerDirectory = configuration.stateDirectory + "/layers"
+        if supervisor.egressUnavailable != nil {
+            logger.warning("dependencies are not installed on this host: the install step needs egress")
+        } else if let why = LayerCache.unreachable(layerDirectory + "/key") {
+            logger.error("dependencies are not installed on this host", metadata: ["reason": "\(why)"])
+        } else {
             let cache = try LayerCache(
-                directory: configuration.stateDirectory + "/layers", capBytes: UInt64(configuration.dependencyCacheMib) << 20, logger: logger)
+                directory: layerDirectory, capBytes: UInt64(configuration.dependencyCacheMib) << 20, logger: logger)
             let installer = LayerInstaller(
                 cache: cache, registries: try configuration.registries(), hostIDBase: supervisor.host.hostIDBase, logger: logger
             ) { request in

@@ -98,6 +98,21 @@ public final class LayerCache: Sendable {
         evict()
     }
 
+    /// Why jails could not reach layers under `directory` by path (a parent others cannot
+    /// search), or nil when they can.
+    public static func unreachable(_ directory: String) -> String? {
+        var path = ""
+        for component in URL(fileURLWithPath: directory).resolvingSymlinksInPath().path.split(separator: "/").dropLast() {
+            path += "/" + component
+            var st = stat()
+            guard stat(path, &st) == 0 else { continue }
+            if st.st_mode & 0o001 == 0 {
+                return "\(path) is not searchable by other users (mode \(String(st.st_mode & 0o7777, radix: 8))), and jails reach dependency layers under it by path"
+            }
+        }
+        return nil
+    }
+
     /// Where install steps mount their scratch tmpfs.
     public var scratchDirectory: String { directory + "/.scratch" }
 

@@ -167,7 +167,7 @@ public final class WorkerPool: Service, Sendable {
                 else {
                     var report = AttemptReport(outcome: .dependencyError, policyName: policy.name, policyDigest: request.policyDigest)
                     report.dependencies = DependencyReport(
-                        key: "", source: .failed, error: "this edgyd installs no dependencies (it has no egress)", retryable: false)
+                        key: "", source: .failed, error: "this edgyd installs no dependencies (its start-up log says why)", retryable: false)
                     return report
                 }
                 switch acquired {

@@ -124,6 +124,7 @@ public struct LayerInstaller: Sendable {
         case .exited: return "exited \(report.exitCode ?? -1)"
         case .signaled: return "was killed by \(report.signalName ?? "a signal")"
         case .setupError: return "could not start: \(report.setup?.description ?? "setup error")"
+        case .seccompViolation: return "was killed for the syscall \(report.seccompSyscall ?? "(unknown)"), which the policy does not allow"
         default: return "ended \(report.outcome.rawValue)"
         }
     }

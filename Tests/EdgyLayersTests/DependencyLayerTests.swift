@@ -41,18 +41,20 @@ struct DependencyLayerTests {
         let index: PackageIndex
         let layers: String
         let policy: LoadedPolicy
+        let node: LoadedPolicy
 
-        init(supervisor: JailSupervisor, index: PackageIndex, layers: String, policy: LoadedPolicy) {
+        init(supervisor: JailSupervisor, index: PackageIndex, layers: String, policy: LoadedPolicy, node: LoadedPolicy) {
             self.supervisor = supervisor
             self.index = index
             self.layers = layers
             self.policy = policy
+            self.node = node
         }
 
         func dependencies(capBytes: UInt64 = 1 << 30, registry: String? = nil) throws -> TaskDependencies {
             let cache = try LayerCache(directory: layers, capBytes: capBytes, logger: Logger(label: "test"))
             let installer = LayerInstaller(
-                cache: cache, registries: ["pypi": registry ?? index.url], hostIDBase: supervisor.host.hostIDBase,
+                cache: cache, registries: ["pypi": registry ?? index.url, "npm": index.npmURL], hostIDBase: supervisor.host.hostIDBase,
                 logger: Logger(label: "test")
             ) { [supervisor] request in
                 await supervisor.run(request, onOutput: nil)
@@ -64,7 +66,7 @@ struct DependencyLayerTests {
         func withPool(
             _ dependencies: TaskDependencies, workers: Int = 2, _ body: (Pool) async throws -> Void
         ) async throws {
-            let pool = Pool(supervisor: supervisor, policy: policy, dependencies: dependencies, workers: workers)
+            let pool = Pool(supervisor: supervisor, policies: [policy, node], dependencies: dependencies, workers: workers)
             let group = ServiceGroup(services: [pool.pool], gracefulShutdownSignals: [], logger: Logger(label: "test"))
             try await withThrowingTaskGroup(of: Void.self) { tasks in
                 tasks.addTask { try await group.run() }
@@ -89,12 +91,12 @@ struct DependencyLayerTests {
         let pool: WorkerPool
         let policyName: String
 
-        init(supervisor: JailSupervisor, policy: LoadedPolicy, dependencies: TaskDependencies, workers: Int) {
+        init(supervisor: JailSupervisor, policies: [LoadedPolicy], dependencies: TaskDependencies, workers: Int) {
             var configuration = WorkerPoolConfiguration(workerID: "test-\(UUID())", workers: workers)
             configuration.retryBaseDelay = .milliseconds(10)
-            policyName = policy.policy.name
+            policyName = policies[0].policy.name
             pool = WorkerPool(
-                store: store, runner: supervisor, policies: PolicyCatalog.fixed([policy]), notifier: notifier,
+                store: store, runner: supervisor, policies: PolicyCatalog.fixed(policies), notifier: notifier,
                 configuration: configuration, logger: Logger(label: "test"), dependencies: dependencies)
         }
 
@@ -106,8 +108,14 @@ struct DependencyLayerTests {
                 TaskFile(path: "main.py", contents: Array(program.utf8)),
                 TaskFile(path: "requirements.txt", contents: Array(requirements.utf8)),
             ]
+            return try await submit(files: files, policy: policyName, maxAttempts: maxAttempts, tenant: tenant, limits: limits)
+        }
+
+        func submit(
+            files: [TaskFile], policy: String, maxAttempts: Int = 3, tenant: String = "t", limits: LimitOverrides = LimitOverrides()
+        ) async throws -> UUID {
             let record = TaskRecord(
-                tenant: tenant, spec: TaskSpec(name: "deps", policy: policyName, files: files, limits: limits, maxAttempts: maxAttempts))
+                tenant: tenant, spec: TaskSpec(name: "deps", policy: policy, files: files, limits: limits, maxAttempts: maxAttempts))
             try await store.create(record, limits: QueueLimits())
             notifier.changed(record.id, .queued)
             return record.id
@@ -137,7 +145,8 @@ struct DependencyLayerTests {
         var python = try PolicyLoader.load(file: TestSupport.repositoryRoot + "/policies/python.toml").policy
         python.dependencies.install += ["--trusted-host", PackageIndex.address]
         let policy = LoadedPolicy(policy: python, warnings: [], path: "python.toml")
-        try await body(Environment(supervisor: supervisor, index: index, layers: layers, policy: policy))
+        let node = try PolicyLoader.load(file: TestSupport.repositoryRoot + "/policies/node.toml")
+        try await body(Environment(supervisor: supervisor, index: index, layers: layers, policy: policy, node: node))
     }
 
     func lines(_ task: TaskRecord) -> [String] { (task.lastReport?.stdoutText ?? "").split(separator: "\n").map(String.init) }
@@ -159,6 +168,29 @@ struct DependencyLayerTests {
                 #expect(second.lastReport?.dependencies?.key == installed.key)
                 #expect(second.lastReport?.dependencies?.installMs == nil)
                 #expect(env.wheelDownloads.count == 1, "no second download: \(env.wheelDownloads)")
+            }
+        }
+    }
+
+    /// The shipped `node` policy: npm installs the package.json into the layer, require() finds it.
+    @Test func aNodeTaskRequiresItsPackageAndTheNextOneSkipsTheInstall() async throws {
+        try await withEnvironment { env in
+            try await env.withPool(try env.dependencies()) { pool in
+                let files = [
+                    TaskFile(path: "main.js", contents: Array("console.log(require('edgyleft').hello())\n".utf8)),
+                    TaskFile(path: "package.json", contents: Array(#"{"dependencies": {"edgyleft": "^1.0.0"}}"#.utf8)),
+                ]
+                let first = try await pool.finished(try await pool.submit(files: files, policy: "node"))
+                let report = try #require(first.lastReport?.dependencies)
+                #expect(first.status == .succeeded, "\(report.error ?? "") \(report.log ?? "") \(first.lastReport?.stderrText ?? "")")
+                #expect(lines(first).first == "hello from edgyleft 1.0.0")
+                #expect(report.source == .installed)
+                let tarballs = { env.index.requests().filter { $0.hasSuffix(".tgz") }.count }
+                #expect(tarballs() == 1)
+                let second = try await pool.finished(try await pool.submit(files: files, policy: "node", tenant: "other"))
+                #expect(lines(second).first == "hello from edgyleft 1.0.0")
+                #expect(second.lastReport?.dependencies?.source == .cached)
+                #expect(tarballs() == 1)
             }
         }
     }

@@ -2,6 +2,7 @@
 import EdgyModel
 import EdgyPolicy
 import EdgyTestSupport
+import Foundation
 import Glibc
 import Testing
 
@@ -76,5 +77,26 @@ struct PoolBoundsTests {
         #expect(Self.warm(pooled) == [0])
         #expect(pooled.parkedJails == 1)
         #expect(PoolTests.ourChildren().count == 1, "\(PoolTests.ourChildren())")
+    }
+
+    /// A worker's extra mount (a dependency layer) is bound read-only where asked, and leaves no
+    /// parked jail holding it: the cache may remove the directory once the attempt ends.
+    @Test func extraMountsAreReadOnlyAndNeverParked() async throws {
+        let pooled = try Self.pooled()
+        defer { pooled.shutdown() }
+        let directory = "/tmp/edgy-extra-\(getpid())"
+        try? FileManager.default.removeItem(atPath: directory)
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try "layer\n".write(toFile: directory + "/file", atomically: true, encoding: .utf8)
+        try #require(chmod(directory + "/file", 0o644) == 0)
+        var request = JailRequest(policy: TestSupport.policy(["/bin/sh", "-c", "cat /deps/file; echo x > /deps/file || echo refused; touch /deps/new || echo refused"]))
+        request.extraMounts = [JailMount(source: directory, destination: "/deps")]
+        let report = await pooled.run(request)
+        #expect(report.stdoutText == "layer\nrefused\nrefused\n", "\(report.stdoutText) \(report.stderrText)")
+        #expect(try String(contentsOfFile: directory + "/file", encoding: .utf8) == "layer\n")
+        #expect(await pooled.waitUntilPoolSettled(timeoutMs: 15_000))
+        #expect(pooled.warmShapes == 0)
+        #expect(pooled.parkedJails == 0)
     }
 }

@@ -62,11 +62,7 @@ final class Upstream: @unchecked Sendable {
     }
 
     func shutdown() {
-        if let process {
-            kill(-process.pid, SIGKILL)
-            _ = try? process.wait(timeout: .seconds(5))
-            process.removeOutputFiles()
-        }
+        network.stop(process)
         process = nil
         network.shutdown()
     }

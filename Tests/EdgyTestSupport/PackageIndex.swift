@@ -139,11 +139,7 @@ public final class PackageIndex: @unchecked Sendable {
     }
 
     public func shutdown() {
-        if let process {
-            kill(-process.pid, SIGKILL)
-            _ = try? process.wait(timeout: .seconds(5))
-            process.removeOutputFiles()
-        }
+        network.stop(process)
         process = nil
         network.shutdown()
         try? FileManager.default.removeItem(atPath: root)

@@ -47,6 +47,14 @@ public final class TestNetwork: @unchecked Sendable {
         try BoundedProcess("/usr/sbin/ip", ["netns", "exec", namespace] + argv)
     }
 
+    /// Kills a server `launch` started (its whole process group) and waits for it.
+    public func stop(_ process: BoundedProcess?) {
+        guard let process else { return }
+        kill(-process.pid, SIGKILL)
+        _ = try? process.wait(timeout: .seconds(5))
+        process.removeOutputFiles()
+    }
+
     public func shutdown() {
         _ = try? BoundedProcess.run("/usr/sbin/ip", ["netns", "del", namespace], timeout: .seconds(10))
         _ = try? BoundedProcess.run("/usr/sbin/ip", ["link", "del", link], timeout: .seconds(10))

@@ -223,10 +223,15 @@ public final class LayerCache: Sendable {
         }
     }
 
-    /// Renames the layer out of the way at once (a new install of the key may follow), then deletes it.
+    /// Renames the layer out of the way at once (a new install of the key may follow), then
+    /// deletes it on another thread (a large tree takes a while; a restart removes what is left).
     private func discard(_ key: String) {
         let trash = directory + "/.trash-\(key)-\(UUID().uuidString)"
-        if rename(path(of: key), trash) == 0 { LayerTree.remove(trash) } else { LayerTree.remove(path(of: key)) }
+        guard rename(path(of: key), trash) == 0 else {
+            LayerTree.remove(path(of: key))
+            return
+        }
+        DispatchQueue.global(qos: .utility).async { LayerTree.remove(trash) }
     }
 
     /// The directory's mtime records the last use, so it survives a restart.

@@ -92,7 +92,8 @@ public struct LayerInstaller: Sendable {
             let why = Self.failure(report)
             // Only what may go away by itself is retried: an unreachable registry, or Edgy's own fault.
             var retryable = report.outcome.isServiceFault
-            if !retryable, let endpoint = Self.endpoint(of: registryURL), !Self.reachable(endpoint.host, endpoint.port) {
+            if !retryable, let endpoint = Self.endpoint(of: registryURL),
+               !(await offThePool { Self.reachable(endpoint.host, endpoint.port) }) {
                 retryable = true
                 return failed("the registry \(endpoint.host):\(endpoint.port) is unreachable (\(why))", log: log, retryable: retryable)
             }
@@ -100,10 +101,13 @@ public struct LayerInstaller: Sendable {
         }
 
         let staging = cache.stagingPath(for: key)
+        let copied: Result<UInt64, LayerTree.CopyError> = await offThePool {
+            do throws(LayerTree.CopyError) { return .success(try LayerTree.copy(from: scratch, to: staging)) } catch { return .failure(error) }
+        }
         let bytes: UInt64
-        do {
-            bytes = try LayerTree.copy(from: scratch, to: staging)
-        } catch {
+        switch copied {
+        case .success(let count): bytes = count
+        case .failure(let error):
             LayerTree.remove(staging)
             return failed("sealing the layer failed: \(error.description)", log: log)
         }
@@ -162,5 +166,13 @@ public struct LayerInstaller: Sendable {
         var length = socklen_t(MemoryLayout<Int32>.size)
         getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length)
         return error == 0
+    }
+}
+
+/// Blocking file and socket work (a layer's copy, a connect with a timeout), off Swift's
+/// cooperative pool.
+func offThePool<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+    await withCheckedContinuation { continuation in
+        DispatchQueue.global().async { continuation.resume(returning: body()) }
     }
 }

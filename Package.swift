@@ -21,6 +21,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+        .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
@@ -38,9 +39,9 @@ let package = Package(
         ),
         .systemLibrary(name: "CSeccomp", pkgConfig: "libseccomp", providers: [.apt(["libseccomp-dev"])]),
         // inflate for .tar.gz and .zip uploads (EdgyUpload).
-        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CEdgyZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         // Decoders of uploaded bytes (multipart, tar, gzip, zip): no server code, so fuzzers build fast.
-        .target(name: "EdgyUpload", dependencies: ["CZlib"], swiftSettings: strict),
+        .target(name: "EdgyUpload", dependencies: ["CEdgyZlib"], swiftSettings: strict),
         // The JSON create-task body, decoded with the policy vocabulary for limits.
         .target(name: "EdgyTaskJSON", dependencies: ["EdgyPolicy"], swiftSettings: strict),
         // The values every layer shares (task files, outcomes, attempt reports): no dependencies, so
@@ -94,7 +95,8 @@ let package = Package(
         .target(
             name: "EdgyLayers",
             dependencies: [
-                "EdgyJail", "EdgyModel", "EdgyPolicy", .product(name: "Crypto", package: "swift-crypto"),
+                "EdgyJail", "EdgyModel", "EdgyPolicy", "EdgyStore", .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "ZIPFoundation", package: "ZIPFoundation"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
@@ -112,7 +114,7 @@ let package = Package(
         .target(
             name: "EdgyStorePostgres",
             dependencies: [
-                "EdgyStore", "EdgyModel", "EdgyAuth",
+                "EdgyStore", "EdgyModel", "EdgyAuth", .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -184,13 +186,14 @@ let package = Package(
         ),
         // A small static C program run inside jails: it tries what the jail must forbid.
         .executableTarget(name: "edgy-probe", path: "Sources/edgy-probe", cSettings: [.define("_GNU_SOURCE")]),
-        .target(name: "EdgyTestSupport", dependencies: ["EdgyModel", "EdgyJail", "EdgyPolicy", "EdgyCgroup", "EdgyQueue", "CZlib"], path: "Tests/EdgyTestSupport", swiftSettings: strict),
+        .target(name: "EdgyTestSupport", dependencies: ["EdgyModel", "EdgyJail", "EdgyPolicy", "EdgyCgroup", "EdgyQueue", "CEdgyZlib"], path: "Tests/EdgyTestSupport", swiftSettings: strict),
         .testTarget(name: "EdgyPolicyTests", dependencies: ["EdgyPolicy"], swiftSettings: strict),
         .testTarget(name: "EdgyManifestTests", dependencies: ["EdgyManifest"], swiftSettings: strict),
         .testTarget(
             name: "EdgyLayersTests",
             dependencies: [
                 "EdgyLayers", "EdgyJail", "EdgyModel", "EdgyNetwork", "EdgyPolicy", "EdgyQueue", "EdgyStore", "EdgyTestSupport",
+                "EdgyPostgresTestSupport", "EdgyStorePostgres",
                 .product(name: "Logging", package: "swift-log"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict

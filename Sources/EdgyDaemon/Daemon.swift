@@ -128,8 +128,10 @@ public struct Daemon: Sendable {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await store.run() }
                 try await store.migrate()
+                // Layers built here go to the shared store, and layers other hosts built come from it.
+                let shared = taskDependencies.map { TaskDependencies(cache: $0.cache, installer: $0.installer, shared: store) }
                 try await serve(store: store, tokens: store, workers: store, notifier: notifier, supervisor: supervisor, catalog: catalog, cgroupVersion: cgroupHost.version, host: host, port: port,
-                dependencies: taskDependencies)
+                dependencies: shared)
                 group.cancelAll()
             }
         }

@@ -1,6 +1,7 @@
 import EdgyJail
 import EdgyModel
 import EdgyPolicy
+import EdgyStore
 import Foundation
 import Glibc
 import Logging
@@ -120,6 +121,55 @@ public struct LayerInstaller: Sendable {
         let ms = Int((ContinuousClock.now - started).seconds * 1000)
         logger.info("dependency layer installed", metadata: ["key": "\(key)", "bytes": "\(bytes)", "ms": "\(ms)", "policy": "\(policy.name)"])
         return InstallResult(report: DependencyReport(key: key, source: .installed, installMs: ms, layerBytes: bytes, log: log), layerBytes: bytes)
+    }
+
+    /// The layer `key` from another host's archive in `shared`, sealed here; nil when there is
+    /// none or it cannot be used (the caller installs it then).
+    public func fetch(key: String, from shared: any SharedLayerStore) async -> InstallResult? {
+        let started = ContinuousClock.now
+        let archive: [UInt8]
+        do {
+            guard let stored = try await shared.layerArchive(key: key) else { return nil }
+            archive = stored
+        } catch {
+            logger.warning("the shared layer store did not answer; installing", metadata: ["key": "\(key)", "error": "\(error)"])
+            return nil
+        }
+        let staging = cache.stagingPath(for: key)
+        let scratch = cache.stagingPath(for: key)
+        let unpacked: Result<UInt64, LayerArchive.ArchiveError> = await offThePool {
+            do throws(LayerArchive.ArchiveError) { return .success(try LayerArchive.unpack(archive, to: staging, scratch: scratch)) } catch { return .failure(error) }
+        }
+        guard case .success(let bytes) = unpacked else {
+            LayerTree.remove(staging)
+            if case .failure(let error) = unpacked {
+                logger.error("a shared layer could not be unpacked; installing", metadata: ["key": "\(key)", "error": "\(error)"])
+            }
+            return nil
+        }
+        if rename(staging, cache.path(of: key)) != 0 {
+            LayerTree.remove(staging)
+            guard access(cache.path(of: key), F_OK) == 0 else { return nil }
+        }
+        let ms = Int((ContinuousClock.now - started).seconds * 1000)
+        logger.info("dependency layer fetched from the shared store", metadata: ["key": "\(key)", "bytes": "\(bytes)", "ms": "\(ms)"])
+        return InstallResult(report: DependencyReport(key: key, source: .fetched, installMs: ms, layerBytes: bytes), layerBytes: bytes)
+    }
+
+    /// Stores the sealed layer `key` in `shared` for other hosts (errors are logged: they only
+    /// cost another host an install).
+    public func share(key: String, to shared: any SharedLayerStore) async {
+        let path = cache.path(of: key)
+        let scratch = cache.stagingPath(for: key)
+        let packed: Result<[UInt8], LayerArchive.ArchiveError> = await offThePool {
+            do throws(LayerArchive.ArchiveError) { return .success(try LayerArchive.pack(path, scratch: scratch)) } catch { return .failure(error) }
+        }
+        do {
+            try await shared.storeLayerArchive(key: key, archive: try packed.get())
+            logger.info("dependency layer shared", metadata: ["key": "\(key)"])
+        } catch {
+            logger.warning("the layer could not be shared with other hosts", metadata: ["key": "\(key)", "error": "\(error)"])
+        }
     }
 
     /// "exited 1", "ran out of wall time", ... for the report's error line.

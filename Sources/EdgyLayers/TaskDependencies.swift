@@ -1,17 +1,22 @@
 import EdgyJail
 import EdgyModel
 import EdgyPolicy
+import EdgyStore
 
 /// A worker's view of dependencies: for an attempt whose task carries its policy's manifest,
 /// the layer to mount (installed now, found cached, or waited for) or why there is none.
 public struct TaskDependencies: Sendable {
     public let cache: LayerCache
     public let installer: LayerInstaller
+    /// The store hosts share (PostgreSQL): layers built elsewhere are fetched from it, and layers
+    /// built here are put there. Nil on a single host.
+    public let shared: (any SharedLayerStore)?
     private let runtimes = RuntimeVersions()
 
-    public init(cache: LayerCache, installer: LayerInstaller) {
+    public init(cache: LayerCache, installer: LayerInstaller, shared: (any SharedLayerStore)? = nil) {
         self.cache = cache
         self.installer = installer
+        self.shared = shared
     }
 
     /// The layer for a task with `files` under `policy` (whose loaded digest is `policyDigest`),
@@ -25,8 +30,14 @@ public struct TaskDependencies: Sendable {
             return .failed(report, retryable: false)
         }
         let key = LayerKey.compute(manifest: manifest.contents, lockfile: lockfile?.contents, policyDigest: policyDigest, runtimeVersion: runtime)
-        return await cache.acquire(key: key) { [installer] in
-            await installer.install(key: key, policy: policy, manifest: manifest, lockfile: lockfile)
+        return await cache.acquire(key: key) { [installer, shared] in
+            if let shared, let fetched = await installer.fetch(key: key, from: shared) { return fetched }
+            let result = await installer.install(key: key, policy: policy, manifest: manifest, lockfile: lockfile)
+            if result.layerBytes != nil, let shared {
+                // In the background: the attempt that installed it does not wait for the upload.
+                Task.detached { await installer.share(key: key, to: shared) }
+            }
+            return result
         }
     }
 

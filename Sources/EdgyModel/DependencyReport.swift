@@ -8,6 +8,8 @@ public struct DependencyReport: Sendable, Hashable, Codable {
         case installed
         /// The layer was on this host already (or another task's install of it was waited for).
         case cached
+        /// Another host installed it: this one fetched its archive from the shared store.
+        case fetched
         /// The install step failed; the attempt's outcome is `dependency_error`.
         case failed
     }

@@ -133,5 +133,18 @@ enum PostgresMigrations {
             WHEN (OLD.status = 'running') EXECUTE FUNCTION edgy_task_left_running()
             """,
         ]),
+        // Dependency layers one host built, for the others (docs/dependencies.md): a zip archive of
+        // the sealed layer and its sha256, checked when read.
+        PostgresMigration(version: 6, name: "shared dependency layers", statements: [
+            """
+            CREATE TABLE dependency_layers (
+                key text PRIMARY KEY,
+                archive bytea NOT NULL,
+                sha256 text NOT NULL,
+                bytes bigint NOT NULL,
+                created_at bigint NOT NULL
+            )
+            """,
+        ]),
     ]
 }

@@ -1,4 +1,4 @@
-import CZlib
+import CEdgyZlib
 
 /// zlib's inflate with an output cap, for `.tar.gz` and `.zip` uploads.
 public enum Inflate {
@@ -60,6 +60,6 @@ public enum Inflate {
 
     /// The CRC-32 zip and gzip use.
     public static func crc32(_ bytes: [UInt8]) -> UInt32 {
-        bytes.withUnsafeBufferPointer { UInt32(truncatingIfNeeded: CZlib.crc32(0, $0.baseAddress, UInt32(truncatingIfNeeded: $0.count))) }
+        bytes.withUnsafeBufferPointer { UInt32(truncatingIfNeeded: CEdgyZlib.crc32(0, $0.baseAddress, UInt32(truncatingIfNeeded: $0.count))) }
     }
 }

@@ -3,6 +3,8 @@ import EdgyLayers
 import EdgyModel
 import EdgyNetwork
 import EdgyPolicy
+import EdgyPostgresTestSupport
+import EdgyStorePostgres
 import EdgyQueue
 import EdgyStore
 import EdgyTestSupport
@@ -51,15 +53,17 @@ struct DependencyLayerTests {
             self.node = node
         }
 
-        func dependencies(capBytes: UInt64 = 1 << 30, registry: String? = nil) throws -> TaskDependencies {
-            let cache = try LayerCache(directory: layers, capBytes: capBytes, logger: Logger(label: "test"))
+        func dependencies(
+            capBytes: UInt64 = 1 << 30, registry: String? = nil, directory: String? = nil, shared: (any SharedLayerStore)? = nil
+        ) throws -> TaskDependencies {
+            let cache = try LayerCache(directory: directory ?? layers, capBytes: capBytes, logger: Logger(label: "test"))
             let installer = LayerInstaller(
                 cache: cache, registries: ["pypi": registry ?? index.url, "npm": index.npmURL], hostIDBase: supervisor.host.hostIDBase,
                 logger: Logger(label: "test")
             ) { [supervisor] request in
                 await supervisor.run(request, onOutput: nil)
             }
-            return TaskDependencies(cache: cache, installer: installer)
+            return TaskDependencies(cache: cache, installer: installer, shared: shared)
         }
 
         /// Runs `body` with a worker pool of `workers` over an in-memory store.
@@ -191,6 +195,41 @@ struct DependencyLayerTests {
                 #expect(lines(second).first == "hello from edgyleft 1.0.0")
                 #expect(second.lastReport?.dependencies?.source == .cached)
                 #expect(tarballs() == 1)
+            }
+        }
+    }
+
+    /// Two hosts on one PostgreSQL store: the first installs and shares the layer; the second,
+    /// whose registry is unreachable, fetches it instead of installing, and its run imports it.
+    @Test func aLayerOneHostBuiltIsFetchedByAnotherFromTheSharedStore() async throws {
+        try await withEnvironment { env in
+            let otherLayers = env.layers + "-b"
+            defer { try? FileManager.default.removeItem(atPath: otherLayers) }
+            try await PostgresTestServer.withStores(2) { stores, _ in
+                let files = [TaskFile(path: "requirements.txt", contents: Array("edgytoy==1.0\n".utf8))]
+                let first = try env.dependencies(shared: stores[0])
+                guard case .ready(let lease, let installed)? = await first.acquire(policy: env.policy.policy, policyDigest: env.policy.digest, files: files) else {
+                    Issue.record("host A did not install the layer"); return
+                }
+                lease.release()
+                #expect(installed.source == .installed)
+                // The upload runs beside the attempt: wait for it.
+                let deadline = ContinuousClock.now + .seconds(30)
+                while try await stores[1].layerArchive(key: installed.key) == nil {
+                    guard ContinuousClock.now < deadline else { Issue.record("the layer was never shared"); return }
+                    try await Task.sleep(for: .milliseconds(50))
+                }
+                let second = try env.dependencies(registry: env.index.unreachableURL, directory: otherLayers, shared: stores[1])
+                guard case .ready(let fetchedLease, let fetched)? = await second.acquire(policy: env.policy.policy, policyDigest: env.policy.digest, files: files) else {
+                    Issue.record("host B has no layer"); return
+                }
+                defer { fetchedLease.release() }
+                #expect(fetched.source == .fetched && fetched.key == installed.key, "\(fetched)")
+                #expect(fetched.layerBytes == installed.layerBytes)
+                #expect(env.wheelDownloads.count == 1, "host B downloaded nothing: \(env.wheelDownloads)")
+                let program = TaskFile(path: "main.py", contents: Array("import edgytoy\nprint(edgytoy.hello())\n".utf8))
+                let report = await env.supervisor.run(TaskDependencies.mounting(fetchedLease, into: JailRequest(policy: env.policy.policy, files: [program])), onOutput: nil)
+                #expect(report.stdoutText == "hello from edgytoy 1.0\n", "\(report.stderrText)")
             }
         }
     }

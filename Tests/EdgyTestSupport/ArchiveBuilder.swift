@@ -1,4 +1,4 @@
-import CZlib
+import CEdgyZlib
 
 /// Archives built byte by byte, for tests that need a precise (often hostile) one.
 public enum ArchiveBuilder {

@@ -105,7 +105,10 @@ public struct Daemon: Sendable {
             logger.error("dependencies are not installed on this host", metadata: ["reason": "\(why)"])
         } else {
             let cache = try LayerCache(
-                directory: layerDirectory, capBytes: UInt64(configuration.dependencyCacheMib) << 20, logger: logger)
+                directory: layerDirectory, capBytes: UInt64(configuration.dependencyCacheMib) << 20, logger: logger
+            ) { path in
+                supervisor.forgetParkedJails(mounting: path)
+            }
             let installer = LayerInstaller(
                 cache: cache, registries: try configuration.registries(), hostIDBase: supervisor.host.hostIDBase, logger: logger
             ) { request in

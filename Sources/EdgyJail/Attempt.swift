@@ -46,7 +46,8 @@ struct Attempt {
 
         // A parked jail of this shape (its filesystem built) if the pool has one; else clone one
         // here (paying the cgroup mkdirs, on v1 the attach, and every mount).
-        let shape = JailShape(policy: request.policy, cgroups: supervisor.cgroups != nil, filesystem: plans.filesystem)
+        var shape = JailShape(policy: request.policy, cgroups: supervisor.cgroups != nil, filesystem: plans.filesystem)
+        shape.extraMountSources = request.extraMounts.map(\.source)
         let pool = supervisor.pool
         let jail: ParkedJail
         switch acquire(shape) {

@@ -127,6 +127,9 @@ struct JailShape: Hashable, Sendable {
     var filesystemOps: [String]
     /// `egress` policies: the allow list its veth pair's rules are made from; nil without egress.
     var egressRules: [EgressRule]?
+    /// Host directories the worker binds in (dependency layers), mounted when a jail is parked:
+    /// `JailPool.forget(mounting:)` finds the parked jails that hold one. (In `filesystem` too.)
+    var extraMountSources: [String] = []
 
     init(policy: Policy, cgroups: Bool, filesystem: FilesystemPlan) {
         self.filesystem = filesystem.blob()

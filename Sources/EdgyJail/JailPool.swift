@@ -127,6 +127,21 @@ final class JailPool: Sendable {
         if start { startThread() }
     }
 
+    /// Stops keeping warm every shape that binds `source`, and tears down its parked jails: the
+    /// directory is going away (an evicted dependency layer), and a parked jail would keep it bound.
+    func forget(mounting source: String) {
+        state.withLock { s in
+            let gone = s.shapes.filter { $0.extraMountSources.contains(source) }
+            guard !gone.isEmpty else { return }
+            s.shapes.removeAll { $0.extraMountSources.contains(source) }
+            for shape in gone {
+                s.failing.remove(shape)
+                s.evicted += s.parked.removeValue(forKey: shape) ?? []
+            }
+            s.wake()
+        }
+    }
+
     /// Hands a finished jail's mount namespace and cgroup to the pool thread for release (its
     /// processes are already dead: the caller checked). Releases them here when the pool is stopping.
     func retire(_ jail: FinishedJail) {

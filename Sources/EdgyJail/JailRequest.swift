@@ -33,10 +33,10 @@ public struct JailRequest: Sendable {
     /// Whether the pool should keep jails of this request's shape parked. Not when the task
     /// changed the policy's limits: every distinct override would otherwise be a shape of its
     /// own, and a stream of them would evict the policies' own shapes. Such a request still
-    /// takes a parked jail if its shape has one. Nor with extra mounts: they are part of the
-    /// shape's filesystem, mounted when a jail is parked, and a parked jail would keep a layer
-    /// bound after the cache evicted it (a reinstall of the key makes a new directory).
-    var keepsShapeWarm: Bool { !limitsOverridden && extraMounts.isEmpty }
+    /// takes a parked jail if its shape has one. Extra mounts are part of the shape's filesystem,
+    /// mounted when a jail is parked: whoever removes such a directory first calls
+    /// `JailSupervisor.forgetParkedJails(mounting:)`.
+    var keepsShapeWarm: Bool { !limitsOverridden }
 
     /// Whether the task changed the loaded policy's limits.
     public var limitsOverridden: Bool

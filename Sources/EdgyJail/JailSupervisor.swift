@@ -89,6 +89,12 @@ public final class JailSupervisor: Sendable {
     /// Shapes the pool keeps warm now (at most 8, least recently used evicted first).
     public var warmShapes: Int { core.pool?.warmShapes.count ?? 0 }
 
+    /// Tears down parked jails that bind `source` (see `JailRequest.extraMounts`) and stops
+    /// refilling their shapes: call it before the directory goes away.
+    public func forgetParkedJails(mounting source: String) {
+        core.pool?.forget(mounting: source)
+    }
+
     /// Waits until the pool's background work (refills: clone, cgroup mkdir and attach, the
     /// filesystem build; removal of finished cgroups) is done, for up to `timeoutMs`. True if it
     /// settled (always, without a pool). For warm-up, and for benchmarks that time other tools

@@ -67,10 +67,13 @@ public final class LayerCache: Sendable {
     public let capBytes: UInt64
     private let state = Mutex(State())
     private let logger: Logger
+    /// Called with a layer's path before it is removed, so parked jails let go of it.
+    private let willRemove: @Sendable (String) -> Void
 
     /// Opens (creating) the layer directory and takes stock of the layers in it. What an earlier
     /// run left half done (install scratch mounts, staging copies) is removed.
-    public init(directory: String, capBytes: UInt64, logger: Logger) throws {
+    public init(directory: String, capBytes: UInt64, logger: Logger, willRemove: @escaping @Sendable (String) -> Void = { _ in }) throws {
+        self.willRemove = willRemove
         self.directory = directory
         self.capBytes = capBytes
         self.logger = logger
@@ -226,6 +229,7 @@ public final class LayerCache: Sendable {
     /// Renames the layer out of the way at once (a new install of the key may follow), then
     /// deletes it on another thread (a large tree takes a while; a restart removes what is left).
     private func discard(_ key: String) {
+        willRemove(path(of: key))
         let trash = directory + "/.trash-\(key)-\(UUID().uuidString)"
         guard rename(path(of: key), trash) == 0 else {
             LayerTree.remove(path(of: key))

@@ -79,9 +79,9 @@ struct PoolBoundsTests {
         #expect(PoolTests.ourChildren().count == 1, "\(PoolTests.ourChildren())")
     }
 
-    /// A worker's extra mount (a dependency layer) is bound read-only where asked, and leaves no
-    /// parked jail holding it: the cache may remove the directory once the attempt ends.
-    @Test func extraMountsAreReadOnlyAndNeverParked() async throws {
+    /// A worker's extra mount (a dependency layer) is bound read-only where asked; jails parked with
+    /// it are torn down when the directory is about to go (the cache evicts the layer).
+    @Test func extraMountsAreReadOnlyAndTheirParkedJailsAreForgotten() async throws {
         let pooled = try Self.pooled()
         defer { pooled.shutdown() }
         let directory = "/tmp/edgy-extra-\(getpid())"
@@ -96,7 +96,16 @@ struct PoolBoundsTests {
         #expect(report.stdoutText == "layer\nrefused\nrefused\n", "\(report.stdoutText) \(report.stderrText)")
         #expect(try String(contentsOfFile: directory + "/file", encoding: .utf8) == "layer\n")
         #expect(await pooled.waitUntilPoolSettled(timeoutMs: 15_000))
+        #expect(pooled.warmShapes == 1 && pooled.parkedJails == 1)
+        // The next one takes the parked jail.
+        #expect(await pooled.run(request).stdoutText == "layer\nrefused\nrefused\n")
+        #expect(await pooled.waitUntilPoolSettled(timeoutMs: 15_000))
+        pooled.forgetParkedJails(mounting: "/elsewhere")
+        #expect(pooled.warmShapes == 1 && pooled.parkedJails == 1)
+        pooled.forgetParkedJails(mounting: directory)
+        #expect(await pooled.waitUntilPoolSettled(timeoutMs: 15_000))
         #expect(pooled.warmShapes == 0)
         #expect(pooled.parkedJails == 0)
+        #expect(PoolTests.ourChildren().isEmpty, "\(PoolTests.ourChildren())")
     }
 }

@@ -56,7 +56,9 @@ struct DependencyLayerTests {
         func dependencies(
             capBytes: UInt64 = 1 << 30, registry: String? = nil, directory: String? = nil, shared: (any SharedLayerStore)? = nil
         ) throws -> TaskDependencies {
-            let cache = try LayerCache(directory: directory ?? layers, capBytes: capBytes, logger: Logger(label: "test"))
+            let cache = try LayerCache(directory: directory ?? layers, capBytes: capBytes, logger: Logger(label: "test")) { [supervisor] path in
+                supervisor.forgetParkedJails(mounting: path)
+            }
             let installer = LayerInstaller(
                 cache: cache, registries: ["pypi": registry ?? index.url, "npm": index.npmURL], hostIDBase: supervisor.host.hostIDBase,
                 logger: Logger(label: "test")

@@ -60,16 +60,19 @@ struct LayerCacheTests {
     @Test func removalSparesLayersInUseAndForgetsTheRest() async throws {
         let root = try directory()
         defer { try? FileManager.default.removeItem(atPath: root) }
-        let cache = try LayerCache(directory: root, capBytes: 1 << 20, logger: Logger(label: "test"))
+        let announced = Counter()
+        let cache = try LayerCache(directory: root, capBytes: 1 << 20, logger: Logger(label: "test")) { _ in announced.add() }
         let key = String(repeating: "b", count: 64)
         guard case .ready(let lease, _) = await cache.acquire(key: key, install: install(cache, key, bytes: 10)) else {
             Issue.record("no layer"); return
         }
         #expect(cache.remove(key) == .inUse)
+        #expect(announced.value == 0)
         lease.release()
         lease.release()  // idempotent
         #expect(cache.summaries().first?.users == 0)
         #expect(cache.remove(key) == .removed)
+        #expect(announced.value == 1, "parked jails are told before the layer goes")
         #expect(!FileManager.default.fileExists(atPath: cache.path(of: key)))
         #expect(cache.remove(key) == .notFound)
     }

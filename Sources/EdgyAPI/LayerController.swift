@@ -33,7 +33,7 @@ struct LayerController: Sendable {
     @Sendable func remove(_ request: Request, context: EdgyRequestContext) async throws -> Response {
         try Access.requireAdmin(try context.requirePrincipal())
         let key = try context.parameters.require("key")
-        guard Self.isKey(key) else {
+        guard DependencyReport.isKey(key) else {
             throw APIError.badRequest("a layer key is 64 lower-case hexadecimal digits", field: "key")
         }
         switch deps.layers?.remove(key) ?? .notFound {
@@ -45,9 +45,5 @@ struct LayerController: Sendable {
         case .inUse:
             throw APIError(.conflict, code: "layer_in_use", "layer \(key) is in use by a running attempt; try again when it ends")
         }
-    }
-
-    static func isKey(_ text: String) -> Bool {
-        text.utf8.count == 64 && text.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) }
     }
 }

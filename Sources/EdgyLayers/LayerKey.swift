@@ -1,4 +1,5 @@
 import Crypto
+import EdgyModel
 import Foundation
 import Glibc
 import Synchronization
@@ -16,11 +17,8 @@ public enum LayerKey {
         return hex(hash.finalize())
     }
 
-    /// Whether `text` has a key's shape (64 lower-case hex digits): what the API and the layer
-    /// directory accept as a name.
-    public static func isKey(_ text: String) -> Bool {
-        text.utf8.count == 64 && text.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) }
-    }
+    /// Whether `text` has a key's shape (64 lower-case hex digits).
+    public static func isKey(_ text: String) -> Bool { DependencyReport.isKey(text) }
 
     static func hex<D: Sequence<UInt8>>(_ digest: D) -> String {
         let digits = Array("0123456789abcdef".utf8)

@@ -32,6 +32,12 @@ public struct DependencyReport: Sendable, Hashable, Codable {
 
     public static let maxLogBytes = 16 << 10
 
+    /// Whether `text` has a layer key's shape (64 lower-case hex digits): what the API and the
+    /// layer directory accept as a name.
+    public static func isKey(_ text: String) -> Bool {
+        text.utf8.count == 64 && text.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) }
+    }
+
     public init(
         key: String, source: Source, installMs: Int? = nil, layerBytes: UInt64? = nil, log: String? = nil, error: String? = nil,
         retryable: Bool? = nil

@@ -161,7 +161,7 @@ public enum OpenAPIDocument {
           "401": {"$ref": "#/components/responses/Unauthorized"}, "429": {"$ref": "#/components/responses/TooManyRequests"}, "403": {"$ref": "#/components/responses/Error"}}}
     },
     "/v1/layers/{key}": {
-      "parameters": [{"name": "key", "in": "path", "required": true, "schema": {"type": "string"}}],
+      "parameters": [{"name": "key", "in": "path", "required": true, "schema": {"type": "string", "pattern": "^[0-9a-f]{64}$"}, "description": "the layer's key: 64 lower-case hexadecimal digits (400 otherwise)"}],
       "delete": {"operationId": "removeLayer", "summary": "Remove a layer no attempt uses (admin); the next task that needs it installs it again",
         "responses": {"204": {"description": "removed"}, "400": {"$ref": "#/components/responses/Error"}, "404": {"$ref": "#/components/responses/Error"}, "409": {"$ref": "#/components/responses/Error"},
           "401": {"$ref": "#/components/responses/Unauthorized"}, "429": {"$ref": "#/components/responses/TooManyRequests"}, "403": {"$ref": "#/components/responses/Error"}}}

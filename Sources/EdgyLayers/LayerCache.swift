@@ -4,18 +4,16 @@ import Glibc
 import Logging
 import Synchronization
 
-/// What an install step gave: the layer's size (it is now sealed at its path), or why not.
+/// What an install step gave: the layer's size (it is now sealed at its path), or why not (its
+/// report says whether trying again may help: `retryable`).
 public struct InstallResult: Sendable {
     public var report: DependencyReport
     /// Bytes of the sealed layer; nil when the install failed.
     public var layerBytes: UInt64?
-    /// Whether trying again later may help (the registry was unreachable, Edgy itself failed).
-    public var retryable: Bool
 
-    public init(report: DependencyReport, layerBytes: UInt64?, retryable: Bool = false) {
+    public init(report: DependencyReport, layerBytes: UInt64?) {
         self.report = report
         self.layerBytes = layerBytes
-        self.retryable = retryable
     }
 }
 
@@ -45,7 +43,7 @@ public final class LayerLease: Sendable {
 /// How `acquire` went.
 public enum LayerAcquisition: Sendable {
     case ready(LayerLease, DependencyReport)
-    case failed(DependencyReport, retryable: Bool)
+    case failed(DependencyReport)
 }
 
 /// Sealed dependency layers on this host's disk, one directory per key under `directory`:
@@ -157,22 +155,16 @@ public final class LayerCache: Sendable {
                 return .ready(LayerLease(key: key, path: path(of: key), cache: self), DependencyReport(key: key, source: .cached, layerBytes: bytes))
             case .join(let task):
                 let result = await task.value
-                if result.layerBytes == nil { return .failed(Self.marked(result), retryable: result.retryable) }
+                if result.layerBytes == nil { return .failed(result.report) }
                 continue  // installed: take it as a hit (or install again if it was evicted meanwhile)
             case .lead(let task):
                 let result = await task.value
-                guard result.layerBytes != nil else { return .failed(Self.marked(result), retryable: result.retryable) }
+                guard result.layerBytes != nil else { return .failed(result.report) }
                 let lease = LayerLease(key: key, path: path(of: key), cache: self)
                 evict()
                 return .ready(lease, result.report)
             }
         }
-    }
-
-    private static func marked(_ result: InstallResult) -> DependencyReport {
-        var report = result.report
-        report.retryable = result.retryable
-        return report
     }
 
     func release(_ key: String) {

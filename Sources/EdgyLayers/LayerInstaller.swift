@@ -40,7 +40,8 @@ public struct LayerInstaller: Sendable {
         let started = ContinuousClock.now
         func failed(_ error: String, log: String? = nil, retryable: Bool = false) -> InstallResult {
             let ms = Int((ContinuousClock.now - started).seconds * 1000)
-            return InstallResult(report: DependencyReport(key: key, source: .failed, installMs: ms, log: log, error: error), layerBytes: nil, retryable: retryable)
+            let report = DependencyReport(key: key, source: .failed, installMs: ms, log: log, error: error, retryable: retryable)
+            return InstallResult(report: report, layerBytes: nil)
         }
 
         var registryURL = ""
@@ -92,13 +93,12 @@ public struct LayerInstaller: Sendable {
         guard report.outcome == .exited, report.exitCode == 0 else {
             let why = Self.failure(report)
             // Only what may go away by itself is retried: an unreachable registry, or Edgy's own fault.
-            var retryable = report.outcome.isServiceFault
-            if !retryable, let endpoint = Self.endpoint(of: registryURL),
+            let serviceFault = report.outcome.isServiceFault
+            if !serviceFault, let endpoint = Self.endpoint(of: registryURL),
                !(await offThePool { Self.reachable(endpoint.host, endpoint.port) }) {
-                retryable = true
-                return failed("the registry \(endpoint.host):\(endpoint.port) is unreachable (\(why))", log: log, retryable: retryable)
+                return failed("the registry \(endpoint.host):\(endpoint.port) is unreachable (\(why))", log: log, retryable: true)
             }
-            return failed("the install step \(why)", log: log, retryable: retryable)
+            return failed("the install step \(why)", log: log, retryable: serviceFault)
         }
 
         let staging = cache.stagingPath(for: key)

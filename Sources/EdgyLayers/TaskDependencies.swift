@@ -27,7 +27,7 @@ public struct TaskDependencies: Sendable {
         let lockfile = deps.lockfile.isEmpty ? nil : files.first { $0.path == deps.lockfile }
         guard let runtime = runtimes.version(of: deps.runtime) else {
             let report = DependencyReport(key: "", source: .failed, error: "the runtime \(deps.runtime) of policy \(policy.name) cannot be read", retryable: false)
-            return .failed(report, retryable: false)
+            return .failed(report)
         }
         let key = LayerKey.compute(manifest: manifest.contents, lockfile: lockfile?.contents, policyDigest: policyDigest, runtimeVersion: runtime)
         return await cache.acquire(key: key) { [installer, shared] in

@@ -171,7 +171,7 @@ public final class WorkerPool: Service, Sendable {
                     return report
                 }
                 switch acquired {
-                case .failed(let why, _):
+                case .failed(let why):
                     var report = AttemptReport(outcome: .dependencyError, policyName: policy.name, policyDigest: request.policyDigest)
                     report.dependencies = why
                     return report

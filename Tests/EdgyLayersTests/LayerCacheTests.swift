@@ -86,13 +86,13 @@ struct LayerCacheTests {
         let failing: @Sendable () async -> InstallResult = {
             attempts.add()
             try? await Task.sleep(for: .milliseconds(50))
-            return InstallResult(report: DependencyReport(key: key, source: .failed, error: "no"), layerBytes: nil, retryable: true)
+            return InstallResult(report: DependencyReport(key: key, source: .failed, error: "no", retryable: true), layerBytes: nil)
         }
         let results = await withTaskGroup(of: Bool?.self) { group in
             for _ in 0..<3 {
                 group.addTask {
-                    guard case .failed(let report, let retryable) = await cache.acquire(key: key, install: failing) else { return nil }
-                    return report.retryable == true && retryable
+                    guard case .failed(let report) = await cache.acquire(key: key, install: failing) else { return nil }
+                    return report.retryable == true
                 }
             }
             return await group.reduce(into: []) { $0.append($1) }

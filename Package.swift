@@ -46,7 +46,7 @@ let package = Package(
         .target(name: "EdgyTaskJSON", dependencies: ["EdgyPolicy"], swiftSettings: strict),
         // The values every layer shares (task files, outcomes, attempt reports): no dependencies, so
         // the stores and the API do not link the jail.
-        .target(name: "EdgyModel", swiftSettings: strict),
+        .target(name: "EdgyModel", dependencies: [.product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
         .target(
             name: "EdgySystem",
             dependencies: ["CEdgyJail", .product(name: "SystemPackage", package: "swift-system")],
@@ -114,7 +114,7 @@ let package = Package(
         .target(
             name: "EdgyStorePostgres",
             dependencies: [
-                "EdgyStore", "EdgyModel", "EdgyAuth", .product(name: "Crypto", package: "swift-crypto"),
+                "EdgyStore", "EdgyModel", "EdgyAuth",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -142,6 +142,7 @@ let package = Package(
                 "EdgyStore", "EdgyModel", "EdgyAuth", "EdgyPolicy", "EdgyUpload", "EdgyTaskJSON", "EdgyManifest",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
             ],
             swiftSettings: strict
         ),

@@ -52,6 +52,8 @@ public struct APIConfiguration: Sendable {
     /// answered 429 until the window ends; 0 turns the limit off.
     public var authFailureLimit: Int = 10
     public var authFailureWindow: Duration = .seconds(60)
+    /// Bytes of one blob (`POST /v1/blobs`), and of a task's files by reference together.
+    public var maxBlobBytes: Int = 64 << 20
 
     public init(
         maxQueued: Int = 10_000,
@@ -114,6 +116,8 @@ public struct APIDependencies: Sendable {
     public var metrics: (@Sendable () -> String)?
     /// This host's dependency layers, for `GET/DELETE /v1/layers`; nil when it installs none.
     public var layers: (any LayerDirectory)?
+    /// Uploaded blobs and collected output files: the task store, when it keeps them.
+    public var blobs: (any BlobStore)?
 
     public init(
         store: any TaskStore, tokens: any TokenStore, policies: PolicyCatalog, notifier: TaskNotifier,
@@ -131,6 +135,7 @@ public struct APIDependencies: Sendable {
         self.notifier = notifier
         self.logger = logger
         self.readiness = readiness
+        self.blobs = store as? any BlobStore
     }
 }
 

@@ -166,6 +166,48 @@ public enum OpenAPIDocument {
         "responses": {"204": {"description": "removed"}, "400": {"$ref": "#/components/responses/Error"}, "404": {"$ref": "#/components/responses/Error"}, "409": {"$ref": "#/components/responses/Error"},
           "401": {"$ref": "#/components/responses/Unauthorized"}, "429": {"$ref": "#/components/responses/TooManyRequests"}, "403": {"$ref": "#/components/responses/Error"}}}
     },
+    "/v1/blobs": {
+      "post": {"operationId": "uploadBlob", "summary": "Store the body as a blob of this tenant; answers its name (sha256:…) for a task's files",
+        "description": "Any bytes, up to the server's max_blob_mib (64 MiB by default; 413 beyond). Idempotent: the same bytes give the same name, 201 the first time this tenant uploads them and 200 after. Counted once against the tenant's byte quota (429 quota_exceeded). Kept until deleted, or older than the retention period and used by no task.",
+        "requestBody": {"required": true, "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}},
+        "responses": {"200": {"$ref": "#/components/responses/Blob"}, "201": {"$ref": "#/components/responses/Blob"},
+          "413": {"$ref": "#/components/responses/Error"}, "501": {"$ref": "#/components/responses/Error"},
+          "401": {"$ref": "#/components/responses/Unauthorized"}, "429": {"$ref": "#/components/responses/TooManyRequests"}, "403": {"$ref": "#/components/responses/Error"}}}
+    },
+    "/v1/blobs/{digest}": {
+      "parameters": [{"$ref": "#/components/parameters/Digest"}],
+      "get": {"operationId": "getBlob", "summary": "A blob's bytes (one Range honoured); another tenant's blob is 404",
+        "parameters": [{"$ref": "#/components/parameters/Range"}],
+        "responses": {"200": {"$ref": "#/components/responses/Bytes"}, "206": {"$ref": "#/components/responses/Bytes"}, "416": {"$ref": "#/components/responses/Error"},
+          "400": {"$ref": "#/components/responses/Error"}, "404": {"$ref": "#/components/responses/Error"}, "500": {"$ref": "#/components/responses/Error"}, "501": {"$ref": "#/components/responses/Error"},
+          "401": {"$ref": "#/components/responses/Unauthorized"}, "429": {"$ref": "#/components/responses/TooManyRequests"}}},
+      "delete": {"operationId": "deleteBlob", "summary": "Remove this tenant's upload of a blob; the blob goes once no task uses it",
+        "responses": {"204": {"description": "removed"}, "400": {"$ref": "#/components/responses/Error"}, "404": {"$ref": "#/components/responses/Error"},
+          "409": {"$ref": "#/components/responses/Error"}, "501": {"$ref": "#/components/responses/Error"},
+          "401": {"$ref": "#/components/responses/Unauthorized"}, "429": {"$ref": "#/components/responses/TooManyRequests"}, "403": {"$ref": "#/components/responses/Error"}}}
+    },
+    "/v1/tasks/{id}/files": {
+      "parameters": [{"$ref": "#/components/parameters/TaskID"}],
+      "get": {"operationId": "listTaskFiles", "summary": "The files the task's last attempt with [outputs] collected, and what it left out",
+        "responses": {"200": {"description": "files", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/FileList"}}}},
+          "404": {"$ref": "#/components/responses/Error"}, "401": {"$ref": "#/components/responses/Unauthorized"}, "429": {"$ref": "#/components/responses/TooManyRequests"}}}
+    },
+    "/v1/tasks/{id}/files.tar.gz": {
+      "parameters": [{"$ref": "#/components/parameters/TaskID"}],
+      "get": {"operationId": "getTaskFilesArchive", "summary": "Every collected file in one gzipped tar (empty when none)",
+        "responses": {"200": {"description": "a ustar archive, gzipped", "content": {"application/gzip": {"schema": {"type": "string", "format": "binary"}}}},
+          "404": {"$ref": "#/components/responses/Error"}, "500": {"$ref": "#/components/responses/Error"}, "501": {"$ref": "#/components/responses/Error"},
+          "401": {"$ref": "#/components/responses/Unauthorized"}, "429": {"$ref": "#/components/responses/TooManyRequests"}}}
+    },
+    "/v1/tasks/{id}/files/{path}": {
+      "parameters": [{"$ref": "#/components/parameters/TaskID"},
+        {"name": "path", "in": "path", "required": true, "schema": {"type": "string"}, "description": "the file's path as listed, slashes included (out/plot.svg)"}],
+      "get": {"operationId": "getTaskFile", "summary": "One collected file's bytes, with a Content-Type by extension (one Range honoured)",
+        "parameters": [{"$ref": "#/components/parameters/Range"}],
+        "responses": {"200": {"$ref": "#/components/responses/Bytes"}, "206": {"$ref": "#/components/responses/Bytes"}, "416": {"$ref": "#/components/responses/Error"},
+          "404": {"$ref": "#/components/responses/Error"}, "500": {"$ref": "#/components/responses/Error"}, "501": {"$ref": "#/components/responses/Error"},
+          "401": {"$ref": "#/components/responses/Unauthorized"}, "429": {"$ref": "#/components/responses/TooManyRequests"}}}
+    },
     "/v1/tokens": {
       "post": {"operationId": "createToken", "summary": "Create a token (admin); the answer holds the secret, shown this once and never again",
         "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/CreateToken"}}}},
@@ -200,10 +242,16 @@ public enum OpenAPIDocument {
     "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
     "parameters": {
       "TaskID": {"name": "id", "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}},
+      "Digest": {"name": "digest", "in": "path", "required": true, "schema": {"type": "string", "pattern": "^(sha256:)?[0-9a-f]{64}$"}, "description": "sha256: and 64 lower-case hexadecimal digits (400 otherwise)"},
+      "Range": {"name": "Range", "in": "header", "schema": {"type": "string"}, "description": "bytes=FIRST-[LAST] or bytes=-SUFFIX; several ranges or another unit get the whole file"},
       "Wait": {"name": "wait", "in": "query", "description": "seconds to wait for the task to finish (at most the server's maximum, 60 by default)", "schema": {"type": "number", "minimum": 0}}
     },
     "responses": {
       "Task": {"description": "a task", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Task"}}}},
+      "Blob": {"description": "a blob of this tenant", "content": {"application/json": {"schema": {"type": "object", "required": ["blob", "size", "created_at"], "properties": {
+        "blob": {"type": "string", "pattern": "^sha256:[0-9a-f]{64}$", "description": "what a task's file gives as blob"}, "size": {"type": "integer"}, "created_at": {"type": "string", "format": "date-time"}}}}}},
+      "Bytes": {"description": "the bytes, or the range asked for (206 with Content-Range)", "headers": {"ETag": {"schema": {"type": "string"}}, "Content-Range": {"schema": {"type": "string"}}},
+        "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}}},
       "Error": {"description": "an error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
       "Unauthorized": {"description": "no valid bearer token", "headers": {"WWW-Authenticate": {"schema": {"type": "string"}}},
         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
@@ -232,7 +280,9 @@ public enum OpenAPIDocument {
         "files": {"type": "array", "items": {"type": "object", "required": ["path"], "additionalProperties": false, "properties": {
           "path": {"type": "string", "minLength": 1, "maxLength": 1024, "pattern": "^(\\./)*(?!\\.\\.?(/|$))[^/\\\\\\u0000-\\u001f\\u007f]{1,255}(/(?!\\.\\.?(/|$))[^/\\\\\\u0000-\\u001f\\u007f]{1,255})*$", "description": "relative: no leading '/', no '.', '..' or empty components, no '\\\\' or control characters; unique in the task"}, "content": {"type": "string", "default": ""},
           "encoding": {"type": "string", "enum": ["utf8", "base64"], "default": "utf8", "description": "base64: content must be valid base64"},
-          "mode": {"oneOf": [{"type": "integer", "minimum": 0, "maximum": 511}, {"type": "string", "pattern": "^(0o)?0?[0-7]{1,3}$", "description": "octal, e.g. \"0755\""}], "default": "0644"}},
+          "mode": {"oneOf": [{"type": "integer", "minimum": 0, "maximum": 511}, {"type": "string", "pattern": "^(0o)?0?[0-7]{1,3}$", "description": "octal, e.g. \"0755\""}], "default": "0644"},
+          "blob": {"type": "string", "pattern": "^sha256:[0-9a-f]{64}$", "description": "a blob of this tenant (POST /v1/blobs, or a file its tasks collected) instead of content; not with content or encoding (422 blob_not_found when the tenant has no such blob)"}},
+          "not": {"required": ["blob", "content"]},
           "if": {"required": ["encoding"], "properties": {"encoding": {"const": "base64"}}},
           "then": {"properties": {"content": {"pattern": "^([A-Za-z0-9+/]{4})*([A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"}}}}},
         "command": {"type": "array", "minItems": 1, "maxItems": 4096, "prefixItems": [{"type": "string", "minLength": 1}], "items": {"type": "string", "pattern": "^[^\\u0000]*$"}, "description": "only where the policy allows a command override (422 otherwise)"},
@@ -240,7 +290,8 @@ public enum OpenAPIDocument {
         "env": {"type": "object", "propertyNames": {"pattern": "^[^=\\u0000]+$"}, "additionalProperties": {"type": "string", "pattern": "^[^\\u0000]*$"}, "description": "only keys in the policy's task_env (422 otherwise)"},
         "limits": {"$ref": "#/components/schemas/Limits"},
         "max_attempts": {"type": "integer", "minimum": 1, "maximum": 1000000000000000, "description": "at most the policy's retry.max_attempts"},
-        "dependencies": {"type": "array", "minItems": 1, "maxItems": 500, "items": {"type": "string"}, "description": "packages in the policy's manifest format (requests==2.32.3, left-pad@1.3.0); only under a policy with [dependencies] (422 otherwise), not with its manifest among the files; installed once into a cached read-only layer"}},
+        "dependencies": {"type": "array", "minItems": 1, "maxItems": 500, "items": {"type": "string"}, "description": "packages in the policy's manifest format (requests==2.32.3, left-pad@1.3.0); only under a policy with [dependencies] (422 otherwise), not with its manifest among the files; installed once into a cached read-only layer"},
+        "outputs": {"type": "array", "maxItems": 64, "items": {"type": "string", "minLength": 1, "maxLength": 512}, "description": "output patterns (out/**, *.png): of the files the policy's [outputs] paths collect, only those matching one of these; [] collects none; only under a policy with [outputs] unless empty (422 otherwise)"}},
         "not": {"required": ["stdin", "stdin_base64"]}},
       "AttemptReport": {"type": "object", "description": "The jail's report of one attempt: stdout/stderr as text (invalid UTF-8 replaced), stdout_base64/stderr_base64 the exact bytes.", "properties": {
         "outcome": {"$ref": "#/components/schemas/Outcome"}, "exit_code": {"type": ["integer", "null"]}, "signal": {"type": ["integer", "null"]},
@@ -250,6 +301,9 @@ public enum OpenAPIDocument {
         "memory_peak_bytes": {"type": ["integer", "null"]}, "oom_kills": {"type": "integer"}, "pids_peak": {"type": ["integer", "null"]}, "pids_limit_hits": {"type": "integer"},
         "network": {"type": "object", "description": "egress jails only", "properties": {"bytes_out": {"type": "integer"}, "bytes_in": {"type": "integer"}, "connections": {"type": "integer"}, "refused": {"type": "integer"}, "refused_destinations": {"type": "array", "items": {"type": "string"}}}},
         "dependencies": {"type": "object", "description": "tasks with dependencies only: the layer the run mounted, or why it could not be installed", "required": ["key", "source"], "properties": {"key": {"type": "string", "description": "sha256 of the manifest, the lockfile, the policy digest and the runtime version"}, "source": {"type": "string", "enum": ["installed", "cached", "fetched", "failed"]}, "install_ms": {"type": "integer"}, "layer_bytes": {"type": "integer"}, "log": {"type": "string", "description": "the end of the install step's output"}, "error": {"type": "string"}, "retryable": {"type": "boolean"}}},
+        "outputs": {"type": "object", "description": "policies with [outputs] only: the files collected from the working directory (GET /v1/tasks/{id}/files/{path} serves them), and those left out", "required": ["files", "omitted", "omitted_count", "outputs_truncated", "collect_ms"], "properties": {
+          "files": {"type": "array", "items": {"$ref": "#/components/schemas/OutputFile"}}, "omitted": {"type": "array", "items": {"$ref": "#/components/schemas/OmittedFile"}},
+          "omitted_count": {"type": "integer"}, "outputs_truncated": {"type": "boolean", "description": "a file was left out for a cap: max_files, max_mib or time_ms"}, "collect_ms": {"type": "number"}, "error": {"type": "string"}}},
         "stdout": {"type": "string"}, "stderr": {"type": "string"}, "stdout_base64": {"type": "string", "contentEncoding": "base64"}, "stderr_base64": {"type": "string", "contentEncoding": "base64"}, "stdout_truncated_bytes": {"type": "integer"}, "stderr_truncated_bytes": {"type": "integer"},
         "started_at": {"type": "number"}, "finished_at": {"type": "number"}, "policy": {"type": "string"}, "policy_digest": {"type": "string"}}},
       "Attempt": {"type": "object", "required": ["number", "worker", "started_at", "finished_at", "outcome", "report"], "properties": {
@@ -262,12 +316,20 @@ public enum OpenAPIDocument {
         "status": {"$ref": "#/components/schemas/TaskStatus"}, "cancel_requested": {"type": "boolean"}, "max_attempts": {"type": "integer"},
         "created_at": {"type": "string", "format": "date-time"}, "updated_at": {"type": "string", "format": "date-time"},
         "finished_at": {"type": ["string", "null"], "format": "date-time"},
-        "files": {"type": "array", "items": {"type": "object", "properties": {"path": {"type": "string"}, "size": {"type": "integer"}, "mode": {"type": "string", "description": "octal"}}}},
+        "files": {"type": "array", "items": {"type": "object", "properties": {"path": {"type": "string"}, "size": {"type": "integer"}, "mode": {"type": "string", "description": "octal"}, "blob": {"type": "string", "description": "sha256:… for a file given by reference"}}}},
         "attempts": {"type": "array", "items": {"$ref": "#/components/schemas/Attempt"}},
         "result": {"oneOf": [{"$ref": "#/components/schemas/AttemptReport"}, {"type": "null"}], "description": "the last attempt's report"},
         "outcome": {"oneOf": [{"$ref": "#/components/schemas/Outcome"}, {"type": "null"}]},
         "exit_code": {"type": ["integer", "null"]}, "stdout": {"type": ["string", "null"]}, "stderr": {"type": ["string", "null"]},
         "stdout_base64": {"type": ["string", "null"], "contentEncoding": "base64"}, "stderr_base64": {"type": ["string", "null"], "contentEncoding": "base64"}}},
+      "OutputFile": {"type": "object", "required": ["path", "size", "sha256", "mode"], "properties": {
+        "path": {"type": "string"}, "size": {"type": "integer"}, "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"}, "mode": {"type": "integer", "description": "permission bits"}}},
+      "OmittedFile": {"type": "object", "required": ["path", "reason"], "properties": {
+        "path": {"type": "string"}, "reason": {"type": "string", "enum": ["symlink", "special", "max_files", "max_bytes", "time", "unreadable"]}}},
+      "FileList": {"type": "object", "required": ["attempt", "files", "omitted", "omitted_count", "outputs_truncated"], "properties": {
+        "attempt": {"type": ["integer", "null"], "description": "the attempt whose files these are; null when none collected any"},
+        "files": {"type": "array", "items": {"$ref": "#/components/schemas/OutputFile"}}, "omitted": {"type": "array", "items": {"$ref": "#/components/schemas/OmittedFile"}},
+        "omitted_count": {"type": "integer"}, "outputs_truncated": {"type": "boolean"}, "error": {"type": ["string", "null"]}}},
       "TaskPage": {"type": "object", "required": ["tasks", "next_cursor"], "properties": {
         "tasks": {"type": "array", "items": {"$ref": "#/components/schemas/Task"}}, "next_cursor": {"type": ["string", "null"]}}},
       "Worker": {"type": "object", "required": ["id", "host", "slots", "kernel", "cgroup_version", "started_at", "last_heartbeat"], "properties": {

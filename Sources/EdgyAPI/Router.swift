@@ -21,13 +21,16 @@ final class RouteRegistrar {
         self.prefix = prefix
     }
 
+    /// - Parameter routerPath: what the router matches, when it differs from the documented
+    ///   `path` (`files/**` for the documented `files/{path}`, a path that may hold slashes).
     func on(
-        _ method: HTTPRequest.Method, _ path: String,
+        _ method: HTTPRequest.Method, _ path: String, routerPath: String? = nil,
         use handler: @escaping @Sendable (Request, EdgyRequestContext) async throws -> Response
     ) {
-        group.on(RouterPath(path), method: method, use: handler)
+        let matched = routerPath ?? path
+        group.on(RouterPath(matched), method: method, use: handler)
         routes.append(APIRoute(method: method.rawValue, path: path.isEmpty ? "/" : "/" + path))
-        declared[path, default: []].append(method)
+        declared[matched, default: []].append(method)
     }
 
     private var declared: [String: [HTTPRequest.Method]] = [:]
@@ -72,6 +75,7 @@ func makeRouter(_ deps: APIDependencies, _ config: APIConfiguration) -> (router:
     let authenticated = RouteRegistrar(router.group().add(middleware: authentication))
     let service = TaskService(deps: deps, config: config)
     TaskController(service: service).register(authenticated)
+    StorageController(service: service).register(authenticated)
     PolicyController(deps: deps).register(authenticated)
     OpenAPIController().register(authenticated)
     WorkerController(deps: deps).register(authenticated)

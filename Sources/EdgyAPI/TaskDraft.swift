@@ -15,6 +15,8 @@ struct TaskDraft: Sendable {
         var mode: UInt32
         /// Where the file came from, for error fields: `files[2]`, or `file:task.tar!src/a.js`.
         var field: String
+        /// A stored blob (sha256 hex) whose bytes the file is, instead of `contents`.
+        var blob: String? = nil
     }
 
     var name: String?
@@ -30,6 +32,8 @@ struct TaskDraft: Sendable {
     var dependencies: [String]?
     /// Prototype `PUT /`: the uploaded file that is the entry (copied to the policy's entry path).
     var entryFile: String?
+    /// Output patterns, a subset of the policy's.
+    var outputs: [String]?
 
     /// The validated spec.
     /// - Throws: `APIError`: 400 bad field, 403 policy not allowed, 404 unknown policy, 413 too large,
@@ -43,6 +47,7 @@ struct TaskDraft: Sendable {
         try checkDependencies(into: &files, policy: policy, policyName: policyName)
         try checkCommand(policy: policy, policyName: policyName, files: files)
         try checkEnvironment(policy: policy, policyName: policyName)
+        try checkOutputs(policy: policy, policyName: policyName)
         do {
             _ = try policy.limits.applying(limits)
         } catch {
@@ -57,7 +62,7 @@ struct TaskDraft: Sendable {
         try checkSize(files: files.files, stdin: stdin, config: config)
         return TaskSpec(
             name: name, policy: policyName, files: files.files, command: command, stdin: stdin, env: env,
-            limits: limits, maxAttempts: maxAttempts)
+            limits: limits, maxAttempts: maxAttempts, outputs: outputs)
     }
 
     /// The task's files in order, each path once, with the field that brought it.
@@ -97,7 +102,26 @@ struct TaskDraft: Sendable {
             guard file.mode & ~0o777 == 0 else {
                 throw APIError.badRequest("file mode \(String(file.mode, radix: 8)) may only have permission bits (0 to 777)", field: file.field)
             }
-            try set.add(TaskFile(path: path, contents: file.contents, mode: file.mode), field: file.field)
+            if let blob = file.blob {
+                try set.add(TaskFile(path: path, blob: blob, mode: file.mode), field: file.field)
+            } else {
+                try set.add(TaskFile(path: path, contents: file.contents, mode: file.mode), field: file.field)
+            }
+        }
+    }
+
+    /// Each pattern well formed, and only under a policy that collects outputs. A task's pattern
+    /// narrows the policy's (a file must match both), so any pattern is safe to accept.
+    private func checkOutputs(policy: Policy, policyName: String) throws(APIError) {
+        guard let outputs else { return }
+        guard policy.outputs.enabled || outputs.isEmpty else {
+            throw APIError.unprocessable("outputs_not_allowed", "policy \(policyName) collects no output files (it has no [outputs] paths)", field: "outputs")
+        }
+        guard outputs.count <= 64 else { throw APIError.badRequest("outputs may list at most 64 patterns", field: "outputs") }
+        for (i, pattern) in outputs.enumerated() {
+            do throws(OutputPatternError) { _ = try OutputPattern(pattern) } catch {
+                throw APIError.badRequest(error.description, field: "outputs[\(i)]")
+            }
         }
     }
 
@@ -143,6 +167,9 @@ struct TaskDraft: Sendable {
         }
         guard deps.enabled else { return }
         for file in set.files where file.path == deps.manifest || (!deps.lockfile.isEmpty && file.path == deps.lockfile) {
+            guard file.blob == nil else {
+                throw APIError.badRequest("\(file.path) is checked before it is queued, so send its content, not a blob", field: set.fields[file.path] ?? file.path)
+            }
             do throws(ManifestError) {
                 switch (deps.format, file.path == deps.manifest) {
                 case (.requirements, true): _ = try Manifest.checkRequirements(file.contents)

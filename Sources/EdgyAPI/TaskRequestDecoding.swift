@@ -71,7 +71,12 @@ enum TaskRequestDecoding {
             guard let data = Data(base64Encoded: encoded) else { throw APIError.badRequest("stdin_base64 is not valid base64", field: "stdin_base64") }
             draft.stdin = Array(data)
         }
+        draft.outputs = body.outputs
         for (i, file) in (body.files ?? []).enumerated() {
+            if let blob = file.blob {
+                draft.files.append(.init(path: file.path, contents: [], mode: file.mode, field: "files[\(i)]", blob: blob))
+                continue
+            }
             let contents: [UInt8]
             switch file.encoding {
             case .utf8: contents = Array(file.content.utf8)

@@ -10,7 +10,7 @@ import NIOCore
 /// ```json
 /// {"id", "name", "tenant", "policy", "status", "cancel_requested", "max_attempts",
 ///  "created_at", "updated_at", "finished_at",
-///  "files": [{"path", "size", "mode"}],
+///  "files": [{"path", "size", "mode", "blob"?}],
 ///  "attempts": [{"number", "worker", "started_at", "finished_at", "outcome", "report"}],
 ///  "result": <the last attempt report or null>, "outcome", "exit_code", "stdout", "stderr",
 ///  "stdout_base64", "stderr_base64"}
@@ -27,6 +27,8 @@ struct TaskResource: Encodable {
         var path: String
         var size: Int
         var mode: String
+        /// `sha256:<hex>` for a file given by reference (its size is then the blob's, not shown: 0).
+        var blob: String?
     }
 
     struct Attempt: Encodable {
@@ -66,7 +68,7 @@ struct TaskResource: Encodable {
         try c.encode(timestamp(task.updatedAt), forKey: .updatedAt)
         try c.encode(task.finishedAt.map(timestamp), forKey: .finishedAt)
         try c.encode(
-            task.spec.files.map { FileSummary(path: $0.path, size: $0.contents.count, mode: String($0.mode, radix: 8)) },
+            task.spec.files.map { FileSummary(path: $0.path, size: $0.contents.count, mode: String($0.mode, radix: 8), blob: $0.blob.map { "sha256:" + $0 }) },
             forKey: .files)
         try c.encode(task.attempts.map(Attempt.init), forKey: .attempts)
         try c.encode(report, forKey: .result)

@@ -40,6 +40,7 @@ struct TaskService: Sendable {
         audit?.update { $0.policy = draft.policy ?? fallbackPolicy }
         try Access.requireWriter(principal)
         let spec = try draft.validate(principal: principal, policies: deps.policies, config: config, fallbackPolicy: fallbackPolicy)
+        try await checkBlobs(spec.files, tenant: principal.tenant)
         // Whole microseconds: what stores keep and page cursors carry, so a record reads back equal
         // and a cursor never lands between a task's stored and in-memory creation time.
         let now = StoreTime.rounded(Date())
@@ -53,6 +54,8 @@ struct TaskService: Sendable {
             try await deps.store.create(record, limits: limits)
         } catch let error as StoreError where error.code == .queueFull {
             throw APIError.queueFull(error.message, retryAfter: config.retryAfterSeconds)
+        } catch let error as StoreError where error.code == .blobNotFound {
+            throw APIError.unprocessable("blob_not_found", error.message, field: error.field)
         } catch let error as StoreError where error.code == .quotaExceeded {
             // Waiting does not free a stored-task or byte quota; deleting tasks or retention does.
             throw APIError(.tooManyRequests, code: "quota_exceeded", error.message, field: error.quota)
@@ -60,6 +63,26 @@ struct TaskService: Sendable {
         deps.notifier.changed(record.id, .queued)
         logger.info("task created", metadata: ["task": "\(record.id)", "policy": "\(spec.policy)", "files": "\(spec.files.count)"])
         return record
+    }
+
+    /// Every file given by reference is a blob of the tenant's, and together they fit `maxBlobBytes`
+    /// (the worker holds them in memory for the jail). The store checks again as it inserts.
+    func checkBlobs(_ files: [TaskFile], tenant: String) async throws {
+        guard files.contains(where: { $0.blob != nil }) else { return }
+        guard let blobs = deps.blobs else {
+            throw APIError.unprocessable("blobs_unavailable", "this server keeps no blobs", field: "files")
+        }
+        var total: Int64 = 0
+        for (index, file) in files.enumerated() {
+            guard let sha256 = file.blob else { continue }
+            guard let blob = try await blobs.blob(sha256: sha256, tenant: tenant) else {
+                throw APIError.unprocessable("blob_not_found", StoreError.blobNotFound(sha256, field: "files[\(index)].blob").message, field: "files[\(index)].blob")
+            }
+            total += blob.size
+        }
+        guard total <= Int64(config.maxBlobBytes) else {
+            throw APIError.tooLarge("a task's files by reference may hold at most \(config.maxBlobBytes) bytes together (these hold \(total))", field: "files")
+        }
     }
 
     /// The principal's task, or 404 for unknown ids and other tenants' tasks alike.

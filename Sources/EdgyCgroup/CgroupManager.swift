@@ -1,4 +1,5 @@
 import Glibc
+import EdgySystem
 import SystemPackage
 
 /// Owns the Edgy parent group and creates one child group per jail attempt.
@@ -197,7 +198,7 @@ public final class CgroupManager: Sendable {
             _ = CgroupFS.rmdir(dir)
             throw error
         }
-        let fd = CgroupFS.open(dir, oPath | O_DIRECTORY)
+        let fd = CgroupFS.open(dir, openPathOnly | O_DIRECTORY)
         guard fd >= 0 else {
             let e = CgroupFS.lastErrno
             _ = CgroupFS.rmdir(dir)
@@ -232,9 +233,6 @@ public final class CgroupManager: Sendable {
         return removed
     }
 }
-
-/// `O_PATH` (asm-generic/fcntl.h); Glibc only exports it under `_GNU_SOURCE`.
-let oPath: Int32 = 0o10000000
 
 /// CFS period: 100 ms, the kernel default.
 let cfsPeriodMicros = 100_000

@@ -178,6 +178,7 @@ public struct Daemon: Sendable {
         var apiConfiguration = APIConfiguration(maxQueued: configuration.queueCapacity, maxQueuedPerTenant: configuration.tenantMaxQueued)
         apiConfiguration.tenantQuotas = configuration.tenantQuotas
         apiConfiguration.authFailureLimit = configuration.authFailureLimit
+        apiConfiguration.maxBlobBytes = configuration.maxBlobMib << 20
         let router = buildRouter(dependencies, apiConfiguration)
         let logger = self.logger
         let app = Application(

@@ -70,6 +70,9 @@ public struct DaemonConfiguration: Sendable, Hashable {
     /// The dependency layers this host keeps on disk (`state_dir/layers`), least recently used
     /// evicted first above this.
     public var dependencyCacheMib: Int = 4096
+    /// The largest blob a client may upload (`POST /v1/blobs`); a task's files by reference may
+    /// hold this much together.
+    public var maxBlobMib: Int = 64
 
     public init() {}
 
@@ -79,7 +82,7 @@ public struct DaemonConfiguration: Sendable, Hashable {
         "shutdown_grace_s", "cgroup_parent", "jail_pool", "lease_s", "tenant_max_queued", "tenant_max_running",
         "tenant_max_stored", "tenant_max_bytes", "auth_failure_limit", "egress", "egress_range", "egress_table",
         "egress_interface_prefix", "egress_resolver_port", "egress_hosts", "fork_server", "dependency_registries",
-        "dependency_cache_mib",
+        "dependency_cache_mib", "max_blob_mib",
     ]
 
     /// `dependency_registries` as a table.
@@ -242,6 +245,7 @@ public struct DaemonConfiguration: Sendable, Hashable {
         case "fork_server": forkServer = value
         case "dependency_registries": dependencyRegistries = value
         case "dependency_cache_mib": dependencyCacheMib = try number(Int.self)
+        case "max_blob_mib": maxBlobMib = try number(Int.self)
         default: throw ConfigurationError("\(source): unknown key `\(key)`")
         }
     }
@@ -256,6 +260,7 @@ public struct DaemonConfiguration: Sendable, Hashable {
         guard queueCapacity >= 1 else { throw ConfigurationError("queue_capacity must be at least 1") }
         _ = try egressConfiguration()
         _ = try registries()
+        guard (1...4096).contains(maxBlobMib) else { throw ConfigurationError("max_blob_mib must be between 1 and 4096, got \(maxBlobMib)") }
         guard dependencyCacheMib >= 1 else { throw ConfigurationError("dependency_cache_mib must be at least 1, got \(dependencyCacheMib)") }
         guard ["auto", "off"].contains(forkServer) || forkServer.hasPrefix("/") else {
             throw ConfigurationError("fork_server must be \"auto\", \"off\" or an absolute path, got \"\(forkServer)\"")

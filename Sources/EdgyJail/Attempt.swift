@@ -48,6 +48,7 @@ struct Attempt {
         // here (paying the cgroup mkdirs, on v1 the attach, and every mount).
         var shape = JailShape(policy: request.policy, cgroups: supervisor.cgroups != nil, filesystem: plans.filesystem)
         shape.extraMountSources = request.extraMounts.map(\.source)
+        if request.policy.outputs.enabled { shape.outputsWorkdir = request.policy.run.workdir }
         let pool = supervisor.pool
         let jail: ParkedJail
         switch acquire(shape) {
@@ -92,6 +93,16 @@ struct Attempt {
             cgroupEmptied = true
         }
         if let egress = finished.egress { report.network = egress.host.report(egress.slot) }
+        if request.collectsOutputs {
+            // Every process of the jail is dead (PID 1's exit ended its namespace; the group was
+            // killed): nothing changes the files while they are read.
+            if finished.workdirFD >= 0 {
+                let collector = OutputCollector(request.policy.outputs, task: request.outputPatterns)
+                (report.outputs, report.outputContents) = collector.collect(workdir: finished.workdirFD)
+            } else {
+                report.outputs = OutputsReport(error: "the working directory was not held open, so no file was collected")
+            }
+        }
         report.exitCode = facts.exitCode
         report.signal = facts.signal
         report.signalName = facts.signal.map(signalName)

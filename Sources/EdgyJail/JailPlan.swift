@@ -130,6 +130,9 @@ struct JailShape: Hashable, Sendable {
     /// Host directories the worker binds in (dependency layers), mounted when a jail is parked:
     /// `JailPool.forget(mounting:)` finds the parked jails that hold one. (In `filesystem` too.)
     var extraMountSources: [String] = []
+    /// Policies with `[outputs]`: the working directory (inside the jail), which the parent opens
+    /// while the jail is parked so that it can collect files after the workload is gone.
+    var outputsWorkdir: String?
 
     init(policy: Policy, cgroups: Bool, filesystem: FilesystemPlan) {
         self.filesystem = filesystem.blob()
@@ -151,12 +154,13 @@ struct JailShape: Hashable, Sendable {
         hasher.combine(memoryBytes)
         hasher.combine(pidsMax)
         hasher.combine(egressRules)
+        hasher.combine(outputsWorkdir)
         filesystem.withUnsafeBytes { hasher.combine(bytes: $0) }
     }
 
     static func == (a: JailShape, b: JailShape) -> Bool {
         a.namespaces == b.namespaces && a.userNamespace == b.userNamespace && a.memoryBytes == b.memoryBytes
-            && a.pidsMax == b.pidsMax && a.egressRules == b.egressRules && a.filesystem == b.filesystem
+            && a.pidsMax == b.pidsMax && a.egressRules == b.egressRules && a.outputsWorkdir == b.outputsWorkdir && a.filesystem == b.filesystem
     }
 
     /// The C shape for a clone with these stdio fds and (v2) cgroup fd. Its `fs` is left nil:

@@ -16,6 +16,8 @@ public struct JailRequest: Sendable {
     /// Host directories bound in after the policy's mounts (a dependency layer; its install step's
     /// writable tmpfs). Not the task's to choose: the worker adds them.
     public var extraMounts: [JailMount] = []
+    /// The task's subset of the policy's `[outputs] paths`: nil for all of them, empty for none.
+    public var outputPatterns: [OutputPattern]?
 
     public init(
         policy: Policy, policyDigest: String = "", files: [TaskFile] = [], command: [String]? = nil,
@@ -37,6 +39,9 @@ public struct JailRequest: Sendable {
     /// mounted when a jail is parked: whoever removes such a directory first calls
     /// `JailSupervisor.forgetParkedJails(mounting:)`.
     var keepsShapeWarm: Bool { !limitsOverridden }
+
+    /// Whether files are collected from the working directory after the workload exits.
+    var collectsOutputs: Bool { policy.outputs.enabled && outputPatterns?.isEmpty != true }
 
     /// Whether the task changed the loaded policy's limits.
     public var limitsOverridden: Bool

@@ -21,6 +21,10 @@ struct ParkedJail: ~Copyable, Sendable {
     /// ~25 mounts (an expedited RCU grace period and six superblocks, all before the exit is
     /// reported); the last close, by the pool thread after the attempt, does. -1 if not held.
     var mountNamespaceFD: Int32 = -1
+    /// `[outputs]` policies: the working directory's tmpfs, opened (`O_PATH`) through
+    /// `/proc/PID/root` once the filesystem is built and before any workload ran, so no path the
+    /// workload could change is followed. It keeps the tmpfs readable after the namespace goes.
+    var workdirFD: Int32 = -1
     /// Egress jails: the veth pair and rules on the host, removed when the jail is retired.
     var egress: EgressLease?
 
@@ -105,9 +109,11 @@ struct ParkedJail: ~Copyable, Sendable {
             return .failure(failure)
         }
         let mountNamespace = open("/proc/\(pending.pid)/ns/mnt", O_RDONLY | O_CLOEXEC)
+        let workdir = shape.outputsWorkdir.map { open("/proc/\(pending.pid)/root\($0)", openPathOnly | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) } ?? -1
         return .success(ParkedJail(
             pending: pending, stdinFD: stdinPipe.takeWriteEnd(), stdoutFD: stdoutPipe.takeReadEnd(),
-            stderrFD: stderrPipe.takeReadEnd(), cgroup: cgroup, mountNamespaceFD: mountNamespace, egress: egress))
+            stderrFD: stderrPipe.takeReadEnd(), cgroup: cgroup, mountNamespaceFD: mountNamespace, workdirFD: workdir,
+            egress: egress))
     }
 
     /// clone3 and the id maps, by the fork server or here: the child waits at its first gate.
@@ -201,7 +207,7 @@ struct ParkedJail: ~Copyable, Sendable {
     }
 
     /// What is left of a jail after its attempt.
-    var finished: FinishedJail { FinishedJail(cgroup: cgroup, mountNamespaceFD: mountNamespaceFD, egress: egress) }
+    var finished: FinishedJail { FinishedJail(cgroup: cgroup, mountNamespaceFD: mountNamespaceFD, workdirFD: workdirFD, egress: egress) }
 
     /// Kills what is left in `cgroup` (only if anything is: the v1 freeze/kill/thaw costs several
     /// file writes) and removes it.
@@ -215,6 +221,7 @@ struct ParkedJail: ~Copyable, Sendable {
     /// veth pair and rules.
     static func retire(_ jail: FinishedJail) {
         if jail.mountNamespaceFD >= 0 { closeDescriptor(jail.mountNamespaceFD) }
+        if jail.workdirFD >= 0 { closeDescriptor(jail.workdirFD) }
         retire(jail.cgroup)
         jail.egress?.release()
     }
@@ -224,5 +231,6 @@ struct ParkedJail: ~Copyable, Sendable {
 struct FinishedJail: Sendable {
     var cgroup: JailCgroup?
     var mountNamespaceFD: Int32
+    var workdirFD: Int32
     var egress: EgressLease?
 }

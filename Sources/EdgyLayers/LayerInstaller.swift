@@ -87,6 +87,8 @@ public struct LayerInstaller: Sendable {
         var files = [manifest]
         if let lockfile { files.append(lockfile) }
         var request = JailRequest(policy: install, files: files, limitsOverridden: true)
+        // The install step gives back a layer, not files.
+        request.outputPatterns = []
         request.extraMounts = [JailMount(source: scratch, destination: deps.mount, writable: true)]
         let report = await run(request)
         let log = Self.log(report)

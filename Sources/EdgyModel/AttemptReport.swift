@@ -21,6 +21,11 @@ public struct AttemptReport: Sendable, Hashable, Codable {
     public var network: NetworkReport?
     /// Tasks with dependencies only: the layer the run mounted, or why none could be installed.
     public var dependencies: DependencyReport?
+    /// Policies with `[outputs]`: the files collected from the working directory.
+    public var outputs: OutputsReport?
+    /// The collected files' bytes by sha256, on their way from the jail to the blob store: never
+    /// encoded (the report holds only their list).
+    public var outputContents: [String: [UInt8]] = [:]
     public var stdout: [UInt8]
     public var stderr: [UInt8]
     public var stdoutTruncatedBytes: UInt64
@@ -98,7 +103,7 @@ public struct AttemptReport: Sendable, Hashable, Codable {
         case finishedAt = "finished_at"
         case policyName = "policy"
         case policyDigest = "policy_digest"
-        case network, dependencies
+        case network, dependencies, outputs
     }
 
     public init(from decoder: any Decoder) throws {
@@ -119,6 +124,7 @@ public struct AttemptReport: Sendable, Hashable, Codable {
         pidsLimitHits = try c.decodeIfPresent(Int.self, forKey: .pidsLimitHits) ?? 0
         network = try c.decodeIfPresent(NetworkReport.self, forKey: .network)
         dependencies = try c.decodeIfPresent(DependencyReport.self, forKey: .dependencies)
+        outputs = try c.decodeIfPresent(OutputsReport.self, forKey: .outputs)
         stdout = try Self.decodeOutput(c, base64: .stdoutBase64, text: .stdout)
         stderr = try Self.decodeOutput(c, base64: .stderrBase64, text: .stderr)
         stdoutTruncatedBytes = try c.decode(UInt64.self, forKey: .stdoutTruncatedBytes)
@@ -158,6 +164,7 @@ public struct AttemptReport: Sendable, Hashable, Codable {
         try c.encode(pidsLimitHits, forKey: .pidsLimitHits)
         try c.encodeIfPresent(network, forKey: .network)
         try c.encodeIfPresent(dependencies, forKey: .dependencies)
+        try c.encodeIfPresent(outputs, forKey: .outputs)
         try c.encode(Self.storableText(stdout), forKey: .stdout)
         try c.encode(Self.storableText(stderr), forKey: .stderr)
         try c.encode(Data(stdout).base64EncodedString(), forKey: .stdoutBase64)

@@ -7,6 +7,9 @@ public struct TaskFile: Sendable, Hashable, Codable {
     public var path: String
     public var contents: [UInt8]
     public var mode: UInt32
+    /// Set when the file is a stored blob (lower-case sha256 hex) rather than bytes sent with the
+    /// task: `contents` is then empty until the worker reads the blob for the attempt.
+    public var blob: String?
 
     public init(path: String, contents: [UInt8], mode: UInt32 = 0o644) {
         self.path = path
@@ -14,13 +17,22 @@ public struct TaskFile: Sendable, Hashable, Codable {
         self.mode = mode
     }
 
-    enum CodingKeys: String, CodingKey { case path, contents, mode }
+    /// A file whose bytes are the blob `sha256`.
+    public init(path: String, blob sha256: String, mode: UInt32 = 0o644) {
+        self.path = path
+        self.contents = []
+        self.mode = mode
+        self.blob = sha256
+    }
+
+    enum CodingKeys: String, CodingKey { case path, contents, mode, blob }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         path = try c.decode(String.self, forKey: .path)
         contents = Array(try c.decode(Data.self, forKey: .contents))
         mode = try c.decode(UInt32.self, forKey: .mode)
+        blob = try c.decodeIfPresent(String.self, forKey: .blob)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -28,5 +40,6 @@ public struct TaskFile: Sendable, Hashable, Codable {
         try c.encode(path, forKey: .path)
         try c.encode(Data(contents), forKey: .contents)
         try c.encode(mode, forKey: .mode)
+        try c.encodeIfPresent(blob, forKey: .blob)
     }
 }

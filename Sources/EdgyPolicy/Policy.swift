@@ -21,6 +21,8 @@ public struct Policy: Sendable, Hashable, Codable {
     public var access: Access
     /// `[dependencies]`: how tasks under this policy declare packages, and how they are installed.
     public var dependencies: Dependencies
+    /// `[outputs]`: the files collected from the working directory after the workload exits.
+    public var outputs: Outputs
 
     public init(
         name: String,
@@ -35,7 +37,8 @@ public struct Policy: Sendable, Hashable, Codable {
         seccomp: Seccomp = Seccomp(),
         retry: Retry = Retry(),
         access: Access = Access(),
-        dependencies: Dependencies = Dependencies()
+        dependencies: Dependencies = Dependencies(),
+        outputs: Outputs = Outputs()
     ) {
         self.name = name
         self.description = description
@@ -50,6 +53,7 @@ public struct Policy: Sendable, Hashable, Codable {
         self.retry = retry
         self.access = access
         self.dependencies = dependencies
+        self.outputs = outputs
     }
 
     /// `[run]`: the command and the environment it starts in.
@@ -240,6 +244,30 @@ public struct Policy: Sendable, Hashable, Codable {
 
         /// Whether tasks under the policy may declare dependencies.
         public var enabled: Bool { format != .none }
+    }
+
+    /// `[outputs]`: after the workload exits, regular files of the working directory that match
+    /// `paths` are collected (never through a symlink, never a special file) into the blob store,
+    /// within caps on their count, their bytes and the time spent.
+    public struct Outputs: Sendable, Hashable, Codable {
+        /// `OutputPattern`s; empty: nothing is collected.
+        public var paths: [String]
+        public var maxFiles: Int
+        public var maxMib: Int
+        /// The most the walk and the reads may take, in milliseconds.
+        public var timeMs: Int
+
+        public init(paths: [String] = [], maxFiles: Int = 100, maxMib: Int = 16, timeMs: Int = 2000) {
+            self.paths = paths
+            self.maxFiles = maxFiles
+            self.maxMib = maxMib
+            self.timeMs = timeMs
+        }
+
+        public var enabled: Bool { !paths.isEmpty }
+
+        /// The parsed patterns (checked when the policy was loaded, so none is dropped here).
+        public var patterns: [OutputPattern] { paths.compactMap { try? OutputPattern($0) } }
     }
 
     /// `[network]`.

@@ -65,8 +65,40 @@ enum PolicySchema {
             .strings("access", "roles", \.access.roles) { d, node, place in
                 d.choices(node, place, allowed: PolicyVocabulary.roles, what: "role")
             },
-        ] + dependencyKeys
+        ] + dependencyKeys + outputKeys
     }()
+
+    /// `[outputs]`. A policy without paths renders none of these keys, so its digest is what it was
+    /// before the table existed.
+    private static var outputKeys: [PolicyKey] {
+        func key(_ name: String, maximum: Double? = nil, _ decode: @escaping PolicyKey.Decoder, _ merge: @escaping (inout Policy, Policy) -> Void,
+                 _ render: @escaping (Policy.Outputs) -> String?) -> PolicyKey {
+            PolicyKey(table: "outputs", name: name, maximum: maximum, decode: decode, merge: merge,
+                      render: { $0.outputs.enabled ? render($0.outputs) : nil })
+        }
+        return [
+            key("paths", { d, node, place in
+                guard let patterns = d.strings(node, place) else { return }
+                var valid = true
+                for pattern in patterns {
+                    do throws(OutputPatternError) { _ = try OutputPattern(pattern) } catch {
+                        d.error(place, error.description)
+                        valid = false
+                    }
+                }
+                if valid { d.policy.outputs.paths = patterns }
+            }, { $0.outputs.paths = $1.outputs.paths }, { Policy.toml($0.paths) }),
+            key("max_files", maximum: 10_000, { d, node, place in
+                if let n = d.positiveInt(node, place) { d.policy.outputs.maxFiles = n }
+            }, { $0.outputs.maxFiles = $1.outputs.maxFiles }, { String($0.maxFiles) }),
+            key("max_mib", maximum: 1024, { d, node, place in
+                if let n = d.positiveInt(node, place) { d.policy.outputs.maxMib = n }
+            }, { $0.outputs.maxMib = $1.outputs.maxMib }, { String($0.maxMib) }),
+            key("time_ms", maximum: 60_000, { d, node, place in
+                if let n = d.positiveInt(node, place) { d.policy.outputs.timeMs = n }
+            }, { $0.outputs.timeMs = $1.outputs.timeMs }, { String($0.timeMs) }),
+        ]
+    }
 
     /// `[dependencies]`. A policy without it (format `none`) renders none of these keys, so its
     /// digest is what it was before the table existed.

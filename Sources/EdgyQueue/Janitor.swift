@@ -6,7 +6,8 @@ import Metrics
 import ServiceLifecycle
 
 /// Keeps the store healthy: attempts whose worker died (its lease expired) are recorded `lost`
-/// and their tasks re-queued; finished tasks older than the retention period are removed.
+/// and their tasks re-queued; finished tasks and blob uploads older than the retention period are
+/// removed, and then every blob nothing refers to.
 public struct Janitor: Service {
     let store: any TaskStore
     let notifier: TaskNotifier
@@ -34,7 +35,7 @@ public struct Janitor: Service {
         }
     }
 
-    /// One pass: reclaim expired leases, purge old finished tasks.
+    /// One pass: reclaim expired leases, purge old finished tasks, collect unreferenced blobs.
     public func sweep(now: Date = Date()) async {
         do {
             let reclaimed = try await store.reclaimLeases(expiredBefore: now, ownedBy: nil, retryDelay: retryDelay)
@@ -48,6 +49,11 @@ public struct Janitor: Service {
             Gauge(label: "edgy_tasks_running").record(running)
             let purged = try await store.purgeFinished(before: now.addingTimeInterval(-retention.seconds))
             if purged > 0 { logger.info("purged finished tasks", metadata: ["tasks": "\(purged)"]) }
+            // Blobs go once no task and no upload younger than the retention refers to them.
+            if let blobs = store as? any BlobStore {
+                let deleted = try await blobs.collectGarbage(uploadsBefore: now.addingTimeInterval(-retention.seconds))
+                if deleted > 0 { logger.info("deleted unreferenced blobs", metadata: ["blobs": "\(deleted)"]) }
+            }
         } catch {
             logger.error("janitor sweep failed", metadata: ["error": "\(error)"])
         }

@@ -61,6 +61,8 @@ public final class WorkerPool: Service, Sendable {
 
     /// Dependency layers for tasks whose policy takes them (nil: such tasks run without).
     let dependencies: TaskDependencies?
+    /// Where files given by reference are read from and collected outputs go: the task store.
+    let blobs: (any BlobStore)?
 
     public init(
         store: any TaskStore, runner: any JailRunner, policies: PolicyCatalog, notifier: TaskNotifier,
@@ -73,6 +75,7 @@ public final class WorkerPool: Service, Sendable {
         self.notifier = notifier
         self.configuration = configuration
         self.logger = logger
+        self.blobs = store as? any BlobStore
     }
 
     /// Attempts running now.
@@ -141,7 +144,7 @@ public final class WorkerPool: Service, Sendable {
         let metadata: Logger.Metadata = ["task": "\(task.id)", "attempt": "\(claimed.attempt)", "policy": "\(task.spec.policy)"]
         let started = ContinuousClock.now
 
-        let request: JailRequest
+        var request: JailRequest
         let policy: Policy
         let loaded: Policy
         switch prepare(task) {
@@ -154,12 +157,24 @@ public final class WorkerPool: Service, Sendable {
             await finish(task, attempt: claimed.attempt, outcome: .setupError, report: report, disposition: .failed, metadata: metadata)
             return
         }
+        if let failure = await readBlobs(into: &request) {
+            // A store fault (or a blob that no longer matches its digest): retried like any setup error.
+            var report = AttemptReport(outcome: .setupError, policyName: policy.name, policyDigest: request.policyDigest)
+            report.setup = failure.setup
+            let disposition = Self.disposition(
+                for: report, attempt: claimed.attempt, maxAttempts: task.spec.maxAttempts, retryOn: policy.retry.retryOn,
+                retryDelay: retryDelay(afterAttempt: claimed.attempt))
+            await finish(task, attempt: claimed.attempt, outcome: .setupError, report: report, disposition: disposition, metadata: metadata)
+            return
+        }
 
         let interruption = InterruptionCell()
         let output = OutputForwarder(store: store, notifier: notifier, taskID: task.id, attempt: claimed.attempt)
-        let report: AttemptReport = await withTaskGroup(of: AttemptReport?.self) { group in
+        let prepared = request
+        var report: AttemptReport = await withTaskGroup(of: AttemptReport?.self) { group in
             group.addTask { [runner, dependencies] in
                 // The dependency step runs under the attempt's heartbeat: an install keeps the lease.
+                let request = prepared
                 let declares = policy.dependencies.enabled && request.files.contains { $0.path == policy.dependencies.manifest }
                 guard declares else { return await runner.run(request) { kind, bytes in output.send(kind, bytes) } }
                 guard let dependencies, let acquired = await dependencies.acquire(
@@ -214,6 +229,7 @@ public final class WorkerPool: Service, Sendable {
         case .cancelRequested, .none:
             break
         }
+        await storeOutputs(of: &report, task: task, metadata: metadata)
         let disposition = Self.disposition(
             for: report, attempt: claimed.attempt, maxAttempts: task.spec.maxAttempts, retryOn: policy.retry.retryOn,
             retryDelay: retryDelay(afterAttempt: claimed.attempt))
@@ -315,6 +331,45 @@ public final class WorkerPool: Service, Sendable {
         // The lease will expire; the janitor records the attempt as lost and the task retries.
     }
 
+    /// Reads the bytes of the request's files that are blobs. Returns why it could not.
+    func readBlobs(into request: inout JailRequest) async -> PrepareFailure? {
+        guard request.files.contains(where: { $0.blob != nil }) else { return nil }
+        guard let blobs else { return PrepareFailure(stage: "task files", detail: "this store keeps no blobs") }
+        for index in request.files.indices {
+            guard let sha256 = request.files[index].blob else { continue }
+            do {
+                guard let bytes = try await blobs.blobContents(sha256: sha256) else {
+                    return PrepareFailure(stage: "task files", detail: "\(request.files[index].path): blob sha256:\(sha256) is gone")
+                }
+                request.files[index].contents = bytes
+                request.files[index].blob = nil
+            } catch {
+                if error is BlobCorruptedError { Metrics.Counter(label: "edgy_blob_corrupted_total").increment() }
+                return PrepareFailure(stage: "task files", detail: "\(request.files[index].path): \(error)")
+            }
+        }
+        return nil
+    }
+
+    /// Moves the files the attempt collected into the blob store; the report keeps their list.
+    func storeOutputs(of report: inout AttemptReport, task: TaskRecord, metadata: Logger.Metadata) async {
+        let contents = report.outputContents
+        report.outputContents = [:]
+        guard !contents.isEmpty, report.outputs != nil else { return }
+        do {
+            guard let blobs else { throw BlobStoreMissing() }
+            try await blobs.storeOutputs(taskID: task.id, tenant: task.tenant, contents: contents, now: Date())
+        } catch {
+            logger.error("storing the attempt's output files failed", metadata: metadata.merging(["error": "\(error)"]) { $1 })
+            report.outputs?.error = "the files were collected but could not be stored: \(error)"
+            report.outputs?.files = []
+        }
+    }
+
+    private struct BlobStoreMissing: Error, CustomStringConvertible {
+        var description: String { "this store keeps no blobs" }
+    }
+
     /// Policy + task → jail request, the effective policy (the task's limits applied) and the
     /// policy as loaded (what a dependency install runs under: one task's limits must not fail
     /// an install that other tasks wait for); or why it cannot run.
@@ -331,10 +386,11 @@ public final class WorkerPool: Service, Sendable {
         let allowedEnv = Set(policy.run.taskEnv)
         let env = task.spec.env.filter { allowedEnv.contains($0.key) }
         let command = policy.run.allowCommandOverride ? task.spec.command : nil
-        let files = task.spec.files.map { TaskFile(path: $0.path, contents: $0.contents, mode: $0.mode) }
-        let request = JailRequest(
+        let files = task.spec.files
+        var request = JailRequest(
             policy: policy, policyDigest: loaded.digest, files: files, command: command, stdin: task.spec.stdin,
             extraEnvironment: env, limitsOverridden: policy.limits != loaded.policy.limits)
+        request.outputPatterns = task.spec.outputs?.compactMap { try? OutputPattern($0) }
         return .success((request, policy, loaded.policy))
     }
 

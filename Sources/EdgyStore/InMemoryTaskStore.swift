@@ -17,6 +17,10 @@ public actor InMemoryTaskStore: TaskStore {
     /// The turn at which each tenant was last served a claim (fair claiming); absent is never.
     private var lastServed: [String: Int64] = [:]
     private var nextTurn: Int64 = 1
+    /// Blobs by sha256, uploads by tenant, and the blobs tasks' attempts collected.
+    private var blobs: [String: (bytes: [UInt8], createdAt: Date)] = [:]
+    private var uploads: [String: [String: Date]] = [:]
+    private var taskOutputs: [UUID: Set<String>] = [:]
 
     public init() {}
 
@@ -31,9 +35,14 @@ public actor InMemoryTaskStore: TaskStore {
         if let max = limits.maxQueued, queued.count >= max {
             throw StoreError(.queueFull, "the queue is full (\(max) tasks queued)")
         }
+        for (index, file) in task.spec.files.enumerated() {
+            if let sha256 = file.blob, !blobsReferenced(by: task.tenant).contains(sha256) {
+                throw StoreError.blobNotFound(sha256, field: "files[\(index)].blob")
+            }
+        }
         if limits.hasTenantLimits {
             let mine = tasks.values.filter { $0.tenant == task.tenant }
-            let bytes = mine.reduce(Int64(0)) { $0 + storedBytes($1) }
+            let bytes = mine.reduce(Int64(0)) { $0 + storedBytes($1) } + blobBytes(of: task.tenant)
             if let violation = limits.tenantViolation(task, queued: mine.filter { $0.status == .queued }.count, stored: mine.count, bytes: bytes) {
                 throw violation
             }
@@ -53,7 +62,7 @@ public actor InMemoryTaskStore: TaskStore {
         let mine = tasks.values.filter { $0.tenant == tenant }
         return TenantUsage(
             queued: mine.filter { $0.status == .queued }.count, stored: mine.count,
-            bytes: mine.reduce(Int64(0)) { $0 + storedBytes($1) })
+            bytes: mine.reduce(Int64(0)) { $0 + storedBytes($1) } + blobBytes(of: tenant))
     }
 
     public func list(_ query: TaskQuery) async throws -> TaskPage {
@@ -91,6 +100,7 @@ public actor InMemoryTaskStore: TaskStore {
     public func delete(id: UUID) async throws -> Bool {
         leases[id] = nil
         eventLog[id] = nil
+        taskOutputs[id] = nil
         return tasks.removeValue(forKey: id) != nil
     }
 
@@ -166,8 +176,74 @@ public actor InMemoryTaskStore: TaskStore {
         for id in old {
             tasks[id] = nil
             eventLog[id] = nil
+            taskOutputs[id] = nil
         }
         return old.count
+    }
+}
+
+extension InMemoryTaskStore: BlobStore {
+    private func taskBlobs(_ task: TaskRecord) -> Set<String> {
+        Set(task.spec.files.compactMap(\.blob)).union(taskOutputs[task.id] ?? [])
+    }
+
+    private func blobsReferenced(by tenant: String) -> Set<String> {
+        var referenced = Set(uploads[tenant]?.keys ?? [:].keys)
+        for task in tasks.values where task.tenant == tenant { referenced.formUnion(taskBlobs(task)) }
+        return referenced
+    }
+
+    private func blobBytes(of tenant: String) -> Int64 {
+        blobsReferenced(by: tenant).reduce(Int64(0)) { $0 + Int64(blobs[$1]?.bytes.count ?? 0) }
+    }
+
+    public func putUpload(sha256: String, bytes: [UInt8], tenant: String, maxBytes: Int64?, now: Date) async throws -> (blob: StoredBlob, created: Bool) {
+        let referenced = blobsReferenced(by: tenant)
+        if let maxBytes, !referenced.contains(sha256) {
+            let usage = try await tenantUsage(tenant: tenant).bytes
+            if let violation = StoreError.blobQuota(tenant: tenant, usage: usage, adding: Int64(bytes.count), max: maxBytes) { throw violation }
+        }
+        if blobs[sha256] == nil { blobs[sha256] = (bytes, now) }
+        let created = uploads[tenant]?[sha256] == nil
+        if created { uploads[tenant, default: [:]][sha256] = now }
+        let stored = blobs[sha256]!
+        return (StoredBlob(sha256: sha256, size: Int64(stored.bytes.count), createdAt: stored.createdAt), created)
+    }
+
+    public func blob(sha256: String, tenant: String) async throws -> StoredBlob? {
+        guard let stored = blobs[sha256], blobsReferenced(by: tenant).contains(sha256) else { return nil }
+        return StoredBlob(sha256: sha256, size: Int64(stored.bytes.count), createdAt: stored.createdAt)
+    }
+
+    public func blobContents(sha256: String) async throws -> [UInt8]? {
+        guard let stored = blobs[sha256] else { return nil }
+        guard BlobDigest.sha256Hex(stored.bytes) == sha256 else { throw BlobCorruptedError(sha256: sha256) }
+        return stored.bytes
+    }
+
+    public func deleteUpload(sha256: String, tenant: String) async throws -> Bool {
+        uploads[tenant]?.removeValue(forKey: sha256) != nil
+    }
+
+    public func storeOutputs(taskID: UUID, tenant: String, contents: [String: [UInt8]], now: Date) async throws {
+        for (sha256, bytes) in contents where blobs[sha256] == nil { blobs[sha256] = (bytes, now) }
+        guard tasks[taskID] != nil else { return }
+        taskOutputs[taskID, default: []].formUnion(contents.keys)
+    }
+
+    public func collectGarbage(uploadsBefore: Date) async throws -> Int {
+        for tenant in uploads.keys { uploads[tenant] = uploads[tenant]?.filter { $0.value >= uploadsBefore } }
+        var live = Set<String>()
+        for tenantUploads in uploads.values { live.formUnion(tenantUploads.keys) }
+        for task in tasks.values { live.formUnion(taskBlobs(task)) }
+        let dead = blobs.keys.filter { !live.contains($0) }
+        for sha256 in dead { blobs[sha256] = nil }
+        return dead.count
+    }
+
+    /// Test hook: replaces a blob's bytes, as a disk error would.
+    public func corruptBlob(sha256: String, with bytes: [UInt8]) {
+        if let stored = blobs[sha256] { blobs[sha256] = (bytes, stored.createdAt) }
     }
 }
 

@@ -22,12 +22,16 @@ public struct TaskSpec: Sendable, Hashable, Codable {
     public var env: [String: String]
     public var limits: LimitOverrides
     public var maxAttempts: Int
+    /// Output patterns the task asked for, a subset of the policy's `[outputs] paths`: nil for all
+    /// of them, empty for none.
+    public var outputs: [String]?
 
     public init(
         name: String, policy: String, files: [TaskFile] = [], command: [String]? = nil,
         stdin: [UInt8] = [], env: [String: String] = [:], limits: LimitOverrides = LimitOverrides(),
-        maxAttempts: Int = 3
+        maxAttempts: Int = 3, outputs: [String]? = nil
     ) {
+        self.outputs = outputs
         self.name = name
         self.policy = policy
         self.files = files

@@ -10,17 +10,35 @@ public struct StoreError: Error, Sendable, Hashable, CustomStringConvertible {
         case duplicateID = "duplicate_id"
         /// The tenant has used up a quota of what it may keep stored (`quota` names it).
         case quotaExceeded = "quota_exceeded"
+        /// A task refers to a blob its tenant does not hold (`field` names the file).
+        case blobNotFound = "blob_not_found"
     }
 
     public var code: Code
     public var message: String
     /// The quota used up, as configured: `tenant_max_queued`, `tenant_max_stored`, `tenant_max_bytes`.
     public var quota: String?
+    /// The request field the error is about (`files[2].blob`).
+    public var field: String?
 
-    public init(_ code: Code, _ message: String, quota: String? = nil) {
+    public init(_ code: Code, _ message: String, quota: String? = nil, field: String? = nil) {
         self.code = code
         self.message = message
         self.quota = quota
+        self.field = field
+    }
+
+    public static func blobNotFound(_ sha256: String, field: String) -> StoreError {
+        StoreError(.blobNotFound, "\(field): no blob sha256:\(sha256) is stored for this tenant; upload it with POST /v1/blobs", field: field)
+    }
+
+    /// The error when `adding` bytes of a blob new to `tenant` would break its byte quota.
+    public static func blobQuota(tenant: String, usage: Int64, adding: Int64, max: Int64) -> StoreError? {
+        guard usage + adding > max else { return nil }
+        return StoreError(
+            .quotaExceeded,
+            "tenant \(tenant) would store more than \(max) bytes (tenant_max_bytes; \(usage) in use, this blob \(adding)); delete some blobs or tasks, or wait for retention",
+            quota: "tenant_max_bytes")
     }
 
     public var description: String { message }
@@ -35,7 +53,7 @@ public struct QueueLimits: Sendable, Hashable {
     /// Tasks of the new task's tenant stored in any status (until deleted or purged).
     public var maxStoredPerTenant: Int?
     /// Bytes stored for the new task's tenant (`TaskRecord.storedBytes` of its tasks plus their
-    /// output events), the new task included.
+    /// output events, and the blobs it refers to, each once), the new task included.
     public var maxBytesPerTenant: Int64?
 
     public init(maxQueued: Int? = nil, maxQueuedPerTenant: Int? = nil, maxStoredPerTenant: Int? = nil, maxBytesPerTenant: Int64? = nil) {
@@ -67,7 +85,8 @@ public struct TenantUsage: Sendable, Hashable {
     public var queued: Int
     /// Tasks in any status.
     public var stored: Int
-    /// File contents, stdin, reports' output and output events of its tasks.
+    /// File contents, stdin, reports' output and output events of its tasks, and the blobs it
+    /// refers to (uploads, tasks' files by reference and collected outputs), each counted once.
     public var bytes: Int64
 
     public init(queued: Int, stored: Int, bytes: Int64) {

@@ -146,5 +146,38 @@ enum PostgresMigrations {
             )
             """,
         ]),
+        // Blobs (docs/storage.md): bytes in chunks of 1 MiB, so no row nears bytea's limits and a
+        // read streams; uploads and tasks refer to them, and a blob nothing refers to is garbage.
+        PostgresMigration(version: 7, name: "blobs", statements: [
+            "CREATE TABLE blobs (sha256 text PRIMARY KEY, size bigint NOT NULL, created_at bigint NOT NULL)",
+            """
+            CREATE TABLE blob_chunks (
+                sha256 text NOT NULL REFERENCES blobs (sha256) ON DELETE CASCADE,
+                seq integer NOT NULL,
+                data bytea NOT NULL,
+                PRIMARY KEY (sha256, seq)
+            )
+            """,
+            """
+            CREATE TABLE blob_uploads (
+                tenant text NOT NULL,
+                sha256 text NOT NULL REFERENCES blobs (sha256),
+                created_at bigint NOT NULL,
+                PRIMARY KEY (tenant, sha256)
+            )
+            """,
+            "CREATE INDEX blob_uploads_sha ON blob_uploads (sha256)",
+            "CREATE INDEX blob_uploads_created ON blob_uploads (created_at)",
+            """
+            CREATE TABLE task_blobs (
+                task_id uuid NOT NULL REFERENCES tasks (id) ON DELETE CASCADE,
+                sha256 text NOT NULL REFERENCES blobs (sha256),
+                tenant text NOT NULL,
+                PRIMARY KEY (task_id, sha256)
+            )
+            """,
+            "CREATE INDEX task_blobs_sha ON task_blobs (sha256)",
+            "CREATE INDEX task_blobs_tenant ON task_blobs (tenant, sha256)",
+        ]),
     ]
 }

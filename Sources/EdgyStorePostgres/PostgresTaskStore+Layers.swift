@@ -1,4 +1,4 @@
-import Crypto
+import EdgyModel
 import EdgyStore
 import Foundation
 import NIOCore
@@ -10,7 +10,7 @@ extension PostgresTaskStore: SharedLayerStore {
         guard let row = rows.first else { return nil }
         let (buffer, expected) = try row.decode((ByteBuffer, String).self)
         let archive = Array(buffer.readableBytesView)
-        guard Self.sha256(archive) == expected else {
+        guard BlobDigest.sha256Hex(archive) == expected else {
             logger.error("a shared dependency layer does not match its checksum; installing it again", metadata: ["key": "\(key)"])
             return nil
         }
@@ -20,12 +20,8 @@ extension PostgresTaskStore: SharedLayerStore {
     public func storeLayerArchive(key: String, archive: [UInt8]) async throws {
         try await query("""
             INSERT INTO dependency_layers (key, archive, sha256, bytes, created_at)
-            VALUES (\(key), \(ByteBuffer(bytes: archive)), \(Self.sha256(archive)), \(Int64(archive.count)), \(Date().micros))
+            VALUES (\(key), \(ByteBuffer(bytes: archive)), \(BlobDigest.sha256Hex(archive)), \(Int64(archive.count)), \(Date().micros))
             ON CONFLICT (key) DO NOTHING
             """)
-    }
-
-    static func sha256(_ bytes: [UInt8]) -> String {
-        SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
     }
 }

@@ -48,7 +48,7 @@ extension PostgresTaskStore {
     }
 
     /// The one row of an aggregate.
-    private static func single(_ rows: [PostgresRow]) throws -> PostgresRow {
+    static func single(_ rows: [PostgresRow]) throws -> PostgresRow {
         guard let row = rows.first else { throw PostgresStoreError("an aggregate returned no row") }
         return row
     }
@@ -101,6 +101,17 @@ extension PostgresTaskStore {
                 SELECT pg_notify(\(Self.channel), id::text) FROM t
                 """, logger: logger).collect()
             if inserted.isEmpty { throw StoreError(.duplicateID, "a task with id \(task.id) exists") }
+            for (index, file) in task.spec.files.enumerated() {
+                guard let sha256 = file.blob else { continue }
+                guard try await Self.tenantReferences(sha256: sha256, tenant: task.tenant, on: connection, logger: logger) else {
+                    throw StoreError.blobNotFound(sha256, field: "files[\(index)].blob")
+                }
+                // The foreign key's row lock keeps garbage collection off the blob until this commits.
+                try await connection.query("""
+                    INSERT INTO task_blobs (task_id, sha256, tenant) VALUES (\(task.id), \(sha256), \(task.tenant))
+                    ON CONFLICT DO NOTHING
+                    """, logger: logger)
+            }
         }
     }
 
@@ -140,13 +151,13 @@ extension PostgresTaskStore {
         try await transaction { connection in try await self.tenantUsage(tenant: tenant, on: connection) }
     }
 
-    private func tenantUsage(tenant: String, on connection: PostgresConnection) async throws -> TenantUsage {
+    func tenantUsage(tenant: String, on connection: PostgresConnection) async throws -> TenantUsage {
         let rows = try await connection.query("""
             SELECT count(*) FILTER (WHERE status = 'queued'), count(*), COALESCE(sum(record_bytes + output_bytes), 0)::bigint
             FROM tasks WHERE tenant = \(tenant)
             """, logger: logger).collect()
         let (queued, stored, bytes) = try Self.single(rows).decode((Int64, Int64, Int64).self)
-        return TenantUsage(queued: Int(queued), stored: Int(stored), bytes: bytes)
+        return TenantUsage(queued: Int(queued), stored: Int(stored), bytes: bytes + (try await blobBytes(tenant: tenant, on: connection)))
     }
 
     public func requestCancel(id: UUID, now: Date) async throws -> TaskRecord? {

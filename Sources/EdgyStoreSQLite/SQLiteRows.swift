@@ -21,7 +21,7 @@ extension SQLiteTaskStore {
             SELECT task_id, number, worker, started_at, finished_at, outcome, report FROM attempts WHERE task_id = ? ORDER BY number
             """), arguments: [id])
         let files = withFiles ? try Row.fetchAll(db.cachedStatement(sql: """
-            SELECT task_id, path, mode, contents FROM task_files WHERE task_id = ? ORDER BY position
+            SELECT task_id, path, mode, contents, blob FROM task_files WHERE task_id = ? ORDER BY position
             """), arguments: [id]) : []
         return try decodeTask(row, attempts: attempts, files: files)
     }
@@ -36,7 +36,7 @@ extension SQLiteTaskStore {
             WHERE task_id IN \(ids) ORDER BY task_id, number
             """).fetchAll(db)
         let files = try SQLRequest<Row>("""
-            SELECT task_id, path, mode, contents FROM task_files WHERE task_id IN \(ids) ORDER BY task_id, position
+            SELECT task_id, path, mode, contents, blob FROM task_files WHERE task_id IN \(ids) ORDER BY task_id, position
             """).fetchAll(db)
         let attemptsByTask = Dictionary(grouping: attempts) { $0[0] as String }
         let filesByTask = Dictionary(grouping: files) { $0[0] as String }
@@ -62,11 +62,13 @@ extension SQLiteTaskStore {
             files: files.map { file in
                 let mode: Int64 = file[2]
                 let contents: Data = file[3]
-                return TaskFile(path: file[1], contents: Array(contents), mode: UInt32(truncatingIfNeeded: mode))
+                var taskFile = TaskFile(path: file[1], contents: Array(contents), mode: UInt32(truncatingIfNeeded: mode))
+                taskFile.blob = file[4]
+                return taskFile
             },
             command: try command.map { try unjson([String].self, $0) },
             stdin: Array(stdin), env: try unjson([String: String].self, env), limits: try unjson(LimitOverrides.self, limits),
-            maxAttempts: row[9])
+            maxAttempts: row[9], outputs: try (row[15] as String?).map { try unjson([String].self, $0) })
         return TaskRecord(
             id: id, tenant: row[1], spec: spec, status: status,
             createdAt: Date(micros: row[10]), updatedAt: Date(micros: row[11]), finishedAt: finishedAt.map(Date.init(micros:)),
@@ -109,13 +111,16 @@ public struct SQLiteStoreError: Error, Sendable, CustomStringConvertible {
 struct TaskColumns {
     static let select = """
         id, tenant, name, policy, status, command, stdin, env, limits, max_attempts, \
-        created_at, updated_at, finished_at, not_before, cancel_requested
+        created_at, updated_at, finished_at, not_before, cancel_requested, outputs
         """
 
     var arguments: StatementArguments
     var createdAt: Int64
+    /// JSON array, or NULL.
+    var outputs: String?
 
     init(_ task: TaskRecord) throws {
+        outputs = try task.spec.outputs.map(SQLiteTaskStore.json)
         createdAt = task.createdAt.micros
         arguments = [
             task.id.uuidString, task.tenant, task.spec.name, task.spec.policy, task.status.rawValue,

@@ -109,6 +109,35 @@ enum SQLiteSchema {
                     + (SELECT COALESCE(SUM(length(CAST(data AS BLOB))), 0) FROM events WHERE task_id = tasks.id AND kind != 'status');
                 """)
         }
+        migrator.registerMigration("v4: blobs and their references, tasks' output patterns") { db in
+            // Blob bytes live in files beside the database (`BlobDirectory`); these rows say who
+            // refers to them. A blob with neither an upload nor a task referring to it is garbage.
+            try db.execute(sql: """
+                ALTER TABLE task_files ADD COLUMN blob TEXT;   -- sha256 hex when the file is a blob
+                ALTER TABLE tasks ADD COLUMN outputs TEXT;     -- JSON array of output patterns, or NULL
+                CREATE TABLE blobs (
+                    sha256 TEXT PRIMARY KEY NOT NULL,
+                    size INTEGER NOT NULL,
+                    created_at INTEGER NOT NULL
+                );
+                CREATE TABLE blob_uploads (
+                    tenant TEXT NOT NULL,
+                    sha256 TEXT NOT NULL REFERENCES blobs(sha256),
+                    created_at INTEGER NOT NULL,
+                    PRIMARY KEY (tenant, sha256)
+                );
+                CREATE INDEX blob_uploads_by_sha ON blob_uploads (sha256);
+                CREATE INDEX blob_uploads_by_created ON blob_uploads (created_at);
+                CREATE TABLE task_blobs (
+                    task_id TEXT NOT NULL REFERENCES tasks(id) ON DELETE CASCADE,
+                    sha256 TEXT NOT NULL REFERENCES blobs(sha256),
+                    tenant TEXT NOT NULL,
+                    PRIMARY KEY (task_id, sha256)
+                );
+                CREATE INDEX task_blobs_by_sha ON task_blobs (sha256);
+                CREATE INDEX task_blobs_by_tenant ON task_blobs (tenant, sha256);
+                """)
+        }
         return migrator
     }
 }

@@ -18,10 +18,14 @@ import GRDB
 /// rounded to the microsecond.
 public final class SQLiteTaskStore: TaskStore, TokenStore, Sendable {
     let pool: DatabasePool
+    /// The bytes of blobs; their rows are in the database.
+    let blobFiles: BlobDirectory
 
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.
-    /// Opening the same file again is safe: migrations already applied are skipped.
-    public init(path: String) throws {
+    /// Opening the same file again is safe: migrations already applied are skipped. Blobs' bytes
+    /// live in `blobDirectory` (default: `blobs` beside the database).
+    public init(path: String, blobDirectory: String? = nil) throws {
+        blobFiles = try BlobDirectory(path: blobDirectory ?? URL(fileURLWithPath: path).deletingLastPathComponent().path + "/blobs")
         var config = Configuration()
         config.label = "edgy-store"
         config.busyMode = .timeout(10)
@@ -63,6 +67,12 @@ public final class SQLiteTaskStore: TaskStore, TokenStore, Sendable {
                     """), arguments: [max]) ?? 0
                 if queued >= max { throw StoreError(.queueFull, "the queue is full (\(max) tasks queued)") }
             }
+            for (index, file) in files.enumerated() {
+                guard let sha256 = file.blob else { continue }
+                guard try Self.tenantReferences(db, sha256: sha256, tenant: task.tenant) else {
+                    throw StoreError.blobNotFound(sha256, field: "files[\(index)].blob")
+                }
+            }
             if limits.hasTenantLimits {
                 let usage = try Self.tenantUsage(db, tenant: task.tenant)
                 if let violation = limits.tenantViolation(task, queued: usage.queued, stored: usage.stored, bytes: usage.bytes) {
@@ -71,12 +81,16 @@ public final class SQLiteTaskStore: TaskStore, TokenStore, Sendable {
             }
             try db.cachedStatement(sql: """
                 INSERT INTO tasks (id, tenant, name, policy, status, command, stdin, env, limits, max_attempts,
-                    attempt_count, created_at, updated_at, finished_at, not_before, cancel_requested, stored_bytes)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """).execute(arguments: row.arguments + [task.storedBytes])
-            let insertFile = try db.cachedStatement(sql: "INSERT INTO task_files (task_id, position, path, mode, contents) VALUES (?, ?, ?, ?, ?)")
+                    attempt_count, created_at, updated_at, finished_at, not_before, cancel_requested, stored_bytes, outputs)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """).execute(arguments: row.arguments + [task.storedBytes, row.outputs])
+            let insertFile = try db.cachedStatement(sql: "INSERT INTO task_files (task_id, position, path, mode, contents, blob) VALUES (?, ?, ?, ?, ?, ?)")
             for (position, file) in files.enumerated() {
-                try insertFile.execute(arguments: [id, position, file.path, Int64(file.mode), Data(file.contents)])
+                try insertFile.execute(arguments: [id, position, file.path, Int64(file.mode), Data(file.contents), file.blob])
+            }
+            let referBlob = try db.cachedStatement(sql: "INSERT OR IGNORE INTO task_blobs (task_id, sha256, tenant) VALUES (?, ?, ?)")
+            for sha256 in Set(files.compactMap(\.blob)) {
+                try referBlob.execute(arguments: [id, sha256, task.tenant])
             }
             let insertAttempt = try db.cachedStatement(sql: """
                 INSERT INTO attempts (task_id, number, worker, started_at, finished_at, outcome, report) VALUES (?, ?, ?, ?, ?, ?, ?)
@@ -140,13 +154,17 @@ public final class SQLiteTaskStore: TaskStore, TokenStore, Sendable {
         try await pool.read { db in try Self.tenantUsage(db, tenant: tenant) }
     }
 
-    private static func tenantUsage(_ db: Database, tenant: String) throws -> TenantUsage {
+    static func tenantUsage(_ db: Database, tenant: String) throws -> TenantUsage {
         let row = try Row.fetchOne(db.cachedStatement(sql: """
             SELECT COUNT(*) FILTER (WHERE status = 'queued'), COUNT(*), COALESCE(SUM(stored_bytes), 0)
             FROM tasks INDEXED BY tasks_by_tenant_status WHERE tenant = ?
             """), arguments: [tenant])
-        guard let row else { return TenantUsage(queued: 0, stored: 0, bytes: 0) }
-        return TenantUsage(queued: row[0], stored: row[1], bytes: row[2])
+        let blobBytes = try Int64.fetchOne(db.cachedStatement(sql: """
+            SELECT COALESCE(SUM(size), 0) FROM blobs WHERE sha256 IN
+                (SELECT sha256 FROM blob_uploads WHERE tenant = ? UNION SELECT sha256 FROM task_blobs WHERE tenant = ?)
+            """), arguments: [tenant, tenant]) ?? 0
+        guard let row else { return TenantUsage(queued: 0, stored: 0, bytes: blobBytes) }
+        return TenantUsage(queued: row[0], stored: row[1], bytes: (row[2] as Int64) + blobBytes)
     }
 
     public func delete(id: UUID) async throws -> Bool {

@@ -47,3 +47,7 @@ private let errnoNames: [Int32: String] = Dictionary([
     ECANCELED: "ECANCELED", EDQUOT: "EDQUOT", ECONNREFUSED: "ECONNREFUSED",
     ENETUNREACH: "ENETUNREACH", EADDRINUSE: "EADDRINUSE",
 ].map { ($0.key, $0.value) }, uniquingKeysWith: { first, _ in first })
+
+/// `O_PATH` (asm-generic/fcntl.h), which the Glibc module exports only under `_GNU_SOURCE`: a
+/// descriptor that names a file or directory without opening it for reading.
+public let openPathOnly: Int32 = 0o10000000

@@ -30,9 +30,11 @@ public struct TaskBody: Decodable, Sendable {
     public var maxAttempts: Int?
     /// Packages, written as the policy's manifest format takes them (`requests==2.32.3`, `left-pad@1.3.0`).
     public var dependencies: [String]?
+    /// Output patterns: a subset of the policy's `[outputs] paths` (empty: collect nothing).
+    public var outputs: [String]?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case name, policy, input, files, command, stdin, env, limits, dependencies
+        case name, policy, input, files, command, stdin, env, limits, dependencies, outputs
         case stdinBase64 = "stdin_base64", maxAttempts = "max_attempts"
     }
 
@@ -59,6 +61,7 @@ public struct TaskBody: Decodable, Sendable {
         limits = try c.decodeIfPresent(LimitsBody.self, forKey: .limits)
         maxAttempts = try wholeNumber(c, .maxAttempts, "max_attempts must be a whole number")
         dependencies = try c.decodeIfPresent([String].self, forKey: .dependencies)
+        outputs = try c.decodeIfPresent([String].self, forKey: .outputs)
     }
 }
 
@@ -69,8 +72,10 @@ public struct FileBody: Decodable, Sendable {
     public var encoding: Encoding
     /// Permission bits only (0 to 0o777).
     public var mode: UInt32
+    /// A stored blob's lower-case sha256 hex (from `"blob": "sha256:…"`), instead of `content`.
+    public var blob: String?
 
-    enum CodingKeys: String, CodingKey, CaseIterable { case path, content, encoding, mode }
+    enum CodingKeys: String, CodingKey, CaseIterable { case path, content, encoding, mode, blob }
 
     public init(from decoder: any Decoder) throws {
         try rejectUnknownKeys(decoder, known: CodingKeys.allCases.map(\.rawValue))
@@ -79,6 +84,23 @@ public struct FileBody: Decodable, Sendable {
         content = try c.decodeIfPresent(String.self, forKey: .content) ?? ""
         encoding = try c.decodeIfPresent(Encoding.self, forKey: .encoding) ?? .utf8
         mode = try Self.decodeMode(c)
+        if let text = try c.decodeIfPresent(String.self, forKey: .blob) {
+            guard let sha256 = Self.blobDigest(text) else {
+                throw DecodingError.dataCorruptedError(forKey: .blob, in: c, debugDescription: "blob must be \"sha256:\" and 64 lower-case hexadecimal digits")
+            }
+            guard !c.contains(.content), !c.contains(.encoding) else {
+                throw DecodingError.dataCorruptedError(forKey: .blob, in: c, debugDescription: "give content or blob, not both")
+            }
+            blob = sha256
+        }
+    }
+
+    /// The hex of `sha256:<64 lower-case hex digits>`.
+    static func blobDigest(_ text: String) -> String? {
+        let hex = text.utf8
+        guard text.hasPrefix("sha256:"), hex.count == 71,
+              hex.dropFirst(7).allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) }) else { return nil }
+        return String(text.dropFirst(7))
     }
 
     /// 493 or "0755"/"755"/"0o755": permission bits, as chmod takes them.

@@ -18,6 +18,8 @@ import Testing
             for (path, declared) in byPath {
                 let uri = path.replacingOccurrences(of: "{id}", with: UUID().uuidString).replacingOccurrences(of: "{name}", with: "default")
                     .replacingOccurrences(of: "{key}", with: String(repeating: "ab", count: 32))
+                    .replacingOccurrences(of: "{digest}", with: "sha256:" + String(repeating: "ab", count: 32))
+                    .replacingOccurrences(of: "{path}", with: "out/deep/plot.svg")
                 for method in RouteRegistrar.answeredMethods where !declared.contains(method.rawValue) {
                     if method == .head && declared.contains("GET") { continue }
                     let response = try await client.execute(uri: uri, method: method, headers: [.authorization: "Bearer \(Harness.admin)"])

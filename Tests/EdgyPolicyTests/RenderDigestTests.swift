@@ -65,6 +65,11 @@ import Testing
         runtime = "/usr/bin/node"
         layer_mib = 64
         limits = { wall_time_s = 2, memory_mib = 100 }
+        [outputs]
+        paths = ["out/**", "*.png"]
+        max_files = 20
+        max_mib = 8
+        time_ms = 500
         """
 
     func load(_ text: String, name: String = "t", directory: String? = nil) throws -> LoadedPolicy {

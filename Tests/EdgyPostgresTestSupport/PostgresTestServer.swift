@@ -132,7 +132,7 @@ public func shell(_ executable: String, _ arguments: String...) throws -> String
 extension PostgresTestServer {
     /// A fresh, migrated database with one running store on it, for the shared contract suite.
     /// `close` stops the store and drops the database.
-    public static func openStore() async throws -> (store: PostgresTaskStore, close: @Sendable () -> Void) {
+    public static func openStore() async throws -> (store: PostgresTaskStore, database: String, close: @Sendable () -> Void) {
         let database = "edgy_contract_\(UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(16))"
         _ = try await admin { client in
             // Identifiers cannot be bound; this one is ours, made of [a-z0-9_].
@@ -142,7 +142,7 @@ extension PostgresTestServer {
             configuration: try PostgresStoreConfiguration(url: url(database: database)), notifier: TaskNotifier(), logger: logger)
         let running = Task { try? await store.run() }
         try await store.migrate()
-        return (store, {
+        return (store, database, {
             running.cancel()
             Task {
                 _ = await running.value
@@ -151,5 +151,20 @@ extension PostgresTestServer {
                 }
             }
         })
+    }
+}
+
+extension PostgresTestServer {
+    /// Runs one statement on `database` (a test's own), e.g. to damage a row as a disk error would.
+    public static func execute(_ sql: String, database: String) async throws {
+        let configuration = try PostgresStoreConfiguration(url: url(database: database))
+        let client = PostgresClient(configuration: configuration.client, backgroundLogger: logger)
+        try await withDeadline(.seconds(30), PostgresStoreError("the test server did not answer within 30 s")) {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { await client.run() }
+                defer { group.cancelAll() }
+                try await client.query(PostgresQuery(unsafeSQL: sql), logger: logger)
+            }
+        }
     }
 }

@@ -13,6 +13,8 @@ struct OpenedStore: Sendable {
     var tasks: any TaskStore
     var tokens: any TokenStore
     var close: @Sendable () -> Void = {}
+    /// Replaces the stored bytes of blob `sha256` with others, as a disk or a careless operator would.
+    var corruptBlob: @Sendable (String) async throws -> Void = { _ in }
 }
 
 /// One implementation of the store protocols, as a contract-suite argument. Another
@@ -25,20 +27,33 @@ struct StoreFactory: Sendable, CustomTestStringConvertible {
     var testDescription: String { name }
 
     static let memory = StoreFactory(name: "memory") {
-        OpenedStore(tasks: InMemoryTaskStore(), tokens: InMemoryTokenStore())
+        let store = InMemoryTaskStore()
+        return OpenedStore(tasks: store, tokens: InMemoryTokenStore(), corruptBlob: { sha256 in
+            await store.corruptBlob(sha256: sha256, with: Array("not what it was".utf8))
+        })
     }
 
     static let sqlite = StoreFactory(name: "sqlite") {
         let directory = TemporaryDirectory()
         let store = try SQLiteTaskStore(path: directory.path + "/edgy.sqlite")
-        return OpenedStore(tasks: store, tokens: store, close: { directory.remove() })
+        return OpenedStore(tasks: store, tokens: store, close: { directory.remove() }, corruptBlob: { sha256 in
+            // The file on disk, one byte flipped.
+            let path = "\(directory.path)/blobs/\(sha256.prefix(2))/\(sha256.dropFirst(2).prefix(2))/\(sha256)"
+            var bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
+            bytes[0] ^= 0xff
+            try Data(bytes).write(to: URL(fileURLWithPath: path))
+        })
     }
 
     /// A fresh database on the test PostgreSQL server (started by the tests when
     /// `EDGY_TEST_POSTGRES_URL` is not set).
     static let postgres = StoreFactory(name: "postgres") {
-        let (store, close) = try await PostgresTestServer.openStore()
-        return OpenedStore(tasks: store, tokens: store, close: close)
+        let (store, database, close) = try await PostgresTestServer.openStore()
+        return OpenedStore(tasks: store, tokens: store, close: close, corruptBlob: { sha256 in
+            guard BlobDigest.isHex(sha256) else { return }
+            try await PostgresTestServer.execute(
+                "UPDATE blob_chunks SET data = 'damaged'::bytea WHERE sha256 = '\(sha256)' AND seq = 0", database: database)
+        })
     }
 
     /// PostgreSQL only where there is one (CI has it and runs the PostgreSQL suites, which are

@@ -1,0 +1,112 @@
+import EdgyModel
+import EdgyPolicy
+import EdgySystem
+import Glibc
+
+/// Collects an attempt's output files from its working directory, after every process of the jail
+/// is dead and before the directory's tmpfs is released. It walks from a descriptor the parent
+/// opened while the jail was parked (before any workload ran), one `openat` at a time with
+/// `O_NOFOLLOW`: a symlink is reported, never followed, and only regular files are opened (FIFOs,
+/// sockets and devices are reported, never opened).
+struct OutputCollector {
+    let selection: OutputSelection
+    let maxFiles: Int
+    let maxBytes: Int
+    let deadline: UInt64
+
+    private var report = OutputsReport()
+    private var contents: [String: [UInt8]] = [:]
+    private var bytes = 0
+    private var outOfTime = false
+
+    init(_ outputs: Policy.Outputs, task: [OutputPattern]?) {
+        selection = OutputSelection(policy: outputs.patterns, task: task)
+        maxFiles = outputs.maxFiles
+        maxBytes = outputs.maxMib << 20
+        deadline = monotonicNanos() + UInt64(outputs.timeMs) * 1_000_000
+    }
+
+    /// Walks the directory `workdir` (any descriptor of it, `O_PATH` included) and returns the
+    /// report and the files' bytes by sha256.
+    consuming func collect(workdir: Int32) -> (OutputsReport, [String: [UInt8]]) {
+        let started = monotonicNanos()
+        if !selection.isEmpty {
+            let root = openat(workdir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            if root < 0 {
+                report.error = "the working directory could not be opened (errno \(errno))"
+            } else {
+                walk(root, under: [])
+            }
+        }
+        report.collectMs = Double(monotonicNanos() - started) / 1_000_000
+        return (report, contents)
+    }
+
+    /// Takes ownership of `directory`.
+    private mutating func walk(_ directory: Int32, under path: [Substring]) {
+        guard let stream = fdopendir(directory) else {
+            closeDescriptor(directory)
+            return
+        }
+        defer { closedir(stream) }
+        var names: [String] = []
+        while let entry = readdir(stream) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        // Sorted, so the same tree collects the same files under the same caps.
+        for name in names.sorted() {
+            if outOfTime { return }
+            let segments = path + [Substring(name)]
+            let relative = segments.joined(separator: "/")
+            if monotonicNanos() > deadline {
+                outOfTime = true
+                report.omit(relative, .time)
+                return
+            }
+            var info = stat()
+            guard fstatat(dirfd(stream), name, &info, AT_SYMLINK_NOFOLLOW) == 0 else { continue }
+            let type = info.st_mode & S_IFMT
+            if type == S_IFDIR {
+                // Bounded depth: the path length the kernel allows bounds it anyway.
+                guard segments.count < 64, selection.reachesBelow(segments) else { continue }
+                let child = openat(dirfd(stream), name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+                if child >= 0 { walk(child, under: segments) }
+                continue
+            }
+            guard selection.selects(segments) else { continue }
+            switch type {
+            case S_IFLNK: report.omit(relative, .symlink)
+            case S_IFREG: take(relative, name: name, in: dirfd(stream), size: Int(info.st_size))
+            default: report.omit(relative, .special)
+            }
+        }
+    }
+
+    private mutating func take(_ path: String, name: String, in directory: Int32, size: Int) {
+        guard report.files.count < maxFiles else { return report.omit(path, .maxFiles) }
+        guard bytes + size <= maxBytes else { return report.omit(path, .maxBytes) }
+        let fd = openat(directory, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY)
+        guard fd >= 0 else { return report.omit(path, .unreadable) }
+        defer { closeDescriptor(fd) }
+        var info = stat()
+        // Still the regular file that was listed (every process is dead, but check anyway).
+        guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG, Int(info.st_size) == size else {
+            return report.omit(path, .unreadable)
+        }
+        var data = [UInt8](repeating: 0, count: size)
+        var done = 0
+        while done < size {
+            let n = data.withUnsafeMutableBytes { read(fd, $0.baseAddress! + done, size - done) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { return report.omit(path, .unreadable) }
+            done += n
+        }
+        bytes += size
+        let digest = BlobDigest.sha256Hex(data)
+        contents[digest] = data
+        report.files.append(OutputsReport.File(path: path, size: size, sha256: digest, mode: UInt32(info.st_mode & 0o777)))
+    }
+}

@@ -1,0 +1,130 @@
+import EdgyModel
+import EdgyStore
+import Foundation
+import GRDB
+
+/// Blobs: rows here, bytes in `BlobDirectory`. A file moves into place and its row is written in
+/// one write transaction, and garbage collection deletes rows and files in one too: SQLite runs
+/// write transactions one at a time, so an upload can never see a blob that collection is
+/// removing, or leave a row whose file collection removed.
+extension SQLiteTaskStore: BlobStore {
+    static func tenantReferences(_ db: Database, sha256: String, tenant: String) throws -> Bool {
+        try Int.fetchOne(db.cachedStatement(sql: """
+            SELECT 1 WHERE EXISTS (SELECT 1 FROM blob_uploads WHERE tenant = ? AND sha256 = ?)
+                OR EXISTS (SELECT 1 FROM task_blobs INDEXED BY task_blobs_by_tenant WHERE tenant = ? AND sha256 = ?)
+            """), arguments: [tenant, sha256, tenant, sha256]) != nil
+    }
+
+    /// Stages the bytes unless the blob exists; the caller commits (or discards) in its transaction.
+    private func stageIfMissing(_ sha256: String, _ bytes: [UInt8]) throws -> String? {
+        blobFiles.exists(sha256) ? nil : try blobFiles.stage(bytes)
+    }
+
+    /// In a write transaction: the row of the blob, and its file if it was missing.
+    private func ensureBlob(_ db: Database, _ sha256: String, size: Int, staged: String?, now: Int64) throws {
+        if let staged {
+            try blobFiles.commit(staged, as: sha256)
+        } else if !blobFiles.exists(sha256) {
+            // Collected between the check and this transaction: the caller stages again.
+            throw BlobVanished()
+        }
+        try db.cachedStatement(sql: "INSERT OR IGNORE INTO blobs (sha256, size, created_at) VALUES (?, ?, ?)")
+            .execute(arguments: [sha256, size, now])
+    }
+
+    private struct BlobVanished: Error {}
+
+    public func putUpload(sha256: String, bytes: [UInt8], tenant: String, maxBytes: Int64?, now: Date) async throws -> (blob: StoredBlob, created: Bool) {
+        var staged = try stageIfMissing(sha256, bytes)
+        for _ in 0..<2 {
+            let stagedNow = staged
+            do {
+                return try await transaction { db in
+                    if let maxBytes, try !Self.tenantReferences(db, sha256: sha256, tenant: tenant) {
+                        let usage = try Self.tenantUsage(db, tenant: tenant).bytes
+                        if let violation = StoreError.blobQuota(tenant: tenant, usage: usage, adding: Int64(bytes.count), max: maxBytes) {
+                            throw violation
+                        }
+                    }
+                    try self.ensureBlob(db, sha256, size: bytes.count, staged: stagedNow, now: now.micros)
+                    try db.cachedStatement(sql: "INSERT OR IGNORE INTO blob_uploads (tenant, sha256, created_at) VALUES (?, ?, ?)")
+                        .execute(arguments: [tenant, sha256, now.micros])
+                    let created = db.changesCount > 0
+                    let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT size, created_at FROM blobs WHERE sha256 = ?"), arguments: [sha256])!
+                    return (StoredBlob(sha256: sha256, size: row[0], createdAt: Date(micros: row[1])), created)
+                }
+            } catch is BlobVanished {
+                staged = try blobFiles.stage(bytes)
+            } catch {
+                if let stagedNow { blobFiles.discard(stagedNow) }
+                throw error
+            }
+        }
+        if let staged { blobFiles.discard(staged) }
+        throw SQLiteStoreError("blob sha256:\(sha256) was removed twice while it was being uploaded")
+    }
+
+    public func blob(sha256: String, tenant: String) async throws -> StoredBlob? {
+        try await pool.read { db in
+            guard try Self.tenantReferences(db, sha256: sha256, tenant: tenant),
+                  let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT size, created_at FROM blobs WHERE sha256 = ?"), arguments: [sha256])
+            else { return nil }
+            return StoredBlob(sha256: sha256, size: row[0], createdAt: Date(micros: row[1]))
+        }
+    }
+
+    public func blobContents(sha256: String) async throws -> [UInt8]? {
+        guard BlobDigest.isHex(sha256) else { return nil }
+        return try blobFiles.read(sha256)
+    }
+
+    public func deleteUpload(sha256: String, tenant: String) async throws -> Bool {
+        try await transaction { db in
+            try db.cachedStatement(sql: "DELETE FROM blob_uploads WHERE tenant = ? AND sha256 = ?").execute(arguments: [tenant, sha256])
+            return db.changesCount > 0
+        }
+    }
+
+    public func storeOutputs(taskID: UUID, tenant: String, contents: [String: [UInt8]], now: Date) async throws {
+        var staged: [String: String] = [:]
+        for (sha256, bytes) in contents {
+            if let file = try stageIfMissing(sha256, bytes) { staged[sha256] = file }
+        }
+        let stagedNow = staged
+        do {
+            try await transaction { db in
+                for (sha256, bytes) in contents {
+                    if stagedNow[sha256] == nil, !self.blobFiles.exists(sha256) {
+                        // Collected meanwhile: write it again, here (rare).
+                        try self.blobFiles.commit(try self.blobFiles.stage(bytes), as: sha256)
+                    }
+                    try self.ensureBlob(db, sha256, size: bytes.count, staged: stagedNow[sha256], now: now.micros)
+                }
+                // A task deleted meanwhile refers to nothing; its blobs are garbage.
+                guard try Int.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM tasks WHERE id = ?"), arguments: [taskID.uuidString]) != nil else { return }
+                let refer = try db.cachedStatement(sql: "INSERT OR IGNORE INTO task_blobs (task_id, sha256, tenant) VALUES (?, ?, ?)")
+                for sha256 in contents.keys { try refer.execute(arguments: [taskID.uuidString, sha256, tenant]) }
+            }
+        } catch {
+            for file in stagedNow.values { blobFiles.discard(file) }
+            throw error
+        }
+    }
+
+    public func collectGarbage(uploadsBefore: Date) async throws -> Int {
+        try await transaction { db in
+            try db.cachedStatement(sql: "DELETE FROM blob_uploads WHERE created_at < ?").execute(arguments: [uploadsBefore.micros])
+            let dead = try String.fetchAll(db.cachedStatement(sql: """
+                SELECT sha256 FROM blobs b
+                WHERE NOT EXISTS (SELECT 1 FROM blob_uploads u WHERE u.sha256 = b.sha256)
+                  AND NOT EXISTS (SELECT 1 FROM task_blobs t WHERE t.sha256 = b.sha256)
+                """))
+            let delete = try db.cachedStatement(sql: "DELETE FROM blobs WHERE sha256 = ?")
+            for sha256 in dead {
+                try delete.execute(arguments: [sha256])
+                self.blobFiles.remove(sha256)
+            }
+            return dead.count
+        }
+    }
+}

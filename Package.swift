@@ -248,6 +248,7 @@ var fuzzTargets: [Target] {
         ("fuzz-policy", ["EdgyPolicy"]),
         ("fuzz-dns", ["EdgyDNS"]),
         ("fuzz-manifest", ["EdgyManifest"]),
+        ("fuzz-storage", ["EdgyUpload", "EdgyPolicy", "EdgyModel"]),
     ]
     return targets.map { name, dependencies in
         .executableTarget(name: name, dependencies: ["EdgyFuzzSupport"] + dependencies, path: "Tests/Fuzz/Targets/\(name)", swiftSettings: strict)

@@ -2,7 +2,8 @@
 /// where `*` matches any run of characters within a segment, `?` one character, and a segment
 /// that is exactly `**` any number of segments (none included). `out/**` is everything under
 /// `out`; `*.png` the PNG files at the top; `**/*.png` those at any depth. Nothing else is
-/// special, so a pattern never needs escaping and matching never backtracks without bound.
+/// special, so a pattern never needs escaping and matching never backtracks without bound. A
+/// trailing `**` matches one segment at least: `out/**` is what is inside `out`, not `out` itself.
 public struct OutputPattern: Sendable, Hashable, CustomStringConvertible {
     /// The longest pattern accepted: a path the kernel allows, with room.
     public static let maxLength = 512
@@ -47,7 +48,7 @@ public struct OutputPattern: Sendable, Hashable, CustomStringConvertible {
 
     /// Whether the relative path (its segments) matches.
     public func matches(_ path: [Substring]) -> Bool {
-        Self.match(segments[...], path.map { Array($0.utf8) }[...], wholePath: true)
+        Self.match(segments, path.map { Array($0.utf8) }, wholePath: true)
     }
 
     public func matches(_ path: String) -> Bool { matches(path.split(separator: "/")) }
@@ -55,27 +56,41 @@ public struct OutputPattern: Sendable, Hashable, CustomStringConvertible {
     /// Whether a file somewhere below directory `directory` (its segments) could match: the walk
     /// skips directories no pattern reaches into.
     public func reachesBelow(_ directory: [Substring]) -> Bool {
-        Self.match(segments[...], directory.map { Array($0.utf8) }[...], wholePath: false)
+        Self.match(segments, directory.map { Array($0.utf8) }, wholePath: false)
     }
 
-    /// `wholePath`: the pattern must end with the path; otherwise the path is a directory and the
-    /// pattern must have at least one segment left for what is below it.
-    private static func match(_ pattern: ArraySlice<Segment>, _ path: ArraySlice<[UInt8]>, wholePath: Bool) -> Bool {
-        guard let first = pattern.first else { return wholePath && path.isEmpty }
-        switch first {
-        case .anyDepth:
-            if !wholePath { return true }
-            // `**` takes 0…n segments; the rest of the pattern has no `**` directly after it.
-            var rest = path
-            while true {
-                if match(pattern.dropFirst(), rest, wholePath: true) { return true }
-                if rest.isEmpty { return false }
-                rest = rest.dropFirst()
+    /// Dynamic programming over (pattern segment, path segment), so a pattern with many `**` costs
+    /// segments × depth, never a search of every split. `wholePath`: the pattern must end with the
+    /// path; otherwise the path is a directory and the pattern must have a segment left for what
+    /// is below it (or a `**`, which matches below anything).
+    private static func match(_ pattern: [Segment], _ path: [[UInt8]], wholePath: Bool) -> Bool {
+        // reachable[j]: the first i pattern segments can consume the first j path segments.
+        var reachable = [Bool](repeating: false, count: path.count + 1)
+        reachable[0] = true
+        for (index, segment) in pattern.enumerated() {
+            var next = [Bool](repeating: false, count: path.count + 1)
+            switch segment {
+            case .anyDepth:
+                // A trailing `**` is what is inside: one segment at least (`out/**` is not `out`).
+                let atLeastOne = index == pattern.count - 1
+                var seen = false
+                for j in 0...path.count {
+                    if atLeastOne { next[j] = seen }
+                    seen = seen || reachable[j]
+                    if !atLeastOne { next[j] = seen }
+                }
+            case .glob(let glob):
+                for j in 0..<path.count where reachable[j] && globMatches(glob[...], path[j][...]) { next[j + 1] = true }
             }
-        case .glob(let glob):
-            guard let segment = path.first else { return !wholePath }
-            return globMatches(glob[...], segment[...]) && match(pattern.dropFirst(), path.dropFirst(), wholePath: wholePath)
+            if !wholePath && reachable[path.count] {
+                // The directory is consumed and this segment remains for what is below it.
+                return true
+            }
+            reachable = next
         }
+        if wholePath { return reachable[path.count] }
+        // All segments consumed exactly at the directory: only a trailing `**` reaches below.
+        return reachable[path.count] && pattern.last == .anyDepth
     }
 
     /// `*` and `?` within one segment, iteratively with one backtrack point: linear in practice.

@@ -213,7 +213,10 @@ let package = Package(
         ),
         .testTarget(
             name: "EdgyStoreTests",
-            dependencies: ["EdgyModel", "EdgyStore", "EdgyPolicy", "EdgyStoreSQLite", "EdgyStorePostgres", "EdgyPostgresTestSupport", "EdgyAuth", "EdgyTestSupport"],
+            dependencies: [
+                "EdgyModel", "EdgyStore", "EdgyPolicy", "EdgyStoreSQLite", "EdgyStorePostgres", "EdgyPostgresTestSupport", "EdgyAuth",
+                "EdgyTestSupport", .product(name: "GRDB", package: "GRDB.swift"),
+            ],
             swiftSettings: strict
         ),
         .testTarget(

@@ -25,8 +25,8 @@ struct BlobDirectory: Sendable {
 
     func exists(_ sha256: String) -> Bool { access(file(sha256).file, F_OK) == 0 }
 
-    /// Writes `bytes` to a temporary file and fsyncs it; `commit` moves it into place.
-    func stage(_ bytes: [UInt8]) throws -> String {
+    /// Writes `bytes` to a temporary file, fsynced unless `sync` is false; `commit` moves it into place.
+    func stage(_ bytes: [UInt8], sync: Bool = true) throws -> String {
         let temporary = "\(path)/.tmp/\(UUID().uuidString)"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw SQLiteStoreError("cannot create \(temporary): \(String(cString: strerror(errno)))") }
@@ -42,15 +42,16 @@ struct BlobDirectory: Sendable {
             }
             written += n
         }
-        guard fsync(fd) == 0 else {
+        guard !sync || fsync(fd) == 0 else {
             unlink(temporary)
             throw SQLiteStoreError("cannot fsync \(temporary): \(String(cString: strerror(errno)))")
         }
         return temporary
     }
 
-    /// Renames a staged file into place as `sha256` (replacing an equal one) and fsyncs its directory.
-    func commit(_ staged: String, as sha256: String) throws {
+    /// Renames a staged file into place as `sha256` (replacing an equal one) and fsyncs its
+    /// directory, unless `sync` is false.
+    func commit(_ staged: String, as sha256: String, sync: Bool = true) throws {
         let (directory, file) = file(sha256)
         let parent = String(directory.dropLast(3))
         for dir in [parent, directory] where mkdir(dir, 0o700) != 0 && errno != EEXIST {
@@ -59,6 +60,7 @@ struct BlobDirectory: Sendable {
         guard rename(staged, file) == 0 else {
             throw SQLiteStoreError("cannot move a blob into \(file): \(String(cString: strerror(errno)))")
         }
+        guard sync else { return }
         let fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if fd >= 0 {
             fsync(fd)
@@ -99,3 +101,4 @@ struct BlobDirectory: Sendable {
         for name in names { unlink("\(path)/.tmp/\(name)") }
     }
 }
+

@@ -110,15 +110,17 @@ enum SQLiteSchema {
                 """)
         }
         migrator.registerMigration("v4: blobs and their references, tasks' output patterns") { db in
-            // Blob bytes live in files beside the database (`BlobDirectory`); these rows say who
-            // refers to them. A blob with neither an upload nor a task referring to it is garbage.
+            // A small blob's bytes are in its row, a large one's in a file beside the database
+            // (`BlobDirectory`); the other tables say who refers to a blob. A blob with neither an
+            // upload nor a task referring to it is garbage.
             try db.execute(sql: """
                 ALTER TABLE task_files ADD COLUMN blob TEXT;   -- sha256 hex when the file is a blob
                 ALTER TABLE tasks ADD COLUMN outputs TEXT;     -- JSON array of output patterns, or NULL
                 CREATE TABLE blobs (
                     sha256 TEXT PRIMARY KEY NOT NULL,
                     size INTEGER NOT NULL,
-                    created_at INTEGER NOT NULL
+                    created_at INTEGER NOT NULL,
+                    data BLOB                     -- the bytes of a small blob; NULL: a file
                 );
                 CREATE TABLE blob_uploads (
                     tenant TEXT NOT NULL,

@@ -3,11 +3,17 @@ import EdgyStore
 import Foundation
 import GRDB
 
-/// Blobs: rows here, bytes in `BlobDirectory`. A file moves into place and its row is written in
-/// one write transaction, and garbage collection deletes rows and files in one too: SQLite runs
-/// write transactions one at a time, so an upload can never see a blob that collection is
-/// removing, or leave a row whose file collection removed.
+/// Blobs: rows here; a small blob's bytes in its row (one transaction stores an attempt's hundred
+/// small files, where a file each would cost a hundred file creations and renames), a large one's
+/// in `BlobDirectory`. A file moves into place and its row is written in one write transaction,
+/// and garbage collection deletes rows and files in one too: SQLite runs write transactions one at
+/// a time, so an upload can never see a blob that collection is removing, or leave a row whose file
+/// collection removed.
 extension SQLiteTaskStore: BlobStore {
+    /// Blobs up to this size are kept in their row (SQLite reads and writes such blobs faster than
+    /// the filesystem does files).
+    static let inlineBlobBytes = 64 << 10
+
     static func tenantReferences(_ db: Database, sha256: String, tenant: String) throws -> Bool {
         try Int.fetchOne(db.cachedStatement(sql: """
             SELECT 1 WHERE EXISTS (SELECT 1 FROM blob_uploads WHERE tenant = ? AND sha256 = ?)
@@ -15,21 +21,24 @@ extension SQLiteTaskStore: BlobStore {
             """), arguments: [tenant, sha256, tenant, sha256]) != nil
     }
 
-    /// Stages the bytes unless the blob exists; the caller commits (or discards) in its transaction.
-    private func stageIfMissing(_ sha256: String, _ bytes: [UInt8]) throws -> String? {
-        blobFiles.exists(sha256) ? nil : try blobFiles.stage(bytes)
+    /// Stages a large blob's bytes unless its file exists; the caller commits (or discards) them in
+    /// its transaction. Small blobs go in their row: nothing to stage.
+    private func stageIfMissing(_ sha256: String, _ bytes: [UInt8], sync: Bool = true) throws -> String? {
+        bytes.count <= Self.inlineBlobBytes || blobFiles.exists(sha256) ? nil : try blobFiles.stage(bytes, sync: sync)
     }
 
-    /// In a write transaction: the row of the blob, and its file if it was missing.
-    private func ensureBlob(_ db: Database, _ sha256: String, size: Int, staged: String?, now: Int64) throws {
+    /// In a write transaction: the row of the blob (with its bytes when small), and a large
+    /// blob's file if it was missing.
+    private func ensureBlob(_ db: Database, _ sha256: String, _ bytes: [UInt8], staged: String?, now: Int64, sync: Bool = true) throws {
+        let inline = bytes.count <= Self.inlineBlobBytes
         if let staged {
-            try blobFiles.commit(staged, as: sha256)
-        } else if !blobFiles.exists(sha256) {
+            try blobFiles.commit(staged, as: sha256, sync: sync)
+        } else if !inline, !blobFiles.exists(sha256) {
             // Collected between the check and this transaction: the caller stages again.
             throw BlobVanished()
         }
-        try db.cachedStatement(sql: "INSERT OR IGNORE INTO blobs (sha256, size, created_at) VALUES (?, ?, ?)")
-            .execute(arguments: [sha256, size, now])
+        try db.cachedStatement(sql: "INSERT OR IGNORE INTO blobs (sha256, size, created_at, data) VALUES (?, ?, ?, ?)")
+            .execute(arguments: [sha256, bytes.count, now, inline ? Data(bytes) : nil])
     }
 
     private struct BlobVanished: Error {}
@@ -46,7 +55,7 @@ extension SQLiteTaskStore: BlobStore {
                             throw violation
                         }
                     }
-                    try self.ensureBlob(db, sha256, size: bytes.count, staged: stagedNow, now: now.micros)
+                    try self.ensureBlob(db, sha256, bytes, staged: stagedNow, now: now.micros)
                     try db.cachedStatement(sql: "INSERT OR IGNORE INTO blob_uploads (tenant, sha256, created_at) VALUES (?, ?, ?)")
                         .execute(arguments: [tenant, sha256, now.micros])
                     let created = db.changesCount > 0
@@ -75,7 +84,18 @@ extension SQLiteTaskStore: BlobStore {
 
     public func blobContents(sha256: String) async throws -> [UInt8]? {
         guard BlobDigest.isHex(sha256) else { return nil }
-        return try blobFiles.read(sha256)
+        // (exists, the bytes of a small blob)
+        let found = try await pool.read { db -> (Bool, Data?) in
+            guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT data FROM blobs WHERE sha256 = ?"), arguments: [sha256]) else {
+                return (false, nil)
+            }
+            return (true, row[0] as Data?)
+        }
+        guard found.0 else { return nil }
+        guard let data = found.1 else { return try blobFiles.read(sha256) }
+        let bytes = [UInt8](data)
+        guard BlobDigest.sha256Hex(bytes) == sha256 else { throw BlobCorruptedError(sha256: sha256) }
+        return bytes
     }
 
     public func deleteUpload(sha256: String, tenant: String) async throws -> Bool {
@@ -86,19 +106,23 @@ extension SQLiteTaskStore: BlobStore {
     }
 
     public func storeOutputs(taskID: UUID, tenant: String, contents: [String: [UInt8]], now: Date) async throws {
+        // An attempt's files are as durable as the rest of its record: the database commits with
+        // synchronous = NORMAL (a killed process loses nothing, a power loss may lose the last
+        // moments), so they are written and renamed without an fsync each (100 files would cost
+        // 100 journal commits). A file a power loss damaged fails its hash check: never served.
         var staged: [String: String] = [:]
         for (sha256, bytes) in contents {
-            if let file = try stageIfMissing(sha256, bytes) { staged[sha256] = file }
+            if let file = try stageIfMissing(sha256, bytes, sync: false) { staged[sha256] = file }
         }
         let stagedNow = staged
         do {
             try await transaction { db in
                 for (sha256, bytes) in contents {
-                    if stagedNow[sha256] == nil, !self.blobFiles.exists(sha256) {
+                    if stagedNow[sha256] == nil, bytes.count > Self.inlineBlobBytes, !self.blobFiles.exists(sha256) {
                         // Collected meanwhile: write it again, here (rare).
-                        try self.blobFiles.commit(try self.blobFiles.stage(bytes), as: sha256)
+                        try self.blobFiles.commit(try self.blobFiles.stage(bytes, sync: false), as: sha256, sync: false)
                     }
-                    try self.ensureBlob(db, sha256, size: bytes.count, staged: stagedNow[sha256], now: now.micros)
+                    try self.ensureBlob(db, sha256, bytes, staged: stagedNow[sha256], now: now.micros, sync: false)
                 }
                 // A task deleted meanwhile refers to nothing; its blobs are garbage.
                 guard try Int.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM tasks WHERE id = ?"), arguments: [taskID.uuidString]) != nil else { return }
@@ -114,15 +138,16 @@ extension SQLiteTaskStore: BlobStore {
     public func collectGarbage(uploadsBefore: Date) async throws -> Int {
         try await transaction { db in
             try db.cachedStatement(sql: "DELETE FROM blob_uploads WHERE created_at < ?").execute(arguments: [uploadsBefore.micros])
-            let dead = try String.fetchAll(db.cachedStatement(sql: """
-                SELECT sha256 FROM blobs b
+            let dead = try Row.fetchAll(db.cachedStatement(sql: """
+                SELECT sha256, data IS NULL FROM blobs b
                 WHERE NOT EXISTS (SELECT 1 FROM blob_uploads u WHERE u.sha256 = b.sha256)
                   AND NOT EXISTS (SELECT 1 FROM task_blobs t WHERE t.sha256 = b.sha256)
                 """))
             let delete = try db.cachedStatement(sql: "DELETE FROM blobs WHERE sha256 = ?")
-            for sha256 in dead {
+            for row in dead {
+                let sha256: String = row[0]
                 try delete.execute(arguments: [sha256])
-                self.blobFiles.remove(sha256)
+                if row[1] as Bool { self.blobFiles.remove(sha256) }
             }
             return dead.count
         }

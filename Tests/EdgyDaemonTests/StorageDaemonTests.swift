@@ -75,10 +75,11 @@ struct StorageDaemonTests {
         // A short lease makes the janitor (and its garbage collection) run every second.
         let daemon = try DaemonProcess(environment: ["EDGY_LEASE_S": "2"])
         defer { daemon.stop() }
-        let program = "import os; os.makedirs('out', exist_ok=True); open('out/same.txt', 'w').write('identical bytes\\n')"
+        // Large enough to be a file of the blob directory (small blobs live in the database).
+        let program = "import os; os.makedirs('out', exist_ok=True); open('out/same.txt', 'w').write('identical bytes\\n' * 10000)"
         let first = try Self.submit(daemon, ["policy": "python", "input": program])
         let second = try Self.submit(daemon, ["policy": "python", "input": program])
-        let digest = Self.sha256(Array("identical bytes\n".utf8))
+        let digest = Self.sha256(Array(String(repeating: "identical bytes\n", count: 10000).utf8))
         #expect(Self.blobFiles(daemon).filter { $0 == digest }.count == 1)
         for task in [first, second] {
             let id = try #require(task["id"] as? String)
@@ -147,13 +148,16 @@ struct StorageDaemonTests {
     @Test func aBlobCorruptedOnDiskIsRefused() async throws {
         let daemon = try DaemonProcess()
         defer { daemon.stop() }
-        let bytes = Array("precious input\n".utf8)
+        // Large enough to be a file of the blob directory (small blobs live in the database).
+        let bytes = Array(String(repeating: "precious input\n", count: 10000).utf8)
         let (status, body) = try await daemon.request("POST", "/v1/blobs", body: Data(bytes), contentType: "application/octet-stream")
         #expect(status == 201)
         let blob = try #require(DaemonTests.json(body)["blob"] as? String)
         let hex = String(blob.dropFirst(7))
         let file = "\(daemon.stateDirectory)/blobs/\(hex.prefix(2))/\(hex.dropFirst(2).prefix(2))/\(hex)"
-        try Data("tampered input\n".utf8).write(to: URL(fileURLWithPath: file))
+        var tampered = bytes
+        tampered[7] = UInt8(ascii: "X")
+        try Data(tampered).write(to: URL(fileURLWithPath: file))
         let (refused, error) = try await daemon.request("GET", "/v1/blobs/\(blob)")
         #expect(refused == 500)
         #expect(DaemonTests.json(DaemonTests.json(error)["error"])["code"] as? String == "blob_corrupted")

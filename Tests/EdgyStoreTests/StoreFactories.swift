@@ -6,6 +6,7 @@ import EdgyStorePostgres
 import EdgyStoreSQLite
 import EdgyTestSupport
 import Foundation
+import GRDB
 import Testing
 
 /// A store under test, and what to do when the test is done with it.
@@ -37,11 +38,18 @@ struct StoreFactory: Sendable, CustomTestStringConvertible {
         let directory = TemporaryDirectory()
         let store = try SQLiteTaskStore(path: directory.path + "/edgy.sqlite")
         return OpenedStore(tasks: store, tokens: store, close: { directory.remove() }, corruptBlob: { sha256 in
-            // The file on disk, one byte flipped.
+            // A large blob's file on disk, or a small one's row: one byte flipped.
             let path = "\(directory.path)/blobs/\(sha256.prefix(2))/\(sha256.dropFirst(2).prefix(2))/\(sha256)"
-            var bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
-            bytes[0] ^= 0xff
-            try Data(bytes).write(to: URL(fileURLWithPath: path))
+            if FileManager.default.fileExists(atPath: path) {
+                var bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
+                bytes[0] ^= 0xff
+                try Data(bytes).write(to: URL(fileURLWithPath: path))
+            } else {
+                let database = try DatabaseQueue(path: directory.path + "/edgy.sqlite")
+                try await database.write { db in
+                    try db.execute(sql: "UPDATE blobs SET data = CAST('damaged' AS BLOB) WHERE sha256 = ?", arguments: [sha256])
+                }
+            }
         })
     }
 

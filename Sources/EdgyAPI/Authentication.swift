@@ -104,8 +104,8 @@ struct BearerAuthMiddleware: RouterMiddleware {
     }
 }
 
-/// The requests the audit log records beyond authentication failures: writes of tasks, tokens and
-/// policies, and reads of the audit log itself. Reads of tasks and policies are not recorded.
+/// The requests the audit log records beyond authentication failures: writes of tasks, blobs,
+/// tokens and policies, and reads of the audit log itself. Reads of tasks and policies are not recorded.
 struct AuditedAction: Equatable {
     var name: String
     var taskID: UUID?
@@ -128,6 +128,8 @@ struct AuditedAction: Equatable {
         case (.delete, 3) where parts[0...1] == ["v1", "tokens"]: name = "token.revoke"; tokenID = UUID(uuidString: parts[2])
         case (.post, 3) where parts == ["v1", "policies", "reload"]: name = "policy.reload"
         case (.get, 2) where parts == ["v1", "audit"]: name = "audit.read"
+        case (.post, 2) where parts == ["v1", "blobs"]: name = "blob.upload"
+        case (.delete, 3) where parts[0...1] == ["v1", "blobs"]: name = "blob.delete"
         default: return nil
         }
     }

@@ -168,10 +168,10 @@ public enum OpenAPIDocument {
     },
     "/v1/blobs": {
       "post": {"operationId": "uploadBlob", "summary": "Store the body as a blob of this tenant; answers its name (sha256:…) for a task's files",
-        "description": "Any bytes, up to the server's max_blob_mib (64 MiB by default; 413 beyond). Idempotent: the same bytes give the same name, 201 the first time this tenant uploads them and 200 after. Counted once against the tenant's byte quota (429 quota_exceeded). Kept until deleted, or older than the retention period and used by no task.",
-        "requestBody": {"required": true, "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}},
+        "description": "Any bytes but none (400), up to the server's max_blob_mib (64 MiB by default; 413 beyond). Idempotent: the same bytes give the same name, 201 the first time this tenant uploads them and 200 after. Counted once against the tenant's byte quota (429 quota_exceeded). Kept until deleted, or older than the retention period and used by no task.",
+        "requestBody": {"required": true, "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary", "minLength": 1}}}},
         "responses": {"200": {"$ref": "#/components/responses/Blob"}, "201": {"$ref": "#/components/responses/Blob"},
-          "413": {"$ref": "#/components/responses/Error"}, "501": {"$ref": "#/components/responses/Error"},
+          "400": {"$ref": "#/components/responses/Error"}, "413": {"$ref": "#/components/responses/Error"}, "501": {"$ref": "#/components/responses/Error"},
           "401": {"$ref": "#/components/responses/Unauthorized"}, "429": {"$ref": "#/components/responses/TooManyRequests"}, "403": {"$ref": "#/components/responses/Error"}}}
     },
     "/v1/blobs/{digest}": {
@@ -227,9 +227,9 @@ public enum OpenAPIDocument {
     },
     "/v1/audit": {
       "get": {"operationId": "listAudit", "summary": "The newest audit entries (admin), oldest first",
-        "description": "Every authentication failure and every task create/cancel/delete, token and policy action, with its result. Never a token.",
+        "description": "Every authentication failure and every task create/cancel/delete, blob upload/delete, token and policy action, with its result. Never a token.",
         "parameters": [
-          {"name": "action", "in": "query", "schema": {"type": "string", "examples": ["auth", "task.create", "task.cancel", "task.delete", "token.create", "token.list", "token.revoke", "policy.reload", "audit.read"]}},
+          {"name": "action", "in": "query", "schema": {"type": "string", "examples": ["auth", "task.create", "task.cancel", "task.delete", "token.create", "token.list", "token.revoke", "policy.reload", "audit.read", "blob.upload", "blob.delete"]}},
           {"name": "tenant", "in": "query", "schema": {"type": "string"}},
           {"name": "since", "in": "query", "description": "ISO 8601 time", "schema": {"type": "string", "format": "date-time"}},
           {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 10000, "default": 100}}],

@@ -62,6 +62,9 @@ struct StorageController: Sendable {
         } catch let error as HTTPError where error.status == .contentTooLarge {
             throw APIError.tooLarge("a blob may be at most \(limit) bytes")
         }
+        guard !bytes.isEmpty else {
+            throw APIError.badRequest("the body is empty: send the blob's bytes (an empty file needs no blob: give it content \"\")")
+        }
         let sha256 = BlobDigest.sha256Hex(bytes)
         let quota = service.config.tenantQuotas.quota(for: principal.tenant)
         let stored: (blob: StoredBlob, created: Bool)
@@ -79,7 +82,9 @@ struct StorageController: Sendable {
     private func tenantBlob(_ context: EdgyRequestContext) async throws -> (any BlobStore, StoredBlob) {
         let principal = try context.requirePrincipal()
         let blobs = try store()
-        let text = try context.parameters.require("digest")
+        // `sha256:…` arrives as written or with its colon percent-encoded.
+        let raw = try context.parameters.require("digest")
+        let text = raw.removingPercentEncoding ?? raw
         guard let sha256 = BlobDigest.parse(text) else {
             throw APIError.badRequest("a blob is named sha256: and 64 lower-case hexadecimal digits", field: "digest")
         }
@@ -162,7 +167,7 @@ struct StorageController: Sendable {
 
     @Sendable func file(_ request: Request, context: EdgyRequestContext) async throws -> Response {
         let task = try await service.task(try context.parameters.require("id"), principal: try context.requirePrincipal())
-        let path = context.parameters.getCatchAll().joined(separator: "/")
+        let path = context.parameters.getCatchAll().map { $0.removingPercentEncoding ?? String($0) }.joined(separator: "/")
         guard let (_, outputs) = Self.collected(task), let file = outputs.files.first(where: { $0.path == path }) else {
             throw APIError(.notFound, code: "file_not_found", "task \(task.id.uuidString.lowercased()) has no collected file \(path)")
         }

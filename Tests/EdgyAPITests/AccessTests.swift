@@ -355,7 +355,8 @@ import Testing
         ("POST", "/v1/tokens", "token.create"), ("GET", "/v1/tokens", "token.list"),
         ("DELETE", "/v1/tokens/0B6E7C36-0A44-4F30-8F0B-2C5A4A2B9D01", "token.revoke"),
         ("POST", "/v1/policies/reload", "policy.reload"), ("GET", "/v1/audit", "audit.read"),
-        ("GET", "/v1/tasks", ""), ("GET", "/v1/tasks/x", ""), ("GET", "/v1/policies", ""), ("GET", "/x", ""),
+        ("POST", "/v1/blobs", "blob.upload"), ("DELETE", "/v1/blobs/sha256:00", "blob.delete"), ("GET", "/v1/blobs/sha256:00", ""),
+        ("GET", "/v1/tasks/x/files/out/a.txt", ""), ("GET", "/v1/tasks", ""), ("GET", "/v1/tasks/x", ""), ("GET", "/v1/policies", ""), ("GET", "/x", ""),
     ])
     func auditedActions(method: String, path: String, action: String) {
         let audited = AuditedAction(method: HTTPRequest.Method(method)!, path: path)

@@ -49,15 +49,16 @@ struct OutputCollector {
             return
         }
         defer { closedir(stream) }
-        var names: [String] = []
+        var names: [(name: String, utf8: Bool)] = []
         while let entry = readdir(stream) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw -> (String, Bool) in
+                let bytes = raw.prefix { $0 != 0 }
+                return (String(decoding: bytes, as: UTF8.self), String(validating: bytes, as: UTF8.self) != nil)
             }
-            if name != "." && name != ".." { names.append(name) }
+            if name.0 != "." && name.0 != ".." { names.append(name) }
         }
         // Sorted, so the same tree collects the same files under the same caps.
-        for name in names.sorted() {
+        for (name, utf8) in names.sorted(by: { $0.name < $1.name }) {
             if outOfTime { return }
             let segments = path + [Substring(name)]
             let relative = segments.joined(separator: "/")
@@ -65,6 +66,11 @@ struct OutputCollector {
                 outOfTime = true
                 report.omit(relative, .time)
                 return
+            }
+            // A name that is not UTF-8 cannot be listed or asked for exactly: reported, not read.
+            guard utf8 else {
+                if selection.selects(segments) || selection.reachesBelow(segments) { report.omit(relative, .unreadable) }
+                continue
             }
             var info = stat()
             guard fstatat(dirfd(stream), name, &info, AT_SYMLINK_NOFOLLOW) == 0 else { continue }

@@ -30,7 +30,7 @@ public struct OutputsReport: Sendable, Hashable, Codable {
             case maxBytes = "max_bytes"
             /// The collection ran out of `time_ms`.
             case time
-            /// Could not be read (`detail` says why).
+            /// Could not be read, or its name is not UTF-8 (so it could not be listed exactly).
             case unreadable
         }
 

@@ -54,6 +54,9 @@ public struct APIConfiguration: Sendable {
     public var authFailureWindow: Duration = .seconds(60)
     /// Bytes of one blob (`POST /v1/blobs`), and of a task's files by reference together.
     public var maxBlobBytes: Int = 64 << 20
+    /// Blob uploads read at once (each holds up to `maxBlobBytes`); others wait up to
+    /// `decodeWaitLimit`, then get 503 with `Retry-After`.
+    public var maxConcurrentBlobUploads: Int = 2
 
     public init(
         maxQueued: Int = 10_000,

@@ -55,6 +55,12 @@ struct StorageController: Sendable {
         if let length = request.headers[.contentLength].flatMap(Int.init), length > limit {
             throw APIError.tooLarge("a blob may be at most \(limit) bytes")
         }
+        // A permit per upload in progress, so all of them together hold a known amount of memory.
+        guard await service.blobGate.acquire(wait: service.config.decodeWaitLimit) else {
+            throw APIError(.serviceUnavailable, code: "busy", "too many blob uploads are in progress; retry shortly",
+                           headers: [.retryAfter: String(service.config.retryAfterSeconds)])
+        }
+        defer { service.blobGate.release() }
         // Streamed in, hashed as a whole once it is in: the body never exceeds `limit` in memory.
         let bytes: [UInt8]
         do {

@@ -12,11 +12,14 @@ struct TaskService: Sendable {
     let config: APIConfiguration
     /// Shared by every route that decodes a create-task body.
     let uploadGate: UploadGate
+    /// Bounds the memory blob uploads hold: `maxConcurrentBlobUploads` × `maxBlobBytes`.
+    let blobGate: UploadGate
 
     init(deps: APIDependencies, config: APIConfiguration) {
         self.deps = deps
         self.config = config
         self.uploadGate = UploadGate(permits: config.maxConcurrentDecodes)
+        self.blobGate = UploadGate(permits: config.maxConcurrentBlobUploads)
     }
 
     /// Reads a create-task body into a draft, holding an upload-gate permit while it decodes.

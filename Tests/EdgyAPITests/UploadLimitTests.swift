@@ -1,5 +1,7 @@
 import EdgyTestSupport
 import Foundation
+import Glibc
+import NIOCore
 import HTTPTypes
 import HummingbirdTesting
 import Testing
@@ -84,6 +86,55 @@ import Testing
         } throws: { error in
             guard let error = error as? APIError else { return false }
             return error.status == .serviceUnavailable && error.headers[.retryAfter] == "7"
+        }
+    }
+}
+
+/// Blob uploads hold their whole body (up to `maxBlobBytes`) in memory, so only so many are read at
+/// once: a client that trickles a body holds its turn, and the next upload is told to come back.
+@Suite struct BlobUploadGateTests {
+    @Test func aTrickledUploadHoldsItsTurnAndTheNextIsAnswered503() async throws {
+        var config = APIConfiguration(decodeWaitLimit: .milliseconds(100))
+        config.maxConcurrentBlobUploads = 1
+        let harness = try await Harness(config: config)
+        try await harness.test(.live) { client in
+            let port = try #require(client.port)
+            // A raw connection that sends its headers and half its body, then waits.
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            defer { close(fd) }
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = UInt16(port).bigEndian
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            let connected = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            #expect(connected == 0)
+            let head = "POST /v1/blobs HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(Harness.submitter)\r\nContent-Length: 1000\r\n\r\n"
+            let partial = Array(head.utf8) + [UInt8](repeating: 1, count: 500)
+            #expect(partial.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) } == partial.count)
+            // Give the server a moment to take the first upload's turn.
+            var answered: HTTPResponse.Status = .ok
+            for _ in 0..<50 {
+                let response = try await client.execute(
+                    uri: "/v1/blobs", method: .post, headers: headers(Harness.submitter), body: ByteBuffer(string: "second"))
+                answered = response.status
+                if answered == .serviceUnavailable {
+                    #expect(response.headers[.retryAfter] != nil)
+                    #expect(try response.error.code == "busy")
+                    break
+                }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            #expect(answered == .serviceUnavailable)
+            // The first upload finishes and frees its turn: the next one is stored.
+            let rest = [UInt8](repeating: 1, count: 500)
+            #expect(rest.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) } == rest.count)
+            var reply = [UInt8](repeating: 0, count: 4096)
+            let n = read(fd, &reply, reply.count)
+            #expect(String(decoding: reply.prefix(max(n, 0)), as: UTF8.self).hasPrefix("HTTP/1.1 201"))
+            let after = try await client.execute(uri: "/v1/blobs", method: .post, headers: headers(Harness.submitter), body: ByteBuffer(string: "third"))
+            #expect(after.status == .created)
         }
     }
 }

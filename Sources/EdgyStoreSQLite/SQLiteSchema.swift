@@ -127,15 +127,16 @@ enum SQLiteSchema {
                     sha256 TEXT NOT NULL REFERENCES blobs(sha256),
                     created_at INTEGER NOT NULL,
                     PRIMARY KEY (tenant, sha256)
-                );
+                ) WITHOUT ROWID;
                 CREATE INDEX blob_uploads_by_sha ON blob_uploads (sha256);
                 CREATE INDEX blob_uploads_by_created ON blob_uploads (created_at);
+                -- WITHOUT ROWID: small rows found by their key, one B-tree fewer to write per reference.
                 CREATE TABLE task_blobs (
                     task_id TEXT NOT NULL REFERENCES tasks(id) ON DELETE CASCADE,
                     sha256 TEXT NOT NULL REFERENCES blobs(sha256),
                     tenant TEXT NOT NULL,
                     PRIMARY KEY (task_id, sha256)
-                );
+                ) WITHOUT ROWID;
                 CREATE INDEX task_blobs_by_sha ON task_blobs (sha256);
                 CREATE INDEX task_blobs_by_tenant ON task_blobs (tenant, sha256);
                 """)

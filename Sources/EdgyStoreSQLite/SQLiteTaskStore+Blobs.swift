@@ -117,21 +117,43 @@ extension SQLiteTaskStore: BlobStore {
         let stagedNow = staged
         do {
             try await transaction { db in
+                var small: [(String, [UInt8])] = []
                 for (sha256, bytes) in contents {
-                    if stagedNow[sha256] == nil, bytes.count > Self.inlineBlobBytes, !self.blobFiles.exists(sha256) {
+                    guard bytes.count > Self.inlineBlobBytes else {
+                        small.append((sha256, bytes))
+                        continue
+                    }
+                    if stagedNow[sha256] == nil, !self.blobFiles.exists(sha256) {
                         // Collected meanwhile: write it again, here (rare).
                         try self.blobFiles.commit(try self.blobFiles.stage(bytes, sync: false), as: sha256, sync: false)
                     }
                     try self.ensureBlob(db, sha256, bytes, staged: stagedNow[sha256], now: now.micros, sync: false)
                 }
+                // Many rows per statement: an attempt's hundred small files are a few statements.
+                try Self.insertRows(db, "INSERT OR IGNORE INTO blobs (sha256, size, created_at, data) VALUES", columns: 4, small.map {
+                    [$0.0, $0.1.count, now.micros, Data($0.1)] as [(any DatabaseValueConvertible)?]
+                })
                 // A task deleted meanwhile refers to nothing; its blobs are garbage.
                 guard try Int.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM tasks WHERE id = ?"), arguments: [taskID.uuidString]) != nil else { return }
-                let refer = try db.cachedStatement(sql: "INSERT OR IGNORE INTO task_blobs (task_id, sha256, tenant) VALUES (?, ?, ?)")
-                for sha256 in contents.keys { try refer.execute(arguments: [taskID.uuidString, sha256, tenant]) }
+                try Self.insertRows(db, "INSERT OR IGNORE INTO task_blobs (task_id, sha256, tenant) VALUES", columns: 3, contents.keys.map {
+                    [taskID.uuidString, $0, tenant] as [(any DatabaseValueConvertible)?]
+                })
             }
         } catch {
             for file in stagedNow.values { blobFiles.discard(file) }
             throw error
+        }
+    }
+
+    /// `prefix (?, …), (?, …)…`: up to 100 rows a statement (well under SQLite's 32,766 variables).
+    static func insertRows(_ db: Database, _ prefix: String, columns: Int, _ rows: [[(any DatabaseValueConvertible)?]]) throws {
+        let placeholder = "(" + Array(repeating: "?", count: columns).joined(separator: ", ") + ")"
+        var start = 0
+        while start < rows.count {
+            let chunk = rows[start..<min(start + 100, rows.count)]
+            let sql = prefix + " " + Array(repeating: placeholder, count: chunk.count).joined(separator: ", ")
+            try db.cachedStatement(sql: sql).execute(arguments: StatementArguments(chunk.flatMap { $0 }))
+            start += chunk.count
         }
     }
 

@@ -3,10 +3,10 @@ import EdgyStore
 import Foundation
 import Glibc
 
-/// Blob bytes in a directory: `ab/cd/abcd…` (sha256 hex, two fan-out levels so no directory
-/// grows past 65,536 entries). A blob is written to `.tmp`, fsynced, renamed into place and its
-/// directory fsynced: a crash leaves the whole blob or none of it. Files are 0600 under a 0700
-/// directory: only edgyd reads them. Reads check the bytes against the name.
+/// Large blobs' bytes in a directory: `ab/cd/abcd…` (sha256 hex, two fan-out levels so no directory
+/// grows past 65,536 entries). A blob is written to `.tmp` and renamed into place (fsynced, with its
+/// directory, for uploads): a crash leaves the whole blob or none of it. Files are 0600 under a
+/// 0700 directory: only edgyd reads them. Reads check the bytes against the name.
 struct BlobDirectory: Sendable {
     let path: String
 
@@ -95,10 +95,15 @@ struct BlobDirectory: Sendable {
 
     func remove(_ sha256: String) { unlink(file(sha256).file) }
 
-    /// Staged files left by a crash between staging and commit.
-    func removeStaged() {
+    /// Staged files left by a crash between staging and commit. Only old ones: another process
+    /// on the same database (the `edgy` CLI beside edgyd) may be staging right now.
+    func removeStaged(olderThan age: TimeInterval = 3600) {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: path + "/.tmp") else { return }
-        for name in names { unlink("\(path)/.tmp/\(name)") }
+        let cutoff = Date().addingTimeInterval(-age).timeIntervalSince1970
+        for name in names {
+            var info = stat()
+            let file = "\(path)/.tmp/\(name)"
+            if lstat(file, &info) == 0, Double(info.st_mtim.tv_sec) < cutoff { unlink(file) }
+        }
     }
 }
-

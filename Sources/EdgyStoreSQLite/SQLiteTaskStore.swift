@@ -26,6 +26,7 @@ public final class SQLiteTaskStore: TaskStore, TokenStore, Sendable {
     /// live in `blobDirectory` (default: `blobs` beside the database).
     public init(path: String, blobDirectory: String? = nil) throws {
         blobFiles = try BlobDirectory(path: blobDirectory ?? URL(fileURLWithPath: path).deletingLastPathComponent().path + "/blobs")
+        blobFiles.removeStaged()
         var config = Configuration()
         config.label = "edgy-store"
         config.busyMode = .timeout(10)

@@ -131,15 +131,19 @@ public final class WorkerPool: Service, Sendable {
                 await wake.wait(since: generation, upTo: configuration.idlePollInterval)
                 continue
             }
+            // Listen for a cancel before anything can await: a cancel request that arrives while the
+            // attempt is still being prepared is then waiting for the heartbeat, not lost until the
+            // next lease renewal.
+            let interruptions = notifier.changes(of: claimed.task.id, only: [.cancelRequested, .ended])
             notifier.changed(claimed.task.id, .running)
             running.add(1, ordering: .relaxed)
-            await runAttempt(claimed, stopClaiming: stopClaiming)
+            await runAttempt(claimed, interruptions: interruptions, stopClaiming: stopClaiming)
             running.subtract(1, ordering: .relaxed)
         }
     }
 
 
-    private func runAttempt(_ claimed: ClaimedTask, stopClaiming: StopFlag) async {
+    private func runAttempt(_ claimed: ClaimedTask, interruptions: AsyncStream<UUID>, stopClaiming: StopFlag) async {
         let task = claimed.task
         let metadata: Logger.Metadata = ["task": "\(task.id)", "attempt": "\(claimed.attempt)", "policy": "\(task.spec.policy)"]
         let started = ContinuousClock.now
@@ -198,7 +202,8 @@ public final class WorkerPool: Service, Sendable {
                 }
             }
             group.addTask { [self] in
-                await heartbeat(task.id, attempt: claimed.attempt, interruption: interruption, stopClaiming: stopClaiming)
+                await heartbeat(
+                    task.id, attempt: claimed.attempt, changes: interruptions, interruption: interruption, stopClaiming: stopClaiming)
                 return nil
             }
             var finished: AttemptReport?
@@ -238,13 +243,15 @@ public final class WorkerPool: Service, Sendable {
 
     /// Renews the lease until cancelled; on a cancel request, a lost lease or the end of the
     /// shutdown grace period it records why and returns, which kills the jail.
-    private func heartbeat(_ taskID: UUID, attempt: Int, interruption: InterruptionCell, stopClaiming: StopFlag) async {
+    private func heartbeat(
+        _ taskID: UUID, attempt: Int, changes: AsyncStream<UUID>, interruption: InterruptionCell, stopClaiming: StopFlag
+    ) async {
         let changed = WakeSignal()
         await withTaskGroup(of: Void.self) { group in
             // A cancel request (or the task's deletion) shows up as a change of this task; its own
             // output does not need a lease renewal.
-            group.addTask { [notifier] in
-                for await _ in notifier.changes(of: taskID, only: [.cancelRequested, .ended]) { changed.signal() }
+            group.addTask {
+                for await _ in changes { changed.signal() }
             }
             group.addTask { [self] in
                 await renewLoop(taskID, attempt: attempt, interruption: interruption, stopClaiming: stopClaiming, changed: changed)
@@ -259,7 +266,8 @@ public final class WorkerPool: Service, Sendable {
     ) async {
         var shutdownDeadline: ContinuousClock.Instant?
         var nextRenewal = ContinuousClock.now + configuration.heartbeatInterval
-        var generation = changed.generation
+        // From the fresh signal's first generation: a change noticed before this loop began counts.
+        var generation: UInt64 = 0
         while !Task.isCancelled {
             if stopClaiming.isSet {
                 let deadline = shutdownDeadline ?? ContinuousClock.now + configuration.shutdownGracePeriod

@@ -31,8 +31,8 @@ struct WorkerPoolLogicTests {
     static func scaled(_ duration: Duration) -> Duration { duration * TestSupport.timeScale }
 
     /// How soon a cancel or a lost lease ends an attempt. The task's change notice wakes the
-    /// heartbeat at once; a notice sent before the heartbeat subscribed is missed, and the next
-    /// renewal (every 200 ms here) finds the change. The bound is loose for loaded hosts.
+    /// heartbeat at once (the worker listens from the moment it claims the task); a lost lease is
+    /// found at the next renewal (every 200 ms here). The bound is loose for loaded hosts.
     static let promptly = Duration.seconds(10)
 
     @Test func runsATaskToSuccessWithTheRunnersOutput() async throws {
@@ -168,6 +168,24 @@ struct WorkerPoolLogicTests {
             #expect(task.status == .cancelled)
             #expect(task.attempts.map(\.outcome) == [.cancelled])
             #expect(runner.attempts.map(\.ending) == [.cancelled])
+        }
+    }
+
+    /// A cancel sent the moment the task is claimed, before its jail starts, must not wait for a
+    /// lease renewal: renewals are an hour apart here.
+    @Test func aCancelRightAfterTheClaimIsNotLost() async throws {
+        let runner = FakeJailRunner(script: [.hang])
+        let harness = try Harness(policies: [Self.policy()], runner: runner) { $0.heartbeatInterval = .seconds(3600) }
+        try await harness.withRunningPool {
+            let claims = harness.notifier.changes(of: nil, only: [.running])
+            let id = try await harness.submit(Self.task("a"))
+            for await claimed in claims where claimed == id { break }
+            let asked = ContinuousClock.now
+            _ = try await harness.store.requestCancel(id: id, now: Date())
+            harness.notifier.changed(id, .cancelRequested)
+            let task = try await harness.finished(id)
+            #expect(ContinuousClock.now - asked < Self.scaled(Self.promptly))
+            #expect(task.status == .cancelled)
         }
     }
 

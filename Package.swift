@@ -75,6 +75,8 @@ let package = Package(
         // Checks of tasks' dependency manifests (requirements.txt, package.json): no server code,
         // so its fuzzer builds fast.
         .target(name: "EdgyManifest", swiftSettings: strict),
+        // Grading a case: comparators, a linear-time regex, verdicts.
+        .target(name: "EdgyJudge", dependencies: ["EdgyModel"], swiftSettings: strict),
         // The resolver's decoder of jails' DNS queries: no server code, so its fuzzer builds fast.
         .target(name: "EdgyDNS", swiftSettings: strict),
         // Egress jails' host side: veth pairs, nftables rules, the pinning resolver.
@@ -129,7 +131,7 @@ let package = Package(
         .target(
             name: "EdgyQueue",
             dependencies: [
-                "EdgyStore", "EdgyModel", "EdgyJail", "EdgyLayers", "EdgyPolicy",
+                "EdgyStore", "EdgyModel", "EdgyJail", "EdgyJudge", "EdgyLayers", "EdgyPolicy",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -139,7 +141,7 @@ let package = Package(
         .target(
             name: "EdgyAPI",
             dependencies: [
-                "EdgyStore", "EdgyModel", "EdgyAuth", "EdgyPolicy", "EdgyUpload", "EdgyTaskJSON", "EdgyManifest",
+                "EdgyStore", "EdgyModel", "EdgyAuth", "EdgyPolicy", "EdgyUpload", "EdgyTaskJSON", "EdgyManifest", "EdgyJudge",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -190,6 +192,7 @@ let package = Package(
         .target(name: "EdgyTestSupport", dependencies: ["EdgyModel", "EdgyJail", "EdgyPolicy", "EdgyCgroup", "EdgyQueue", "CEdgyZlib"], path: "Tests/EdgyTestSupport", swiftSettings: strict),
         .testTarget(name: "EdgyPolicyTests", dependencies: ["EdgyPolicy"], swiftSettings: strict),
         .testTarget(name: "EdgyManifestTests", dependencies: ["EdgyManifest"], swiftSettings: strict),
+        .testTarget(name: "EdgyJudgeTests", dependencies: ["EdgyJudge", "EdgyModel"], swiftSettings: strict),
         .testTarget(
             name: "EdgyLayersTests",
             dependencies: [
@@ -252,6 +255,7 @@ var fuzzTargets: [Target] {
         ("fuzz-dns", ["EdgyDNS"]),
         ("fuzz-manifest", ["EdgyManifest"]),
         ("fuzz-storage", ["EdgyUpload", "EdgyPolicy", "EdgyModel"]),
+        ("fuzz-judge", ["EdgyJudge", "EdgyModel"]),
     ]
     return targets.map { name, dependencies in
         .executableTarget(name: name, dependencies: ["EdgyFuzzSupport"] + dependencies, path: "Tests/Fuzz/Targets/\(name)", swiftSettings: strict)

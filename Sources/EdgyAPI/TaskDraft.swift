@@ -3,6 +3,7 @@ import EdgyManifest
 import EdgyModel
 import EdgyPolicy
 import EdgyStore
+import EdgyTaskJSON
 import EdgyUpload
 import Foundation
 
@@ -34,6 +35,8 @@ struct TaskDraft: Sendable {
     var entryFile: String?
     /// Output patterns, a subset of the policy's.
     var outputs: [String]?
+    /// A multi-step task's steps, as sent.
+    var steps: [StepBody]?
 
     /// The validated spec.
     /// - Throws: `APIError`: 400 bad field, 403 policy not allowed, 404 unknown policy, 413 too large,
@@ -48,6 +51,7 @@ struct TaskDraft: Sendable {
         try checkCommand(policy: policy, policyName: policyName, files: files)
         try checkEnvironment(policy: policy, policyName: policyName)
         try checkOutputs(policy: policy, policyName: policyName)
+        let steps = try checkSteps(policy: policy, policyName: policyName, files: files)
         do {
             _ = try policy.limits.applying(limits)
         } catch {
@@ -59,10 +63,10 @@ struct TaskDraft: Sendable {
             throw APIError.unprocessable("max_attempts_not_allowed", "policy \(policyName) allows at most \(policy.retry.maxAttempts) attempts", field: "max_attempts")
         }
         let stdin = self.stdin ?? []
-        try checkSize(files: files.files, stdin: stdin, config: config)
+        try checkSize(files: files.files, stdin: stdin, steps: steps ?? [], config: config)
         return TaskSpec(
             name: name, policy: policyName, files: files.files, command: command, stdin: stdin, env: env,
-            limits: limits, maxAttempts: maxAttempts, outputs: outputs)
+            limits: limits, maxAttempts: maxAttempts, outputs: outputs, steps: steps)
     }
 
     /// The task's files in order, each path once, with the field that brought it.
@@ -184,17 +188,30 @@ struct TaskDraft: Sendable {
     }
 
     /// A task's own command where the policy allows one; else the policy's, with its entry file.
+    /// A multi-step task's steps carry the commands instead.
     private func checkCommand(policy: Policy, policyName: String, files: TaskFileSet) throws(APIError) {
+        guard steps == nil else { return }
         if let command {
-            guard policy.run.allowCommandOverride else {
-                throw APIError.unprocessable("command_override_not_allowed", "policy \(policyName) does not allow a task's own command", field: "command")
-            }
-            guard !command.isEmpty, command.count <= 4096 else { throw APIError.badRequest("command must be a non-empty array of strings", field: "command") }
-            for (i, arg) in command.enumerated() where arg.contains("\0") || (i == 0 && arg.isEmpty) {
-                throw APIError.badRequest("command arguments must not contain NUL and the program must not be empty", field: "command[\(i)]")
-            }
-        } else if policy.run.command.isEmpty {
-            throw APIError.unprocessable("command_required", "policy \(policyName) has no command; the task must give one", field: "command")
+            try Self.checkCommandOverride(command, policy: policy, policyName: policyName, field: "command")
+        } else {
+            try Self.checkPolicyCommand(policy: policy, policyName: policyName, files: files, field: "command")
+        }
+    }
+
+    static func checkCommandOverride(_ command: [String], policy: Policy, policyName: String, field: String) throws(APIError) {
+        guard policy.run.allowCommandOverride else {
+            throw APIError.unprocessable("command_override_not_allowed", "policy \(policyName) does not allow a task's own command", field: field)
+        }
+        guard !command.isEmpty, command.count <= 4096 else { throw APIError.badRequest("command must be a non-empty array of strings", field: field) }
+        for (i, arg) in command.enumerated() where arg.contains("\0") || (i == 0 && arg.isEmpty) {
+            throw APIError.badRequest("command arguments must not contain NUL and the program must not be empty", field: "\(field)[\(i)]")
+        }
+    }
+
+    /// The policy's command, which needs the entry file if it names one.
+    static func checkPolicyCommand(policy: Policy, policyName: String, files: TaskFileSet, field: String) throws(APIError) {
+        if policy.run.command.isEmpty {
+            throw APIError.unprocessable("command_required", "policy \(policyName) has no command; the task must give one", field: field)
         } else if policy.run.command.contains(where: { $0.contains("{entry}") }), let entry = policy.run.entry, !files.contains(entry) {
             throw APIError.unprocessable("entry_missing", "policy \(policyName) runs \(entry); give input or a file named \(entry)", field: "input")
         }
@@ -212,14 +229,14 @@ struct TaskDraft: Sendable {
         }
     }
 
-    /// At most `maxFilesPerTask` files and `maxTaskBytes` of files and stdin together.
-    private func checkSize(files: [TaskFile], stdin: [UInt8], config: APIConfiguration) throws(APIError) {
+    /// At most `maxFilesPerTask` files and `maxTaskBytes` of files, stdin and cases together.
+    private func checkSize(files: [TaskFile], stdin: [UInt8], steps: [StepSpec], config: APIConfiguration) throws(APIError) {
         guard files.count <= config.maxFilesPerTask else {
             throw APIError.tooLarge("a task may have at most \(config.maxFilesPerTask) files", field: "files")
         }
-        let bytes = files.reduce(stdin.count) { $0 + $1.contents.count }
+        let bytes = files.reduce(stdin.count) { $0 + $1.contents.count } + steps.reduce(0) { $0 + $1.storedBytes }
         guard bytes <= config.maxTaskBytes else {
-            throw APIError.tooLarge("a task's files and stdin may be at most \(config.maxTaskBytes) bytes (these are \(bytes))", field: "files")
+            throw APIError.tooLarge("a task's files, stdin and cases may be at most \(config.maxTaskBytes) bytes (these are \(bytes))", field: "files")
         }
     }
 

@@ -72,6 +72,7 @@ enum TaskRequestDecoding {
             draft.stdin = Array(data)
         }
         draft.outputs = body.outputs
+        draft.steps = body.steps
         for (i, file) in (body.files ?? []).enumerated() {
             if let blob = file.blob {
                 draft.files.append(.init(path: file.path, contents: [], mode: file.mode, field: "files[\(i)]", blob: blob))

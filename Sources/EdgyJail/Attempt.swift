@@ -48,7 +48,7 @@ struct Attempt {
         // here (paying the cgroup mkdirs, on v1 the attach, and every mount).
         var shape = JailShape(policy: request.policy, cgroups: supervisor.cgroups != nil, filesystem: plans.filesystem)
         shape.extraMountSources = request.extraMounts.map(\.source)
-        if request.policy.outputs.enabled { shape.outputsWorkdir = request.policy.run.workdir }
+        if request.readsWorkdir { shape.outputsWorkdir = request.policy.run.workdir }
         let pool = supervisor.pool
         let jail: ParkedJail
         switch acquire(shape) {
@@ -102,6 +102,9 @@ struct Attempt {
             } else {
                 report.outputs = OutputsReport(error: "the working directory was not held open, so no file was collected")
             }
+        }
+        if request.keepsWorkspace && finished.workdirFD >= 0 {
+            report.workspace = OutputCollector.workspace(workdir: finished.workdirFD, limits: request.policy.limits)
         }
         report.exitCode = facts.exitCode
         report.signal = facts.signal

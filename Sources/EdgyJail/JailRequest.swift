@@ -18,6 +18,9 @@ public struct JailRequest: Sendable {
     public var extraMounts: [JailMount] = []
     /// The task's subset of the policy's `[outputs] paths`: nil for all of them, empty for none.
     public var outputPatterns: [OutputPattern]?
+    /// Bring back every regular file of the working directory (`AttemptReport.workspace`), so the
+    /// next step of a multi-step task starts from it.
+    public var keepsWorkspace = false
 
     public init(
         policy: Policy, policyDigest: String = "", files: [TaskFile] = [], command: [String]? = nil,
@@ -42,6 +45,9 @@ public struct JailRequest: Sendable {
 
     /// Whether files are collected from the working directory after the workload exits.
     var collectsOutputs: Bool { policy.outputs.enabled && outputPatterns?.isEmpty != true }
+
+    /// Whether the working directory is held open to be read after the workload.
+    var readsWorkdir: Bool { policy.outputs.enabled || keepsWorkspace }
 
     /// Whether the task changed the loaded policy's limits.
     public var limitsOverridden: Bool

@@ -26,6 +26,16 @@ struct OutputCollector {
         deadline = monotonicNanos() + UInt64(outputs.timeMs) * 1_000_000
     }
 
+    /// Every regular file of the working directory, for the next step of a multi-step task. Its
+    /// tmpfs's own caps bound the count and the bytes; symlinks, special files and empty
+    /// directories are not carried.
+    static func workspace(workdir: Int32, limits: Policy.Limits) -> Workspace {
+        let everything = Policy.Outputs(paths: ["**"], maxFiles: 16384, maxMib: limits.workdirMib, timeMs: 10_000)
+        let (report, contents) = OutputCollector(everything, task: nil).collect(workdir: workdir)
+        let files = report.files.map { TaskFile(path: $0.path, contents: contents[$0.sha256] ?? [], mode: $0.mode) }
+        return Workspace(files: files, omitted: report.omitted, complete: !report.truncated && report.error == nil)
+    }
+
     /// Walks the directory `workdir` (any descriptor of it, `O_PATH` included) and returns the
     /// report and the files' bytes by sha256.
     consuming func collect(workdir: Int32) -> (OutputsReport, [String: [UInt8]]) {
@@ -114,5 +124,29 @@ struct OutputCollector {
         let digest = BlobDigest.sha256Hex(data)
         contents[digest] = data
         report.files.append(OutputsReport.File(path: path, size: size, sha256: digest, mode: UInt32(info.st_mode & 0o777)))
+    }
+}
+
+extension Workspace {
+    /// The output files among these, as a jail would have collected them from its working
+    /// directory: the policy's and the task's patterns, in path order, under the same caps.
+    public func outputs(_ outputs: Policy.Outputs, task: [OutputPattern]?) -> (OutputsReport, [String: [UInt8]]) {
+        let selection = OutputSelection(policy: outputs.patterns, task: task)
+        var report = OutputsReport()
+        var contents: [String: [UInt8]] = [:]
+        var bytes = 0
+        guard outputs.enabled, !selection.isEmpty else { return (report, contents) }
+        for (path, reason) in omitted.map({ ($0.path, $0.reason) }) where selection.selects(path.split(separator: "/")) {
+            report.omit(path, reason)
+        }
+        for file in files.sorted(by: { $0.path < $1.path }) where selection.selects(file.path.split(separator: "/")) {
+            guard report.files.count < outputs.maxFiles else { report.omit(file.path, .maxFiles); continue }
+            guard bytes + file.contents.count <= outputs.maxMib << 20 else { report.omit(file.path, .maxBytes); continue }
+            bytes += file.contents.count
+            let digest = BlobDigest.sha256Hex(file.contents)
+            contents[digest] = file.contents
+            report.files.append(OutputsReport.File(path: file.path, size: file.contents.count, sha256: digest, mode: file.mode))
+        }
+        return (report, contents)
     }
 }

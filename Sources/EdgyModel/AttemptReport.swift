@@ -23,9 +23,16 @@ public struct AttemptReport: Sendable, Hashable, Codable {
     public var dependencies: DependencyReport?
     /// Policies with `[outputs]`: the files collected from the working directory.
     public var outputs: OutputsReport?
+    /// A multi-step task's steps, in order (skipped ones included); nil for a one-command task.
+    public var steps: [StepReport]?
+    /// Every case of every step, summed up; nil when the task has no cases.
+    public var cases: CasesSummary?
     /// The collected files' bytes by sha256, on their way from the jail to the blob store: never
     /// encoded (the report holds only their list).
     public var outputContents: [String: [UInt8]] = [:]
+    /// The working directory's files after the workload, when the request kept them (a step of a
+    /// multi-step task); not coded: the next step gets them, the store does not.
+    public var workspace: Workspace?
     public var stdout: [UInt8]
     public var stderr: [UInt8]
     public var stdoutTruncatedBytes: UInt64
@@ -103,7 +110,7 @@ public struct AttemptReport: Sendable, Hashable, Codable {
         case finishedAt = "finished_at"
         case policyName = "policy"
         case policyDigest = "policy_digest"
-        case network, dependencies, outputs
+        case network, dependencies, outputs, steps, cases
     }
 
     public init(from decoder: any Decoder) throws {
@@ -125,6 +132,8 @@ public struct AttemptReport: Sendable, Hashable, Codable {
         network = try c.decodeIfPresent(NetworkReport.self, forKey: .network)
         dependencies = try c.decodeIfPresent(DependencyReport.self, forKey: .dependencies)
         outputs = try c.decodeIfPresent(OutputsReport.self, forKey: .outputs)
+        steps = try c.decodeIfPresent([StepReport].self, forKey: .steps)
+        cases = try c.decodeIfPresent(CasesSummary.self, forKey: .cases)
         stdout = try Self.decodeOutput(c, base64: .stdoutBase64, text: .stdout)
         stderr = try Self.decodeOutput(c, base64: .stderrBase64, text: .stderr)
         stdoutTruncatedBytes = try c.decode(UInt64.self, forKey: .stdoutTruncatedBytes)
@@ -165,6 +174,8 @@ public struct AttemptReport: Sendable, Hashable, Codable {
         try c.encodeIfPresent(network, forKey: .network)
         try c.encodeIfPresent(dependencies, forKey: .dependencies)
         try c.encodeIfPresent(outputs, forKey: .outputs)
+        try c.encodeIfPresent(steps, forKey: .steps)
+        try c.encodeIfPresent(cases, forKey: .cases)
         try c.encode(Self.storableText(stdout), forKey: .stdout)
         try c.encode(Self.storableText(stderr), forKey: .stderr)
         try c.encode(Data(stdout).base64EncodedString(), forKey: .stdoutBase64)

@@ -43,3 +43,18 @@ public struct TaskFile: Sendable, Hashable, Codable {
         try c.encodeIfPresent(blob, forKey: .blob)
     }
 }
+
+/// A working directory as one step left it for the next: its regular files.
+public struct Workspace: Sendable, Hashable {
+    public var files: [TaskFile]
+    /// Paths left behind: symlinks and special files.
+    public var omitted: [OutputsReport.Omitted]
+    /// False when the walk ran out of time or failed: the next step would miss files.
+    public var complete: Bool
+
+    public init(files: [TaskFile], omitted: [OutputsReport.Omitted] = [], complete: Bool = true) {
+        self.files = files
+        self.omitted = omitted
+        self.complete = complete
+    }
+}

@@ -123,3 +123,16 @@ extension Policy.Limits {
         return out
     }
 }
+
+extension LimitOverrides {
+    /// These overrides with `other`'s set keys over them (a step's over its task's).
+    public func merging(_ other: LimitOverrides) -> LimitOverrides {
+        LimitOverrides(
+            wallTimeS: other.wallTimeS ?? wallTimeS, cpuTimeS: other.cpuTimeS ?? cpuTimeS,
+            memoryMib: other.memoryMib ?? memoryMib, pids: other.pids ?? pids, openFiles: other.openFiles ?? openFiles,
+            fileSizeMib: other.fileSizeMib ?? fileSizeMib, workdirMib: other.workdirMib ?? workdirMib, tmpMib: other.tmpMib ?? tmpMib,
+            stdoutKib: other.stdoutKib ?? stdoutKib, stderrKib: other.stderrKib ?? stderrKib,
+            outputOverflow: other.outputOverflow ?? outputOverflow, pendingSignals: other.pendingSignals ?? pendingSignals,
+            mqueueKib: other.mqueueKib ?? mqueueKib, memlockKib: other.memlockKib ?? memlockKib)
+    }
+}

@@ -4,14 +4,23 @@ import EdgyStore
 import Foundation
 import Synchronization
 
-/// Carries a running jail's output to the store as events, for SSE readers on any host. The jail
-/// thread only appends to a buffer; an async task writes it out in batches (one event per
-/// stream every 50 ms at most), so a chatty workload costs a few writes, not one per line.
+/// Carries a running jail's output, and a multi-step task's step and case events, to the store as
+/// events, for SSE readers on any host. The jail thread only appends to a buffer; an async task
+/// writes it out in batches (one event per stream every 50 ms at most), so a chatty workload costs
+/// a few writes, not one per line. Events keep their order: output before a step's end stays before it.
 final class OutputForwarder: Sendable {
     private struct Pending {
-        var stdout: [UInt8] = []
-        var stderr: [UInt8] = []
+        /// In order; consecutive output of one stream is one entry.
+        var entries: [(kind: TaskEvent.Kind, bytes: [UInt8])] = []
         var finished = false
+
+        mutating func append(_ kind: TaskEvent.Kind, _ bytes: some Collection<UInt8>, merging: Bool) {
+            if merging, let last = entries.indices.last, entries[last].kind == kind {
+                entries[last].bytes.append(contentsOf: bytes)
+            } else {
+                entries.append((kind, Array(bytes)))
+            }
+        }
     }
 
     private final class Buffer: Sendable {
@@ -34,15 +43,15 @@ final class OutputForwarder: Sendable {
         writer = Task {
             while true {
                 let generation = wake.generation
-                let (batch, finished) = pending.state.withLock { state -> (Pending, Bool) in
-                    defer { state.stdout.removeAll(); state.stderr.removeAll() }
-                    return (state, state.finished)
+                let (batch, finished) = pending.state.withLock { state -> ([(kind: TaskEvent.Kind, bytes: [UInt8])], Bool) in
+                    defer { state.entries.removeAll() }
+                    return (state.entries, state.finished)
                 }
-                for (kind, bytes) in [(TaskEvent.Kind.stdout, batch.stdout), (.stderr, batch.stderr)] where !bytes.isEmpty {
+                for (kind, bytes) in batch {
                     try? await store.appendOutput(
                         taskID: taskID, attempt: attempt, kind: kind, data: AttemptReport.storableText(bytes), now: Date())
                 }
-                if !batch.stdout.isEmpty || !batch.stderr.isEmpty { notifier.changed(taskID, .output) }
+                if !batch.isEmpty { notifier.changed(taskID, .output) }
                 if finished { return }
                 await wake.wait(since: generation, upTo: .seconds(3600))
                 // Let a burst of output gather into one write; the end of the attempt cuts it short.
@@ -56,9 +65,13 @@ final class OutputForwarder: Sendable {
 
     /// Called on the jail's thread with each kept chunk.
     func send(_ kind: OutputStreamKind, _ bytes: ArraySlice<UInt8>) {
-        pending.state.withLock { state in
-            if kind == .stdout { state.stdout.append(contentsOf: bytes) } else { state.stderr.append(contentsOf: bytes) }
-        }
+        pending.state.withLock { $0.append(kind == .stdout ? .stdout : .stderr, bytes, merging: true) }
+        wake.signal()
+    }
+
+    /// A step or case event (`data` is its JSON), after the output sent before it.
+    func send(event kind: TaskEvent.Kind, json data: [UInt8]) {
+        pending.state.withLock { $0.append(kind, data, merging: false) }
         wake.signal()
     }
 

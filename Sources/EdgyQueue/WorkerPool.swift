@@ -177,10 +177,18 @@ public final class WorkerPool: Service, Sendable {
         let prepared = request
         var report: AttemptReport = await withTaskGroup(of: AttemptReport?.self) { group in
             group.addTask { [runner, dependencies] in
+                // A multi-step task's steps, or the one command.
+                let steps = task.spec.steps.map { _ in StepsRunner(runner: runner, loaded: loaded, taskLimits: task.spec.limits, forwarder: output) }
+                @Sendable func execute(_ request: JailRequest, _ provided: DependencyReport?) async -> AttemptReport {
+                    if let steps, let list = task.spec.steps { return await steps.run(request, steps: list, dependencies: provided) }
+                    var report = await runner.run(request) { kind, bytes in output.send(kind, bytes) }
+                    report.dependencies = provided
+                    return report
+                }
                 // The dependency step runs under the attempt's heartbeat: an install keeps the lease.
                 let request = prepared
                 let declares = policy.dependencies.enabled && request.files.contains { $0.path == policy.dependencies.manifest }
-                guard declares else { return await runner.run(request) { kind, bytes in output.send(kind, bytes) } }
+                guard declares else { return await execute(request, nil) }
                 guard let dependencies, let acquired = await dependencies.acquire(
                     policy: loaded, policyDigest: request.policyDigest, files: request.files)
                 else {
@@ -196,9 +204,7 @@ public final class WorkerPool: Service, Sendable {
                     return report
                 case .ready(let lease, let provided):
                     defer { lease.release() }
-                    var report = await runner.run(TaskDependencies.mounting(lease, into: request)) { kind, bytes in output.send(kind, bytes) }
-                    report.dependencies = provided
-                    return report
+                    return await execute(TaskDependencies.mounting(lease, into: request), provided)
                 }
             }
             group.addTask { [self] in
@@ -409,7 +415,7 @@ public final class WorkerPool: Service, Sendable {
         for report: AttemptReport, attempt: Int, maxAttempts: Int, retryOn: [String], retryDelay: Duration
     ) -> AttemptDisposition {
         switch report.outcome {
-        case .exited where report.exitCode == 0:
+        case .exited where report.exitCode == 0 && report.steps?.contains(where: { $0.status == .failed }) != true:
             return .succeeded
         case .cancelled:
             return .cancelled

@@ -25,13 +25,16 @@ public struct TaskSpec: Sendable, Hashable, Codable {
     /// Output patterns the task asked for, a subset of the policy's `[outputs] paths`: nil for all
     /// of them, empty for none.
     public var outputs: [String]?
+    /// A multi-step task's steps (then `command` and `stdin` are unused); nil for one command.
+    public var steps: [StepSpec]?
 
     public init(
         name: String, policy: String, files: [TaskFile] = [], command: [String]? = nil,
         stdin: [UInt8] = [], env: [String: String] = [:], limits: LimitOverrides = LimitOverrides(),
-        maxAttempts: Int = 3, outputs: [String]? = nil
+        maxAttempts: Int = 3, outputs: [String]? = nil, steps: [StepSpec]? = nil
     ) {
         self.outputs = outputs
+        self.steps = steps
         self.name = name
         self.policy = policy
         self.files = files
@@ -103,7 +106,8 @@ public struct TaskRecord: Sendable, Hashable, Codable, Identifiable {
     public var storedBytes: Int64 {
         let files = spec.files.reduce(0) { $0 + $1.contents.count }
         let output = attempts.reduce(0) { sum, attempt in sum + (attempt.report.map { $0.stdout.count + $0.stderr.count } ?? 0) }
-        return Int64(files) + Int64(spec.stdin.count) + Int64(output)
+        let steps = spec.steps?.reduce(0) { $0 + $1.storedBytes } ?? 0
+        return Int64(files) + Int64(spec.stdin.count) + Int64(steps) + Int64(output)
     }
 
     public var lastReport: AttemptReport? { attempts.last(where: { $0.report != nil })?.report }

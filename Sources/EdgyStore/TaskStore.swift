@@ -204,6 +204,11 @@ public struct TaskEvent: Sendable, Hashable, Codable {
         case status
         /// `data` is a chunk of the workload's output (as text).
         case stdout, stderr
+        /// A multi-step task's step started or ended: `data` is a JSON object
+        /// (`{"index", "name", "kind", "state", "status"?}`).
+        case step
+        /// One case ended: `data` is a JSON object (`{"step", "index", "verdict", "wall_ms", …}`).
+        case testCase = "case"
     }
 
     /// Increasing per task (and in practice per store).

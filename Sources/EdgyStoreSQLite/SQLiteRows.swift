@@ -68,7 +68,8 @@ extension SQLiteTaskStore {
             },
             command: try command.map { try unjson([String].self, $0) },
             stdin: Array(stdin), env: try unjson([String: String].self, env), limits: try unjson(LimitOverrides.self, limits),
-            maxAttempts: row[9], outputs: try (row[15] as String?).map { try unjson([String].self, $0) })
+            maxAttempts: row[9], outputs: try (row[15] as String?).map { try unjson([String].self, $0) },
+            steps: try (row[16] as String?).map { try unjson([StepSpec].self, $0) })
         return TaskRecord(
             id: id, tenant: row[1], spec: spec, status: status,
             createdAt: Date(micros: row[10]), updatedAt: Date(micros: row[11]), finishedAt: finishedAt.map(Date.init(micros:)),
@@ -111,16 +112,19 @@ public struct SQLiteStoreError: Error, Sendable, CustomStringConvertible {
 struct TaskColumns {
     static let select = """
         id, tenant, name, policy, status, command, stdin, env, limits, max_attempts, \
-        created_at, updated_at, finished_at, not_before, cancel_requested, outputs
+        created_at, updated_at, finished_at, not_before, cancel_requested, outputs, steps
         """
 
     var arguments: StatementArguments
     var createdAt: Int64
     /// JSON array, or NULL.
     var outputs: String?
+    /// JSON array, or NULL.
+    var steps: String?
 
     init(_ task: TaskRecord) throws {
         outputs = try task.spec.outputs.map(SQLiteTaskStore.json)
+        steps = try task.spec.steps.map(SQLiteTaskStore.json)
         createdAt = task.createdAt.micros
         arguments = [
             task.id.uuidString, task.tenant, task.spec.name, task.spec.policy, task.status.rawValue,

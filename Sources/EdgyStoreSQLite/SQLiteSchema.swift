@@ -141,6 +141,9 @@ enum SQLiteSchema {
                 CREATE INDEX task_blobs_by_tenant ON task_blobs (tenant, sha256);
                 """)
         }
+        migrator.registerMigration("v5: multi-step tasks") { db in
+            try db.execute(sql: "ALTER TABLE tasks ADD COLUMN steps TEXT;  -- JSON array of steps, or NULL")
+        }
         return migrator
     }
 }

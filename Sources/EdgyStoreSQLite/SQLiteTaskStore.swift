@@ -82,9 +82,9 @@ public final class SQLiteTaskStore: TaskStore, TokenStore, Sendable {
             }
             try db.cachedStatement(sql: """
                 INSERT INTO tasks (id, tenant, name, policy, status, command, stdin, env, limits, max_attempts,
-                    attempt_count, created_at, updated_at, finished_at, not_before, cancel_requested, stored_bytes, outputs)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """).execute(arguments: row.arguments + [task.storedBytes, row.outputs])
+                    attempt_count, created_at, updated_at, finished_at, not_before, cancel_requested, stored_bytes, outputs, steps)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """).execute(arguments: row.arguments + [task.storedBytes, row.outputs, row.steps])
             let insertFile = try db.cachedStatement(sql: "INSERT INTO task_files (task_id, position, path, mode, contents, blob) VALUES (?, ?, ?, ?, ?, ?)")
             for (position, file) in files.enumerated() {
                 try insertFile.execute(arguments: [id, position, file.path, Int64(file.mode), Data(file.contents), file.blob])

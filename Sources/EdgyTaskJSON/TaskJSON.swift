@@ -32,9 +32,11 @@ public struct TaskBody: Decodable, Sendable {
     public var dependencies: [String]?
     /// Output patterns: a subset of the policy's `[outputs] paths` (empty: collect nothing).
     public var outputs: [String]?
+    /// A multi-step task: each step its own jail, all in one workspace.
+    public var steps: [StepBody]?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case name, policy, input, files, command, stdin, env, limits, dependencies, outputs
+        case name, policy, input, files, command, stdin, env, limits, dependencies, outputs, steps
         case stdinBase64 = "stdin_base64", maxAttempts = "max_attempts"
     }
 
@@ -62,6 +64,70 @@ public struct TaskBody: Decodable, Sendable {
         maxAttempts = try wholeNumber(c, .maxAttempts, "max_attempts must be a whole number")
         dependencies = try c.decodeIfPresent([String].self, forKey: .dependencies)
         outputs = try c.decodeIfPresent([String].self, forKey: .outputs)
+        steps = try c.decodeIfPresent([StepBody].self, forKey: .steps)
+    }
+}
+
+/// One step of `steps`. Checked against the policy by the API (`steps[2].command`).
+public struct StepBody: Decodable, Sendable {
+    public enum Kind: String, Decodable, Sendable { case run, dependencies }
+    public var name: String
+    public var type: Kind
+    public var command: [String]?
+    public var stdin: String?
+    public var limits: LimitsBody?
+    public var continueOnFailure: Bool
+    public var stopOnFirstFailure: Bool
+    public var cases: [CaseBody]?
+    /// Defaults for the step's cases.
+    public var comparator: ComparatorName?
+    public var tolerance: Double?
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case name, type, command, stdin, limits, cases, comparator, tolerance
+        case continueOnFailure = "continue_on_failure", stopOnFirstFailure = "stop_on_first_failure"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        try rejectUnknownKeys(decoder, known: CodingKeys.allCases.map(\.rawValue))
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        name = try c.decode(String.self, forKey: .name)
+        type = try c.decodeIfPresent(Kind.self, forKey: .type) ?? .run
+        command = try c.decodeIfPresent([String].self, forKey: .command)
+        stdin = try c.decodeIfPresent(String.self, forKey: .stdin)
+        limits = try c.decodeIfPresent(LimitsBody.self, forKey: .limits)
+        continueOnFailure = try c.decodeIfPresent(Bool.self, forKey: .continueOnFailure) ?? false
+        stopOnFirstFailure = try c.decodeIfPresent(Bool.self, forKey: .stopOnFirstFailure) ?? false
+        cases = try c.decodeIfPresent([CaseBody].self, forKey: .cases)
+        comparator = try c.decodeIfPresent(ComparatorName.self, forKey: .comparator)
+        tolerance = try c.decodeIfPresent(Double.self, forKey: .tolerance)
+    }
+}
+
+/// `exact`, `trim`, `float` or `regex`.
+public enum ComparatorName: String, Decodable, Sendable { case exact, trim, float, regex }
+
+/// One case of a step: stdin, and the stdout it must produce.
+public struct CaseBody: Decodable, Sendable {
+    public var name: String?
+    public var stdin: String?
+    public var expectedStdout: String
+    public var comparator: ComparatorName?
+    public var tolerance: Double?
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case name, stdin, comparator, tolerance
+        case expectedStdout = "expected_stdout"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        try rejectUnknownKeys(decoder, known: CodingKeys.allCases.map(\.rawValue))
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        name = try c.decodeIfPresent(String.self, forKey: .name)
+        stdin = try c.decodeIfPresent(String.self, forKey: .stdin)
+        expectedStdout = try c.decode(String.self, forKey: .expectedStdout)
+        comparator = try c.decodeIfPresent(ComparatorName.self, forKey: .comparator)
+        tolerance = try c.decodeIfPresent(Double.self, forKey: .tolerance)
     }
 }
 

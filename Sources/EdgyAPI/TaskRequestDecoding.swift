@@ -102,7 +102,7 @@ enum TaskRequestDecoding {
 
     /// `POST /v1/tasks` as multipart: every part with a filename is a file (archives by extension are
     /// unpacked); fields `name`, `policy`, `input` (code for the entry file), `command` (a JSON array),
-    /// `stdin`, `env` (repeated `KEY=VALUE`), `limits` (a JSON object), `max_attempts`.
+    /// `stdin`, `env` (repeated `KEY=VALUE`), `limits` (a JSON object), `steps` (a JSON array), `max_attempts`.
     ///
     /// With `inputNamesFile` (the prototype's `PUT /`), `input` is the name of the uploaded entry file.
     ///
@@ -188,6 +188,12 @@ enum TaskRequestDecoding {
         case "limits":
             do throws(TaskJSONError) {
                 draft.limits = try LimitsBody.decode(part.body)
+            } catch {
+                throw APIError.badRequest(error.message, field: error.field)
+            }
+        case "steps":
+            do throws(TaskJSONError) {
+                draft.steps = try StepBody.decodeList(part.body)
             } catch {
                 throw APIError.badRequest(error.message, field: error.field)
             }

@@ -104,6 +104,19 @@ public struct StepBody: Decodable, Sendable {
     }
 }
 
+extension StepBody {
+    /// The `steps` array of a multipart field, its errors' fields under `steps`.
+    public static func decodeList(_ bytes: [UInt8]) throws(TaskJSONError) -> [StepBody] {
+        do {
+            return try JSONDecoder().decode([StepBody].self, from: Data(bytes))
+        } catch {
+            let described = TaskJSONError.describing(error)
+            guard let field = described.field else { throw TaskJSONError("steps must be a JSON array of step objects", field: "steps") }
+            throw TaskJSONError(described.message, field: "steps\(field.hasPrefix("[") ? "" : ".")\(field)")
+        }
+    }
+}
+
 /// `exact`, `trim`, `float` or `regex`.
 public enum ComparatorName: String, Decodable, Sendable { case exact, trim, float, regex }
 

@@ -63,6 +63,20 @@ struct DependencyDaemonTests {
         let cached = try #require(report(second)?["dependencies"] as? [String: Any], "\(String(describing: second))")
         #expect(cached["source"] as? String == "cached" && cached["key"] as? String == key)
 
+        // A multi-step task: the install is its first step (given, or implied), then cases use it.
+        for first in [[["name": "deps", "type": "dependencies"]], []] as [[[String: Any]]] {
+            let (stepStatus, stepped) = try await daemon.request("POST", "/v1/tasks?wait=90", json: [
+                "policy": "pymirror", "input": program, "dependencies": ["edgytoy==1.0"],
+                "steps": first + [["name": "run", "cases": [["expected_stdout": "hello from edgytoy 1.0\n"]]]],
+            ])
+            #expect(stepStatus == 200)
+            #expect((stepped as? [String: Any])?["status"] as? String == "succeeded", "\(String(describing: stepped))")
+            let steps = report(stepped)?["steps"] as? [[String: Any]] ?? []
+            #expect(steps.map { $0["kind"] as? String } == ["dependencies", "cases"], "\(steps)")
+            #expect(steps.first?["name"] as? String == (first.isEmpty ? "dependencies" : "deps"))
+            #expect((steps.first?["dependencies"] as? [String: Any])?["source"] as? String == "cached")
+        }
+
         // The admin API lists the layer, then removes it.
         let (listed, layers) = try await daemon.request("GET", "/v1/layers")
         #expect(listed == 200)

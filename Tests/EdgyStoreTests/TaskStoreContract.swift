@@ -43,6 +43,39 @@ struct TaskStoreContract {
         try await store.create(task, limits: QueueLimits())
         #expect(try await store.task(id: task.id) == task)
 
+        // A multi-step task, and its report of steps and graded cases.
+        var graded = AttemptReport(outcome: .exited, exitCode: 0, policyName: "c")
+        let caseReport = CaseReport(
+            index: 1, name: "second", verdict: .wrongAnswer, outcome: .exited, exitCode: 0, detail: "line 1: expected \"3\", got \"4\"",
+            wallMs: 3, cpuMs: 1, memoryPeakBytes: 900_000, stdout: "4\n", stdoutOmittedBytes: 0)
+        var summary = CasesSummary(total: 3)
+        summary.add(CaseReport(index: 0, name: nil, verdict: .accepted, outcome: .exited), step: "run")
+        summary.add(caseReport, step: "run")
+        graded.steps = [
+            StepReport(name: "dependencies", kind: .dependencies, status: .succeeded, dependencies: DependencyReport(key: "k", source: .cached)),
+            StepReport(name: "build", kind: .run, status: .succeeded, report: AttemptReport(outcome: .exited, exitCode: 0, policyName: "c")),
+            StepReport(name: "run", kind: .cases, status: .failed, cases: [caseReport], summary: summary),
+            StepReport(name: "after", kind: .run, status: .skipped),
+        ]
+        graded.cases = summary
+        let stepped = TaskRecord(
+            tenant: "acme",
+            spec: TaskSpec(
+                name: "steps", policy: "c", files: [TaskFile(path: "main.c", contents: [])], maxAttempts: 1,
+                steps: [
+                    StepSpec(name: "build", command: ["gcc", "main.c"], stdin: [0, 0xFF], limits: LimitOverrides(wallTimeS: 2), continueOnFailure: true),
+                    StepSpec(name: "run", kind: .cases, stopOnFirstFailure: true, cases: [
+                        CaseSpec(name: "one", stdin: Array("1 2\n".utf8), expectedStdout: Array("3\n".utf8)),
+                        CaseSpec(stdin: [], expectedStdout: [0xC3, 0x28], comparator: .float(tolerance: 0.5)),
+                        CaseSpec(expectedStdout: Array(#"\d+"#.utf8), comparator: .regex),
+                        CaseSpec(expectedStdout: [], comparator: .trim),
+                    ]),
+                ]),
+            status: .failed, createdAt: T.at(0), updatedAt: T.at(3), finishedAt: T.at(3),
+            attempts: [AttemptRecord(number: 1, worker: "w", startedAt: T.at(1), finishedAt: T.at(3), outcome: .exited, report: graded)])
+        try await store.create(stepped, limits: QueueLimits())
+        #expect(try await store.task(id: stepped.id) == stepped)
+
         // The simplest task reads back equal too (no command, nothing optional).
         let plain = T.task(name: "plain", at: 1)
         try await store.create(plain, limits: QueueLimits())

@@ -70,7 +70,7 @@ public enum OpenAPIDocument {
     },
     "/v1/tasks": {
       "post": {"operationId": "createTask", "summary": "Create a task",
-        "description": "JSON (CreateTask) or multipart/form-data: every part with a filename is a file; .tar, .tar.gz/.tgz and .zip files are unpacked (regular files and directories only; absolute paths, '..', links and devices are refused with 400 naming the entry). Multipart fields: name, policy, input (code for the entry file), command (JSON array), stdin, env (repeated KEY=VALUE), limits (JSON object), max_attempts. 201 with the queued task; with ?wait, 200 with the finished task or 202 if it has not finished in time.",
+        "description": "JSON (CreateTask) or multipart/form-data: every part with a filename is a file; .tar, .tar.gz/.tgz and .zip files are unpacked (regular files and directories only; absolute paths, '..', links and devices are refused with 400 naming the entry). Multipart fields: name, policy, input (code for the entry file), command (JSON array), stdin, env (repeated KEY=VALUE), limits (JSON object), steps (JSON array), max_attempts. 201 with the queued task; with ?wait, 200 with the finished task or 202 if it has not finished in time.",
         "parameters": [{"$ref": "#/components/parameters/Wait"}],
         "requestBody": {"required": true, "content": {
           "application/json": {"schema": {"$ref": "#/components/schemas/CreateTask"}},
@@ -79,8 +79,9 @@ public enum OpenAPIDocument {
             "name": {"$ref": "#/components/schemas/CreateTask/properties/name"}, "policy": {"type": "string"}, "input": {"type": "string"},
             "command": {"type": "string", "contentMediaType": "application/json", "pattern": "^\\[\"[^\"\\\\\\u0000-\\u001f]+\"(,\"[^\"\\\\\\u0000-\\u001f]*\")*\\]$", "description": "a JSON array of strings, e.g. [\"/bin/sh\",\"-c\",\"echo hi\"]"}, "stdin": {"type": "string"},
             "env": {"type": "array", "items": {"type": "string", "pattern": "^[^=\\u0000]+=[^\\u0000]*$", "description": "KEY=VALUE"}},
-            "limits": {"$ref": "#/components/schemas/Limits"}, "max_attempts": {"$ref": "#/components/schemas/CreateTask/properties/max_attempts"}}},
-            "encoding": {"limits": {"contentType": "application/json"}}}}},
+            "limits": {"$ref": "#/components/schemas/Limits"}, "max_attempts": {"$ref": "#/components/schemas/CreateTask/properties/max_attempts"},
+            "steps": {"$ref": "#/components/schemas/CreateTask/properties/steps"}}},
+            "encoding": {"limits": {"contentType": "application/json"}, "steps": {"contentType": "application/json"}}}}},
         "responses": {"200": {"$ref": "#/components/responses/Task"}, "201": {"$ref": "#/components/responses/Task"}, "202": {"$ref": "#/components/responses/Task"},
           "400": {"$ref": "#/components/responses/Error"}, "401": {"$ref": "#/components/responses/Unauthorized"}, "429": {"$ref": "#/components/responses/TooManyRequests"}, "403": {"$ref": "#/components/responses/Error"},
           "404": {"$ref": "#/components/responses/Error"}, "413": {"$ref": "#/components/responses/Error"}, "415": {"$ref": "#/components/responses/Error"},
@@ -120,9 +121,9 @@ public enum OpenAPIDocument {
     "/v1/tasks/{id}/events": {
       "parameters": [{"$ref": "#/components/parameters/TaskID"},
         {"name": "Last-Event-ID", "in": "header", "description": "resume after this event id", "schema": {"type": "integer", "minimum": 0, "maximum": 9223372036854775807}}],
-      "get": {"operationId": "taskEvents", "summary": "Server-sent events: `event: status|stdout|stderr`, `id: <sequence>`, `data: <status or output text>`; the stream ends after the terminal status event",
+      "get": {"operationId": "taskEvents", "summary": "Server-sent events: `event: status|stdout|stderr|step|case`, `id: <sequence>`, `data: <status, output text, or a step's or case's JSON>`; the stream ends after the terminal status event",
         "responses": {"200": {"description": "event stream", "content": {"text/event-stream": {"schema": {"type": "object", "description": "one event", "required": ["id", "event", "data"], "properties": {
-          "id": {"type": "string", "pattern": "^[0-9]+$"}, "event": {"type": "string", "enum": ["status", "stdout", "stderr"]}, "data": {"type": "string"}}}}}}, "400": {"$ref": "#/components/responses/Error"}, "401": {"$ref": "#/components/responses/Unauthorized"}, "429": {"$ref": "#/components/responses/TooManyRequests"}, "404": {"$ref": "#/components/responses/Error"}}}
+          "id": {"type": "string", "pattern": "^[0-9]+$"}, "event": {"type": "string", "enum": ["status", "stdout", "stderr", "step", "case"]}, "data": {"type": "string"}}}}}}, "400": {"$ref": "#/components/responses/Error"}, "401": {"$ref": "#/components/responses/Unauthorized"}, "429": {"$ref": "#/components/responses/TooManyRequests"}, "404": {"$ref": "#/components/responses/Error"}}}
     },
     "/v1/policies": {
       "get": {"operationId": "listPolicies", "summary": "The policies this token may see",
@@ -291,8 +292,40 @@ public enum OpenAPIDocument {
         "limits": {"$ref": "#/components/schemas/Limits"},
         "max_attempts": {"type": "integer", "minimum": 1, "maximum": 1000000000000000, "description": "at most the policy's retry.max_attempts"},
         "dependencies": {"type": "array", "minItems": 1, "maxItems": 500, "items": {"type": "string"}, "description": "packages in the policy's manifest format (requests==2.32.3, left-pad@1.3.0); only under a policy with [dependencies] (422 otherwise), not with its manifest among the files; installed once into a cached read-only layer"},
-        "outputs": {"type": "array", "maxItems": 64, "items": {"type": "string", "minLength": 1, "maxLength": 512}, "description": "output patterns (out/**, *.png): of the files the policy's [outputs] paths collect, only those matching one of these; [] collects none; only under a policy with [outputs] unless empty (422 otherwise)"}},
+        "outputs": {"type": "array", "maxItems": 64, "items": {"type": "string", "minLength": 1, "maxLength": 512}, "description": "output patterns (out/**, *.png): of the files the policy's [outputs] paths collect, only those matching one of these; [] collects none; only under a policy with [outputs] unless empty (422 otherwise)"},
+        "steps": {"type": "array", "minItems": 1, "maxItems": 16, "items": {"$ref": "#/components/schemas/Step"}, "description": "a multi-step task: each step its own jail, all sharing one workspace; not with command or stdin (400); names unique; at most 1000 cases in all"}},
         "not": {"required": ["stdin", "stdin_base64"]}},
+      "Step": {"type": "object", "required": ["name"], "additionalProperties": false, "properties": {
+        "name": {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$"},
+        "type": {"type": "string", "enum": ["run", "dependencies"], "default": "run", "description": "dependencies: the install of the task's dependencies, first only, nothing but a name"},
+        "command": {"$ref": "#/components/schemas/CreateTask/properties/command"},
+        "stdin": {"type": "string", "description": "not with cases (each case has its own)"},
+        "limits": {"$ref": "#/components/schemas/Limits"},
+        "continue_on_failure": {"type": "boolean", "default": false},
+        "stop_on_first_failure": {"type": "boolean", "default": false, "description": "steps with cases only"},
+        "comparator": {"$ref": "#/components/schemas/Case/properties/comparator"},
+        "tolerance": {"$ref": "#/components/schemas/Case/properties/tolerance"},
+        "cases": {"type": "array", "minItems": 1, "maxItems": 1000, "items": {"$ref": "#/components/schemas/Case"}}}},
+      "Case": {"type": "object", "required": ["expected_stdout"], "additionalProperties": false, "properties": {
+        "name": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": "^[^\\u0000-\\u001f]*$"},
+        "stdin": {"type": "string"},
+        "expected_stdout": {"type": "string", "description": "at most 1 MiB; with regex, a pattern that must match the whole output (one final newline aside)"},
+        "comparator": {"type": "string", "enum": ["exact", "trim", "float", "regex"], "default": "exact"},
+        "tolerance": {"type": "number", "minimum": 0, "maximum": 1, "description": "float only (default 1e-6), absolute or relative"}}},
+      "Verdict": {"type": "string", "enum": ["accepted", "wrong_answer", "time_limit", "memory_limit", "runtime_error", "output_limit", "seccomp_violation"]},
+      "CasesSummary": {"type": "object", "required": ["total", "run", "passed", "max_wall_ms", "max_cpu_ms", "max_memory_bytes"], "properties": {
+        "total": {"type": "integer"}, "run": {"type": "integer"}, "passed": {"type": "integer"},
+        "first_failure": {"type": "object", "required": ["step", "index", "verdict"], "properties": {"step": {"type": "string"}, "index": {"type": "integer"}, "verdict": {"$ref": "#/components/schemas/Verdict"}}},
+        "max_wall_ms": {"type": "integer"}, "max_cpu_ms": {"type": "integer"}, "max_memory_bytes": {"type": "integer"}}},
+      "CaseReport": {"type": "object", "required": ["index", "verdict", "outcome", "wall_ms", "cpu_ms", "stdout", "stderr", "stdout_omitted_bytes"], "properties": {
+        "index": {"type": "integer"}, "name": {"type": "string"}, "verdict": {"$ref": "#/components/schemas/Verdict"}, "outcome": {"$ref": "#/components/schemas/Outcome"},
+        "exit_code": {"type": "integer"}, "signal_name": {"type": "string"}, "seccomp_syscall": {"type": "string"}, "detail": {"type": "string", "description": "why the answer is wrong"},
+        "wall_ms": {"type": "integer"}, "cpu_ms": {"type": "integer"}, "memory_peak_bytes": {"type": "integer"},
+        "stdout": {"type": "string", "description": "the first 4096 bytes"}, "stderr": {"type": "string", "description": "the first 4096 bytes"}, "stdout_omitted_bytes": {"type": "integer"}}},
+      "StepReport": {"type": "object", "required": ["name", "kind", "status"], "properties": {
+        "name": {"type": "string"}, "kind": {"type": "string", "enum": ["dependencies", "run", "cases"]}, "status": {"type": "string", "enum": ["succeeded", "failed", "skipped"]},
+        "report": {"$ref": "#/components/schemas/AttemptReport"}, "dependencies": {"$ref": "#/components/schemas/AttemptReport/properties/dependencies"},
+        "cases": {"type": "array", "items": {"$ref": "#/components/schemas/CaseReport"}}, "summary": {"$ref": "#/components/schemas/CasesSummary"}}},
       "AttemptReport": {"type": "object", "description": "The jail's report of one attempt: stdout/stderr as text (invalid UTF-8 replaced), stdout_base64/stderr_base64 the exact bytes.", "properties": {
         "outcome": {"$ref": "#/components/schemas/Outcome"}, "exit_code": {"type": ["integer", "null"]}, "signal": {"type": ["integer", "null"]},
         "signal_name": {"type": ["string", "null"]}, "seccomp_syscall": {"type": ["string", "null"]},
@@ -304,6 +337,8 @@ public enum OpenAPIDocument {
         "outputs": {"type": "object", "description": "policies with [outputs] only: the files collected from the working directory (GET /v1/tasks/{id}/files/{path} serves them), and those left out", "required": ["files", "omitted", "omitted_count", "outputs_truncated", "collect_ms"], "properties": {
           "files": {"type": "array", "items": {"$ref": "#/components/schemas/OutputFile"}}, "omitted": {"type": "array", "items": {"$ref": "#/components/schemas/OmittedFile"}},
           "omitted_count": {"type": "integer"}, "outputs_truncated": {"type": "boolean", "description": "a file was left out for a cap: max_files, max_mib or time_ms"}, "collect_ms": {"type": "number"}, "error": {"type": "string"}}},
+        "steps": {"type": "array", "items": {"$ref": "#/components/schemas/StepReport"}, "description": "multi-step tasks only: every step, in order"},
+        "cases": {"$ref": "#/components/schemas/CasesSummary"},
         "stdout": {"type": "string"}, "stderr": {"type": "string"}, "stdout_base64": {"type": "string", "contentEncoding": "base64"}, "stderr_base64": {"type": "string", "contentEncoding": "base64"}, "stdout_truncated_bytes": {"type": "integer"}, "stderr_truncated_bytes": {"type": "integer"},
         "started_at": {"type": "number"}, "finished_at": {"type": "number"}, "policy": {"type": "string"}, "policy_digest": {"type": "string"}}},
       "Attempt": {"type": "object", "required": ["number", "worker", "started_at", "finished_at", "outcome", "report"], "properties": {

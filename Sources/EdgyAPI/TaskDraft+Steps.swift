@@ -49,6 +49,9 @@ extension TaskDraft {
             } catch {
                 throw APIError.unprocessable("limit_not_allowed", error.description, field: "\(field).limits.\(error.key)")
             }
+            if let tolerance = body.tolerance, !(tolerance >= 0 && tolerance <= 1) {
+                throw APIError.badRequest("tolerance must be a number from 0 to 1", field: "\(field).tolerance")
+            }
             var step = StepSpec(
                 name: body.name, kind: body.cases == nil ? .run : .cases, command: body.command,
                 stdin: Array((body.stdin ?? "").utf8), limits: limits,
@@ -64,6 +67,7 @@ extension TaskDraft {
                     step.cases.append(try Self.checkCase(body, step: stepDefaults(body: steps[i]), field: "\(field).cases[\(j)]"))
                 }
             } else if body.stopOnFirstFailure || body.comparator != nil || body.tolerance != nil {
+                // Defaults for cases that are not there: a mistake, not a no-op.
                 throw APIError.badRequest("stop_on_first_failure, comparator and tolerance belong to a step with cases", field: field)
             }
             checked.append(step)
@@ -89,7 +93,7 @@ extension TaskDraft {
         case .regex: comparator = .regex
         case .float: comparator = .float(tolerance: tolerance ?? CaseComparator.defaultTolerance)
         }
-        if tolerance != nil, comparator.name != "float" {
+        if body.tolerance != nil, comparator.name != "float" {
             throw APIError.badRequest("tolerance goes with the float comparator", field: "\(field).tolerance")
         }
         if let problem = Judge.check(expected, comparator: comparator) {

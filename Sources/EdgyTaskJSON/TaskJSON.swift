@@ -91,6 +91,7 @@ public struct StepBody: Decodable, Sendable {
     public init(from decoder: any Decoder) throws {
         try rejectUnknownKeys(decoder, known: CodingKeys.allCases.map(\.rawValue))
         let c = try decoder.container(keyedBy: CodingKeys.self)
+        try rejectNulls(c)
         name = try c.decode(String.self, forKey: .name)
         type = try c.decodeIfPresent(Kind.self, forKey: .type) ?? .run
         command = try c.decodeIfPresent([String].self, forKey: .command)
@@ -136,6 +137,7 @@ public struct CaseBody: Decodable, Sendable {
     public init(from decoder: any Decoder) throws {
         try rejectUnknownKeys(decoder, known: CodingKeys.allCases.map(\.rawValue))
         let c = try decoder.container(keyedBy: CodingKeys.self)
+        try rejectNulls(c)
         name = try c.decodeIfPresent(String.self, forKey: .name)
         stdin = try c.decodeIfPresent(String.self, forKey: .stdin)
         expectedStdout = try c.decode(String.self, forKey: .expectedStdout)
@@ -241,6 +243,13 @@ func wholeNumber<Key: CodingKey>(_ c: KeyedDecodingContainer<Key>, _ key: Key, _
         throw DecodingError.dataCorruptedError(forKey: key, in: c, debugDescription: message)
     }
     return Int(value)
+}
+
+/// A key given as `null` is refused, naming it: leaving it out is how a field is not given.
+func rejectNulls<Key: CodingKey>(_ c: KeyedDecodingContainer<Key>) throws {
+    for key in c.allKeys where try c.decodeNil(forKey: key) {
+        throw DecodingError.dataCorruptedError(forKey: key, in: c, debugDescription: "\(key.stringValue) must not be null; leave it out instead")
+    }
 }
 
 struct AnyKey: CodingKey {

@@ -69,6 +69,8 @@ struct StepsDaemonTests {
         (#""steps": [{"name": "a"}], "command": ["/bin/true"]"#, "command"),
         (#""steps": [{"name": "a"}, {"name": "d", "type": "dependencies"}]"#, "steps[1].type"),
         (#""steps": [{"name": "a", "stop_on_first_failure": true}]"#, "steps[0]"),
+        (#""steps": [{"name": "a", "stdin": null}]"#, "steps[0].stdin"),
+        (#""steps": [{"name": "a", "tolerance": -1, "cases": [{"expected_stdout": "1", "tolerance": 0.5, "comparator": "float"}]}]"#, "steps[0].tolerance"),
         ("\"steps\": [" + (0..<17).map { #"{"name": "s\#($0)"}"# }.joined(separator: ", ") + "]", "steps"),
     ]
 

@@ -7,6 +7,7 @@ public func fuzz(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let bytes = FuzzDriver.bytes(data, size)
     _ = try? TaskBody.decode(bytes)
     _ = try? LimitsBody.decode(bytes)
+    _ = try? StepBody.decodeList(bytes)
     return 0
 }
 

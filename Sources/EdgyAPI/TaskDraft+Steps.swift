@@ -63,8 +63,8 @@ extension TaskDraft {
                     throw APIError.badRequest("a task may have at most \(StepLimits.maxCases) cases in all", field: "\(field).cases")
                 }
                 guard body.stdin == nil else { throw APIError.badRequest("a step with cases takes each case's stdin", field: "\(field).stdin") }
-                for (j, body) in cases.enumerated() {
-                    step.cases.append(try Self.checkCase(body, step: stepDefaults(body: steps[i]), field: "\(field).cases[\(j)]"))
+                for (j, caseBody) in cases.enumerated() {
+                    step.cases.append(try Self.checkCase(caseBody, defaults: (body.comparator, body.tolerance), field: "\(field).cases[\(j)]"))
                 }
             } else if body.stopOnFirstFailure || body.comparator != nil || body.tolerance != nil {
                 // Defaults for cases that are not there: a mistake, not a no-op.
@@ -75,9 +75,8 @@ extension TaskDraft {
         return checked
     }
 
-    private func stepDefaults(body: StepBody) -> (ComparatorName?, Double?) { (body.comparator, body.tolerance) }
-
-    private static func checkCase(_ body: CaseBody, step: (ComparatorName?, Double?), field: String) throws(APIError) -> CaseSpec {
+    /// A case, its comparator and tolerance defaulting to its step's.
+    private static func checkCase(_ body: CaseBody, defaults: (ComparatorName?, Double?), field: String) throws(APIError) -> CaseSpec {
         if let name = body.name, name.isEmpty || name.utf8.count > 200 || name.unicodeScalars.contains(where: { $0.value < 0x20 }) {
             throw APIError.badRequest("a case's name is 1 to 200 bytes without control characters", field: "\(field).name")
         }
@@ -85,9 +84,9 @@ extension TaskDraft {
         guard expected.count <= StepLimits.maxExpectedBytes else {
             throw APIError.tooLarge("expected_stdout may be at most \(StepLimits.maxExpectedBytes) bytes", field: "\(field).expected_stdout")
         }
-        let tolerance = body.tolerance ?? step.1
+        let tolerance = body.tolerance ?? defaults.1
         let comparator: CaseComparator
-        switch body.comparator ?? step.0 ?? .exact {
+        switch body.comparator ?? defaults.0 ?? .exact {
         case .exact: comparator = .exact
         case .trim: comparator = .trim
         case .regex: comparator = .regex

@@ -26,6 +26,7 @@ final class DaemonProcess: @unchecked Sendable {
         self.policies = policies
         self.extraEnvironment = environment
         port = Self.freePort()
+        ownsStateDirectory = stateDirectory == nil
         self.stateDirectory = stateDirectory ?? FileManager.default.temporaryDirectory.appendingPathComponent("edgyd-test-\(UUID().uuidString.prefix(8))").path
         cgroupParent = "edgyd-test-" + String(UUID().uuidString.prefix(8))
         logPath = self.stateDirectory + ".log"
@@ -35,6 +36,9 @@ final class DaemonProcess: @unchecked Sendable {
     }
 
     private let extraArguments: [String]
+    /// A directory of its own (not one a test passed in to restart on): removed with its log when
+    /// this value goes, so test runs do not fill /tmp.
+    private let ownsStateDirectory: Bool
     private let policies: String
     private let extraEnvironment: [String: String]
     private let workers: Int
@@ -145,6 +149,10 @@ final class DaemonProcess: @unchecked Sendable {
 
     deinit {
         process?.kill9()
+        if ownsStateDirectory {
+            try? FileManager.default.removeItem(atPath: stateDirectory)
+            try? FileManager.default.removeItem(atPath: logPath)
+        }
         // A daemon killed without a restart leaves its jails' cgroups; this test owns the parent group.
         if let host = try? CgroupHost.detect(), let manager = try? CgroupManager(host: host, parentName: cgroupParent) {
             _ = manager.reapLeftovers()

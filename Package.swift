@@ -166,7 +166,7 @@ let package = Package(
         .target(
             name: "EdgyCLI",
             dependencies: [
-                "EdgyModel", "EdgyJail", "EdgyPolicy", "EdgySeccomp", "EdgyCgroup", "EdgyAuth", "EdgyStoreSQLite",
+                "EdgyModel", "EdgyJail", "EdgyPolicy", "EdgySeccomp", "EdgyCgroup", "EdgyAuth", "EdgyStoreSQLite", "EdgyUpload",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 // `token --server`: an HTTP client without FoundationNetworking, whose libcurl (and
                 // its 25 shared libraries) every `edgy run` would otherwise load.

@@ -7,7 +7,10 @@ public struct EdgyCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "edgy",
         abstract: "Edgy: run untrusted programs in Linux jails.",
-        subcommands: [RunCommand.self, PolicyCommand.self, TokenCommand.self]
+        subcommands: [
+            RunCommand.self, SubmitCommand.self, GetCommand.self, WaitCommand.self, LogsCommand.self, CancelCommand.self,
+            ListCommand.self, DeleteCommand.self, PolicyCommand.self, TokenCommand.self,
+        ]
     )
 
     public init() {}

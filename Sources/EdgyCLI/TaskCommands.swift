@@ -101,9 +101,7 @@ struct GetCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingServerErrors {
-            let data = try await server.client().request("GET", "/v1/tasks/\(TaskFollower.segment(id))")
-            let task = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] ?? [:]
-            print(server.json ? String(decoding: data, as: UTF8.self) : TaskFollower.summary(task))
+            TaskFollower.show(try await server.client().request("GET", "/v1/tasks/\(TaskFollower.segment(id))"), json: server.json)
         }
     }
 }
@@ -152,9 +150,7 @@ struct CancelCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingServerErrors {
-            let data = try await server.client().request("POST", "/v1/tasks/\(TaskFollower.segment(id))/cancel")
-            let task = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] ?? [:]
-            print(server.json ? String(decoding: data, as: UTF8.self) : TaskFollower.summary(task))
+            TaskFollower.show(try await server.client().request("POST", "/v1/tasks/\(TaskFollower.segment(id))/cancel"), json: server.json)
         }
     }
 }
@@ -248,6 +244,12 @@ struct TaskFollower {
             return status == 0 ? 1 : status
         default: return EdgyExitCode.edgyFailed
         }
+    }
+
+    /// A task's JSON as the server sent it, or its summary line.
+    static func show(_ data: Data, json: Bool) {
+        let task = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] ?? [:]
+        print(json ? String(decoding: data, as: UTF8.self) : summary(task))
     }
 
     /// `ID  status  policy  outcome  exit N  name`.

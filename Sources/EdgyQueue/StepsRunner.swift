@@ -62,16 +62,17 @@ struct StepsRunner: Sendable {
                 request.stdin = step.stdin
                 request.keepsWorkspace = true
                 var report = await runner.run(request) { [forwarder] kind, bytes in forwarder.send(kind, bytes) }
-                if report.outcome == .setupError || report.outcome == .cancelled { return finish(report) }
-                if let kept = report.workspace {
-                    guard kept.complete else {
-                        report.outcome = .setupError
-                        report.setup = SetupFailure(stage: "workspace", errno: nil, detail: "step \(step.name)'s working directory could not be read back in time")
-                        return finish(report)
-                    }
-                    workspace = kept
+                if let kept = report.workspace, !kept.complete, report.outcome != .setupError && report.outcome != .cancelled {
+                    report.outcome = .setupError
+                    report.setup = SetupFailure(stage: "workspace", errno: nil, detail: "step \(step.name)'s working directory could not be read back in time")
                 }
+                if let kept = report.workspace { workspace = kept }
                 report.workspace = nil
+                if report.outcome == .setupError || report.outcome == .cancelled {
+                    // The attempt ends here; this step's report says why.
+                    reports.append(StepReport(name: step.name, kind: step.kind, status: .failed, report: report))
+                    return finish(report)
+                }
                 stepReport.status = report.outcome == .exited && report.exitCode == 0 ? .succeeded : .failed
                 stepReport.report = report
                 last = report

@@ -134,6 +134,24 @@ struct StepsTests {
         }
     }
 
+    @Test func aSetupErrorInAStepEndsTheAttemptAndNamesTheStep() async throws {
+        let harness = try Harness(policies: [try Self.shipped("c")])
+        try await harness.withRunningPool {
+            let steps = [
+                StepSpec(name: "fine", command: ["/bin/true"]),
+                StepSpec(name: "missing", command: ["/nonexistent/tool"]),
+                StepSpec(name: "after", command: ["/bin/true"]),
+            ]
+            let id = try await harness.submit(Self.task(steps, files: [TaskFile(path: "main.c", contents: [])]))
+            let task = try await harness.finished(id, timeout: .seconds(60))
+            #expect(task.status == .failed)
+            #expect(task.lastReport?.outcome == .setupError)
+            let reports = Self.steps(of: task)
+            #expect(reports.map(\.status) == [.succeeded, .failed, .skipped])
+            #expect(reports[1].report?.setup?.description.contains("/nonexistent/tool") == true, "\(String(describing: reports[1].report?.setup))")
+        }
+    }
+
     @Test func oneTasksStepsNeverSeeAnotherTasksWorkspace() async throws {
         let harness = try Harness(policies: [try Self.shipped("c")], workers: 2)
         try await harness.withRunningPool {

@@ -36,6 +36,9 @@ struct SubmitCommand: AsyncParsableCommand {
     @Option(help: "A file to give the task as stdin, or - for this command's stdin.")
     var stdin: String?
 
+    @Option(help: "A JSON file of the task's steps (a multi-step task: docs/steps.md).")
+    var steps: String?
+
     @Flag(help: "Wait for the task: stream its output, exit with its status.")
     var wait = false
 
@@ -53,6 +56,7 @@ struct SubmitCommand: AsyncParsableCommand {
                 form.field("command", String(decoding: try JSONSerialization.data(withJSONObject: command), as: UTF8.self))
             }
             if let stdin { form.field("stdin", try Self.read(stdin)) }
+            if let steps { form.field("steps", try Self.read(steps)) }
             for file in files {
                 guard let eq = file.firstIndex(of: "="), eq != file.startIndex else {
                     throw ValidationError("--file takes DEST=SRC, got \(file)")

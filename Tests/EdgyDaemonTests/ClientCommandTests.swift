@@ -73,6 +73,16 @@ struct ClientCommandTests {
         #expect(refused.stderr.contains("404 policy_not_found"), "\(refused)")
         #expect(refused.stderr.contains("(policy)"), "\(refused)")
         let badToken = try await Self.edgy(daemon, ["ls", "--token", "edgy_wrong"])
+        // Steps from a file: the summary counts the cases, and a failed case fails the task (1).
+        let steps = NSTemporaryDirectory() + "edgy-steps-\(UUID().uuidString).json"
+        defer { try? FileManager.default.removeItem(atPath: steps) }
+        try #"[{"name": "run", "command": ["/bin/cat"], "cases": [{"stdin": "a", "expected_stdout": "a"}, {"stdin": "b", "expected_stdout": "c"}]}]"#
+            .write(toFile: steps, atomically: true, encoding: .utf8)
+        let graded = try await Self.edgy(daemon, ["submit", "--policy", "default", "--steps", steps, "--wait", "--json"])
+        #expect(graded.status == 1, "\(graded)")
+        let gradedTask = try #require(try JSONSerialization.jsonObject(with: Data(graded.stdout.utf8)) as? [String: Any], "\(graded)")
+        let gradedID = try #require(gradedTask["id"] as? String)
+        #expect(try await Self.edgy(daemon, ["get", gradedID]).stdout.contains("cases 1/2"))
         #expect(badToken.status == 125 && badToken.stderr.contains("401"), "\(badToken)")
     }
 }

@@ -36,7 +36,8 @@ struct ServerError: Error, CustomStringConvertible {
     var description: String
 }
 
-/// The task routes of `/v1`, over AsyncHTTPClient (no FoundationNetworking: see `Package.swift`).
+/// The `/v1` routes `edgy` calls (tasks, tokens), over AsyncHTTPClient (no FoundationNetworking:
+/// see `Package.swift`).
 struct ServerClient {
     var base: String
     var token: String
@@ -63,9 +64,9 @@ struct ServerClient {
         return data
     }
 
-    func json(_ method: String, _ path: String) async throws -> [String: Any] {
-        let data = try await request(method, path)
-        return (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] ?? [:]
+    /// A request with a JSON body.
+    func request(_ method: String, _ path: String, json: [String: Any]) async throws -> Data {
+        try await request(method, path, body: Array(try JSONSerialization.data(withJSONObject: json)), contentType: "application/json")
     }
 
     /// The server's error as one line: `400 invalid_field: … (steps[2].command)`.

@@ -38,7 +38,7 @@ public struct TokenCreateCommand: AsyncParsableCommand {
             var body: [String: Any] = ["name": name, "role": role, "tenant": tenant]
             if !policies.isEmpty { body["policies"] = policies }
             if let expiresIn { body["expires_in"] = expiresIn }
-            created = try JSONDecoder().decode(TokenInfo.self, from: try await client.send("POST", "/v1/tokens", json: body))
+            created = try JSONDecoder().decode(TokenInfo.self, from: try await client.request("POST", "/v1/tokens", json: body))
         case .offline(let store, let audit):
             let expiresAt = expiresIn.flatMap(TokenLifetime.parse).map { Date().addingTimeInterval($0) }
             let issued: IssuedToken

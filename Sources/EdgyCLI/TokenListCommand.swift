@@ -21,7 +21,7 @@ public struct TokenListCommand: AsyncParsableCommand {
         case .server(let client):
             var path = "/v1/tokens"
             if let tenant, let escaped = tenant.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed) { path += "?tenant=" + escaped }
-            tokens = try JSONDecoder().decode(Page.self, from: try await client.send("GET", path)).tokens
+            tokens = try JSONDecoder().decode(Page.self, from: try await client.request("GET", path)).tokens
         case .offline(let store, let audit):
             tokens = try await store.listTokens(tenant: tenant).map { TokenInfo($0) }
             audit.record(TokenTarget.offlineAudit("token.list", tokenID: nil, detail: tenant.map { "tenant \($0)" } ?? "all tenants"))

@@ -20,7 +20,7 @@ public struct TokenRevokeCommand: AsyncParsableCommand {
         let uuid = UUID(uuidString: id)!
         switch try target.backend() {
         case .server(let client):
-            _ = try await client.send("DELETE", "/v1/tokens/" + uuid.uuidString.lowercased())
+            _ = try await client.request("DELETE", "/v1/tokens/" + uuid.uuidString.lowercased())
         case .offline(let store, let audit):
             guard try await store.revokeToken(id: uuid, at: Date()) else { throw ValidationError("no token \(id)") }
             audit.record(TokenTarget.offlineAudit("token.revoke", tokenID: uuid, detail: "revoked"))

@@ -1,11 +1,8 @@
 import ArgumentParser
-import AsyncHTTPClient
 import EdgyAuth
 import EdgyStoreSQLite
 import Foundation
 import Glibc
-import NIOCore
-import NIOHTTP1
 
 /// Where `edgy token` acts: `--server URL` (with an admin token) or `--state-dir DIR` (offline).
 public struct TokenTarget: ParsableArguments {
@@ -34,14 +31,14 @@ public struct TokenTarget: ParsableArguments {
     }
 
     enum Backend {
-        case server(TokenHTTPClient)
+        case server(ServerClient)
         case offline(store: SQLiteTaskStore, audit: AuditLog)
     }
 
     func backend() throws -> Backend {
         if let server {
             let secret = token ?? ProcessInfo.processInfo.environment["EDGY_TOKEN"] ?? ""
-            return .server(TokenHTTPClient(base: server, token: secret))
+            return .server(ServerClient(base: server.hasSuffix("/") ? String(server.dropLast()) : server, token: secret))
         }
         let directory = stateDir ?? ""
         let store = try SQLiteTaskStore(path: directory + "/edgy.sqlite")
@@ -93,41 +90,5 @@ struct TokenInfo: Codable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
         return String(decoding: try encoder.encode(value), as: UTF8.self)
-    }
-}
-
-/// `/v1/tokens` over HTTP.
-struct TokenHTTPClient {
-    var base: String
-    var token: String
-
-    struct ServerError: Error, CustomStringConvertible {
-        var description: String
-    }
-
-    /// Sends a request; returns the body of a 2xx answer, throws the server's error message otherwise.
-    func send(_ method: String, _ path: String, json: [String: Any]? = nil) async throws -> Data {
-        let trimmed = base.hasSuffix("/") ? String(base.dropLast()) : base
-        guard let url = URL(string: trimmed + path), let scheme = url.scheme, ["http", "https"].contains(scheme) else {
-            throw ServerError(description: "bad URL \(trimmed + path): expected http:// or https://")
-        }
-        var request = HTTPClientRequest(url: url.absoluteString)
-        request.method = .init(rawValue: method)
-        request.headers.add(name: "Authorization", value: "Bearer \(token)")
-        if let json {
-            request.body = .bytes(Array(try JSONSerialization.data(withJSONObject: json)))
-            request.headers.add(name: "Content-Type", value: "application/json")
-        }
-        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
-        // Token lists are small; a server that sends more is not one to trust.
-        let body = try await response.body.collect(upTo: 16 << 20)
-        let data = Data(body.readableBytesView)
-        let status = Int(response.status.code)
-        guard (200..<300).contains(status) else {
-            let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
-            let message = (object?["error"] as? [String: Any])?["message"] as? String ?? String(decoding: data, as: UTF8.self)
-            throw ServerError(description: "the server answered \(status): \(message)")
-        }
-        return data
     }
 }

@@ -136,8 +136,8 @@ extension Workspace {
         var contents: [String: [UInt8]] = [:]
         var bytes = 0
         guard outputs.enabled, !selection.isEmpty else { return (report, contents) }
-        for (path, reason) in omitted.map({ ($0.path, $0.reason) }) where selection.selects(path.split(separator: "/")) {
-            report.omit(path, reason)
+        for left in omitted where selection.selects(left.path.split(separator: "/")) {
+            report.omit(left.path, left.reason)
         }
         for file in files.sorted(by: { $0.path < $1.path }) where selection.selects(file.path.split(separator: "/")) {
             guard report.files.count < outputs.maxFiles else { report.omit(file.path, .maxFiles); continue }

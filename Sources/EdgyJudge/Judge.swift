@@ -27,6 +27,15 @@ public enum Judge {
         }
     }
 
+    /// A case's verdict and, for a wrong answer, why: the output is compared (once) only when the
+    /// jail exited 0 with all of its stdout.
+    public static func grade(_ report: AttemptReport, expected: [UInt8], comparator: CaseComparator) -> (verdict: Verdict, detail: String?) {
+        let comparable = report.outcome == .exited && report.exitCode == 0 && report.stdoutTruncatedBytes == 0
+        let comparison = comparable ? compare(report.stdout, expected: expected, comparator: comparator) : (passed: false, detail: nil)
+        let verdict = verdict(report, passed: comparison.passed)
+        return (verdict, verdict == .wrongAnswer ? comparison.detail : nil)
+    }
+
     /// The case's verdict from the jail's report and, when it exited 0, the comparison. Output cut
     /// at the cap cannot be compared: `output_limit`, whichever overflow action the policy takes.
     public static func verdict(_ report: AttemptReport, passed: Bool) -> Verdict {

@@ -79,18 +79,15 @@ struct StepsRunner: Sendable {
             case .cases:
                 var stepSummary = CasesSummary(total: step.cases.count)
                 var cases: [CaseReport] = []
+                var interrupted: AttemptReport?
                 for (caseIndex, spec) in step.cases.enumerated() {
                     if Task.isCancelled { break }
                     var request = request(base, step: step, files: workspace.files)
                     request.stdin = spec.stdin
                     let report = await runner.run(request, onOutput: nil)
                     if report.outcome == .setupError || report.outcome == .cancelled {
-                        stepReport.cases = cases
-                        stepReport.summary = stepSummary
-                        stepReport.status = .failed
-                        reports.append(stepReport)
-                        summary = merged(summary, stepSummary)
-                        return finish(report)
+                        interrupted = report
+                        break
                     }
                     let graded = grade(report, spec: spec, index: caseIndex)
                     cases.append(graded)
@@ -104,8 +101,13 @@ struct StepsRunner: Sendable {
                 }
                 stepReport.cases = cases
                 stepReport.summary = stepSummary
-                stepReport.status = stepSummary.passed == stepSummary.total ? .succeeded : .failed
+                stepReport.status = interrupted == nil && stepSummary.passed == stepSummary.total ? .succeeded : .failed
                 summary = merged(summary, stepSummary)
+                if let interrupted {
+                    // The attempt ends here; the cases that ran are reported.
+                    reports.append(stepReport)
+                    return finish(interrupted)
+                }
             }
             reports.append(stepReport)
             event(.step, ["index": index, "name": step.name, "kind": step.kind.rawValue, "state": "finished", "status": stepReport.status.rawValue])
@@ -131,11 +133,7 @@ struct StepsRunner: Sendable {
     }
 
     func grade(_ report: AttemptReport, spec: CaseSpec, index: Int) -> CaseReport {
-        let passed = report.outcome == .exited && report.exitCode == 0 && report.stdoutTruncatedBytes == 0
-            && Judge.compare(report.stdout, expected: spec.expectedStdout, comparator: spec.comparator).passed
-        let verdict = Judge.verdict(report, passed: passed)
-        var detail: String?
-        if verdict == .wrongAnswer { detail = Judge.compare(report.stdout, expected: spec.expectedStdout, comparator: spec.comparator).detail }
+        let (verdict, detail) = Judge.grade(report, expected: spec.expectedStdout, comparator: spec.comparator)
         let excerpt = CaseReport.excerptBytes
         return CaseReport(
             index: index, name: spec.name, verdict: verdict, outcome: report.outcome, exitCode: report.exitCode,

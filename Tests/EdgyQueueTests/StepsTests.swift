@@ -64,7 +64,10 @@ struct StepsTests {
             #expect(cases[7].stdout == "56\n")
             let summary = try #require(task.lastReport?.cases)
             #expect(summary.total == 50 && summary.run == 50 && summary.passed == 50 && summary.firstFailure == nil)
-            #expect(summary.maxWallMs > 0 && summary.maxMemoryBytes > 0)
+            // The maxima over the cases (a fast case may take under a millisecond of wall time).
+            #expect(summary.maxWallMs == cases.map(\.wallMs).max())
+            #expect(summary.maxCpuMs == cases.map(\.cpuMs).max())
+            #expect(summary.maxMemoryBytes == cases.compactMap(\.memoryPeakBytes).max() && summary.maxMemoryBytes > 0)
             // Step and case events, in order, for SSE.
             let events = try await harness.store.events(taskID: id, after: 0, limit: 1000)
             let progress = events.filter { $0.kind == .step || $0.kind == .testCase }

@@ -88,11 +88,15 @@ let package = Package(
         .target(
             name: "EdgyJail",
             dependencies: [
-                "CEdgyJail", "EdgyModel", "EdgySystem", "EdgyPolicy", "EdgySeccomp", "EdgyCgroup", "EdgyNetwork",
+                "CEdgyJail", "EdgyModel", "EdgySystem", "EdgyPolicy", "EdgySeccomp", "EdgyCgroup", "EdgyNetwork", "EdgySyscallArguments",
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
             swiftSettings: strict
         ),
+        // Decoders of what a learning run reads from a workload's memory: no server code, so its fuzzer builds fast.
+        .target(name: "EdgySyscallArguments", swiftSettings: strict),
+        // Policy learning: runs a workload under the learning filter and proposes the smallest policy.
+        .target(name: "EdgyLearn", dependencies: ["EdgyJail", "EdgyModel", "EdgyPolicy", "EdgySeccomp"], swiftSettings: strict),
         // Dependency layers: the install step's jail, sealing, the on-disk cache (LRU, single-flight).
         .target(
             name: "EdgyLayers",
@@ -151,7 +155,7 @@ let package = Package(
         .target(
             name: "EdgyDaemon",
             dependencies: [
-                "EdgyAPI", "EdgyQueue", "EdgyLayers", "EdgyModel", "EdgyStore", "EdgyStoreSQLite", "EdgyStorePostgres", "EdgyAuth", "EdgyJail", "EdgyCgroup", "EdgyNetwork", "EdgyPolicy", "TOMLKit",
+                "EdgyAPI", "EdgyQueue", "EdgyLayers", "EdgyLearn", "EdgyModel", "EdgyStore", "EdgyStoreSQLite", "EdgyStorePostgres", "EdgyAuth", "EdgyJail", "EdgyCgroup", "EdgyNetwork", "EdgyPolicy", "TOMLKit",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -166,7 +170,7 @@ let package = Package(
         .target(
             name: "EdgyCLI",
             dependencies: [
-                "EdgyModel", "EdgyJail", "EdgyPolicy", "EdgySeccomp", "EdgyCgroup", "EdgyAuth", "EdgyStoreSQLite", "EdgyUpload",
+                "EdgyModel", "EdgyJail", "EdgyLearn", "EdgyPolicy", "EdgySeccomp", "EdgyCgroup", "EdgyAuth", "EdgyStoreSQLite", "EdgyUpload",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 // `token --server`: an HTTP client without FoundationNetworking, whose libcurl (and
                 // its 25 shared libraries) every `edgy run` would otherwise load.
@@ -205,6 +209,7 @@ let package = Package(
         .testTarget(name: "EdgySeccompTests", dependencies: ["EdgySeccomp", "EdgyPolicy", "EdgyTestSupport"], swiftSettings: strict),
         .testTarget(name: "EdgyCgroupTests", dependencies: ["EdgyCgroup", "EdgyTestSupport"], swiftSettings: strict),
         .testTarget(name: "EdgyJailTests", dependencies: ["CEdgyJail", "EdgyModel", "EdgyJail", "EdgySeccomp", "EdgySystem", "EdgyCgroup", "EdgyPolicy", "EdgyTestSupport"], swiftSettings: strict),
+        .testTarget(name: "EdgyLearnTests", dependencies: ["EdgyLearn", "EdgyJail", "EdgyModel", "EdgyPolicy", "EdgySeccomp", "EdgySyscallArguments", "EdgyTestSupport"], swiftSettings: strict),
         .testTarget(name: "EdgyNetworkTests", dependencies: ["EdgyNetwork", "EdgyDNS", "EdgyJail", "EdgyModel", "EdgyPolicy", "EdgyCgroup", "EdgyTestSupport"], swiftSettings: strict),
         .target(
             name: "EdgyPostgresTestSupport",
@@ -256,6 +261,7 @@ var fuzzTargets: [Target] {
         ("fuzz-manifest", ["EdgyManifest"]),
         ("fuzz-storage", ["EdgyUpload", "EdgyPolicy", "EdgyModel"]),
         ("fuzz-judge", ["EdgyJudge", "EdgyModel"]),
+        ("fuzz-learning", ["EdgySyscallArguments"]),
     ]
     return targets.map { name, dependencies in
         .executableTarget(name: name, dependencies: ["EdgyFuzzSupport"] + dependencies, path: "Tests/Fuzz/Targets/\(name)", swiftSettings: strict)

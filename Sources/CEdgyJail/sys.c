@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/uio.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -24,7 +25,49 @@ int edgy_seccomp_receive(int listener, struct edgy_seccomp_violation *violation)
     violation->pid = (pid_t)notif.pid;
     violation->nr = notif.data.nr;
     violation->arch = notif.data.arch;
+    for (int i = 0; i < 6; i++) violation->args[i] = notif.data.args[i];
     return 0;
+}
+
+int edgy_seccomp_respond(int listener, uint64_t id, int error) {
+    struct seccomp_notif_resp resp;
+    memset(&resp, 0, sizeof resp);
+    resp.id = id;
+    if (error == 0) {
+        resp.flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
+    } else {
+        resp.error = -error;
+    }
+    if (ioctl(listener, SECCOMP_IOCTL_NOTIF_SEND, &resp) != 0) return -errno;
+    return 0;
+}
+
+long edgy_read_remote(pid_t pid, uint64_t address, void *buffer, size_t size) {
+    struct iovec local = {.iov_base = buffer, .iov_len = size};
+    struct iovec remote = {.iov_base = (void *)(uintptr_t)address, .iov_len = size};
+    ssize_t n = process_vm_readv(pid, &local, 1, &remote, 1, 0);
+    if (n < 0) return -errno;
+    return n == (ssize_t)size ? n : -EFAULT;
+}
+
+long edgy_read_remote_string(pid_t pid, uint64_t address, char *buffer, size_t size) {
+    if (size == 0) return -EINVAL;
+    const uint64_t page = 4096;
+    size_t done = 0;
+    while (done < size - 1) {
+        uint64_t at = address + done;
+        size_t chunk = (size_t)(page - at % page);
+        if (chunk > size - 1 - done) chunk = size - 1 - done;
+        struct iovec local = {.iov_base = buffer + done, .iov_len = chunk};
+        struct iovec remote = {.iov_base = (void *)(uintptr_t)at, .iov_len = chunk};
+        ssize_t n = process_vm_readv(pid, &local, 1, &remote, 1, 0);
+        if (n <= 0) return n < 0 ? -errno : -EFAULT;
+        void *nul = memchr(buffer + done, 0, (size_t)n);
+        if (nul) return (long)((char *)nul - buffer);
+        done += (size_t)n;
+    }
+    buffer[size - 1] = 0;
+    return -ENAMETOOLONG;
 }
 
 int edgy_seccomp_waiting(int listener, uint64_t id) {

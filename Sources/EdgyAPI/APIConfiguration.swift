@@ -121,6 +121,8 @@ public struct APIDependencies: Sendable {
     public var layers: (any LayerDirectory)?
     /// Uploaded blobs and collected output files: the task store, when it keeps them.
     public var blobs: (any BlobStore)?
+    /// `POST /v1/policies/learn`; nil answers 503 (this process runs no jails).
+    public var policyLearning: (any PolicyLearning)?
 
     public init(
         store: any TaskStore, tokens: any TokenStore, policies: PolicyCatalog, notifier: TaskNotifier,

@@ -72,16 +72,7 @@ public enum OpenAPIDocument {
       "post": {"operationId": "createTask", "summary": "Create a task",
         "description": "JSON (CreateTask) or multipart/form-data: every part with a filename is a file; .tar, .tar.gz/.tgz and .zip files are unpacked (regular files and directories only; absolute paths, '..', links and devices are refused with 400 naming the entry). Multipart fields: name, policy, input (code for the entry file), command (JSON array), stdin, env (repeated KEY=VALUE), limits (JSON object), steps (JSON array), max_attempts. 201 with the queued task; with ?wait, 200 with the finished task or 202 if it has not finished in time.",
         "parameters": [{"$ref": "#/components/parameters/Wait"}],
-        "requestBody": {"required": true, "content": {
-          "application/json": {"schema": {"$ref": "#/components/schemas/CreateTask"}},
-          "multipart/form-data": {"schema": {"type": "object", "additionalProperties": false, "properties": {
-            "file": {"contentMediaType": "application/octet-stream", "description": "any bytes: a file (its part's filename is its path); repeat the part, each with its own filename, for more"},
-            "name": {"$ref": "#/components/schemas/CreateTask/properties/name"}, "policy": {"type": "string"}, "input": {"type": "string"},
-            "command": {"type": "string", "contentMediaType": "application/json", "pattern": "^\\[\"[^\"\\\\\\u0000-\\u001f]+\"(,\"[^\"\\\\\\u0000-\\u001f]*\")*\\]$", "description": "a JSON array of strings, e.g. [\"/bin/sh\",\"-c\",\"echo hi\"]"}, "stdin": {"type": "string"},
-            "env": {"type": "array", "items": {"type": "string", "pattern": "^[^=\\u0000]+=[^\\u0000]*$", "description": "KEY=VALUE"}},
-            "limits": {"$ref": "#/components/schemas/Limits"}, "max_attempts": {"$ref": "#/components/schemas/CreateTask/properties/max_attempts"},
-            "steps": {"$ref": "#/components/schemas/CreateTask/properties/steps"}}},
-            "encoding": {"limits": {"contentType": "application/json"}, "steps": {"contentType": "application/json"}}}}},
+        "requestBody": {"$ref": "#/components/requestBodies/TaskBody"},
         "responses": {"200": {"$ref": "#/components/responses/Task"}, "201": {"$ref": "#/components/responses/Task"}, "202": {"$ref": "#/components/responses/Task"},
           "400": {"$ref": "#/components/responses/Error"}, "401": {"$ref": "#/components/responses/Unauthorized"}, "429": {"$ref": "#/components/responses/TooManyRequests"}, "403": {"$ref": "#/components/responses/Error"},
           "404": {"$ref": "#/components/responses/Error"}, "413": {"$ref": "#/components/responses/Error"}, "415": {"$ref": "#/components/responses/Error"},
@@ -142,6 +133,18 @@ public enum OpenAPIDocument {
         "responses": {"200": {"description": "reloaded", "content": {"application/json": {"schema": {"type": "object", "required": ["policies", "diagnostics", "errors"],
           "properties": {"policies": {"type": "array", "items": {"type": "string"}}, "diagnostics": {"type": "array", "items": {"type": "string"}}, "errors": {"type": "integer"}}}}}},
           "401": {"$ref": "#/components/responses/Unauthorized"}, "429": {"$ref": "#/components/responses/TooManyRequests"}, "403": {"$ref": "#/components/responses/Error"}, "409": {"$ref": "#/components/responses/Error"}}}
+    },
+    "/v1/policies/learn": {
+      "post": {"operationId": "learnPolicy", "summary": "Run a task body's workload with the learning filter and propose the smallest policy that runs it (admin)",
+        "description": "The body is a task body, as for createTask (JSON or multipart), checked the same way; steps and blob references are refused (422). The workload runs under its policy with every isolation and limit, each syscall recorded and run when the policy allows it (else refused); runs are merged, the proposal (TOML that extends base) is verified by running the workload again under it. Synchronous; one learning at a time per server (429 learning_busy). 422 learning_failed when the workload does not succeed under its policy.",
+        "parameters": [
+          {"name": "runs", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 10, "default": 1}, "description": "learning runs to merge"},
+          {"name": "name", "in": "query", "schema": {"type": "string", "minLength": 1, "maxLength": 64, "pattern": "^[^./][^/]*$"}, "description": "the proposed policy's name (default: POLICY-learned)"}],
+        "requestBody": {"$ref": "#/components/requestBodies/TaskBody"},
+        "responses": {"200": {"description": "the proposal", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/LearningResult"}}}},
+          "400": {"$ref": "#/components/responses/Error"}, "401": {"$ref": "#/components/responses/Unauthorized"}, "429": {"$ref": "#/components/responses/TooManyRequests"}, "403": {"$ref": "#/components/responses/Error"},
+          "404": {"$ref": "#/components/responses/Error"}, "413": {"$ref": "#/components/responses/Error"}, "415": {"$ref": "#/components/responses/Error"},
+          "422": {"$ref": "#/components/responses/Error"}, "503": {"$ref": "#/components/responses/Error"}}}
     },
     "/metrics": {
       "get": {"operationId": "metrics", "summary": "Prometheus text exposition: queue depth, attempts by outcome, attempt durations",
@@ -261,7 +264,43 @@ public enum OpenAPIDocument {
       "Busy": {"description": "too many uploads are being unpacked (busy) or the daemon is not ready", "headers": {"Retry-After": {"schema": {"type": "integer"}}},
         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
     },
+    "requestBodies": {
+      "TaskBody": {"required": true, "content": {
+          "application/json": {"schema": {"$ref": "#/components/schemas/CreateTask"}},
+          "multipart/form-data": {"schema": {"type": "object", "additionalProperties": false, "properties": {
+            "file": {"contentMediaType": "application/octet-stream", "description": "any bytes: a file (its part's filename is its path); repeat the part, each with its own filename, for more"},
+            "name": {"$ref": "#/components/schemas/CreateTask/properties/name"}, "policy": {"type": "string"}, "input": {"type": "string"},
+            "command": {"type": "string", "contentMediaType": "application/json", "pattern": "^\\[\"[^\"\\\\\\u0000-\\u001f]+\"(,\"[^\"\\\\\\u0000-\\u001f]*\")*\\]$", "description": "a JSON array of strings, e.g. [\"/bin/sh\",\"-c\",\"echo hi\"]"}, "stdin": {"type": "string"},
+            "env": {"type": "array", "items": {"type": "string", "pattern": "^[^=\\u0000]+=[^\\u0000]*$", "description": "KEY=VALUE"}},
+            "limits": {"$ref": "#/components/schemas/Limits"}, "max_attempts": {"$ref": "#/components/schemas/CreateTask/properties/max_attempts"},
+            "steps": {"$ref": "#/components/schemas/CreateTask/properties/steps"}}},
+            "encoding": {"limits": {"contentType": "application/json"}, "steps": {"contentType": "application/json"}}}}}
+    },
     "schemas": {
+      "LearningCount": {"type": "object", "required": ["count", "first_ms", "first_run"], "properties": {"count": {"type": "integer"}, "first_ms": {"type": "number"}, "first_run": {"type": "integer"}}},
+      "LearningRun": {"type": "object", "required": ["outcome", "wall_ms", "stderr_tail"], "properties": {
+        "outcome": {"type": "string"}, "exit_code": {"type": "integer"}, "signal_name": {"type": "string"}, "seccomp_syscall": {"type": "string"},
+        "wall_ms": {"type": "integer"}, "stderr_tail": {"type": "string"}, "setup": {"type": "string"}}},
+      "LearningResult": {"type": "object", "required": ["proposal", "name", "digest", "from", "learned", "removed", "warnings", "runs", "verification", "verified", "added_while_verifying"], "properties": {
+        "added_while_verifying": {"type": "array", "items": {"type": "string"}, "description": "calls only a verification run made (its kill named them), added before verifying again"},
+        "proposal": {"type": "string", "description": "the proposed policy file (TOML), its verification, removals and warnings in comments"},
+        "name": {"type": "string"}, "digest": {"type": "string"}, "from": {"type": "string"}, "verified": {"type": "boolean"},
+        "warnings": {"type": "array", "items": {"type": "string"}, "description": "calls the policy refuses that the workload tried: refused while learning, never proposed"},
+        "removed": {"type": "object", "required": ["syscalls", "mounts", "socket_families"], "properties": {
+          "syscalls": {"type": "array", "items": {"type": "string"}}, "mounts": {"type": "array", "items": {"type": "string"}}, "socket_families": {"type": "array", "items": {"type": "string"}}}},
+        "runs": {"type": "array", "items": {"$ref": "#/components/schemas/LearningRun"}},
+        "verification": {"$ref": "#/components/schemas/LearningRun"},
+        "learned": {"type": "object", "required": ["syscalls", "socket_families", "ioctls", "clones", "files", "destinations", "refused", "unreadable_paths", "runs"], "properties": {
+          "syscalls": {"type": "object", "additionalProperties": {"$ref": "#/components/schemas/LearningCount"}},
+          "socket_families": {"type": "object", "additionalProperties": {"$ref": "#/components/schemas/LearningCount"}},
+          "ioctls": {"type": "object", "additionalProperties": {"$ref": "#/components/schemas/LearningCount"}},
+          "clones": {"type": "object", "additionalProperties": {"$ref": "#/components/schemas/LearningCount"}},
+          "destinations": {"type": "object", "additionalProperties": {"$ref": "#/components/schemas/LearningCount"}},
+          "files": {"type": "object", "additionalProperties": {"type": "object", "required": ["read", "write", "lookup", "exec"], "properties": {
+            "read": {"type": "integer"}, "write": {"type": "integer"}, "lookup": {"type": "integer"}, "exec": {"type": "integer"}}}},
+          "refused": {"type": "object", "additionalProperties": {"type": "object", "required": ["count", "reason", "errno"], "properties": {
+            "count": {"$ref": "#/components/schemas/LearningCount"}, "reason": {"type": "string"}, "errno": {"type": "string"}}}},
+          "unreadable_paths": {"type": "integer"}, "runs": {"type": "integer"}}}}},
       "Status": {"type": "object", "required": ["status"], "properties": {"status": {"type": "string"}}},
       "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {
         "code": {"type": "string", "examples": ["invalid_json", "invalid_field", "invalid_archive", "unauthorized", "forbidden", "task_not_found", "policy_not_found", "route_not_found", "too_large", "unsupported_media_type", "input_not_allowed", "command_override_not_allowed", "command_required", "entry_missing", "env_not_allowed", "limit_not_allowed", "max_attempts_not_allowed", "queue_full", "quota_exceeded", "too_many_failures", "token_not_found", "unavailable", "internal"]},

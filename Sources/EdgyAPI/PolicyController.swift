@@ -1,16 +1,20 @@
+import EdgyModel
 import EdgyPolicy
+import EdgyStore
 import Foundation
 import HTTPTypes
 import Hummingbird
 import Logging
 
-/// `/v1/policies`: the daemon's policies, read-only, and an admin's reload.
+/// `/v1/policies`: the daemon's policies, read-only; an admin's reload, and learning a policy.
 struct PolicyController: Sendable {
     let deps: APIDependencies
+    let service: TaskService
 
     func register(_ routes: RouteRegistrar) {
         routes.on(.get, "v1/policies", use: list)
         routes.on(.post, "v1/policies/reload", use: reload)
+        routes.on(.post, "v1/policies/learn", use: learn)
         routes.on(.get, "v1/policies/{name}", use: get)
     }
 
@@ -108,4 +112,62 @@ struct PolicyController: Sendable {
             policies: deps.policies.all.map(\.policy.name), diagnostics: diagnostics.map(\.description),
             errors: diagnostics.filter { $0.severity == .error }.count))
     }
+
+    /// `POST /v1/policies/learn?runs=N&name=NAME`, admin only: the body is a task body (JSON or
+    /// multipart, checked as for `POST /v1/tasks`); the workload runs under its policy with the
+    /// learning filter, synchronously, and the answer is the proposal with its verification.
+    @Sendable func learn(_ request: Request, context: EdgyRequestContext) async throws -> Response {
+        let principal = try context.requirePrincipal()
+        try Access.requireAdmin(principal)
+        let query = request.uri.queryParameters
+        var runs = 1
+        if let text = query.get("runs") {
+            guard let value = Int(text), (1...Self.maximumLearningRuns).contains(value) else {
+                throw APIError.badRequest("runs must be a whole number from 1 to \(Self.maximumLearningRuns)", field: "runs")
+            }
+            runs = value
+        }
+        let name = query.get("name")
+        if let name, !PolicyLoader.isValidName(name) || name.count > 64 {
+            throw APIError.badRequest("name must be a policy name: no `/`, not hidden, at most 64 characters", field: "name")
+        }
+        guard let learning = deps.policyLearning, !deps.policies.directory.isEmpty else {
+            throw APIError(.serviceUnavailable, code: "learning_unavailable", "this server runs no jails to learn with")
+        }
+        let kind = try TaskRequestDecoding.kind(of: request)
+        var request = request
+        let bytes = try await TaskRequestDecoding.collect(&request, limit: service.config.maxRequestBytes)
+        let draft = try await service.decodeDraft(bytes, kind)
+        let spec = try draft.validate(principal: principal, policies: deps.policies, config: service.config, fallbackPolicy: service.config.defaultPolicy)
+        context.audit.update { $0.policy = spec.policy }
+        if spec.steps != nil {
+            throw APIError.unprocessable("learning_unsupported", "a task with steps cannot be learned: learn each step's command on its own", field: "steps")
+        }
+        if let index = spec.files.firstIndex(where: { $0.blob != nil }) {
+            throw APIError.unprocessable("learning_unsupported", "learning takes files inline, not blob references", field: "files[\(index)].blob")
+        }
+        guard let loaded = deps.policies.policy(named: spec.policy) else { throw APIError.policyNotFound(spec.policy, field: "policy") }
+        var policy = loaded.policy
+        do {
+            policy.limits = try policy.limits.applying(spec.limits)
+        } catch {
+            throw APIError.unprocessable("limit_not_allowed", error.description, field: "limits.\(error.key)")
+        }
+        let input = PolicyLearningInput(
+            policy: LoadedPolicy(policy: policy, warnings: [], path: loaded.path), policyDirectory: deps.policies.directory, files: spec.files, command: spec.command,
+            stdin: spec.stdin, env: spec.env, runs: runs, name: name)
+        let result: [UInt8]
+        do {
+            result = try await learning.learn(input)
+        } catch .busy {
+            throw APIError(.tooManyRequests, code: "learning_busy", "another policy is being learned on this server; try again",
+                           headers: [.retryAfter: String(service.config.retryAfterSeconds)])
+        } catch .failed(let message) {
+            throw APIError.unprocessable("learning_failed", message, field: nil)
+        }
+        context.logger.notice("policy learned", metadata: ["from": "\(spec.policy)", "runs": "\(runs)"])
+        return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: result)))
+    }
+
+    static let maximumLearningRuns = 10
 }

@@ -76,7 +76,7 @@ func makeRouter(_ deps: APIDependencies, _ config: APIConfiguration) -> (router:
     let service = TaskService(deps: deps, config: config)
     TaskController(service: service).register(authenticated)
     StorageController(service: service).register(authenticated)
-    PolicyController(deps: deps).register(authenticated)
+    PolicyController(deps: deps, service: service).register(authenticated)
     OpenAPIController().register(authenticated)
     WorkerController(deps: deps).register(authenticated)
     LayerController(deps: deps).register(authenticated)

@@ -2,11 +2,11 @@ import ArgumentParser
 
 /// `edgy policy`: check and show policy files.
 public struct PolicyCommand: AsyncParsableCommand {
-    public static let subcommandTypes: [any ParsableCommand.Type] = [PolicyCheckCommand.self, PolicyShowCommand.self, PolicyExplainCommand.self]
+    public static let subcommandTypes: [any ParsableCommand.Type] = [PolicyCheckCommand.self, PolicyShowCommand.self, PolicyExplainCommand.self, PolicyLearnCommand.self]
 
     public static let configuration = CommandConfiguration(
         commandName: "policy",
-        abstract: "Check and show jail policy files.",
+        abstract: "Check, show, explain and learn jail policy files.",
         subcommands: subcommandTypes
     )
 

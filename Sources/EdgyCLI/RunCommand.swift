@@ -21,32 +21,17 @@ public struct RunCommand: AsyncParsableCommand {
     @Option(name: .long, help: "The policy file (default: policies/default.toml).")
     var policy: String = "policies/default.toml"
 
-    @Option(name: .customLong("file"), help: "Put host file SRC at DEST (relative to the working directory) in the jail. Repeatable.")
-    var files: [String] = []
-
-    @Option(name: .long, help: "A file whose contents are the workload's stdin.")
-    var stdin: String?
-
     @Flag(name: .long, help: "Print the whole report as JSON on stdout instead of streaming the output.")
     var json = false
 
-    @Flag(name: .long, help: "Run without cgroup limits (memory and pids then unenforced).")
-    var noCgroup = false
-
-    @Argument(parsing: .postTerminator, help: "The command and its arguments (after --). Default: the policy's command.")
-    var command: [String] = []
+    @OptionGroup var workload: WorkloadOptions
 
     public init() {}
 
-    public mutating func validate() throws {
-        for spec in files where !spec.contains("=") {
-            throw ValidationError("--file expects DEST=SRC, got `\(spec)`")
-        }
-    }
-
     /// What was asked, without ArgumentParser's property wrappers.
     var invocation: RunInvocation {
-        RunInvocation(policy: policy, files: files, stdin: stdin, json: json, noCgroup: noCgroup, command: command)
+        RunInvocation(
+            policy: policy, files: workload.files, stdin: workload.stdin, json: json, noCgroup: workload.noCgroup, command: workload.command)
     }
 
     public func run() async throws {
@@ -154,29 +139,10 @@ struct RunInvocation: Equatable {
         }
         for warning in loaded.warnings { printError("\(warning)") }
 
-        var jailFiles: [TaskFile] = []
-        for spec in files {
-            let parts = spec.split(separator: "=", maxSplits: 1)
-            let dest = String(parts[0]), source = parts.count > 1 ? String(parts[1]) : ""
-            guard let data = FileManager.default.contents(atPath: source) else {
-                fail("--file \(spec): cannot read \(source)")
-            }
-            let mode = ((try? FileManager.default.attributesOfItem(atPath: source)[.posixPermissions]) as? Int).map(UInt32.init) ?? 0o644
-            jailFiles.append(TaskFile(path: dest, contents: Array(data), mode: mode))
-        }
-        var stdinData: [UInt8] = []
-        if let stdin {
-            guard let data = FileManager.default.contents(atPath: stdin) else { fail("--stdin: cannot read \(stdin)") }
-            stdinData = Array(data)
-        }
+        let jailFiles = HostFiles.read(files)
+        let stdinData = stdin.map(HostFiles.readStdin) ?? []
 
-        let supervisor: JailSupervisor
-        do {
-            let cgroups = noCgroup ? nil : try CgroupManager(host: try CgroupHost.detect())
-            supervisor = try JailSupervisor(cgroups: cgroups)
-        } catch {
-            fail("\(error)")
-        }
+        let supervisor = WorkloadOptions.supervisor(cgroups: !noCgroup)
         let request = JailRequest(
             policy: loaded.policy, policyDigest: loaded.digest, files: jailFiles,
             command: command.isEmpty ? nil : command, stdin: stdinData)

@@ -172,9 +172,10 @@ public struct Daemon: Sendable {
             retention: .seconds(configuration.retentionHours * 3600), logger: logger)
 
         let audit = try AuditFile.open(in: configuration.stateDirectory)
-        let dependencies = APIDependencies(
+        var dependencies = APIDependencies(
             store: store, tokens: tokens, policies: catalog, notifier: notifier, logger: logger,
             audit: audit, readiness: { ready.isSet }, workers: registry, metrics: metrics, layers: taskDependencies?.cache)
+        dependencies.policyLearning = HostPolicyLearning(supervisor: supervisor)
         var apiConfiguration = APIConfiguration(maxQueued: configuration.queueCapacity, maxQueuedPerTenant: configuration.tenantMaxQueued)
         apiConfiguration.tenantQuotas = configuration.tenantQuotas
         apiConfiguration.authFailureLimit = configuration.authFailureLimit

@@ -76,7 +76,11 @@ struct Attempt {
 
         var pump = OutputPump(stdio: process.takeStdio(), stdinData: request.stdin, limits: request.policy.limits, onOutput: onOutput)
         var supervision = Supervision(limits: request.policy.limits, cancelFD: cancelFD, cgroup: cgroup, execStart: execStart)
+        if request.learner != nil {
+            supervision.learning = LearningObserver(policy: request.policy, program: plans.task.program, execStart: execStart)
+        }
         supervision.run(process, pump: &pump)
+        if let learner = request.learner, let learned = supervision.learning?.use { learner.store(learned) }
         pump.finish(into: &report)
 
         var facts = supervision.facts
@@ -122,7 +126,8 @@ struct Attempt {
     private func makePlans() -> Result<JailPlans, SpawnFailure> {
         let seccomp: SeccompProgram
         do {
-            seccomp = try SeccompCompiler.cached(request.policy.seccomp)
+            seccomp = request.learner != nil
+                ? try SeccompCompiler.compileLearning() : try SeccompCompiler.cached(request.policy.seccomp)
         } catch {
             return .failure(SpawnFailure(stage: EDGY_STAGE_SECCOMP_COMPILE, detail: "\(error)"))
         }

@@ -21,6 +21,10 @@ public struct JailRequest: Sendable {
     /// Bring back every regular file of the working directory (`AttemptReport.workspace`), so the
     /// next step of a multi-step task starts from it.
     public var keepsWorkspace = false
+    /// A learning run (`edgy policy learn`): every syscall outside the jail's start-up calls waits
+    /// for the supervisor, which records it here and runs it when the policy allows it (else
+    /// refuses it with an errno). Every other isolation and limit of the policy holds.
+    public var learner: SyscallLearner?
 
     public init(
         policy: Policy, policyDigest: String = "", files: [TaskFile] = [], command: [String]? = nil,

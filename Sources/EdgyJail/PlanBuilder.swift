@@ -88,7 +88,12 @@ struct PlanBuilder {
         header.envc = UInt32(envOffsets.count)
         header.uid = policy.identity.uid
         header.gid = policy.identity.gid
-        if let seccomp, seccomp.instructionCount > 0 {
+        if request.learner != nil, let seccomp {
+            // The learning filter asks about everything: without its listener it would kill at
+            // the first call, so there is no fallback (the spawn fails instead).
+            header.seccomp_filter = task.bytes(seccomp.bytes)
+            header.seccomp_len = UInt32(seccomp.instructionCount)
+        } else if let seccomp, seccomp.instructionCount > 0 {
             // Kills as notifications the supervisor answers (it names the syscall); the program as
             // compiled for a kernel that refuses the child a listener.
             let notifying = seccomp.killsAsNotifications

@@ -18,6 +18,8 @@ struct Supervision {
     private(set) var facts = TerminationFacts()
     /// The first forbidden syscall a process of the jail made (it was killed for it).
     private(set) var seccompSyscall: String?
+    /// In a learning run, what answers the listener instead of `answerViolation`.
+    var learning: LearningObserver?
     private var listening = false
     private var exitedAt: UInt64?
     private var killed = false
@@ -58,7 +60,9 @@ struct Supervision {
                 facts.cancelled = true
                 kill(process)
             }
-            if fds[2].revents & Int16(POLLIN) != 0 {
+            if fds[2].revents & Int16(POLLIN) != 0, learning != nil {
+                learning?.answer(process.seccompListener)
+            } else if fds[2].revents & Int16(POLLIN) != 0 {
                 answerViolation(process)
             } else if fds[2].revents != 0 {
                 listening = false  // every task of the filter is gone

@@ -6,11 +6,12 @@ extension Policy {
     /// prints. It stands on its own: the parent it `extends` is already applied, so it is named in
     /// a comment only, and loading the text anywhere gives an equal `Policy` (but for `extends`)
     /// with the same digest.
-    public func renderTOML() -> String {
+    /// `replacing` gives the text of a key ("seccomp.allow" → "allow = [...]") instead of its rendering.
+    public func renderTOML(replacing: [String: String] = [:]) -> String {
         var out = "# effective policy `\(name)`: every value below is already resolved\n"
         if let extends { out += "# (extends \(Self.toml(extends)), applied: this text needs no parent)\n" }
         out += "description = \(Self.toml(description))\n"
-        return out + renderBody()
+        return out + renderBody(replacing: replacing)
     }
 
     /// Hex SHA-256 of the canonical rendering (`description` and every table; not `name` or
@@ -22,8 +23,41 @@ extension Policy {
         return String(decoding: SHA256.hash(data: Data(canonical.utf8)).flatMap { [hex[Int($0 >> 4)], hex[Int($0 & 15)]] }, as: UTF8.self)
     }
 
+    /// This policy as a file that `extends` `parent`: only the keys whose values differ from the
+    /// parent's (`[[…]]` blocks as a whole), plus the top-level `extends` and `description`.
+    /// `replacing` gives the text of a key ("seccomp.allow" → "allow = [...]") instead of its
+    /// rendering, e.g. to comment its entries. Nil when a difference cannot be written over the
+    /// parent: a table the parent has and this policy turns off.
+    public func renderTOML(over parent: Policy, parentName: String, replacing: [String: String] = [:]) -> String? {
+        var out = "extends = \(Self.toml(parentName))\ndescription = \(Self.toml(description))\n"
+        var table = ""
+        for key in PolicySchema.keys {
+            switch key.shape {
+            case .scalar where !key.table.isEmpty:
+                let mine = key.render(self), theirs = key.render(parent)
+                let dotted = "\(key.table).\(key.name)"
+                guard mine != theirs || replacing[dotted] != nil else { continue }
+                guard let mine else { return nil }
+                if key.table != table {
+                    table = key.table
+                    out += "\n[\(table)]\n"
+                }
+                out += (replacing[dotted] ?? "\(key.name) = \(mine)") + "\n"
+            case .arrayTable:
+                table = ""
+                let mine = key.render(self), theirs = key.render(parent)
+                guard mine != theirs else { continue }
+                guard let mine, !mine.isEmpty else { return nil }  // no blocks would inherit the parent's
+                out += mine
+            case .scalar, .arrayTableField:
+                continue
+            }
+        }
+        return out
+    }
+
     /// Every table key from `PolicySchema`, in its order, under its table's header.
-    private func renderBody() -> String {
+    private func renderBody(replacing: [String: String] = [:]) -> String {
         var out = ""
         var table = ""
         for key in PolicySchema.keys {
@@ -33,7 +67,11 @@ extension Policy {
                     table = key.table
                     out += "\n[\(table)]\n"
                 }
-                if let value = key.render(self) { out += "\(key.name) = \(value)\n" }
+                if let text = replacing["\(key.table).\(key.name)"] {
+                    out += text + "\n"
+                } else if let value = key.render(self) {
+                    out += "\(key.name) = \(value)\n"
+                }
             case .arrayTable:
                 table = ""
                 out += key.render(self) ?? ""

@@ -83,6 +83,19 @@ public enum SeccompCompiler {
         }
     }
 
+    /// The filter of a learning run: the jail's own start-up calls are allowed, every other call
+    /// (any ABI) becomes a user notification for the supervisor to record and answer.
+    public static func compileLearning() throws(SeccompError) -> SeccompProgram {
+        try compile(Policy.Seccomp(defaultAction: .killProcess, allow: PolicyVocabulary.jailStartSyscalls, deny: [],
+                                   socketFamilies: [], ioctlDeny: [], allowNamespaceClone: true)).killsAsNotifications
+    }
+
+    /// The syscall names `seccomp` allows, `expand(allow) − expand(deny)` (before the narrowing of
+    /// clone, clone3, socket and ioctl by their arguments).
+    public static func allowedSyscallNames(_ seccomp: Policy.Seccomp) throws(SeccompError) -> Set<String> {
+        try allowedSyscalls(seccomp)
+    }
+
     /// `expand(allow) − expand(deny)`, every name checked against the catalog and libseccomp.
     static func allowedSyscalls(_ seccomp: Policy.Seccomp) throws(SeccompError) -> Set<String> {
         let known = Set(SyscallCatalog.allNames)

@@ -23,6 +23,11 @@ public enum SyscallNames {
         return "\(abi) syscall \(number)"
     }
 
+    /// Whether a notification's `arch` and `number` are a call of the native ABI (not i386, not x32).
+    public static func isNative(number: Int32, arch: UInt32) -> Bool {
+        arch == seccomp_arch_native() && number & x32Bit == 0
+    }
+
     private static let x32Bit: Int32 = 0x4000_0000
     private static let auditArchI386: UInt32 = 0x4000_0003
 }

@@ -358,10 +358,25 @@ struct edgy_seccomp_violation {
     pid_t pid;          // the thread, as the supervisor's PID namespace sees it
     int32_t nr;         // the syscall number in its ABI
     uint32_t arch;      // AUDIT_ARCH_* of that ABI
+    uint64_t args[6];   // the syscall's arguments, as the registers held them
 };
 
 /// SECCOMP_IOCTL_NOTIF_RECV on `listener`: 0, or -errno (ENOENT: the task died meanwhile).
 int edgy_seccomp_receive(int listener, struct edgy_seccomp_violation *_Nonnull violation);
+
+/// SECCOMP_IOCTL_NOTIF_SEND for notification `id`: with `error == 0` the syscall runs as if the
+/// filter had allowed it (SECCOMP_USER_NOTIF_FLAG_CONTINUE); otherwise it fails with `error` (a
+/// positive errno) and never runs. 0, or -errno (ENOENT: the task died meanwhile).
+int edgy_seccomp_respond(int listener, uint64_t id, int error);
+
+/// Reads a NUL-terminated string of at most `size - 1` bytes at `address` in process `pid`
+/// (process_vm_readv, a page at a time so that a string ending just before unmapped memory still
+/// reads). Returns its length (the buffer is NUL-terminated), or -errno; -ENAMETOOLONG when no NUL
+/// came within `size - 1` bytes.
+long edgy_read_remote_string(pid_t pid, uint64_t address, char *_Nonnull buffer, size_t size);
+
+/// Reads exactly `size` bytes at `address` in process `pid`: `size`, or -errno.
+long edgy_read_remote(pid_t pid, uint64_t address, void *_Nonnull buffer, size_t size);
 
 /// The process (thread group) of thread `tid`, from /proc/TID/status; `tid` itself if unreadable
 /// (kill(2) of a thread id reaches its whole process too).

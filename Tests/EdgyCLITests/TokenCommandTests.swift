@@ -82,8 +82,9 @@ import Testing
         let actions = audit.split(separator: "\n").map { Self.object(String($0))["action"] as? String ?? "?" }
         #expect(actions == ["token.create", "token.create", "token.list", "token.list", "token.revoke", "token.list"])
         #expect(!audit.contains(secret))
-        var info = stat()
-        #expect(stat(dir + "/audit.log", &info) == 0 && info.st_mode & 0o777 == 0o600)
+        // Through FileManager: Glibc's `stat` type is ambiguous with CoreFoundation's in this module.
+        let mode = try FileManager.default.attributesOfItem(atPath: dir + "/audit.log")[.posixPermissions] as? Int
+        #expect(mode.map { $0 & 0o777 } == 0o600)
     }
 
     @Test func refusesADirectoryWithoutAStore() throws {

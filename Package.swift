@@ -95,6 +95,18 @@ let package = Package(
         ),
         // Decoders of what a learning run reads from a workload's memory: no server code, so its fuzzer builds fast.
         .target(name: "EdgySyscallArguments", swiftSettings: strict),
+        // Webhooks: delivering finished tasks to their callback URLs, signed, retried, from the store.
+        .target(
+            name: "EdgyWebhooks",
+            dependencies: [
+                "EdgyStore", "EdgyPolicy",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"), .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"), .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
         // Policy learning: runs a workload under the learning filter and proposes the smallest policy.
         .target(name: "EdgyLearn", dependencies: ["EdgyJail", "EdgyModel", "EdgyPolicy", "EdgySeccomp"], swiftSettings: strict),
         // Dependency layers: the install step's jail, sealing, the on-disk cache (LRU, single-flight).
@@ -155,7 +167,7 @@ let package = Package(
         .target(
             name: "EdgyDaemon",
             dependencies: [
-                "EdgyAPI", "EdgyQueue", "EdgyLayers", "EdgyLearn", "EdgyModel", "EdgyStore", "EdgyStoreSQLite", "EdgyStorePostgres", "EdgyAuth", "EdgyJail", "EdgyCgroup", "EdgyNetwork", "EdgyPolicy", "TOMLKit",
+                "EdgyAPI", "EdgyQueue", "EdgyLayers", "EdgyLearn", "EdgyWebhooks", "EdgyModel", "EdgyStore", "EdgyStoreSQLite", "EdgyStorePostgres", "EdgyAuth", "EdgyJail", "EdgyCgroup", "EdgyNetwork", "EdgyPolicy", "TOMLKit",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -209,6 +221,7 @@ let package = Package(
         .testTarget(name: "EdgySeccompTests", dependencies: ["EdgySeccomp", "EdgyPolicy", "EdgyTestSupport"], swiftSettings: strict),
         .testTarget(name: "EdgyCgroupTests", dependencies: ["EdgyCgroup", "EdgyTestSupport"], swiftSettings: strict),
         .testTarget(name: "EdgyJailTests", dependencies: ["CEdgyJail", "EdgyModel", "EdgyJail", "EdgySeccomp", "EdgySystem", "EdgyCgroup", "EdgyPolicy", "EdgyTestSupport"], swiftSettings: strict),
+        .testTarget(name: "EdgyWebhooksTests", dependencies: ["EdgyWebhooks", "EdgyAuth"], swiftSettings: strict),
         .testTarget(name: "EdgyLearnTests", dependencies: ["EdgyLearn", "EdgyJail", "EdgyModel", "EdgyPolicy", "EdgySeccomp", "EdgySyscallArguments", "EdgyTestSupport"], swiftSettings: strict),
         .testTarget(name: "EdgyNetworkTests", dependencies: ["EdgyNetwork", "EdgyDNS", "EdgyJail", "EdgyModel", "EdgyPolicy", "EdgyCgroup", "EdgyTestSupport"], swiftSettings: strict),
         .target(
@@ -262,6 +275,7 @@ var fuzzTargets: [Target] {
         ("fuzz-storage", ["EdgyUpload", "EdgyPolicy", "EdgyModel"]),
         ("fuzz-judge", ["EdgyJudge", "EdgyModel"]),
         ("fuzz-learning", ["EdgySyscallArguments"]),
+        ("fuzz-callback", ["EdgyPolicy"]),
     ]
     return targets.map { name, dependencies in
         .executableTarget(name: name, dependencies: ["EdgyFuzzSupport"] + dependencies, path: "Tests/Fuzz/Targets/\(name)", swiftSettings: strict)

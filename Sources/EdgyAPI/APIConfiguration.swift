@@ -57,6 +57,10 @@ public struct APIConfiguration: Sendable {
     /// Blob uploads read at once (each holds up to `maxBlobBytes`); others wait up to
     /// `decodeWaitLimit`, then get 503 with `Retry-After`.
     public var maxConcurrentBlobUploads: Int = 2
+    /// Where tasks' `callback_url` may point besides public addresses (`webhook_allow`).
+    public var callbackAllowlist = CallbackAllowlist()
+    /// Whether tasks may give a `callback_url` (`webhooks = "on"`).
+    public var webhooksEnabled = true
 
     public init(
         maxQueued: Int = 10_000,

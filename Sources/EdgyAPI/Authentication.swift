@@ -25,8 +25,9 @@ struct BearerAuthMiddleware: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let client = context.clientAddress
         let principal: Principal
+        let tokenHash: String
         do {
-            principal = try await authenticate(request)
+            (principal, tokenHash) = try await authenticate(request)
         } catch let error as APIError {
             // The token is checked first: only a failing request is counted or refused, so a valid
             // token works however many guesses came from the same address. Refused failures are
@@ -49,6 +50,7 @@ struct BearerAuthMiddleware: RouterMiddleware {
         }
         var context = context
         context.principal = principal
+        context.tokenHash = tokenHash
         context.logger[metadataKey: "principal"] = "\(principal.name)"
         context.logger[metadataKey: "tenant"] = "\(principal.tenant)"
         let audited = AuditedAction(request)
@@ -85,7 +87,8 @@ struct BearerAuthMiddleware: RouterMiddleware {
         }
     }
 
-    private func authenticate(_ request: Request) async throws -> Principal {
+    /// The caller and the hash of its token.
+    private func authenticate(_ request: Request) async throws -> (Principal, String) {
         guard let header = request.headers[.authorization] else {
             throw APIError.unauthorized("missing bearer token")
         }
@@ -94,13 +97,14 @@ struct BearerAuthMiddleware: RouterMiddleware {
             throw APIError.unauthorized("the Authorization header must be 'Bearer <token>'")
         }
         let token = parts[1].trimmingCharacters(in: .whitespaces)
-        guard !token.isEmpty, let principal = try await tokens.principal(forTokenHash: TokenSecret.hash(token)) else {
+        let hash = TokenSecret.hash(token)
+        guard !token.isEmpty, let principal = try await tokens.principal(forTokenHash: hash) else {
             throw APIError.unauthorized("invalid token")
         }
         guard principal.isValid(at: Date()) else {
             throw APIError.unauthorized(principal.revokedAt != nil ? "token revoked" : "token expired")
         }
-        return principal
+        return (principal, hash)
     }
 }
 

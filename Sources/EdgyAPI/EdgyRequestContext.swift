@@ -10,6 +10,9 @@ public struct EdgyRequestContext: RequestContext, RemoteAddressRequestContext {
     public var coreContext: CoreRequestContextStorage
     /// Who is calling; never the token itself.
     public var principal: Principal?
+    /// The SHA-256 of the caller's token (what the token store keeps), from which the key that
+    /// signs its tasks' webhooks is derived (`TokenSecret.webhookSecret`).
+    public var tokenHash: String?
     /// The peer of the connection (nil in router tests).
     public var remoteAddress: SocketAddress?
     /// What a handler learnt for the audit line `BearerAuthMiddleware` writes when it returns.
@@ -18,6 +21,7 @@ public struct EdgyRequestContext: RequestContext, RemoteAddressRequestContext {
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
         self.principal = nil
+        self.tokenHash = nil
         self.remoteAddress = source.channel.remoteAddress
     }
 

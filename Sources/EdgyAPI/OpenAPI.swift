@@ -104,6 +104,15 @@ public enum OpenAPIDocument {
       "get": {"operationId": "taskStdout", "summary": "The last attempt's stdout (so far, while it runs), its exact bytes once the attempt has ended",
         "responses": {"200": {"description": "output", "content": {"text/plain": {"schema": {"type": "string"}}, "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}, "401": {"$ref": "#/components/responses/Unauthorized"}, "429": {"$ref": "#/components/responses/TooManyRequests"}, "404": {"$ref": "#/components/responses/Error"}}}
     },
+    "/v1/tasks/{id}/deliveries": {
+      "parameters": [{"$ref": "#/components/parameters/TaskID"}],
+      "get": {"operationId": "taskDeliveries", "summary": "The task's webhook: its URL, state (pending, delivered, failed), next try and every try so far; 404 no_webhook without a callback_url",
+        "responses": {"200": {"description": "the webhook", "content": {"application/json": {"schema": {"type": "object", "required": ["callback_url", "state", "next_attempt_at", "deliveries"], "properties": {
+          "callback_url": {"type": "string"}, "state": {"type": "string", "enum": ["pending", "delivered", "failed"]}, "next_attempt_at": {"type": ["string", "null"], "format": "date-time"},
+          "deliveries": {"type": "array", "items": {"type": "object", "required": ["attempt", "at", "status_code", "error", "duration_ms"], "properties": {
+            "attempt": {"type": "integer"}, "at": {"type": "string", "format": "date-time"}, "status_code": {"type": ["integer", "null"]}, "error": {"type": ["string", "null"]}, "duration_ms": {"type": "integer"}}}}}}}}},
+          "401": {"$ref": "#/components/responses/Unauthorized"}, "429": {"$ref": "#/components/responses/TooManyRequests"}, "404": {"$ref": "#/components/responses/Error"}}}
+    },
     "/v1/tasks/{id}/stderr": {
       "parameters": [{"$ref": "#/components/parameters/TaskID"}],
       "get": {"operationId": "taskStderr", "summary": "The last attempt's stderr (so far, while it runs), its exact bytes once the attempt has ended",
@@ -270,6 +279,7 @@ public enum OpenAPIDocument {
           "multipart/form-data": {"schema": {"type": "object", "additionalProperties": false, "properties": {
             "file": {"contentMediaType": "application/octet-stream", "description": "any bytes: a file (its part's filename is its path); repeat the part, each with its own filename, for more"},
             "name": {"$ref": "#/components/schemas/CreateTask/properties/name"}, "policy": {"type": "string"}, "input": {"type": "string"},
+            "callback_url": {"$ref": "#/components/schemas/CreateTask/properties/callback_url"},
             "command": {"type": "string", "contentMediaType": "application/json", "pattern": "^\\[\"[^\"\\\\\\u0000-\\u001f]+\"(,\"[^\"\\\\\\u0000-\\u001f]*\")*\\]$", "description": "a JSON array of strings, e.g. [\"/bin/sh\",\"-c\",\"echo hi\"]"}, "stdin": {"type": "string"},
             "env": {"type": "array", "items": {"type": "string", "pattern": "^[^=\\u0000]+=[^\\u0000]*$", "description": "KEY=VALUE"}},
             "limits": {"$ref": "#/components/schemas/Limits"}, "max_attempts": {"$ref": "#/components/schemas/CreateTask/properties/max_attempts"},
@@ -317,6 +327,7 @@ public enum OpenAPIDocument {
         "name": {"type": "string", "default": "task", "minLength": 1, "maxLength": 200, "pattern": "^[^\\u0000-\\u001f\\u007f]*$", "description": "at most 200 bytes of UTF-8, no control characters"},
         "policy": {"type": "string", "description": "default: the server's default policy (the prototype policy on POST /)"},
         "input": {"type": "string", "description": "code for the policy's entry file (422 if the policy has none)"},
+        "callback_url": {"type": "string", "minLength": 1, "maxLength": 2048, "pattern": "^[hH][tT][tT][pP][sS]?://[!-~]+$", "description": "http(s) URL the finished task is POSTed to, signed (docs/webhooks.md); 400 when malformed or refused (loopback, private and metadata addresses unless the operator allows them)"},
         "files": {"type": "array", "items": {"type": "object", "required": ["path"], "additionalProperties": false, "properties": {
           "path": {"type": "string", "minLength": 1, "maxLength": 1024, "pattern": "^(\\./)*(?!\\.\\.?(/|$))[^/\\\\\\u0000-\\u001f\\u007f]{1,255}(/(?!\\.\\.?(/|$))[^/\\\\\\u0000-\\u001f\\u007f]{1,255})*$", "description": "relative: no leading '/', no '.', '..' or empty components, no '\\\\' or control characters; unique in the task"}, "content": {"type": "string", "default": ""},
           "encoding": {"type": "string", "enum": ["utf8", "base64"], "default": "utf8", "description": "base64: content must be valid base64"},
@@ -415,8 +426,10 @@ public enum OpenAPIDocument {
         "role": {"type": "string", "enum": ["admin", "submitter", "reader"]},
         "tenant": {"type": ["string", "null"], "maxLength": 200, "pattern": "[^ \\t]", "description": "default: the admin's own tenant"},
         "policies": {"type": ["array", "null"], "minItems": 1, "items": {"type": "string", "minLength": 1}, "description": "the only policies the token may run (its execution role); omitted: any its role allows"},
-        "expires_in": {"type": ["string", "null"], "pattern": "^[0-9]{1,16}(\\.[0-9]{1,15})?[smhdw]$", "description": "lifetime from 1s to 3650d: 90s, 15m, 12h, 30d, 2w; omitted: no expiry"}}},
-      "Token": {"type": "object", "required": ["id", "name", "role", "tenant", "policies", "state", "created_at", "expires_at", "revoked_at"], "properties": {
+        "expires_in": {"type": ["string", "null"], "pattern": "^[0-9]{1,16}(\\.[0-9]{1,15})?[smhdw]$", "description": "lifetime from 1s to 3650d: 90s, 15m, 12h, 30d, 2w; omitted: no expiry"},
+        "callback_url": {"$ref": "#/components/schemas/CreateTask/properties/callback_url", "description": "the webhook of the tasks it creates that give none"}}},
+      "Token": {"type": "object", "required": ["id", "name", "role", "tenant", "policies", "state", "created_at", "expires_at", "revoked_at", "callback_url"], "properties": {
+        "callback_url": {"type": ["string", "null"], "description": "the default webhook of its tasks"},
         "id": {"type": "string", "format": "uuid"}, "name": {"type": "string"}, "role": {"type": "string", "enum": ["admin", "submitter", "reader"]},
         "tenant": {"type": "string"}, "policies": {"type": ["array", "null"], "items": {"type": "string"}},
         "state": {"type": "string", "enum": ["active", "expired", "revoked"]}, "created_at": {"type": "string", "format": "date-time"},

@@ -80,7 +80,7 @@ func makeRouter(_ deps: APIDependencies, _ config: APIConfiguration) -> (router:
     OpenAPIController().register(authenticated)
     WorkerController(deps: deps).register(authenticated)
     LayerController(deps: deps).register(authenticated)
-    TokenController(deps: deps).register(authenticated)  // tokens and the audit log
+    TokenController(deps: deps, config: config).register(authenticated)  // tokens and the audit log
     AuditController(deps: deps).register(authenticated)
     // Last: `/{id}` must not shadow anything (constant paths win in the trie either way).
     PrototypeController(service: service).register(authenticated)

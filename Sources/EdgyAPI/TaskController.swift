@@ -19,6 +19,7 @@ struct TaskController: Sendable {
         routes.on(.get, "v1/tasks/{id}/stdout") { request, context in try await output(request, context, .stdout) }
         routes.on(.get, "v1/tasks/{id}/stderr") { request, context in try await output(request, context, .stderr) }
         routes.on(.get, "v1/tasks/{id}/events", use: events)
+        routes.on(.get, "v1/tasks/{id}/deliveries", use: deliveries)
     }
 
     @Sendable func create(_ request: Request, context: EdgyRequestContext) async throws -> Response {
@@ -38,7 +39,9 @@ struct TaskController: Sendable {
     ) async throws -> Response {
         let id = UUID()
         let create = {
-            try await service.create(draft, principal: principal, fallbackPolicy: fallbackPolicy, logger: context.logger, audit: context.audit, id: id)
+            try await service.create(
+                draft, principal: principal, fallbackPolicy: fallbackPolicy, logger: context.logger, audit: context.audit, id: id,
+                tokenHash: context.tokenHash)
         }
         guard let wait, wait > 0 else { return try taskResponse(try await create(), status: .created) }
         guard let current = try await service.createAndWait(id, seconds: wait, create: create) else { throw APIError.taskNotFound(id.uuidString) }
@@ -139,5 +142,58 @@ struct TaskController: Sendable {
             status: .ok,
             headers: [.contentType: "text/event-stream", .cacheControl: "no-cache", HTTPField.Name("X-Accel-Buffering")!: "no"],
             body: ResponseBody { writer in try await stream.run(&writer) })
+    }
+
+    /// `GET /v1/tasks/{id}/deliveries`: the task's webhook, its state and every try.
+    @Sendable func deliveries(_ request: Request, context: EdgyRequestContext) async throws -> Response {
+        let principal = try context.requirePrincipal()
+        let task = try await service.task(try context.parameters.require("id"), principal: principal)
+        guard let store = service.deps.store as? any DeliveryStore, let delivery = try await store.delivery(taskID: task.id) else {
+            throw APIError(.notFound, code: "no_webhook", "task \(task.id.uuidString.lowercased()) has no callback_url")
+        }
+        return try jsonResponse(DeliveriesResource(delivery))
+    }
+}
+
+/// A task's webhook as `GET /v1/tasks/{id}/deliveries` shows it (never its key).
+struct DeliveriesResource: Encodable {
+    struct Try: Encodable {
+        var attempt: Int
+        var at: String
+        var statusCode: Int?
+        var error: String?
+        var durationMs: Int
+        enum CodingKeys: String, CodingKey { case attempt, at, error, statusCode = "status_code", durationMs = "duration_ms" }
+        func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(attempt, forKey: .attempt)
+            try c.encode(at, forKey: .at)
+            try c.encode(statusCode, forKey: .statusCode)
+            try c.encode(error, forKey: .error)
+            try c.encode(durationMs, forKey: .durationMs)
+        }
+    }
+
+    var callbackURL: String
+    var state: String
+    var nextAttemptAt: String?
+    var deliveries: [Try]
+
+    init(_ delivery: WebhookDelivery) {
+        callbackURL = delivery.url
+        state = delivery.state.rawValue
+        nextAttemptAt = delivery.state == .pending ? delivery.nextAttemptAt.map(timestamp) : nil
+        deliveries = delivery.attempts.map {
+            Try(attempt: $0.number, at: timestamp($0.at), statusCode: $0.statusCode, error: $0.error, durationMs: $0.durationMs)
+        }
+    }
+
+    enum CodingKeys: String, CodingKey { case state, deliveries, callbackURL = "callback_url", nextAttemptAt = "next_attempt_at" }
+    func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(callbackURL, forKey: .callbackURL)
+        try c.encode(state, forKey: .state)
+        try c.encode(nextAttemptAt, forKey: .nextAttemptAt)
+        try c.encode(deliveries, forKey: .deliveries)
     }
 }

@@ -37,6 +37,7 @@ struct TaskDraft: Sendable {
     var outputs: [String]?
     /// A multi-step task's steps, as sent.
     var steps: [StepBody]?
+    var callbackURL: String?
 
     /// The validated spec.
     /// - Throws: `APIError`: 400 bad field, 403 policy not allowed, 404 unknown policy, 413 too large,
@@ -52,6 +53,7 @@ struct TaskDraft: Sendable {
         try checkEnvironment(policy: policy, policyName: policyName)
         try checkOutputs(policy: policy, policyName: policyName)
         let steps = try checkSteps(policy: policy, policyName: policyName, files: files)
+        if let callbackURL { try Self.checkCallback(callbackURL, config: config) }
         do {
             _ = try policy.limits.applying(limits)
         } catch {
@@ -116,6 +118,24 @@ struct TaskDraft: Sendable {
 
     /// Each pattern well formed, and only under a policy that collects outputs. A task's pattern
     /// narrows the policy's (a file must match both), so any pattern is safe to accept.
+    /// The webhook's URL: well formed, and not an address the operator has not allowed (a
+    /// literal in a private, loopback or metadata range, `localhost`). Names are checked again,
+    /// with every address they resolve to, at each delivery.
+    static func checkCallback(_ callbackURL: String, config: APIConfiguration) throws(APIError) {
+        guard config.webhooksEnabled else {
+            throw APIError.badRequest("this server delivers no webhooks (webhooks = \"off\")", field: "callback_url")
+        }
+        let url: CallbackURL
+        do {
+            url = try CallbackURL.parse(callbackURL)
+        } catch {
+            throw APIError.badRequest("callback_url \(error.message)", field: "callback_url")
+        }
+        if let why = config.callbackAllowlist.refusal(url) {
+            throw APIError.badRequest("callback_url is refused: \(why); an operator may allow it with webhook_allow", field: "callback_url")
+        }
+    }
+
     private func checkOutputs(policy: Policy, policyName: String) throws(APIError) {
         guard let outputs else { return }
         guard policy.outputs.enabled || outputs.isEmpty else {

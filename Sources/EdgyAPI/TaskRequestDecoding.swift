@@ -73,6 +73,7 @@ enum TaskRequestDecoding {
         }
         draft.outputs = body.outputs
         draft.steps = body.steps
+        draft.callbackURL = body.callbackURL
         for (i, file) in (body.files ?? []).enumerated() {
             if let blob = file.blob {
                 draft.files.append(.init(path: file.path, contents: [], mode: file.mode, field: "files[\(i)]", blob: blob))
@@ -171,6 +172,7 @@ enum TaskRequestDecoding {
         switch part.name {
         case "name": draft.name = part.text
         case "policy": draft.policy = part.text
+        case "callback_url": draft.callbackURL = part.text
         case "input":
             if inputNamesFile { draft.entryFile = part.text } else { draft.input = part.text }
         case "stdin": draft.stdin = part.body

@@ -110,3 +110,10 @@ func outputResponse(_ bytes: [UInt8]) -> Response {
 func textResponse(_ bytes: [UInt8], status: HTTPResponse.Status = .ok) -> Response {
     Response(status: status, headers: [.contentType: "text/plain; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
 }
+
+/// A task as `GET /v1/tasks/{id}` answers it: the body of its webhook.
+public func taskJSON(_ task: TaskRecord) throws -> [UInt8] {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+    return Array(try encoder.encode(TaskResource(task: task)))
+}

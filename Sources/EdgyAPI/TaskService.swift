@@ -38,7 +38,8 @@ struct TaskService: Sendable {
     /// - Throws: `APIError` for anything the draft gets wrong, 429 when the queue is full or the
     ///   tenant has used up a quota (`quota_exceeded`, `field` naming the quota).
     func create(
-        _ draft: TaskDraft, principal: Principal, fallbackPolicy: String, logger: Logger, audit: AuditNote? = nil, id: UUID = UUID()
+        _ draft: TaskDraft, principal: Principal, fallbackPolicy: String, logger: Logger, audit: AuditNote? = nil, id: UUID = UUID(),
+        tokenHash: String? = nil
     ) async throws -> TaskRecord {
         audit?.update { $0.policy = draft.policy ?? fallbackPolicy }
         try Access.requireWriter(principal)
@@ -54,7 +55,10 @@ struct TaskService: Sendable {
             maxQueued: config.maxQueued, maxQueuedPerTenant: quota.maxQueued ?? config.maxQueuedPerTenant,
             maxStoredPerTenant: quota.maxStored, maxBytesPerTenant: quota.maxBytes)
         do {
-            try await deps.store.create(record, limits: limits)
+            // Signed with the key of the token that created the task (a task made without one,
+            // by a test or a tool, is signed with the key of an empty hash).
+            let callback = (draft.callbackURL ?? principal.callbackURL).map { TaskCallback(url: $0, secret: TokenSecret.webhookSecret(tokenHash: tokenHash ?? "")) }
+            try await deps.store.create(record, limits: limits, callback: callback)
         } catch let error as StoreError where error.code == .queueFull {
             throw APIError.queueFull(error.message, retryAfter: config.retryAfterSeconds)
         } catch let error as StoreError where error.code == .blobNotFound {

@@ -9,6 +9,7 @@ import NIOCore
 /// (no secrets) and revoke.
 struct TokenController: Sendable {
     let deps: APIDependencies
+    let config: APIConfiguration
 
     func register(_ routes: RouteRegistrar) {
         routes.on(.post, "v1/tokens", use: create)
@@ -25,7 +26,7 @@ struct TokenController: Sendable {
 
         enum CodingKeys: String, CodingKey {
             case id, name, role, tenant, policies, state, token
-            case createdAt = "created_at", expiresAt = "expires_at", revokedAt = "revoked_at"
+            case createdAt = "created_at", expiresAt = "expires_at", revokedAt = "revoked_at", callbackURL = "callback_url"
         }
 
         func encode(to encoder: any Encoder) throws {
@@ -39,6 +40,7 @@ struct TokenController: Sendable {
             try c.encode(timestamp(principal.createdAt), forKey: .createdAt)
             try c.encode(principal.expiresAt.map(timestamp), forKey: .expiresAt)
             try c.encode(principal.revokedAt.map(timestamp), forKey: .revokedAt)
+            try c.encode(principal.callbackURL, forKey: .callbackURL)
             try c.encodeIfPresent(token, forKey: .token)
         }
     }
@@ -50,7 +52,9 @@ struct TokenController: Sendable {
         var policies: [String]?
         /// `30d`, `12h`, … (see `TokenLifetime`).
         var expiresIn: String?
-        enum CodingKeys: String, CodingKey { case name, role, tenant, policies, expiresIn = "expires_in" }
+        /// The default webhook of the tasks it creates.
+        var callbackURL: String?
+        enum CodingKeys: String, CodingKey { case name, role, tenant, policies, expiresIn = "expires_in", callbackURL = "callback_url" }
     }
 
     @Sendable func create(_ request: Request, context: EdgyRequestContext) async throws -> Response {
@@ -62,8 +66,9 @@ struct TokenController: Sendable {
         do {
             ask = try JSONDecoder().decode(CreateRequest.self, from: Data(body.readableBytesView))
         } catch {
-            throw APIError.invalidJSON("a token request is JSON {name, role, tenant?, policies?, expires_in?}")
+            throw APIError.invalidJSON("a token request is JSON {name, role, tenant?, policies?, expires_in?, callback_url?}")
         }
+        if let callbackURL = ask.callbackURL { try TaskDraft.checkCallback(callbackURL, config: config) }
         guard let role = Role(rawValue: ask.role) else {
             throw APIError.badRequest("role must be one of \(Role.allCases.map(\.rawValue).joined(separator: ", "))", field: "role")
         }
@@ -77,7 +82,8 @@ struct TokenController: Sendable {
         let issued: IssuedToken
         do {
             issued = try await deps.tokens.issueToken(
-                name: ask.name, role: role, tenant: ask.tenant ?? principal.tenant, policies: ask.policies, expiresAt: expiresAt)
+                name: ask.name, role: role, tenant: ask.tenant ?? principal.tenant, policies: ask.policies, expiresAt: expiresAt,
+                callbackURL: ask.callbackURL)
         } catch let error as TokenRequestError {
             throw APIError.badRequest(error.description, field: error.field)
         }

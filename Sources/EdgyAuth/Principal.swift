@@ -23,11 +23,14 @@ public struct Principal: Sendable, Hashable, Codable, Identifiable {
     public var createdAt: Date
     public var expiresAt: Date?
     public var revokedAt: Date?
+    /// Where the finished tasks this token creates are POSTed when a task gives no `callback_url`.
+    public var callbackURL: String?
 
     public init(
         id: UUID = UUID(), name: String, role: Role, tenant: String, policies: [String]? = nil,
-        createdAt: Date = Date(), expiresAt: Date? = nil, revokedAt: Date? = nil
+        createdAt: Date = Date(), expiresAt: Date? = nil, revokedAt: Date? = nil, callbackURL: String? = nil
     ) {
+        self.callbackURL = callbackURL
         self.id = id
         self.name = name
         self.role = role
@@ -60,6 +63,15 @@ public enum TokenSecret {
     /// Hex SHA-256 of the token.
     public static func hash(_ token: String) -> String {
         SHA256.hash(data: Data(token.utf8)).map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// The key that signs the webhooks of tasks a token creates: hex HMAC-SHA256 keyed with the
+    /// token's hash (`hash(token)`, as UTF-8) over "edgy-webhook-v1". The server derives it from
+    /// the hash it stores; a client from its token (`edgy token webhook-secret`); the hash alone
+    /// authenticates nothing, so a receiver holding this key cannot call the API.
+    public static func webhookSecret(tokenHash: String) -> String {
+        let key = SymmetricKey(data: Data(tokenHash.utf8))
+        return HMAC<SHA256>.authenticationCode(for: Data("edgy-webhook-v1".utf8), using: key).map { String(format: "%02x", $0) }.joined()
     }
 }
 

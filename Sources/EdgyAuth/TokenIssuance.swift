@@ -21,7 +21,8 @@ extension TokenStore {
     /// Creates a token: a fresh secret, its hash in the store, the secret returned once.
     /// - Throws: `TokenRequestError` for an empty name or tenant, or a policy list that is empty.
     public func issueToken(
-        name: String, role: Role, tenant: String, policies: [String]? = nil, expiresAt: Date? = nil, now: Date = Date()
+        name: String, role: Role, tenant: String, policies: [String]? = nil, expiresAt: Date? = nil, now: Date = Date(),
+        callbackURL: String? = nil
     ) async throws -> IssuedToken {
         let name = name.trimmingCharacters(in: .whitespaces)
         let tenant = tenant.trimmingCharacters(in: .whitespaces)
@@ -34,7 +35,8 @@ extension TokenStore {
         let token = TokenSecret.generate()
         // Whole microseconds, as the stores keep them, so that the answer equals what a list shows.
         let created = StoreTime.rounded(now)
-        let principal = Principal(name: name, role: role, tenant: tenant, policies: policies, createdAt: created, expiresAt: expiresAt)
+        let principal = Principal(
+            name: name, role: role, tenant: tenant, policies: policies, createdAt: created, expiresAt: expiresAt, callbackURL: callbackURL)
         try await insertToken(principal, tokenHash: TokenSecret.hash(token))
         return IssuedToken(principal: principal, token: token)
     }

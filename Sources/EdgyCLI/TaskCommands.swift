@@ -39,6 +39,9 @@ struct SubmitCommand: AsyncParsableCommand {
     @Option(help: "A JSON file of the task's steps (a multi-step task: docs/steps.md).")
     var steps: String?
 
+    @Option(name: .customLong("callback-url"), help: "POST the finished task here, signed (docs/webhooks.md).")
+    var callbackURL: String?
+
     @Flag(help: "Wait for the task: stream its output, exit with its status.")
     var wait = false
 
@@ -57,6 +60,7 @@ struct SubmitCommand: AsyncParsableCommand {
             }
             if let stdin { form.field("stdin", try Self.read(stdin)) }
             if let steps { form.field("steps", try Self.read(steps)) }
+            if let callbackURL { form.field("callback_url", callbackURL) }
             for file in files {
                 guard let eq = file.firstIndex(of: "="), eq != file.startIndex else {
                     throw ValidationError("--file takes DEST=SRC, got \(file)")

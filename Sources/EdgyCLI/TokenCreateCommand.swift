@@ -1,6 +1,7 @@
 import ArgumentParser
 import EdgyAuth
 import EdgyModel
+import EdgyPolicy
 import EdgyStoreSQLite
 import Foundation
 
@@ -18,6 +19,8 @@ public struct TokenCreateCommand: AsyncParsableCommand {
     public var policies: [String] = []
     @Option(name: .customLong("expires-in"), help: "Lifetime: 90s, 15m, 12h, 30d, 2w (default: none).")
     public var expiresIn: String?
+    @Option(name: .customLong("callback-url"), help: "The webhook of the tasks it creates that give none (docs/webhooks.md).")
+    public var callbackURL: String?
     @Flag(help: "Print the token and its details as JSON.") public var json = false
 
     public init() {}
@@ -31,6 +34,16 @@ public struct TokenCreateCommand: AsyncParsableCommand {
         }
     }
 
+    /// A `--callback-url` offline, checked as the server checks its shape (its allowlist is the
+    /// server's own, applied when a task is created).
+    static func checked(_ text: String) throws -> String {
+        do {
+            return try CallbackURL.parse(text).text
+        } catch {
+            throw ValidationError("--callback-url \(error.message)")
+        }
+    }
+
     public func run() async throws {
         let created: TokenInfo
         switch try target.backend() {
@@ -38,13 +51,15 @@ public struct TokenCreateCommand: AsyncParsableCommand {
             var body: [String: Any] = ["name": name, "role": role, "tenant": tenant]
             if !policies.isEmpty { body["policies"] = policies }
             if let expiresIn { body["expires_in"] = expiresIn }
+            if let callbackURL { body["callback_url"] = callbackURL }
             created = try JSONDecoder().decode(TokenInfo.self, from: try await client.request("POST", "/v1/tokens", json: body))
         case .offline(let store, let audit):
             let expiresAt = expiresIn.flatMap(TokenLifetime.parse).map { Date().addingTimeInterval($0) }
             let issued: IssuedToken
             do {
                 issued = try await store.issueToken(
-                    name: name, role: Role(rawValue: role)!, tenant: tenant, policies: policies.isEmpty ? nil : policies, expiresAt: expiresAt)
+                    name: name, role: Role(rawValue: role)!, tenant: tenant, policies: policies.isEmpty ? nil : policies, expiresAt: expiresAt,
+                    callbackURL: try callbackURL.map(Self.checked))
             } catch let error as TokenRequestError {
                 throw ValidationError(error.description)
             }

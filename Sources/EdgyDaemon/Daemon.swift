@@ -7,6 +7,7 @@ import EdgyNetwork
 import EdgyPolicy
 import EdgyQueue
 import EdgyStore
+import EdgyWebhooks
 import EdgyStorePostgres
 import EdgyStoreSQLite
 import Foundation
@@ -180,6 +181,8 @@ public struct Daemon: Sendable {
         apiConfiguration.tenantQuotas = configuration.tenantQuotas
         apiConfiguration.authFailureLimit = configuration.authFailureLimit
         apiConfiguration.maxBlobBytes = configuration.maxBlobMib << 20
+        apiConfiguration.callbackAllowlist = try configuration.callbackAllowlist()
+        apiConfiguration.webhooksEnabled = configuration.webhooks == "on"
         let router = buildRouter(dependencies, apiConfiguration)
         let logger = self.logger
         let app = Application(
@@ -198,12 +201,19 @@ public struct Daemon: Sendable {
             logger: logger)
 
         let reloader = PolicyReloader(catalog: catalog, audit: audit, logger: logger)
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: janitor), .init(service: heartbeat), .init(service: reloader), .init(service: pool), .init(service: app),
+        ]
+        if configuration.webhooks == "on", let deliveries = store as? any TaskStore & DeliveryStore {
+            var webhooks = WebhookConfiguration()
+            webhooks.allow = try configuration.callbackAllowlist()
+            webhooks.maxAttempts = configuration.webhookMaxAttempts
+            webhooks.retryBase = .milliseconds(configuration.webhookRetryBaseMs)
+            services.append(.init(service: WebhookDeliverer(store: deliveries, configuration: webhooks, logger: logger, encode: taskJSON)))
+        }
         let group = ServiceGroup(
             configuration: .init(
-                services: [
-                    .init(service: janitor), .init(service: heartbeat), .init(service: reloader), .init(service: pool),
-                    .init(service: app),
-                ],
+                services: services,
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
         try await group.run()

@@ -73,6 +73,15 @@ public struct DaemonConfiguration: Sendable, Hashable {
     /// The largest blob a client may upload (`POST /v1/blobs`); a task's files by reference may
     /// hold this much together.
     public var maxBlobMib: Int = 64
+    /// Where tasks' `callback_url` may point besides public addresses: IPv4 addresses and CIDRs,
+    /// IPv6 addresses and host names, joined by commas (docs/webhooks.md).
+    public var webhookAllow: String = ""
+    /// `on`: tasks may give a `callback_url`; `off`: one is refused (400) and nothing is delivered.
+    public var webhooks: String = "on"
+    /// Tries of one webhook delivery, the first included.
+    public var webhookMaxAttempts: Int = 6
+    /// The wait before a delivery's second try; each later one doubles (±50% jitter), up to an hour.
+    public var webhookRetryBaseMs: Int = 5000
 
     public init() {}
 
@@ -82,8 +91,17 @@ public struct DaemonConfiguration: Sendable, Hashable {
         "shutdown_grace_s", "cgroup_parent", "jail_pool", "lease_s", "tenant_max_queued", "tenant_max_running",
         "tenant_max_stored", "tenant_max_bytes", "auth_failure_limit", "egress", "egress_range", "egress_table",
         "egress_interface_prefix", "egress_resolver_port", "egress_hosts", "fork_server", "dependency_registries",
-        "dependency_cache_mib", "max_blob_mib",
+        "dependency_cache_mib", "max_blob_mib", "webhooks", "webhook_allow", "webhook_max_attempts", "webhook_retry_base_ms",
     ]
+
+    /// `webhook_allow` as an allowlist.
+    public func callbackAllowlist() throws(ConfigurationError) -> CallbackAllowlist {
+        do {
+            return try CallbackAllowlist.parse(webhookAllow.split(separator: ",").map(String.init).filter { !$0.isEmpty })
+        } catch {
+            throw ConfigurationError(error.message)
+        }
+    }
 
     /// `dependency_registries` as a table.
     public func registries() throws(ConfigurationError) -> [String: String] {
@@ -246,6 +264,10 @@ public struct DaemonConfiguration: Sendable, Hashable {
         case "dependency_registries": dependencyRegistries = value
         case "dependency_cache_mib": dependencyCacheMib = try number(Int.self)
         case "max_blob_mib": maxBlobMib = try number(Int.self)
+        case "webhooks": webhooks = value
+        case "webhook_allow": webhookAllow = value
+        case "webhook_max_attempts": webhookMaxAttempts = try number(Int.self)
+        case "webhook_retry_base_ms": webhookRetryBaseMs = try number(Int.self)
         default: throw ConfigurationError("\(source): unknown key `\(key)`")
         }
     }
@@ -260,6 +282,14 @@ public struct DaemonConfiguration: Sendable, Hashable {
         guard queueCapacity >= 1 else { throw ConfigurationError("queue_capacity must be at least 1") }
         _ = try egressConfiguration()
         _ = try registries()
+        _ = try callbackAllowlist()
+        guard ["on", "off"].contains(webhooks) else { throw ConfigurationError("webhooks must be \"on\" or \"off\", got \"\(webhooks)\"") }
+        guard (1...50).contains(webhookMaxAttempts) else {
+            throw ConfigurationError("webhook_max_attempts must be between 1 and 50, got \(webhookMaxAttempts)")
+        }
+        guard (10...3_600_000).contains(webhookRetryBaseMs) else {
+            throw ConfigurationError("webhook_retry_base_ms must be between 10 and 3600000, got \(webhookRetryBaseMs)")
+        }
         guard (1...4096).contains(maxBlobMib) else { throw ConfigurationError("max_blob_mib must be between 1 and 4096, got \(maxBlobMib)") }
         guard dependencyCacheMib >= 1 else { throw ConfigurationError("dependency_cache_mib must be at least 1, got \(dependencyCacheMib)") }
         guard ["auto", "off"].contains(forkServer) || forkServer.hasPrefix("/") else {

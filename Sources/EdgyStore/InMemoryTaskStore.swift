@@ -21,6 +21,7 @@ public actor InMemoryTaskStore: TaskStore {
     private var blobs: [String: (bytes: [UInt8], createdAt: Date)] = [:]
     private var uploads: [String: [String: Date]] = [:]
     private var taskOutputs: [UUID: Set<String>] = [:]
+    private var deliveries: [UUID: (delivery: WebhookDelivery, leaseUntil: Date?)] = [:]
 
     public init() {}
 
@@ -29,7 +30,7 @@ public actor InMemoryTaskStore: TaskStore {
         nextSequence += 1
     }
 
-    public func create(_ task: TaskRecord, limits: QueueLimits) async throws {
+    public func create(_ task: TaskRecord, limits: QueueLimits, callback: TaskCallback?) async throws {
         guard tasks[task.id] == nil else { throw StoreError(.duplicateID, "a task with id \(task.id) exists") }
         let queued = tasks.values.filter { $0.status == .queued }
         if let max = limits.maxQueued, queued.count >= max {
@@ -48,6 +49,9 @@ public actor InMemoryTaskStore: TaskStore {
             }
         }
         tasks[task.id] = task
+        if let callback {
+            deliveries[task.id] = (WebhookDelivery(taskID: task.id, tenant: task.tenant, url: callback.url, secret: callback.secret), nil)
+        }
         record(task.id, .status, attempt: nil, task.status.rawValue, at: task.createdAt)
     }
 
@@ -101,6 +105,7 @@ public actor InMemoryTaskStore: TaskStore {
         leases[id] = nil
         eventLog[id] = nil
         taskOutputs[id] = nil
+        deliveries[id] = nil
         return tasks.removeValue(forKey: id) != nil
     }
 
@@ -177,6 +182,7 @@ public actor InMemoryTaskStore: TaskStore {
             tasks[id] = nil
             eventLog[id] = nil
             taskOutputs[id] = nil
+            deliveries[id] = nil
         }
         return old.count
     }
@@ -274,4 +280,26 @@ public struct TaskCursor: Sendable, Hashable {
 
     /// Microseconds since the epoch: the precision of cursors and stored times.
     public static func micros(_ date: Date) -> Int64 { StoreTime.micros(date) }
+}
+
+extension InMemoryTaskStore: DeliveryStore {
+    public func claimDeliveries(now: Date, leaseUntil: Date, limit: Int) async throws -> [WebhookDelivery] {
+        let due = deliveries.values.filter { entry in
+            entry.delivery.state == .pending && tasks[entry.delivery.taskID]?.status.isFinished == true
+                && (entry.delivery.nextAttemptAt ?? .distantPast) <= now && (entry.leaseUntil ?? .distantPast) <= now
+        }.map(\.delivery).sorted { ($0.nextAttemptAt ?? .distantPast) < ($1.nextAttemptAt ?? .distantPast) }.prefix(limit)
+        for delivery in due { deliveries[delivery.taskID]?.leaseUntil = leaseUntil }
+        return Array(due)
+    }
+
+    public func recordDelivery(taskID: UUID, attempt: DeliveryAttempt, state: DeliveryState, nextAttemptAt: Date?) async throws {
+        guard var entry = deliveries[taskID] else { return }
+        entry.delivery.attempts.append(attempt)
+        entry.delivery.state = state
+        entry.delivery.nextAttemptAt = nextAttemptAt
+        entry.leaseUntil = nil
+        deliveries[taskID] = entry
+    }
+
+    public func delivery(taskID: UUID) async throws -> WebhookDelivery? { deliveries[taskID]?.delivery }
 }

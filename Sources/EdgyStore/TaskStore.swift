@@ -243,8 +243,9 @@ public struct TaskEvent: Sendable, Hashable, Codable {
 /// store itself in `create`, `claim`, `finishAttempt`, `requestCancel` and `reclaim…`, so that every
 /// host sees the same history.
 public protocol TaskStore: Sendable {
-    /// Inserts a new `queued` task, refusing it when `limits` are reached (`StoreError.queueFull`).
-    func create(_ task: TaskRecord, limits: QueueLimits) async throws
+    /// Inserts a new `queued` task, refusing it when `limits` are reached (`StoreError.queueFull`);
+    /// with `callback`, its pending webhook delivery in the same transaction (`DeliveryStore`).
+    func create(_ task: TaskRecord, limits: QueueLimits, callback: TaskCallback?) async throws
     func task(id: UUID) async throws -> TaskRecord?
     func list(_ query: TaskQuery) async throws -> TaskPage
     /// Queued and running tasks, of one tenant or all.
@@ -292,6 +293,11 @@ public protocol TaskStore: Sendable {
 }
 
 extension TaskStore {
+    /// Inserts a task without a webhook.
+    public func create(_ task: TaskRecord, limits: QueueLimits) async throws {
+        try await create(task, limits: limits, callback: nil)
+    }
+
     /// A claim without a per-tenant running limit.
     public func claim(worker: String, leaseDuration: Duration, now: Date) async throws -> ClaimedTask? {
         try await claim(worker: worker, leaseDuration: leaseDuration, now: now, maxRunningPerTenant: nil)

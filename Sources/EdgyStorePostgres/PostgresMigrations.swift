@@ -179,5 +179,22 @@ enum PostgresMigrations {
             "CREATE INDEX task_blobs_sha ON task_blobs (sha256)",
             "CREATE INDEX task_blobs_tenant ON task_blobs (tenant, sha256)",
         ]),
+        // Webhook deliveries (docs/webhooks.md): one per task with a callback, inserted with it.
+        PostgresMigration(version: 8, name: "webhook deliveries", statements: [
+            """
+            CREATE TABLE deliveries (
+                task_id uuid PRIMARY KEY REFERENCES tasks (id) ON DELETE CASCADE,
+                tenant text NOT NULL,
+                url text NOT NULL,
+                secret text NOT NULL,
+                state text NOT NULL,
+                attempts jsonb NOT NULL,
+                next_at bigint,
+                lease_until bigint
+            )
+            """,
+            "CREATE INDEX deliveries_pending ON deliveries (state, next_at)",
+            "ALTER TABLE tokens ADD COLUMN callback_url text",
+        ]),
     ]
 }

@@ -62,7 +62,7 @@ extension PostgresTaskStore {
 
     // MARK: Tasks
 
-    public func create(_ task: TaskRecord, limits: QueueLimits) async throws {
+    public func create(_ task: TaskRecord, limits: QueueLimits, callback: TaskCallback?) async throws {
         let spec = try Self.json(task.spec)
         let attempts = try Self.json(task.attempts)
         try await transaction { connection in
@@ -101,6 +101,12 @@ extension PostgresTaskStore {
                 SELECT pg_notify(\(Self.channel), id::text) FROM t
                 """, logger: logger).collect()
             if inserted.isEmpty { throw StoreError(.duplicateID, "a task with id \(task.id) exists") }
+            if let callback {
+                try await connection.query("""
+                    INSERT INTO deliveries (task_id, tenant, url, secret, state, attempts)
+                    VALUES (\(task.id), \(task.tenant), \(callback.url), \(callback.secret), 'pending', '[]'::jsonb)
+                    """, logger: logger)
+            }
             for (index, file) in task.spec.files.enumerated() {
                 guard let sha256 = file.blob else { continue }
                 guard try await Self.tenantReferences(sha256: sha256, tenant: task.tenant, on: connection, logger: logger) else {

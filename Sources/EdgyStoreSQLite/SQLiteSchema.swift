@@ -144,6 +144,22 @@ enum SQLiteSchema {
         migrator.registerMigration("v5: multi-step tasks") { db in
             try db.execute(sql: "ALTER TABLE tasks ADD COLUMN steps TEXT;  -- JSON array of steps, or NULL")
         }
+        migrator.registerMigration("v6: webhook deliveries") { db in
+            try db.execute(sql: """
+                CREATE TABLE deliveries (
+                    task_id TEXT PRIMARY KEY REFERENCES tasks(id) ON DELETE CASCADE,
+                    tenant TEXT NOT NULL,
+                    url TEXT NOT NULL,
+                    secret TEXT NOT NULL,
+                    state TEXT NOT NULL,              -- pending | delivered | failed
+                    attempts TEXT NOT NULL,           -- JSON array of tries
+                    next_at INTEGER,                  -- microseconds; NULL: when the task finishes
+                    lease_until INTEGER
+                );
+                CREATE INDEX deliveries_pending ON deliveries (state, next_at);
+                ALTER TABLE tokens ADD COLUMN callback_url TEXT;  -- the token's default webhook, or NULL
+                """)
+        }
         return migrator
     }
 }

@@ -10,13 +10,13 @@ extension SQLiteTaskStore {
         let policies = try principal.policies.map(Self.json)
         let arguments: StatementArguments = [
             tokenHash, principal.id.uuidString, principal.name, principal.role.rawValue, principal.tenant, policies,
-            principal.createdAt.micros, principal.expiresAt?.micros, principal.revokedAt?.micros,
+            principal.createdAt.micros, principal.expiresAt?.micros, principal.revokedAt?.micros, principal.callbackURL,
         ]
         try await transaction { db in
             // Like the reference store, a second insert under the same hash replaces the first.
             try db.cachedStatement(sql: """
-                INSERT OR REPLACE INTO tokens (hash, id, name, role, tenant, policies, created_at, expires_at, revoked_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                INSERT OR REPLACE INTO tokens (hash, id, name, role, tenant, policies, created_at, expires_at, revoked_at, callback_url)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """).execute(arguments: arguments)
         }
     }
@@ -49,7 +49,7 @@ extension SQLiteTaskStore {
         }
     }
 
-    static let tokenColumns = "id, name, role, tenant, policies, created_at, expires_at, revoked_at"
+    static let tokenColumns = "id, name, role, tenant, policies, created_at, expires_at, revoked_at, callback_url"
 
     static func decodePrincipal(_ row: Row) throws -> Principal {
         let idText: String = row[0]
@@ -62,6 +62,7 @@ extension SQLiteTaskStore {
         let revokedAt: Int64? = row[7]
         return Principal(
             id: id, name: row[1], role: role, tenant: row[3], policies: try policies.map { try unjson([String].self, $0) },
-            createdAt: Date(micros: row[5]), expiresAt: expiresAt.map(Date.init(micros:)), revokedAt: revokedAt.map(Date.init(micros:)))
+            createdAt: Date(micros: row[5]), expiresAt: expiresAt.map(Date.init(micros:)), revokedAt: revokedAt.map(Date.init(micros:)),
+            callbackURL: row[8])
     }
 }

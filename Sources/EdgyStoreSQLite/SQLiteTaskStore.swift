@@ -52,7 +52,7 @@ public final class SQLiteTaskStore: TaskStore, TokenStore, Sendable {
 
     // MARK: - Tasks
 
-    public func create(_ task: TaskRecord, limits: QueueLimits) async throws {
+    public func create(_ task: TaskRecord, limits: QueueLimits, callback: TaskCallback?) async throws {
         let id = task.id.uuidString
         let row = try TaskColumns(task)
         let files = task.spec.files
@@ -98,6 +98,11 @@ public final class SQLiteTaskStore: TaskStore, TokenStore, Sendable {
                 """)
             for attempt in attempts {
                 try insertAttempt.execute(arguments: [id] + attempt.arguments)
+            }
+            if let callback {
+                try db.cachedStatement(sql: """
+                    INSERT INTO deliveries (task_id, tenant, url, secret, state, attempts) VALUES (?, ?, ?, ?, 'pending', '[]')
+                    """).execute(arguments: [id, task.tenant, callback.url, callback.secret])
             }
             try Self.recordEvent(db, id, .status, attempt: nil, task.status.rawValue, at: row.createdAt)
         }

@@ -34,10 +34,12 @@ public struct TaskBody: Decodable, Sendable {
     public var outputs: [String]?
     /// A multi-step task: each step its own jail, all in one workspace.
     public var steps: [StepBody]?
+    /// Where the finished task is POSTed (checked by the API against the operator's allowlist).
+    public var callbackURL: String?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case name, policy, input, files, command, stdin, env, limits, dependencies, outputs, steps
-        case stdinBase64 = "stdin_base64", maxAttempts = "max_attempts"
+        case stdinBase64 = "stdin_base64", maxAttempts = "max_attempts", callbackURL = "callback_url"
     }
 
     /// The body, or the first field it gets wrong.
@@ -65,6 +67,7 @@ public struct TaskBody: Decodable, Sendable {
         dependencies = try c.decodeIfPresent([String].self, forKey: .dependencies)
         outputs = try c.decodeIfPresent([String].self, forKey: .outputs)
         steps = try c.decodeIfPresent([StepBody].self, forKey: .steps)
+        callbackURL = try c.decodeIfPresent(String.self, forKey: .callbackURL)
     }
 }
 

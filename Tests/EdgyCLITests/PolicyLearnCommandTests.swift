@@ -1,6 +1,5 @@
 import EdgyTestSupport
 import Foundation
-import Glibc
 import Testing
 
 /// `edgy policy learn`, the built binary, real jails: the file it writes is a policy an operator

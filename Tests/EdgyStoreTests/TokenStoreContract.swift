@@ -9,7 +9,8 @@ struct TokenStoreContract {
     func insertLookupListRevoke() async throws {
         let admin = Principal(name: "root", role: .admin, tenant: "ops", createdAt: T.at(0))
         let ci = Principal(
-            name: "ci-runner", role: .submitter, tenant: "acme", policies: ["python", "node"], createdAt: T.at(1), expiresAt: T.at(1000))
+            name: "ci-runner", role: .submitter, tenant: "acme", policies: ["python", "node"], createdAt: T.at(1), expiresAt: T.at(1000),
+            callbackURL: "https://ci.example/edgy-hook")
         let reader = Principal(name: "dash", role: .reader, tenant: "acme", policies: [], createdAt: T.at(2))
         let hashes = [admin.id: TokenSecret.hash(TokenSecret.generate()), ci.id: TokenSecret.hash("edgy_ci"), reader.id: TokenSecret.hash("edgy_dash")]
         // Inserted out of order; listed by creation time.

@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import dataclasses
+import hashlib
+import hmac
 import json
 import os
 import time
@@ -21,7 +23,8 @@ import urllib.parse
 import urllib.request
 from typing import Any, AsyncIterator, Dict, Iterator, List, Mapping, Optional, Sequence, Union
 
-__all__ = ["Client", "AsyncClient", "Task", "Event", "OutputFile", "EdgyError", "OPERATIONS", "TASK_FIELDS"]
+__all__ = ["Client", "AsyncClient", "Task", "Event", "OutputFile", "EdgyError", "OPERATIONS", "TASK_FIELDS",
+           "webhook_secret", "verify_webhook"]
 
 #: (method, path) of every operation this client calls, as the OpenAPI document names them.
 OPERATIONS = {
@@ -34,6 +37,7 @@ OPERATIONS = {
     "stdout": ("get", "/v1/tasks/{id}/stdout"),
     "files": ("get", "/v1/tasks/{id}/files"),
     "file": ("get", "/v1/tasks/{id}/files/{path}"),
+    "deliveries": ("get", "/v1/tasks/{id}/deliveries"),
 }
 
 #: The fields of a task (the `Task` schema) this client reads.
@@ -42,7 +46,7 @@ TASK_FIELDS = ("id", "name", "tenant", "policy", "status", "outcome", "exit_code
 
 #: The request fields `submit` may send (the `CreateTask` schema).
 SUBMIT_FIELDS = ("name", "policy", "input", "files", "command", "stdin_base64", "env", "limits", "max_attempts",
-                 "dependencies", "outputs", "steps")
+                 "dependencies", "outputs", "steps", "callback_url")
 
 FINISHED = ("succeeded", "failed", "cancelled")
 
@@ -125,11 +129,13 @@ class Client:
                stdin: Optional[FileContent] = None, env: Optional[Mapping[str, str]] = None,
                limits: Optional[Mapping[str, Any]] = None, steps: Optional[Sequence[Mapping[str, Any]]] = None,
                outputs: Optional[Sequence[str]] = None, dependencies: Optional[Sequence[str]] = None,
-               name: Optional[str] = None, max_attempts: Optional[int] = None, wait: Optional[float] = None) -> Task:
+               name: Optional[str] = None, max_attempts: Optional[int] = None, wait: Optional[float] = None,
+               callback_url: Optional[str] = None) -> Task:
         """Creates a task; with `wait`, waits up to that many seconds (the server's cap is 60) for its end."""
         body: Dict[str, Any] = {}
         for key, value in (("name", name), ("policy", policy), ("input", input), ("env", env), ("limits", limits),
-                           ("max_attempts", max_attempts), ("dependencies", dependencies), ("outputs", outputs)):
+                           ("max_attempts", max_attempts), ("dependencies", dependencies), ("outputs", outputs),
+                           ("callback_url", callback_url)):
             if value is not None:
                 body[key] = dict(value) if isinstance(value, Mapping) else (list(value) if isinstance(value, (list, tuple)) else value)
         if command is not None:
@@ -146,6 +152,10 @@ class Client:
 
     def get(self, task_id: str) -> Task:
         return Task.from_json(self._json("GET", f"/v1/tasks/{_seg(task_id)}"))
+
+    def deliveries(self, task_id: str) -> Dict[str, Any]:
+        """The task's webhook: callback_url, state (pending, delivered, failed), next_attempt_at, deliveries."""
+        return self._json("GET", f"/v1/tasks/{_seg(task_id)}/deliveries")
 
     def list(self, status: Optional[str] = None, limit: int = 50) -> List[Task]:
         query = urllib.parse.urlencode({k: v for k, v in (("status", status), ("limit", limit)) if v is not None})
@@ -284,6 +294,26 @@ class AsyncClient:
                 raise item
             yield item
         await reader
+
+
+def webhook_secret(token: str) -> str:
+    """The key that signs the webhooks of the tasks `token` creates (what a receiver verifies with)."""
+    token_hash = hashlib.sha256(token.encode()).hexdigest()
+    return hmac.new(token_hash.encode(), b"edgy-webhook-v1", hashlib.sha256).hexdigest()
+
+
+def verify_webhook(secret: str, timestamp: str, body: bytes, signature: str, tolerance: float = 300,
+                   now: Optional[float] = None) -> bool:
+    """True when `signature` (the Edgy-Webhook-Signature header) signs `timestamp` (Edgy-Webhook-Timestamp)
+    and the raw `body` under `secret`, and the timestamp is within `tolerance` seconds of `now`."""
+    try:
+        stamp = int(timestamp)
+    except ValueError:
+        return False
+    if abs((time.time() if now is None else now) - stamp) > tolerance:
+        return False
+    expected = "v1=" + hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(signature, expected)
 
 
 def _bytes(content: FileContent) -> bytes:

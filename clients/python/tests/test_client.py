@@ -4,7 +4,19 @@ import asyncio
 import os
 import unittest
 
-from edgy_client import AsyncClient, Client, EdgyError
+from edgy_client import AsyncClient, Client, EdgyError, verify_webhook, webhook_secret
+
+
+class WebhookHelperTests(unittest.TestCase):
+    """The documented recipe, on fixed vectors (the Swift tests check the server signs the same way)."""
+
+    def test_the_secret_and_signature_follow_the_recipe(self):
+        self.assertEqual(webhook_secret("edgy_example"), "b24c8535c14560c02479d8dd17c531378c053649821258e5cc83e0b9cd85ad18")
+        signature = "v1=c6ef4734033cee2367414a0939385eca0397754aa7a59716da7463a9298b5146"
+        self.assertTrue(verify_webhook("k", "1700000000", b"{}", signature, now=1700000010))
+        self.assertFalse(verify_webhook("k", "1700000000", b"{} ", signature, now=1700000010))
+        self.assertFalse(verify_webhook("k", "1700000000", b"{}", signature, now=1700001000), "too old")
+        self.assertFalse(verify_webhook("k", "soon", b"{}", signature))
 
 
 @unittest.skipUnless(os.environ.get("EDGY_URL"), "needs a running edgyd (EDGY_URL, EDGY_TOKEN)")
@@ -70,6 +82,13 @@ class ClientTests(unittest.TestCase):
         with self.assertRaises(EdgyError) as caught:
             Client(token="edgy_not_a_token").get("00000000-0000-0000-0000-000000000000")
         self.assertEqual(caught.exception.status, 401)
+        with self.assertRaises(EdgyError) as caught:
+            self.edgy.submit(policy="python", input="print(1)", callback_url="http://169.254.169.254/latest")
+        self.assertEqual((caught.exception.status, caught.exception.field), (400, "callback_url"))
+        task = self.edgy.submit(policy="python", input="print(1)")
+        with self.assertRaises(EdgyError) as caught:
+            self.edgy.deliveries(task.id)
+        self.assertEqual((caught.exception.status, caught.exception.code), (404, "no_webhook"))
 
     def test_the_async_client_does_the_same(self):
         async def run():

@@ -95,6 +95,12 @@ let package = Package(
         ),
         // Decoders of what a learning run reads from a workload's memory: no server code, so its fuzzer builds fast.
         .target(name: "EdgySyscallArguments", swiftSettings: strict),
+        // The web console: static files compiled into the binary, served by the API at /ui.
+        .target(
+            name: "EdgyConsole",
+            resources: [.embedInCode("Assets/index.html"), .embedInCode("Assets/app.js"), .embedInCode("Assets/app.css")],
+            swiftSettings: strict
+        ),
         // Webhooks: delivering finished tasks to their callback URLs, signed, retried, from the store.
         .target(
             name: "EdgyWebhooks",
@@ -157,7 +163,7 @@ let package = Package(
         .target(
             name: "EdgyAPI",
             dependencies: [
-                "EdgyStore", "EdgyModel", "EdgyAuth", "EdgyPolicy", "EdgyUpload", "EdgyTaskJSON", "EdgyManifest", "EdgyJudge",
+                "EdgyStore", "EdgyModel", "EdgyAuth", "EdgyPolicy", "EdgyUpload", "EdgyTaskJSON", "EdgyManifest", "EdgyJudge", "EdgyConsole",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),

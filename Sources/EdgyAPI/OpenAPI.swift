@@ -29,6 +29,18 @@ public enum OpenAPIDocument {
       "get": {"operationId": "healthz", "summary": "The process answers", "security": [],
         "responses": {"200": {"description": "ok", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Status"}}}}}}
     },
+    "/ui": {
+      "get": {"operationId": "console", "summary": "The web console (docs/console.md): a page that signs in with a token kept in sessionStorage and calls this API", "security": [],
+        "responses": {"200": {"description": "the page", "content": {"text/html": {"schema": {"type": "string"}}}}}}
+    },
+    "/ui/app.js": {
+      "get": {"operationId": "consoleScript", "summary": "The console's script", "security": [],
+        "responses": {"200": {"description": "the script", "content": {"text/javascript": {"schema": {"type": "string"}}}}}}
+    },
+    "/ui/app.css": {
+      "get": {"operationId": "consoleStyle", "summary": "The console's style sheet", "security": [],
+        "responses": {"200": {"description": "the style sheet", "content": {"text/css": {"schema": {"type": "string"}}}}}}
+    },
     "/readyz": {
       "get": {"operationId": "readyz", "summary": "The daemon can take work", "security": [],
         "responses": {"200": {"description": "ready", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Status"}}}},

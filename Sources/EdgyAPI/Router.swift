@@ -69,6 +69,7 @@ func makeRouter(_ deps: APIDependencies, _ config: APIConfiguration) -> (router:
 
     let open = RouteRegistrar(router.group())
     HealthController(deps: deps).register(open)
+    ConsoleController().register(open)
 
     let limiter = AuthFailureLimiter(limit: config.authFailureLimit, window: config.authFailureWindow)
     let authentication = BearerAuthMiddleware(tokens: deps.tokens, audit: deps.audit, limiter: limiter)

@@ -78,7 +78,7 @@ import Testing
         let documented = try documentedRoutes()
         #expect(served.subtracting(documented).isEmpty, "undocumented: \(served.subtracting(documented))")
         #expect(documented.subtracting(served).isEmpty, "documented but not served: \(documented.subtracting(served))")
-        #expect(served.count == 34)  // 18 + tokens (3), audit (1), workers (1), metrics (1), layers (2), blobs (3), task files (3), policy learning (1), deliveries (1)
+        #expect(served.count == 37)  // 18 + tokens (3), audit (1), workers (1), metrics (1), layers (2), blobs (3), task files (3), policy learning (1), deliveries (1), console (3)
 
         // And the router answers every documented route with something other than "no such route".
         try await harness.test { client in

@@ -20,7 +20,7 @@ struct PythonClientTests {
         #expect(run.termination.status == 0, "\(run.stderr)\n\(daemon.log().suffix(3000))")
         #expect(run.stderr.contains("OK"), "\(run.stderr)")
         #expect(!run.stderr.contains("skipped"), "a test of the client was skipped:\n\(run.stderr)")
-        // Every test ran: eight against the daemon, four of drift.
+        // Every test ran: eight against the daemon, four of drift, one of the webhook helpers.
         #expect(run.stderr.contains("Ran 13 tests"), "\(run.stderr)")
     }
 }

@@ -229,7 +229,7 @@ let package = Package(
         .testTarget(name: "EdgyJailTests", dependencies: ["CEdgyJail", "EdgyModel", "EdgyJail", "EdgySeccomp", "EdgySystem", "EdgyCgroup", "EdgyPolicy", "EdgyTestSupport"], swiftSettings: strict),
         .testTarget(name: "EdgyWebhooksTests", dependencies: ["EdgyWebhooks", "EdgyAuth"], swiftSettings: strict),
         .testTarget(name: "EdgyLearnTests", dependencies: ["EdgyLearn", "EdgyJail", "EdgyModel", "EdgyPolicy", "EdgySeccomp", "EdgySyscallArguments", "EdgyTestSupport"], swiftSettings: strict),
-        .testTarget(name: "EdgyNetworkTests", dependencies: ["EdgyNetwork", "EdgyDNS", "EdgyJail", "EdgyModel", "EdgyPolicy", "EdgyCgroup", "EdgyTestSupport"], swiftSettings: strict),
+        .testTarget(name: "EdgyNetworkTests", dependencies: ["EdgyNetwork", "EdgyDNS", "EdgyJail", "EdgyLearn", "EdgySeccomp", "EdgyModel", "EdgyPolicy", "EdgyCgroup", "EdgyTestSupport"], swiftSettings: strict),
         .target(
             name: "EdgyPostgresTestSupport",
             dependencies: [

@@ -1,8 +1,10 @@
 import EdgyCgroup
 import EdgyJail
+import EdgyLearn
 import EdgyModel
 import EdgyNetwork
 import EdgyPolicy
+import EdgySeccomp
 import EdgyTestSupport
 import Foundation
 import Glibc
@@ -213,6 +215,30 @@ struct EgressJailTests {
                 policy: loaded.policy, policyDigest: loaded.digest, files: [TaskFile(path: "main.py", contents: Array(sample.utf8))]))
             #expect(lines(report) == ["example.com is not listed", "hello from egress"], "\(report.stdoutText)\(report.stderrText)")
             #expect(report.network?.connections == 1)
+        }
+    }
+
+    /// The last shipped sample learned (the others are in `LearnTests`): under egress too, the
+    /// proposal runs it, allows nothing `egress` did not, and lists the destination it reached.
+    @Test func learningTheEgressSampleProposesAPolicyThatRunsIt() async throws {
+        try await withEgress { env in
+            let root = TestSupport.repositoryRoot
+            let loaded = try PolicyLoader.load(name: "egress", directory: root + "/policies")
+            let files = [TaskFile(path: "main.py", contents: Array(try String(contentsOfFile: root + "/sample/egress.py", encoding: .utf8).utf8))]
+            let result: LearningResult
+            do throws(LearningError) {
+                result = try await PolicyLearner.learn(LearningRequest(from: loaded, policyDirectory: root + "/policies", files: files), supervisor: env.supervisor)
+            } catch {
+                Issue.record("learning failed: \(error.description)")
+                return
+            }
+            #expect(result.verified, "\(result.verification.description): \(result.verification.stderrTail)")
+            #expect(result.learned.destinations["inet \(Upstream.server):443"] != nil, "\(result.learned.destinations)")
+            let proposed = try PolicyLoader.parse(result.proposal, name: result.name, file: "p.toml", directory: root + "/policies").policy
+            #expect(try SeccompCompiler.allowedSyscallNames(proposed.seccomp).isSubset(of: SeccompCompiler.allowedSyscallNames(loaded.policy.seccomp)))
+            #expect(proposed.network == loaded.policy.network, "the [network] section is egress's")
+            let rerun = await env.supervisor.run(JailRequest(policy: proposed, files: files))
+            #expect(lines(rerun) == ["example.com is not listed", "hello from egress"], "\(rerun.stdoutText)\(rerun.stderrText)")
         }
     }
 

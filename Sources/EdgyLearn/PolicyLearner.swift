@@ -127,6 +127,10 @@ public enum PolicyLearner {
             guard summary.succeeded else {
                 learned = use ?? learned
                 var why = "learning run \(index) of \(request.runs) did not succeed under `\(from.name)`: \(summary.description)"
+                if summary.outcome == .setupError, summary.setup?.contains("seccomp") == true, summary.setup?.contains("EBUSY") == true {
+                    why += "; the kernel gave the jail no seccomp listener (a filter above this process already has one), "
+                        + "and learning needs one"
+                }
                 if !learned.refused.isEmpty {
                     why += "; it was refused \(learned.refused.keys.sorted().joined(separator: ", ")), which `\(from.name)` does not allow"
                 }

@@ -6,12 +6,15 @@ import GRDB
 /// (ON DELETE CASCADE). A claim is one write transaction, so two hosts never lease one delivery.
 extension SQLiteTaskStore: DeliveryStore {
     public func claimDeliveries(now: Date, leaseUntil: Date, limit: Int) async throws -> [WebhookDelivery] {
-        try await transaction { db in
+        // Asked twice a second by every daemon: a read first, so that an idle poll never takes the
+        // write lock the workers' transactions need.
+        let anyDue = try await pool.read { db in
+            try Int.fetchOne(db.cachedStatement(sql: "SELECT 1 " + Self.dueDeliveries + " LIMIT 1"), arguments: [now.micros, now.micros]) != nil
+        }
+        guard anyDue else { return [] }
+        return try await transaction { db in
             let rows = try Row.fetchAll(db.cachedStatement(sql: """
-                SELECT d.task_id, d.tenant, d.url, d.secret, d.state, d.attempts, d.next_at
-                FROM deliveries d JOIN tasks t ON t.id = d.task_id
-                WHERE d.state = 'pending' AND t.status IN ('succeeded', 'failed', 'cancelled')
-                  AND (d.next_at IS NULL OR d.next_at <= ?) AND (d.lease_until IS NULL OR d.lease_until <= ?)
+                SELECT d.task_id, d.tenant, d.url, d.secret, d.state, d.attempts, d.next_at \(Self.dueDeliveries)
                 ORDER BY d.next_at LIMIT ?
                 """), arguments: [now.micros, now.micros, limit])
             let lease = try db.cachedStatement(sql: "UPDATE deliveries SET lease_until = ? WHERE task_id = ?")
@@ -40,6 +43,13 @@ extension SQLiteTaskStore: DeliveryStore {
                 """), arguments: [taskID.uuidString]).map(Self.delivery)
         }
     }
+
+    /// Pending deliveries of finished tasks whose next try is due and whose lease is free (arguments: now, now).
+    private static let dueDeliveries = """
+        FROM deliveries d JOIN tasks t ON t.id = d.task_id
+        WHERE d.state = 'pending' AND t.status IN ('succeeded', 'failed', 'cancelled')
+          AND (d.next_at IS NULL OR d.next_at <= ?) AND (d.lease_until IS NULL OR d.lease_until <= ?)
+        """
 
     private static func delivery(_ row: Row) -> WebhookDelivery {
         WebhookDelivery(

@@ -71,7 +71,8 @@ struct LearningObserver {
             use.clones[namespaces == 0 ? "no namespace flags" : LearningRules.describeNamespaces(namespaces), default: .init()].add(seen)
         case "clone3" where !rules.allowNamespaceClone:
             // What the compiled filter does with clone3: ENOSYS, and glibc falls back to clone.
-            if rules.allowed.contains(name) { use.syscalls[name, default: .init()].add(seen) }
+            guard rules.allowed.contains(name) else { return refuse(name, "not in the allow list", ENOSYS, seen) }
+            use.syscalls[name, default: .init()].add(seen)
             return ENOSYS
         case "socket":
             let family = rules.familyName(call.args.0)

@@ -144,7 +144,8 @@ public struct WebhookDeliverer: Service {
             }
             if !url.secure, let components = URLComponents(string: url.text) {
                 var pinned = components
-                pinned.host = Self.literal(addresses[0])
+                // Every address was checked; IPv4 first, as receivers on dual names most often listen there.
+                pinned.host = Self.literal(addresses.first { $0.count == 4 } ?? addresses[0])
                 target = pinned.string ?? url.text
             }
         }

@@ -27,7 +27,7 @@ struct WebhookDaemonTests {
                 with open(log_file, "a") as f:
                     f.write(json.dumps({"verified": hmac.compare_digest(self.headers["Edgy-Webhook-Signature"], expected),
                                         "attempt": self.headers["Edgy-Webhook-Attempt"], "id": self.headers["Edgy-Webhook-Id"],
-                                        "answered": status, "task": json.loads(body)}) + "\\n")
+                                        "answered": status, "host": self.headers["Host"], "task": json.loads(body)}) + "\\n")
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -135,6 +135,27 @@ struct WebhookDaemonTests {
             "name": "bad", "role": "submitter", "callback_url": "http://169.254.169.254/",
         ])
         #expect(refused == 400 && Self.object(Self.object(body)["error"])["field"] as? String == "callback_url", "\(String(describing: body))")
+    }
+
+    /// A name is resolved at delivery and every address checked; plain HTTP then goes to the
+    /// checked address, with the name in `Host`.
+    @Test func aNameIsResolvedCheckedAndPinned() async throws {
+        let daemon = try DaemonProcess(environment: ["EDGY_WEBHOOK_ALLOW": "localhost", "EDGY_WEBHOOK_RETRY_BASE_MS": "100"])
+        defer { daemon.stop() }
+        let port = DaemonProcess.freePort()
+        let receiver = try Receiver(port: port, token: daemon.token, statuses: "204")
+        let (status, body) = try await daemon.request("POST", "/v1/tasks", json: [
+            "policy": "python", "input": "print(1)", "callback_url": "http://localhost:\(port)/named",
+        ])
+        #expect(status == 201, "\(String(describing: body))")
+        let requests = receiver.waitFor(1)
+        #expect(requests.first?["verified"] as? Bool == true, "\(requests)")
+        #expect(requests.first?["host"] as? String == "localhost:\(port)", "\(requests)")
+        // Only the name is allowed: the address it stands for, written as an address, is not.
+        let (refused, _) = try await daemon.request("POST", "/v1/tasks", json: [
+            "policy": "python", "input": "print(1)", "callback_url": "http://127.0.0.1:\(port)/",
+        ])
+        #expect(refused == 400)
     }
 
     @Test func refusedURLsAre400() async throws {

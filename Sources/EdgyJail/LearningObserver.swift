@@ -41,6 +41,16 @@ struct LearningObserver {
         if program.hasPrefix("/") { use.files[SyscallArguments.normalized(program), default: LearnedUse.FileUse()].exec += 1 }
     }
 
+    /// Answers the notifications waiting on `listener` (at most 256, so that the supervision loop
+    /// still sees its deadlines and output between batches).
+    mutating func answerPending(_ listener: Int32) {
+        for _ in 0..<256 {
+            answer(listener)
+            var entry = pollfd(fd: listener, events: Int16(POLLIN), revents: 0)
+            guard poll(&entry, 1, 0) == 1, entry.revents & Int16(POLLIN) != 0 else { return }
+        }
+    }
+
     /// Receives one notification from `listener` and answers it.
     mutating func answer(_ listener: Int32) {
         var call = edgy_seccomp_violation()

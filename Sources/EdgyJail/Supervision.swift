@@ -61,7 +61,7 @@ struct Supervision {
                 kill(process)
             }
             if fds[2].revents & Int16(POLLIN) != 0, learning != nil {
-                learning?.answer(process.seccompListener)
+                learning?.answerPending(process.seccompListener)
             } else if fds[2].revents & Int16(POLLIN) != 0 {
                 answerViolation(process)
             } else if fds[2].revents != 0 {

@@ -4,6 +4,7 @@ import EdgyPolicy
 import EdgyStore
 import Foundation
 import Logging
+import Metrics
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -110,6 +111,7 @@ public struct WebhookDeliverer: Service {
             state = .pending
             next = Date().addingTimeInterval(Self.delay(after: number, configuration).seconds)
         }
+        Counter(label: "edgy_webhook_tries_total", dimensions: [("result", failure == nil ? "delivered" : permanent ? "refused" : "failed")]).increment()
         logger.log(level: failure == nil ? .debug : .notice, "webhook try", metadata: [
             "task": "\(delivery.taskID)", "attempt": "\(number)", "state": "\(state.rawValue)", "error": "\(failure ?? "")",
         ])

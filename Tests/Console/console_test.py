@@ -226,6 +226,19 @@ class ConsoleTests(unittest.TestCase):
         self.assertIn("403", error)
         self.shot("reader-audit")
 
+    def test_6_a_task_submitted_from_the_console_runs_and_shows_its_output(self):
+        self.sign_in(ADMIN)
+        self.js("document.querySelector('[data-testid=new-task]').closest('details').open = true; null")
+        self.wait_for("[...document.querySelectorAll('#new-policy option')].some((o) => o.value === 'sh')", what="the policy choices")
+        self.js("document.getElementById('new-policy').value = 'sh'; "
+                "document.getElementById('new-input').value = 'read line; echo \"from-console $line\"'; "
+                "document.getElementById('new-stdin').value = 'typed\\n'; "
+                "document.querySelector('[data-testid=new-task]').requestSubmit(); null")
+        self.wait_for("location.hash.startsWith('#/tasks/') && document.querySelector('[data-testid=stdout]') !== null", what="the new task's page")
+        self.wait_for("document.querySelector('[data-testid=status]').textContent === 'succeeded'", seconds=30, what="the end")
+        self.assertEqual(self.js("document.querySelector('[data-testid=stdout]').textContent"), "from-console typed\n")
+        self.shot("new-task")
+
     def test_5_signing_out_forgets_the_token(self):
         self.sign_in(ADMIN)
         self.js("document.getElementById('sign-out').click(); null")

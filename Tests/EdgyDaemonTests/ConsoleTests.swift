@@ -25,9 +25,9 @@ struct ConsoleTests {
             "/usr/bin/python3", [TestSupport.repositoryRoot + "/Tests/Console/console_test.py"],
             environment: environment, directory: TestSupport.repositoryRoot, timeout: .seconds(240))
         #expect(run.termination.status == 0, "\(run.stderr)\n\(daemon.log().suffix(3000))")
-        #expect(run.stderr.contains("Ran 5 tests") && run.stderr.contains("OK"), "\(run.stderr)")
+        #expect(run.stderr.contains("Ran 6 tests") && run.stderr.contains("OK"), "\(run.stderr)")
         #expect(!run.stderr.contains("skipped"), "a console test was skipped:\n\(run.stderr)")
-        for page in ["tasks", "task-running", "task-finished", "policies", "policy", "workers", "audit", "reader-task", "reader-audit"] {
+        for page in ["tasks", "task-running", "task-finished", "policies", "policy", "workers", "audit", "reader-task", "reader-audit", "new-task"] {
             #expect(FileManager.default.fileExists(atPath: environment["EDGY_SCREENSHOTS"]! + "/\(page).png"), "no screenshot of \(page)")
         }
     }

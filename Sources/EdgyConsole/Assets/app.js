@@ -111,7 +111,7 @@ async function tasksPage() {
   h("label", { for: "filter-status" }, "Status", status), h("label", { for: "filter-policy" }, "Policy", policy),
   h("label", { for: "filter-name" }, "Name", name), h("button", { type: "submit" }, "Filter"));
   const holder = h("div", { "aria-live": "polite" });
-  page("Tasks", filters, holder);
+  page("Tasks", newTaskForm(), filters, holder);
 
   const refresh = async () => {
     const query = new URLSearchParams(params);
@@ -128,6 +128,29 @@ async function tasksPage() {
   await refresh();
   const timer = setInterval(refresh, 2000);  // live status
   teardown.push(() => clearInterval(timer));
+}
+
+// A new task from the page: a policy and its entry file's code (the policy's command runs it).
+function newTaskForm() {
+  const policy = h("select", { id: "new-policy", name: "policy", required: true });
+  const code = h("textarea", { id: "new-input", name: "input", rows: 6, cols: 80, required: true, spellcheck: "false" });
+  const stdin = h("textarea", { id: "new-stdin", name: "stdin", rows: 2, cols: 80, spellcheck: "false" });
+  const form = h("form", { "data-testid": "new-task", onsubmit: async (event) => {
+    event.preventDefault();
+    for (const old of form.querySelectorAll("[data-testid=error]")) old.remove();
+    try {
+      const body = { policy: policy.value, input: code.value };
+      if (stdin.value) body.stdin = stdin.value;
+      const task = await api("/v1/tasks", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+      location.hash = "#/tasks/" + task.id;
+    } catch (error) { form.append(errorBox(error)); }
+  } },
+  h("label", { for: "new-policy" }, "Policy", policy), h("label", { for: "new-input" }, "Code (the policy's entry file)", code),
+  h("label", { for: "new-stdin" }, "stdin (optional)", stdin), h("p", {}, h("button", { type: "submit" }, "Run")));
+  api("/v1/policies").then((answer) => {
+    policy.replaceChildren(...answer.policies.filter((item) => item.entry).map((item) => h("option", { value: item.name }, item.name)));
+  }).catch(() => {});
+  return h("details", {}, h("summary", {}, "New task"), form);
 }
 
 async function taskPage(id) {

@@ -105,7 +105,7 @@ let package = Package(
         .target(
             name: "EdgyWebhooks",
             dependencies: [
-                "EdgyStore", "EdgyPolicy",
+                "EdgyStore", "EdgyPolicy", "EdgyModel",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"), .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"), .product(name: "Logging", package: "swift-log"),

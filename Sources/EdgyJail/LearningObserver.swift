@@ -74,11 +74,11 @@ struct LearningObserver {
         noteExecutable(of: call.pid)
         switch name {
         case "clone":
-            let namespaces = call.args.0 & LearningRules.namespaceFlags
+            let namespaces = call.args.0 & CloneFlags.namespaces
             if namespaces != 0 && !rules.allowNamespaceClone {
-                return refuse("clone(\(LearningRules.describeNamespaces(namespaces)))", "creates namespaces (allow_namespace_clone = false)", EPERM, seen)
+                return refuse("clone(\(CloneFlags.describeNamespaces(namespaces)))", "creates namespaces (allow_namespace_clone = false)", EPERM, seen)
             }
-            use.clones[namespaces == 0 ? "no namespace flags" : LearningRules.describeNamespaces(namespaces), default: .init()].add(seen)
+            use.clones[namespaces == 0 ? "no namespace flags" : CloneFlags.describeNamespaces(namespaces), default: .init()].add(seen)
         case "clone3" where !rules.allowNamespaceClone:
             // What the compiled filter does with clone3: ENOSYS, and glibc falls back to clone.
             guard rules.allowed.contains(name) else { return refuse(name, "not in the allow list", ENOSYS, seen) }
@@ -262,16 +262,5 @@ struct LearningRules {
 
     func familyName(_ value: UInt64) -> String {
         SocketFamily.known.first { $0.value == value }?.name ?? "family \(value)"
-    }
-
-    static let namespaceFlags: UInt64 = 0x7e02_0000
-    private static let namespaceNames: [(UInt64, String)] = [
-        (0x0002_0000, "CLONE_NEWNS"), (0x0200_0000, "CLONE_NEWCGROUP"), (0x0400_0000, "CLONE_NEWUTS"),
-        (0x0800_0000, "CLONE_NEWIPC"), (0x1000_0000, "CLONE_NEWUSER"), (0x2000_0000, "CLONE_NEWPID"),
-        (0x4000_0000, "CLONE_NEWNET"),
-    ]
-
-    static func describeNamespaces(_ flags: UInt64) -> String {
-        namespaceNames.filter { flags & $0.0 != 0 }.map(\.1).joined(separator: "|")
     }
 }

@@ -157,11 +157,7 @@ public enum PolicyLearner {
         var loaded: LoadedPolicy
         var verification: LearningRunSummary
         while true {
-            do {
-                proposal = try Proposal(from: from, use: learned, command: request.command, name: request.name)
-            } catch {
-                throw LearningError(description: "cannot read the seccomp table of `\(from.name)`: \(error)", runs: runs)
-            }
+            proposal = Proposal(from: from, allowedBefore: allowedBefore, use: learned, command: request.command, name: request.name)
             let draft = proposal.render(use: learned, over: parent, header: [])
             do {
                 loaded = try PolicyLoader.parse(draft, name: request.name, file: "\(request.name).toml", directory: request.policyDirectory)

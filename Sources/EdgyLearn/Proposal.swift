@@ -23,11 +23,11 @@ public struct Proposal: Sendable {
 
     /// - Parameters:
     ///   - from: the effective `--from` policy.
+    ///   - allowedBefore: the syscalls it allows (`SeccompCompiler.allowedSyscallNames`).
     ///   - use: the merged record of the learning runs.
     ///   - command: the command the runs gave instead of the policy's, if any.
     ///   - name: the proposal's name.
-    public init(from: Policy, use: LearnedUse, command: [String]?, name: String) throws(SeccompError) {
-        let allowedBefore = try SeccompCompiler.allowedSyscallNames(from.seccomp)
+    public init(from: Policy, allowedBefore: Set<String>, use: LearnedUse, command: [String]?, name: String) {
         var policy = from
         policy.name = name
         policy.extends = nil

@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Crypto
+import EdgyModel
 import EdgyPolicy
 import EdgyStore
 import Foundation
@@ -213,8 +214,4 @@ public struct WebhookDeliverer: Service {
         inet_ntop(AF_INET6, address, &text, socklen_t(text.count))
         return "[" + String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) + "]"
     }
-}
-
-extension Duration {
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }

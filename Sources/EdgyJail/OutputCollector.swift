@@ -59,16 +59,16 @@ struct OutputCollector {
             return
         }
         defer { closedir(stream) }
-        var names: [(name: String, utf8: Bool)] = []
+        var names: [(name: String, utf8: Bool, type: UInt8)] = []
         while let entry = readdir(stream) {
             let name = withUnsafeBytes(of: entry.pointee.d_name) { raw -> (String, Bool) in
                 let bytes = raw.prefix { $0 != 0 }
                 return (String(decoding: bytes, as: UTF8.self), String(validating: bytes, as: UTF8.self) != nil)
             }
-            if name.0 != "." && name.0 != ".." { names.append(name) }
+            if name.0 != "." && name.0 != ".." { names.append((name.0, name.1, entry.pointee.d_type)) }
         }
         // Sorted, so the same tree collects the same files under the same caps.
-        for (name, utf8) in names.sorted(by: { $0.name < $1.name }) {
+        for (name, utf8, direntType) in names.sorted(by: { $0.name < $1.name }) {
             if outOfTime { return }
             let segments = path + [Substring(name)]
             let relative = segments.joined(separator: "/")
@@ -82,9 +82,18 @@ struct OutputCollector {
                 if selection.selects(segments) || selection.reachesBelow(segments) { report.omit(relative, .unreadable) }
                 continue
             }
-            var info = stat()
-            guard fstatat(dirfd(stream), name, &info, AT_SYMLINK_NOFOLLOW) == 0 else { continue }
-            let type = info.st_mode & S_IFMT
+            // The entry's type from readdir (tmpfs fills it in) saves a stat per file; `take`
+            // checks the opened file's own type anyway.
+            let type: mode_t
+            switch Int(direntType) {
+            case DT_REG: type = S_IFREG
+            case DT_DIR: type = S_IFDIR
+            case DT_LNK: type = S_IFLNK
+            default:
+                var info = stat()
+                guard fstatat(dirfd(stream), name, &info, AT_SYMLINK_NOFOLLOW) == 0 else { continue }
+                type = info.st_mode & S_IFMT
+            }
             if type == S_IFDIR {
                 // Bounded depth: the path length the kernel allows bounds it anyway.
                 guard segments.count < 64, selection.reachesBelow(segments) else { continue }
@@ -95,31 +104,34 @@ struct OutputCollector {
             guard selection.selects(segments) else { continue }
             switch type {
             case S_IFLNK: report.omit(relative, .symlink)
-            case S_IFREG: take(relative, name: name, in: dirfd(stream), size: Int(info.st_size))
+            case S_IFREG: take(relative, name: name, in: dirfd(stream))
             default: report.omit(relative, .special)
             }
         }
     }
 
-    private mutating func take(_ path: String, name: String, in directory: Int32, size: Int) {
+    private mutating func take(_ path: String, name: String, in directory: Int32) {
         guard report.files.count < maxFiles else { return report.omit(path, .maxFiles) }
-        guard bytes + size <= maxBytes else { return report.omit(path, .maxBytes) }
+        // O_NOFOLLOW and O_NONBLOCK: a symlink or FIFO swapped in since the listing is neither
+        // followed nor waited on, and the type check below leaves it out.
         let fd = openat(directory, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY)
-        guard fd >= 0 else { return report.omit(path, .unreadable) }
+        guard fd >= 0 else { return report.omit(path, errno == ELOOP ? .symlink : .unreadable) }
         defer { closeDescriptor(fd) }
         var info = stat()
-        // Still the regular file that was listed (every process is dead, but check anyway).
-        guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG, Int(info.st_size) == size else {
-            return report.omit(path, .unreadable)
+        guard fstat(fd, &info) == 0 else { return report.omit(path, .unreadable) }
+        guard info.st_mode & S_IFMT == S_IFREG else { return report.omit(path, .special) }
+        let size = Int(info.st_size)
+        guard bytes + size <= maxBytes else { return report.omit(path, .maxBytes) }
+        var complete = true
+        let data = [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+            while count < size {
+                let n = read(fd, buffer.baseAddress! + count, size - count)
+                if n < 0 && errno == EINTR { continue }
+                guard n > 0 else { complete = false; break }
+                count += n
+            }
         }
-        var data = [UInt8](repeating: 0, count: size)
-        var done = 0
-        while done < size {
-            let n = data.withUnsafeMutableBytes { read(fd, $0.baseAddress! + done, size - done) }
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { return report.omit(path, .unreadable) }
-            done += n
-        }
+        guard complete else { return report.omit(path, .unreadable) }
         bytes += size
         let digest = BlobDigest.sha256Hex(data)
         contents[digest] = data

@@ -160,6 +160,19 @@ enum SQLiteSchema {
                 ALTER TABLE tokens ADD COLUMN callback_url TEXT;  -- the token's default webhook, or NULL
                 """)
         }
+        migrator.registerMigration("v7: small blobs' bytes in the attached database") { db in
+            // `blobdata` is attached by the store on every connection, with 64 KiB pages.
+            try db.execute(sql: """
+                CREATE TABLE blobdata.blob_bytes (
+                    sha256 TEXT PRIMARY KEY NOT NULL,
+                    data BLOB NOT NULL
+                );
+                INSERT INTO blobdata.blob_bytes (sha256, data) SELECT sha256, data FROM blobs WHERE data IS NOT NULL;
+                ALTER TABLE blobs ADD COLUMN inline INTEGER NOT NULL DEFAULT 0;  -- 1: bytes in blob_bytes; 0: a file
+                UPDATE blobs SET inline = 1 WHERE data IS NOT NULL;
+                ALTER TABLE blobs DROP COLUMN data;
+                """)
+        }
         return migrator
     }
 }

@@ -3,9 +3,9 @@ import EdgyStore
 import Foundation
 import GRDB
 
-/// Blobs: rows here; a small blob's bytes in its row (one transaction stores an attempt's hundred
-/// small files, where a file each would cost a hundred file creations and renames), a large one's
-/// in `BlobDirectory`. A file moves into place and its row is written in one write transaction,
+/// Blobs: rows here; a small blob's bytes in a row of `blobdata.blob_bytes` (one transaction
+/// stores an attempt's hundred small files, where a file each would cost a hundred file creations
+/// and renames), a large one's in `BlobDirectory`. A file moves into place and its row is written in one write transaction,
 /// and garbage collection deletes rows and files in one too: SQLite runs write transactions one at
 /// a time, so an upload can never see a blob that collection is removing, or leave a row whose file
 /// collection removed.
@@ -37,8 +37,12 @@ extension SQLiteTaskStore: BlobStore {
             // Collected between the check and this transaction: the caller stages again.
             throw BlobVanished()
         }
-        try db.cachedStatement(sql: "INSERT OR IGNORE INTO blobs (sha256, size, created_at, data) VALUES (?, ?, ?, ?)")
-            .execute(arguments: [sha256, bytes.count, now, inline ? Data(bytes) : nil])
+        try db.cachedStatement(sql: "INSERT OR IGNORE INTO blobs (sha256, size, created_at, inline) VALUES (?, ?, ?, ?)")
+            .execute(arguments: [sha256, bytes.count, now, inline])
+        if inline {
+            // (A row whose bytes went missing gets them back.)
+            try db.cachedStatement(sql: "INSERT OR IGNORE INTO blob_bytes (sha256, data) VALUES (?, ?)").execute(arguments: [sha256, Data(bytes)])
+        }
     }
 
     private struct BlobVanished: Error {}
@@ -84,16 +88,19 @@ extension SQLiteTaskStore: BlobStore {
 
     public func blobContents(sha256: String) async throws -> [UInt8]? {
         guard BlobDigest.isHex(sha256) else { return nil }
-        // (exists, the bytes of a small blob)
-        let found = try await pool.read { db -> (Bool, Data?) in
-            guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT data FROM blobs WHERE sha256 = ?"), arguments: [sha256]) else {
-                return (false, nil)
+        // (exists, inline, the bytes of a small blob)
+        let found = try await pool.read { db -> (Bool, Bool, Data?) in
+            guard let row = try Row.fetchOne(db.cachedStatement(sql: """
+                SELECT b.inline, d.data FROM blobs b LEFT JOIN blob_bytes d ON d.sha256 = b.sha256 WHERE b.sha256 = ?
+                """), arguments: [sha256]) else {
+                return (false, false, nil)
             }
-            return (true, row[0] as Data?)
+            return (true, row[0], row[1] as Data?)
         }
         guard found.0 else { return nil }
-        guard let data = found.1 else { return try blobFiles.read(sha256) }
-        let bytes = [UInt8](data)
+        guard found.1 else { return try blobFiles.read(sha256) }
+        // A small blob whose bytes are gone is as unservable as a damaged one.
+        let bytes = found.2.map { [UInt8]($0) } ?? []
         guard BlobDigest.sha256Hex(bytes) == sha256 else { throw BlobCorruptedError(sha256: sha256) }
         return bytes
     }
@@ -130,8 +137,11 @@ extension SQLiteTaskStore: BlobStore {
                     try self.ensureBlob(db, sha256, bytes, staged: stagedNow[sha256], now: now.micros, sync: false)
                 }
                 // Many rows per statement: an attempt's hundred small files are a few statements.
-                try Self.insertRows(db, "INSERT OR IGNORE INTO blobs (sha256, size, created_at, data) VALUES", columns: 4, small.map {
-                    [$0.0, $0.1.count, now.micros, Data($0.1)] as [(any DatabaseValueConvertible)?]
+                try Self.insertRows(db, "INSERT OR IGNORE INTO blob_bytes (sha256, data) VALUES", columns: 2, small.map {
+                    [$0.0, Data($0.1)] as [(any DatabaseValueConvertible)?]
+                })
+                try Self.insertRows(db, "INSERT OR IGNORE INTO blobs (sha256, size, created_at, inline) VALUES", columns: 4, small.map {
+                    [$0.0, $0.1.count, now.micros, true] as [(any DatabaseValueConvertible)?]
                 })
                 // A task deleted meanwhile refers to nothing; its blobs are garbage.
                 guard try Int.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM tasks WHERE id = ?"), arguments: [taskID.uuidString]) != nil else { return }
@@ -161,14 +171,16 @@ extension SQLiteTaskStore: BlobStore {
         try await transaction { db in
             try db.cachedStatement(sql: "DELETE FROM blob_uploads WHERE created_at < ?").execute(arguments: [uploadsBefore.micros])
             let dead = try Row.fetchAll(db.cachedStatement(sql: """
-                SELECT sha256, data IS NULL FROM blobs b
+                SELECT sha256, NOT inline FROM blobs b
                 WHERE NOT EXISTS (SELECT 1 FROM blob_uploads u WHERE u.sha256 = b.sha256)
                   AND NOT EXISTS (SELECT 1 FROM task_blobs t WHERE t.sha256 = b.sha256)
                 """))
             let delete = try db.cachedStatement(sql: "DELETE FROM blobs WHERE sha256 = ?")
+            let deleteBytes = try db.cachedStatement(sql: "DELETE FROM blob_bytes WHERE sha256 = ?")
             for row in dead {
                 let sha256: String = row[0]
                 try delete.execute(arguments: [sha256])
+                try deleteBytes.execute(arguments: [sha256])
                 if row[1] as Bool { self.blobFiles.remove(sha256) }
             }
             return dead.count

@@ -14,6 +14,8 @@ import GRDB
 /// (`lease_owner`, `lease_attempt`, `lease_expires_at`), with the same semantics a PostgreSQL
 /// store implements with `FOR UPDATE SKIP LOCKED`.
 ///
+/// Small blobs' bytes are in a second file, `edgy-blobs.sqlite`, attached to every connection.
+///
 /// Times are kept in microseconds since the epoch: a `Date` read back is the one written,
 /// rounded to the microsecond.
 public final class SQLiteTaskStore: TaskStore, TokenStore, Sendable {
@@ -30,14 +32,31 @@ public final class SQLiteTaskStore: TaskStore, TokenStore, Sendable {
         var config = Configuration()
         config.label = "edgy-store"
         config.busyMode = .timeout(10)
+        let blobBytesPath = Self.blobBytesPath(beside: path)
         config.prepareDatabase { db in
             // WAL is set by DatabasePool. With WAL, NORMAL keeps every committed transaction
             // across a process kill; a power loss may undo the last few commits, never corrupt
             // the file. It saves an fsync per commit.
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
+            // Small blobs' bytes live in a database of their own, attached to every connection so
+            // that one transaction still covers a blob's row and its bytes. Its 64 KiB pages take
+            // a 10 KiB blob in one page where 4 KiB pages need three, and an attempt's hundred
+            // files in a sixth of the WAL writes. (The page size only takes on a new file.)
+            try db.execute(sql: "ATTACH DATABASE ? AS blobdata", arguments: [blobBytesPath])
+            if !db.configuration.readonly {
+                try db.execute(sql: "PRAGMA blobdata.page_size = 65536")
+                try db.execute(sql: "PRAGMA blobdata.journal_mode = WAL")
+            }
+            try db.execute(sql: "PRAGMA blobdata.synchronous = NORMAL")
         }
         pool = try DatabasePool(path: path, configuration: config)
         try SQLiteSchema.migrator.migrate(pool)
+    }
+
+    /// `edgy.sqlite` → `edgy-blobs.sqlite`, in the same directory.
+    static func blobBytesPath(beside path: String) -> String {
+        let url = URL(fileURLWithPath: path)
+        return url.deletingLastPathComponent().appendingPathComponent(url.deletingPathExtension().lastPathComponent + "-blobs.sqlite").path
     }
 
     /// Closes the database at a graceful shutdown, after copying the WAL into the database file
@@ -46,7 +65,7 @@ public final class SQLiteTaskStore: TaskStore, TokenStore, Sendable {
     public func close() throws {
         // Best effort: another process reading the file may hold the checkpoint back, which
         // costs nothing but WAL size.
-        _ = try? pool.writeWithoutTransaction { db in try db.checkpoint(.truncate) }
+        _ = try? pool.writeWithoutTransaction { db in try db.checkpoint(.truncate, on: nil) }  // every attached database
         try pool.close()
     }
 

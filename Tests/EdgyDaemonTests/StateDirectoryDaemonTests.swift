@@ -30,8 +30,8 @@ struct StateDirectoryDaemonTests {
         #expect(status == 200)
         daemon.stop()
         #expect(Self.mode(state) == 0o711)
-        for name in ["audit.log", "admin.token", "edgy.sqlite"] { #expect(Self.mode(state + "/" + name) == 0o600, "\(name)") }
-        for name in ["edgy.sqlite-wal", "edgy.sqlite-shm"] where Self.mode(state + "/" + name) != nil {
+        for name in ["audit.log", "admin.token", "edgy.sqlite", "edgy-blobs.sqlite"] { #expect(Self.mode(state + "/" + name) == 0o600, "\(name)") }
+        for name in ["edgy.sqlite-wal", "edgy.sqlite-shm", "edgy-blobs.sqlite-wal", "edgy-blobs.sqlite-shm"] where Self.mode(state + "/" + name) != nil {
             #expect(Self.mode(state + "/" + name) == 0o600, "\(name)")
         }
         // A second start fixes files loosened while it was down.

@@ -1,8 +1,9 @@
 import EdgyAuth
 import EdgyModel
 import EdgyStore
-import EdgyStoreSQLite
+@testable import EdgyStoreSQLite
 import Foundation
+import GRDB
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -237,5 +238,37 @@ struct SQLiteTaskStoreTests {
         print("SQLiteTaskStore hot path: create+claim+finish \(Int(rate(sequential)))/s sequential, \(Int(rate(parallel)))/s with 4 concurrent workers, \(Int(cpuPerCycle * 1e6)) µs CPU per cycle")
         #expect(rate(sequential) > 100)
         #expect(try await store.activeCounts(tenant: nil) == (0, 0))
+    }
+
+    /// A database from before small blobs' bytes moved to `edgy-blobs.sqlite`: its blobs are
+    /// served from there after the upgrade, and collected from there too.
+    @Test func smallBlobsMoveToTheirOwnDatabaseOnUpgrade() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let path = directory.path + "/edgy.sqlite"
+        let bytes = Array("a small blob from an older edgyd".utf8)
+        let sha256 = BlobDigest.sha256Hex(bytes)
+        do {
+            let old = try DatabaseQueue(path: path)
+            try SQLiteSchema.migrator.migrate(old, upTo: "v6: webhook deliveries")
+            try await old.write { db in
+                try db.execute(sql: "INSERT INTO blobs (sha256, size, created_at, data) VALUES (?, ?, 0, ?)", arguments: [sha256, bytes.count, Data(bytes)])
+                try db.execute(sql: "INSERT INTO blob_uploads (tenant, sha256, created_at) VALUES ('t', ?, 0)", arguments: [sha256])
+            }
+            try old.close()
+        }
+        let store = try SQLiteTaskStore(path: path)
+        #expect(try await store.blobContents(sha256: sha256) == bytes)
+        #expect(try await store.blob(sha256: sha256, tenant: "t")?.size == Int64(bytes.count))
+        let columns = try await store.pool.read { db in try db.columns(in: "blobs").map(\.name) }
+        #expect(!columns.contains("data"))
+        #expect(try await store.pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM blobdata.blob_bytes") } == 1)
+        #expect(try await store.deleteUpload(sha256: sha256, tenant: "t"))
+        #expect(try await store.collectGarbage(uploadsBefore: Date(timeIntervalSince1970: 0)) == 1)
+        #expect(try await store.blobContents(sha256: sha256) == nil)
+        #expect(try await store.pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM blobdata.blob_bytes") } == 0)
+        // The new file takes 64 KiB pages; the main database keeps its own.
+        #expect(try await store.pool.read { db in try Int.fetchOne(db, sql: "PRAGMA blobdata.page_size") } == 65536)
+        #expect(try await store.pool.read { db in try String.fetchOne(db, sql: "PRAGMA blobdata.journal_mode") } == "wal")
     }
 }

@@ -45,9 +45,9 @@ struct StoreFactory: Sendable, CustomTestStringConvertible {
                 bytes[0] ^= 0xff
                 try Data(bytes).write(to: URL(fileURLWithPath: path))
             } else {
-                let database = try DatabaseQueue(path: directory.path + "/edgy.sqlite")
+                let database = try DatabaseQueue(path: directory.path + "/edgy-blobs.sqlite")
                 try await database.write { db in
-                    try db.execute(sql: "UPDATE blobs SET data = CAST('damaged' AS BLOB) WHERE sha256 = ?", arguments: [sha256])
+                    try db.execute(sql: "UPDATE blob_bytes SET data = CAST('damaged' AS BLOB) WHERE sha256 = ?", arguments: [sha256])
                 }
             }
         })

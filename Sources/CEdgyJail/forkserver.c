@@ -237,6 +237,8 @@ int edgy_forkserver_spawn(int socket_fd, uint64_t sequence, const struct edgy_sh
     error->listener_fd = -1;
     pending->pid = -1;
     pending->pidfd = pending->gate_fd = pending->error_fd = pending->plan_fd = pending->listener_fd = -1;
+    pending->tracer_pid = -1;
+    pending->trace_without_listener = 0;
 
     struct edgy_forkserver_request request;
     memset(&request, 0, sizeof request);

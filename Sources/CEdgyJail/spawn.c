@@ -54,6 +54,8 @@ int edgy_spawn_start_flags(const struct edgy_shape *shape, struct edgy_pending *
     error->op_index = -1;
     pending->pid = -1;
     pending->pidfd = pending->gate_fd = pending->error_fd = pending->plan_fd = pending->listener_fd = -1;
+    pending->tracer_pid = -1;
+    pending->trace_without_listener = 0;
 
     // The plan's memfd: written at release, mapped by the child after the gate.
     int plan_fd = (int)syscall(SYS_memfd_create, "edgy-plan", MFD_CLOEXEC);
@@ -215,6 +217,22 @@ int edgy_spawn_release(struct edgy_pending *pending, const void *blob, size_t bl
                 return 1;
             }
             pending->listener_fd = (int)listener;
+        } else if (pending->trace_without_listener) {
+            // A learning run whose child got no listener (a filter above has one): it loaded the
+            // learning filter that traps instead, and waits at the gate; trace it before it execs.
+            int32_t channel;
+            pid_t tracer;
+            int traced = edgy_tracer_start(pending->pid, &channel, &tracer);
+            if (traced != 0) {
+                memset(error, 0, sizeof *error);
+                error->stage = EDGY_STAGE_SECCOMP_TRACER;
+                error->err = -traced;
+                error->op_index = -1;
+                edgy_spawn_abort(pending);
+                return 1;
+            }
+            pending->listener_fd = channel;
+            pending->tracer_pid = tracer;
         }
         close(pending->gate_fd);
         pending->gate_fd = -1;
@@ -254,6 +272,10 @@ void edgy_spawn_abort(struct edgy_pending *pending) {
     if (pending->listener_fd >= 0) {
         close(pending->listener_fd);
         pending->listener_fd = -1;
+    }
+    if (pending->tracer_pid > 0) {
+        edgy_tracer_stop(pending->tracer_pid);
+        pending->tracer_pid = -1;
     }
     if (pending->pidfd >= 0) {
         edgy_pidfd_send_signal(pending->pidfd, SIGKILL);
@@ -350,6 +372,7 @@ const char *edgy_stage_name(enum edgy_stage stage) {
     case EDGY_STAGE_LOST_AT_RELEASE: return "child lost at release";
     case EDGY_STAGE_SECCOMP_LISTENER: return "seccomp listener";
     case EDGY_STAGE_NETWORK: return "network";
+    case EDGY_STAGE_SECCOMP_TRACER: return "learning tracer (no seccomp listener: a filter above holds it; then ptrace of the jail)";
     }
     return "unknown";
 }

@@ -78,6 +78,7 @@ struct Attempt {
         var supervision = Supervision(limits: request.policy.limits, cancelFD: cancelFD, cgroup: cgroup, execStart: execStart)
         if request.learner != nil {
             supervision.learning = LearningObserver(policy: request.policy, program: plans.task.program, execStart: execStart)
+            if process.tracer != nil { supervision.learning?.observedByTracer() }
         }
         supervision.run(process, pump: &pump)
         if let learner = request.learner, let learned = supervision.learning?.use { learner.store(learned) }

@@ -42,6 +42,9 @@ struct JailPlan<Header: PlanHeader> {
     var header = Header()
     /// argv[0] as given, for "execve X: ENOENT" (task plans).
     var program: String = ""
+    /// A learning run's task plan: where the child gets no seccomp listener, the supervisor traces
+    /// it instead (`edgy_tracer_start`).
+    var tracesWithoutListener = false
 
     mutating func string(_ s: String) -> UInt64 {
         let offset = UInt64(arena.count)

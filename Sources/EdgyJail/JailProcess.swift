@@ -1,6 +1,7 @@
 import CEdgyJail
 import EdgySystem
 import Glibc
+import Synchronization
 
 /// A released jail's main process: its pidfd, its seccomp listener and the parent's ends of its
 /// stdio, owned by exactly one value and closed exactly once (by `takeStdio`'s taker, or here).
@@ -9,7 +10,10 @@ struct JailProcess: ~Copyable {
     let pidfd: Int32
     /// The listener of the jail's filter: a forbidden syscall arrives here. -1 without a filter,
     /// or when the kernel refused a listener and the filter kills by itself.
+    /// In a learning run where the child got no listener: the learning tracer's channel, which
+    /// speaks the same calls and answers (`edgy_tracer_receive`, `edgy_tracer_respond`).
     let seccompListener: Int32
+    let tracer: LearningTracer?
     private var stdio: (stdin: Int32, stdout: Int32, stderr: Int32)
 
     /// Takes over the pidfd and listener of `pending` (which the release leaves open) and the stdio ends.
@@ -17,6 +21,7 @@ struct JailProcess: ~Copyable {
         pid = pending.pid
         pidfd = pending.pidfd
         seccompListener = pending.listener_fd
+        tracer = pending.tracer_pid > 0 ? LearningTracer(pid: pending.tracer_pid) : nil
         stdio = (stdin, stdout, stderr)
     }
 
@@ -42,6 +47,8 @@ struct JailProcess: ~Copyable {
     func reap() -> Exit {
         var exit = Exit()
         guard pidfd >= 0 else { return exit }
+        // A traced process that exited is reaped by its real parent only once its tracer let go.
+        tracer?.stop()
         var code: Int32 = 0, status: Int32 = 0
         if edgy_waitid_pidfd(pidfd, &code, &status, &exit.usage, 0) == 0 {
             if code == CLD_EXITED { exit.exitCode = status } else { exit.signal = status }
@@ -54,4 +61,20 @@ struct JailProcess: ~Copyable {
         if pidfd >= 0 { closeDescriptor(pidfd) }
         if seccompListener >= 0 { closeDescriptor(seccompListener) }
     }
+}
+
+/// The learning tracer process of one jail (tracer.c), stopped and reaped exactly once: by the
+/// reap of the jail's process, or when the last reference goes.
+final class LearningTracer: Sendable {
+    let pid: pid_t
+    private let stopped = Atomic<Bool>(false)
+
+    init(pid: pid_t) { self.pid = pid }
+
+    func stop() {
+        guard !stopped.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        edgy_tracer_stop(pid)
+    }
+
+    deinit { stop() }
 }

@@ -76,6 +76,9 @@ public struct LearnedUse: Sendable, Hashable, Codable {
     public var unreadablePaths = 0
     /// How many runs are merged in.
     public var runs = 1
+    /// Of those, how many were observed by the ptrace tracer, because a filter above the
+    /// supervisor holds the seccomp listener a task may have.
+    public var tracedRuns = 0
 
     public init() {}
 
@@ -103,5 +106,6 @@ public struct LearnedUse: Sendable, Hashable, Codable {
         }
         unreadablePaths += other.unreadablePaths
         runs += other.runs
+        tracedRuns += other.tracedRuns
     }
 }

@@ -185,6 +185,7 @@ struct ParkedJail: ~Copyable, Sendable {
     /// which the caller retires afterwards.
     consuming func release(blob: [UInt8], task: TaskPlan) -> Result<JailProcess, SpawnFailure> {
         var pending = self.pending
+        pending.trace_without_listener = task.tracesWithoutListener ? 1 : 0
         var record = edgy_child_error()
         var lostErrno: Int32 = 0
         let result = blob.withUnsafeBytes { raw -> Int32 in

@@ -89,10 +89,15 @@ struct PlanBuilder {
         header.uid = policy.identity.uid
         header.gid = policy.identity.gid
         if request.learner != nil, let seccomp {
-            // The learning filter asks about everything: without its listener it would kill at
-            // the first call, so there is no fallback (the spawn fails instead).
+            // The learning filter asks about everything. Where the kernel refuses the child a
+            // listener (a filter above the supervisor has the one a task may have), the same
+            // filter traps to a ptrace tracer instead, which the parent attaches before execve.
             header.seccomp_filter = task.bytes(seccomp.bytes)
             header.seccomp_len = UInt32(seccomp.instructionCount)
+            let trapping = seccomp.notificationsAsTraps
+            header.seccomp_fallback = task.bytes(trapping.bytes)
+            header.seccomp_fallback_len = UInt32(trapping.instructionCount)
+            task.tracesWithoutListener = true
         } else if let seccomp, seccomp.instructionCount > 0 {
             // Kills as notifications the supervisor answers (it names the syscall); the program as
             // compiled for a kernel that refuses the child a listener.

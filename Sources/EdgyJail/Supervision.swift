@@ -61,7 +61,7 @@ struct Supervision {
                 kill(process)
             }
             if fds[2].revents & Int16(POLLIN) != 0, learning != nil {
-                learning?.answerPending(process.seccompListener)
+                listening = learning?.answerPending(process.seccompListener, traced: process.tracer != nil) ?? false
             } else if fds[2].revents & Int16(POLLIN) != 0 {
                 answerViolation(process)
             } else if fds[2].revents != 0 {

@@ -180,6 +180,11 @@ public enum PolicyLearner {
             verification.succeeded
                 ? "Verified: the workload ran again under this policy and \(verification.description)."
                 : "NOT VERIFIED: under this policy the workload ended \(verification.description); merge more runs (--runs) or add what it needs.",
+        ]
+        if learned.tracedRuns > 0 {
+            header.append("Observed through ptrace in \(learned.tracedRuns) of \(learned.runs) run\(learned.runs == 1 ? "" : "s"): a seccomp filter above this edgy holds the listener that learning uses elsewhere.")
+        }
+        header += [
             "",
             "Compared with `\(from.name)`, this policy removes:",
             "  \(proposal.removed.syscalls.count) syscalls: \(proposal.removed.syscalls.joined(separator: ", "))",

@@ -17,19 +17,26 @@ public struct SeccompProgram: Sendable, Hashable {
     /// (`SECCOMP_RET_USER_NOTIF`): loaded with a listener, the supervisor learns the exact syscall
     /// and kills the caller itself. libseccomp only emits constant returns (`BPF_RET|BPF_K`), so
     /// rewriting those is the whole change; nothing else in the program moves.
-    public var killsAsNotifications: SeccompProgram {
+    public var killsAsNotifications: SeccompProgram { replacingReturns(Self.killProcess, with: Self.userNotification) }
+
+    /// The same program with every `SECCOMP_RET_USER_NOTIF` replaced by `SECCOMP_RET_TRACE`: a
+    /// learning filter for a process that may not have a listener, observed by a ptrace tracer.
+    public var notificationsAsTraps: SeccompProgram { replacingReturns(Self.userNotification, with: Self.trace) }
+
+    private func replacingReturns(_ old: UInt32, with new: UInt32) -> SeccompProgram {
         var rewritten = bytes
         for offset in stride(from: 0, to: rewritten.count, by: 8) {
             let code = UInt16(rewritten[offset]) | UInt16(rewritten[offset + 1]) << 8
             let k = rewritten[offset + 4 ..< offset + 8].enumerated().reduce(UInt32(0)) { $0 | UInt32($1.element) << (8 * $1.offset) }
-            guard code == Self.returnConstant, k == Self.killProcess else { continue }
-            for byte in 0 ..< 4 { rewritten[offset + 4 + byte] = UInt8(truncatingIfNeeded: Self.userNotification >> (8 * byte)) }
+            guard code == Self.returnConstant, k == old else { continue }
+            for byte in 0 ..< 4 { rewritten[offset + 4 + byte] = UInt8(truncatingIfNeeded: new >> (8 * byte)) }
         }
         return SeccompProgram(bytes: rewritten)
     }
 
-    /// `BPF_RET | BPF_K`, and the two return values (linux/seccomp.h).
+    /// `BPF_RET | BPF_K`, and the return values (linux/seccomp.h).
     static let returnConstant: UInt16 = 0x06
     static let killProcess: UInt32 = 0x8000_0000
     static let userNotification: UInt32 = 0x7fc0_0000
+    static let trace: UInt32 = 0x7ff0_0000
 }

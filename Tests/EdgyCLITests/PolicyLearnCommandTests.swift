@@ -58,4 +58,65 @@ struct PolicyLearnCommandTests {
         #expect(files["/work/main.sh"] != nil, "\(files.keys.sorted())")
         #expect((object["removed"] as? [String: Any])?["syscalls"] as? [String] != nil)
     }
+
+    /// `edgy ARGS…` under a seccomp filter that holds a listener (it allows everything and never
+    /// notifies), as under a container runtime that uses notification itself: no process below it
+    /// can get a listener of its own, so learning runs are traced instead.
+    static func edgyUnderAListener(_ arguments: [String]) throws -> RunCommandTests.Result {
+        let wrapper = """
+            import ctypes, os, struct, sys
+            libc = ctypes.CDLL(None, use_errno=True)
+            allow = ctypes.create_string_buffer(struct.pack("=HBBI", 0x06, 0, 0, 0x7FFF0000))
+            class SockFprog(ctypes.Structure):
+                _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+            program = SockFprog(1, ctypes.addressof(allow))
+            listener = libc.syscall(317, 1, 1 << 3, ctypes.byref(program))  # seccomp(SET_MODE_FILTER, NEW_LISTENER)
+            if listener < 0:
+                sys.exit(f"seccomp: errno {ctypes.get_errno()}")
+            os.set_inheritable(listener, True)  # the listener lives as long as some process holds it
+            os.execv(sys.argv[1], sys.argv[1:])
+            """
+        let run = try BoundedProcess.run("/usr/bin/python3", ["-c", wrapper, RunCommandTests.edgy] + arguments, directory: TestSupport.repositoryRoot)
+        return RunCommandTests.Result(status: run.termination.status, stdout: run.stdout, stderr: run.stderr)
+    }
+
+    /// The lines of a proposal that are policy, not comments.
+    static func policyLines(_ proposal: String) -> [String] {
+        proposal.split(separator: "\n").compactMap { line in
+            let text = line.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? ""
+            return text.trimmingCharacters(in: .whitespaces).isEmpty ? nil : text
+        }
+    }
+
+    @Test func whereAFilterAboveHoldsTheListenerLearningTracesAndProposesTheSamePolicy() throws {
+        let arguments = ["policy", "learn", "--from", "sh", "--file", "main.sh=sample/sh.sh"]
+        let notified = try RunCommandTests.edgy(arguments)
+        #expect(notified.status == 0, "\(notified.stderr)")
+        #expect(!notified.stdout.contains("Observed through ptrace"))
+        let traced = try Self.edgyUnderAListener(arguments)
+        #expect(traced.status == 0, "\(traced.stderr)")
+        #expect(traced.stdout.contains("# Observed through ptrace in 1 of 1 run"), "\(traced.stdout)")
+        #expect(traced.stdout.contains("# Verified: the workload ran again under this policy and exited 0."), "\(traced.stdout)")
+        #expect(Self.policyLines(traced.stdout) == Self.policyLines(notified.stdout))
+        #expect(Self.policyLines(traced.stdout).contains { $0.contains("\"openat\",") }, "\(traced.stdout)")
+    }
+
+    @Test func aTracedRunRefusesWhatItsPolicyRefusesWithTheErrno() throws {
+        // The workload fails the learning run unless mount(2) failed with EPERM (errno 1) and the
+        // fork after it worked; both are traced calls, the first skipped, the second continued.
+        let program = """
+            import ctypes, os, sys
+            libc = ctypes.CDLL(None, use_errno=True)
+            failed = libc.mount(b"none", b"/tmp", b"tmpfs", 0, None) == -1 and ctypes.get_errno() == 1
+            sys.exit(0 if failed and os.system("true") == 0 else 3)
+            """
+        let traced = try Self.edgyUnderAListener(["policy", "learn", "--from", "python", "--", "/usr/bin/python3", "-c", program])
+        // Under the proposal the mount attempt is a kill, so it cannot verify; it got that far
+        // because the learning run itself exited 0.
+        #expect(traced.stderr.contains("NOT verified: seccomp_violation (mount)"), "\(traced.stderr)")
+        #expect(traced.stderr.contains("warning: mount: on the deny list; refused with EPERM, not added"), "\(traced.stderr)")
+        #expect(traced.stdout.contains("# Observed through ptrace"), "\(traced.stdout)")
+        #expect(!Self.policyLines(traced.stdout).contains { $0.contains("\"mount\"") })
+        #expect(Self.policyLines(traced.stdout).contains { $0.contains("\"wait4\",") }, "os.system's fork was traced: \(traced.stdout)")
+    }
 }

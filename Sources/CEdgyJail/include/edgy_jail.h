@@ -78,6 +78,7 @@ enum edgy_stage {
     EDGY_STAGE_LOST_AT_RELEASE = 70, // parent: the child died without a word before it was released
     EDGY_STAGE_SECCOMP_LISTENER = 71, // parent: taking the child's seccomp listener (pidfd_getfd)
     EDGY_STAGE_NETWORK = 72,         // parent: the jail's egress veth pair or its nftables rules
+    EDGY_STAGE_SECCOMP_TRACER = 73,  // parent: a learning run without a listener could not trace the child either
 };
 
 /// Filesystem operations, applied in order. In the filesystem plan (before pivot_root) paths are
@@ -234,7 +235,10 @@ struct edgy_pending {
     int32_t gate_fd;    // write end: one byte releases the child, close aborts it
     int32_t error_fd;   // read end of the child's CLOEXEC error pipe
     int32_t plan_fd;    // the memfd the task plan blob is written to (the child has it as fd 5)
-    int32_t listener_fd; // after release: the seccomp listener taken from the child, or -1
+    int32_t listener_fd; // after release: the seccomp listener taken from the child, or -1;
+                         // or, with `tracer_pid`, the channel of the learning tracer
+    int32_t trace_without_listener; // in (learning runs): where the child gets no listener, trace it
+    pid_t tracer_pid;    // after release: the learning tracer (edgy_tracer_start), or -1
 };
 
 /// Clones a child of the given shape, writes its id maps and leaves it waiting at the first gate
@@ -368,6 +372,27 @@ int edgy_seccomp_receive(int listener, struct edgy_seccomp_violation *_Nonnull v
 /// filter had allowed it (SECCOMP_USER_NOTIF_FLAG_CONTINUE); otherwise it fails with `error` (a
 /// positive errno) and never runs. 0, or -errno (ENOENT: the task died meanwhile).
 int edgy_seccomp_respond(int listener, uint64_t id, int error);
+
+/// The supervisor's answer to one traced call: 0 continues it, an errno skips it with that error.
+struct edgy_trace_answer {
+    uint64_t id;
+    int32_t error;
+};
+
+/// Forks the learning tracer (tracer.c) for the parked child `pid`, which it PTRACE_SEIZEs with
+/// TRACESECCOMP, FORK/VFORK/CLONE and EXITKILL before this returns. 0 with `*channel` (SOCK_SEQPACKET,
+/// CLOEXEC: one `struct edgy_seccomp_violation` per trace stop, answered with `edgy_tracer_respond`)
+/// and `*tracer`; or -errno (the seize's, when ptrace was refused).
+int edgy_tracer_start(pid_t pid, int32_t *_Nonnull channel, pid_t *_Nonnull tracer);
+
+/// The next traced call: 0, or -errno (-EPIPE: the tracer is gone).
+int edgy_tracer_receive(int channel, struct edgy_seccomp_violation *_Nonnull call);
+
+/// Answers traced call `id`: 0 lets it run, a positive errno skips it with that error.
+int edgy_tracer_respond(int channel, uint64_t id, int error);
+
+/// Kills and reaps the tracer (its tracees detach; PTRACE_O_EXITKILL kills any still alive).
+void edgy_tracer_stop(pid_t tracer);
 
 /// Reads a NUL-terminated string of at most `size - 1` bytes at `address` in process `pid`
 /// (process_vm_readv, a page at a time so that a string ending just before unmapped memory still

@@ -312,7 +312,7 @@ public enum OpenAPIDocument {
           "syscalls": {"type": "array", "items": {"type": "string"}}, "mounts": {"type": "array", "items": {"type": "string"}}, "socket_families": {"type": "array", "items": {"type": "string"}}}},
         "runs": {"type": "array", "items": {"$ref": "#/components/schemas/LearningRun"}},
         "verification": {"$ref": "#/components/schemas/LearningRun"},
-        "learned": {"type": "object", "required": ["syscalls", "socket_families", "ioctls", "clones", "files", "destinations", "refused", "unreadable_paths", "runs"], "properties": {
+        "learned": {"type": "object", "required": ["syscalls", "socket_families", "ioctls", "clones", "files", "destinations", "refused", "unreadable_paths", "runs", "traced_runs"], "properties": {
           "syscalls": {"type": "object", "additionalProperties": {"$ref": "#/components/schemas/LearningCount"}},
           "socket_families": {"type": "object", "additionalProperties": {"$ref": "#/components/schemas/LearningCount"}},
           "ioctls": {"type": "object", "additionalProperties": {"$ref": "#/components/schemas/LearningCount"}},
@@ -322,7 +322,8 @@ public enum OpenAPIDocument {
             "read": {"type": "integer"}, "write": {"type": "integer"}, "lookup": {"type": "integer"}, "exec": {"type": "integer"}}}},
           "refused": {"type": "object", "additionalProperties": {"type": "object", "required": ["count", "reason", "errno"], "properties": {
             "count": {"$ref": "#/components/schemas/LearningCount"}, "reason": {"type": "string"}, "errno": {"type": "string"}}}},
-          "unreadable_paths": {"type": "integer"}, "runs": {"type": "integer"}}}}},
+          "unreadable_paths": {"type": "integer"}, "runs": {"type": "integer"},
+          "traced_runs": {"type": "integer", "description": "runs observed through ptrace: a seccomp filter above edgyd holds the listener learning uses elsewhere"}}}}},
       "Status": {"type": "object", "required": ["status"], "properties": {"status": {"type": "string"}}},
       "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {
         "code": {"type": "string", "examples": ["invalid_json", "invalid_field", "invalid_archive", "unauthorized", "forbidden", "task_not_found", "policy_not_found", "route_not_found", "too_large", "unsupported_media_type", "input_not_allowed", "command_override_not_allowed", "command_required", "entry_missing", "env_not_allowed", "limit_not_allowed", "max_attempts_not_allowed", "queue_full", "quota_exceeded", "too_many_failures", "token_not_found", "unavailable", "internal"]},

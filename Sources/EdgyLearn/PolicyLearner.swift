@@ -182,7 +182,7 @@ public enum PolicyLearner {
                 : "NOT VERIFIED: under this policy the workload ended \(verification.description); merge more runs (--runs) or add what it needs.",
         ]
         if learned.tracedRuns > 0 {
-            header.append("Observed through ptrace in \(learned.tracedRuns) of \(learned.runs) run\(learned.runs == 1 ? "" : "s"): a seccomp filter above this edgy holds the listener that learning uses elsewhere.")
+            header.append("Observed through ptrace in \(learned.tracedRuns) of \(learned.runs) run\(learned.runs == 1 ? "" : "s"): a seccomp filter above this supervisor holds the listener that learning uses elsewhere.")
         }
         header += [
             "",

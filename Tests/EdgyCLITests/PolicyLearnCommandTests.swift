@@ -59,24 +59,10 @@ struct PolicyLearnCommandTests {
         #expect((object["removed"] as? [String: Any])?["syscalls"] as? [String] != nil)
     }
 
-    /// `edgy ARGS…` under a seccomp filter that holds a listener (it allows everything and never
-    /// notifies), as under a container runtime that uses notification itself: no process below it
-    /// can get a listener of its own, so learning runs are traced instead.
+    /// `edgy ARGS…` under a seccomp filter that holds a listener: learning runs are traced.
     static func edgyUnderAListener(_ arguments: [String]) throws -> RunCommandTests.Result {
-        let wrapper = """
-            import ctypes, os, struct, sys
-            libc = ctypes.CDLL(None, use_errno=True)
-            allow = ctypes.create_string_buffer(struct.pack("=HBBI", 0x06, 0, 0, 0x7FFF0000))
-            class SockFprog(ctypes.Structure):
-                _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
-            program = SockFprog(1, ctypes.addressof(allow))
-            listener = libc.syscall(317, 1, 1 << 3, ctypes.byref(program))  # seccomp(SET_MODE_FILTER, NEW_LISTENER)
-            if listener < 0:
-                sys.exit(f"seccomp: errno {ctypes.get_errno()}")
-            os.set_inheritable(listener, True)  # the listener lives as long as some process holds it
-            os.execv(sys.argv[1], sys.argv[1:])
-            """
-        let run = try BoundedProcess.run("/usr/bin/python3", ["-c", wrapper, RunCommandTests.edgy] + arguments, directory: TestSupport.repositoryRoot)
+        let launcher = TestSupport.underASeccompListener
+        let run = try BoundedProcess.run(launcher[0], Array(launcher.dropFirst()) + [RunCommandTests.edgy] + arguments, directory: TestSupport.repositoryRoot)
         return RunCommandTests.Result(status: run.termination.status, stdout: run.stdout, stderr: run.stderr)
     }
 
@@ -118,5 +104,34 @@ struct PolicyLearnCommandTests {
         #expect(traced.stdout.contains("# Observed through ptrace"), "\(traced.stdout)")
         #expect(!Self.policyLines(traced.stdout).contains { $0.contains("\"mount\"") })
         #expect(Self.policyLines(traced.stdout).contains { $0.contains("\"wait4\",") }, "os.system's fork was traced: \(traced.stdout)")
+    }
+
+    /// A traced learning run is still the `--from` jail: the isolation probes hold (each failing
+    /// one exits with its own code, which fails the learning run), and the wall limit ends it.
+    @Test func aTracedLearningRunKeepsEveryOtherIsolation() throws {
+        let probes = """
+            n=0; for p in /proc/[0-9]*; do n=$((n+1)); done
+            [ "$(cat /proc/1/comm)" = sh ] && [ $n -lt 20 ] || exit 11
+            grep -qE '^CapEff:[[:space:]]+0+$' /proc/self/status || exit 12
+            grep -qE '^NoNewPrivs:[[:space:]]+1$' /proc/self/status || exit 13
+            grep -qE '^Seccomp:[[:space:]]+2$' /proc/self/status || exit 14
+            [ "$(id -u) $(id -g)" = "65534 65534" ] || exit 15
+            cat /etc/shadow >/dev/null 2>&1 && exit 16
+            (echo x > /usr/x) 2>/dev/null && exit 17
+            [ "$(tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ')" = lo ] || exit 18
+            exit 0
+            """
+        let traced = try Self.edgyUnderAListener(["policy", "learn", "--from", "sh", "--", "/bin/sh", "-c", probes])
+        #expect(traced.status == 0, "\(traced.stderr)")
+        #expect(traced.stdout.contains("# Observed through ptrace"), "\(traced.stdout)")
+        // The same probes fail when they should: run as root (no jail), they exit 12 at once.
+        let unjailed = try BoundedProcess.run("/bin/sh", ["-c", probes], directory: "/")
+        #expect(unjailed.termination.status != 0)
+
+        let directory = try RunCommandTests().policyDirectory("short", "description = \"short\"\nextends = \"base\"\n[limits]\nwall_time_s = 0.5\n")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let slow = try Self.edgyUnderAListener(["policy", "learn", "--policies", directory, "--from", "short", "--", "/bin/sh", "-c", "sleep 5 & wait"])
+        #expect(slow.status == 125)
+        #expect(slow.stderr.contains("did not succeed under `short`: wall_timeout"), "\(slow.stderr)")
     }
 }

@@ -21,8 +21,9 @@ final class DaemonProcess: @unchecked Sendable {
 
     init(
         workers: Int = 2, stateDirectory: String? = nil, extraArguments: [String] = [], environment: [String: String] = [:],
-        policies: String = TestSupport.repositoryRoot + "/policies"
+        policies: String = TestSupport.repositoryRoot + "/policies", launcher: [String] = []
     ) throws {
+        self.launcher = launcher
         self.policies = policies
         self.extraEnvironment = environment
         port = Self.freePort()
@@ -36,6 +37,8 @@ final class DaemonProcess: @unchecked Sendable {
     }
 
     private let extraArguments: [String]
+    /// A program (and its arguments) that runs edgyd: `launcher + [edgyd] + arguments`.
+    private let launcher: [String]
     /// A directory of its own (not one a test passed in to restart on): removed with its log when
     /// this value goes, so test runs do not fill /tmp.
     private let ownsStateDirectory: Bool
@@ -58,8 +61,10 @@ final class DaemonProcess: @unchecked Sendable {
         // egress turns it on with its own.
         environment["EDGY_EGRESS"] = "off"
         environment.merge(extraEnvironment) { $1 }
+        let edgyd = TestSupport.productsDirectory + "/edgyd"
         let process = try BoundedProcess(
-            TestSupport.productsDirectory + "/edgyd", arguments, environment: environment, stdoutPath: logPath, stderrPath: logPath)
+            launcher.first ?? edgyd, launcher.isEmpty ? arguments : Array(launcher.dropFirst()) + [edgyd] + arguments,
+            environment: environment, stdoutPath: logPath, stderrPath: logPath)
         self.process = process
         termination = nil
         let deadline = Date().addingTimeInterval(30)

@@ -32,6 +32,30 @@ struct LearnDaemonTests {
         #expect(forbidden == 403, "\(refusal)")
     }
 
+    /// An edgyd under a filter that holds the seccomp listener (its jails come from the fork
+    /// server) learns by tracing: the same proposal as an edgyd that can have a listener.
+    @Test func anEdgydThatCannotHaveAListenerLearnsByTracing() async throws {
+        let body: [String: Any] = ["policy": "python", "input": "import os\nprint(sorted(os.listdir('/')))\nos.system('true')"]
+        let traced = try DaemonProcess(launcher: TestSupport.underASeccompListener)
+        defer { traced.stop() }
+        let plain = try DaemonProcess()
+        defer { plain.stop() }
+        let (status, tracedBody) = try await traced.request("POST", "/v1/policies/learn", json: body)
+        let tracedResult = try #require(tracedBody as? [String: Any], "\(String(describing: tracedBody))")
+        #expect(status == 200, "\(tracedResult)")
+        #expect(tracedResult["verified"] as? Bool == true, "\(tracedResult["verification"] ?? "")")
+        #expect((tracedResult["learned"] as? [String: Any])?["traced_runs"] as? Int == 1, "\(tracedResult["learned"] ?? "")")
+        let (_, plainBody) = try await plain.request("POST", "/v1/policies/learn", json: body)
+        let plainResult = try #require(plainBody as? [String: Any])
+        #expect((plainResult["learned"] as? [String: Any])?["traced_runs"] as? Int == 0)
+        func policy(_ result: [String: Any]) -> [String] {
+            ((result["proposal"] as? String) ?? "").split(separator: "\n").map { String($0.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false)[0]) }
+                .filter { !$0.trimmingCharacters(in: .whitespaces).isEmpty }
+        }
+        #expect(policy(tracedResult) == policy(plainResult))
+        #expect(!policy(tracedResult).isEmpty)
+    }
+
     @Test func refusalsNameTheirProblem() async throws {
         let daemon = try DaemonProcess()
         defer { daemon.stop() }

@@ -132,7 +132,10 @@ let package = Package(
         ),
         .target(
             name: "EdgyStoreSQLite",
-            dependencies: ["EdgyStore", "EdgyModel", "EdgyPolicy", "EdgyAuth", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: [
+                "EdgyStore", "EdgyModel", "EdgyPolicy", "EdgyAuth", .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
+            ],
             swiftSettings: strict
         ),
         .target(

@@ -2,6 +2,7 @@ import EdgyModel
 import EdgyStore
 import Foundation
 import GRDB
+import GRDBSQLite
 
 /// Blobs: rows here; a small blob's bytes in a row of `blobdata.blob_bytes` (one transaction
 /// stores an attempt's hundred small files, where a file each would cost a hundred file creations
@@ -137,9 +138,7 @@ extension SQLiteTaskStore: BlobStore {
                     try self.ensureBlob(db, sha256, bytes, staged: stagedNow[sha256], now: now.micros, sync: false)
                 }
                 // Many rows per statement: an attempt's hundred small files are a few statements.
-                try Self.insertRows(db, "INSERT OR IGNORE INTO blob_bytes (sha256, data) VALUES", columns: 2, small.map {
-                    [$0.0, Data($0.1)] as [(any DatabaseValueConvertible)?]
-                })
+                try Self.insertBytes(db, small)
                 try Self.insertRows(db, "INSERT OR IGNORE INTO blobs (sha256, size, created_at, inline) VALUES", columns: 4, small.map {
                     [$0.0, $0.1.count, now.micros, true] as [(any DatabaseValueConvertible)?]
                 })
@@ -152,6 +151,32 @@ extension SQLiteTaskStore: BlobStore {
         } catch {
             for file in stagedNow.values { blobFiles.discard(file) }
             throw error
+        }
+    }
+
+    /// Small blobs' bytes into `blob_bytes`, bound in place (`SQLITE_STATIC`): no copy of a
+    /// megabyte of outputs on its way to SQLite's pages. An existing row keeps its bytes.
+    static func insertBytes(_ db: Database, _ blobs: [(String, [UInt8])]) throws {
+        let statement = try db.cachedStatement(sql: "INSERT OR IGNORE INTO blob_bytes (sha256, data) VALUES (?, ?)")
+        let raw = statement.sqliteStatement
+        defer {
+            sqlite3_reset(raw)
+            sqlite3_clear_bindings(raw)
+        }
+        for (sha256, bytes) in blobs {
+            sqlite3_reset(raw)
+            let code = sha256.withCString { name in
+                bytes.withUnsafeBytes { data -> Int32 in
+                    // SQLITE_STATIC: valid until the step below returns, which is all SQLite needs.
+                    guard sqlite3_bind_text(raw, 1, name, -1, nil) == SQLITE_OK,
+                          sqlite3_bind_blob(raw, 2, data.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32(data.count), nil) == SQLITE_OK
+                    else { return sqlite3_errcode(db.sqliteConnection) }
+                    return sqlite3_step(raw)
+                }
+            }
+            guard code == SQLITE_DONE else {
+                throw DatabaseError(resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(db.sqliteConnection)))
+            }
         }
     }
 

@@ -25,6 +25,11 @@ public struct JailRequest: Sendable {
     /// for the supervisor, which records it here and runs it when the policy allows it (else
     /// refuses it with an errno). Every other isolation and limit of the policy holds.
     public var learner: SyscallLearner?
+    /// Where the kernel refuses the child a seccomp listener (a filter above the supervisor has
+    /// one), its filter's kills trap to the learning tracer, which names the call, instead of
+    /// killing by themselves (then only the rate-limited audit log names it). For a learning
+    /// run's verification, which must know the call to add it.
+    public var tracesKillsWithoutListener = false
 
     public init(
         policy: Policy, policyDigest: String = "", files: [TaskFile] = [], command: [String]? = nil,

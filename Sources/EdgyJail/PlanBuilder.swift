@@ -104,8 +104,10 @@ struct PlanBuilder {
             let notifying = seccomp.killsAsNotifications
             header.seccomp_filter = task.bytes(notifying.bytes)
             header.seccomp_len = UInt32(notifying.instructionCount)
-            header.seccomp_fallback = task.bytes(seccomp.bytes)
-            header.seccomp_fallback_len = UInt32(seccomp.instructionCount)
+            let fallback = request.tracesKillsWithoutListener ? seccomp.killsAsTraps : seccomp
+            header.seccomp_fallback = task.bytes(fallback.bytes)
+            header.seccomp_fallback_len = UInt32(fallback.instructionCount)
+            task.tracesWithoutListener = request.tracesKillsWithoutListener
         }
         task.header = header
     }

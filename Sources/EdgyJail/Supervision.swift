@@ -88,7 +88,10 @@ struct Supervision {
     /// waits, so its id still means it until the notification stops being valid.
     private mutating func answerViolation(_ process: borrowing JailProcess) {
         var violation = edgy_seccomp_violation()
-        let received = edgy_seccomp_receive(process.seccompListener, &violation)
+        // With the learning tracer (no listener could be had) the call arrives the same way.
+        let traced = process.tracer != nil
+        let received = traced
+            ? edgy_tracer_receive(process.seccompListener, &violation) : edgy_seccomp_receive(process.seccompListener, &violation)
         if received == -ENOENT || received == -EINTR { return }  // the caller died meanwhile; or retry
         guard received == 0 else {
             listening = false
@@ -98,13 +101,15 @@ struct Supervision {
             seccompSyscall = SyscallNames.describe(number: violation.nr, arch: violation.arch)
         }
         let processID = edgy_thread_group(violation.pid)
-        guard edgy_seccomp_waiting(process.seccompListener, violation.id) != 0 else { return }
+        guard traced || edgy_seccomp_waiting(process.seccompListener, violation.id) != 0 else { return }
         if processID == process.pid {
             facts.seccompKilledMain = true
             kill(process)
         } else {
             _ = Glibc.kill(processID, SIGKILL)
         }
+        // The traced caller is dead or dying; the tracer waits for a word before it goes on.
+        if traced { _ = edgy_tracer_respond(process.seccompListener, violation.id, EPERM) }
     }
 
     /// At most 100 ms, and no later than the wall deadline while it can still fire.

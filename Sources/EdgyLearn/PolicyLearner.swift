@@ -164,9 +164,12 @@ public enum PolicyLearner {
             } catch {
                 throw LearningError(description: "the proposal does not load (a bug in learning): \(error)\n\(draft)", runs: runs)
             }
-            verification = LearningRunSummary(await supervisor.run(JailRequest(
+            var verifying = JailRequest(
                 policy: loaded.policy, policyDigest: loaded.digest, files: request.files, command: request.command, stdin: request.stdin,
-                extraEnvironment: request.environment)))
+                extraEnvironment: request.environment)
+            // The call that kills it must have a name, even where no listener can be had.
+            verifying.tracesKillsWithoutListener = true
+            verification = LearningRunSummary(await supervisor.run(verifying))
             guard !verification.succeeded, addedWhileVerifying.count < Self.verificationAdditions,
                   verification.outcome == .seccompViolation, let call = verification.seccompSyscall,
                   allowedBefore.contains(call), learned.syscalls[call] == nil

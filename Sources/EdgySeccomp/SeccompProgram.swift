@@ -19,6 +19,10 @@ public struct SeccompProgram: Sendable, Hashable {
     /// rewriting those is the whole change; nothing else in the program moves.
     public var killsAsNotifications: SeccompProgram { replacingReturns(Self.killProcess, with: Self.userNotification) }
 
+    /// The same program with every kill replaced by `SECCOMP_RET_TRACE`: a process that may not
+    /// have a listener, whose forbidden calls a ptrace tracer names before it is killed.
+    public var killsAsTraps: SeccompProgram { replacingReturns(Self.killProcess, with: Self.trace) }
+
     /// The same program with every `SECCOMP_RET_USER_NOTIF` replaced by `SECCOMP_RET_TRACE`: a
     /// learning filter for a process that may not have a listener, observed by a ptrace tracer.
     public var notificationsAsTraps: SeccompProgram { replacingReturns(Self.userNotification, with: Self.trace) }

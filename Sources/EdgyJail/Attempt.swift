@@ -77,8 +77,8 @@ struct Attempt {
         var pump = OutputPump(stdio: process.takeStdio(), stdinData: request.stdin, limits: request.policy.limits, onOutput: onOutput)
         var supervision = Supervision(limits: request.policy.limits, cancelFD: cancelFD, cgroup: cgroup, execStart: execStart)
         if request.learner != nil {
-            supervision.learning = LearningObserver(policy: request.policy, program: plans.task.program, execStart: execStart)
-            if process.tracer != nil { supervision.learning?.observedByTracer() }
+            supervision.learning = LearningObserver(
+                policy: request.policy, program: plans.task.program, execStart: execStart, traced: process.tracer != nil)
         }
         supervision.run(process, pump: &pump)
         if let learner = request.learner, let learned = supervision.learning?.use { learner.store(learned) }

@@ -25,6 +25,9 @@ struct JailProcess: ~Copyable {
         stdio = (stdin, stdout, stderr)
     }
 
+    /// Where the jail's stopped syscalls arrive: its listener, or the learning tracer's channel.
+    var stoppedCalls: StoppedCalls { StoppedCalls(fd: seccompListener, traced: tracer != nil) }
+
     /// SIGKILL through the pidfd; harmless once the process is gone.
     func kill() {
         if pidfd >= 0 { _ = edgy_pidfd_send_signal(pidfd, SIGKILL) }
@@ -77,4 +80,26 @@ final class LearningTracer: Sendable {
     }
 
     deinit { stop() }
+}
+
+/// Where a jail's stopped syscalls arrive and are answered: its filter's seccomp listener or,
+/// where none could be had, the learning tracer's channel, which speaks the same calls.
+struct StoppedCalls {
+    let fd: Int32
+    let traced: Bool
+
+    /// The next call: 0; -ENOENT (its caller died meanwhile) or -EINTR; any other -errno when no
+    /// more will come (every task of the filter, or every tracee, is gone).
+    func receive(_ call: inout edgy_seccomp_violation) -> Int32 {
+        traced ? edgy_tracer_receive(fd, &call) : edgy_seccomp_receive(fd, &call)
+    }
+
+    /// Whether the caller of `id` still waits, so that its pid still names it. A traced caller
+    /// waits until it is answered.
+    func isWaiting(_ id: UInt64) -> Bool { traced || edgy_seccomp_waiting(fd, id) != 0 }
+
+    /// Lets call `id` run (`error` 0), or fails it with `error`.
+    func answer(_ id: UInt64, error: Int32) {
+        _ = traced ? edgy_tracer_respond(fd, id, error) : edgy_seccomp_respond(fd, id, error)
+    }
 }

@@ -34,44 +34,37 @@ struct LearningObserver {
     private(set) var use = LearnedUse()
     private var executables: Set<String> = []
 
-    init(policy: Policy, program: String, execStart: UInt64) {
+    /// `traced`: the run is observed by the learning tracer, not a seccomp listener.
+    init(policy: Policy, program: String, execStart: UInt64, traced: Bool) {
         rules = LearningRules(policy.seccomp)
         self.execStart = execStart
+        use.tracedRuns = traced ? 1 : 0
         for name in PolicyVocabulary.jailStartSyscalls { use.syscalls[name] = LearnedUse.Count() }
         if program.hasPrefix("/") { use.files[SyscallArguments.normalized(program), default: LearnedUse.FileUse()].exec += 1 }
     }
 
-    /// The run is observed by the learning tracer instead of a seccomp listener.
-    mutating func observedByTracer() { use.tracedRuns = 1 }
-
-    /// Answers the notifications waiting on `listener` (at most 256, so that the supervision loop
-    /// still sees its deadlines and output between batches). `traced`: the listener is the
-    /// learning tracer's channel. False once the channel has closed (every tracee is gone).
-    mutating func answerPending(_ listener: Int32, traced: Bool) -> Bool {
+    /// Answers the calls waiting in `calls` (at most 256, so that the supervision loop still sees
+    /// its deadlines and output between batches). False once no more will come.
+    mutating func answerPending(_ calls: StoppedCalls) -> Bool {
         for _ in 0..<256 {
-            guard answer(listener, traced: traced) else { return false }
-            var entry = pollfd(fd: listener, events: Int16(POLLIN), revents: 0)
+            guard answer(calls) else { return false }
+            var entry = pollfd(fd: calls.fd, events: Int16(POLLIN), revents: 0)
             guard poll(&entry, 1, 0) == 1, entry.revents & Int16(POLLIN) != 0 else { return true }
         }
         return true
     }
 
-    /// Receives one call from `listener` and answers it; false when the tracer's channel closed.
-    private mutating func answer(_ listener: Int32, traced: Bool) -> Bool {
+    /// Receives one call and answers it; false once no more will come.
+    private mutating func answer(_ calls: StoppedCalls) -> Bool {
         var call = edgy_seccomp_violation()
-        let received = traced ? edgy_tracer_receive(listener, &call) : edgy_seccomp_receive(listener, &call)
-        if traced && received != 0 && received != -EINTR { return false }
-        guard received == 0 else { return true }  // ENOENT: the caller died meanwhile
+        let received = calls.receive(&call)
+        if received == -ENOENT || received == -EINTR { return true }  // the caller died meanwhile; or retry
+        guard received == 0 else { return false }
         let at = Double(monotonicNanos() &- execStart) / 1e6
         let verdict = record(call, atMs: at)
-        if traced {
-            // A traced caller stays stopped until the tracer hears back.
-            _ = edgy_tracer_respond(listener, call.id, verdict)
-            return true
-        }
         // The caller still waits, so its pid still names it and what was read was its memory.
-        guard edgy_seccomp_waiting(listener, call.id) != 0 else { return true }
-        _ = edgy_seccomp_respond(listener, call.id, verdict)
+        guard calls.isWaiting(call.id) else { return true }
+        calls.answer(call.id, error: verdict)
         return true
     }
 

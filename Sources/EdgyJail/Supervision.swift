@@ -61,7 +61,7 @@ struct Supervision {
                 kill(process)
             }
             if fds[2].revents & Int16(POLLIN) != 0, learning != nil {
-                listening = learning?.answerPending(process.seccompListener, traced: process.tracer != nil) ?? false
+                listening = learning?.answerPending(process.stoppedCalls) ?? false
             } else if fds[2].revents & Int16(POLLIN) != 0 {
                 answerViolation(process)
             } else if fds[2].revents != 0 {
@@ -87,11 +87,9 @@ struct Supervision {
     /// The notification names the thread; /proc names its process. The thread cannot exit while it
     /// waits, so its id still means it until the notification stops being valid.
     private mutating func answerViolation(_ process: borrowing JailProcess) {
+        let calls = process.stoppedCalls
         var violation = edgy_seccomp_violation()
-        // With the learning tracer (no listener could be had) the call arrives the same way.
-        let traced = process.tracer != nil
-        let received = traced
-            ? edgy_tracer_receive(process.seccompListener, &violation) : edgy_seccomp_receive(process.seccompListener, &violation)
+        let received = calls.receive(&violation)
         if received == -ENOENT || received == -EINTR { return }  // the caller died meanwhile; or retry
         guard received == 0 else {
             listening = false
@@ -101,15 +99,15 @@ struct Supervision {
             seccompSyscall = SyscallNames.describe(number: violation.nr, arch: violation.arch)
         }
         let processID = edgy_thread_group(violation.pid)
-        guard traced || edgy_seccomp_waiting(process.seccompListener, violation.id) != 0 else { return }
+        guard calls.isWaiting(violation.id) else { return }
         if processID == process.pid {
             facts.seccompKilledMain = true
             kill(process)
         } else {
             _ = Glibc.kill(processID, SIGKILL)
         }
-        // The traced caller is dead or dying; the tracer waits for a word before it goes on.
-        if traced { _ = edgy_tracer_respond(process.seccompListener, violation.id, EPERM) }
+        // The caller is dead or dying; a traced one's tracer waits for a word before it goes on.
+        calls.answer(violation.id, error: EPERM)
     }
 
     /// At most 100 ms, and no later than the wall deadline while it can still fire.

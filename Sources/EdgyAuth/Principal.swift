@@ -1,4 +1,5 @@
 import Crypto
+import EdgyModel
 import Foundation
 
 /// What a token may do.
@@ -62,7 +63,7 @@ public enum TokenSecret {
 
     /// Hex SHA-256 of the token.
     public static func hash(_ token: String) -> String {
-        SHA256.hash(data: Data(token.utf8)).map { String(format: "%02x", $0) }.joined()
+        BlobDigest.hex(SHA256.hash(data: Data(token.utf8)))
     }
 
     /// The key that signs the webhooks of tasks a token creates: hex HMAC-SHA256 keyed with the
@@ -71,7 +72,7 @@ public enum TokenSecret {
     /// authenticates nothing, so a receiver holding this key cannot call the API.
     public static func webhookSecret(tokenHash: String) -> String {
         let key = SymmetricKey(data: Data(tokenHash.utf8))
-        return HMAC<SHA256>.authenticationCode(for: Data("edgy-webhook-v1".utf8), using: key).map { String(format: "%02x", $0) }.joined()
+        return BlobDigest.hex(HMAC<SHA256>.authenticationCode(for: Data("edgy-webhook-v1".utf8), using: key))
     }
 }
 

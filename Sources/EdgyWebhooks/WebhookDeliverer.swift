@@ -175,7 +175,7 @@ public struct WebhookDeliverer: Service {
         message.append(UInt8(ascii: "."))
         message += body
         let code = HMAC<SHA256>.authenticationCode(for: message, using: SymmetricKey(data: Data(secret.utf8)))
-        return "v1=" + code.map { String(format: "%02x", $0) }.joined()
+        return "v1=" + BlobDigest.hex(code)
     }
 
     /// The addresses `host` resolves to (4 or 16 bytes each), off the cooperative pool.

@@ -32,6 +32,7 @@ public struct Proposal: Sendable {
         policy.name = name
         policy.extends = nil
         let used = Set(use.syscalls.keys).filter { allowedBefore.contains($0) || from.seccomp.defaultAction == .log }
+            .union(Self.timingDependent.intersection(allowedBefore))
         policy.seccomp.allow = used.sorted()
         // A name in `deny` that is not in the new allow list changes nothing; keeping the
         // `--from` deny list keeps the proposal reading as the same family of policy.
@@ -50,6 +51,12 @@ public struct Proposal: Sendable {
             "\(what): \(refusal.reason); refused with \(refusal.errno), not added (\(Self.describe(refusal.count)))"
         }
     }
+
+    /// Calls whose use depends on timing, not on the program: a thread that finds a lock taken
+    /// yields, a signal that interrupts a sleep restarts it. One run makes them and the next does
+    /// not (node's threads yield in some runs only), so a proposal keeps them whenever `--from`
+    /// allows them; they reach nothing but the scheduler.
+    static let timingDependent: Set<String> = ["sched_yield", "restart_syscall"]
 
     /// Whether some path the workload used is `destination` or lies under it.
     static func isUsed(_ destination: String, by use: LearnedUse) -> Bool {
@@ -73,7 +80,8 @@ public struct Proposal: Sendable {
         let entries = policy.seccomp.allow.map { name in
             let quoted = "\"\(name)\","
             return "  " + quoted.padding(toLength: max(width, quoted.count), withPad: " ", startingAt: 0)
-                + " # " + Self.describe(use.syscalls[name] ?? .init())
+                + " # " + (use.syscalls[name].map(Self.describe)
+                    ?? (Self.timingDependent.contains(name) ? "kept: whether it runs depends on timing" : Self.describe(.init())))
         }
         let allow = "allow = [\n" + entries.joined(separator: "\n") + "\n]"
         var body: String?

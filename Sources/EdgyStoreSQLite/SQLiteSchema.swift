@@ -173,6 +173,23 @@ enum SQLiteSchema {
                 ALTER TABLE blobs DROP COLUMN data;
                 """)
         }
+        migrator.registerMigration("v8: small blobs' bytes keyed by integer") { db in
+            // Keyed by sha256, every insert landed at a random place in a text index of 64 KiB
+            // pages, so each attempt rewrote most of that index into the WAL: its cost grew with
+            // the number of blobs stored. Keyed by an increasing integer, new bytes are appended.
+            try db.execute(sql: """
+                ALTER TABLE blobs ADD COLUMN bytes_id INTEGER;  -- the blob_bytes row of an inline blob
+                CREATE TABLE blobdata.blob_bytes_by_id (
+                    id INTEGER PRIMARY KEY,
+                    data BLOB NOT NULL
+                );
+                INSERT INTO blobdata.blob_bytes_by_id (id, data)
+                    SELECT b.rowid, d.data FROM blobs b JOIN blobdata.blob_bytes d ON d.sha256 = b.sha256 WHERE b.inline = 1;
+                UPDATE blobs SET bytes_id = rowid WHERE inline = 1 AND rowid IN (SELECT id FROM blobdata.blob_bytes_by_id);
+                DROP TABLE blobdata.blob_bytes;
+                ALTER TABLE blobdata.blob_bytes_by_id RENAME TO blob_bytes;
+                """)
+        }
         return migrator
     }
 }

@@ -38,11 +38,11 @@ extension SQLiteTaskStore: BlobStore {
             // Collected between the check and this transaction: the caller stages again.
             throw BlobVanished()
         }
-        try db.cachedStatement(sql: "INSERT OR IGNORE INTO blobs (sha256, size, created_at, inline) VALUES (?, ?, ?, ?)")
-            .execute(arguments: [sha256, bytes.count, now, inline])
         if inline {
-            // (A row whose bytes went missing gets them back.)
-            try db.cachedStatement(sql: "INSERT OR IGNORE INTO blob_bytes (sha256, data) VALUES (?, ?)").execute(arguments: [sha256, Data(bytes)])
+            try Self.storeInline(db, [(sha256, bytes)], now: now)
+        } else {
+            try db.cachedStatement(sql: "INSERT OR IGNORE INTO blobs (sha256, size, created_at, inline) VALUES (?, ?, ?, 0)")
+                .execute(arguments: [sha256, bytes.count, now])
         }
     }
 
@@ -92,7 +92,7 @@ extension SQLiteTaskStore: BlobStore {
         // (exists, inline, the bytes of a small blob)
         let found = try await pool.read { db -> (Bool, Bool, Data?) in
             guard let row = try Row.fetchOne(db.cachedStatement(sql: """
-                SELECT b.inline, d.data FROM blobs b LEFT JOIN blob_bytes d ON d.sha256 = b.sha256 WHERE b.sha256 = ?
+                SELECT b.inline, d.data FROM blobs b LEFT JOIN blob_bytes d ON d.id = b.bytes_id WHERE b.sha256 = ?
                 """), arguments: [sha256]) else {
                 return (false, false, nil)
             }
@@ -137,16 +137,17 @@ extension SQLiteTaskStore: BlobStore {
                     }
                     try self.ensureBlob(db, sha256, bytes, staged: stagedNow[sha256], now: now.micros, sync: false)
                 }
-                // Many rows per statement: an attempt's hundred small files are a few statements.
-                try Self.insertBytes(db, small)
-                try Self.insertRows(db, "INSERT OR IGNORE INTO blobs (sha256, size, created_at, inline) VALUES", columns: 4, small.map {
-                    [$0.0, $0.1.count, now.micros, true] as [(any DatabaseValueConvertible)?]
-                })
+                try Self.storeInline(db, small, now: now.micros)
                 // A task deleted meanwhile refers to nothing; its blobs are garbage.
                 guard try Int.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM tasks WHERE id = ?"), arguments: [taskID.uuidString]) != nil else { return }
-                try Self.insertRows(db, "INSERT OR IGNORE INTO task_blobs (task_id, sha256, tenant) VALUES", columns: 3, contents.keys.map {
-                    [taskID.uuidString, $0, tenant] as [(any DatabaseValueConvertible)?]
-                })
+                let refer = try RawStatement(db, "INSERT OR IGNORE INTO task_blobs (task_id, sha256, tenant) VALUES (?, ?, ?)")
+                refer.bind(1, taskID.uuidString)
+                refer.bind(3, tenant)
+                for sha256 in contents.keys {
+                    refer.bind(2, sha256)
+                    _ = try refer.step()
+                    refer.reset()
+                }
             }
         } catch {
             for file in stagedNow.values { blobFiles.discard(file) }
@@ -154,41 +155,39 @@ extension SQLiteTaskStore: BlobStore {
         }
     }
 
-    /// Small blobs' bytes into `blob_bytes`, bound in place (`SQLITE_STATIC`): no copy of a
-    /// megabyte of outputs on its way to SQLite's pages. An existing row keeps its bytes.
-    static func insertBytes(_ db: Database, _ blobs: [(String, [UInt8])]) throws {
-        let statement = try db.cachedStatement(sql: "INSERT OR IGNORE INTO blob_bytes (sha256, data) VALUES (?, ?)")
-        let raw = statement.sqliteStatement
-        defer {
-            sqlite3_reset(raw)
-            sqlite3_clear_bindings(raw)
-        }
+    /// Small blobs not stored yet: their bytes appended to `blob_bytes`, then their rows. A stored
+    /// blob whose bytes went missing gets them back. (Raw statements: for an attempt's hundred
+    /// files, GRDB's argument arrays cost more than SQLite's own work.)
+    static func storeInline(_ db: Database, _ blobs: [(String, [UInt8])], now: Int64) throws {
+        let lookup = try RawStatement(db, """
+            SELECT NOT b.inline OR d.id IS NOT NULL FROM blobs b LEFT JOIN blob_bytes d ON d.id = b.bytes_id WHERE b.sha256 = ?
+            """)
+        let append = try RawStatement(db, "INSERT INTO blob_bytes (data) VALUES (?)")
+        let insert = try RawStatement(db, "INSERT INTO blobs (sha256, size, created_at, inline, bytes_id) VALUES (?, ?, ?, 1, ?)")
         for (sha256, bytes) in blobs {
-            sqlite3_reset(raw)
-            let code = sha256.withCString { name in
-                bytes.withUnsafeBytes { data -> Int32 in
-                    // SQLITE_STATIC: valid until the step below returns, which is all SQLite needs.
-                    guard sqlite3_bind_text(raw, 1, name, -1, nil) == SQLITE_OK,
-                          sqlite3_bind_blob(raw, 2, data.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32(data.count), nil) == SQLITE_OK
-                    else { return sqlite3_errcode(db.sqliteConnection) }
-                    return sqlite3_step(raw)
-                }
+            lookup.bind(1, sha256)
+            // nil: no such blob; false: its bytes went missing.
+            var hasBytes: Bool?
+            if try lookup.step() { hasBytes = lookup.bool(0) }
+            lookup.reset()
+            if hasBytes == true { continue }
+            try bytes.withUnsafeBytes { data in
+                // SQLITE_STATIC: the bytes stay valid until the step returns, which is all SQLite needs.
+                append.bindStatic(1, data)
+                _ = try append.step()
+                append.reset()
             }
-            guard code == SQLITE_DONE else {
-                throw DatabaseError(resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(db.sqliteConnection)))
+            let id = sqlite3_last_insert_rowid(db.sqliteConnection)
+            if hasBytes == nil {
+                insert.bind(1, sha256)
+                insert.bind(2, Int64(bytes.count))
+                insert.bind(3, now)
+                insert.bind(4, id)
+                _ = try insert.step()
+                insert.reset()
+            } else {
+                try db.cachedStatement(sql: "UPDATE blobs SET bytes_id = ? WHERE sha256 = ?").execute(arguments: [id, sha256])
             }
-        }
-    }
-
-    /// `prefix (?, …), (?, …)…`: up to 100 rows a statement (well under SQLite's 32,766 variables).
-    static func insertRows(_ db: Database, _ prefix: String, columns: Int, _ rows: [[(any DatabaseValueConvertible)?]]) throws {
-        let placeholder = "(" + Array(repeating: "?", count: columns).joined(separator: ", ") + ")"
-        var start = 0
-        while start < rows.count {
-            let chunk = rows[start..<min(start + 100, rows.count)]
-            let sql = prefix + " " + Array(repeating: placeholder, count: chunk.count).joined(separator: ", ")
-            try db.cachedStatement(sql: sql).execute(arguments: StatementArguments(chunk.flatMap { $0 }))
-            start += chunk.count
         }
     }
 
@@ -196,16 +195,16 @@ extension SQLiteTaskStore: BlobStore {
         try await transaction { db in
             try db.cachedStatement(sql: "DELETE FROM blob_uploads WHERE created_at < ?").execute(arguments: [uploadsBefore.micros])
             let dead = try Row.fetchAll(db.cachedStatement(sql: """
-                SELECT sha256, NOT inline FROM blobs b
+                SELECT sha256, NOT inline, bytes_id FROM blobs b
                 WHERE NOT EXISTS (SELECT 1 FROM blob_uploads u WHERE u.sha256 = b.sha256)
                   AND NOT EXISTS (SELECT 1 FROM task_blobs t WHERE t.sha256 = b.sha256)
                 """))
             let delete = try db.cachedStatement(sql: "DELETE FROM blobs WHERE sha256 = ?")
-            let deleteBytes = try db.cachedStatement(sql: "DELETE FROM blob_bytes WHERE sha256 = ?")
+            let deleteBytes = try db.cachedStatement(sql: "DELETE FROM blob_bytes WHERE id = ?")
             for row in dead {
                 let sha256: String = row[0]
                 try delete.execute(arguments: [sha256])
-                try deleteBytes.execute(arguments: [sha256])
+                if let bytesID = row[2] as Int64? { try deleteBytes.execute(arguments: [bytesID]) }
                 if row[1] as Bool { self.blobFiles.remove(sha256) }
             }
             return dead.count

@@ -240,6 +240,26 @@ struct SQLiteTaskStoreTests {
         #expect(try await store.activeCounts(tenant: nil) == (0, 0))
     }
 
+    /// Small blobs' bytes are stored once however often they are stored; a blob whose bytes row
+    /// went missing is refused as corrupted, and storing the same bytes again brings them back.
+    @Test func smallBlobBytesAreStoredOnceAndRestored() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let store = try SQLiteTaskStore(path: directory.path + "/edgy.sqlite")
+        let bytes = Array("small blob bytes".utf8)
+        let sha256 = BlobDigest.sha256Hex(bytes)
+        let byteRows = { try await store.pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM blobdata.blob_bytes") } }
+        _ = try await store.putUpload(sha256: sha256, bytes: bytes, tenant: "a", maxBytes: nil, now: Date())
+        _ = try await store.putUpload(sha256: sha256, bytes: bytes, tenant: "b", maxBytes: nil, now: Date())
+        try await store.storeOutputs(taskID: UUID(), tenant: "a", contents: [sha256: bytes], now: Date())
+        #expect(try await byteRows() == 1)
+        try await store.pool.write { db in try db.execute(sql: "DELETE FROM blob_bytes") }
+        await #expect(throws: BlobCorruptedError.self) { try await store.blobContents(sha256: sha256) }
+        try await store.storeOutputs(taskID: UUID(), tenant: "a", contents: [sha256: bytes], now: Date())
+        #expect(try await store.blobContents(sha256: sha256) == bytes)
+        #expect(try await byteRows() == 1)
+    }
+
     /// A database from before small blobs' bytes moved to `edgy-blobs.sqlite`: its blobs are
     /// served from there after the upgrade, and collected from there too.
     @Test func smallBlobsMoveToTheirOwnDatabaseOnUpgrade() async throws {

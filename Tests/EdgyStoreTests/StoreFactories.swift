@@ -3,7 +3,7 @@ import EdgyModel
 import EdgyStore
 import EdgyPostgresTestSupport
 import EdgyStorePostgres
-import EdgyStoreSQLite
+@testable import EdgyStoreSQLite
 import EdgyTestSupport
 import Foundation
 import GRDB
@@ -45,9 +45,10 @@ struct StoreFactory: Sendable, CustomTestStringConvertible {
                 bytes[0] ^= 0xff
                 try Data(bytes).write(to: URL(fileURLWithPath: path))
             } else {
-                let database = try DatabaseQueue(path: directory.path + "/edgy-blobs.sqlite")
-                try await database.write { db in
-                    try db.execute(sql: "UPDATE blob_bytes SET data = CAST('damaged' AS BLOB) WHERE sha256 = ?", arguments: [sha256])
+                try await store.pool.write { db in
+                    try db.execute(sql: """
+                        UPDATE blob_bytes SET data = CAST('damaged' AS BLOB) WHERE id = (SELECT bytes_id FROM blobs WHERE sha256 = ?)
+                        """, arguments: [sha256])
                 }
             }
         })

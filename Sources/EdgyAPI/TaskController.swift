@@ -48,17 +48,6 @@ struct TaskController: Sendable {
         return try taskResponse(current, status: current.status.isFinished ? .ok : .accepted)
     }
 
-    struct Page: Encodable {
-        var tasks: [TaskResource]
-        var nextCursor: String?
-        enum CodingKeys: String, CodingKey { case tasks, nextCursor = "next_cursor" }
-        func encode(to encoder: any Encoder) throws {
-            var c = encoder.container(keyedBy: CodingKeys.self)
-            try c.encode(tasks, forKey: .tasks)
-            try c.encode(nextCursor, forKey: .nextCursor)
-        }
-    }
-
     @Sendable func list(_ request: Request, context: EdgyRequestContext) async throws -> Response {
         let principal = try context.requirePrincipal()
         let query = request.uri.queryParameters
@@ -83,7 +72,7 @@ struct TaskController: Sendable {
             filter.cursor = cursor
         }
         let page = try await service.deps.store.list(filter)
-        return try jsonResponse(Page(tasks: page.tasks.map(TaskResource.init), nextCursor: page.nextCursor))
+        return try taskPageResponse(page.tasks, nextCursor: page.nextCursor)
     }
 
     @Sendable func get(_ request: Request, context: EdgyRequestContext) async throws -> Response {

@@ -16,10 +16,12 @@ import NIOCore
 ///  "stdout_base64", "stderr_base64"}
 /// ```
 ///
+/// `attempts` and `result` come first, the other keys follow sorted (see `encodeTask`).
 /// Times are ISO 8601 with fractional seconds (UTC); absent values are `null`, never left out.
 /// `outcome`, `exit_code`, `stdout` and `stderr` repeat the last report's, for the prototype's clients.
 /// `stdout`/`stderr` are text (invalid UTF-8 replaced); `stdout_base64`/`stderr_base64` are the
 /// exact bytes, as are `GET /v1/tasks/{id}/stdout` and `/stderr`.
+/// This type encodes everything but `attempts` and `result`, which `encodeTask` adds.
 struct TaskResource: Encodable {
     let task: TaskRecord
 
@@ -31,10 +33,11 @@ struct TaskResource: Encodable {
         var blob: String?
     }
 
+    /// An attempt without its `report`, which `encodeTask` adds.
     struct Attempt: Encodable {
         let record: AttemptRecord
 
-        enum CodingKeys: String, CodingKey { case number, worker, startedAt = "started_at", finishedAt = "finished_at", outcome, report }
+        enum CodingKeys: String, CodingKey { case number, worker, startedAt = "started_at", finishedAt = "finished_at", outcome }
 
         func encode(to encoder: any Encoder) throws {
             var c = encoder.container(keyedBy: CodingKeys.self)
@@ -43,12 +46,11 @@ struct TaskResource: Encodable {
             try c.encode(timestamp(record.startedAt), forKey: .startedAt)
             try c.encode(record.finishedAt.map(timestamp), forKey: .finishedAt)
             try c.encode(record.outcome, forKey: .outcome)
-            try c.encode(record.report, forKey: .report)
         }
     }
 
     enum CodingKeys: String, CodingKey {
-        case id, name, tenant, policy, status, files, attempts, result, outcome, stdout, stderr
+        case id, name, tenant, policy, status, files, outcome, stdout, stderr
         case stdoutBase64 = "stdout_base64", stderrBase64 = "stderr_base64"
         case cancelRequested = "cancel_requested", maxAttempts = "max_attempts"
         case createdAt = "created_at", updatedAt = "updated_at", finishedAt = "finished_at", exitCode = "exit_code"
@@ -70,8 +72,6 @@ struct TaskResource: Encodable {
         try c.encode(
             task.spec.files.map { FileSummary(path: $0.path, size: $0.contents.count, mode: String($0.mode, radix: 8), blob: $0.blob.map { "sha256:" + $0 }) },
             forKey: .files)
-        try c.encode(task.attempts.map(Attempt.init), forKey: .attempts)
-        try c.encode(report, forKey: .result)
         try c.encode(report?.outcome, forKey: .outcome)
         try c.encode(report?.exitCode, forKey: .exitCode)
         try c.encode(report.map { AttemptReport.storableText($0.stdout) }, forKey: .stdout)
@@ -86,18 +86,49 @@ func timestamp(_ date: Date) -> String {
     date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
 }
 
-/// A JSON response.
-func jsonResponse(_ value: some Encodable, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) throws -> Response {
+/// The encoder of every JSON answer: sorted keys, so equal values give equal bytes.
+func answerEncoder() -> JSONEncoder {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-    let data = try encoder.encode(value)
+    return encoder
+}
+
+/// A JSON response.
+func jsonResponse(_ value: some Encodable, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) throws -> Response {
+    bytesResponse(Array(try answerEncoder().encode(value)), status: status, headers: headers)
+}
+
+private func bytesResponse(_ json: [UInt8], status: HTTPResponse.Status, headers: HTTPFields) -> Response {
     var fields = headers
     fields[.contentType] = "application/json; charset=utf-8"
-    return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: json)))
 }
 
 func taskResponse(_ task: TaskRecord, status: HTTPResponse.Status = .ok) throws -> Response {
-    try jsonResponse(TaskResource(task: task), status: status, headers: [.location: "/v1/tasks/\(task.id.uuidString.lowercased())"])
+    bytesResponse(try encodeTask(task), status: status, headers: [.location: "/v1/tasks/\(task.id.uuidString.lowercased())"])
+}
+
+/// A task's JSON. The last report (its output, its file list) is most of it, and it appears
+/// twice, as `result` and in its attempt: it is encoded once and its bytes written in both
+/// places. So `attempts` and `result` come first; the other keys follow, sorted.
+func encodeTask(_ task: TaskRecord) throws -> [UInt8] {
+    let encoder = answerEncoder()
+    let last = task.attempts.lastIndex(where: { $0.report != nil })
+    let result = try last.map { Array(try encoder.encode(task.attempts[$0].report)) } ?? Array("null".utf8)
+    var json = Array(#"{"attempts":["#.utf8)
+    json.reserveCapacity(2 * result.count + 1024)
+    for (index, attempt) in task.attempts.enumerated() {
+        if index > 0 { json.append(UInt8(ascii: ",")) }
+        json += try encoder.encode(TaskResource.Attempt(record: attempt)).dropLast()  // its closing brace
+        json += #","report":"#.utf8
+        json += index == last ? result : Array(try encoder.encode(attempt.report))
+        json.append(UInt8(ascii: "}"))
+    }
+    json += #"],"result":"#.utf8
+    json += result
+    json.append(UInt8(ascii: ","))
+    json += try encoder.encode(TaskResource(task: task)).dropFirst()  // its opening brace
+    return json
 }
 
 /// A `text/plain` response.
@@ -111,9 +142,31 @@ func textResponse(_ bytes: [UInt8], status: HTTPResponse.Status = .ok) -> Respon
     Response(status: status, headers: [.contentType: "text/plain; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
 }
 
+/// A page of `GET /v1/tasks`: `{"next_cursor": …, "tasks": [<each as encodeTask writes it>]}`.
+func taskPageResponse(_ tasks: [TaskRecord], nextCursor: String?) throws -> Response {
+    bytesResponse(try encodePage(tasks, nextCursor: nextCursor), status: .ok, headers: [:])
+}
+
+func encodePage(_ tasks: [TaskRecord], nextCursor: String?) throws -> [UInt8] {
+    struct Cursor: Encodable {
+        var nextCursor: String?
+        enum CodingKeys: String, CodingKey { case nextCursor = "next_cursor" }
+        func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(nextCursor, forKey: .nextCursor)  // null on the last page, never left out
+        }
+    }
+    var json = Array(try answerEncoder().encode(Cursor(nextCursor: nextCursor)).dropLast())  // its closing brace
+    json += #","tasks":["#.utf8
+    for (index, task) in tasks.enumerated() {
+        if index > 0 { json.append(UInt8(ascii: ",")) }
+        json += try encodeTask(task)
+    }
+    json += "]}".utf8
+    return json
+}
+
 /// A task as `GET /v1/tasks/{id}` answers it: the body of its webhook.
 public func taskJSON(_ task: TaskRecord) throws -> [UInt8] {
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-    return Array(try encoder.encode(TaskResource(task: task)))
+    try encodeTask(task)
 }

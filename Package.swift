@@ -176,7 +176,7 @@ let package = Package(
         .target(
             name: "EdgyDaemon",
             dependencies: [
-                "EdgyAPI", "EdgyQueue", "EdgyLayers", "EdgyLearn", "EdgyWebhooks", "EdgyModel", "EdgyStore", "EdgyStoreSQLite", "EdgyStorePostgres", "EdgyAuth", "EdgyJail", "EdgyCgroup", "EdgyNetwork", "EdgyPolicy", "TOMLKit",
+                "EdgyAPI", "EdgyQueue", "EdgyLayers", "EdgyLearn", "EdgyWebhooks", "EdgyModel", "EdgyStore", "EdgyStoreSQLite", "EdgyStorePostgres", "EdgyAuth", "EdgyJail", "EdgyCgroup", "EdgyNetwork", "EdgyPolicy", "EdgySystem", "TOMLKit",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/seccomp.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -15,6 +16,10 @@
 int edgy_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
 
 int edgy_eventfd(void) { return eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK); }
+
+int edgy_malloc_keep(int mmap_threshold, int trim_threshold) {
+    return mallopt(M_MMAP_THRESHOLD, mmap_threshold) && mallopt(M_TRIM_THRESHOLD, trim_threshold);
+}
 
 int edgy_seccomp_receive(int listener, struct edgy_seccomp_violation *violation) {
     // The kernel refuses a notification buffer that is not zeroed.

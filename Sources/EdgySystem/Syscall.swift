@@ -1,3 +1,4 @@
+import CEdgyJail
 import Glibc
 import SystemPackage
 
@@ -51,3 +52,11 @@ private let errnoNames: [Int32: String] = Dictionary([
 /// `O_PATH` (asm-generic/fcntl.h), which the Glibc module exports only under `_GNU_SOURCE`: a
 /// descriptor that names a file or directory without opening it for reading.
 public let openPathOnly: Int32 = 0o10000000
+
+/// glibc gives the free top of a heap back to the kernel once it passes 128 KiB (until a large
+/// block has been freed), so a daemon that reads a megabyte of files for every attempt faults its
+/// buffers in afresh each time. This keeps up to `keep` bytes free per heap and takes blocks under
+/// `largest` from the heaps; what a burst freed beyond `keep` is still returned.
+public func keepFreedMemoryForReuse(keep: Int32 = 32 << 20, largest: Int32 = 4 << 20) {
+    _ = edgy_malloc_keep(largest, keep)
+}

@@ -416,6 +416,8 @@ int edgy_last_cap(void);
 /// pipe2(O_CLOEXEC) and eventfd(EFD_CLOEXEC|EFD_NONBLOCK): -1 and errno on failure.
 int edgy_pipe_cloexec(int fds[_Nonnull 2]);
 int edgy_eventfd(void);
+/// mallopt(M_MMAP_THRESHOLD) and mallopt(M_TRIM_THRESHOLD): 1 when both took.
+int edgy_malloc_keep(int mmap_threshold, int trim_threshold);
 
 /// The stage's name as reports show it, e.g. "filesystem", "execve"; "unknown" for a number that
 /// names no stage. Distinct for every stage.

@@ -63,8 +63,7 @@ public enum TestSupport {
 
 public enum FileSystem {
     public static func exists(_ path: String) -> Bool {
-        var st = stat()
-        return stat(path, &st) == 0
+        access(path, F_OK) == 0
     }
 }
 

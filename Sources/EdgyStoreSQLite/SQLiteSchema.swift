@@ -190,6 +190,39 @@ enum SQLiteSchema {
                 ALTER TABLE blobdata.blob_bytes_by_id RENAME TO blob_bytes;
                 """)
         }
+        migrator.registerMigration("v9: per-tenant task counters") { db in
+            // A create checks the tenant's quotas. Counting its tasks on every create cost time
+            // in proportion to what it had stored (1.2 ms at 4,000 tasks); triggers keep the
+            // counts as tasks come, change status and go, in the same transactions.
+            try db.execute(sql: """
+                CREATE TABLE tenant_usage (
+                    tenant TEXT PRIMARY KEY NOT NULL,
+                    queued INTEGER NOT NULL,
+                    stored INTEGER NOT NULL,
+                    bytes INTEGER NOT NULL              -- tasks' stored_bytes; blobs are summed apart
+                ) WITHOUT ROWID;
+                INSERT INTO tenant_usage (tenant, queued, stored, bytes)
+                    SELECT tenant, SUM(status = 'queued'), COUNT(*), SUM(stored_bytes) FROM tasks GROUP BY tenant;
+                CREATE TRIGGER tenant_usage_on_insert AFTER INSERT ON tasks BEGIN
+                    INSERT INTO tenant_usage (tenant, queued, stored, bytes) VALUES (NEW.tenant, NEW.status = 'queued', 1, NEW.stored_bytes)
+                    ON CONFLICT (tenant) DO UPDATE SET
+                        queued = queued + (NEW.status = 'queued'), stored = stored + 1, bytes = bytes + NEW.stored_bytes;
+                END;
+                CREATE TRIGGER tenant_usage_on_delete AFTER DELETE ON tasks BEGIN
+                    UPDATE tenant_usage SET
+                        queued = queued - (OLD.status = 'queued'), stored = stored - 1, bytes = bytes - OLD.stored_bytes
+                    WHERE tenant = OLD.tenant;
+                END;
+                CREATE TRIGGER tenant_usage_on_update AFTER UPDATE OF tenant, status, stored_bytes ON tasks BEGIN
+                    UPDATE tenant_usage SET
+                        queued = queued - (OLD.status = 'queued'), stored = stored - 1, bytes = bytes - OLD.stored_bytes
+                    WHERE tenant = OLD.tenant;
+                    INSERT INTO tenant_usage (tenant, queued, stored, bytes) VALUES (NEW.tenant, NEW.status = 'queued', 1, NEW.stored_bytes)
+                    ON CONFLICT (tenant) DO UPDATE SET
+                        queued = queued + (NEW.status = 'queued'), stored = stored + 1, bytes = bytes + NEW.stored_bytes;
+                END;
+                """)
+        }
         return migrator
     }
 }

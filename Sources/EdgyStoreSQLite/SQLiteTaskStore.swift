@@ -180,10 +180,7 @@ public final class SQLiteTaskStore: TaskStore, TokenStore, Sendable {
     }
 
     static func tenantUsage(_ db: Database, tenant: String) throws -> TenantUsage {
-        let row = try Row.fetchOne(db.cachedStatement(sql: """
-            SELECT COUNT(*) FILTER (WHERE status = 'queued'), COUNT(*), COALESCE(SUM(stored_bytes), 0)
-            FROM tasks INDEXED BY tasks_by_tenant_status WHERE tenant = ?
-            """), arguments: [tenant])
+        let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT queued, stored, bytes FROM tenant_usage WHERE tenant = ?"), arguments: [tenant])
         let blobBytes = try Int64.fetchOne(db.cachedStatement(sql: """
             SELECT COALESCE(SUM(size), 0) FROM blobs WHERE sha256 IN
                 (SELECT sha256 FROM blob_uploads WHERE tenant = ? UNION SELECT sha256 FROM task_blobs WHERE tenant = ?)

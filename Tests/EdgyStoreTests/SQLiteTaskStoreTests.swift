@@ -240,6 +240,69 @@ struct SQLiteTaskStoreTests {
         #expect(try await store.activeCounts(tenant: nil) == (0, 0))
     }
 
+    /// The tenants' task counters (`tenant_usage`, kept by triggers) against a count of the tasks
+    /// themselves, after creates, claims, output, finishes, a retry, a lost lease, deletes and
+    /// retention; and the same counters rebuilt by the migration from a database without them.
+    @Test func tenantCountersMatchTheTasksThroughEveryChange() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let path = directory.path + "/edgy.sqlite"
+        let store = try SQLiteTaskStore(path: path)
+        func scanned(_ tenant: String, in store: SQLiteTaskStore) async throws -> TenantUsage {
+            try await store.pool.read { db in
+                let row = try #require(try Row.fetchOne(db, sql: """
+                    SELECT COALESCE(SUM(status = 'queued'), 0), COUNT(*), COALESCE(SUM(stored_bytes), 0) FROM tasks WHERE tenant = ?
+                    """, arguments: [tenant]))
+                return TenantUsage(queued: row[0], stored: row[1], bytes: row[2])
+            }
+        }
+        func expectCounted(_ step: String) async throws {
+            for tenant in ["a", "b", "c"] {
+                let counted = try await store.tenantUsage(tenant: tenant)
+                #expect(counted == (try await scanned(tenant, in: store)), "\(step): tenant \(tenant)")
+            }
+        }
+        var tasks: [TaskRecord] = []
+        for (index, tenant) in ["a", "a", "b", "a", "b", "c"].enumerated() {
+            var task = T.task(tenant: tenant, at: Int64(index))
+            task.spec.stdin = Array(repeating: 1, count: index * 10)
+            tasks.append(task)
+            try await store.create(task, limits: QueueLimits(maxStoredPerTenant: 100))
+        }
+        try await expectCounted("created")
+        #expect(try await store.tenantUsage(tenant: "a").queued == 3)
+        let first = try #require(try await store.claim(worker: "w", leaseDuration: .seconds(30), now: T.at(10)))
+        let second = try #require(try await store.claim(worker: "w", leaseDuration: .seconds(30), now: T.at(10)))
+        try await expectCounted("claimed")
+        try await store.appendOutput(taskID: first.task.id, attempt: 1, kind: .stdout, data: "output", now: T.at(11))
+        try await expectCounted("output")
+        let report = AttemptReport(outcome: .exited, exitCode: 0, stdout: Array("out".utf8))
+        #expect(try await store.finishAttempt(taskID: first.task.id, attempt: 1, worker: "w", outcome: .exited, report: report, disposition: .succeeded, now: T.at(12)))
+        #expect(try await store.finishAttempt(taskID: second.task.id, attempt: 1, worker: "w", outcome: .exited, report: report, disposition: .retry(notBefore: T.at(13)), now: T.at(12)))
+        try await expectCounted("finished and retried")
+        _ = try #require(try await store.claim(worker: "w", leaseDuration: .seconds(1), now: T.at(20)))
+        #expect(try await store.reclaimLeases(expiredBefore: T.at(30), ownedBy: nil, retryDelay: .zero).count == 1)
+        try await expectCounted("lease lost")
+        #expect(try await store.delete(id: tasks[5].id))
+        #expect(try await store.purgeFinished(before: T.at(100)) == 1)
+        try await expectCounted("deleted and purged")
+        #expect(try await store.tenantUsage(tenant: "c") == TenantUsage(queued: 0, stored: 0, bytes: 0))
+
+        // A database from before the counters: the migration counts what is there.
+        try await store.pool.write { db in
+            try db.execute(sql: """
+                DROP TRIGGER tenant_usage_on_insert; DROP TRIGGER tenant_usage_on_delete; DROP TRIGGER tenant_usage_on_update;
+                DROP TABLE tenant_usage; DELETE FROM grdb_migrations WHERE identifier LIKE 'v9:%';
+                """)
+        }
+        try store.close()
+        let reopened = try SQLiteTaskStore(path: path)
+        for tenant in ["a", "b", "c"] {
+            #expect(try await reopened.tenantUsage(tenant: tenant) == (try await scanned(tenant, in: reopened)))
+        }
+        #expect(try await reopened.tenantUsage(tenant: "a").stored == 2)  // its succeeded task was purged
+    }
+
     /// Small blobs' bytes are stored once however often they are stored; a blob whose bytes row
     /// went missing is refused as corrupted, and storing the same bytes again brings them back.
     @Test func smallBlobBytesAreStoredOnceAndRestored() async throws {

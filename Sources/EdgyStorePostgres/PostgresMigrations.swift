@@ -196,5 +196,52 @@ enum PostgresMigrations {
             "CREATE INDEX deliveries_pending ON deliveries (state, next_at)",
             "ALTER TABLE tokens ADD COLUMN callback_url text",
         ]),
+        // Each tenant's queued and stored tasks and their bytes, for the quota check of every
+        // create, which counted all of the tenant's tasks before. Kept by a trigger in the
+        // transaction that changes a task. The output of running tasks is left out (and summed
+        // over the few running tasks at each check): an output event would otherwise update the
+        // tenant's row, and every running task of a tenant would wait on the others' events.
+        PostgresMigration(version: 9, name: "per-tenant task counters", statements: [
+            """
+            CREATE TABLE tenant_usage (
+                tenant text PRIMARY KEY,
+                queued bigint NOT NULL,
+                stored bigint NOT NULL,
+                bytes bigint NOT NULL
+            )
+            """,
+            """
+            INSERT INTO tenant_usage (tenant, queued, stored, bytes)
+            SELECT tenant, count(*) FILTER (WHERE status = 'queued'), count(*),
+                   COALESCE(sum(record_bytes + CASE WHEN status = 'running' THEN 0 ELSE output_bytes END), 0)
+            FROM tasks GROUP BY tenant
+            """,
+            """
+            CREATE FUNCTION edgy_tenant_usage() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                IF TG_OP <> 'INSERT' THEN
+                    UPDATE tenant_usage SET
+                        queued = queued - (OLD.status = 'queued')::int, stored = stored - 1,
+                        bytes = bytes - OLD.record_bytes - CASE WHEN OLD.status = 'running' THEN 0 ELSE OLD.output_bytes END
+                    WHERE tenant = OLD.tenant;
+                END IF;
+                IF TG_OP <> 'DELETE' THEN
+                    INSERT INTO tenant_usage AS u (tenant, queued, stored, bytes)
+                    VALUES (NEW.tenant, (NEW.status = 'queued')::int, 1,
+                            NEW.record_bytes + CASE WHEN NEW.status = 'running' THEN 0 ELSE NEW.output_bytes END)
+                    ON CONFLICT (tenant) DO UPDATE SET
+                        queued = u.queued + EXCLUDED.queued, stored = u.stored + 1, bytes = u.bytes + EXCLUDED.bytes;
+                END IF;
+                RETURN NULL;
+            END $$
+            """,
+            "CREATE TRIGGER tasks_tenant_usage AFTER INSERT OR DELETE ON tasks FOR EACH ROW EXECUTE FUNCTION edgy_tenant_usage()",
+            """
+            CREATE TRIGGER tasks_tenant_usage_changed AFTER UPDATE OF tenant, status, record_bytes, output_bytes ON tasks FOR EACH ROW
+            WHEN (OLD.tenant IS DISTINCT FROM NEW.tenant OR OLD.status IS DISTINCT FROM NEW.status
+                  OR OLD.record_bytes <> NEW.record_bytes OR (NEW.status <> 'running' AND OLD.output_bytes <> NEW.output_bytes))
+            EXECUTE FUNCTION edgy_tenant_usage()
+            """,
+        ]),
     ]
 }

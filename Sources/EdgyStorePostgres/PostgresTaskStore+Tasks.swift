@@ -158,9 +158,12 @@ extension PostgresTaskStore {
     }
 
     func tenantUsage(tenant: String, on connection: PostgresConnection) async throws -> TenantUsage {
+        // The counters (migration 9), plus the output of the tenant's running tasks, which they leave out.
         let rows = try await connection.query("""
-            SELECT count(*) FILTER (WHERE status = 'queued'), count(*), COALESCE(sum(record_bytes + output_bytes), 0)::bigint
-            FROM tasks WHERE tenant = \(tenant)
+            SELECT COALESCE((SELECT queued FROM tenant_usage WHERE tenant = \(tenant)), 0),
+                   COALESCE((SELECT stored FROM tenant_usage WHERE tenant = \(tenant)), 0),
+                   (COALESCE((SELECT bytes FROM tenant_usage WHERE tenant = \(tenant)), 0)
+                    + COALESCE((SELECT sum(output_bytes) FROM tasks WHERE tenant = \(tenant) AND status = 'running'), 0))::bigint
             """, logger: logger).collect()
         let (queued, stored, bytes) = try Self.single(rows).decode((Int64, Int64, Int64).self)
         return TenantUsage(queued: Int(queued), stored: Int(stored), bytes: bytes + (try await blobBytes(tenant: tenant, on: connection)))

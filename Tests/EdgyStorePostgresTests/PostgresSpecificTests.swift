@@ -1,7 +1,7 @@
 import EdgyModel
 import EdgyPostgresTestSupport
 import EdgyStore
-import EdgyStorePostgres
+@testable import EdgyStorePostgres
 import EdgyTestSupport
 import Foundation
 import PostgresNIO
@@ -75,6 +75,52 @@ struct PostgresSpecificTests {
             #expect(try await stores[0].delete(id: again[0].task.id))
             #expect(try await claimAtOnce(10, now: at(1002)).count == 1)
             #expect(try await counts(stores[0], tenant: "acme") == [7, 3])
+        }
+    }
+
+    /// The tenants' counters (migration 9, kept by a trigger) against a count of the tasks, after
+    /// creates, claims, output while running (left out of the counters, summed at the check), a
+    /// finish, a retry, a lost lease, a delete and retention.
+    @Test func tenantCountersMatchTheTasksThroughEveryChange() async throws {
+        try await PostgresTestServer.withStores(1) { stores, _ in
+            let store = stores[0]
+            func scanned(_ tenant: String) async throws -> TenantUsage {
+                let rows = try await store.client.query("""
+                    SELECT count(*) FILTER (WHERE status = 'queued'), count(*), COALESCE(sum(record_bytes + output_bytes), 0)::bigint
+                    FROM tasks WHERE tenant = \(tenant)
+                    """).collect()
+                let (queued, stored, bytes) = try rows[0].decode((Int64, Int64, Int64).self)
+                return TenantUsage(queued: Int(queued), stored: Int(stored), bytes: bytes)
+            }
+            func expectCounted(_ step: String) async throws {
+                for tenant in ["a", "b", "c"] {
+                    #expect(try await store.tenantUsage(tenant: tenant) == (try await scanned(tenant)), "\(step): tenant \(tenant)")
+                }
+            }
+            var tasks: [TaskRecord] = []
+            for (index, tenant) in ["a", "a", "b", "a", "b", "c"].enumerated() {
+                let task = makeTask(tenant: tenant, created: Double(index))
+                tasks.append(task)
+                try await store.create(task, limits: QueueLimits(maxStoredPerTenant: 100))
+            }
+            try await expectCounted("created")
+            let first = try #require(try await store.claim(worker: "w", leaseDuration: .seconds(30), now: at(10)))
+            let second = try #require(try await store.claim(worker: "w", leaseDuration: .seconds(30), now: at(10)))
+            try await store.appendOutput(taskID: first.task.id, attempt: 1, kind: .stdout, data: "output", now: at(11))
+            try await store.appendOutput(taskID: second.task.id, attempt: 1, kind: .stderr, data: "more output", now: at(11))
+            try await expectCounted("running with output")
+            let report = AttemptReport(outcome: .exited, exitCode: 0, stdout: Array("out".utf8))
+            #expect(try await store.finishAttempt(taskID: first.task.id, attempt: 1, worker: "w", outcome: .exited, report: report, disposition: .succeeded, now: at(12)))
+            #expect(try await store.finishAttempt(taskID: second.task.id, attempt: 1, worker: "w", outcome: .exited, report: report, disposition: .retry(notBefore: at(13)), now: at(12)))
+            try await expectCounted("finished and retried")
+            let third = try #require(try await store.claim(worker: "w", leaseDuration: .seconds(1), now: at(20)))
+            try await store.appendOutput(taskID: third.task.id, attempt: third.attempt, kind: .stdout, data: "lost", now: at(21))
+            #expect(try await store.reclaimLeases(expiredBefore: at(30), ownedBy: nil, retryDelay: .zero).count == 1)
+            try await expectCounted("lease lost")
+            #expect(try await store.delete(id: tasks[5].id))
+            #expect(try await store.purgeFinished(before: at(100)) == 1)
+            try await expectCounted("deleted and purged")
+            #expect(try await store.tenantUsage(tenant: "c") == TenantUsage(queued: 0, stored: 0, bytes: 0))
         }
     }
 

@@ -16,12 +16,12 @@ import NIOCore
 ///  "stdout_base64", "stderr_base64"}
 /// ```
 ///
-/// `attempts` and `result` come first, the other keys follow sorted (see `encodeTask`).
+/// `attempts` and `result` come first, the other keys follow sorted (see `taskJSON`).
 /// Times are ISO 8601 with fractional seconds (UTC); absent values are `null`, never left out.
 /// `outcome`, `exit_code`, `stdout` and `stderr` repeat the last report's, for the prototype's clients.
 /// `stdout`/`stderr` are text (invalid UTF-8 replaced); `stdout_base64`/`stderr_base64` are the
 /// exact bytes, as are `GET /v1/tasks/{id}/stdout` and `/stderr`.
-/// This type encodes everything but `attempts` and `result`, which `encodeTask` adds.
+/// This type encodes everything but `attempts` and `result`, which `taskJSON` adds.
 struct TaskResource: Encodable {
     let task: TaskRecord
 
@@ -33,7 +33,7 @@ struct TaskResource: Encodable {
         var blob: String?
     }
 
-    /// An attempt without its `report`, which `encodeTask` adds.
+    /// An attempt without its `report`, which `taskJSON` adds.
     struct Attempt: Encodable {
         let record: AttemptRecord
 
@@ -105,13 +105,14 @@ private func bytesResponse(_ json: [UInt8], status: HTTPResponse.Status, headers
 }
 
 func taskResponse(_ task: TaskRecord, status: HTTPResponse.Status = .ok) throws -> Response {
-    bytesResponse(try encodeTask(task), status: status, headers: [.location: "/v1/tasks/\(task.id.uuidString.lowercased())"])
+    bytesResponse(try taskJSON(task), status: status, headers: [.location: "/v1/tasks/\(task.id.uuidString.lowercased())"])
 }
 
-/// A task's JSON. The last report (its output, its file list) is most of it, and it appears
-/// twice, as `result` and in its attempt: it is encoded once and its bytes written in both
-/// places. So `attempts` and `result` come first; the other keys follow, sorted.
-func encodeTask(_ task: TaskRecord) throws -> [UInt8] {
+/// A task as `GET /v1/tasks/{id}` answers it, and the body of its webhook. The last report (its
+/// output, its file list) is most of it, and it appears twice, as `result` and in its attempt: it
+/// is encoded once and its bytes written in both places. So `attempts` and `result` come first;
+/// the other keys follow, sorted.
+public func taskJSON(_ task: TaskRecord) throws -> [UInt8] {
     let encoder = answerEncoder()
     let last = task.attempts.lastIndex(where: { $0.report != nil })
     let result = try last.map { Array(try encoder.encode(task.attempts[$0].report)) } ?? Array("null".utf8)
@@ -142,7 +143,7 @@ func textResponse(_ bytes: [UInt8], status: HTTPResponse.Status = .ok) -> Respon
     Response(status: status, headers: [.contentType: "text/plain; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
 }
 
-/// A page of `GET /v1/tasks`: `{"next_cursor": …, "tasks": [<each as encodeTask writes it>]}`.
+/// A page of `GET /v1/tasks`: `{"next_cursor": …, "tasks": [<each as taskJSON writes it>]}`.
 func taskPageResponse(_ tasks: [TaskRecord], nextCursor: String?) throws -> Response {
     bytesResponse(try encodePage(tasks, nextCursor: nextCursor), status: .ok, headers: [:])
 }
@@ -160,13 +161,8 @@ func encodePage(_ tasks: [TaskRecord], nextCursor: String?) throws -> [UInt8] {
     json += #","tasks":["#.utf8
     for (index, task) in tasks.enumerated() {
         if index > 0 { json.append(UInt8(ascii: ",")) }
-        json += try encodeTask(task)
+        json += try taskJSON(task)
     }
     json += "]}".utf8
     return json
-}
-
-/// A task as `GET /v1/tasks/{id}` answers it: the body of its webhook.
-public func taskJSON(_ task: TaskRecord) throws -> [UInt8] {
-    try encodeTask(task)
 }

@@ -4,7 +4,7 @@ import EdgyStore
 import Foundation
 import Testing
 
-/// `encodeTask` writes the last report once and its bytes twice: the result must be the JSON the
+/// `taskJSON` writes the last report once and its bytes twice: the result must be the JSON the
 /// plain encoder gives for each part, for every shape of attempts.
 @Suite struct TaskJSONTests {
     private func parse(_ bytes: [UInt8]) throws -> [String: Any] {
@@ -43,7 +43,7 @@ import Testing
              AttemptRecord(number: 3, worker: "v", startedAt: start, finishedAt: start, outcome: .exited, report: report(0, files: 100))],
         ][shape]
         let record = task(attempts)
-        let json = try parse(try encodeTask(record))
+        let json = try parse(try taskJSON(record))
 
         var expected = try #require(try plain(TaskResource(task: record)) as? [String: Any])
         expected["result"] = try record.lastReport.map { try plain($0) } ?? NSNull()
@@ -65,7 +65,7 @@ import Testing
             let tasks = try #require(json["tasks"] as? [[String: Any]])
             #expect(tasks.count == 2)
             for (listed, record) in zip(tasks, records) {
-                #expect(try canonical(listed) == canonical(try parse(try encodeTask(record))))
+                #expect(try canonical(listed) == canonical(try parse(try taskJSON(record))))
             }
         }
     }

@@ -3,6 +3,7 @@ import EdgyCgroup
 import EdgyJail
 import EdgyModel
 import EdgyPolicy
+import EdgySeccomp
 import Foundation
 
 /// `edgy run`: one jail, no server (like nsjail). Streams the workload's output, prints a short
@@ -142,6 +143,7 @@ struct RunInvocation: Equatable {
         let jailFiles = HostFiles.read(files)
         let stdinData = stdin.map(HostFiles.readStdin) ?? []
 
+        SeccompCache.shared.keepOnDisk(Self.seccompCache(ProcessInfo.processInfo.environment["EDGY_SECCOMP_CACHE"]))
         let supervisor = WorkloadOptions.supervisor(cgroups: !noCgroup)
         let request = JailRequest(
             policy: loaded.policy, policyDigest: loaded.digest, files: jailFiles,
@@ -163,5 +165,15 @@ struct RunInvocation: Equatable {
             printError(RunCommand.summary(report))
         }
         return RunCommand.exitStatus(report)
+    }
+
+    /// Where compiled filters are kept between runs: `EDGY_SECCOMP_CACHE` names a directory, or is
+    /// `off`; by default `/run/edgy/seccomp`.
+    static func seccompCache(_ setting: String?) -> SeccompDiskCache? {
+        switch setting {
+        case nil, "": SeccompDiskCache(directory: SeccompDiskCache.defaultDirectory)
+        case "off": nil
+        case let directory?: SeccompDiskCache(directory: directory)
+        }
     }
 }

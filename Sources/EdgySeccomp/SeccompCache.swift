@@ -11,8 +11,16 @@ public final class SeccompCache: Sendable {
     public static let shared = SeccompCache()
 
     private let programs = Mutex<[Policy.Seccomp: SeccompProgram]>([:])
+    /// Programs kept between processes too (`edgy run`); nil: this process only (edgyd, which
+    /// compiles each policy once in its life anyway).
+    private let disk = Mutex<SeccompDiskCache?>(nil)
 
     public init() {}
+
+    /// From now on, looks for programs in `cache` before compiling, and keeps what it compiles there.
+    public func keepOnDisk(_ cache: SeccompDiskCache?) {
+        disk.withLock { $0 = cache }
+    }
 
     /// The program for `seccomp`, compiled and checked on first use: only a table that passes
     /// ``SeccompCompiler/checkJailStart(_:)`` is kept, so a hit needs neither again.
@@ -20,8 +28,16 @@ public final class SeccompCache: Sendable {
     /// - Throws: ``SeccompError`` from ``SeccompCompiler/compile(_:)`` or the check; failures are not cached.
     public func program(for seccomp: Policy.Seccomp) throws(SeccompError) -> SeccompProgram {
         if let cached = programs.withLock({ $0[seccomp] }) { return cached }
-        let compiled = try SeccompCompiler.compile(seccomp)
-        try SeccompCompiler.checkJailStart(seccomp)
+        let disk = disk.withLock { $0 }
+        // A kept program passed the jail-start check when it was compiled: the table is its key.
+        let compiled: SeccompProgram
+        if let kept = disk?.load(seccomp) {
+            compiled = kept
+        } else {
+            compiled = try SeccompCompiler.compile(seccomp)
+            try SeccompCompiler.checkJailStart(seccomp)
+            disk?.store(compiled, for: seccomp)
+        }
         return programs.withLock { programs in
             if let raced = programs[seccomp] { return raced }
             programs[seccomp] = compiled

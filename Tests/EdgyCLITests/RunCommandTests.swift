@@ -77,6 +77,50 @@ struct RunCommandTests {
         #expect(r.stderr.contains("execve"), "\(r.stderr)")
     }
 
+    /// `edgy run` keeps each compiled filter in a file for the next run. A run from the kept file
+    /// kills a forbidden syscall as a freshly compiled filter does, leaves the file as it was, and
+    /// a damaged file is compiled again and replaced.
+    @Test(.tags(.root), .requiresRoot) func keptFiltersBlockWhatCompiledOnesBlock() throws {
+        let parent = try temporaryDirectory([:])
+        defer { try? FileManager.default.removeItem(atPath: parent) }
+        let cache = parent + "/seccomp"
+        let environment = ProcessInfo.processInfo.environment.merging(["EDGY_SECCOMP_CACHE": cache]) { $1 }
+        func run(_ command: [String]) throws -> Result {
+            let run = try BoundedProcess.run(
+                Self.edgy, ["run", "--policy", "policies/default.toml", "--"] + command, environment: environment,
+                directory: TestSupport.repositoryRoot)
+            return Result(status: run.termination.status, stdout: run.stdout, stderr: run.stderr)
+        }
+        func kept() throws -> (path: String, bytes: Data, inode: UInt) {
+            let names = try FileManager.default.contentsOfDirectory(atPath: cache)
+            try #require(names.count == 1 && names[0].hasSuffix(".bpf"), "\(names)")
+            let path = cache + "/" + names[0]
+            var info = stat()
+            try #require(stat(path, &info) == 0)
+            return (path, try Data(contentsOf: URL(fileURLWithPath: path)), UInt(info.st_ino))
+        }
+        let unshare = ["/usr/bin/unshare", "-U", "/bin/true"]
+
+        let compiled = try run(unshare)
+        #expect(compiled.status == 137 && compiled.stderr.contains("seccomp_violation"), "\(compiled.stderr)")
+        let written = try kept()
+
+        let fromFile = try run(unshare)
+        #expect(fromFile.status == 137 && fromFile.stderr.contains("seccomp_violation"), "\(fromFile.stderr)")
+        let read = try kept()
+        #expect(read.inode == written.inode && read.bytes == written.bytes)
+        let allowed = try run(["/bin/sh", "-c", "echo allowed"])
+        #expect(allowed.status == 0 && allowed.stdout == "allowed\n", "\(allowed.stderr)")
+
+        var damaged = written.bytes
+        damaged[damaged.count - 1] ^= 0x01
+        try damaged.write(to: URL(fileURLWithPath: written.path))
+        let recompiled = try run(unshare)
+        #expect(recompiled.status == 137 && recompiled.stderr.contains("seccomp_violation"), "\(recompiled.stderr)")
+        let replaced = try kept()
+        #expect(replaced.bytes == written.bytes && replaced.inode != written.inode)
+    }
+
     @Test(.tags(.root), .requiresRoot) func wallTimeoutExits124() throws {
         let dir = try policyDirectory("short", """
             extends = "base"

@@ -127,6 +127,9 @@ public struct APIDependencies: Sendable {
     public var blobs: (any BlobStore)?
     /// `POST /v1/policies/learn`; nil answers 503 (this process runs no jails).
     public var policyLearning: (any PolicyLearning)?
+    /// This process's workers, which take a new task straight from its create when one is idle;
+    /// nil: tasks are only queued (a process without workers, or a test's).
+    public var dispatcher: (any TaskDispatcher)?
 
     public init(
         store: any TaskStore, tokens: any TokenStore, policies: PolicyCatalog, notifier: TaskNotifier,

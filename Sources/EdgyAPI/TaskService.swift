@@ -54,11 +54,16 @@ struct TaskService: Sendable {
         let limits = QueueLimits(
             maxQueued: config.maxQueued, maxQueuedPerTenant: quota.maxQueued ?? config.maxQueuedPerTenant,
             maxStoredPerTenant: quota.maxStored, maxBytesPerTenant: quota.maxBytes)
+        var dispatched = false
         do {
             // Signed with the key of the token that created the task (a task made without one,
             // by a test or a tool, is signed with the key of an empty hash).
             let callback = (draft.callbackURL ?? principal.callbackURL).map { TaskCallback(url: $0, secret: TokenSecret.webhookSecret(tokenHash: tokenHash ?? "")) }
-            try await deps.store.create(record, limits: limits, callback: callback)
+            if let dispatcher = deps.dispatcher {
+                dispatched = try await dispatcher.createAndDispatch(record, limits: limits, callback: callback)
+            } else {
+                try await deps.store.create(record, limits: limits, callback: callback)
+            }
         } catch let error as StoreError where error.code == .queueFull {
             throw APIError.queueFull(error.message, retryAfter: config.retryAfterSeconds)
         } catch let error as StoreError where error.code == .blobNotFound {
@@ -67,7 +72,9 @@ struct TaskService: Sendable {
             // Waiting does not free a stored-task or byte quota; deleting tasks or retention does.
             throw APIError(.tooManyRequests, code: "quota_exceeded", error.message, field: error.quota)
         }
-        deps.notifier.changed(record.id, .queued)
+        // A task a local worker took is announced as running by that worker; one that waits is
+        // announced now, which wakes a worker (here or on another host) to claim it.
+        if !dispatched { deps.notifier.changed(record.id, .queued) }
         logger.info("task created", metadata: ["task": "\(record.id)", "policy": "\(spec.policy)", "files": "\(spec.files.count)"])
         return record
     }

@@ -177,6 +177,7 @@ public struct Daemon: Sendable {
             store: store, tokens: tokens, policies: catalog, notifier: notifier, logger: logger,
             audit: audit, readiness: { ready.isSet }, workers: registry, metrics: metrics, layers: taskDependencies?.cache)
         dependencies.policyLearning = HostPolicyLearning(supervisor: supervisor)
+        dependencies.dispatcher = pool
         var apiConfiguration = APIConfiguration(maxQueued: configuration.queueCapacity, maxQueuedPerTenant: configuration.tenantMaxQueued)
         apiConfiguration.tenantQuotas = configuration.tenantQuotas
         apiConfiguration.authFailureLimit = configuration.authFailureLimit

@@ -28,15 +28,15 @@ final class OutputForwarder: Sendable {
     }
 
     private let pending: Buffer
-    private let wake: WakeSignal
+    private let wake: WakeSignal<Never>
     /// Signalled once, by `finish()`.
-    private let finishing: WakeSignal
+    private let finishing: WakeSignal<Never>
     private let writer: Task<Void, Never>
 
     init(store: any TaskStore, notifier: TaskNotifier, taskID: UUID, attempt: Int) {
         let pending = Buffer()
-        let wake = WakeSignal()
-        let finishing = WakeSignal()
+        let wake = WakeSignal<Never>()
+        let finishing = WakeSignal<Never>()
         self.pending = pending
         self.wake = wake
         self.finishing = finishing

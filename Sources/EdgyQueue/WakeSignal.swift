@@ -1,85 +1,148 @@
 import EdgyStore
 import Synchronization
 
-/// A wake-up for sleepers that also time out: `signal()` wakes every waiter, and a waiter that
-/// saw an older generation than the current one does not sleep at all (no lost wake-ups between
-/// checking for work and going to sleep).
-final class WakeSignal: Sendable {
+/// A wake-up for sleepers that also time out: `signal()` wakes every waiter, `signalOne()` one,
+/// and a waiter that saw an older generation than the current one does not sleep at all (no lost
+/// wake-ups between checking for work and going to sleep).
+///
+/// A waiter can also be handed a value: `reserve()` takes one sleeping waiter, and the
+/// reservation's `hand` wakes it with the value. The worker pool hands an idle worker a task
+/// already claimed for it, so a task created while a worker is idle starts without a wake-up and a
+/// second claim. Signals that hand nothing use `WakeSignal<Never>`.
+final class WakeSignal<Handed: Sendable>: Sendable {
     private struct State {
         var generation: UInt64 = 0
         var nextID: UInt64 = 0
-        var waiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
-        /// Ids whose timeout fired before they registered.
+        var waiting: [UInt64: CheckedContinuation<Handed?, Never>] = [:]
+        /// Waiters taken by a reservation: only its `hand` resumes them, whatever their timer says.
+        var reserved: Set<UInt64> = []
+        /// Ids whose timeout fired before they waited.
         var released: Set<UInt64> = []
+        /// Set at shutdown: no more reservations.
+        var closed = false
     }
 
     private let state = Mutex(State())
 
+    private enum WaitEvent: Sendable {
+        case resumed(Handed?)
+        case timer
+    }
+
     var generation: UInt64 { state.withLock { $0.generation } }
 
-    func signal() {
-        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+    /// Waiters asleep now, not counting reserved ones.
+    var sleeping: Int { state.withLock { $0.waiting.count } }
+
+    /// Wakes every waiter that is not reserved; with `close`, refuses reservations from now on.
+    func signal(close: Bool = false) {
+        let waiters = state.withLock { state -> [CheckedContinuation<Handed?, Never>] in
             state.generation &+= 1
-            defer { state.waiters.removeAll() }
-            return Array(state.waiters.values)
+            if close { state.closed = true }
+            defer { state.waiting.removeAll() }
+            return Array(state.waiting.values)
         }
-        waiters.forEach { $0.resume() }
+        waiters.forEach { $0.resume(returning: nil) }
     }
 
-    /// Wakes one waiter, if any sleeps; either way, a waiter that read the generation before this
+    /// Wakes one waiter, if any sleeps; either way a waiter that read the generation before this
     /// call does not go to sleep on it.
     func signalOne() {
-        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+        let waiter = state.withLock { state -> CheckedContinuation<Handed?, Never>? in
             state.generation &+= 1
-            guard let key = state.waiters.keys.first else { return nil }
-            return state.waiters.removeValue(forKey: key)
+            guard let key = state.waiting.keys.first else { return nil }
+            return state.waiting.removeValue(forKey: key)
         }
-        waiter?.resume()
+        waiter?.resume(returning: nil)
     }
 
-    /// Returns after a `signal()` (or at once if one came after `generation` was read), or after `timeout`.
-    func wait(since generation: UInt64, upTo timeout: Duration) async {
+    /// Takes one sleeping waiter, to be handed a value; nil when none sleeps.
+    func reserve() -> Reservation? {
+        let taken = state.withLock { state -> (UInt64, CheckedContinuation<Handed?, Never>)? in
+            guard !state.closed, let key = state.waiting.keys.first, let waiter = state.waiting.removeValue(forKey: key) else { return nil }
+            state.reserved.insert(key)
+            return (key, waiter)
+        }
+        return taken.map { Reservation(id: $0.0, waiter: $0.1, owner: self) }
+    }
+
+    /// Sleeps until woken (nil), handed a value, or `timeout` passes (nil). Returns at once when a
+    /// signal came after `generation` was read.
+    @discardableResult
+    func wait(since generation: UInt64, upTo timeout: Duration) async -> Handed? {
         let id: UInt64? = state.withLock { state in
             guard state.generation == generation else { return nil }
             state.nextID &+= 1
             return state.nextID
         }
-        guard let id else { return }
-        await withTaskGroup(of: Void.self) { group in
+        guard let id else { return nil }
+        let handed = await withTaskGroup(of: WaitEvent.self) { group in
             group.addTask {
-                await withCheckedContinuation { continuation in
+                .resumed(await withCheckedContinuation { continuation in
                     let resumeNow = self.state.withLock { state -> Bool in
                         if state.released.remove(id) != nil || state.generation != generation { return true }
-                        state.waiters[id] = continuation
+                        state.waiting[id] = continuation
                         return false
                     }
-                    if resumeNow { continuation.resume() }
-                }
+                    if resumeNow { continuation.resume(returning: nil) }
+                })
             }
             group.addTask {
                 try? await sleepInSlices(for: timeout)
                 self.release(id)
+                return .timer
             }
-            await group.next()
-            group.cancelAll()
+            // The first event ends the timer; a reserved waiter's continuation still waits for its
+            // hand-off, and the group waits for it.
+            var handed: Handed?
+            for await event in group {
+                if case .resumed(let task) = event { handed = task }
+                group.cancelAll()
+            }
+            return handed
         }
-        // Both children are done: the timer, cancelled after a signal, may have marked `id` released
-        // although the wait was already over. Forget it, or the set grows for the signal's life.
         state.withLock { state in
             state.released.remove(id)
-            state.waiters.removeValue(forKey: id)
+            state.waiting.removeValue(forKey: id)
         }
+        return handed
     }
 
-    /// Waiters and released ids held now (0 when nobody waits); for tests of the signal's memory.
-    var heldCount: Int { state.withLock { $0.waiters.count + $0.released.count } }
+    /// Waiters, released ids and reservations held now (0 when nobody waits); for tests of its memory.
+    var heldCount: Int { state.withLock { $0.waiting.count + $0.released.count + $0.reserved.count } }
 
     private func release(_ id: UInt64) {
-        let continuation = state.withLock { state -> CheckedContinuation<Void, Never>? in
-            if let continuation = state.waiters.removeValue(forKey: id) { return continuation }
-            state.released.insert(id)
+        let waiter = state.withLock { state -> CheckedContinuation<Handed?, Never>? in
+            if let waiter = state.waiting.removeValue(forKey: id) { return waiter }
+            if !state.reserved.contains(id) { state.released.insert(id) }
             return nil
         }
-        continuation?.resume()
+        waiter?.resume(returning: nil)
+    }
+
+    fileprivate func finishReservation(_ id: UInt64) {
+        _ = state.withLock { $0.reserved.remove(id) }
+    }
+
+    /// One reserved waiter. `hand` wakes it exactly once, with a value or with nil (as a signal
+    /// would); a reservation dropped without a hand-off hands nil.
+    final class Reservation: Sendable {
+        private let id: UInt64
+        private let waiter: Mutex<CheckedContinuation<Handed?, Never>?>
+        private let owner: WakeSignal
+
+        fileprivate init(id: UInt64, waiter: CheckedContinuation<Handed?, Never>, owner: WakeSignal) {
+            self.id = id
+            self.waiter = Mutex(waiter)
+            self.owner = owner
+        }
+
+        func hand(_ value: Handed?) {
+            guard let waiter = waiter.withLock({ slot in defer { slot = nil }; return slot }) else { return }
+            owner.finishReservation(id)
+            waiter.resume(returning: value)
+        }
+
+        deinit { hand(nil) }
     }
 }

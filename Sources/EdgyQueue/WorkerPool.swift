@@ -50,7 +50,7 @@ public struct WorkerPoolConfiguration: Sendable {
 /// jail, in production), record it and decide what comes next. A `Service`: on graceful shutdown it stops claiming,
 /// lets running attempts finish within the grace period, then kills them and hands their tasks
 /// back to the queue.
-public final class WorkerPool: Service, Sendable {
+public final class WorkerPool: Service, TaskDispatcher, Sendable {
     let store: any TaskStore
     let runner: any JailRunner
     let policies: PolicyCatalog
@@ -58,6 +58,8 @@ public final class WorkerPool: Service, Sendable {
     let configuration: WorkerPoolConfiguration
     let logger: Logger
     private let running = Atomic<Int>(0)
+    /// Idle workers sleep here; a new task can be handed to one of them already claimed.
+    private let idle = WakeSignal<ClaimedTask>()
 
     /// Dependency layers for tasks whose policy takes them (nil: such tasks run without).
     let dependencies: TaskDependencies?
@@ -78,6 +80,9 @@ public final class WorkerPool: Service, Sendable {
         self.blobs = store as? any BlobStore
     }
 
+    /// Workers asleep with nothing to claim: the next task created through the pool goes to one.
+    public var idleWorkers: Int { idle.sleeping }
+
     /// Attempts running now.
     public var runningAttempts: Int { running.load(ordering: .relaxed) }
 
@@ -90,18 +95,17 @@ public final class WorkerPool: Service, Sendable {
             for id in reclaimed { notifier.changed(id, .unknown) }
         }
         let stopClaiming = StopFlag()
-        let wake = WakeSignal()
         await withGracefulShutdownHandler {
             await withTaskGroup(of: Void.self) { group in
                 // Each claimable task (from this host's API, or any notice from another host) wakes one
                 // idle worker at once, not all of them: the others' claims would find nothing.
                 // Tasks that become claimable otherwise (a retry delay passing) are found by polling.
-                group.addTask { [notifier] in
-                    for await _ in notifier.changes(of: nil, only: [.queued]) { wake.signalOne() }
+                group.addTask { [notifier, idle] in
+                    for await _ in notifier.changes(of: nil, only: [.queued]) { idle.signalOne() }
                 }
                 for index in 0..<configuration.workers {
                     group.addTask { [self] in
-                        await workerLoop(index: index, stopClaiming: stopClaiming, wake: wake)
+                        await workerLoop(index: index, stopClaiming: stopClaiming)
                     }
                 }
                 // The loops end on graceful shutdown; then the wake-up pump is cancelled.
@@ -110,26 +114,50 @@ public final class WorkerPool: Service, Sendable {
             }
         } onGracefulShutdown: {
             stopClaiming.set()
-            wake.signal()
+            self.idle.signal(close: true)
         }
     }
 
-    private func workerLoop(index: Int, stopClaiming: StopFlag, wake: WakeSignal) async {
-        while !stopClaiming.isSet && !Task.isCancelled {
-            let generation = wake.generation
-            let claimed: ClaimedTask?
-            do {
-                claimed = try await store.claim(
-                    worker: configuration.workerID, leaseDuration: configuration.leaseDuration, now: Date(),
-                    maxRunningPerTenant: configuration.maxRunningPerTenant)
-            } catch {
-                logger.error("claim failed", metadata: ["error": "\(error)"])
-                try? await Task.sleep(for: .seconds(1))
-                continue
-            }
-            guard let claimed else {
-                await wake.wait(since: generation, upTo: configuration.idlePollInterval)
-                continue
+    public func createAndDispatch(_ task: TaskRecord, limits: QueueLimits, callback: TaskCallback?) async throws -> Bool {
+        guard let worker = idle.reserve() else {
+            try await store.create(task, limits: limits, callback: callback)
+            return false
+        }
+        // Should the create throw, the dropped reservation hands nil: the worker claims for itself.
+        let claimed = try await store.createAndClaim(
+            task, limits: limits, callback: callback, worker: configuration.workerID, leaseDuration: configuration.leaseDuration,
+            now: Date(), maxRunningPerTenant: configuration.maxRunningPerTenant)
+        worker.hand(claimed)
+        return claimed?.task.id == task.id
+    }
+
+    private func workerLoop(index: Int, stopClaiming: StopFlag) async {
+        // A task claimed for this worker while it slept. It runs even if shutdown began meanwhile
+        // (its heartbeat gives it the grace period): nobody else holds its lease.
+        var handed: ClaimedTask?
+        while true {
+            let claimed: ClaimedTask
+            if let task = handed {
+                claimed = task
+                handed = nil
+            } else {
+                guard !stopClaiming.isSet && !Task.isCancelled else { return }
+                let generation = idle.generation
+                let found: ClaimedTask?
+                do {
+                    found = try await store.claim(
+                        worker: configuration.workerID, leaseDuration: configuration.leaseDuration, now: Date(),
+                        maxRunningPerTenant: configuration.maxRunningPerTenant)
+                } catch {
+                    logger.error("claim failed", metadata: ["error": "\(error)"])
+                    try? await Task.sleep(for: .seconds(1))
+                    continue
+                }
+                guard let found else {
+                    handed = await idle.wait(since: generation, upTo: configuration.idlePollInterval)
+                    continue
+                }
+                claimed = found
             }
             // Listen for a cancel before anything can await: a cancel request that arrives while the
             // attempt is still being prepared is then waiting for the heartbeat, not lost until the
@@ -252,7 +280,7 @@ public final class WorkerPool: Service, Sendable {
     private func heartbeat(
         _ taskID: UUID, attempt: Int, changes: AsyncStream<UUID>, interruption: InterruptionCell, stopClaiming: StopFlag
     ) async {
-        let changed = WakeSignal()
+        let changed = WakeSignal<Never>()
         await withTaskGroup(of: Void.self) { group in
             // A cancel request (or the task's deletion) shows up as a change of this task; its own
             // output does not need a lease renewal.
@@ -268,7 +296,7 @@ public final class WorkerPool: Service, Sendable {
     }
 
     private func renewLoop(
-        _ taskID: UUID, attempt: Int, interruption: InterruptionCell, stopClaiming: StopFlag, changed: WakeSignal
+        _ taskID: UUID, attempt: Int, interruption: InterruptionCell, stopClaiming: StopFlag, changed: WakeSignal<Never>
     ) async {
         var shutdownDeadline: ContinuousClock.Instant?
         var nextRenewal = ContinuousClock.now + configuration.heartbeatInterval

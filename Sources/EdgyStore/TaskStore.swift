@@ -269,6 +269,15 @@ public protocol TaskStore: Sendable {
     /// tenant that already has that many running are passed over (they wait, in order, until one
     /// of its attempts ends): the per-tenant running limit.
     func claim(worker: String, leaseDuration: Duration, now: Date, maxRunningPerTenant: Int?) async throws -> ClaimedTask?
+    /// `create`, then `claim` for `worker`, in one transaction where the store can: how a task
+    /// created while a worker of this host is idle starts without a second transaction. The claim
+    /// is an ordinary one (fair across tenants, oldest first, the running limit), so it may lease an
+    /// older task instead, or none. Throws only what `create` throws: a claim that fails leaves the
+    /// new task queued and returns nil.
+    func createAndClaim(
+        _ task: TaskRecord, limits: QueueLimits, callback: TaskCallback?, worker: String, leaseDuration: Duration, now: Date,
+        maxRunningPerTenant: Int?
+    ) async throws -> ClaimedTask?
     /// Extends the lease if `worker` still holds it for `attempt`.
     func renewLease(taskID: UUID, attempt: Int, worker: String, leaseDuration: Duration, now: Date) async throws -> LeaseStatus
     /// Records the attempt's end and the task's new state, if `worker` still holds the lease.
@@ -298,8 +307,27 @@ extension TaskStore {
         try await create(task, limits: limits, callback: nil)
     }
 
+    /// Two transactions: for stores that cannot share one between the two.
+    public func createAndClaim(
+        _ task: TaskRecord, limits: QueueLimits, callback: TaskCallback?, worker: String, leaseDuration: Duration, now: Date,
+        maxRunningPerTenant: Int?
+    ) async throws -> ClaimedTask? {
+        try await create(task, limits: limits, callback: callback)
+        return try? await claim(worker: worker, leaseDuration: leaseDuration, now: now, maxRunningPerTenant: maxRunningPerTenant)
+    }
+
     /// A claim without a per-tenant running limit.
     public func claim(worker: String, leaseDuration: Duration, now: Date) async throws -> ClaimedTask? {
         try await claim(worker: worker, leaseDuration: leaseDuration, now: now, maxRunningPerTenant: nil)
     }
+}
+
+/// Starts new tasks on an idle worker of this process when there is one: the task is created and
+/// claimed in one store transaction and handed to the worker, with no wake-up and no second claim
+/// between the request and the jail. The worker pool is one.
+public protocol TaskDispatcher: Sendable {
+    /// Creates `task` as `TaskStore.create` does, throwing what it throws. Returns true when a
+    /// local worker took this very task; false when it waits in the queue (no worker was idle, or
+    /// the claim took an older task or none), and then the caller announces it as queued.
+    func createAndDispatch(_ task: TaskRecord, limits: QueueLimits, callback: TaskCallback?) async throws -> Bool
 }

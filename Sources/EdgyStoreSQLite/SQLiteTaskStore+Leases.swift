@@ -10,37 +10,70 @@ extension SQLiteTaskStore {
     public func claim(worker: String, leaseDuration: Duration, now: Date, maxRunningPerTenant: Int?) async throws -> ClaimedTask? {
         let at = now.micros
         let expires = StoreTime.adding(at, leaseDuration.micros)
-        return try await transaction { db in
-            // INDEXED BY: without statistics the planner would pick the status index and sort
-            // the whole queue on every claim; the partial index hands over the oldest first.
-            // Fair claiming: the least recently served tenant (never served: 0) first, then FIFO.
-            guard let candidate = try Row.fetchOne(db.cachedStatement(sql: """
-                SELECT id, attempt_count, tenant FROM tasks INDEXED BY tasks_claimable
-                WHERE status = 'queued' AND not_before <= ?
-                  AND (? IS NULL OR (SELECT count(*) FROM tasks AS r WHERE r.tenant = tasks.tenant AND r.status = 'running') < ?)
-                ORDER BY COALESCE((SELECT last_served FROM tenant_turns AS s WHERE s.tenant = tasks.tenant), 0),
-                    not_before, created_at, id
-                LIMIT 1
-                """), arguments: [at, maxRunningPerTenant, maxRunningPerTenant])
-            else { return nil }
-            let id: String = candidate[0]
-            let attempt = (candidate[1] as Int) + 1
-            try db.cachedStatement(sql: """
-                INSERT INTO tenant_turns (tenant, last_served)
-                VALUES (?, (SELECT COALESCE(MAX(last_served), 0) + 1 FROM tenant_turns))
-                ON CONFLICT (tenant) DO UPDATE SET last_served = excluded.last_served
-                """).execute(arguments: [candidate[2] as String])
-            try db.cachedStatement(sql: """
-                UPDATE tasks SET status = 'running', updated_at = ?, attempt_count = ?,
-                    lease_owner = ?, lease_attempt = ?, lease_expires_at = ?
-                WHERE id = ?
-                """).execute(arguments: [at, attempt, worker, attempt, expires, id])
-            try db.cachedStatement(sql: "INSERT INTO attempts (task_id, number, worker, started_at) VALUES (?, ?, ?, ?)")
-                .execute(arguments: [id, attempt, worker, at])
-            try Self.recordEvent(db, id, .status, attempt: attempt, TaskStatus.running.rawValue, at: at)
-            guard let task = try Self.fetchTask(db, id: id) else { return nil }
-            return ClaimedTask(task: task, attempt: attempt)
+        // Most claims find nothing: an idle worker's poll, a worker back from its last task. A
+        // read says so without the write lock (which a create waiting behind it would pay for);
+        // a task queued after this read wakes the worker, which claims again.
+        let waiting = try readOnCallingThread { db in
+            try Bool.fetchOne(db.cachedStatement(sql: """
+                SELECT EXISTS (SELECT 1 FROM tasks INDEXED BY tasks_claimable WHERE status = 'queued' AND not_before <= ?)
+                """), arguments: [at]) ?? false
         }
+        guard waiting else { return nil }
+        return try await transaction { db in
+            try Self.claimNext(db, worker: worker, at: at, expires: expires, maxRunningPerTenant: maxRunningPerTenant)
+        }
+    }
+
+    public func createAndClaim(
+        _ task: TaskRecord, limits: QueueLimits, callback: TaskCallback?, worker: String, leaseDuration: Duration, now: Date,
+        maxRunningPerTenant: Int?
+    ) async throws -> ClaimedTask? {
+        let insert = try TaskInsert(task)
+        let at = now.micros
+        let expires = StoreTime.adding(at, leaseDuration.micros)
+        return try await transaction { db in
+            try Self.insert(db, insert, limits: limits, callback: callback)
+            // A claim that fails rolls back to here: the task stays created, and queued.
+            var claimed: ClaimedTask?
+            try? db.inSavepoint {
+                claimed = try Self.claimNext(db, worker: worker, at: at, expires: expires, maxRunningPerTenant: maxRunningPerTenant)
+                return .commit
+            }
+            return claimed
+        }
+    }
+
+    /// Leases the next claimable task (see `claim`) inside the caller's transaction.
+    static func claimNext(_ db: Database, worker: String, at: Int64, expires: Int64, maxRunningPerTenant: Int?) throws -> ClaimedTask? {
+        // INDEXED BY: without statistics the planner would pick the status index and sort
+        // the whole queue on every claim; the partial index hands over the oldest first.
+        // Fair claiming: the least recently served tenant (never served: 0) first, then FIFO.
+        guard let candidate = try Row.fetchOne(db.cachedStatement(sql: """
+            SELECT id, attempt_count, tenant FROM tasks INDEXED BY tasks_claimable
+            WHERE status = 'queued' AND not_before <= ?
+              AND (? IS NULL OR (SELECT count(*) FROM tasks AS r WHERE r.tenant = tasks.tenant AND r.status = 'running') < ?)
+            ORDER BY COALESCE((SELECT last_served FROM tenant_turns AS s WHERE s.tenant = tasks.tenant), 0),
+                not_before, created_at, id
+            LIMIT 1
+            """), arguments: [at, maxRunningPerTenant, maxRunningPerTenant])
+        else { return nil }
+        let id: String = candidate[0]
+        let attempt = (candidate[1] as Int) + 1
+        try db.cachedStatement(sql: """
+            INSERT INTO tenant_turns (tenant, last_served)
+            VALUES (?, (SELECT COALESCE(MAX(last_served), 0) + 1 FROM tenant_turns))
+            ON CONFLICT (tenant) DO UPDATE SET last_served = excluded.last_served
+            """).execute(arguments: [candidate[2] as String])
+        try db.cachedStatement(sql: """
+            UPDATE tasks SET status = 'running', updated_at = ?, attempt_count = ?,
+                lease_owner = ?, lease_attempt = ?, lease_expires_at = ?
+            WHERE id = ?
+            """).execute(arguments: [at, attempt, worker, attempt, expires, id])
+        try db.cachedStatement(sql: "INSERT INTO attempts (task_id, number, worker, started_at) VALUES (?, ?, ?, ?)")
+            .execute(arguments: [id, attempt, worker, at])
+        try Self.recordEvent(db, id, .status, attempt: attempt, TaskStatus.running.rawValue, at: at)
+        guard let task = try Self.fetchTask(db, id: id) else { return nil }
+        return ClaimedTask(task: task, attempt: attempt)
     }
 
     public func renewLease(taskID: UUID, attempt: Int, worker: String, leaseDuration: Duration, now: Date) async throws -> LeaseStatus {

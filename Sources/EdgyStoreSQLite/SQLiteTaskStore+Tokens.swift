@@ -21,8 +21,11 @@ extension SQLiteTaskStore {
         }
     }
 
+    /// Every request authenticates, so this read stays on the calling thread: a point lookup by
+    /// primary key takes microseconds, less than the hop to a reader's queue and back that an
+    /// async read costs, and in WAL mode a reader never waits for the writer.
     public func principal(forTokenHash hash: String) async throws -> Principal? {
-        try await pool.read { db in
+        try readOnCallingThread { db in
             try Row.fetchOne(db.cachedStatement(sql: "SELECT \(Self.tokenColumns) FROM tokens WHERE hash = ?"), arguments: [hash])
                 .map(Self.decodePrincipal)
         }

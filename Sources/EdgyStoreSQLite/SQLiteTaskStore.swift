@@ -72,59 +72,74 @@ public final class SQLiteTaskStore: TaskStore, TokenStore, Sendable {
     // MARK: - Tasks
 
     public func create(_ task: TaskRecord, limits: QueueLimits, callback: TaskCallback?) async throws {
-        let id = task.id.uuidString
-        let row = try TaskColumns(task)
-        let files = task.spec.files
-        let attempts = try task.attempts.map { try AttemptColumns($0) }
-        try await transaction { db in
-            if try Int.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM tasks WHERE id = ?"), arguments: [id]) != nil {
-                throw StoreError(.duplicateID, "a task with id \(task.id) exists")
-            }
-            // Counting stops at the limit, so a check costs at most `max` index entries.
-            if let max = limits.maxQueued {
-                let queued = try Int.fetchOne(db.cachedStatement(sql: """
-                    SELECT COUNT(*) FROM (SELECT 1 FROM tasks WHERE status = 'queued' LIMIT ?)
-                    """), arguments: [max]) ?? 0
-                if queued >= max { throw StoreError(.queueFull, "the queue is full (\(max) tasks queued)") }
-            }
-            for (index, file) in files.enumerated() {
-                guard let sha256 = file.blob else { continue }
-                guard try Self.tenantReferences(db, sha256: sha256, tenant: task.tenant) else {
-                    throw StoreError.blobNotFound(sha256, field: "files[\(index)].blob")
-                }
-            }
-            if limits.hasTenantLimits {
-                let usage = try Self.tenantUsage(db, tenant: task.tenant)
-                if let violation = limits.tenantViolation(task, queued: usage.queued, stored: usage.stored, bytes: usage.bytes) {
-                    throw violation
-                }
-            }
-            try db.cachedStatement(sql: """
-                INSERT INTO tasks (id, tenant, name, policy, status, command, stdin, env, limits, max_attempts,
-                    attempt_count, created_at, updated_at, finished_at, not_before, cancel_requested, stored_bytes, outputs, steps)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """).execute(arguments: row.arguments + [task.storedBytes, row.outputs, row.steps])
-            let insertFile = try db.cachedStatement(sql: "INSERT INTO task_files (task_id, position, path, mode, contents, blob) VALUES (?, ?, ?, ?, ?, ?)")
-            for (position, file) in files.enumerated() {
-                try insertFile.execute(arguments: [id, position, file.path, Int64(file.mode), Data(file.contents), file.blob])
-            }
-            let referBlob = try db.cachedStatement(sql: "INSERT OR IGNORE INTO task_blobs (task_id, sha256, tenant) VALUES (?, ?, ?)")
-            for sha256 in Set(files.compactMap(\.blob)) {
-                try referBlob.execute(arguments: [id, sha256, task.tenant])
-            }
-            let insertAttempt = try db.cachedStatement(sql: """
-                INSERT INTO attempts (task_id, number, worker, started_at, finished_at, outcome, report) VALUES (?, ?, ?, ?, ?, ?, ?)
-                """)
-            for attempt in attempts {
-                try insertAttempt.execute(arguments: [id] + attempt.arguments)
-            }
-            if let callback {
-                try db.cachedStatement(sql: """
-                    INSERT INTO deliveries (task_id, tenant, url, secret, state, attempts) VALUES (?, ?, ?, ?, 'pending', '[]')
-                    """).execute(arguments: [id, task.tenant, callback.url, callback.secret])
-            }
-            try Self.recordEvent(db, id, .status, attempt: nil, task.status.rawValue, at: row.createdAt)
+        let insert = try TaskInsert(task)
+        try await transaction { db in try Self.insert(db, insert, limits: limits, callback: callback) }
+    }
+
+    /// A task's columns and attempts, encoded before the write lock is taken.
+    struct TaskInsert: Sendable {
+        let task: TaskRecord
+        let row: TaskColumns
+        let attempts: [AttemptColumns]
+
+        init(_ task: TaskRecord) throws {
+            self.task = task
+            row = try TaskColumns(task)
+            attempts = try task.attempts.map { try AttemptColumns($0) }
         }
+    }
+
+    static func insert(_ db: Database, _ insert: TaskInsert, limits: QueueLimits, callback: TaskCallback?) throws {
+        let task = insert.task, row = insert.row, attempts = insert.attempts
+        let id = task.id.uuidString
+        let files = task.spec.files
+        if try Int.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM tasks WHERE id = ?"), arguments: [id]) != nil {
+            throw StoreError(.duplicateID, "a task with id \(task.id) exists")
+        }
+        // Counting stops at the limit, so a check costs at most `max` index entries.
+        if let max = limits.maxQueued {
+            let queued = try Int.fetchOne(db.cachedStatement(sql: """
+                SELECT COUNT(*) FROM (SELECT 1 FROM tasks WHERE status = 'queued' LIMIT ?)
+                """), arguments: [max]) ?? 0
+            if queued >= max { throw StoreError(.queueFull, "the queue is full (\(max) tasks queued)") }
+        }
+        for (index, file) in files.enumerated() {
+            guard let sha256 = file.blob else { continue }
+            guard try Self.tenantReferences(db, sha256: sha256, tenant: task.tenant) else {
+                throw StoreError.blobNotFound(sha256, field: "files[\(index)].blob")
+            }
+        }
+        if limits.hasTenantLimits {
+            let usage = try Self.tenantUsage(db, tenant: task.tenant)
+            if let violation = limits.tenantViolation(task, queued: usage.queued, stored: usage.stored, bytes: usage.bytes) {
+                throw violation
+            }
+        }
+        try db.cachedStatement(sql: """
+            INSERT INTO tasks (id, tenant, name, policy, status, command, stdin, env, limits, max_attempts,
+                attempt_count, created_at, updated_at, finished_at, not_before, cancel_requested, stored_bytes, outputs, steps)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """).execute(arguments: row.arguments + [task.storedBytes, row.outputs, row.steps])
+        let insertFile = try db.cachedStatement(sql: "INSERT INTO task_files (task_id, position, path, mode, contents, blob) VALUES (?, ?, ?, ?, ?, ?)")
+        for (position, file) in files.enumerated() {
+            try insertFile.execute(arguments: [id, position, file.path, Int64(file.mode), Data(file.contents), file.blob])
+        }
+        let referBlob = try db.cachedStatement(sql: "INSERT OR IGNORE INTO task_blobs (task_id, sha256, tenant) VALUES (?, ?, ?)")
+        for sha256 in Set(files.compactMap(\.blob)) {
+            try referBlob.execute(arguments: [id, sha256, task.tenant])
+        }
+        let insertAttempt = try db.cachedStatement(sql: """
+            INSERT INTO attempts (task_id, number, worker, started_at, finished_at, outcome, report) VALUES (?, ?, ?, ?, ?, ?, ?)
+            """)
+        for attempt in attempts {
+            try insertAttempt.execute(arguments: [id] + attempt.arguments)
+        }
+        if let callback {
+            try db.cachedStatement(sql: """
+                INSERT INTO deliveries (task_id, tenant, url, secret, state, attempts) VALUES (?, ?, ?, ?, 'pending', '[]')
+                """).execute(arguments: [id, task.tenant, callback.url, callback.secret])
+        }
+        try Self.recordEvent(db, id, .status, attempt: nil, task.status.rawValue, at: row.createdAt)
     }
 
     public func task(id: UUID) async throws -> TaskRecord? {
@@ -198,6 +213,12 @@ public final class SQLiteTaskStore: TaskStore, TokenStore, Sendable {
     }
 
     // MARK: - Transactions
+
+    /// A read on the calling thread (GRDB's blocking `read`: libdispatch runs it inline when a
+    /// reader connection is free). Only for point lookups, which take less than a thread hop.
+    func readOnCallingThread<T>(_ body: (Database) throws -> T) throws -> T {
+        try pool.read(body)
+    }
 
     /// One `BEGIN IMMEDIATE` transaction: the write lock is taken before the first read, so a
     /// read-then-write (a claim, a reclaim) never interleaves with another writer, in this

@@ -5,7 +5,7 @@ import Testing
 
 @Suite struct WakeSignalTests {
     @Test func nothingIsHeldAfterManyWaits() async {
-        let signal = WakeSignal()
+        let signal = WakeSignal<Never>()
         // Waits that time out.
         for _ in 0..<200 { await signal.wait(since: signal.generation, upTo: .milliseconds(1)) }
         #expect(signal.heldCount == 0)
@@ -27,7 +27,7 @@ import Testing
     }
 
     @Test func signalOneWakesExactlyOneSleeper() async throws {
-        let signal = WakeSignal()
+        let signal = WakeSignal<Never>()
         let woken = Counter()
         let generation = signal.generation
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -56,6 +56,63 @@ import Testing
         let started = ContinuousClock.now
         await signal.wait(since: before, upTo: .seconds(30))
         #expect(ContinuousClock.now - started < .seconds(5))
+    }
+}
+
+/// Reservations: a sleeper taken by `reserve` wakes only with what is handed to it, however long
+/// that takes; others are not disturbed; nothing is held afterwards.
+@Suite struct WakeSignalHandOffTests {
+    static func waitUntil(_ condition: () -> Bool) async throws {
+        let deadline = ContinuousClock.now + .seconds(10)
+        while !condition() && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(1)) }
+    }
+
+    @Test func aReservedSleeperWakesWithWhatIsHandedEvenAfterItsTimeout() async throws {
+        let signal = WakeSignal<Int>()
+        #expect(signal.reserve() == nil)
+        try await withThrowingTaskGroup(of: Int?.self) { group in
+            let generation = signal.generation
+            group.addTask { await signal.wait(since: generation, upTo: .milliseconds(20)) }
+            try await Self.waitUntil { signal.heldCount == 1 }
+            let reservation = try #require(signal.reserve())
+            // Its timer passes; it does not wake. Signals do not wake it either.
+            try await Task.sleep(for: .milliseconds(100))
+            signal.signal()
+            signal.signalOne()
+            #expect(signal.heldCount == 1)
+            reservation.hand(7)
+            reservation.hand(8)  // a second hand-off does nothing
+            #expect(try await group.next() == .some(7))
+        }
+        #expect(signal.heldCount == 0)
+    }
+
+    @Test func aDroppedReservationWakesItsSleeperWithNothing() async throws {
+        let signal = WakeSignal<Int>()
+        try await withThrowingTaskGroup(of: Int?.self) { group in
+            let generation = signal.generation
+            group.addTask { await signal.wait(since: generation, upTo: .seconds(30)) }
+            try await Self.waitUntil { signal.heldCount == 1 }
+            do { _ = try #require(signal.reserve()) }
+            #expect(try await group.next() == .some(nil))
+        }
+        #expect(signal.heldCount == 0)
+    }
+
+    @Test func closingRefusesReservationsAndWakesTheRest() async throws {
+        let signal = WakeSignal<Int>()
+        try await withThrowingTaskGroup(of: Int?.self) { group in
+            let generation = signal.generation
+            for _ in 0..<2 { group.addTask { await signal.wait(since: generation, upTo: .seconds(30)) } }
+            try await Self.waitUntil { signal.heldCount == 2 }
+            let reservation = try #require(signal.reserve())
+            signal.signal(close: true)
+            #expect(try await group.next() == .some(nil))  // the one not reserved
+            #expect(signal.reserve() == nil)
+            reservation.hand(3)
+            #expect(try await group.next() == .some(3))
+        }
+        #expect(signal.heldCount == 0)
     }
 }
 

@@ -53,6 +53,33 @@ struct WorkerPoolLogicTests {
         }
     }
 
+    /// A task created through the pool while its worker sleeps is claimed in the create's
+    /// transaction and handed to that worker. Nothing announces it and the worker's poll interval
+    /// outlasts the test, so it runs only because it was handed over. With no worker asleep, the
+    /// task is queued as usual.
+    @Test func aTaskCreatedWhileAWorkerSleepsIsHandedToIt() async throws {
+        let runner = FakeJailRunner(script: [.exit(0)])
+        let harness = try Harness(policies: [Self.policy()], workers: 1, runner: runner) { $0.idlePollInterval = .seconds(600) }
+        let early = TaskRecord(tenant: "t", spec: Self.task("early"))
+        #expect(try await harness.pool.createAndDispatch(early, limits: QueueLimits(), callback: nil) == false)
+        #expect(try await harness.status(early.id) == .queued)
+        try await harness.withRunningPool {
+            // The worker claims the early task at start, runs it, finds nothing and sleeps.
+            #expect(try await harness.finished(early.id).status == .succeeded)
+            let deadline = ContinuousClock.now + .seconds(10)
+            while harness.pool.idleWorkers < 1 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
+            #expect(harness.pool.idleWorkers == 1)
+
+            let handed = TaskRecord(tenant: "t", spec: Self.task("handed"))
+            #expect(try await harness.pool.createAndDispatch(handed, limits: QueueLimits(), callback: nil))
+            let task = try await harness.finished(handed.id, timeout: .seconds(10))
+            #expect(task.status == .succeeded)
+            let events = try await harness.store.events(taskID: handed.id, after: 0, limit: 100)
+            #expect(events.filter { $0.kind == .status }.map(\.data) == ["queued", "running", "succeeded"])
+            #expect(runner.attempts.map { Self.label($0.request) } == ["early", "handed"])
+        }
+    }
+
     @Test func onlyATaskThatChangesItsLimitsIsMarkedOverridden() async throws {
         let runner = FakeJailRunner(script: [.exit(0)])
         let harness = try Harness(policies: [Self.policy()], runner: runner)

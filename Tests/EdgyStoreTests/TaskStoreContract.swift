@@ -303,6 +303,46 @@ struct TaskStoreContract {
         #expect(try await store.activeCounts(tenant: nil) == (0, 3))
     }
 
+    /// `createAndClaim` is `create` then an ordinary `claim`: the new task when nothing older
+    /// waits, else the older one (the new one stays queued); none when its tenant is at its running
+    /// limit; and a create it refuses claims nothing.
+    func createAndClaim() async throws {
+        func createAndClaim(_ task: TaskRecord, limits: QueueLimits = QueueLimits(), now seconds: Int64, max: Int? = nil) async throws -> ClaimedTask? {
+            try await store.createAndClaim(
+                task, limits: limits, callback: nil, worker: "w", leaseDuration: .seconds(30), now: T.at(seconds), maxRunningPerTenant: max)
+        }
+        let first = T.task(name: "first", at: 1)
+        let claimed = try #require(try await createAndClaim(first, now: 2))
+        #expect(claimed.task.id == first.id && claimed.attempt == 1 && claimed.task.status == .running)
+        #expect(claimed.task.attempts == [AttemptRecord(number: 1, worker: "w", startedAt: T.at(2))])
+        #expect(try await store.task(id: first.id) == claimed.task)
+        #expect(try await store.renewLease(taskID: first.id, attempt: 1, worker: "w", leaseDuration: .seconds(30), now: T.at(3))
+            == .held(cancelRequested: false))
+        let history = try await store.events(taskID: first.id, after: 0, limit: 10).map(\.data)
+        #expect(history == ["queued", "running"])
+
+        // An older queued task goes first; the new one waits its turn.
+        let older = T.task(name: "older", at: 3)
+        try await store.create(older, limits: QueueLimits())
+        let newer = T.task(name: "newer", at: 4)
+        #expect(try await createAndClaim(newer, now: 5)?.task.id == older.id)
+        #expect(try await store.task(id: newer.id)?.status == .queued)
+
+        // The tenant is at its running limit (first and older run): created, not claimed.
+        let limited = T.task(name: "limited", at: 6)
+        #expect(try await createAndClaim(limited, now: 7, max: 2) == nil)
+        #expect(try await store.task(id: limited.id)?.status == .queued)
+
+        // A refused create claims nothing: the queued tasks stay queued.
+        do {
+            _ = try await createAndClaim(T.task(name: "refused", at: 8), limits: QueueLimits(maxQueued: 2), now: 9)
+            Issue.record("expected queue_full")
+        } catch let error as StoreError {
+            #expect(error.code == .queueFull)
+        }
+        #expect(try await store.activeCounts(tenant: nil) == (2, 2))
+    }
+
     /// A tenant at its running limit is passed over; its tasks wait, others' run.
     func claimRespectsTenantRunningLimit() async throws {
         let a1 = T.task(tenant: "acme", name: "a1", at: 1)

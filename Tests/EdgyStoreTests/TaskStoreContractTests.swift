@@ -10,6 +10,11 @@ struct TaskStoreContractTests {
     }
 
     @Test(arguments: StoreFactory.all)
+    func createAndClaim(_ factory: StoreFactory) async throws {
+        try await factory.run { try await TaskStoreContract(store: $0.tasks).createAndClaim() }
+    }
+
+    @Test(arguments: StoreFactory.all)
     func queueLimits(_ factory: StoreFactory) async throws {
         try await factory.run { try await TaskStoreContract(store: $0.tasks).queueLimits() }
     }

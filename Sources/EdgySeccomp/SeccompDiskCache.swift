@@ -142,22 +142,23 @@ public struct SeccompDiskCache: Sendable {
     }
 
     static func readFully(_ fd: Int32, into bytes: inout [UInt8]) -> Bool {
-        var done = 0
-        while done < bytes.count {
-            let n = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress! + done, $0.count - done) }
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { return false }
-            done += n
-        }
+        let count = bytes.count
+        guard transfer(count, { done in bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress! + done, count - done) } }) else { return false }
         // The file grew after fstat: not the file that was measured.
         var extra: UInt8 = 0
         return read(fd, &extra, 1) == 0
     }
 
     static func writeFully(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
+        transfer(bytes.count) { done in bytes.withUnsafeBytes { write(fd, $0.baseAddress! + done, bytes.count - done) } }
+    }
+
+    /// Repeats `step(done)`, a read or write of what is left from offset `done`, until `count`
+    /// bytes have moved: false on an error or an early end of file.
+    private static func transfer(_ count: Int, _ step: (Int) -> Int) -> Bool {
         var done = 0
-        while done < bytes.count {
-            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + done, $0.count - done) }
+        while done < count {
+            let n = step(done)
             if n < 0 && errno == EINTR { continue }
             guard n > 0 else { return false }
             done += n

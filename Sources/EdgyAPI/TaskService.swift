@@ -159,19 +159,16 @@ struct TaskService: Sendable {
     /// Runs `body` with a stream that ticks whenever the task changes (via the notifier) and at
     /// least every poll interval, so a missed wake-up costs latency, never correctness.
     func watch<T: Sendable>(
-        _ id: UUID, only kinds: Set<TaskNotifier.Change>? = nil, _ body: (AsyncStream<Void>) async throws -> T
+        _ id: UUID, only kinds: Set<TaskNotifier.Change>? = nil, _ body: (AsyncStream<UUID>) async throws -> T
     ) async throws -> T {
-        let (ticks, tick) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
-        let changes = deps.notifier.changes(of: id, only: kinds)
+        // The poll's ticks go into the notifier's own stream: a change reaches `body` in one hop.
+        let (ticks, tick) = deps.notifier.changeStream(of: id, only: kinds)
         let interval = config.pollInterval
         return try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
-                for await _ in changes { tick.yield() }
-            }
-            group.addTask {
                 while !Task.isCancelled {
                     try await Task.sleep(for: interval)
-                    tick.yield()
+                    tick.yield(id)
                 }
             }
             defer { group.cancelAll() }

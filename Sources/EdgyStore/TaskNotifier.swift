@@ -84,12 +84,20 @@ public final class TaskNotifier: Sendable {
     /// when nil; `unknown` always comes through). It ends when the consuming task is cancelled or
     /// the stream is dropped.
     public func changes(of taskID: UUID?, only kinds: Set<Change>? = nil) -> AsyncStream<UUID> {
+        changeStream(of: taskID, only: kinds).stream
+    }
+
+    /// `changes(of:only:)` with the stream's continuation, so that a waiter can add wake-ups of its
+    /// own (a backstop poll) to the same stream instead of relaying both through another one.
+    public func changeStream(
+        of taskID: UUID?, only kinds: Set<Change>? = nil
+    ) -> (stream: AsyncStream<UUID>, continuation: AsyncStream<UUID>.Continuation) {
         let key = UUID()
         let (stream, continuation) = AsyncStream<UUID>.makeStream(bufferingPolicy: .bufferingNewest(16))
         waiters.withLock { $0[key] = Waiter(taskID: taskID, kinds: kinds, continuation: continuation) }
         continuation.onTermination = { [weak self] _ in
             _ = self?.waiters.withLock { $0.removeValue(forKey: key) }
         }
-        return stream
+        return (stream, continuation)
     }
 }

@@ -333,6 +333,8 @@ public final class WorkerPool: Service, TaskDispatcher, Sendable {
                     return
                 }
             } catch {
+                // The attempt ended while a renewal was under way: nothing failed.
+                if Task.isCancelled { return }
                 // The store is unreachable: keep running; the lease may still be ours.
                 logger.warning("lease renewal failed", metadata: ["task": "\(taskID)", "error": "\(error)"])
             }

@@ -10,14 +10,14 @@ public final class TaskNotifier: Sendable {
     public enum Change: Sendable, Hashable {
         /// Claimable now: created, or back in the queue.
         case queued
-        /// Claimed by a worker of this process.
+        /// Claimed by a worker.
         case running
         /// New output events.
         case output
         case cancelRequested
         /// Reached a final status, or deleted.
         case ended
-        /// From another host (PostgreSQL NOTIFY), or not known: any of the above.
+        /// Not known (a notice from an older edgyd): any of the above.
         case unknown
     }
 

@@ -17,14 +17,6 @@ extension PostgresTaskStore: BlobStore {
             """, logger: logger).collect().count > 0
     }
 
-    func blobBytes(tenant: String, on connection: PostgresConnection) async throws -> Int64 {
-        let rows = try await connection.query("""
-            SELECT COALESCE(sum(size), 0)::bigint FROM blobs WHERE sha256 IN
-                (SELECT sha256 FROM blob_uploads WHERE tenant = \(tenant) UNION SELECT sha256 FROM task_blobs WHERE tenant = \(tenant))
-            """, logger: logger).collect()
-        return try Self.single(rows).decode(Int64.self)
-    }
-
     /// The blob's row, inserted with its chunks if missing, and locked against collection.
     private func ensureBlob(_ sha256: String, _ bytes: [UInt8], now: Date, on connection: PostgresConnection) async throws -> StoredBlob {
         let inserted = try await connection.query("""

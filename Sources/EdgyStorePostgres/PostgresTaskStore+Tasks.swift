@@ -30,6 +30,8 @@ extension PostgresTaskStore {
     /// event, and announces the change. One statement.
     private func save(_ task: TaskRecord, statusEventAttempt: Int?, recordStatus: Bool, dropLease: Bool, on connection: PostgresConnection) async throws {
         let attempts = try Self.json(task.attempts)
+        let change: TaskNotifier.Change =
+            task.status.isFinished ? .ended : task.status == .queued ? .queued : task.cancelRequested ? .cancelRequested : .unknown
         try await connection.query("""
             WITH u AS (
                 UPDATE tasks SET status = \(task.status.rawValue), updated_at = \(task.updatedAt.micros),
@@ -43,7 +45,7 @@ extension PostgresTaskStore {
                 SELECT id, 'status', \(statusEventAttempt)::integer, \(task.status.rawValue), \(task.updatedAt.micros) FROM u
                 WHERE \(recordStatus)::boolean
             )
-            SELECT pg_notify(\(Self.channel), id::text) FROM u
+            SELECT pg_notify(\(Self.channel), id::text || \(Self.noticeSuffix(change))) FROM u
             """, logger: logger)
     }
 
@@ -67,19 +69,16 @@ extension PostgresTaskStore {
         let attempts = try Self.json(task.attempts)
         try await transaction { connection in
             let logger = self.logger
-            if try await connection.query("SELECT 1 FROM tasks WHERE id = \(task.id)", logger: logger).collect().count > 0 {
-                throw StoreError(.duplicateID, "a task with id \(task.id) exists")
-            }
+            // Every round trip costs about as much as the work it carries: the limits are read in
+            // one, and a duplicate id is caught by the insert's ON CONFLICT below.
             if limits.maxQueued != nil || limits.hasTenantLimits {
                 // Serializes limited inserts, so that two hosts cannot both take the last place.
+                // Its own statement: a statement's snapshot is taken before any lock it waits for.
                 try await connection.query("SELECT pg_advisory_xact_lock(\(PostgresMigrations.lockKey + 1))", logger: logger)
-                if let max = limits.maxQueued {
-                    let rows = try await connection.query("SELECT count(*) FROM tasks WHERE status = 'queued'", logger: logger).collect()
-                    if try Self.single(rows).decode(Int64.self) >= max {
-                        throw StoreError(.queueFull, "the queue is full (\(max) tasks queued)")
-                    }
+                let (usage, queued) = try await self.usage(tenant: task.tenant, countingQueue: limits.maxQueued != nil, on: connection)
+                if let max = limits.maxQueued, let queued, queued >= max {
+                    throw StoreError(.queueFull, "the queue is full (\(max) tasks queued)")
                 }
-                let usage = try await self.tenantUsage(tenant: task.tenant, on: connection)
                 if let violation = limits.tenantViolation(task, queued: usage.queued, stored: usage.stored, bytes: usage.bytes) {
                     throw violation
                 }
@@ -98,7 +97,7 @@ extension PostgresTaskStore {
                     INSERT INTO events (task_id, kind, attempt, data, at)
                     SELECT id, 'status', NULL, \(task.status.rawValue), \(task.createdAt.micros) FROM t
                 )
-                SELECT pg_notify(\(Self.channel), id::text) FROM t
+                SELECT pg_notify(\(Self.channel), id::text || \(Self.noticeSuffix(.queued))) FROM t
                 """, logger: logger).collect()
             if inserted.isEmpty { throw StoreError(.duplicateID, "a task with id \(task.id) exists") }
             if let callback {
@@ -158,15 +157,25 @@ extension PostgresTaskStore {
     }
 
     func tenantUsage(tenant: String, on connection: PostgresConnection) async throws -> TenantUsage {
-        // The counters (migration 9), plus the output of the tenant's running tasks, which they leave out.
+        try await usage(tenant: tenant, countingQueue: false, on: connection).usage
+    }
+
+    /// What the tenant's quotas count and, with `countingQueue`, the tasks queued by every tenant
+    /// (the queue's limit): one round trip.
+    func usage(tenant: String, countingQueue: Bool, on connection: PostgresConnection) async throws -> (usage: TenantUsage, queued: Int?) {
+        // The counters (migration 9), plus the output of the tenant's running tasks, which they
+        // leave out, plus the tenant's blobs. The queue's count is only evaluated when asked for.
         let rows = try await connection.query("""
             SELECT COALESCE((SELECT queued FROM tenant_usage WHERE tenant = \(tenant)), 0),
                    COALESCE((SELECT stored FROM tenant_usage WHERE tenant = \(tenant)), 0),
                    (COALESCE((SELECT bytes FROM tenant_usage WHERE tenant = \(tenant)), 0)
-                    + COALESCE((SELECT sum(output_bytes) FROM tasks WHERE tenant = \(tenant) AND status = 'running'), 0))::bigint
+                    + COALESCE((SELECT sum(output_bytes) FROM tasks WHERE tenant = \(tenant) AND status = 'running'), 0)
+                    + (SELECT COALESCE(sum(size), 0) FROM blobs WHERE sha256 IN
+                        (SELECT sha256 FROM blob_uploads WHERE tenant = \(tenant) UNION SELECT sha256 FROM task_blobs WHERE tenant = \(tenant))))::bigint,
+                   CASE WHEN \(countingQueue)::boolean THEN (SELECT count(*) FROM tasks WHERE status = 'queued') END
             """, logger: logger).collect()
-        let (queued, stored, bytes) = try Self.single(rows).decode((Int64, Int64, Int64).self)
-        return TenantUsage(queued: Int(queued), stored: Int(stored), bytes: bytes + (try await blobBytes(tenant: tenant, on: connection)))
+        let (queued, stored, bytes, allQueued) = try Self.single(rows).decode((Int64, Int64, Int64, Int64?).self)
+        return (TenantUsage(queued: Int(queued), stored: Int(stored), bytes: bytes), allQueued.map(Int.init))
     }
 
     public func requestCancel(id: UUID, now: Date) async throws -> TaskRecord? {
@@ -184,7 +193,7 @@ extension PostgresTaskStore {
         // Leases and events go with the task (ON DELETE CASCADE).
         let rows = try await query("""
             WITH d AS (DELETE FROM tasks WHERE id = \(id) RETURNING id)
-            SELECT pg_notify(\(Self.channel), id::text) FROM d
+            SELECT pg_notify(\(Self.channel), id::text || \(Self.noticeSuffix(.ended))) FROM d
             """)
         return !rows.isEmpty
     }
@@ -235,7 +244,7 @@ extension PostgresTaskStore {
                 INSERT INTO events (task_id, kind, attempt, data, at)
                 SELECT id, 'status', jsonb_array_length(attempts), 'running', \(now.micros) FROM claimed
             )
-            SELECT \(unescaped: Self.taskColumns), pg_notify(\(Self.channel), id::text) FROM claimed
+            SELECT \(unescaped: Self.taskColumns), pg_notify(\(Self.channel), id::text || \(Self.noticeSuffix(.running))) FROM claimed
             """)
         guard let task = try rows.first.map(Self.decodeTask) else { return nil }
         return ClaimedTask(task: task, attempt: task.attempts.count)
@@ -319,7 +328,7 @@ extension PostgresTaskStore {
                 SELECT id, \(kind.rawValue), \(attempt), \(data), \(now.micros) FROM t
                 RETURNING task_id
             )
-            SELECT pg_notify(\(Self.channel), task_id::text) FROM e
+            SELECT pg_notify(\(Self.channel), task_id::text || \(Self.noticeSuffix(.output))) FROM e
             """)
     }
 

@@ -79,6 +79,25 @@ public final class PostgresTaskStore: TaskStore, TokenStore, Service, Sendable {
     /// The NOTIFY channel.
     public static let channel = "edgy_tasks"
 
+    /// A notice says how the task changed (`<id>:queued`), so that only a task that became
+    /// claimable wakes other hosts' idle workers: each would otherwise run a claim for every
+    /// claim, output chunk and finish of every host. A bare `<id>` (an older edgyd) is `unknown`.
+    static let noticeKinds: [(TaskNotifier.Change, String)] = [
+        (.queued, "queued"), (.running, "running"), (.output, "output"), (.cancelRequested, "cancel"), (.ended, "ended"),
+    ]
+
+    static func noticeSuffix(_ change: TaskNotifier.Change) -> String {
+        noticeKinds.first { $0.0 == change }.map { ":" + $0.1 } ?? ""
+    }
+
+    /// The task and the change a NOTIFY payload names; nil for a payload that is not one.
+    static func notice(_ payload: String) -> (UUID, TaskNotifier.Change)? {
+        let parts = payload.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
+        guard let id = UUID(uuidString: String(parts[0])) else { return nil }
+        guard parts.count == 2 else { return (id, .unknown) }
+        return (id, noticeKinds.first { $0.1 == parts[1] }?.0 ?? .unknown)
+    }
+
     let client: PostgresClient
     let configuration: PostgresStoreConfiguration
     let logger: Logger
@@ -125,7 +144,7 @@ public final class PostgresTaskStore: TaskStore, TokenStore, Service, Sendable {
                         defer { listening.withLock { $0 = false } }
                         logger.debug("listening", metadata: ["channel": "\(Self.channel)"])
                         for try await notification in notifications {
-                            if let id = UUID(uuidString: notification.payload) { notifier.changed(id, .unknown) }
+                            if let (id, change) = Self.notice(notification.payload) { notifier.changed(id, change) }
                         }
                     }
                 }

@@ -162,6 +162,46 @@ struct PostgresSpecificTests {
         }
     }
 
+    /// Each NOTIFY says how the task changed, so another host's idle workers wake only for a task
+    /// they can claim; readers of the task still hear every change. (`unknown` passes every filter,
+    /// so a notice without its kind would reach the queued-only stream below.)
+    @Test func noticesSayHowTheTaskChanged() async throws {
+        try await PostgresTestServer.withStores(2) { stores, _ in
+            let (hostA, hostB) = (stores[0], stores[1])
+            #expect(await eventually { hostB.isListening })
+            let task = makeTask(created: 0)
+            func expectNotice(_ change: TaskNotifier.Change, after action: () async throws -> Void) async throws {
+                let changes = hostB.notifier.changes(of: task.id, only: [change])
+                try await action()
+                #expect(await notice(of: task.id, on: changes, within: .seconds(1)) == task.id, "\(change)")
+            }
+            try await expectNotice(.queued) { try await hostA.create(task, limits: QueueLimits()) }
+            let queuedOnly = hostB.notifier.changes(of: task.id, only: [.queued])
+            try await expectNotice(.running) {
+                _ = try #require(try await hostA.claim(worker: "a", leaseDuration: .seconds(30), now: at(1)))
+            }
+            try await expectNotice(.output) {
+                try await hostA.appendOutput(taskID: task.id, attempt: 1, kind: .stdout, data: "hi", now: at(2))
+            }
+            try await expectNotice(.cancelRequested) { _ = try await hostA.requestCancel(id: task.id, now: at(3)) }
+            try await expectNotice(.ended) {
+                _ = try await hostA.finishAttempt(
+                    taskID: task.id, attempt: 1, worker: "a", outcome: .cancelled, report: nil, disposition: .cancelled, now: at(4))
+            }
+            #expect(await notice(of: task.id, on: queuedOnly, within: .milliseconds(300)) == nil)
+            try await expectNotice(.ended) { _ = try await hostA.delete(id: task.id) }
+        }
+        // A notice from an edgyd that does not name the change is `unknown`; junk is no notice.
+        let id = UUID()
+        #expect(PostgresTaskStore.notice(id.uuidString)! == (id, .unknown))
+        #expect(PostgresTaskStore.notice("\(id.uuidString):queued")! == (id, .queued))
+        #expect(PostgresTaskStore.notice("\(id.uuidString):later")! == (id, .unknown))
+        #expect(PostgresTaskStore.notice("nonsense") == nil)
+        for (change, _) in PostgresTaskStore.noticeKinds {
+            #expect(PostgresTaskStore.notice(id.uuidString + PostgresTaskStore.noticeSuffix(change))! == (id, change))
+        }
+    }
+
     @Test func droppedConnectionsRecoverWithoutLosingTasks() async throws {
         try await PostgresTestServer.withStores(2) { stores, url in
             let (api, worker) = (stores[0], stores[1])

@@ -27,17 +27,25 @@ extension PostgresTaskStore {
     }
 
     /// Writes a task's mutable fields back, optionally ending its lease and recording a status
-    /// event, and announces the change. One statement.
-    private func save(_ task: TaskRecord, statusEventAttempt: Int?, recordStatus: Bool, dropLease: Bool, on connection: PostgresConnection) async throws {
+    /// event, and announces the change. One statement. With `requiredLease`, only while that
+    /// lease is held: returns whether the task was written.
+    @discardableResult
+    private func save(
+        _ task: TaskRecord, statusEventAttempt: Int?, recordStatus: Bool, dropLease: Bool,
+        requiredLease: (worker: String, attempt: Int)? = nil, on connection: PostgresConnection
+    ) async throws -> Bool {
         let attempts = try Self.json(task.attempts)
         let change: TaskNotifier.Change =
             task.status.isFinished ? .ended : task.status == .queued ? .queued : task.cancelRequested ? .cancelRequested : .unknown
-        try await connection.query("""
+        let rows = try await connection.query("""
             WITH u AS (
                 UPDATE tasks SET status = \(task.status.rawValue), updated_at = \(task.updatedAt.micros),
                     finished_at = \(task.finishedAt?.micros), not_before = \(task.notBefore.micros),
                     cancel_requested = \(task.cancelRequested), attempts = \(attempts)::jsonb, record_bytes = \(task.storedBytes)
-                WHERE id = \(task.id) RETURNING id
+                WHERE id = \(task.id)
+                  AND (\(requiredLease == nil)::boolean OR EXISTS (
+                      SELECT 1 FROM leases WHERE task_id = \(task.id) AND worker = \(requiredLease?.worker) AND attempt = \(requiredLease?.attempt)))
+                RETURNING id
             ), d AS (
                 DELETE FROM leases WHERE task_id IN (SELECT id FROM u) AND \(dropLease)::boolean
             ), e AS (
@@ -46,7 +54,8 @@ extension PostgresTaskStore {
                 WHERE \(recordStatus)::boolean
             )
             SELECT pg_notify(\(Self.channel), id::text || \(Self.noticeSuffix(change))) FROM u
-            """, logger: logger)
+            """, logger: logger).collect()
+        return !rows.isEmpty
     }
 
     /// The one row of an aggregate.
@@ -267,21 +276,15 @@ extension PostgresTaskStore {
         disposition: AttemptDisposition, now: Date
     ) async throws -> Bool {
         try await transaction { connection in
-            // Every change to a lease happens under its task's row lock, so the lease read after
-            // taking the lock is the current one.
-            guard var task = try await self.lockedTask(taskID, on: connection), try await self.holds(taskID, worker: worker, attempt: attempt, on: connection),
+            // Every change to a lease happens under its task's row lock, so the lease the save
+            // checks, in a statement that starts once the lock is held, is the current one. (Not
+            // in the locking read itself: a statement's snapshot predates the lock it waits for.)
+            guard var task = try await self.lockedTask(taskID, on: connection),
                   task.finish(attempt: attempt, outcome: outcome, report: report, disposition: disposition, now: now)
             else { return false }
-            try await self.save(task, statusEventAttempt: attempt, recordStatus: true, dropLease: true, on: connection)
-            return true
+            return try await self.save(
+                task, statusEventAttempt: attempt, recordStatus: true, dropLease: true, requiredLease: (worker, attempt), on: connection)
         }
-    }
-
-    private func holds(_ taskID: UUID, worker: String, attempt: Int, on connection: PostgresConnection) async throws -> Bool {
-        let rows = try await connection.query("""
-            SELECT 1 FROM leases WHERE task_id = \(taskID) AND worker = \(worker) AND attempt = \(attempt)
-            """, logger: logger).collect()
-        return !rows.isEmpty
     }
 
     public func reclaimLeases(expiredBefore now: Date, ownedBy worker: String?, retryDelay: Duration) async throws -> [UUID] {

@@ -62,7 +62,7 @@ let package = Package(
         ),
         .target(
             name: "EdgySeccomp",
-            dependencies: ["CSeccomp", "EdgyPolicy", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["CSeccomp", "EdgyModel", "EdgyPolicy", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict
         ),
         .target(

@@ -1,5 +1,6 @@
 import CSeccomp
 import Crypto
+import EdgyModel
 import EdgyPolicy
 import Glibc
 
@@ -166,8 +167,5 @@ public struct SeccompDiskCache: Sendable {
         return true
     }
 
-    static func hex(_ bytes: [UInt8]) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        return String(decoding: bytes.flatMap { [digits[Int($0 >> 4)], digits[Int($0 & 15)]] }, as: UTF8.self)
-    }
+    static func hex(_ bytes: [UInt8]) -> String { BlobDigest.hex(bytes) }
 }

@@ -37,17 +37,24 @@ enum CgroupFS {
         let fd = open(path, O_RDONLY)
         guard fd >= 0 else { return nil }
         defer { _ = Glibc.close(fd) }
+        return read(descriptor: fd)
+    }
+
+    /// Reads the whole file open at `fd` from its start (`pread`, so a held descriptor can be
+    /// read again); `nil` on an error.
+    static func read(descriptor fd: Int32) -> String? {
         var out: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let read = chunk.withUnsafeMutableBytes { raw in
-                Result { () throws(Errno) in try syscallRetrying { Glibc.read(fd, raw.baseAddress, raw.count) } }
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 4096) { chunk -> String? in
+            var offset = 0
+            while true {
+                let read = Result { () throws(Errno) in try syscallRetrying { Glibc.pread(fd, chunk.baseAddress, chunk.count, off_t(offset)) } }
+                guard case .success(let n) = read else { return nil }
+                if n == 0 { break }
+                out.append(contentsOf: chunk[0..<n])
+                offset += n
             }
-            guard case .success(let n) = read else { return nil }
-            if n == 0 { break }
-            out.append(contentsOf: chunk[0..<n])
+            return String(decoding: out, as: UTF8.self)
         }
-        return String(decoding: out, as: UTF8.self)
     }
 
     static func exists(_ path: String) -> Bool {
@@ -85,15 +92,13 @@ enum CgroupFS {
     }
 
     /// Parses `cgroup.procs`: one decimal pid per line.
-    static func pids(_ path: String) -> [pid_t] {
-        guard let text = read(path) else { return [] }
-        return text.split(separator: "\n").compactMap { pid_t($0) }
+    static func pids(in text: String) -> [pid_t] {
+        text.split(separator: "\n").compactMap { pid_t($0) }
     }
 
     /// Value of `key` in a flat-keyed file (`memory.events`, `cpu.stat`, `memory.oom_control`,
     /// `pids.events`): lines of `key value`.
-    static func keyed(_ path: String, _ key: String) -> UInt64? {
-        guard let text = read(path) else { return nil }
+    static func keyed(_ key: String, in text: String) -> UInt64? {
         for line in text.split(separator: "\n") {
             let parts = line.split(separator: " ", maxSplits: 1)
             if parts.count == 2, parts[0] == key {
@@ -103,10 +108,9 @@ enum CgroupFS {
         return nil
     }
 
-    /// A single-number file (`memory.peak`, `pids.peak`, `cpuacct.usage`); `nil` if absent or "max".
-    static func number(_ path: String) -> UInt64? {
-        guard let text = read(path) else { return nil }
-        return UInt64(Substring(text).trimmingWhitespace)
+    /// A single-number file (`memory.peak`, `pids.peak`, `cpuacct.usage`); `nil` if "max".
+    static func number(in text: String) -> UInt64? {
+        UInt64(Substring(text).trimmingWhitespace)
     }
 
     /// EdgySystem's sleep, which resumes after a signal.

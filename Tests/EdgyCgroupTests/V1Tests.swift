@@ -85,7 +85,7 @@ struct V1Tests {
         try g.attach(pid: child.pid)
         #expect(g.processes() == [child.pid])
         for c in v1Controllers {
-            #expect(CgroupFS.pids("\(v1Root)/\(c)/\(parent)/one/cgroup.procs") == [child.pid])
+            #expect(CgroupFS.pids(in: CgroupFS.read("\(v1Root)/\(c)/\(parent)/one/cgroup.procs") ?? "") == [child.pid])
         }
         g.kill()
         #expect(termSignal(child.wait()) == SIGKILL)
@@ -130,10 +130,15 @@ struct V1Tests {
             ["/usr/bin/python3", "-c", "import sys; sys.stdin.readline(); b = bytearray(512*1024*1024); print(len(b))"],
             stdinPipe: true)
         try g.attach(pid: hog.pid)
+        // Read before the hog runs, then after, through the files the group holds open: the
+        // second read must see what changed in between.
+        let before = g.stats()
+        #expect(before.oomKills == 0)
         hog.go()
         #expect(termSignal(hog.wait()) == SIGKILL)
         let s = g.stats()
         #expect(s.oomKills >= 1)
+        #expect((s.memoryPeakBytes ?? 0) > (before.memoryPeakBytes ?? 0))
         // Not asserted: Linux 6.13+ tracks failcnt on the v1 memory counter only, and with
         // memsw equal to the limit the memsw counter is the one that fails, so
         // memoryLimitHits reads 0 here (verified by hand: memory.failcnt counts when memsw is unset).

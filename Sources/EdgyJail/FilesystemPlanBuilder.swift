@@ -7,14 +7,17 @@ import Glibc
 /// created once.
 struct FilesystemPlanBuilder {
     let root: String
+    /// Where the policy's mount sources are looked up.
+    let sources: MountSourceCache
     private(set) var plan = FilesystemPlan()
     /// Paths inside the jail already created (directories, symlinks).
     private var made = Set<String>(["/"])
 
     private static let nodevNosuid = UInt(MS_NOSUID | MS_NODEV)
 
-    init(root: String) {
+    init(root: String, sources: MountSourceCache = .shared) {
         self.root = root
+        self.sources = sources
     }
 
     private func inRoot(_ path: String) -> String { path == "/" ? root : root + path }
@@ -38,12 +41,15 @@ struct FilesystemPlanBuilder {
     mutating func addMounts(_ mounts: [Policy.Mount]) throws(PlanError) {
         for mount in mounts {
             let dest = try PlanBuilder.absolute(mount.destination, what: "mount destination")
-            if addSymlink(of: mount.source, at: dest) { continue }
-            var st = stat()
-            let exists = stat(mount.source, &st) == 0
-            if !exists && !mount.required { continue }
-            let flags = exists ? Self.bindFlags(keepingLockedFlagsOf: mount.source) : UInt(MS_BIND | MS_RDONLY) | Self.nodevNosuid
-            if exists && (st.st_mode & S_IFMT) != S_IFDIR {
+            let source = sources.source(mount.source)
+            if let target = source.symlinkTarget {
+                addSymlink(to: target, at: dest)
+                continue
+            }
+            if !source.exists && !mount.required { continue }
+            // A remount in a user namespace must keep the locked flags of the source's mount.
+            let flags = UInt(MS_BIND | MS_RDONLY) | Self.nodevNosuid | source.lockedFlags
+            if source.exists && !source.isDirectory {
                 mkdirs(Self.parent(dest))
                 plan.op(EDGY_OP_MKFILE, path: inRoot(dest), mode: 0o644, describe: "create mount point \(dest)")
             } else {
@@ -71,33 +77,11 @@ struct FilesystemPlanBuilder {
     }
 
     /// A symlink source (e.g. /bin -> usr/bin on merged-/usr hosts) becomes the same symlink.
-    /// False when the source is no readable symlink.
-    private mutating func addSymlink(of source: String, at dest: String) -> Bool {
-        var st = stat()
-        guard lstat(source, &st) == 0 && (st.st_mode & S_IFMT) == S_IFLNK else { return false }
-        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-        let n = readlink(source, &buffer, buffer.count - 1)
-        guard n > 0 else { return false }
-        let target = String(decoding: buffer[..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    private mutating func addSymlink(to target: String, at dest: String) {
         mkdirs(Self.parent(dest))
         if made.insert(dest).inserted {
             plan.op(EDGY_OP_SYMLINK, path: inRoot(dest), source: target, describe: "symlink \(dest) -> \(target)")
         }
-        return true
-    }
-
-    /// A read-only bind's flags. A remount in a user namespace must keep the locked flags of the
-    /// source mount.
-    private static func bindFlags(keepingLockedFlagsOf source: String) -> UInt {
-        var flags = UInt(MS_BIND | MS_RDONLY) | nodevNosuid
-        var vfs = statvfs()
-        if statvfs(source, &vfs) == 0 {
-            if vfs.f_flag & UInt(EDGY_ST_NOEXEC) != 0 { flags |= UInt(MS_NOEXEC) }
-            if vfs.f_flag & UInt(EDGY_ST_NOATIME) != 0 { flags |= UInt(MS_NOATIME) }
-            if vfs.f_flag & UInt(EDGY_ST_NODIRATIME) != 0 { flags |= UInt(MS_NODIRATIME) }
-            if vfs.f_flag & UInt(EDGY_ST_RELATIME) != 0 { flags |= UInt(MS_RELATIME) }
-        }
-        return flags
     }
 
     /// /proc: a fresh one for the new PID namespace.

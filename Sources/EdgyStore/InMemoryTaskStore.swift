@@ -124,9 +124,7 @@ public actor InMemoryTaskStore: TaskStore {
         lastServed[task.tenant] = nextTurn
         nextTurn += 1
         let attempt = task.attempts.count + 1
-        task.status = .running
-        task.updatedAt = now
-        task.attempts.append(AttemptRecord(number: attempt, worker: worker, startedAt: now))
+        task.start(attempt: attempt, worker: worker, now: now)
         tasks[task.id] = task
         leases[task.id] = Lease(worker: worker, attempt: attempt, expiresAt: now.addingTimeInterval(leaseDuration.seconds))
         record(task.id, .status, attempt: attempt, TaskStatus.running.rawValue, at: now)

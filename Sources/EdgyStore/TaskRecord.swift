@@ -114,6 +114,14 @@ public struct TaskRecord: Sendable, Hashable, Codable, Identifiable {
 }
 
 extension TaskRecord {
+    /// The state change when `worker` claims the task for attempt `attempt`. Every store applies
+    /// this rule, in one transaction.
+    public mutating func start(attempt: Int, worker: String, now: Date) {
+        status = .running
+        updatedAt = now
+        attempts.append(AttemptRecord(number: attempt, worker: worker, startedAt: now))
+    }
+
     /// The state change when attempt `attempt` ends: its outcome and report are recorded and the
     /// task takes the disposition's status (back to `queued` from `notBefore` for a retry).
     /// Returns false when there is no such attempt. Every store applies this rule, in one transaction.

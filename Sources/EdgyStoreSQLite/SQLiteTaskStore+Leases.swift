@@ -33,18 +33,23 @@ extension SQLiteTaskStore {
         let expires = StoreTime.adding(at, leaseDuration.micros)
         return try await transaction { db in
             try Self.insert(db, insert, limits: limits, callback: callback)
+            let inserted = insert.asStored
             // A claim that fails rolls back to here: the task stays created, and queued.
             var claimed: ClaimedTask?
             try? db.inSavepoint {
-                claimed = try Self.claimNext(db, worker: worker, at: at, expires: expires, maxRunningPerTenant: maxRunningPerTenant)
+                claimed = try Self.claimNext(
+                    db, worker: worker, at: at, expires: expires, maxRunningPerTenant: maxRunningPerTenant, inserted: inserted)
                 return .commit
             }
             return claimed
         }
     }
 
-    /// Leases the next claimable task (see `claim`) inside the caller's transaction.
-    static func claimNext(_ db: Database, worker: String, at: Int64, expires: Int64, maxRunningPerTenant: Int?) throws -> ClaimedTask? {
+    /// Leases the next claimable task (see `claim`) inside the caller's transaction. When that is
+    /// `inserted`, the task this transaction created (as stored), its record is not read back.
+    static func claimNext(
+        _ db: Database, worker: String, at: Int64, expires: Int64, maxRunningPerTenant: Int?, inserted: TaskRecord? = nil
+    ) throws -> ClaimedTask? {
         // INDEXED BY: without statistics the planner would pick the status index and sort
         // the whole queue on every claim; the partial index hands over the oldest first.
         // Fair claiming: the least recently served tenant (never served: 0) first, then FIFO.
@@ -72,6 +77,10 @@ extension SQLiteTaskStore {
         try db.cachedStatement(sql: "INSERT INTO attempts (task_id, number, worker, started_at) VALUES (?, ?, ?, ?)")
             .execute(arguments: [id, attempt, worker, at])
         try Self.recordEvent(db, id, .status, attempt: attempt, TaskStatus.running.rawValue, at: at)
+        if var task = inserted, task.id.uuidString == id {
+            task.start(attempt: attempt, worker: worker, now: Date(micros: at))
+            return ClaimedTask(task: task, attempt: attempt)
+        }
         guard let task = try Self.fetchTask(db, id: id) else { return nil }
         return ClaimedTask(task: task, attempt: attempt)
     }
@@ -96,15 +105,24 @@ extension SQLiteTaskStore {
         // Encoded before the write lock is taken: a report may carry a megabyte of output.
         let reportJSON = try report.map(Self.json)
         let reportBytes = Int64(report.map { $0.stdout.count + $0.stderr.count } ?? 0)
+        let at = now.micros
+        let status = disposition.status
+        // `TaskRecord.finish`, written straight into the columns it changes: a retry sets
+        // not_before and leaves finished_at; any other ending sets finished_at and leaves not_before.
+        let notBefore: Int64? = if case .retry(let retryAt) = disposition { retryAt.micros } else { nil }
+        let finishedAt: Int64? = notBefore == nil ? at : nil
         return try await transaction { db in
-            // A lost lease changes nothing: the lease is read under the write lock.
-            guard try Self.holdsLease(db, id, worker: worker, attempt: attempt),
-                  var task = try Self.fetchTask(db, id: id, withFiles: false),
-                  task.finish(attempt: attempt, outcome: outcome, report: report, disposition: disposition, now: now)
-            else { return false }
-            try Self.save(db, task, endedAttempt: attempt, reportJSON: reportJSON, dropLease: true, recordStatus: true)
-            try db.cachedStatement(sql: "UPDATE tasks SET stored_bytes = stored_bytes + ? WHERE id = ?")
-                .execute(arguments: [reportBytes, id])
+            // A lost lease changes nothing: the lease is checked by the UPDATE, under the write lock.
+            try db.cachedStatement(sql: """
+                UPDATE tasks SET status = ?, updated_at = ?, finished_at = COALESCE(?, finished_at),
+                    not_before = COALESCE(?, not_before), cancel_requested = 0,
+                    lease_owner = NULL, lease_attempt = NULL, lease_expires_at = NULL, stored_bytes = stored_bytes + ?
+                WHERE id = ? AND lease_owner = ? AND lease_attempt = ?
+                """).execute(arguments: [status.rawValue, at, finishedAt, notBefore, reportBytes, id, worker, attempt])
+            guard db.changesCount == 1 else { return false }
+            try db.cachedStatement(sql: "UPDATE attempts SET finished_at = ?, outcome = ?, report = ? WHERE task_id = ? AND number = ?")
+                .execute(arguments: [at, outcome.rawValue, reportJSON, id, attempt])
+            try Self.recordEvent(db, id, .status, attempt: attempt, status.rawValue, at: at)
             return true
         }
     }
@@ -141,13 +159,6 @@ extension SQLiteTaskStore {
             }
             return task
         }
-    }
-
-    /// Whether `worker` holds the lease on attempt `attempt` of task `id`.
-    static func holdsLease(_ db: Database, _ id: String, worker: String, attempt: Int) throws -> Bool {
-        try Int.fetchOne(db.cachedStatement(sql: """
-            SELECT 1 FROM tasks WHERE id = ? AND lease_owner = ? AND lease_attempt = ?
-            """), arguments: [id, worker, attempt]) != nil
     }
 
     /// Writes back what a `TaskRecord` state change alters: the task's status columns, the

@@ -87,6 +87,18 @@ public final class SQLiteTaskStore: TaskStore, TokenStore, Sendable {
             row = try TaskColumns(task)
             attempts = try task.attempts.map { try AttemptColumns($0) }
         }
+
+        /// The record as `fetchTask` reads it back (times at the stored precision); nil for a
+        /// task inserted with attempts, which is read back instead.
+        var asStored: TaskRecord? {
+            guard task.attempts.isEmpty else { return nil }
+            var stored = task
+            stored.createdAt = StoreTime.rounded(task.createdAt)
+            stored.updatedAt = StoreTime.rounded(task.updatedAt)
+            stored.notBefore = StoreTime.rounded(task.notBefore)
+            stored.finishedAt = task.finishedAt.map(StoreTime.rounded)
+            return stored
+        }
     }
 
     static func insert(_ db: Database, _ insert: TaskInsert, limits: QueueLimits, callback: TaskCallback?) throws {

@@ -311,7 +311,17 @@ struct TaskStoreContract {
             try await store.createAndClaim(
                 task, limits: limits, callback: nil, worker: "w", leaseDuration: .seconds(30), now: T.at(seconds), maxRunningPerTenant: max)
         }
-        let first = T.task(name: "first", at: 1)
+        // Every kind of field a task keeps, and times finer than a store may keep: the claimed
+        // record still equals the stored one (SQLite builds it from the insert, not a read).
+        var first = T.task(name: "first", at: 1)
+        first.createdAt = T.at(1).addingTimeInterval(0.000_000_4)
+        first.updatedAt = first.createdAt
+        first.notBefore = first.createdAt
+        first.spec.command = ["/bin/true", "x"]
+        first.spec.stdin = Array("in".utf8)
+        first.spec.env = ["A": "1", "B": "two"]
+        first.spec.outputs = ["out/**"]
+        first.spec.files.append(TaskFile(path: "dir/data.bin", contents: [0, 1, 255], mode: 0o600))
         let claimed = try #require(try await createAndClaim(first, now: 2))
         #expect(claimed.task.id == first.id && claimed.attempt == 1 && claimed.task.status == .running)
         #expect(claimed.task.attempts == [AttemptRecord(number: 1, worker: "w", startedAt: T.at(2))])
@@ -469,9 +479,16 @@ struct TaskStoreContract {
             #expect(try await !store.finishAttempt(taskID: task.id, attempt: 1, worker: "other", outcome: outcome, report: report, disposition: disposition, now: T.at(2)))
             #expect(try await !store.finishAttempt(taskID: task.id, attempt: 2, worker: "w", outcome: outcome, report: report, disposition: disposition, now: T.at(2)))
             #expect(try await store.task(id: task.id) == claim.task)
+            // A cancel asked for while it runs changes nothing that finishing does not set again.
+            if disposition == .cancelled { _ = try await store.requestCancel(id: task.id, now: T.at(2)) }
 
             #expect(try await store.finishAttempt(taskID: task.id, attempt: 1, worker: "w", outcome: outcome, report: report, disposition: disposition, now: T.at(3)))
             let done = try #require(try await store.task(id: task.id))
+            // What the worker hands to waiters without reading it back: `TaskRecord.finish` on the claimed record.
+            var expected = claim.task
+            let applied = expected.finish(attempt: 1, outcome: outcome, report: report, disposition: disposition, now: T.at(3))
+            #expect(applied)
+            #expect(done == expected)
             #expect(done.status == disposition.status)
             #expect(done.finishedAt == T.at(3))
             #expect(done.updatedAt == T.at(3))
@@ -487,10 +504,14 @@ struct TaskStoreContract {
         // Retry: queued again from notBefore, as attempt 2.
         let task = T.task(at: 10)
         try await store.create(task, limits: QueueLimits())
-        _ = try #require(try await store.claim(worker: "w", leaseDuration: .seconds(30), now: T.at(11)))
+        let claimedForRetry = try await store.claim(worker: "w", leaseDuration: .seconds(30), now: T.at(11))
         let setup = AttemptReport(outcome: .setupError, setup: SetupFailure(stage: "filesystem", errno: "ENOENT", detail: "mount /usr"))
         #expect(try await store.finishAttempt(taskID: task.id, attempt: 1, worker: "w", outcome: .setupError, report: setup, disposition: .retry(notBefore: T.at(50)), now: T.at(12)))
         let retried = try #require(try await store.task(id: task.id))
+        var expected = try #require(claimedForRetry).task
+        let applied = expected.finish(attempt: 1, outcome: .setupError, report: setup, disposition: .retry(notBefore: T.at(50)), now: T.at(12))
+        #expect(applied)
+        #expect(retried == expected)
         #expect(retried.status == .queued)
         #expect(retried.notBefore == T.at(50))
         #expect(retried.finishedAt == nil)

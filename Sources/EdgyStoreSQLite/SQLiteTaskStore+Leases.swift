@@ -31,7 +31,7 @@ extension SQLiteTaskStore {
         let insert = try TaskInsert(task)
         let at = now.micros
         let expires = StoreTime.adding(at, leaseDuration.micros)
-        return try await transaction { db in
+        return try transactionOnCallingThread { db in
             try Self.insert(db, insert, limits: limits, callback: callback)
             let inserted = insert.asStored
             // A claim that fails rolls back to here: the task stays created, and queued.
@@ -111,7 +111,7 @@ extension SQLiteTaskStore {
         // not_before and leaves finished_at; any other ending sets finished_at and leaves not_before.
         let notBefore: Int64? = if case .retry(let retryAt) = disposition { retryAt.micros } else { nil }
         let finishedAt: Int64? = notBefore == nil ? at : nil
-        return try await transaction { db in
+        return try transactionOnCallingThread { db in
             // A lost lease changes nothing: the lease is checked by the UPDATE, under the write lock.
             try db.cachedStatement(sql: """
                 UPDATE tasks SET status = ?, updated_at = ?, finished_at = COALESCE(?, finished_at),

@@ -235,31 +235,25 @@ public final class SQLiteTaskStore: TaskStore, TokenStore, Sendable {
     /// One `BEGIN IMMEDIATE` transaction: the write lock is taken before the first read, so a
     /// read-then-write (a claim, a reclaim) never interleaves with another writer, in this
     /// process or another. (GRDB's `write` does the same; this says so where it matters.)
+    func transaction<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        try await pool.writeWithoutTransaction { db in try Self.immediate(db, body) }
+    }
+
     /// `transaction`, run on the calling thread (GRDB's blocking write: libdispatch runs it inline
     /// when the writer is free) instead of hopping to the writer's queue and back, about 80 µs.
     /// Only for the short transactions every task makes on its way (the create with its claim,
     /// the finish): the caller's thread waits while another write holds the lock.
     func transactionOnCallingThread<T>(_ body: (Database) throws -> T) throws -> T {
-        try pool.writeWithoutTransaction { db in
-            var result: T?
-            try db.inTransaction(.immediate) {
-                result = try body(db)
-                return .commit
-            }
-            guard let result else { throw SQLiteStoreError("a transaction committed without a result") }
-            return result
-        }
+        try pool.writeWithoutTransaction { db in try Self.immediate(db, body) }
     }
 
-    func transaction<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
-        try await pool.writeWithoutTransaction { db in
-            var result: T?
-            try db.inTransaction(.immediate) {
-                result = try body(db)
-                return .commit
-            }
-            guard let result else { throw SQLiteStoreError("a transaction committed without a result") }
-            return result
+    private static func immediate<T>(_ db: Database, _ body: (Database) throws -> T) throws -> T {
+        var result: T?
+        try db.inTransaction(.immediate) {
+            result = try body(db)
+            return .commit
         }
+        guard let result else { throw SQLiteStoreError("a transaction committed without a result") }
+        return result
     }
 }

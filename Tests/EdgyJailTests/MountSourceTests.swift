@@ -29,7 +29,8 @@ struct MountSourceTests {
         #expect(!missing.exists && missing.symlinkTarget == nil)
         // The flags a mount locks are carried, as the host's mount table lists them for /proc.
         let table = try String(contentsOfFile: "/proc/self/mounts", encoding: .utf8)
-        let line = try #require(table.split(separator: "\n").first { $0.split(separator: " ").dropFirst().first == "/proc" })
+        // The last mount on /proc is the one in sight.
+        let line = try #require(table.split(separator: "\n").last { $0.split(separator: " ").dropFirst().first == "/proc" })
         let options = Set(line.split(separator: " ")[3].split(separator: ","))
         let flags = MountSource.inspect("/proc").lockedFlags
         #expect(options.contains("relatime") || options.contains("noexec"))

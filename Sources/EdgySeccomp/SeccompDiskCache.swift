@@ -54,7 +54,7 @@ public struct SeccompDiskCache: Sendable {
         guard let key = Self.key(for: seccomp), directoryIsPrivate(create: true) else { return }
         let bytes = Self.encode(program, key: key)
         let final = path(for: key)
-        let temporary = "\(directory)/.\(Self.hex(key)).\(getpid()).tmp"
+        let temporary = "\(directory)/.\(BlobDigest.hex(key)).\(getpid()).tmp"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard fd >= 0 else { return }
         let written = Self.writeFully(fd, bytes)
@@ -63,7 +63,7 @@ public struct SeccompDiskCache: Sendable {
         if !written || rename(temporary, final) != 0 { unlink(temporary) }
     }
 
-    func path(for key: [UInt8]) -> String { "\(directory)/\(Self.hex(key)).bpf" }
+    func path(for key: [UInt8]) -> String { "\(directory)/\(BlobDigest.hex(key)).bpf" }
 
     // MARK: - The file format
 
@@ -166,6 +166,4 @@ public struct SeccompDiskCache: Sendable {
         }
         return true
     }
-
-    static func hex(_ bytes: [UInt8]) -> String { BlobDigest.hex(bytes) }
 }

@@ -200,7 +200,13 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .executableTarget(name: "edgy", dependencies: ["EdgyCLI"], swiftSettings: strict),
+        .executableTarget(
+            name: "edgy", dependencies: ["EdgyCLI"], swiftSettings: strict,
+            // With --static-swift-stdlib, swiftc exports every symbol of the binary (-export-dynamic):
+            // about 40,000, which the dynamic loader's lookups and the runtime's dladdr at start-up
+            // walk on every `edgy run`. Nothing loads code into the CLI that needs them.
+            linkerSettings: [.unsafeFlags(["-Xlinker", "--no-export-dynamic"])]
+        ),
         .executableTarget(name: "edgy-bench", dependencies: ["EdgyModel", "EdgyJail", "EdgyNetwork", "EdgyPolicy", "EdgyCgroup"], path: "Sources/edgy-bench", swiftSettings: strict),
         // The fork server: a small single-threaded C process edgyd clones jails from.
         .executableTarget(

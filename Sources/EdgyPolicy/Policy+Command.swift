@@ -11,14 +11,24 @@ extension Policy.Run {
 }
 
 extension String {
+    /// Byte by byte: `{entry}` is ASCII, so it never matches inside a multi-byte character.
+    /// (`firstRange(of:)` went through the string-processing generics, which the runtime
+    /// instantiated by name at every `edgy run`.)
     fileprivate func replacingEntry(with entry: String) -> String {
-        var out = ""
-        var rest = self[...]
-        while let range = rest.firstRange(of: "{entry}") {
-            out += rest[..<range.lowerBound]
-            out += entry
-            rest = rest[range.upperBound...]
+        let placeholder = Array("{entry}".utf8)
+        let bytes = Array(utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count)
+        var index = 0
+        while index < bytes.count {
+            if bytes[index] == placeholder[0], bytes[index...].starts(with: placeholder) {
+                out += entry.utf8
+                index += placeholder.count
+            } else {
+                out.append(bytes[index])
+                index += 1
+            }
         }
-        return out + rest
+        return String(decoding: out, as: UTF8.self)
     }
 }

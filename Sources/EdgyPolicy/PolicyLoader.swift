@@ -14,10 +14,42 @@ public enum PolicyLoader {
     /// among the files next to it.
     /// - Throws: `PolicyLoadError` with every error found in the file and its parents.
     public static func load(file: String) throws(PolicyLoadError) -> LoadedPolicy {
-        let url = URL(fileURLWithPath: file)
-        let name = url.deletingPathExtension().lastPathComponent
+        let (name, directory) = nameAndDirectory(of: file)
         let text = try read(file)
-        return try parse(text, name: name, file: file, directory: url.deletingLastPathComponent().path)
+        return try parse(text, name: name, file: file, directory: directory)
+    }
+
+    /// `policies/c.toml` → `("c", "<cwd>/policies")`: the file's name without its extension, and
+    /// its directory as an absolute path. Plain string work: `URL(fileURLWithPath:)`, used before,
+    /// costs a `stat` and URL parsing at every `edgy run`.
+    public static func nameAndDirectory(of file: String) -> (name: String, directory: String) {
+        // By hand over the bytes: each generic algorithm the runtime meets for the first time
+        // (`split`, `joined`) costs a scan of every protocol conformance in the binary.
+        var absolute = file.hasPrefix("/") ? [] : currentDirectory() + [UInt8(ascii: "/")]
+        absolute += file.utf8
+        var components: [ArraySlice<UInt8>] = []
+        var start = 0
+        for index in 0...absolute.count where index == absolute.count || absolute[index] == UInt8(ascii: "/") {
+            let component = absolute[start..<index]
+            start = index + 1
+            // Without empty and `.` components; `..` stays, since a symlink before it decides where it leads.
+            if component.isEmpty || component.elementsEqual([UInt8(ascii: ".")]) { continue }
+            components.append(component)
+        }
+        let base = components.popLast() ?? []
+        var directory: [UInt8] = components.isEmpty ? [UInt8(ascii: "/")] : []
+        for component in components { directory.append(UInt8(ascii: "/")); directory += component }
+        var name = base
+        if let dot = base.lastIndex(of: UInt8(ascii: ".")), dot != base.startIndex, dot != base.endIndex - 1 {
+            name = base[..<dot]
+        }
+        return (String(decoding: name, as: UTF8.self), String(decoding: directory, as: UTF8.self))
+    }
+
+    private static func currentDirectory() -> [UInt8] {
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        guard getcwd(&buffer, buffer.count) != nil else { return Array(FileManager.default.currentDirectoryPath.utf8) }
+        return buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }
     }
 
     /// Loads `DIRECTORY/NAME.toml`.

@@ -20,7 +20,9 @@ extension Policy {
     public var digest: String {
         let canonical = "description = \(Self.toml(description))\n" + renderBody()
         let hex = Array("0123456789abcdef".utf8)
-        return String(decoding: SHA256.hash(data: Data(canonical.utf8)).flatMap { [hex[Int($0 >> 4)], hex[Int($0 & 15)]] }, as: UTF8.self)
+        // An Array, not `Data(canonical.utf8)`: Data's generic initializer is instantiated at run
+        // time, a scan of every conformance in the binary at each `edgy run`.
+        return String(decoding: SHA256.hash(data: Array(canonical.utf8)).flatMap { [hex[Int($0 >> 4)], hex[Int($0 & 15)]] }, as: UTF8.self)
     }
 
     /// This policy as a file that `extends` `parent`: only the keys whose values differ from the

@@ -1,4 +1,5 @@
 import EdgyPolicy
+import Foundation
 import Testing
 
 @Suite struct ExtendsTests {
@@ -123,11 +124,50 @@ import Testing
         #expect(d.argv() == ["/bin/sh", "main.sh"])
         #expect(d.argv(override: ["/bin/echo", "{entry}"]) == ["/bin/echo", "main.sh"])
     }
+
+    /// Every `{entry}` of an argument is replaced, next to any text, multi-byte characters included;
+    /// a brace that does not open `{entry}` stays.
+    @Test func replacesEveryEntryByteForByte() throws {
+        var run = try PolicyLoader.load(name: "default", directory: shippedPolicies).policy.run
+        run.entry = "dossier/é.sh"
+        run.command = ["{entry}", "-c", "é{entry}{entry}x {entr} {", "{entry", "plain"]
+        #expect(run.argv() == ["dossier/é.sh", "-c", "édossier/é.shdossier/é.shx {entr} {", "{entry", "plain"])
+    }
 }
 
 @Suite struct NameTests {
     @Test(arguments: ["../etc/passwd", "", ".hidden", "a/b"])
     func rejectsNamesThatLeaveTheDirectory(name: String) {
         #expect(throws: PolicyLoadError.self) { try PolicyLoader.load(name: name, directory: shippedPolicies) }
+    }
+}
+
+@Suite struct PolicyFilePathTests {
+    static let cwd = FileManager.default.currentDirectoryPath
+
+    /// A policy file's name (without its extension) and its directory, made absolute, read from
+    /// its path alone.
+    @Test(arguments: [
+        ("policies/c.toml", "c", "\(cwd)/policies"), ("c.toml", "c", cwd), ("/abs/dir/c.toml", "c", "/abs/dir"),
+        ("/c.toml", "c", "/"), ("a.b.toml", "a.b", cwd), ("dir/.toml", ".toml", "\(cwd)/dir"), ("noext", "noext", cwd),
+        ("dir/", "dir", cwd), ("../x/c.toml", "c", "\(cwd)/../x"), ("dir.d/file", "file", "\(cwd)/dir.d"),
+        ("./c.toml", "c", cwd), ("dir/é.toml", "é", "\(cwd)/dir"), ("a//b.toml", "b", "\(cwd)/a"), ("/x/./y/../c.toml", "c", "/x/y/.."),
+        ("trailing.", "trailing.", cwd),
+    ])
+    func nameAndDirectory(_ path: String, _ name: String, _ directory: String) {
+        let found = PolicyLoader.nameAndDirectory(of: path)
+        #expect(found.name == name)
+        #expect(found.directory == directory)
+    }
+
+    /// The name and the directory are the ones `URL(fileURLWithPath:)` gives, which `load(file:)`
+    /// used before, wherever the path has no `.` or `..` component (URL removes those, but only
+    /// from relative paths).
+    @Test(arguments: ["policies/c.toml", "c.toml", "/abs/dir/c.toml", "/c.toml", "a.b.toml", "dir/.toml", "noext", "dir/", "dir.d/file", "dir/é.toml"])
+    func agreesWithURL(_ path: String) {
+        let url = URL(fileURLWithPath: path)
+        let found = PolicyLoader.nameAndDirectory(of: path)
+        #expect(found.name == url.deletingPathExtension().lastPathComponent)
+        #expect(found.directory == url.deletingLastPathComponent().path)
     }
 }

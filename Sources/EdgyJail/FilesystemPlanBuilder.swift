@@ -25,7 +25,8 @@ struct FilesystemPlanBuilder {
     private mutating func mkdirs(_ path: String, mode: UInt32 = 0o755) {
         var current = ""
         for component in path.split(separator: "/") {
-            current += "/" + component
+            current += "/"
+            current += String(component)  // not `"/" + component`, a generic instantiated at run time
             if made.insert(current).inserted {
                 plan.op(EDGY_OP_MKDIR, path: inRoot(current), mode: mode, describe: "mkdir \(current)")
             }

@@ -40,7 +40,10 @@ public final class JailSupervisor: Sendable {
         signal(SIGPIPE, SIG_IGN)
         var current = ""
         for component in host.stagingRoot.split(separator: "/") {
-            current += "/" + component
+            // Two String appends: `String + Substring` goes through a generic the runtime
+            // instantiates at the first call, which `edgy run` pays at every start.
+            current += "/"
+            current += String(component)
             if mkdir(current, 0o755) != 0 && errno != EEXIST {
                 throw JailSetupError(description: "cannot create staging directory \(current): \(errnoName(errno))")
             }

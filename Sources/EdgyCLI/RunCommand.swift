@@ -48,11 +48,18 @@ public struct RunCommand: AsyncParsableCommand {
         case .setupError: what = "setup failed: \(report.setup?.description ?? "unknown")"
         default: what = report.outcome.rawValue
         }
-        var line = "edgy: \(what) after \(report.wallMs) ms (cpu \(report.cpuUserMs)+\(report.cpuSysMs) ms, max rss \(String(format: "%.1f", Double(report.maxRssKib) / 1024)) MiB"
-        if let peak = report.memoryPeakBytes { line += ", memory peak \(String(format: "%.1f", Double(peak) / 1048576)) MiB" }
+        var line = "edgy: \(what) after \(report.wallMs) ms (cpu \(report.cpuUserMs)+\(report.cpuSysMs) ms, max rss \(mebibytes(UInt64(max(0, report.maxRssKib)) * 1024)) MiB"
+        if let peak = report.memoryPeakBytes { line += ", memory peak \(mebibytes(peak)) MiB" }
         if report.stdoutTruncatedBytes > 0 { line += ", stdout truncated by \(report.stdoutTruncatedBytes) bytes" }
         if report.stderrTruncatedBytes > 0 { line += ", stderr truncated by \(report.stderrTruncatedBytes) bytes" }
         return line + ")"
+    }
+
+    /// `bytes` in MiB with one decimal, rounded half up: "5.7". (`String(format:)` costs a
+    /// Foundation formatter and its locale at every `edgy run`.)
+    static func mebibytes(_ bytes: UInt64) -> String {
+        let tenths = (bytes * 10 + 524_288) / 1_048_576
+        return "\(tenths / 10).\(tenths % 10)"
     }
 
     /// The workload's exit code, 128+signal, or one of `EdgyExitCode`.
@@ -67,7 +74,19 @@ public struct RunCommand: AsyncParsableCommand {
 }
 
 func printError(_ message: String) {
-    FileHandle.standardError.write(Data((message + "\n").utf8))
+    writeAll(2, Array((message + "\n").utf8))
+}
+
+/// Writes every byte to `fd`, retrying short writes and EINTR. Plain `write(2)`: `Data`'s generic
+/// initializers are instantiated at run time, which every `edgy run` would pay for its last line.
+func writeAll(_ fd: Int32, _ bytes: [UInt8]) {
+    var offset = 0
+    while offset < bytes.count {
+        let written = bytes[offset...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        if written < 0 && errno == EINTR { continue }
+        guard written > 0 else { return }
+        offset += written
+    }
 }
 
 func fail(_ message: String) -> Never {
@@ -151,15 +170,14 @@ struct RunInvocation: Equatable {
         let streaming = !json
         let report = await supervisor.run(request) { kind, bytes in
             guard streaming else { return }
-            let handle = kind == .stdout ? FileHandle.standardOutput : FileHandle.standardError
-            handle.write(Data(bytes))
+            writeAll(kind == .stdout ? 1 : 2, Array(bytes))
         }
 
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             if let data = try? encoder.encode(report) {
-                FileHandle.standardOutput.write(data + Data("\n".utf8))
+                writeAll(1, Array(data) + [UInt8(ascii: "\n")])
             }
         } else {
             printError(RunCommand.summary(report))

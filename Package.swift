@@ -62,7 +62,7 @@ let package = Package(
         ),
         .target(
             name: "EdgySeccomp",
-            dependencies: ["CSeccomp", "EdgyModel", "EdgyPolicy", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["CSeccomp", "EdgyModel", "EdgyPolicy", "EdgySystem", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict
         ),
         .target(
@@ -191,7 +191,7 @@ let package = Package(
         .target(
             name: "EdgyCLI",
             dependencies: [
-                "EdgyModel", "EdgyJail", "EdgyLearn", "EdgyPolicy", "EdgySeccomp", "EdgyCgroup", "EdgyAuth", "EdgyStoreSQLite", "EdgyUpload",
+                "EdgyModel", "EdgyJail", "EdgyLearn", "EdgyPolicy", "EdgySeccomp", "EdgyCgroup", "EdgyAuth", "EdgyStoreSQLite", "EdgyUpload", "EdgySystem",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 // `token --server`: an HTTP client without FoundationNetworking, whose libcurl (and
                 // its 25 shared libraries) every `edgy run` would otherwise load.

@@ -4,6 +4,7 @@ import EdgyJail
 import EdgyModel
 import EdgyPolicy
 import EdgySeccomp
+import EdgySystem
 import Foundation
 
 /// `edgy run`: one jail, no server (like nsjail). Streams the workload's output, prints a short
@@ -74,19 +75,9 @@ public struct RunCommand: AsyncParsableCommand {
 }
 
 func printError(_ message: String) {
-    writeAll(2, Array((message + "\n").utf8))
-}
-
-/// Writes every byte to `fd`, retrying short writes and EINTR. Plain `write(2)`: `Data`'s generic
-/// initializers are instantiated at run time, which every `edgy run` would pay for its last line.
-func writeAll(_ fd: Int32, _ bytes: [UInt8]) {
-    var offset = 0
-    while offset < bytes.count {
-        let written = bytes[offset...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        if written < 0 && errno == EINTR { continue }
-        guard written > 0 else { return }
-        offset += written
-    }
+    // write(2), not FileHandle: `Data`'s generic initializers are instantiated at run time, which
+    // every `edgy run` would pay for its last line.
+    writeFully(2, Array((message + "\n").utf8))
 }
 
 func fail(_ message: String) -> Never {
@@ -170,14 +161,14 @@ struct RunInvocation: Equatable {
         let streaming = !json
         let report = await supervisor.run(request) { kind, bytes in
             guard streaming else { return }
-            writeAll(kind == .stdout ? 1 : 2, Array(bytes))
+            writeFully(kind == .stdout ? 1 : 2, Array(bytes))
         }
 
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             if let data = try? encoder.encode(report) {
-                writeAll(1, Array(data) + [UInt8(ascii: "\n")])
+                writeFully(1, Array(data) + [UInt8(ascii: "\n")])
             }
         } else {
             printError(RunCommand.summary(report))

@@ -169,7 +169,7 @@ struct SourceLines {
 extension StringProtocol {
     /// Without leading spaces and tabs and trailing spaces, tabs and carriage returns. Moves two
     /// indices instead of chaining `drop(while:)` and `reversed()`, whose nested generic types the
-    /// runtime looked up by name on every call (a tenth of `edgy run`'s policy loading).
+    /// runtime built by name at `edgy run`'s start.
     var trimmingSpaces: String {
         var start = startIndex
         var end = endIndex

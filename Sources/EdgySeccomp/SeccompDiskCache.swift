@@ -2,6 +2,7 @@ import CSeccomp
 import Crypto
 import EdgyModel
 import EdgyPolicy
+import EdgySystem
 import Glibc
 
 /// Compiled programs kept in files between processes, for `edgy run`: a CLI process compiles a
@@ -57,7 +58,7 @@ public struct SeccompDiskCache: Sendable {
         let temporary = "\(directory)/.\(BlobDigest.hex(key)).\(getpid()).tmp"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard fd >= 0 else { return }
-        let written = Self.writeFully(fd, bytes)
+        let written = writeFully(fd, bytes)
         close(fd)
         // rename(2) replaces atomically: a reader sees the old file, the new one, or none.
         if !written || rename(temporary, final) != 0 { unlink(temporary) }
@@ -144,26 +145,9 @@ public struct SeccompDiskCache: Sendable {
 
     static func readFully(_ fd: Int32, into bytes: inout [UInt8]) -> Bool {
         let count = bytes.count
-        guard transfer(count, { done in bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress! + done, count - done) } }) else { return false }
+        guard transferFully(count, { done in bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress! + done, count - done) } }) else { return false }
         // The file grew after fstat: not the file that was measured.
         var extra: UInt8 = 0
         return read(fd, &extra, 1) == 0
-    }
-
-    static func writeFully(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
-        transfer(bytes.count) { done in bytes.withUnsafeBytes { write(fd, $0.baseAddress! + done, bytes.count - done) } }
-    }
-
-    /// Repeats `step(done)`, a read or write of what is left from offset `done`, until `count`
-    /// bytes have moved: false on an error or an early end of file.
-    private static func transfer(_ count: Int, _ step: (Int) -> Int) -> Bool {
-        var done = 0
-        while done < count {
-            let n = step(done)
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { return false }
-            done += n
-        }
-        return true
     }
 }

@@ -17,6 +17,25 @@ public func syscallRetrying<T: FixedWidthInteger>(_ body: () -> T) throws(Errno)
     }
 }
 
+/// Repeats `step(done)`, a `read` or `write` of what is left from offset `done`, until `count`
+/// bytes have moved, retrying `EINTR`: false on an error or an early end of file.
+public func transferFully(_ count: Int, _ step: (Int) -> Int) -> Bool {
+    var done = 0
+    while done < count {
+        let n = step(done)
+        if n < 0 && errno == EINTR { continue }
+        guard n > 0 else { return false }
+        done += n
+    }
+    return true
+}
+
+/// Writes all of `bytes` to `fd` (short writes and `EINTR` retried): false on an error.
+@discardableResult
+public func writeFully(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
+    transferFully(bytes.count) { done in bytes.withUnsafeBytes { write(fd, $0.baseAddress! + done, bytes.count - done) } }
+}
+
 /// Closes an fd we own. `EINTR` on close is ignored: on Linux the fd is already gone.
 public func closeDescriptor(_ fd: Int32) {
     let result = Glibc.close(fd)

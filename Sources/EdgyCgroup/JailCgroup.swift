@@ -276,12 +276,14 @@ public final class JailCgroup: Sendable {
 
     /// Removes the group after the reap, then closes `cloneIntoFD`. Idempotent.
     ///
-    /// Waits briefly for the group to empty (killing again if needed), then `rmdir`s each
-    /// directory, retrying `EBUSY` for a short while: on v1 the last task's exit can lag the reap.
+    /// Kills what is left in the group, only if anything is (one read of `cgroup.procs` per
+    /// hierarchy; the v1 freeze/kill/thaw costs several writes), and waits for it to empty. Then
+    /// `rmdir`s each directory, retrying `EBUSY` for a short while: on v1 the last task's exit can
+    /// lag the reap.
     /// - Throws: `CgroupError` `.busy` if processes remain or a directory cannot be removed.
     public func remove() throws(CgroupError) {
         if state.withLock({ $0.removed }) { return }
-        if !waitEmpty(milliseconds: 200) {
+        if !isEmpty() {
             kill()
             if !waitEmpty(milliseconds: 1000) {
                 throw CgroupError(.busy, "group still has processes \(processes()) after kill", path: dirs.first)

@@ -210,12 +210,9 @@ struct ParkedJail: ~Copyable, Sendable {
     /// What is left of a jail after its attempt.
     var finished: FinishedJail { FinishedJail(cgroup: cgroup, mountNamespaceFD: mountNamespaceFD, workdirFD: workdirFD, egress: egress) }
 
-    /// Kills what is left in `cgroup` (only if anything is: the v1 freeze/kill/thaw costs several
-    /// file writes) and removes it.
+    /// Kills what is left in `cgroup` and removes it.
     static func retire(_ cgroup: JailCgroup?) {
-        guard let cgroup else { return }
-        if !cgroup.processes().isEmpty { cgroup.kill() }
-        try? cgroup.remove()
+        try? cgroup?.remove()
     }
 
     /// Drops the jail's mount namespace (unmounting its filesystem), removes its cgroup and its

@@ -246,7 +246,7 @@ public enum OpenAPIDocument {
     },
     "/v1/tokens/{id}": {
       "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}}],
-      "delete": {"operationId": "revokeToken", "summary": "Revoke a token (admin): it is refused (401) from now on",
+      "delete": {"operationId": "revokeToken", "summary": "Revoke a token (admin): it is refused (401) from now on (by other edgyd hosts sharing the database, within a second)",
         "responses": {"200": {"description": "revoked", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Token"}}}}, "204": {"description": "revoked, and gone from the list by now"},
           "401": {"$ref": "#/components/responses/Unauthorized"}, "429": {"$ref": "#/components/responses/TooManyRequests"}, "403": {"$ref": "#/components/responses/Error"}, "404": {"$ref": "#/components/responses/Error"}}}
     },

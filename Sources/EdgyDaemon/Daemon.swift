@@ -173,8 +173,10 @@ public struct Daemon: Sendable {
             retention: .seconds(configuration.retentionHours * 3600), logger: logger)
 
         let audit = try AuditFile.open(in: configuration.stateDirectory)
+        // Requests look their token up in memory for up to a second; a revocation through this
+        // host's API is seen at once, one through another host within that second.
         var dependencies = APIDependencies(
-            store: store, tokens: tokens, policies: catalog, notifier: notifier, logger: logger,
+            store: store, tokens: CachingTokenStore(tokens), policies: catalog, notifier: notifier, logger: logger,
             audit: audit, readiness: { ready.isSet }, workers: registry, metrics: metrics, layers: taskDependencies?.cache)
         dependencies.policyLearning = HostPolicyLearning(supervisor: supervisor)
         dependencies.dispatcher = pool

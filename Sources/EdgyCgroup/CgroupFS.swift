@@ -2,6 +2,40 @@ import EdgySystem
 import Glibc
 import SystemPackage
 
+/// A control file, named relative to its group's directory when the group holds that directory
+/// open: a path open walks every component (`/sys/fs/cgroup/<controller>/<parent>/<group>/<file>`,
+/// through two mounts, each component revalidated by kernfs), and a jail opens several dozen.
+struct CgroupFile {
+    /// The held directory, or `AT_FDCWD` when `name` is the whole path.
+    let directory: Int32
+    let name: String
+    /// The whole path, for errors.
+    let path: String
+
+    init(path: String) {
+        directory = AT_FDCWD
+        name = path
+        self.path = path
+    }
+
+    /// `name` in `dir`, through `directoryFD` when it is open (>= 0).
+    init(_ dir: String, _ name: String, directoryFD: Int32) {
+        path = dir + "/" + name
+        if directoryFD >= 0 {
+            directory = directoryFD
+            self.name = name
+        } else {
+            directory = AT_FDCWD
+            self.name = path
+        }
+    }
+
+    /// `openat(directory, name, flags | O_CLOEXEC)`: the fd, or -1 with errno set.
+    func open(_ flags: Int32) -> Int32 {
+        (try? syscallRetrying { Glibc.openat(directory, name, flags | O_CLOEXEC) }) ?? -1
+    }
+}
+
 /// Small, fast file operations on cgroupfs: one open/read-or-write/close per call, errors with
 /// path and errno. cgroup control files are tiny and never short-write, so no buffering.
 ///
@@ -11,30 +45,42 @@ enum CgroupFS {
 
     /// `open(path, flags | O_CLOEXEC)`: the fd, or -1 with errno set.
     static func open(_ path: String, _ flags: Int32) -> Int32 {
-        (try? syscallRetrying { Glibc.open(path, flags | O_CLOEXEC) }) ?? -1
+        CgroupFile(path: path).open(flags)
+    }
+
+    /// Writes `value` to the control file at `path` in one `write(2)`.
+    static func write(
+        _ path: String, _ value: String, what: @autoclosure () -> String, missingIsIO: Bool = false
+    ) throws(CgroupError) {
+        try write(CgroupFile(path: path), value, what: what(), missingIsIO: missingIsIO)
     }
 
     /// Writes `value` to a control file in one `write(2)`.
     /// A missing control file (`ENOENT`) is reported as `.missingController` unless `missingIsIO`
     /// (for files every group has, such as `cgroup.procs`, where `ENOENT` means the group is gone).
     static func write(
-        _ path: String, _ value: String, what: @autoclosure () -> String, missingIsIO: Bool = false
+        _ file: CgroupFile, _ value: String, what: @autoclosure () -> String, missingIsIO: Bool = false
     ) throws(CgroupError) {
-        let fd = open(path, O_WRONLY)
+        let fd = file.open(O_WRONLY)
         guard fd >= 0 else {
             let e = lastErrno
             let code: CgroupError.Code = (e == .noSuchFileOrDirectory && !missingIsIO) ? .missingController : .io
-            throw CgroupError(code, what(), path: path, errno: e)
+            throw CgroupError(code, what(), path: file.path, errno: e)
         }
         defer { _ = Glibc.close(fd) }  // EINTR on close is ignored (NIO); the fd is gone either way.
         var v = value
         let written = v.withUTF8 { buf in Result { () throws(Errno) in try syscallRetrying { Glibc.write(fd, buf.baseAddress, buf.count) } } }
-        if case .failure(let e) = written { throw CgroupError(.io, what(), path: path, errno: e) }
+        if case .failure(let e) = written { throw CgroupError(.io, what(), path: file.path, errno: e) }
+    }
+
+    /// Reads a whole (small) file; `nil` if it cannot be opened or read.
+    static func read(_ path: String) -> String? {
+        read(CgroupFile(path: path))
     }
 
     /// Reads a whole (small) control file; `nil` if it cannot be opened or read.
-    static func read(_ path: String) -> String? {
-        let fd = open(path, O_RDONLY)
+    static func read(_ file: CgroupFile) -> String? {
+        let fd = file.open(O_RDONLY)
         guard fd >= 0 else { return nil }
         defer { _ = Glibc.close(fd) }
         return read(descriptor: fd)
@@ -63,10 +109,15 @@ enum CgroupFS {
 
     /// `mkdir`; `EEXIST` is reported only when `allowExisting` is false.
     static func mkdir(_ path: String, allowExisting: Bool) throws(CgroupError) {
-        if Glibc.mkdir(path, 0o755) == 0 { return }
+        try mkdir(CgroupFile(path: path), allowExisting: allowExisting)
+    }
+
+    /// `mkdirat`; `EEXIST` is reported only when `allowExisting` is false.
+    static func mkdir(_ dir: CgroupFile, allowExisting: Bool) throws(CgroupError) {
+        if mkdirat(dir.directory, dir.name, 0o755) == 0 { return }
         let e = lastErrno
         if e == .fileExists && allowExisting { return }
-        throw CgroupError(.io, "create cgroup directory", path: path, errno: e)
+        throw CgroupError(.io, "create cgroup directory", path: dir.path, errno: e)
     }
 
     /// `rmdir`; a directory that is already gone counts as removed.
@@ -78,7 +129,17 @@ enum CgroupFS {
 
     /// Names of the subdirectories of `path` (child cgroups). Empty if unreadable.
     static func subdirectories(_ path: String) -> [String] {
-        guard let dir = opendir(path) else { return [] }
+        subdirectories(CgroupFile(path: path))
+    }
+
+    /// Names of the subdirectories of the directory `file` names (`.` in a held one). Empty if unreadable.
+    static func subdirectories(_ file: CgroupFile) -> [String] {
+        let fd = file.open(O_RDONLY | O_DIRECTORY)
+        guard fd >= 0 else { return [] }
+        guard let dir = fdopendir(fd) else {
+            _ = Glibc.close(fd)
+            return []
+        }
         defer { closedir(dir) }
         var names: [String] = []
         while let ent = readdir(dir) {

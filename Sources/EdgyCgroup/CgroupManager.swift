@@ -30,6 +30,9 @@ public final class CgroupManager: Sendable {
     let v1ParentFor: [String: String]
     /// v2: controllers enabled for jail groups (the parent's `cgroup.subtree_control`).
     let v2Enabled: Set<String>
+    /// `parentDirs` held open (`O_PATH`), so that each jail group is created and opened by its
+    /// name alone instead of by its whole path; -1 where an open failed.
+    private let parentFDs: [Int32]
 
     /// Creates (or reuses) the parent group.
     ///
@@ -60,6 +63,7 @@ public final class CgroupManager: Sendable {
                 }
             }
             parentDirs = dirs
+            parentFDs = dirs.map(JailCgroup.openDirectory)
             v1ParentFor = byController
             v2Enabled = []
         case .v2:
@@ -83,9 +87,14 @@ public final class CgroupManager: Sendable {
             }
             let enabled = CgroupFS.read(dir + "/cgroup.subtree_control") ?? ""
             parentDirs = [dir]
+            parentFDs = [JailCgroup.openDirectory(dir)]
             v1ParentFor = [:]
             v2Enabled = Set(enabled.split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init))
         }
+    }
+
+    deinit {
+        for fd in parentFDs where fd >= 0 { _ = Glibc.close(fd) }
     }
 
     /// The parent directories of jail groups: one per v1 hierarchy, or the single v2 one.
@@ -142,34 +151,43 @@ public final class CgroupManager: Sendable {
 
     private func createV1(_ name: String, _ limits: CgroupLimits) throws(CgroupError) -> JailCgroup {
         var created: [String] = []
+        var dirFDs: [Int32] = []
         var dirFor: [String: String] = [:]
         for (c, p) in v1ParentFor { dirFor[c] = p + "/" + name }
+        /// A control file of the new group's directory in `controller`'s hierarchy.
+        func file(_ controller: String, _ name: String) -> CgroupFile? {
+            guard let dir = dirFor[controller], let index = created.firstIndex(of: dir) else { return nil }
+            return CgroupFile(dir, name, directoryFD: dirFDs[index])
+        }
         do throws(CgroupError) {
-            for p in parentDirs {
-                try CgroupFS.mkdir(p + "/" + name, allowExisting: false)
-                created.append(p + "/" + name)
+            for (p, parentFD) in zip(parentDirs, parentFDs) {
+                let dir = CgroupFile(p, name, directoryFD: parentFD)
+                try CgroupFS.mkdir(dir, allowExisting: false)
+                created.append(dir.path)
+                dirFDs.append(dir.open(openPathOnly | O_DIRECTORY))
             }
-            if let m = limits.memoryBytes, let dir = dirFor["memory"] {
+            if let m = limits.memoryBytes, let limit = file("memory", "memory.limit_in_bytes") {
                 // limit first: the kernel requires memsw >= limit, and both start at "max".
-                try CgroupFS.write(dir + "/memory.limit_in_bytes", String(m), what: "set memory limit")
-                if host.v1HasMemsw {
+                try CgroupFS.write(limit, String(m), what: "set memory limit")
+                if host.v1HasMemsw, let memsw = file("memory", "memory.memsw.limit_in_bytes") {
                     // memory+swap equal to memory: no swap at all.
-                    try CgroupFS.write(dir + "/memory.memsw.limit_in_bytes", String(m), what: "set memory+swap limit (no swap)")
+                    try CgroupFS.write(memsw, String(m), what: "set memory+swap limit (no swap)")
                 }
                 // else: check() already failed if swap is active; with no swap device there is nothing to limit.
             }
-            if let p = limits.pidsMax, let dir = dirFor["pids"] {
-                try CgroupFS.write(dir + "/pids.max", String(p), what: "set pids limit")
+            if let p = limits.pidsMax, let max = file("pids", "pids.max") {
+                try CgroupFS.write(max, String(p), what: "set pids limit")
             }
-            if let c = limits.cpuMaxCores, let dir = dirFor["cpu"] {
-                try CgroupFS.write(dir + "/cpu.cfs_period_us", String(cfsPeriodMicros), what: "set CFS period")
-                try CgroupFS.write(dir + "/cpu.cfs_quota_us", String(cfsQuotaMicros(cores: c)), what: "set CFS quota")
+            if let c = limits.cpuMaxCores, let period = file("cpu", "cpu.cfs_period_us"), let quota = file("cpu", "cpu.cfs_quota_us") {
+                try CgroupFS.write(period, String(cfsPeriodMicros), what: "set CFS period")
+                try CgroupFS.write(quota, String(cfsQuotaMicros(cores: c)), what: "set CFS quota")
             }
         } catch {
+            for fd in dirFDs where fd >= 0 { _ = Glibc.close(fd) }
             for d in created.reversed() { _ = CgroupFS.rmdir(d) }
             throw error
         }
-        return JailCgroup(name: name, version: .v1, dirs: created, dirFor: dirFor, v1Mounts: host.v1Mounts, cloneFD: nil)
+        return JailCgroup(name: name, version: .v1, dirs: created, dirFor: dirFor, v1Mounts: host.v1Mounts, cloneFD: nil, dirFDs: dirFDs)
     }
 
     private func createV2(_ name: String, _ limits: CgroupLimits) throws(CgroupError) -> JailCgroup {
@@ -177,34 +195,40 @@ public final class CgroupManager: Sendable {
         where needed && !v2Enabled.contains(c) {
             throw CgroupError(.missingController, "cgroup2 controller \(c) not enabled for jail groups", path: parentDirs[0] + "/cgroup.subtree_control")
         }
-        let dir = parentDirs[0] + "/" + name
-        try CgroupFS.mkdir(dir, allowExisting: false)
-        do throws(CgroupError) {
-            if let m = limits.memoryBytes {
-                try CgroupFS.write(dir + "/memory.max", String(m), what: "set memory limit")
-                do throws(CgroupError) {
-                    try CgroupFS.write(dir + "/memory.swap.max", "0", what: "forbid swap")
-                } catch where error.code == .missingController && !host.swapActive {
-                    // No swap accounting (CONFIG_SWAP off or swapaccount=0) and no swap device: nothing to forbid.
-                }
-            }
-            if let p = limits.pidsMax {
-                try CgroupFS.write(dir + "/pids.max", String(p), what: "set pids limit")
-            }
-            if let c = limits.cpuMaxCores {
-                try CgroupFS.write(dir + "/cpu.max", "\(cfsQuotaMicros(cores: c)) \(cfsPeriodMicros)", what: "set CPU limit")
-            }
-        } catch {
-            _ = CgroupFS.rmdir(dir)
-            throw error
-        }
-        let fd = CgroupFS.open(dir, openPathOnly | O_DIRECTORY)
+        let group = CgroupFile(parentDirs[0], name, directoryFD: parentFDs[0])
+        let dir = group.path
+        try CgroupFS.mkdir(group, allowExisting: false)
+        // The group's directory, for CLONE_INTO_CGROUP and (a duplicate) for its control files.
+        let fd = group.open(openPathOnly | O_DIRECTORY)
         guard fd >= 0 else {
             let e = CgroupFS.lastErrno
             _ = CgroupFS.rmdir(dir)
             throw CgroupError(.io, "open group directory for CLONE_INTO_CGROUP", path: dir, errno: e)
         }
-        return JailCgroup(name: name, version: .v2, dirs: [dir], dirFor: [:], cloneFD: fd)
+        let dirFD = fcntl(fd, F_DUPFD_CLOEXEC, 0)
+        do throws(CgroupError) {
+            if let m = limits.memoryBytes {
+                try CgroupFS.write(CgroupFile(dir, "memory.max", directoryFD: dirFD), String(m), what: "set memory limit")
+                do throws(CgroupError) {
+                    try CgroupFS.write(CgroupFile(dir, "memory.swap.max", directoryFD: dirFD), "0", what: "forbid swap")
+                } catch where error.code == .missingController && !host.swapActive {
+                    // No swap accounting (CONFIG_SWAP off or swapaccount=0) and no swap device: nothing to forbid.
+                }
+            }
+            if let p = limits.pidsMax {
+                try CgroupFS.write(CgroupFile(dir, "pids.max", directoryFD: dirFD), String(p), what: "set pids limit")
+            }
+            if let c = limits.cpuMaxCores {
+                try CgroupFS.write(
+                    CgroupFile(dir, "cpu.max", directoryFD: dirFD), "\(cfsQuotaMicros(cores: c)) \(cfsPeriodMicros)", what: "set CPU limit")
+            }
+        } catch {
+            _ = Glibc.close(fd)
+            if dirFD >= 0 { _ = Glibc.close(dirFD) }
+            _ = CgroupFS.rmdir(dir)
+            throw error
+        }
+        return JailCgroup(name: name, version: .v2, dirs: [dir], dirFor: [:], cloneFD: fd, dirFDs: [dirFD])
     }
 
     /// Kills every process in, and removes, every child group of the parent: a restarted daemon

@@ -1,3 +1,4 @@
+import EdgySystem
 import Glibc
 import Synchronization
 import SystemPackage
@@ -16,6 +17,9 @@ public final class JailCgroup: Sendable {
     let dirFor: [String: String]
     /// v1: controller → its hierarchy's mount point (to find the calling thread's own group).
     let v1Mounts: [String: String]
+    /// `dirs` held open (`O_PATH`), so that control files are opened relative to them; -1 where
+    /// an open failed (that directory's files are then opened by path).
+    private let dirFDs: [Int32]
     private let state: Mutex<State>
 
     private struct State {
@@ -32,19 +36,23 @@ public final class JailCgroup: Sendable {
         }
     }
 
+    /// - Parameter dirFDs: `dirs` opened with `O_PATH | O_DIRECTORY`, which the group now owns;
+    ///   nil to open them here.
     init(
         name: String, version: CgroupVersion, dirs: [String], dirFor: [String: String], v1Mounts: [String: String] = [:],
-        cloneFD: Int32?
+        cloneFD: Int32?, dirFDs: [Int32]? = nil
     ) {
         self.v1Mounts = v1Mounts
         self.name = name
         self.version = version
         self.dirs = dirs
         self.dirFor = dirFor
+        let held = dirFDs ?? dirs.map(Self.openDirectory)
+        self.dirFDs = held
         var state = State(cloneFD: cloneFD)
-        for path in Self.filesReadAtTheEnd(version: version, dirs: dirs, dirFor: dirFor) {
-            let fd = CgroupFS.open(path, O_RDONLY)
-            if fd >= 0 { state.heldFiles[path] = fd }  // else read by path, which says why it cannot be
+        for file in Self.filesReadAtTheEnd(version: version, dirs: dirs, dirFor: dirFor, dirFDs: held) {
+            let fd = file.open(O_RDONLY)
+            if fd >= 0 { state.heldFiles[file.path] = fd }  // else read by path, which says why it cannot be
         }
         self.state = Mutex(state)
     }
@@ -55,25 +63,43 @@ public final class JailCgroup: Sendable {
             if let fd = s.cloneFD { _ = Glibc.close(fd) }
             s.closeHeldFiles()
         }
+        for fd in dirFDs where fd >= 0 { _ = Glibc.close(fd) }
+    }
+
+    /// `dir` opened `O_PATH | O_DIRECTORY`, or -1.
+    static func openDirectory(_ dir: String) -> Int32 {
+        CgroupFS.open(dir, openPathOnly | O_DIRECTORY)
+    }
+
+    /// The control file `name` of the group's directory `dir` (one of `dirs`).
+    private func file(_ dir: String, _ name: String) -> CgroupFile {
+        let index = dirs.firstIndex(of: dir)
+        return CgroupFile(dir, name, directoryFD: index.map { dirFDs[$0] } ?? -1)
     }
 
     /// What `stats()` reads. Not `cgroup.procs`: v1 answers a held one from a pid list it
     /// keeps for a second after the first read, so it would still list the killed.
-    private static func filesReadAtTheEnd(version: CgroupVersion, dirs: [String], dirFor: [String: String]) -> [String] {
-        var paths: [String] = []
+    private static func filesReadAtTheEnd(
+        version: CgroupVersion, dirs: [String], dirFor: [String: String], dirFDs: [Int32]
+    ) -> [CgroupFile] {
+        func files(_ dir: String, _ names: [String]) -> [CgroupFile] {
+            let fd = dirs.firstIndex(of: dir).map { dirFDs[$0] } ?? -1
+            return names.map { CgroupFile(dir, $0, directoryFD: fd) }
+        }
+        var all: [CgroupFile] = []
         switch version {
         case .v1:
             if let m = dirFor["memory"] {
-                paths += ["memory.max_usage_in_bytes", "memory.oom_control", "memory.failcnt", "memory.memsw.failcnt"].map { m + "/" + $0 }
+                all += files(m, ["memory.max_usage_in_bytes", "memory.oom_control", "memory.failcnt", "memory.memsw.failcnt"])
             }
-            if let c = dirFor["cpuacct"] { paths += ["cpuacct.usage", "cpuacct.usage_user", "cpuacct.usage_sys"].map { c + "/" + $0 } }
-            if let p = dirFor["pids"] { paths += [p + "/pids.peak", p + "/pids.events"] }
+            if let c = dirFor["cpuacct"] { all += files(c, ["cpuacct.usage", "cpuacct.usage_user", "cpuacct.usage_sys"]) }
+            if let p = dirFor["pids"] { all += files(p, ["pids.peak", "pids.events"]) }
         case .v2:
             if let d = dirs.first {
-                paths += ["cgroup.events", "memory.peak", "memory.events", "cpu.stat", "pids.peak", "pids.events"].map { d + "/" + $0 }
+                all += files(d, ["cgroup.events", "memory.peak", "memory.events", "cpu.stat", "pids.peak", "pids.events"])
             }
         }
-        return paths
+        return all
     }
 
     /// The control file at `path`, from its held descriptor when there is one (`pread` at 0
@@ -156,15 +182,15 @@ public final class JailCgroup: Sendable {
     public func attach(pid: pid_t) throws(CgroupError) {
         let s = String(pid)
         for d in dirs {
-            try CgroupFS.write(d + "/cgroup.procs", s, what: "attach pid \(pid)", missingIsIO: true)
+            try CgroupFS.write(file(d, "cgroup.procs"), s, what: "attach pid \(pid)", missingIsIO: true)
         }
     }
 
     /// The processes (thread-group ids) in the group; on v1 the union over its hierarchies.
     public func processes() -> [pid_t] {
-        if dirs.count == 1 { return CgroupFS.pids(in: CgroupFS.read(dirs[0] + "/cgroup.procs") ?? "") }
+        if dirs.count == 1 { return CgroupFS.pids(in: CgroupFS.read(file(dirs[0], "cgroup.procs")) ?? "") }
         var all = Set<pid_t>()
-        for d in dirs { all.formUnion(CgroupFS.pids(in: CgroupFS.read(d + "/cgroup.procs") ?? "")) }
+        for d in dirs { all.formUnion(CgroupFS.pids(in: CgroupFS.read(file(d, "cgroup.procs")) ?? "")) }
         return all.sorted()
     }
 
@@ -178,7 +204,7 @@ public final class JailCgroup: Sendable {
         switch version {
         case .v2:
             guard let d = dirs.first else { return }
-            if (try? CgroupFS.write(d + "/cgroup.kill", "1", what: "kill group")) == nil {
+            if (try? CgroupFS.write(file(d, "cgroup.kill"), "1", what: "kill group")) == nil {
                 // Only if the group is already gone or the write failed oddly: fall back to signals.
                 signalAll()
             }
@@ -195,22 +221,22 @@ public final class JailCgroup: Sendable {
 
     private func killV1() {
         let deadline = CgroupFS.nowNanos() + 2_000_000_000
-        let freezer = dirFor["freezer"]
+        let freezer = dirFor["freezer"].map { file($0, "freezer.state") }
         repeat {
             if let f = freezer {
-                _ = try? CgroupFS.write(f + "/freezer.state", "FROZEN", what: "freeze group")
+                _ = try? CgroupFS.write(f, "FROZEN", what: "freeze group")
                 // FREEZING until every task is caught; a task in uninterruptible sleep can delay it,
                 // so give up waiting after 200 ms and kill anyway.
                 let freezeDeadline = CgroupFS.nowNanos() + 200_000_000
                 while CgroupFS.nowNanos() < freezeDeadline {
-                    let st = CgroupFS.read(f + "/freezer.state") ?? ""
+                    let st = CgroupFS.read(f) ?? ""
                     if st.hasPrefix("FROZEN") || st.isEmpty { break }
                     CgroupFS.sleep(milliseconds: 1)
                 }
             }
             signalAll()
             if let f = freezer {
-                _ = try? CgroupFS.write(f + "/freezer.state", "THAWED", what: "thaw group")
+                _ = try? CgroupFS.write(f, "THAWED", what: "thaw group")
             }
             if waitEmpty(milliseconds: 100) { return }
         } while CgroupFS.nowNanos() < deadline
@@ -291,7 +317,7 @@ public final class JailCgroup: Sendable {
         }
         state.withLock { $0.closeHeldFiles() }
         for d in dirs.reversed() {
-            try removeTree(d)
+            try removeTree(d, listing: file(d, "."))
         }
         state.withLock { s in
             if let fd = s.cloneFD { _ = Glibc.close(fd) }
@@ -301,9 +327,10 @@ public final class JailCgroup: Sendable {
     }
 
     /// `rmdir` of `dir` after its sub-groups (a workload given a delegated subtree may create some).
-    private func removeTree(_ dir: String) throws(CgroupError) {
-        for sub in CgroupFS.subdirectories(dir) {
-            try removeTree(dir + "/" + sub)
+    private func removeTree(_ dir: String, listing: CgroupFile) throws(CgroupError) {
+        for sub in CgroupFS.subdirectories(listing) {
+            let path = dir + "/" + sub
+            try removeTree(path, listing: CgroupFile(path: path))
         }
         var attempt = 0
         while let e = CgroupFS.rmdir(dir) {

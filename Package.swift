@@ -71,7 +71,8 @@ let package = Package(
             swiftSettings: strict
         ),
         // libnftables: egress jails' rules, without a fork and exec of `nft` per change.
-        .systemLibrary(name: "CNFTables", pkgConfig: "libnftables", providers: [.apt(["libnftables-dev"])]),
+        // Headers only: libnftables is loaded with dlopen on first use (see its shim.h).
+        .systemLibrary(name: "CNFTables", providers: [.apt(["libnftables-dev"])]),
         // Checks of tasks' dependency manifests (requirements.txt, package.json): no server code,
         // so its fuzzer builds fast.
         .target(name: "EdgyManifest", swiftSettings: strict),

@@ -201,3 +201,17 @@ struct RunCommandTests {
         #expect(both.status != 0)
     }
 }
+
+/// What the CLI's start pays for: libnftables and the five libraries it needs are loaded only
+/// when egress is set up, never at start.
+@Suite struct CLILibraryTests {
+    @Test func libnftablesIsNotLoadedAtStart() throws {
+        let run = try BoundedProcess.run(RunCommandTests.edgy, ["--help"], environment: ["LD_DEBUG": "libs"])
+        #expect(run.termination.status == 0, "\(run.stderr)")
+        // The loader's trace is there (so the check below can fail), and names no nftables library.
+        #expect(run.stderr.contains("libseccomp.so"), "\(run.stderr.prefix(2000))")
+        for library in ["libnftables", "libnftnl", "libmnl", "libjansson", "libgmp", "libxtables"] {
+            #expect(!run.stderr.contains(library), "\(library) is loaded at start")
+        }
+    }
+}

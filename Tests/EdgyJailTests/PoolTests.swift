@@ -163,11 +163,8 @@ struct PoolTests {
     }
 
     @Test func nothingOfThePoolSurvivesShutdown() async throws {
-        // The supervisor's cgroup manager, which outlives the pool, holds its parent
-        // directories open: it exists before the count.
-        let cgroups = try TestSupport.sharedCgroups()
         let fdsBefore = TestSupport.openDescriptorCount()
-        let pooled = try JailSupervisor(host: JailHostConfiguration(poolSize: 2), cgroups: cgroups)
+        let pooled = try Self.pooled()
         _ = await Self.run(pooled, "true")
         #expect(try await Self.waitParked(pooled, 2))
         #expect(!Self.ourChildren().isEmpty, "the parked jails are our children")

@@ -1,10 +1,16 @@
 import EdgyCgroup
 
 extension TestSupport {
-    /// The cgroup manager shared by the tests of one process (creating the parent group is
-    /// idempotent, but there is no need to do it per test).
-    public static func sharedCgroups() throws -> CgroupManager {
+    /// One cgroup manager for all the tests of a process. It holds its parent directories open
+    /// for its life: a manager per test would close them whenever the last supervisor using it
+    /// went away, in the middle of another test that counts its descriptors.
+    private static let cgroupManager = Result { () throws(CgroupError) -> CgroupManager in
         try CgroupManager(host: try CgroupHost.detect(), parentName: "edgy-test")
+    }
+
+    /// The cgroup manager shared by the tests of one process.
+    public static func sharedCgroups() throws -> CgroupManager {
+        try cgroupManager.get()
     }
 }
 

@@ -27,7 +27,9 @@ public final class TaskNotifier: Sendable {
         var continuation: AsyncStream<UUID>.Continuation
     }
 
-    private let waiters = Mutex<[UUID: Waiter]>([:])
+    /// Keyed by a counter: a `UUID()` costs an open, a read and a close of /dev/urandom, twice
+    /// per `?wait` request (its waiter and the worker's), and a key needs no randomness.
+    private let waiters = Mutex<(next: UInt64, byKey: [UInt64: Waiter])>((0, [:]))
 
     /// Tasks that just reached a final status in this process, as recorded, kept only while a
     /// request waits for that very task: it takes the record instead of reading it back. A record
@@ -42,7 +44,7 @@ public final class TaskNotifier: Sendable {
     /// Announces that `record` was stored with a final status, then that it ended.
     public func finished(_ record: TaskRecord) {
         let size = record.storedBytes
-        let awaited = waiters.withLock { $0.values.contains { $0.taskID == record.id } }
+        let awaited = waiters.withLock { $0.byKey.values.contains { $0.taskID == record.id } }
         if awaited && size <= Self.finishedBytesKept {
             finished.withLock { kept in
                 if let old = kept.records.updateValue(record, forKey: record.id) {
@@ -72,7 +74,7 @@ public final class TaskNotifier: Sendable {
     /// Announces that `taskID` changed, and how.
     public func changed(_ taskID: UUID, _ change: Change) {
         let targets = waiters.withLock { waiters in
-            waiters.values.filter { waiter in
+            waiters.byKey.values.filter { waiter in
                 (waiter.taskID == nil || waiter.taskID == taskID)
                     && (change == .unknown || waiter.kinds.map { $0.contains(change) } ?? true)
             }.map(\.continuation)
@@ -92,11 +94,14 @@ public final class TaskNotifier: Sendable {
     public func changeStream(
         of taskID: UUID?, only kinds: Set<Change>? = nil
     ) -> (stream: AsyncStream<UUID>, continuation: AsyncStream<UUID>.Continuation) {
-        let key = UUID()
         let (stream, continuation) = AsyncStream<UUID>.makeStream(bufferingPolicy: .bufferingNewest(16))
-        waiters.withLock { $0[key] = Waiter(taskID: taskID, kinds: kinds, continuation: continuation) }
+        let key = waiters.withLock { w -> UInt64 in
+            w.next += 1
+            w.byKey[w.next] = Waiter(taskID: taskID, kinds: kinds, continuation: continuation)
+            return w.next
+        }
         continuation.onTermination = { [weak self] _ in
-            _ = self?.waiters.withLock { $0.removeValue(forKey: key) }
+            _ = self?.waiters.withLock { $0.byKey.removeValue(forKey: key) }
         }
         return (stream, continuation)
     }

@@ -154,10 +154,11 @@ public final class CgroupManager: Sendable {
         var dirFDs: [Int32] = []
         var dirFor: [String: String] = [:]
         for (c, p) in v1ParentFor { dirFor[c] = p + "/" + name }
-        /// A control file of the new group's directory in `controller`'s hierarchy.
+        /// A control file of the new group's directory in `controller`'s hierarchy (nil when
+        /// that hierarchy is not mounted, which `check` has refused if a limit needs it).
         func file(_ controller: String, _ name: String) -> CgroupFile? {
-            guard let dir = dirFor[controller], let index = created.firstIndex(of: dir) else { return nil }
-            return CgroupFile(dir, name, directoryFD: dirFDs[index])
+            guard let dir = dirFor[controller] else { return nil }
+            return CgroupFile(dir, name, directoryFD: created.firstIndex(of: dir).map { dirFDs[$0] } ?? -1)
         }
         do throws(CgroupError) {
             for (p, parentFD) in zip(parentDirs, parentFDs) {

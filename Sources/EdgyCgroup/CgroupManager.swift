@@ -157,8 +157,7 @@ public final class CgroupManager: Sendable {
         /// A control file of the new group's directory in `controller`'s hierarchy (nil when
         /// that hierarchy is not mounted, which `check` has refused if a limit needs it).
         func file(_ controller: String, _ name: String) -> CgroupFile? {
-            guard let dir = dirFor[controller] else { return nil }
-            return CgroupFile(dir, name, directoryFD: created.firstIndex(of: dir).map { dirFDs[$0] } ?? -1)
+            dirFor[controller].map { JailCgroup.file($0, name, dirs: created, dirFDs: dirFDs) }
         }
         do throws(CgroupError) {
             for (p, parentFD) in zip(parentDirs, parentFDs) {

@@ -73,8 +73,13 @@ public final class JailCgroup: Sendable {
 
     /// The control file `name` of the group's directory `dir` (one of `dirs`).
     private func file(_ dir: String, _ name: String) -> CgroupFile {
-        let index = dirs.firstIndex(of: dir)
-        return CgroupFile(dir, name, directoryFD: index.map { dirFDs[$0] } ?? -1)
+        Self.file(dir, name, dirs: dirs, dirFDs: dirFDs)
+    }
+
+    /// The control file `name` of `dir`, through its descriptor in `dirFDs` (parallel to `dirs`)
+    /// when it is held open, else by path.
+    static func file(_ dir: String, _ name: String, dirs: [String], dirFDs: [Int32]) -> CgroupFile {
+        CgroupFile(dir, name, directoryFD: dirs.firstIndex(of: dir).map { dirFDs[$0] } ?? -1)
     }
 
     /// What `stats()` reads. Not `cgroup.procs`: v1 answers a held one from a pid list it
@@ -83,8 +88,7 @@ public final class JailCgroup: Sendable {
         version: CgroupVersion, dirs: [String], dirFor: [String: String], dirFDs: [Int32]
     ) -> [CgroupFile] {
         func files(_ dir: String, _ names: [String]) -> [CgroupFile] {
-            let fd = dirs.firstIndex(of: dir).map { dirFDs[$0] } ?? -1
-            return names.map { CgroupFile(dir, $0, directoryFD: fd) }
+            names.map { file(dir, $0, dirs: dirs, dirFDs: dirFDs) }
         }
         var all: [CgroupFile] = []
         switch version {

@@ -258,11 +258,17 @@ public final class JailCgroup: Sendable {
         }
     }
 
-    private func isEmpty() -> Bool {
-        if version == .v2, let d = dirs.first, let populated = keyed(read(d + "/cgroup.events"), "populated") {
+    /// True when no process is left in the group: one read, not one per hierarchy. On v1 every
+    /// process of a jail is in the group of each hierarchy (its first process was placed in all
+    /// of them before it ran, children inherit the memberships, and nothing in a jail can move
+    /// itself: it has no cgroup filesystem and no capability outside its user namespace), and
+    /// an exit leaves all hierarchies at once, so the first hierarchy's `cgroup.procs` says it.
+    public func isEmpty() -> Bool {
+        guard let d = dirs.first else { return true }
+        if version == .v2, let populated = keyed(read(d + "/cgroup.events"), "populated") {
             return populated == 0
         }
-        return processes().isEmpty
+        return CgroupFS.pids(in: CgroupFS.read(file(d, "cgroup.procs")) ?? "").isEmpty
     }
 
     /// Reads the group's counters; call after the reap for final values.

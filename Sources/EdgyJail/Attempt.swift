@@ -61,7 +61,7 @@ struct Attempt {
         defer {
             // The jail's processes are dead (reaped, or killed with the group); the directory
             // removal waits for an RCU grace period on v1, so the pool thread does it.
-            if let cgroup, !cgroupEmptied && !cgroup.processes().isEmpty { cgroup.kill() }
+            if let cgroup, !cgroupEmptied && !cgroup.isEmpty() { cgroup.kill() }
             if let pool { pool.retire(finished) } else { ParkedJail.retire(finished) }
             if pool != nil, request.keepsShapeWarm { pool?.refill(shape) }
         }
@@ -157,7 +157,7 @@ struct Attempt {
     /// exit already killed its namespace; the v1 freeze/kill/thaw is for strays.) Then the
     /// group's counters into the report.
     private mutating func collect(_ cgroup: JailCgroup, into facts: inout TerminationFacts) {
-        if !cgroup.processes().isEmpty { cgroup.kill() }
+        if !cgroup.isEmpty() { cgroup.kill() }
         let stats = cgroup.stats()
         report.memoryPeakBytes = stats.memoryPeakBytes
         report.oomKills = stats.oomKills

@@ -82,14 +82,17 @@ struct V1Tests {
         let m = try CgroupManager(host: host, parentName: parent)
         let g = try m.create(name: "one", limits: CgroupLimits(memoryBytes: 64 << 20))
         let child = spawn(["/bin/sleep", "100"])
+        #expect(g.isEmpty())
         try g.attach(pid: child.pid)
         #expect(g.processes() == [child.pid])
+        #expect(!g.isEmpty())
         for c in v1Controllers {
             #expect(CgroupFS.pids(in: CgroupFS.read("\(v1Root)/\(c)/\(parent)/one/cgroup.procs") ?? "") == [child.pid])
         }
         g.kill()
         #expect(termSignal(child.wait()) == SIGKILL)
         #expect(g.processes().isEmpty)
+        #expect(g.isEmpty())
         #expect(CgroupFS.read("\(v1Root)/freezer/\(parent)/one/freezer.state")?.hasPrefix("THAWED") == true)
         _ = g.stats()
         try g.remove()

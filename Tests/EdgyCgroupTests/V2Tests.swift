@@ -40,11 +40,13 @@ struct V2CoreTests {
         Glibc.kill(stopped.pid, SIGSTOP)
         #expect(eventually { g.processes().count == 4 })
         #expect(CgroupFS.keyed("populated", in: CgroupFS.read("\(Self.mount)/\(parent)/core/cgroup.events") ?? "") == 1)
+        #expect(!g.isEmpty())
         let all = g.processes()
         g.kill()
         #expect(termSignal(sh.wait()) == SIGKILL)
         #expect(termSignal(stopped.wait()) == SIGKILL)
         for p in all { #expect(eventually { isDeadOrZombie(p) }, "pid \(p) survived") }
+        #expect(eventually { g.isEmpty() })
         _ = g.stats()
         try g.remove()
         #expect(g.cloneIntoFD == nil)

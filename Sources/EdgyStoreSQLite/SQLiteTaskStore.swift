@@ -38,6 +38,11 @@ public final class SQLiteTaskStore: TaskStore, TokenStore, Sendable {
             // across a process kill; a power loss may undo the last few commits, never corrupt
             // the file. It saves an fsync per commit.
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
+            // Savepoints (a create that also claims) and statements that may need undoing keep the
+            // pages they change in a statement journal. By default a journal past 64 KiB spills to
+            // a file in /var/tmp: a create-and-claim opened one and wrote 27 pages to it. These
+            // journals last one transaction, so memory holds them.
+            try db.execute(sql: "PRAGMA temp_store = MEMORY")
             // Small blobs' bytes live in a database of their own, attached to every connection so
             // that one transaction still covers a blob's row and its bytes. Its 64 KiB pages take
             // a 10 KiB blob in one page where 4 KiB pages need three, and an attempt's hundred

@@ -71,6 +71,16 @@ struct SQLiteTaskStoreTests {
         try await expectContents(try SQLiteTaskStore(path: path), written)
     }
 
+    @Test func statementJournalsStayInMemoryOnEveryConnection() async throws {
+        // A savepoint's journal past 64 KiB would otherwise spill to a file in /var/tmp.
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let store = try SQLiteTaskStore(path: directory.path + "/edgy.sqlite")
+        let memory = 2
+        #expect(try await store.pool.write { try Int.fetchOne($0, sql: "PRAGMA temp_store") } == memory)
+        #expect(try await store.pool.read { try Int.fetchOne($0, sql: "PRAGMA temp_store") } == memory)
+    }
+
     @Test func secondInstanceSeesTheFirstsWritesWhileItIsOpen() async throws {
         let directory = TemporaryDirectory()
         defer { directory.remove() }

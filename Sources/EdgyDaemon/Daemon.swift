@@ -123,8 +123,13 @@ public struct Daemon: Sendable {
             let store = try SQLiteTaskStore(path: configuration.stateDirectory + "/edgy.sqlite")
             // SQLite creates the database (and its -wal/-shm) with the process umask; later ones copy the database's mode.
             try StateDirectory.tightenFiles(in: configuration.stateDirectory)
-            try await serve(store: store, tokens: store, workers: LocalWorkerRegistry(), notifier: notifier, supervisor: supervisor, catalog: catalog, cgroupVersion: cgroupHost.version, host: host, port: port,
-                dependencies: taskDependencies)
+            // WAL checkpoints run beside the services, off the write path, and stop after them.
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await store.checkpointContinuously() }
+                try await serve(store: store, tokens: store, workers: LocalWorkerRegistry(), notifier: notifier, supervisor: supervisor, catalog: catalog, cgroupVersion: cgroupHost.version, host: host, port: port,
+                    dependencies: taskDependencies)
+                group.cancelAll()
+            }
             try? store.close()
         } else {
             // The shared store's connection pool and LISTEN loop run beside the services and stop after them.

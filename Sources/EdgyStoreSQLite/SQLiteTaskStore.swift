@@ -4,6 +4,7 @@ import EdgyPolicy
 import EdgyStore
 import Foundation
 import GRDB
+import Synchronization
 
 /// The embedded store for one host: one SQLite file in WAL mode, written through a
 /// GRDB `DatabasePool` (one writer connection, concurrent readers).
@@ -22,6 +23,11 @@ public final class SQLiteTaskStore: TaskStore, TokenStore, Sendable {
     let pool: DatabasePool
     /// The bytes of blobs; their rows are in the database.
     let blobFiles: BlobDirectory
+    /// The database file, and how every connection to it is opened (for the checkpointer's own).
+    let path: String
+    let configuration: Configuration
+    /// Checkpoints `checkpointContinuously` has completed.
+    let checkpointsDone = Atomic<Int>(0)
 
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.
     /// Opening the same file again is safe: migrations already applied are skipped. Blobs' bytes
@@ -54,6 +60,8 @@ public final class SQLiteTaskStore: TaskStore, TokenStore, Sendable {
             }
             try db.execute(sql: "PRAGMA blobdata.synchronous = NORMAL")
         }
+        self.path = path
+        configuration = config
         pool = try DatabasePool(path: path, configuration: config)
         try SQLiteSchema.migrator.migrate(pool)
     }

@@ -81,6 +81,41 @@ struct SQLiteTaskStoreTests {
         #expect(try await store.pool.read { try Int.fetchOne($0, sql: "PRAGMA temp_store") } == memory)
     }
 
+    @Test func backgroundCheckpointsKeepTheWALSmall() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let path = directory.path + "/edgy.sqlite"
+        let store = try SQLiteTaskStore(path: path)
+        let checkpointer = Task { try await store.checkpointContinuously(every: .milliseconds(10)) }
+        defer { checkpointer.cancel() }
+        func walBytes() -> Int { (try? FileManager.default.attributesOfItem(atPath: path + "-wal")[.size] as? Int) ?? 0 }
+        func autocheckpointPages() async throws -> Int? { try await store.pool.write { try Int.fetchOne($0, sql: "PRAGMA wal_autocheckpoint") } }
+
+        // Eight batches of ten tasks with a 20 kB file each: about 6 MB of WAL frames in all.
+        var high = 0
+        for batch in 0..<8 {
+            for i in 0..<10 {
+                var task = T.task(name: "b\(batch)-\(i)", at: Int64(batch * 10 + i))
+                task.spec.files = [TaskFile(path: "data.bin", contents: Array(repeating: UInt8(i), count: 20_000))]
+                try await store.create(task, limits: QueueLimits())
+            }
+            high = max(high, walBytes())
+            // Two more checkpoints: the second began after the batch's last commit, so it copied all of it.
+            let seen = store.backgroundCheckpoints
+            let deadline = ContinuousClock.now + .seconds(10)
+            while store.backgroundCheckpoints < seen + 2, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
+            #expect(store.backgroundCheckpoints >= seen + 2, "no checkpoint within 10 s")
+        }
+        #expect(try await autocheckpointPages() == SQLiteTaskStore.backstopCheckpointPages, "the writer's own checkpoints wait for the backstop")
+        // Each batch's first commit started the WAL over: it held about one batch, never all eight.
+        #expect(high > 0 && high < 2_500_000, "WAL reached \(high) bytes")
+        #expect(try await store.list(TaskQuery(tenant: "acme", limit: 100)).tasks.count == 80)
+
+        checkpointer.cancel()
+        try await checkpointer.value
+        #expect(try await autocheckpointPages() == SQLiteTaskStore.defaultCheckpointPages, "stopping restores SQLite's default")
+    }
+
     @Test func secondInstanceSeesTheFirstsWritesWhileItIsOpen() async throws {
         let directory = TemporaryDirectory()
         defer { directory.remove() }

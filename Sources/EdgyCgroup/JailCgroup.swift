@@ -336,19 +336,22 @@ public final class JailCgroup: Sendable {
         }
     }
 
-    /// `rmdir` of `dir` after its sub-groups (a workload given a delegated subtree may create some).
+    /// `rmdir` of `dir`, and of its sub-groups first if it has any (a workload given a delegated
+    /// subtree may create some). Almost no group has one, so the directory is listed only once
+    /// the kernel refuses the `rmdir` (`EBUSY`: sub-groups, or on v1 an exit still lagging).
     private func removeTree(_ dir: String, listing: CgroupFile) throws(CgroupError) {
-        for sub in CgroupFS.subdirectories(listing) {
-            let path = dir + "/" + sub
-            try removeTree(path, listing: CgroupFile(path: path))
-        }
         var attempt = 0
         while let e = CgroupFS.rmdir(dir) {
             attempt += 1
             guard e == .resourceBusy, attempt < 100 else {
                 throw CgroupError(e == .resourceBusy ? .busy : .io, "remove cgroup directory", path: dir, errno: e)
             }
-            CgroupFS.sleep(milliseconds: 2)
+            let subgroups = CgroupFS.subdirectories(listing)
+            for sub in subgroups {
+                let path = dir + "/" + sub
+                try removeTree(path, listing: CgroupFile(path: path))
+            }
+            if subgroups.isEmpty { CgroupFS.sleep(milliseconds: 2) }
         }
     }
 }

@@ -76,6 +76,20 @@ struct V1Tests {
         try g.remove()  // idempotent
     }
 
+    @Test func removeTakesSubgroupsFirst() throws {
+        let parent = uniqueParent("sub")
+        defer { removeV1Parent(parent) }
+        let m = try CgroupManager(host: host, parentName: parent)
+        let g = try m.create(name: "outer", limits: CgroupLimits())
+        // As a workload with a delegated subtree would: groups inside the jail's own, two deep.
+        let nested = "\(v1Root)/memory/\(parent)/outer/inner/deeper"
+        #expect(mkdir("\(v1Root)/memory/\(parent)/outer/inner", 0o755) == 0)
+        #expect(mkdir(nested, 0o755) == 0)
+        #expect(mkdir("\(v1Root)/pids/\(parent)/outer/inner", 0o755) == 0)
+        try g.remove()
+        for c in v1Controllers { #expect(!dirExists("\(v1Root)/\(c)/\(parent)/outer")) }
+    }
+
     @Test func attachedProcessIsListedAndKilled() throws {
         let parent = uniqueParent("kill")
         defer { removeV1Parent(parent) }

@@ -125,7 +125,14 @@ public struct Daemon: Sendable {
             try StateDirectory.tightenFiles(in: configuration.stateDirectory)
             // WAL checkpoints run beside the services, off the write path, and stop after them.
             try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { try await store.checkpointContinuously() }
+                group.addTask { [logger] in
+                    do {
+                        try await store.checkpointContinuously()
+                    } catch {
+                        // Commits then checkpoint as SQLite does by default: slower, never unsafe.
+                        logger.warning("WAL checkpoints run in commits", metadata: ["error": "\(error)"])
+                    }
+                }
                 try await serve(store: store, tokens: store, workers: LocalWorkerRegistry(), notifier: notifier, supervisor: supervisor, catalog: catalog, cgroupVersion: cgroupHost.version, host: host, port: port,
                     dependencies: taskDependencies)
                 group.cancelAll()

@@ -18,6 +18,9 @@ extension SQLiteTaskStore {
     /// Copies the WAL into the database file every `interval`, from a connection of its own,
     /// until cancelled (edgyd runs it beside its services). A checkpoint that cannot run (another
     /// is under way: `close`'s, another process's) is left to the next turn.
+    ///
+    /// - Throws: only when it cannot start (its connection, the writer's threshold); commits
+    ///   then checkpoint as SQLite does by default.
     public func checkpointContinuously(every interval: Duration = .milliseconds(100)) async throws {
         let checkpointer = try DatabaseQueue(path: path, configuration: configuration)
         try setWriterCheckpointPages(Self.backstopCheckpointPages)
@@ -29,7 +32,7 @@ extension SQLiteTaskStore {
         }
         // Blocking: this task is cancelled, and an async write would refuse to start.
         try? setWriterCheckpointPages(Self.defaultCheckpointPages)
-        try checkpointer.close()
+        try? checkpointer.close()
     }
 
     /// Checkpoints `checkpointContinuously` has completed so far.

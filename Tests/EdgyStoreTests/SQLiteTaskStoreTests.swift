@@ -114,6 +114,10 @@ struct SQLiteTaskStoreTests {
         checkpointer.cancel()
         try await checkpointer.value
         #expect(try await autocheckpointPages() == SQLiteTaskStore.defaultCheckpointPages, "stopping restores SQLite's default")
+
+        // One that cannot start says so at once, rather than looping without effect.
+        try store.close()
+        await #expect(throws: (any Error).self) { try await store.checkpointContinuously(every: .milliseconds(10)) }
     }
 
     @Test func secondInstanceSeesTheFirstsWritesWhileItIsOpen() async throws {

@@ -312,10 +312,9 @@ public final class JailCgroup: Sendable {
 
     /// Removes the group after the reap, then closes `cloneIntoFD`. Idempotent.
     ///
-    /// Kills what is left in the group, only if anything is (one read of `cgroup.procs` per
-    /// hierarchy; the v1 freeze/kill/thaw costs several writes), and waits for it to empty. Then
-    /// `rmdir`s each directory, retrying `EBUSY` for a short while: on v1 the last task's exit can
-    /// lag the reap.
+    /// Kills what is left in the group, only if anything is (`isEmpty()`, one read; the v1
+    /// freeze/kill/thaw costs several writes), and waits for it to empty. Then `rmdir`s each
+    /// directory, retrying `EBUSY` for a short while: on v1 the last task's exit can lag the reap.
     /// - Throws: `CgroupError` `.busy` if processes remain or a directory cannot be removed.
     public func remove() throws(CgroupError) {
         if state.withLock({ $0.removed }) { return }

@@ -1,13 +1,13 @@
 // Runs in the CHILD, between clone3 and execve. Async-signal-safe: raw syscalls only, no malloc,
 // no stdio, no glibc wrappers that take locks (setresuid/setgroups/signal: youki #2425,
 // swift-subprocess #374). Before the second gate it reads only its shape and filesystem plan (the
-// parent's memory, copied at the clone); after it, only the task plan it maps from the memfd it
-// was cloned with (a jail may be parked, its filesystem built, long before its request exists:
-// the supervisor's pool).
+// parent's memory, copied at the clone); after it, the task plan it maps from the memfd it was
+// cloned with (a jail may be parked, its filesystem built, long before its request exists: the
+// supervisor's pool), and whether its filesystem plan had a filter.
 //
-// The checklist, in order: fds, gate 1, session, mounts, pivot_root, hostname/loopback
-// ("prepared"), gate 2, plan, signals, task files, rlimits, ids, capabilities, no_new_privs,
-// seccomp last, execve. The filesystem steps (mounts, task files, user namespace limits,
+// The checklist, in order: fds, gate 1, session, mounts, pivot_root, hostname/loopback, seccomp
+// when the filesystem plan has it ("prepared"), gate 2, plan, signals, task files, rlimits, ids,
+// capabilities, no_new_privs, seccomp when the task plan has it, execve. The filesystem steps (mounts, task files, user namespace limits,
 // loopback) are in child_fs.c. Each failure names its own stage (enum edgy_stage).
 #include "child.h"
 
@@ -208,26 +208,35 @@ static int step_identity(const struct edgy_task_plan *plan, struct step_failure 
 
 // ---- Step 7: no_new_privs, seccomp, execve ----------------------------------------------------
 
-static int load_filter(uint64_t filter, uint32_t len, const struct edgy_task_plan *plan, unsigned flags) {
+static int load_filter(const void *blob, uint64_t filter, uint32_t len, unsigned flags) {
     struct sock_fprog prog = {
         .len = (unsigned short)len,
-        .filter = (struct sock_filter *)(uintptr_t)edgy_at(plan, filter),
+        .filter = (struct sock_filter *)(uintptr_t)edgy_at(blob, filter),
     };
     return (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog);
 }
 
+/// One filter and its fallback, in either plan blob.
+struct filter_pair {
+    const void *blob;
+    uint64_t filter, fallback;
+    uint32_t len, fallback_len;
+};
+
 /// Loads the filter with a listener: its kills are user notifications, which the supervisor
 /// answers by killing the caller, knowing exactly which syscall it was. The listener fd is
 /// CLOEXEC, so it must reach the parent before execve: tell the parent its number, and wait until
-/// the parent has taken it (pidfd_getfd) and closed the gate. Only read and write run between the
-/// load and execve, and the compiler refuses a filter that would notify them.
-static int step_seccomp(const struct edgy_task_plan *plan, int error_fd, struct step_failure *failure) {
+/// the parent has taken it (pidfd_getfd). After the second gate the parent then closes the gate;
+/// while parked it sends a byte instead, since the gate must open once more. Only read and write
+/// run between the load and execve (or, while parked, what Swift's `ParkedFilter` lists), and the
+/// compiler refuses a filter that would notify them.
+static int step_seccomp(struct filter_pair pair, int parked, int error_fd, struct step_failure *failure) {
     failure->stage = EDGY_STAGE_SECCOMP_LOAD;
-    if (plan->seccomp_len == 0) return OK;
-    int listener = load_filter(plan->seccomp_filter, plan->seccomp_len, plan, SECCOMP_FILTER_FLAG_NEW_LISTENER);
-    if (listener < 0 && errno == EBUSY && plan->seccomp_fallback_len > 0) {
+    if (pair.len == 0) return OK;
+    int listener = load_filter(pair.blob, pair.filter, pair.len, SECCOMP_FILTER_FLAG_NEW_LISTENER);
+    if (listener < 0 && errno == EBUSY && pair.fallback_len > 0) {
         // A filter above us has the one listener a task may have: kill outright instead.
-        if (load_filter(plan->seccomp_fallback, plan->seccomp_fallback_len, plan, 0) != 0) return FAIL;
+        if (load_filter(pair.blob, pair.fallback, pair.fallback_len, 0) != 0) return FAIL;
     } else if (listener < 0) {
         return FAIL;
     }
@@ -239,8 +248,9 @@ static int step_seccomp(const struct edgy_task_plan *plan, int error_fd, struct 
     do {
         n = syscall(SYS_read, EDGY_GATE_FD, &c, 1);
     } while (n < 0 && errno == EINTR);
-    if (n != 0) {
+    if (n != (parked ? 1 : 0)) {
         if (n > 0) errno = EPROTO;
+        else if (n == 0) errno = ECANCELED;
         return FAIL;
     }
     return OK;
@@ -319,6 +329,9 @@ static void step_prepare(const struct edgy_shape *shape, int error_fd) {
     if (step_bounding_set(fs->last_cap) != OK) fail(error_fd, EDGY_STAGE_CAP_BOUNDING, -1, errno);
     // Default dispositions now; the mask stays full until the second gate.
     if (step_signal_dispositions() != OK) fail(error_fd, EDGY_STAGE_SIGNAL_DISPOSITIONS, -1, errno);
+    // Last while parked: everything after it must be allowed by the filter (see the header).
+    struct filter_pair parked = {fs, fs->seccomp_filter, fs->seccomp_fallback, fs->seccomp_len, fs->seccomp_fallback_len};
+    if (step_seccomp(parked, 1, error_fd, &failure) != OK) fail(error_fd, failure.stage, -1, errno);
 }
 
 void edgy_child_main(const struct edgy_shape *shape, int gate_fd, int error_fd, int plan_fd) {
@@ -357,8 +370,14 @@ void edgy_child_main(const struct edgy_shape *shape, int gate_fd, int error_fd, 
         fail(error_fd, EDGY_STAGE_PDEATHSIG_AGAIN, -1, errno);
 
     if (syscall(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) fail(error_fd, EDGY_STAGE_NO_NEW_PRIVS, -1, errno);
-    // Last, so that nothing above has to be allowed by the workload's filter.
-    if (step_seccomp(plan, error_fd, &failure) != OK) fail(error_fd, failure.stage, -1, errno);
+    // Last, so that nothing above has to be allowed by the workload's filter; unless it was loaded
+    // while parked, when the task plan must carry none (two filters would stack).
+    struct filter_pair late = {plan, plan->seccomp_filter, plan->seccomp_fallback, plan->seccomp_len, plan->seccomp_fallback_len};
+    if (shape->fs->seccomp_len && late.len) {
+        errno = EPROTO;
+        fail(error_fd, EDGY_STAGE_SECCOMP_LOAD, -1, errno);
+    }
+    if (step_seccomp(late, 0, error_fd, &failure) != OK) fail(error_fd, failure.stage, -1, errno);
     exec_workload(plan);
     fail(error_fd, EDGY_STAGE_EXECVE, -1, errno);
 }

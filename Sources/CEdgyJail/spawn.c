@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/sched.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -15,6 +16,7 @@
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef SYS_pidfd_getfd
@@ -160,6 +162,19 @@ static ssize_t send_gate_byte(int gate_fd, char go, int *write_errno) {
     return w;
 }
 
+/// The child's listener, by its fd number in the child: ours now, or -1 with `*error` filled in.
+static int take_listener(struct edgy_pending *pending, int child_fd, struct edgy_child_error *error) {
+    long listener = syscall(SYS_pidfd_getfd, pending->pidfd, child_fd, 0);
+    if (listener < 0) {
+        memset(error, 0, sizeof *error);
+        error->stage = EDGY_STAGE_SECCOMP_LISTENER;
+        error->err = errno;
+        error->op_index = -1;
+        return -1;
+    }
+    return (int)listener;
+}
+
 int edgy_spawn_prepare(struct edgy_pending *pending, struct edgy_child_error *error) {
     memset(error, 0, sizeof *error);
     error->op_index = -1;
@@ -167,6 +182,17 @@ int edgy_spawn_prepare(struct edgy_pending *pending, struct edgy_child_error *er
     ssize_t w = send_gate_byte(pending->gate_fd, 'p', &write_errno);
     struct edgy_child_error record;
     size_t got = read_record(pending->error_fd, &record);
+    if (pending->filter_while_parked && got == sizeof record && record.stage == EDGY_STAGE_NONE) {
+        // The notice that the filter is loaded (or, without a listener, its fallback): take the
+        // listener, then a byte lets the child report that it is prepared.
+        if (record.listener_fd >= 0) {
+            int listener = take_listener(pending, record.listener_fd, error);
+            if (listener < 0) return 1;
+            pending->listener_fd = listener;
+        }
+        if (send_gate_byte(pending->gate_fd, 'l', &write_errno) == 1) got = read_record(pending->error_fd, &record);
+        else got = 0;
+    }
     if (got == sizeof record && record.stage == EDGY_STAGE_NONE) return 0;
     if (got == sizeof record) {
         *error = record;
@@ -174,6 +200,55 @@ int edgy_spawn_prepare(struct edgy_pending *pending, struct edgy_child_error *er
     }
     errno = w != 1 ? write_errno : EPIPE;
     return -1;
+}
+
+/// How long the error pipe may stay silent after a filter loaded while parked has spoken.
+#define SETUP_DENIED_GRACE_MS 5000
+
+static int64_t monotonic_ms(void) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
+/// Waits until the error pipe is readable. A filter loaded while parked stops only what its policy
+/// forbids, and nothing answers its listener before the supervision starts: should it stop a call
+/// of the child's own start, the child would wait forever, and so would we. A notification alone
+/// does not tell: the workload may already run and have made it (its execve closed the pipe, but
+/// a sibling cloned meanwhile may still hold a copy for a moment, so EOF can come later). So once
+/// the listener speaks, the pipe has SETUP_DENIED_GRACE_MS to follow; if it does not, the child is
+/// killed and `*error` names the call. 0 when the pipe is readable, 1 when the child was stopped.
+static int wait_for_record(struct edgy_pending *pending, struct edgy_child_error *error) {
+    if (!pending->filter_while_parked || pending->listener_fd < 0) return 0;
+    int listener = pending->listener_fd;
+    int64_t deadline = -1;
+    for (;;) {
+        struct pollfd fds[2] = {{.fd = pending->error_fd, .events = POLLIN},
+                                {.fd = deadline < 0 ? listener : -1, .events = POLLIN}};
+        int timeout = -1;
+        if (deadline >= 0) {
+            int64_t left = deadline - monotonic_ms();
+            timeout = left > 0 ? (int)left : 0;
+        }
+        int ready = poll(fds, 2, timeout);
+        if (ready < 0) {
+            if (errno == EINTR) continue;
+            return 0;  // read_record blocks or fails on its own
+        }
+        if (fds[0].revents) return 0;
+        if (ready == 0) {
+            struct edgy_seccomp_violation violation;
+            int received = edgy_seccomp_receive(pending->listener_fd, &violation);
+            edgy_pidfd_send_signal(pending->pidfd, SIGKILL);
+            memset(error, 0, sizeof *error);
+            error->stage = EDGY_STAGE_SETUP_DENIED;
+            error->err = EPERM;
+            error->op_index = received == 0 ? violation.nr : -1;
+            return 1;
+        }
+        if (fds[1].revents & POLLIN) deadline = monotonic_ms() + SETUP_DENIED_GRACE_MS;
+        else if (fds[1].revents) listener = -1;  // every task of the filter is gone: the pipe is left
+    }
 }
 
 int edgy_spawn_release(struct edgy_pending *pending, const void *blob, size_t blob_len,
@@ -204,19 +279,19 @@ int edgy_spawn_release(struct edgy_pending *pending, const void *blob, size_t bl
     // ours before the child execs (execve closes the child's copy): the child waits for the gate
     // to close, which it does below either way.
     struct edgy_child_error record;
+    if (wait_for_record(pending, error) != 0) {
+        edgy_spawn_abort(pending);
+        return 1;
+    }
     size_t got = read_record(pending->error_fd, &record);
     if (got == sizeof record && record.stage == EDGY_STAGE_NONE) {
         if (record.listener_fd >= 0) {
-            long listener = syscall(SYS_pidfd_getfd, pending->pidfd, record.listener_fd, 0);
+            int listener = take_listener(pending, record.listener_fd, error);
             if (listener < 0) {
-                memset(error, 0, sizeof *error);
-                error->stage = EDGY_STAGE_SECCOMP_LISTENER;
-                error->err = errno;
-                error->op_index = -1;
                 edgy_spawn_abort(pending);
                 return 1;
             }
-            pending->listener_fd = (int)listener;
+            pending->listener_fd = listener;
         } else if (pending->trace_without_listener) {
             // A learning run whose child got no listener (a filter above has one): it loaded the
             // learning filter that traps instead, and waits at the gate; trace it before it execs.
@@ -372,6 +447,7 @@ const char *edgy_stage_name(enum edgy_stage stage) {
     case EDGY_STAGE_LOST_AT_RELEASE: return "child lost at release";
     case EDGY_STAGE_SECCOMP_LISTENER: return "seccomp listener";
     case EDGY_STAGE_NETWORK: return "network";
+    case EDGY_STAGE_SETUP_DENIED: return "jail start denied by the filter loaded while parked";
     case EDGY_STAGE_SECCOMP_TRACER: return "learning tracer (no seccomp listener: a filter above holds it; then ptrace of the jail)";
     }
     return "unknown";

@@ -1,5 +1,6 @@
 import CEdgyJail
 import EdgyPolicy
+import EdgySeccomp
 import Glibc
 
 /// Builds the filesystem plan step by step: paths are host paths under the staging root, which
@@ -152,7 +153,8 @@ struct FilesystemPlanBuilder {
     }
 
     /// The header: the root, hostname, network, and the user namespace's own limits.
-    mutating func finish(_ policy: Policy, lastCap: UInt32) {
+    /// `filter`: the policy's compiled filter when the jail loads it while parked (`ParkedFilter`).
+    mutating func finish(_ policy: Policy, lastCap: UInt32, filter: SeccompProgram? = nil) {
         var header = edgy_fs_plan()
         header.unshare_cgroup = 1
         header.user_namespace = policy.identity.userNamespace ? 1 : 0
@@ -163,6 +165,15 @@ struct FilesystemPlanBuilder {
         header.last_cap = lastCap
         if policy.identity.userNamespace {
             UserNamespaceLimits.add(UserNamespaceLimits.values(for: policy), to: &plan, header: &header)
+        }
+        if let filter {
+            // Kills as notifications the supervisor answers (it names the syscall), and the
+            // program as compiled for a kernel that refuses the child a listener.
+            let notifying = filter.killsAsNotifications
+            header.seccomp_filter = plan.bytes(notifying.bytes)
+            header.seccomp_len = UInt32(notifying.instructionCount)
+            header.seccomp_fallback = plan.bytes(filter.bytes)
+            header.seccomp_fallback_len = UInt32(filter.instructionCount)
         }
         plan.header = header
     }

@@ -136,9 +136,12 @@ struct JailShape: Hashable, Sendable {
     /// Policies with `[outputs]`: the working directory (inside the jail), which the parent opens
     /// while the jail is parked so that it can collect files after the workload is gone.
     var outputsWorkdir: String?
+    /// The filesystem plan loads the seccomp filter while parked (`ParkedFilter`). (In `filesystem` too.)
+    var filterWhileParked: Bool
 
     init(policy: Policy, cgroups: Bool, filesystem: FilesystemPlan) {
         self.filesystem = filesystem.blob()
+        self.filterWhileParked = filesystem.header.seccomp_len > 0
         self.filesystemOps = filesystem.opDescriptions
         var namespaces = EDGY_CLONE_NEWNS | EDGY_CLONE_NEWPID | EDGY_CLONE_NEWNET | EDGY_CLONE_NEWIPC | EDGY_CLONE_NEWUTS
         if policy.identity.userNamespace { namespaces |= EDGY_CLONE_NEWUSER }

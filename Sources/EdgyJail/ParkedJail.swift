@@ -163,6 +163,7 @@ struct ParkedJail: ~Copyable, Sendable {
             }
         }
         var record = edgy_child_error()
+        pending.filter_while_parked = shape.filterWhileParked ? 1 : 0
         let result = edgy_spawn_prepare(&pending, &record)
         let failure = decodeSpawnResult(
             result, record: record, errno: errno, details: SpawnDetails(filesystemOps: shape.filesystemOps),

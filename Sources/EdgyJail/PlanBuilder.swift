@@ -25,11 +25,13 @@ struct PlanBuilder {
         filesystem.addDev(tmpMib: policy.limits.tmpMib)
         let workdir = try filesystem.addTmpfs(policy)
         filesystem.addNameService(policy, home: workdir, resolver: host.egress?.resolverAddress)
-        filesystem.finish(policy, lastCap: lastCap)
+        // The filter goes into one plan or the other, never both.
+        let parked = seccomp.map { $0.instructionCount > 0 && ParkedFilter.applies(to: request) } ?? false
+        filesystem.finish(policy, lastCap: lastCap, filter: parked ? seccomp : nil)
 
         var task = TaskPlan()
         try Self.addTaskFiles(request.files, workdir: workdir, identity: policy.identity, to: &task)
-        try Self.addExec(request, workdir: workdir, seccomp: seccomp, to: &task)
+        try Self.addExec(request, workdir: workdir, seccomp: parked ? nil : seccomp, to: &task)
         Self.addRlimits(policy.limits, to: &task)
         return JailPlans(filesystem: filesystem.plan, task: task)
     }

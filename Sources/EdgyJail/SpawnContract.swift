@@ -1,5 +1,6 @@
 import CEdgyJail
 import EdgyModel
+import EdgySeccomp
 import EdgySystem
 
 /// A setup stage, as C (`enum edgy_stage`) and Swift share it. Its name comes from C's one
@@ -42,6 +43,8 @@ struct SpawnDetails {
         case EDGY_STAGE_TASK_FILE: return Self.entry(taskOps, index)
         case EDGY_STAGE_EXECVE: return program.map { "execve \($0)" }
         case EDGY_STAGE_RLIMIT: return "rlimit \(index)"
+        case EDGY_STAGE_SETUP_DENIED where index >= 0:
+            return "syscall \(SyscallNames.name(ofNativeSyscall: index) ?? String(index)) (the policy forbids it)"
         default: return nil
         }
     }

@@ -9,7 +9,7 @@ struct SpawnContractTests {
     /// Every stage the C enum defines has its own name; numbers it does not define are "unknown".
     @Test func everyStageHasADistinctName() {
         let names = (1...255).map { SetupStage(rawValue: UInt32($0)).name }.filter { $0 != "unknown" }
-        #expect(names.count == 48)
+        #expect(names.count == 49)
         #expect(Set(names).count == names.count, "\(names)")
         #expect(SetupStage(rawValue: 300).name == "unknown")
     }
@@ -33,6 +33,12 @@ struct SpawnContractTests {
         decodeSpawnResult(
             result, record: record, errno: EPIPE, details: details, lost: EDGY_STAGE_LOST_AT_RELEASE,
             lostDetail: "gone")
+    }
+
+    @Test func aStartStoppedByTheParkedFilterNamesTheSyscall() {
+        let failure = Self.decode(1, Self.record(EDGY_STAGE_SETUP_DENIED, err: EPERM, index: 95))
+        #expect(failure?.stage == EDGY_STAGE_SETUP_DENIED)
+        #expect(failure?.detail == "syscall umask (the policy forbids it)")
     }
 
     @Test func successDecodesToNoFailure() {

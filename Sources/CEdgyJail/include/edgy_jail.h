@@ -2,12 +2,13 @@
 //
 // A jail is spawned in two halves (see "Jail pool" below):
 //  - its *shape* (`struct edgy_shape`): namespaces, id maps, cgroup, stdio, and its *filesystem
-//    plan* (`shape->fs`): every mount, the root, /proc, /dev, /tmp, the workdir tmpfs, hostname
-//    and loopback. Fixed at clone time. The child closes every other fd, waits at the first gate
+//    plan* (`shape->fs`): every mount, the root, /proc, /dev, /tmp, the workdir tmpfs, hostname,
+//    loopback and, for most policies, the seccomp filter. Fixed at clone time. The child closes every other fd, waits at the first gate
 //    (maps written, cgroup joined), builds the whole filesystem and pivots into it, reports
 //    "prepared" on the error pipe and waits at the second gate; it may wait there long before a
 //    request exists (a parked jail of the supervisor's pool).
-//  - its *task plan* (`struct edgy_task_plan`): the task's files, argv/envp, rlimits, ids, seccomp.
+//  - its *task plan* (`struct edgy_task_plan`): the task's files, argv/envp, rlimits, ids, and
+//    the seccomp filter of the other policies.
 //    Written by the parent into a memfd the child received at clone time, right before the second
 //    gate opens. So the request path makes no mount at all.
 // Both are position-independent blobs in the same format: a header (`struct edgy_fs_plan` or
@@ -79,6 +80,7 @@ enum edgy_stage {
     EDGY_STAGE_SECCOMP_LISTENER = 71, // parent: taking the child's seccomp listener (pidfd_getfd)
     EDGY_STAGE_NETWORK = 72,         // parent: the jail's egress veth pair or its nftables rules
     EDGY_STAGE_SECCOMP_TRACER = 73,  // parent: a learning run without a listener could not trace the child either
+    EDGY_STAGE_SETUP_DENIED = 74,    // parent: the filter loaded while parked stopped the jail's own start; names the syscall
 };
 
 /// Filesystem operations, applied in order. In the filesystem plan (before pivot_root) paths are
@@ -176,6 +178,15 @@ struct edgy_fs_plan {
     /// from inside the new user namespace before anything else is charged to it.
     uint64_t userns_limits;
     uint32_t n_userns_limits;
+
+    /// seccomp loaded while parked, last of the filesystem half, with its listener handed over
+    /// then: the same pair as the task plan's, which is empty when this one is not. Only for a
+    /// filter that allows every call the child makes after its second gate (Swift's
+    /// `ParkedFilter`), so the filter's load and handoff leave the path from request to exec.
+    uint64_t seccomp_filter;
+    uint32_t seccomp_len;
+    uint64_t seccomp_fallback;
+    uint32_t seccomp_fallback_len;
 };
 
 /// The task plan: the task's files, argv/envp, rlimits, ids and seccomp, written into the jail's
@@ -238,6 +249,7 @@ struct edgy_pending {
     int32_t listener_fd; // after release: the seccomp listener taken from the child, or -1;
                          // or, with `tracer_pid`, the channel of the learning tracer
     int32_t trace_without_listener; // in (learning runs): where the child gets no listener, trace it
+    int32_t filter_while_parked; // in: the filesystem plan loads the filter; prepare takes its listener
     pid_t tracer_pid;    // after release: the learning tracer (edgy_tracer_start), or -1
 };
 
@@ -279,7 +291,7 @@ int edgy_spawn_start_flags(const struct edgy_shape *_Nonnull shape, struct edgy_
 
 #define EDGY_FORKSERVER_MAGIC 0x45444653u  /* "EDFS" */
 /// Bumped whenever a request or reply changes: edgyd and its server must be built together.
-#define EDGY_FORKSERVER_VERSION 2u
+#define EDGY_FORKSERVER_VERSION 3u
 #define EDGY_FORKSERVER_SPAWN 1u
 /// The handshake: a request of any version with this op and no payload is answered with the
 /// server's own version (in `version`) and result 0, so that a mismatch is found before a spawn.
@@ -333,13 +345,19 @@ int edgy_forkserver_launch(const char *_Nonnull path, int *_Nonnull socket_out, 
                            pid_t *_Nonnull pid_out);
 
 /// Opens the first gate and waits until the child has built its filesystem (from `shape->fs`) and
-/// waits at the second gate. Returns 0 when it is prepared, 1 when it reported `*error` (it has
+/// waits at the second gate. With `filter_while_parked`, the child loads its filter first and
+/// tells us; its listener goes into `pending->listener_fd` (the caller owns it) before the child
+/// goes on. Returns 0 when it is prepared, 1 when it reported `*error` (it has
 /// exited: `edgy_spawn_abort` reaps it), -1 with errno set when it died without a word.
 int edgy_spawn_prepare(struct edgy_pending *_Nonnull pending, struct edgy_child_error *_Nonnull error);
 
 /// Writes the task plan blob into the child's memfd, opens the second gate and waits for the child to exec or
 /// fail. Closes the gate, error and plan fds. When the child loads a filter with a listener, takes
-/// the listener into `pending->listener_fd` (the caller owns it) before letting the child exec. Returns 0 when `execve` succeeded, 1 when the child
+/// the listener into `pending->listener_fd` (the caller owns it) before letting the child exec. A
+/// filter loaded while parked already has its listener here: when it speaks and the child neither
+/// execs nor reports within 5 s, a call of the child's own start was stopped (nothing answers it
+/// yet): the child is killed, reported as `EDGY_STAGE_SETUP_DENIED` naming the syscall, instead of
+/// waiting forever. Returns 0 when `execve` succeeded, 1 when the child
 /// reported `*error` (it has exited and still needs a reap), -1 on a parent-side failure with
 /// errno set (e.g. EPIPE: the child died at the gate).
 int edgy_spawn_release(struct edgy_pending *_Nonnull pending, const void *_Nonnull blob, size_t blob_len,

@@ -7,8 +7,9 @@
 //
 // The checklist, in order: fds, gate 1, session, mounts, pivot_root, hostname/loopback, seccomp
 // when the filesystem plan has it ("prepared"), gate 2, plan, signals, task files, rlimits, ids,
-// capabilities, no_new_privs, seccomp when the task plan has it, execve. The filesystem steps (mounts, task files, user namespace limits,
-// loopback) are in child_fs.c. Each failure names its own stage (enum edgy_stage).
+// capabilities, no_new_privs, seccomp when the task plan has it, execve. The filesystem steps
+// (mounts, task files, user namespace limits, loopback) are in child_fs.c. Each failure names its
+// own stage (enum edgy_stage).
 #include "child.h"
 
 #include <errno.h>
@@ -330,7 +331,8 @@ static void step_prepare(const struct edgy_shape *shape, int error_fd) {
     // Default dispositions now; the mask stays full until the second gate.
     if (step_signal_dispositions() != OK) fail(error_fd, EDGY_STAGE_SIGNAL_DISPOSITIONS, -1, errno);
     // Last while parked: everything after it must be allowed by the filter (see the header).
-    struct filter_pair parked = {fs, fs->seccomp_filter, fs->seccomp_fallback, fs->seccomp_len, fs->seccomp_fallback_len};
+    struct filter_pair parked = {fs, fs->seccomp_filter, fs->seccomp_fallback, fs->seccomp_len,
+                                 fs->seccomp_fallback_len};
     if (step_seccomp(parked, 1, error_fd, &failure) != OK) fail(error_fd, failure.stage, -1, errno);
 }
 
@@ -372,7 +374,8 @@ void edgy_child_main(const struct edgy_shape *shape, int gate_fd, int error_fd, 
     if (syscall(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) fail(error_fd, EDGY_STAGE_NO_NEW_PRIVS, -1, errno);
     // Last, so that nothing above has to be allowed by the workload's filter; unless it was loaded
     // while parked, when the task plan must carry none (two filters would stack).
-    struct filter_pair late = {plan, plan->seccomp_filter, plan->seccomp_fallback, plan->seccomp_len, plan->seccomp_fallback_len};
+    struct filter_pair late = {plan, plan->seccomp_filter, plan->seccomp_fallback, plan->seccomp_len,
+                               plan->seccomp_fallback_len};
     if (shape->fs->seccomp_len && late.len) {
         errno = EPROTO;
         fail(error_fd, EDGY_STAGE_SECCOMP_LOAD, -1, errno);

@@ -3,10 +3,10 @@
 // A jail is spawned in two halves (see "Jail pool" below):
 //  - its *shape* (`struct edgy_shape`): namespaces, id maps, cgroup, stdio, and its *filesystem
 //    plan* (`shape->fs`): every mount, the root, /proc, /dev, /tmp, the workdir tmpfs, hostname,
-//    loopback and, for most policies, the seccomp filter. Fixed at clone time. The child closes every other fd, waits at the first gate
-//    (maps written, cgroup joined), builds the whole filesystem and pivots into it, reports
-//    "prepared" on the error pipe and waits at the second gate; it may wait there long before a
-//    request exists (a parked jail of the supervisor's pool).
+//    loopback and, for most policies, the seccomp filter. Fixed at clone time. The child closes
+//    every other fd, waits at the first gate (maps written, cgroup joined), builds the whole
+//    filesystem and pivots into it, reports "prepared" on the error pipe and waits at the second
+//    gate; it may wait there long before a request exists (a parked jail of the supervisor's pool).
 //  - its *task plan* (`struct edgy_task_plan`): the task's files, argv/envp, rlimits, ids, and
 //    the seccomp filter of the other policies.
 //    Written by the parent into a memfd the child received at clone time, right before the second
@@ -347,8 +347,8 @@ int edgy_forkserver_launch(const char *_Nonnull path, int *_Nonnull socket_out, 
 /// Opens the first gate and waits until the child has built its filesystem (from `shape->fs`) and
 /// waits at the second gate. With `filter_while_parked`, the child loads its filter first and
 /// tells us; its listener goes into `pending->listener_fd` (the caller owns it) before the child
-/// goes on. Returns 0 when it is prepared, 1 when it reported `*error` (it has
-/// exited: `edgy_spawn_abort` reaps it), -1 with errno set when it died without a word.
+/// goes on. Returns 0 when it is prepared, 1 when it reported `*error` (it has exited:
+/// `edgy_spawn_abort` reaps it), -1 with errno set when it died without a word.
 int edgy_spawn_prepare(struct edgy_pending *_Nonnull pending, struct edgy_child_error *_Nonnull error);
 
 /// Writes the task plan blob into the child's memfd, opens the second gate and waits for the child to exec or
@@ -357,9 +357,9 @@ int edgy_spawn_prepare(struct edgy_pending *_Nonnull pending, struct edgy_child_
 /// filter loaded while parked already has its listener here: when it speaks and the child neither
 /// execs nor reports within 5 s, a call of the child's own start was stopped (nothing answers it
 /// yet): the child is killed, reported as `EDGY_STAGE_SETUP_DENIED` naming the syscall, instead of
-/// waiting forever. Returns 0 when `execve` succeeded, 1 when the child
-/// reported `*error` (it has exited and still needs a reap), -1 on a parent-side failure with
-/// errno set (e.g. EPIPE: the child died at the gate).
+/// waiting forever. Returns 0 when `execve` succeeded, 1 when the child reported `*error` (it has
+/// exited and still needs a reap), -1 on a parent-side failure with errno set (e.g. EPIPE: the
+/// child died at the gate).
 int edgy_spawn_release(struct edgy_pending *_Nonnull pending, const void *_Nonnull blob, size_t blob_len,
                        struct edgy_child_error *_Nonnull error);
 

@@ -167,13 +167,8 @@ struct FilesystemPlanBuilder {
             UserNamespaceLimits.add(UserNamespaceLimits.values(for: policy), to: &plan, header: &header)
         }
         if let filter {
-            // Kills as notifications the supervisor answers (it names the syscall), and the
-            // program as compiled for a kernel that refuses the child a listener.
-            let notifying = filter.killsAsNotifications
-            header.seccomp_filter = plan.bytes(notifying.bytes)
-            header.seccomp_len = UInt32(notifying.instructionCount)
-            header.seccomp_fallback = plan.bytes(filter.bytes)
-            header.seccomp_fallback_len = UInt32(filter.instructionCount)
+            // As the task plan carries it: kills as notifications, the compiled program as fallback.
+            plan.addFilter(filter.killsAsNotifications, fallback: filter, to: &header)
         }
         plan.header = header
     }

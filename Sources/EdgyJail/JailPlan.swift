@@ -2,6 +2,7 @@ import CEdgyJail
 import EdgyModel
 import EdgyNetwork
 import EdgyPolicy
+import EdgySeccomp
 import EdgySystem
 import Glibc
 
@@ -22,8 +23,17 @@ protocol PlanHeader {
     var n_ops: UInt32 { get set }
 }
 
-extension edgy_fs_plan: PlanHeader {}
-extension edgy_task_plan: PlanHeader {}
+extension edgy_fs_plan: PlanHeader, FilterHeader {}
+extension edgy_task_plan: PlanHeader, FilterHeader {}
+
+/// A plan header that can carry a seccomp filter: both do, the filesystem plan's when the jail
+/// loads it while parked (`ParkedFilter`), the task plan's otherwise.
+protocol FilterHeader {
+    var seccomp_filter: UInt64 { get set }
+    var seccomp_len: UInt32 { get set }
+    var seccomp_fallback: UInt64 { get set }
+    var seccomp_fallback_len: UInt32 { get set }
+}
 
 /// The filesystem plan: every mount of the policy, built by the jail between its two gates.
 typealias FilesystemPlan = JailPlan<edgy_fs_plan>
@@ -62,6 +72,16 @@ struct JailPlan<Header: PlanHeader> {
         let offset = UInt64(arena.count)
         arena.append(contentsOf: b)
         return offset
+    }
+
+    /// `filter`, loaded with a listener, and `fallback`, loaded instead where the kernel refuses
+    /// the child a listener (a filter above the supervisor has the one a task may have), into
+    /// the blob and `header`.
+    mutating func addFilter<H: FilterHeader>(_ filter: SeccompProgram, fallback: SeccompProgram, to header: inout H) {
+        header.seccomp_filter = bytes(filter.bytes)
+        header.seccomp_len = UInt32(filter.instructionCount)
+        header.seccomp_fallback = bytes(fallback.bytes)
+        header.seccomp_fallback_len = UInt32(fallback.instructionCount)
     }
 
     mutating func offsetTable(_ offsets: [UInt64]) -> UInt64 {

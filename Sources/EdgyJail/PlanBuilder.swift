@@ -94,21 +94,13 @@ struct PlanBuilder {
             // The learning filter asks about everything. Where the kernel refuses the child a
             // listener (a filter above the supervisor has the one a task may have), the same
             // filter traps to a ptrace tracer instead, which the parent attaches before execve.
-            header.seccomp_filter = task.bytes(seccomp.bytes)
-            header.seccomp_len = UInt32(seccomp.instructionCount)
-            let trapping = seccomp.notificationsAsTraps
-            header.seccomp_fallback = task.bytes(trapping.bytes)
-            header.seccomp_fallback_len = UInt32(trapping.instructionCount)
+            task.addFilter(seccomp, fallback: seccomp.notificationsAsTraps, to: &header)
             task.tracesWithoutListener = true
         } else if let seccomp, seccomp.instructionCount > 0 {
             // Kills as notifications the supervisor answers (it names the syscall); the program as
             // compiled for a kernel that refuses the child a listener.
-            let notifying = seccomp.killsAsNotifications
-            header.seccomp_filter = task.bytes(notifying.bytes)
-            header.seccomp_len = UInt32(notifying.instructionCount)
             let fallback = request.tracesKillsWithoutListener ? seccomp.killsAsTraps : seccomp
-            header.seccomp_fallback = task.bytes(fallback.bytes)
-            header.seccomp_fallback_len = UInt32(fallback.instructionCount)
+            task.addFilter(seccomp.killsAsNotifications, fallback: fallback, to: &header)
             task.tracesWithoutListener = request.tracesKillsWithoutListener
         }
         task.header = header

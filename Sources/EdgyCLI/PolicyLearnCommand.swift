@@ -66,10 +66,16 @@ public struct PolicyLearnCommand: AsyncParsableCommand {
         let directory = from.contains("/") || from.hasSuffix(".toml")
             ? URL(fileURLWithPath: from).deletingLastPathComponent().path : options.policies
         let supervisor = WorkloadOptions.supervisor(cgroups: !workload.noCgroup)
+        let files: [TaskFile], stdin: [UInt8]
+        do {
+            files = try HostFiles.read(workload.files)
+            stdin = try workload.stdin.map(HostFiles.readStdin) ?? []
+        } catch {
+            fail(error.message)
+        }
         let request = LearningRequest(
-            from: loaded, policyDirectory: directory, files: HostFiles.read(workload.files),
-            command: workload.command.isEmpty ? nil : workload.command, stdin: workload.stdin.map(HostFiles.readStdin) ?? [],
-            runs: runs, name: name)
+            from: loaded, policyDirectory: directory, files: files,
+            command: workload.command.isEmpty ? nil : workload.command, stdin: stdin, runs: runs, name: name)
         let result: LearningResult
         do {
             result = try await PolicyLearner.learn(request, supervisor: supervisor)

@@ -80,6 +80,18 @@ func printError(_ message: String) {
     writeFully(2, Array((message + "\n").utf8))
 }
 
+/// Where a run's output and Edgy's own lines go: this process's stdout and stderr, or those an
+/// `edgy helper` client handed over.
+struct RunOutput: Sendable {
+    var stdout: Int32 = 1
+    var stderr: Int32 = 2
+
+    /// One line on stderr.
+    func message(_ text: String) {
+        writeFully(stderr, Array((text + "\n").utf8))
+    }
+}
+
 func fail(_ message: String) -> Never {
     printError("edgy: \(message)")
     exit(EdgyExitCode.edgyFailed)
@@ -140,40 +152,56 @@ struct RunInvocation: Equatable {
         return invocation
     }
 
-    /// Runs the jail; the exit status for the process.
+    /// Runs the jail from this process; the exit status for the process.
     func run() async -> Int32 {
+        let output = RunOutput()
+        let request: JailRequest
+        do {
+            request = try self.request(output: output)
+        } catch {
+            fail(error.message)
+        }
+        SeccompCache.shared.keepOnDisk(Self.seccompCache(ProcessInfo.processInfo.environment["EDGY_SECCOMP_CACHE"]))
+        return await run(request, on: WorkloadOptions.supervisor(cgroups: !noCgroup), output: output).status
+    }
+
+    /// The jail's request: the policy (read by `loadPolicy`) and the host files, read from the
+    /// working directory. The policy's warnings go to `output`.
+    func request(
+        output: RunOutput, loadPolicy: (String) throws(PolicyLoadError) -> LoadedPolicy = PolicyLoader.load(file:)
+    ) throws(RunFailure) -> JailRequest {
         let loaded: LoadedPolicy
         do {
-            loaded = try PolicyLoader.load(file: policy)
+            loaded = try loadPolicy(policy)
         } catch {
-            fail(error.description)
+            throw RunFailure(message: error.description)
         }
-        for warning in loaded.warnings { printError("\(warning)") }
+        for warning in loaded.warnings { output.message("\(warning)") }
+        return JailRequest(
+            policy: loaded.policy, policyDigest: loaded.digest, files: try HostFiles.read(files),
+            command: command.isEmpty ? nil : command, stdin: try stdin.map(HostFiles.readStdin) ?? [])
+    }
 
-        let jailFiles = HostFiles.read(files)
-        let stdinData = stdin.map(HostFiles.readStdin) ?? []
-
-        SeccompCache.shared.keepOnDisk(Self.seccompCache(ProcessInfo.processInfo.environment["EDGY_SECCOMP_CACHE"]))
-        let supervisor = WorkloadOptions.supervisor(cgroups: !noCgroup)
-        let request = JailRequest(
-            policy: loaded.policy, policyDigest: loaded.digest, files: jailFiles,
-            command: command.isEmpty ? nil : command, stdin: stdinData)
+    /// Runs `request` on `supervisor`: streams its output (or, with `--json`, writes its report) to
+    /// `output`; returns the exit status and the one-line summary. Cancelling the calling task
+    /// kills the jail.
+    func run(_ request: JailRequest, on supervisor: JailSupervisor, output: RunOutput) async -> (status: Int32, summary: String) {
         let streaming = !json
         let report = await supervisor.run(request) { kind, bytes in
             guard streaming else { return }
-            writeFully(kind == .stdout ? 1 : 2, Array(bytes))
+            writeFully(kind == .stdout ? output.stdout : output.stderr, Array(bytes))
         }
-
+        let summary = RunCommand.summary(report)
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             if let data = try? encoder.encode(report) {
-                writeFully(1, Array(data) + [UInt8(ascii: "\n")])
+                writeFully(output.stdout, Array(data) + [UInt8(ascii: "\n")])
             }
         } else {
-            printError(RunCommand.summary(report))
+            output.message(summary)
         }
-        return RunCommand.exitStatus(report)
+        return (RunCommand.exitStatus(report), summary)
     }
 
     /// Where compiled filters are kept between runs: `EDGY_SECCOMP_CACHE` names a directory, or is

@@ -31,30 +31,46 @@ struct WorkloadOptions: ParsableArguments {
     /// host that cannot jail ends the command with why.
     static func supervisor(cgroups: Bool) -> JailSupervisor {
         do {
-            return try JailSupervisor(cgroups: cgroups ? try CgroupManager(host: try CgroupHost.detect()) : nil)
+            return try makeSupervisor(cgroups: cgroups)
         } catch {
-            fail("\(error)")
+            fail(error.message)
+        }
+    }
+
+    /// A supervisor on `host`, with the host's cgroups unless told otherwise; or why the host cannot jail.
+    static func makeSupervisor(cgroups: Bool, host: JailHostConfiguration = JailHostConfiguration()) throws(RunFailure) -> JailSupervisor {
+        do {
+            return try JailSupervisor(host: host, cgroups: cgroups ? try CgroupManager(host: try CgroupHost.detect()) : nil)
+        } catch {
+            throw RunFailure(message: "\(error)")
         }
     }
 }
 
-/// Host files named on the command line (`--file DEST=SRC`, `--stdin FILE`), read into memory:
-/// a bad one ends the command with its name.
+/// Why a command could not start its workload, as it prints it after "edgy: ".
+struct RunFailure: Error {
+    let message: String
+}
+
+/// Host files named on the command line (`--file DEST=SRC`, `--stdin FILE`), read into memory
+/// (relative paths from the working directory); a bad one is named in the failure.
 enum HostFiles {
-    static func read(_ specs: [String]) -> [TaskFile] {
-        specs.map { spec in
+    static func read(_ specs: [String]) throws(RunFailure) -> [TaskFile] {
+        var files: [TaskFile] = []
+        for spec in specs {
             let parts = spec.split(separator: "=", maxSplits: 1)
             let dest = String(parts[0]), source = parts.count > 1 ? String(parts[1]) : ""
             guard let data = FileManager.default.contents(atPath: source) else {
-                fail("--file \(spec): cannot read \(source)")
+                throw RunFailure(message: "--file \(spec): cannot read \(source)")
             }
             let mode = ((try? FileManager.default.attributesOfItem(atPath: source)[.posixPermissions]) as? Int).map(UInt32.init) ?? 0o644
-            return TaskFile(path: dest, contents: Array(data), mode: mode)
+            files.append(TaskFile(path: dest, contents: Array(data), mode: mode))
         }
+        return files
     }
 
-    static func readStdin(_ path: String) -> [UInt8] {
-        guard let data = FileManager.default.contents(atPath: path) else { fail("--stdin: cannot read \(path)") }
+    static func readStdin(_ path: String) throws(RunFailure) -> [UInt8] {
+        guard let data = FileManager.default.contents(atPath: path) else { throw RunFailure(message: "--stdin: cannot read \(path)") }
         return Array(data)
     }
 }

@@ -12,6 +12,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "edgy", targets: ["edgy"]),
+        .executable(name: "edgy-cli", targets: ["edgy-cli"]),
         .executable(name: "edgyd", targets: ["edgyd"]),
         .library(name: "EdgyJail", targets: ["EdgyJail"]),
     ],
@@ -189,10 +190,12 @@ let package = Package(
             swiftSettings: strict
         ),
         .executableTarget(name: "edgyd", dependencies: ["EdgyDaemon"], swiftSettings: strict),
+        // The messages between `edgy`'s C front end and `edgy helper` (fuzzed on its own).
+        .target(name: "EdgyRunProtocol", swiftSettings: strict),
         .target(
             name: "EdgyCLI",
             dependencies: [
-                "EdgyModel", "EdgyJail", "EdgyLearn", "EdgyPolicy", "EdgySeccomp", "EdgyCgroup", "EdgyAuth", "EdgyStoreSQLite", "EdgyUpload", "EdgySystem",
+                "EdgyRunProtocol", "CEdgyJail", "EdgyModel", "EdgyJail", "EdgyLearn", "EdgyPolicy", "EdgySeccomp", "EdgyCgroup", "EdgyAuth", "EdgyStoreSQLite", "EdgyUpload", "EdgySystem",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 // `token --server`: an HTTP client without FoundationNetworking, whose libcurl (and
                 // its 25 shared libraries) every `edgy run` would otherwise load.
@@ -201,8 +204,15 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // `edgy` is a small C front end: `edgy run` goes to a warm `edgy helper` when one listens,
+        // everything else to this Swift CLI by execv (Sources/edgy-front/main.c).
         .executableTarget(
-            name: "edgy", dependencies: ["EdgyCLI"], swiftSettings: strict,
+            name: "edgy", path: "Sources/edgy-front",
+            cSettings: [.define("_GNU_SOURCE"), .unsafeFlags(["-Wall", "-Wextra", "-Werror", "-O2"])],
+            linkerSettings: [.unsafeFlags(["-static-executable"])]
+        ),
+        .executableTarget(
+            name: "edgy-cli", dependencies: ["EdgyCLI"], path: "Sources/edgy", swiftSettings: strict,
             // With --static-swift-stdlib, swiftc exports every symbol of the binary (-export-dynamic):
             // about 40,000, which the dynamic loader's lookups and the runtime's dladdr at start-up
             // walk on every `edgy run`. Nothing loads code into the CLI that needs them.
@@ -277,7 +287,7 @@ let package = Package(
         ),
         .testTarget(name: "EdgyDaemonTests", dependencies: ["EdgyDaemon", "EdgyModel", "EdgyStore", "EdgyCgroup", "EdgyTestSupport", "EdgyPostgresTestSupport"], swiftSettings: strict),
         .testTarget(name: "RepositoryTests", dependencies: ["EdgyTestSupport"], swiftSettings: strict),
-        .testTarget(name: "EdgyCLITests", dependencies: ["EdgyCLI", "EdgyModel", "EdgyPolicy", "EdgyTestSupport"], swiftSettings: strict),
+        .testTarget(name: "EdgyCLITests", dependencies: ["EdgyCLI", "EdgyModel", "EdgyPolicy", "EdgyRunProtocol", "EdgyTestSupport"], swiftSettings: strict),
         .testTarget(name: "EdgyUploadTests", dependencies: ["EdgyUpload", "EdgyTaskJSON", "EdgyAuth", "EdgyPolicy", "EdgyTestSupport"], swiftSettings: strict),
         // libFuzzer harnesses, one per decoder of client input. Built normally they replay the files
         // given as arguments; `scripts/fuzz` builds them with `-sanitize=fuzzer -DEDGY_FUZZ`.
@@ -297,6 +307,7 @@ var fuzzTargets: [Target] {
         ("fuzz-judge", ["EdgyJudge", "EdgyModel"]),
         ("fuzz-learning", ["EdgySyscallArguments"]),
         ("fuzz-callback", ["EdgyPolicy"]),
+        ("fuzz-run-helper", ["EdgyRunProtocol"]),
     ]
     return targets.map { name, dependencies in
         .executableTarget(name: name, dependencies: ["EdgyFuzzSupport"] + dependencies, path: "Tests/Fuzz/Targets/\(name)", swiftSettings: strict)

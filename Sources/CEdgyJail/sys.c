@@ -11,6 +11,9 @@
 #include <sys/ioctl.h>
 #include <sys/uio.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 int edgy_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
@@ -94,4 +97,94 @@ pid_t edgy_thread_group(pid_t tid) {
     for (line += 6; *line == ' ' || *line == '\t'; line++) {}
     for (; *line >= '0' && *line <= '9'; line++) tgid = tgid * 10 + (*line - '0');
     return tgid > 0 ? (pid_t)tgid : tid;
+}
+
+// ---- `edgy helper`'s socket (Sources/EdgyCLI/RunHelper.swift) ----------------------------------
+
+int edgy_seqpacket_listen(const char *path, int backlog) {
+    struct sockaddr_un address = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof address.sun_path) {
+        errno = ENAMETOOLONG;
+        return -ENAMETOOLONG;
+    }
+    strcpy(address.sun_path, path);
+    int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -errno;
+    // Only this user may connect: the socket is created 0600 (the umask applies at bind).
+    mode_t old = umask(0177);
+    int bound = bind(fd, (struct sockaddr *)&address, sizeof address);
+    umask(old);
+    if (bound != 0 || listen(fd, backlog) != 0) {
+        int saved = errno;
+        close(fd);
+        return -saved;
+    }
+    return fd;
+}
+
+int edgy_seqpacket_connect(const char *path) {
+    struct sockaddr_un address = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof address.sun_path) return -ENAMETOOLONG;
+    strcpy(address.sun_path, path);
+    int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -errno;
+    if (connect(fd, (struct sockaddr *)&address, sizeof address) != 0) {
+        int saved = errno;
+        close(fd);
+        return -saved;
+    }
+    return fd;
+}
+
+int edgy_accept_cloexec(int listener) {
+    int fd;
+    do {
+        fd = accept4(listener, NULL, NULL, SOCK_CLOEXEC);
+    } while (fd < 0 && errno == EINTR);
+    return fd < 0 ? -errno : fd;
+}
+
+int edgy_peer_credentials(int socket_fd, uint32_t *uid, int32_t *pid) {
+    struct ucred peer;
+    socklen_t size = sizeof peer;
+    if (getsockopt(socket_fd, SOL_SOCKET, SO_PEERCRED, &peer, &size) != 0) return -errno;
+    *uid = peer.uid;
+    *pid = peer.pid;
+    return 0;
+}
+
+long edgy_recv_with_fds(int socket_fd, void *buffer, size_t size, int *fds, int max_fds, int *fd_count) {
+    union {
+        char buf[CMSG_SPACE(sizeof(int) * 8)];
+        struct cmsghdr align;
+    } control;
+    if (max_fds > 8) max_fds = 8;
+    struct iovec iov = {.iov_base = buffer, .iov_len = size};
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf, .msg_controllen = sizeof control.buf};
+    ssize_t n;
+    do {
+        n = recvmsg(socket_fd, &msg, MSG_CMSG_CLOEXEC);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) return -errno;
+    // Every fd that arrived is either handed back or closed here, whatever else is wrong.
+    int count = 0, overflow = (msg.msg_flags & (MSG_CTRUNC | MSG_TRUNC)) != 0;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+        size_t arrived = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < arrived; i++) {
+            int fd;
+            memcpy(&fd, CMSG_DATA(c) + i * sizeof fd, sizeof fd);
+            if (count < max_fds) fds[count++] = fd;
+            else {
+                close(fd);
+                overflow = 1;
+            }
+        }
+    }
+    if (overflow) {
+        for (int i = 0; i < count; i++) close(fds[i]);
+        return -EMSGSIZE;
+    }
+    *fd_count = count;
+    return n;
 }

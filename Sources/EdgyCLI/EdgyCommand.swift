@@ -9,7 +9,7 @@ public struct EdgyCommand: AsyncParsableCommand {
         abstract: "Edgy: run untrusted programs in Linux jails.",
         subcommands: [
             RunCommand.self, SubmitCommand.self, GetCommand.self, WaitCommand.self, LogsCommand.self, CancelCommand.self,
-            ListCommand.self, DeleteCommand.self, PolicyCommand.self, TokenCommand.self,
+            ListCommand.self, DeleteCommand.self, PolicyCommand.self, TokenCommand.self, HelperCommand.self,
         ]
     )
 

@@ -15,9 +15,15 @@ struct RunCommandTests {
 
     static var edgy: String { TestSupport.productsDirectory + "/edgy" }
 
+    /// The environment of a run of `edgy` itself, never through an `edgy helper` another test or a
+    /// benchmark may have left listening (RunHelperTests test that path).
+    static var directEnvironment: [String: String] {
+        ProcessInfo.processInfo.environment.merging(["EDGY_HELPER_SOCKET": "off"]) { $1 }
+    }
+
     /// Runs `edgy ARGS…` from the repository root and collects its output.
     static func edgy(_ arguments: [String]) throws -> Result {
-        let run = try BoundedProcess.run(edgy, arguments, directory: TestSupport.repositoryRoot)
+        let run = try BoundedProcess.run(edgy, arguments, environment: directEnvironment, directory: TestSupport.repositoryRoot)
         return Result(status: run.termination.status, stdout: run.stdout, stderr: run.stderr)
     }
 
@@ -84,7 +90,7 @@ struct RunCommandTests {
         let parent = try temporaryDirectory([:])
         defer { try? FileManager.default.removeItem(atPath: parent) }
         let cache = parent + "/seccomp"
-        let environment = ProcessInfo.processInfo.environment.merging(["EDGY_SECCOMP_CACHE": cache]) { $1 }
+        let environment = Self.directEnvironment.merging(["EDGY_SECCOMP_CACHE": cache]) { $1 }
         func run(_ command: [String]) throws -> Result {
             let run = try BoundedProcess.run(
                 Self.edgy, ["run", "--policy", "policies/default.toml", "--"] + command, environment: environment,

@@ -437,6 +437,20 @@ int edgy_eventfd(void);
 /// mallopt(M_MMAP_THRESHOLD) and mallopt(M_TRIM_THRESHOLD): 1 when both took.
 int edgy_malloc_keep(int mmap_threshold, int trim_threshold);
 
+/// A SOCK_SEQPACKET unix socket listening on `path`, mode 0600, close-on-exec; or -errno.
+int edgy_seqpacket_listen(const char *_Nonnull path, int backlog);
+/// A SOCK_SEQPACKET connection to `path`; or -errno.
+int edgy_seqpacket_connect(const char *_Nonnull path);
+/// accept4(SOCK_CLOEXEC), retried on EINTR: the connection, or -errno.
+int edgy_accept_cloexec(int listener);
+/// The uid and pid of the process at the other end of `socket_fd` (SO_PEERCRED). 0, or -errno.
+int edgy_peer_credentials(int socket_fd, uint32_t *_Nonnull uid, int32_t *_Nonnull pid);
+/// One message into `buffer` and at most `max_fds` (≤ 8) SCM_RIGHTS fds, close-on-exec. Returns
+/// the message's length (0 at EOF), or -errno; -EMSGSIZE for a message or fd list that did not
+/// fit, whose fds are all closed.
+long edgy_recv_with_fds(int socket_fd, void *_Nonnull buffer, size_t size, int *_Nonnull fds, int max_fds,
+                        int *_Nonnull fd_count);
+
 /// The stage's name as reports show it, e.g. "filesystem", "execve"; "unknown" for a number that
 /// names no stage. Distinct for every stage.
 const char *_Nonnull edgy_stage_name(enum edgy_stage stage);

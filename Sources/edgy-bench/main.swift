@@ -15,6 +15,9 @@
 // The `egress` row runs the same request under `[network] mode = "egress"` (a veth pair and
 // nftables chains per jail, made while the jail is parked), next to `edgy` (mode none).
 //
+// `edgy run` is timed twice: alone (EDGY_HELPER_SOCKET=off), and handed to an `edgy helper` this
+// program starts on a socket of its own.
+//
 // Usage: edgy-bench [-n N] [--policy FILE] [--edgy PATH] [--bwrap PATH] [--pool N] [--no-cli]
 //                   [--mode back-to-back|spaced] [--view concurrent|settled] [--throughput-only edgy|forkserver|bwrap|bare]
 import EdgyCgroup
@@ -69,7 +72,21 @@ func sleepMs(_ ms: Int) {
 // ---- the external tools: posix_spawn + waitpid ------------------------------------------------
 
 /// Spawns `argv` with stdin/stdout/stderr on /dev/null and waits for it. Returns the exit status.
-func spawnAndWait(_ argv: [String]) -> Int32 {
+/// This process's environment with `overrides` ("NAME=VALUE") in place of those variables.
+func environment(overriding overrides: [String]) -> [String] {
+    let names = Set(overrides.map { $0.prefix { $0 != "=" } })
+    var inherited: [String] = []
+    var at = environ
+    while let entry = at.pointee {
+        let text = String(cString: entry)
+        if !names.contains(text.prefix { $0 != "=" }) { inherited.append(text) }
+        at += 1
+    }
+    return inherited + overrides
+}
+
+/// With `environment`, the child gets that instead of this process's.
+func spawnAndWait(_ argv: [String], environment: [String]? = nil) -> Int32 {
     var actions = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&actions)
     defer { posix_spawn_file_actions_destroy(&actions) }
@@ -78,8 +95,12 @@ func spawnAndWait(_ argv: [String]) -> Int32 {
     }
     let cArgs = argv.map { strdup($0) } + [nil]
     defer { for p in cArgs { free(p) } }
+    var cEnv = environment.map { $0.map { strdup($0) } + [nil] }
+    defer { for p in cEnv ?? [] { free(p) } }
     var pid: pid_t = 0
-    let rc = posix_spawn(&pid, argv[0], &actions, nil, cArgs, environ)
+    let rc = cEnv == nil
+        ? posix_spawn(&pid, argv[0], &actions, nil, cArgs, environ)
+        : posix_spawn(&pid, argv[0], &actions, nil, cArgs, &cEnv!)
     guard rc == 0 else { return -rc }
     var status: Int32 = 0
     while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
@@ -94,6 +115,31 @@ let bwrapArgv = [
     "/bin/true",
 ]
 let cliArgv = [edgyCLI, "run", "--policy", policyFile, "--", "/bin/true"]
+let helperSocket = "/tmp/edgy-bench-helper-\(getpid()).sock"
+let alone = environment(overriding: ["EDGY_HELPER_SOCKET=off"])
+let throughHelper = environment(overriding: ["EDGY_HELPER_SOCKET=\(helperSocket)"])
+
+/// `edgy helper` on `helperSocket`, once it answers a run; nil if it does not within 20 s.
+@MainActor func startHelper() -> pid_t? {
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    for fd in Int32(0)...2 {
+        posix_spawn_file_actions_addopen(&actions, fd, "/dev/null", fd == 0 ? O_RDONLY : O_WRONLY, 0)
+    }
+    let argv = [edgyCLI, "helper", "--socket", helperSocket, "--pool", "\(poolSize)"]
+    let cArgs = argv.map { strdup($0) } + [nil]
+    defer { for p in cArgs { free(p) } }
+    var pid: pid_t = 0
+    guard posix_spawn(&pid, edgyCLI, &actions, nil, cArgs, environ) == 0 else { return nil }
+    for _ in 0..<200 {
+        var status = stat()
+        if stat(helperSocket, &status) == 0 { return pid }
+        sleepMs(100)
+    }
+    kill(pid, SIGKILL)
+    return nil
+}
 
 // ---- Edgy in process --------------------------------------------------------------------------
 
@@ -156,9 +202,15 @@ guard spawnAndWait(bwrapArgv) == 0 else {
     print("bwrap failed: \(bwrapArgv.joined(separator: " "))")
     exit(1)
 }
-if withCLI && spawnAndWait(cliArgv) != 0 {
-    print("edgy CLI failed (build it with `swift build -c release --product edgy`): \(cliArgv.joined(separator: " "))")
+if withCLI && spawnAndWait(cliArgv, environment: alone) != 0 {
+    print("edgy CLI failed (build it with `swift build -c release --product edgy --product edgy-cli`): \(cliArgv.joined(separator: " "))")
     withCLI = false
+}
+var helperPID = withCLI ? startHelper() : nil
+if withCLI && (helperPID == nil || spawnAndWait(cliArgv, environment: throughHelper) != 0) {
+    print("edgy run through `edgy helper` failed: no helper row")
+    if let helperPID { kill(helperPID, SIGKILL) }
+    helperPID = nil
 }
 
 // ---- latency, round-robin ---------------------------------------------------------------------
@@ -181,6 +233,7 @@ enum Tool: String, CaseIterable {
     case bare = "bare fork+exec"
     case bwrap = "bubblewrap"
     case cli = "edgy run (CLI)"
+    case cliHelper = "edgy run (helper)"
 }
 
 func measure(_ tool: Tool) async -> Double {
@@ -191,7 +244,8 @@ func measure(_ tool: Tool) async -> Double {
     case .egress: _ = await runEdgy(egressRequest)
     case .bare: _ = spawnAndWait(bareArgv)
     case .bwrap: _ = spawnAndWait(bwrapArgv)
-    case .cli: _ = spawnAndWait(cliArgv)
+    case .cli: _ = spawnAndWait(cliArgv, environment: alone)
+    case .cliHelper: _ = spawnAndWait(cliArgv, environment: throughHelper)
     }
     return Double(nowNanos() - start) / 1e6
 }
@@ -213,6 +267,7 @@ func fmt(_ v: Double, _ width: Int = 8, _ digits: Int = 2) -> String {
 func pad(_ s: String, _ width: Int) -> String { s + String(repeating: " ", count: max(0, width - s.count)) }
 
 let tools: [Tool] = [.edgy] + (forkSupervisor != nil ? [.forkServer] : []) + (withEgress ? [.egress] : []) + [.bare, .bwrap] + (withCLI ? [.cli] : [])
+    + (helperPID != nil ? [.cliHelper] : [])
 
 print("edgy-bench: /bin/true x \(iterations) per tool, policy \(policyFile), cgroup limits on, pool \(poolSize) per shape, tools interleaved")
 for mode in modes where throughputOnly == nil {
@@ -246,6 +301,10 @@ for mode in modes where throughputOnly == nil {
         if let f = table[.forkServer] {
             print("ratio fork server/bwrap: median \(fmt(f.median / b.median, 0)); fork server/bare: \(fmt(f.median / bare.median, 0)); fork server/in-process: \(fmt(f.median / e.median, 0))")
         }
+        if let c = table[.cli] {
+            let helped = table[.cliHelper].map { ", through a helper \(fmt($0.median / b.median, 0))" } ?? ""
+            print("ratio edgy run/bwrap: median alone \(fmt(c.median / b.median, 0))\(helped)")
+        }
         if let g = table[.egress] {
             print("egress - none: median \(fmt(g.median - e.median, 0)) ms, p95 \(fmt(g.p95 - e.p95, 0)) ms (ratio \(fmt(g.median / e.median, 0)); goal: median at most 3 ms above)")
         }
@@ -267,7 +326,8 @@ func throughput(_ tool: Tool, runners: Int, perRunner: Int) async -> Double {
                     case .egress: _ = await runEdgy(egressRequest)
                     case .bare: _ = spawnAndWait(bareArgv)
                     case .bwrap: _ = spawnAndWait(bwrapArgv)
-                    case .cli: _ = spawnAndWait(cliArgv)
+                    case .cli: _ = spawnAndWait(cliArgv, environment: alone)
+                    case .cliHelper: _ = spawnAndWait(cliArgv, environment: throughHelper)
                     }
                 }
             }
@@ -291,3 +351,8 @@ for tool in throughputTools {
 }
 supervisor.shutdown()
 forkSupervisor?.shutdown()
+if let helperPID {
+    kill(helperPID, SIGTERM)
+    var status: Int32 = 0
+    waitpid(helperPID, &status, 0)
+}

@@ -2,6 +2,7 @@
 // process (single-threaded, so the clone and the child's glibc calls are safe), and
 // `edgy_forkserver_spawn` in the daemon. The wire format is in edgy_jail.h.
 #include "include/edgy_jail.h"
+#include "socket_fds.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -19,32 +20,6 @@
 
 #define REQUEST_FDS_MAX 4  // stdin, stdout, stderr, cgroup
 #define REPLY_FDS 4        // pidfd, gate, error pipe, plan memfd
-
-/// The fds of an SCM_RIGHTS message into `fds` (at most `max`); more than `max`, or a truncated
-/// control message, is a protocol error: every fd that did arrive is closed then. Returns the count
-/// or -1.
-static int take_fds(struct msghdr *msg, int *fds, int max) {
-    int count = 0, overflow = (msg->msg_flags & MSG_CTRUNC) != 0;
-    for (struct cmsghdr *c = CMSG_FIRSTHDR(msg); c; c = CMSG_NXTHDR(msg, c)) {
-        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-        size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-        const unsigned char *data = CMSG_DATA(c);
-        for (size_t i = 0; i < n; i++) {
-            int fd;
-            memcpy(&fd, data + i * sizeof fd, sizeof fd);
-            if (count < max) fds[count++] = fd;
-            else {
-                close(fd);
-                overflow = 1;
-            }
-        }
-    }
-    if (overflow) {
-        for (int i = 0; i < count; i++) close(fds[i]);
-        return -1;
-    }
-    return count;
-}
 
 static void close_all(const int *fds, int count) {
     for (int i = 0; i < count; i++)
@@ -147,7 +122,7 @@ int edgy_forkserver_serve(int socket_fd) {
         if (n < 0) return 1;
 
         int fds[REQUEST_FDS_MAX];
-        int nfds = take_fds(&msg, fds, REQUEST_FDS_MAX);
+        int nfds = edgy_take_fds(&msg, fds, REQUEST_FDS_MAX);
         const struct edgy_forkserver_request *request = (const void *)request_buffer;
         struct edgy_forkserver_reply answer;
         memset(&answer, 0, sizeof answer);
@@ -279,7 +254,7 @@ int edgy_forkserver_spawn(int socket_fd, uint64_t sequence, const struct edgy_sh
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) errno = ETIMEDOUT;  // SO_RCVTIMEO
     if (n <= 0) return -2;
     int got[REPLY_FDS];
-    int ngot = take_fds(&msg, got, REPLY_FDS);
+    int ngot = edgy_take_fds(&msg, got, REPLY_FDS);
     if (ngot < 0 || (size_t)n != sizeof answer || answer.magic != EDGY_FORKSERVER_MAGIC ||
         answer.version != EDGY_FORKSERVER_VERSION || answer.sequence != sequence ||
         (answer.result == 0 && ngot != REPLY_FDS) || (answer.result != 0 && ngot != 0)) {

@@ -1,6 +1,7 @@
 // Runs in the PARENT only. Small wrappers for calls that Swift's Glibc module does not expose
 // (they need _GNU_SOURCE or kernel headers).
 #include "include/edgy_jail.h"
+#include "socket_fds.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -99,6 +100,29 @@ pid_t edgy_thread_group(pid_t tid) {
     return tgid > 0 ? (pid_t)tgid : tid;
 }
 
+int edgy_take_fds(struct msghdr *msg, int *fds, int max) {
+    int count = 0, overflow = (msg->msg_flags & MSG_CTRUNC) != 0;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(msg); c; c = CMSG_NXTHDR(msg, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+        size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        const unsigned char *data = CMSG_DATA(c);
+        for (size_t i = 0; i < n; i++) {
+            int fd;
+            memcpy(&fd, data + i * sizeof fd, sizeof fd);
+            if (count < max) fds[count++] = fd;
+            else {
+                close(fd);
+                overflow = 1;
+            }
+        }
+    }
+    if (overflow) {
+        for (int i = 0; i < count; i++) close(fds[i]);
+        return -1;
+    }
+    return count;
+}
+
 // ---- `edgy helper`'s socket (Sources/EdgyCLI/RunHelper.swift) ----------------------------------
 
 int edgy_seqpacket_listen(const char *path, int backlog) {
@@ -167,21 +191,9 @@ long edgy_recv_with_fds(int socket_fd, void *buffer, size_t size, int *fds, int 
     } while (n < 0 && errno == EINTR);
     if (n < 0) return -errno;
     // Every fd that arrived is either handed back or closed here, whatever else is wrong.
-    int count = 0, overflow = (msg.msg_flags & (MSG_CTRUNC | MSG_TRUNC)) != 0;
-    for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
-        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-        size_t arrived = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-        for (size_t i = 0; i < arrived; i++) {
-            int fd;
-            memcpy(&fd, CMSG_DATA(c) + i * sizeof fd, sizeof fd);
-            if (count < max_fds) fds[count++] = fd;
-            else {
-                close(fd);
-                overflow = 1;
-            }
-        }
-    }
-    if (overflow) {
+    int count = edgy_take_fds(&msg, fds, max_fds);
+    if (count < 0) return -EMSGSIZE;
+    if (msg.msg_flags & MSG_TRUNC) {
         for (int i = 0; i < count; i++) close(fds[i]);
         return -EMSGSIZE;
     }

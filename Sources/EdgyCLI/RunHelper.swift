@@ -35,13 +35,16 @@ final class RunHelper: Sendable {
     private let policies = PolicyFileCache()
     /// Held while a run's policy and files are read from its client's working directory.
     private let workingDirectory = Mutex(())
-    private let activity: Mutex<(running: Int, lastEnded: UInt64)>
+    /// Connections being served, when the last one ended, and whether the helper is stopping.
+    private let activity: Mutex<(running: Int, lastEnded: UInt64, stopping: Bool)>
+    /// The runs in flight, so that a stop can cancel them.
+    private let inFlight = Mutex<(next: Int, tasks: [Int: Task<Void, Never>])>((0, [:]))
 
     init(socketPath: String, host: JailHostConfiguration, maxRuns: Int = 64) throws(RunFailure) {
         self.socketPath = socketPath
         self.maxRuns = maxRuns
         self.host = host
-        activity = Mutex((0, monotonicNanos()))
+        activity = Mutex((0, monotonicNanos(), false))
         if let slash = socketPath.lastIndex(of: "/"), slash != socketPath.startIndex {
             var current = ""
             for component in socketPath[..<slash].split(separator: "/") {
@@ -83,7 +86,7 @@ final class RunHelper: Sendable {
             let connection = edgy_accept_cloexec(listener)
             guard connection >= 0 else { continue }
             let admitted = activity.withLock { activity -> Bool in
-                guard activity.running < maxRuns else { return false }
+                guard activity.running < maxRuns, !activity.stopping else { return false }
                 activity.running += 1
                 return true
             }
@@ -95,15 +98,25 @@ final class RunHelper: Sendable {
             Thread.detachNewThread { [self] in
                 serveConnection(connection)
                 closeDescriptor(connection)
-                activity.withLock { $0 = ($0.running - 1, monotonicNanos()) }
+                activity.withLock { $0 = ($0.running - 1, monotonicNanos(), $0.stopping) }
             }
         }
         stop()
     }
 
-    /// Removes the socket and kills the parked jails. Runs in flight die with the process.
+    /// Stops taking runs (the socket goes), cancels those in flight and waits up to 10 s for them
+    /// to end, then kills the parked jails. The process must not exit before: a v1 jail killed
+    /// while its group is frozen would stay frozen.
     func stop() {
+        let first = activity.withLock { activity -> Bool in
+            defer { activity.stopping = true }
+            return !activity.stopping
+        }
+        guard first else { return }
         unlink(socketPath)
+        for task in inFlight.withLock({ Array($0.tasks.values) }) { task.cancel() }
+        let deadline = monotonicNanos() + 10_000_000_000
+        while activity.withLock({ $0.running }) > 0 && monotonicNanos() < deadline { usleep(10_000) }
         let all = supervisors.withLock { Array($0.values) }
         for supervisor in all { supervisor.shutdown() }
     }
@@ -192,6 +205,14 @@ final class RunHelper: Sendable {
             result.withLock { $0 = ended }
             signalEventFD(done)
         }
+        let id = inFlight.withLock { inFlight -> Int in
+            inFlight.next += 1
+            inFlight.tasks[inFlight.next] = running
+            return inFlight.next
+        }
+        defer { _ = inFlight.withLock { $0.tasks.removeValue(forKey: id) } }
+        // A stop that began before the run was registered did not see it.
+        if activity.withLock({ $0.stopping }) { running.cancel() }
         // The client sends nothing more: anything readable is its end going away.
         var watched = connection
         while true {

@@ -143,7 +143,8 @@ struct RunHelperTests {
     }
 
     /// Past `--max-runs` runs at once, the helper declines and the front end runs the command alone.
-    @Test(.tags(.root), .requiresRoot) func runsPastTheLimitAreDeclinedAndRunAlone() throws {
+    /// A helper stopped with runs in flight cancels them and leaves no process behind.
+    @Test(.tags(.root), .requiresRoot) func runsPastTheLimitAreDeclinedAndAStopEndsTheRest() throws {
         let helper = try Helper(["--max-runs", "1"])
         defer { helper.stop() }
         let marker = "62.\(Int.random(in: 100_000...999_999))"
@@ -160,6 +161,15 @@ struct RunHelperTests {
         let second = try helper.edgy(["run", "--policy", "policies/default.toml", "--", "/bin/sh", "-c", "echo alone"])
         #expect(second.status == 0 && second.stdout == "alone\n", "\(second.stderr)")
         #expect(!helper.log.contains("exited 0"), "the helper ran the second run: \(helper.log)")
+
+        // SIGTERM with the first run in flight: it is cancelled, its client told, its jail gone.
+        let stopped = helper.process.terminate(grace: .seconds(20))
+        #expect(stopped?.status == 0, "\(helper.log)")
+        #expect(helper.log.contains(": cancelled after"), "\(helper.log)")
+        let ended = try long.wait(timeout: .seconds(20))
+        #expect(ended.status == 137, "\(long.output().stderr)")
+        #expect(Self.processes(withArguments: ["/bin/sleep", marker]).isEmpty)
+        #expect(access(helper.socket, F_OK) != 0)
     }
 
     /// Malformed requests and other users get no run and no answer, and the helper goes on serving.

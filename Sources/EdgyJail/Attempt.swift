@@ -133,7 +133,8 @@ struct Attempt {
             return .failure(SpawnFailure(stage: EDGY_STAGE_SECCOMP_COMPILE, detail: "\(error)"))
         }
         do {
-            return .success(try PlanBuilder(host: supervisor.host).build(request, seccomp: seccomp, lastCap: supervisor.lastCap))
+            return .success(try PlanBuilder(host: supervisor.host, filesystemPlans: supervisor.filesystemPlans).build(
+                request, seccomp: seccomp, lastCap: supervisor.lastCap))
         } catch {
             return .failure(SpawnFailure(stage: EDGY_STAGE_PLAN, detail: error.message))
         }

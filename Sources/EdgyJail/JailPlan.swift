@@ -135,6 +135,9 @@ struct JailPlan<Header: PlanHeader> {
     }
 }
 
+/// Plans are plain bytes and values, kept between attempts (`FilesystemPlanCache`).
+extension JailPlan: Sendable where Header: Sendable {}
+
 /// The clone-time half of a jail: which namespaces, whose ids, the cgroup limits its pooled
 /// cgroup is created with, and its whole filesystem plan (every mount, tmpfs size, hostname,
 /// network mode and the ids files are owned by), which a parked jail has already built. Jails of
@@ -159,10 +162,10 @@ struct JailShape: Hashable, Sendable {
     /// The filesystem plan loads the seccomp filter while parked (`ParkedFilter`). (In `filesystem` too.)
     var filterWhileParked: Bool
 
-    init(policy: Policy, cgroups: Bool, filesystem: FilesystemPlan) {
-        self.filesystem = filesystem.blob()
-        self.filterWhileParked = filesystem.header.seccomp_len > 0
-        self.filesystemOps = filesystem.opDescriptions
+    init(policy: Policy, cgroups: Bool, filesystem: BuiltFilesystem) {
+        self.filesystem = filesystem.blob
+        self.filterWhileParked = filesystem.plan.header.seccomp_len > 0
+        self.filesystemOps = filesystem.plan.opDescriptions
         var namespaces = EDGY_CLONE_NEWNS | EDGY_CLONE_NEWPID | EDGY_CLONE_NEWNET | EDGY_CLONE_NEWIPC | EDGY_CLONE_NEWUTS
         if policy.identity.userNamespace { namespaces |= EDGY_CLONE_NEWUSER }
         self.namespaces = namespaces
@@ -217,7 +220,7 @@ struct JailShape: Hashable, Sendable {
 /// The two plans of one attempt: the filesystem (a function of the policy alone, built by the jail
 /// before its request when it comes from the pool) and the task (files, command, ids, seccomp).
 struct JailPlans {
-    var filesystem: FilesystemPlan
+    var filesystem: BuiltFilesystem
     var task: TaskPlan
 }
 

@@ -150,6 +150,8 @@ final class SupervisorCore: Sendable {
     let cgroups: CgroupManager?
     let lastCap: UInt32
     let pool: JailPool?
+    /// The filesystem plans of recent attempts (`FilesystemPlanCache`).
+    let filesystemPlans = FilesystemPlanCache()
     /// The egress host side, or why this host has none; nil when not configured.
     let network: EgressAvailability?
     /// Where jails are cloned, when not in process.

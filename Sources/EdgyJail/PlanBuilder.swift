@@ -15,8 +15,35 @@ import Glibc
 /// rlimits, seccomp).
 struct PlanBuilder {
     let host: JailHostConfiguration
+    /// Where filesystem plans are kept between attempts; nil builds each afresh.
+    var filesystemPlans: FilesystemPlanCache?
 
     func build(_ request: JailRequest, seccomp: SeccompProgram?, lastCap: UInt32) throws(PlanError) -> JailPlans {
+        let policy = request.policy
+        // The filter goes into one plan or the other, never both.
+        let parked = seccomp.map { $0.instructionCount > 0 && ParkedFilter.applies(to: request) } ?? false
+        let parkedFilter = parked ? seccomp : nil
+        let filesystem: BuiltFilesystem
+        if let filesystemPlans {
+            let key = FilesystemPlanCache.Key(policy: policy, extraMounts: request.extraMounts, filterWhileParked: parked)
+            filesystem = try filesystemPlans.plan(for: key) { () throws(PlanError) in
+                try buildFilesystem(request, filter: parkedFilter, lastCap: lastCap)
+            }
+        } else {
+            filesystem = try buildFilesystem(request, filter: parkedFilter, lastCap: lastCap)
+        }
+
+        var task = TaskPlan()
+        try Self.addTaskFiles(request.files, workdir: filesystem.workdir, identity: policy.identity, to: &task)
+        try Self.addExec(request, workdir: filesystem.workdir, seccomp: parked ? nil : seccomp, to: &task)
+        Self.addRlimits(policy.limits, to: &task)
+        return JailPlans(filesystem: filesystem, task: task)
+    }
+
+    /// The filesystem plan: what it builds depends on the request's policy and extra mounts, the
+    /// filter loaded while parked, this host's configuration and its mount sources, nothing else
+    /// (`FilesystemPlanCache.Key`).
+    func buildFilesystem(_ request: JailRequest, filter: SeccompProgram?, lastCap: UInt32) throws(PlanError) -> BuiltFilesystem {
         let policy = request.policy
         var filesystem = FilesystemPlanBuilder(root: host.stagingRoot)
         try filesystem.addMounts(policy.mounts)
@@ -25,15 +52,8 @@ struct PlanBuilder {
         filesystem.addDev(tmpMib: policy.limits.tmpMib)
         let workdir = try filesystem.addTmpfs(policy)
         filesystem.addNameService(policy, home: workdir, resolver: host.egress?.resolverAddress)
-        // The filter goes into one plan or the other, never both.
-        let parked = seccomp.map { $0.instructionCount > 0 && ParkedFilter.applies(to: request) } ?? false
-        filesystem.finish(policy, lastCap: lastCap, filter: parked ? seccomp : nil)
-
-        var task = TaskPlan()
-        try Self.addTaskFiles(request.files, workdir: workdir, identity: policy.identity, to: &task)
-        try Self.addExec(request, workdir: workdir, seccomp: parked ? nil : seccomp, to: &task)
-        Self.addRlimits(policy.limits, to: &task)
-        return JailPlans(filesystem: filesystem.plan, task: task)
+        filesystem.finish(policy, lastCap: lastCap, filter: filter)
+        return BuiltFilesystem(plan: filesystem.plan, blob: filesystem.plan.blob(), workdir: workdir)
     }
 
     // MARK: The task plan

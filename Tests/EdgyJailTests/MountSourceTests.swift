@@ -1,10 +1,12 @@
 @testable import EdgyJail
+import EdgyPolicy
 import Foundation
 import Glibc
 import Testing
 
 /// Filesystem plans learn what a policy's mount sources are from `MountSourceCache`: what the
-/// host has, no older than the cache's age limit.
+/// host has, no older than the cache's age limit; and are kept per policy for as long
+/// (`FilesystemPlanCache`).
 struct MountSourceTests {
     private func scratch() throws -> String {
         let dir = NSTemporaryDirectory() + "edgy-mount-source-\(UUID().uuidString)"
@@ -53,5 +55,35 @@ struct MountSourceTests {
         let seen = cache.source(path, now: 11_000_000_000)
         #expect(seen.exists && !seen.isDirectory)
         #expect(seen == MountSource.inspect(path))
+    }
+
+    @Test func filesystemPlansAreKeptPerKeyAndRebuiltWhenOld() throws {
+        let cache = FilesystemPlanCache(maxAgeNanos: 1_000_000_000)
+        var builds = 0
+        func plan(_ name: String, at seconds: Double) throws -> String {
+            let key = FilesystemPlanCache.Key(policy: Policy(name: name), extraMounts: [], filterWhileParked: false)
+            return try cache.plan(for: key, now: UInt64(seconds * 1e9)) { () throws(PlanError) in
+                builds += 1
+                return BuiltFilesystem(plan: FilesystemPlan(), blob: [], workdir: "/\(name)/\(builds)")
+            }.workdir
+        }
+        #expect(try plan("a", at: 10) == "/a/1")
+        #expect(try plan("a", at: 10.9) == "/a/1")
+        #expect(try plan("b", at: 10.9) == "/b/2")
+        #expect(try plan("a", at: 11.0) == "/a/3")
+        // Sixteen policies are kept; the least recently used goes first.
+        for i in 0..<15 { _ = try plan("p\(i)", at: 11.1) }
+        #expect(builds == 18)
+        #expect(try plan("a", at: 11.2) == "/a/3")
+        _ = try plan("p15", at: 11.2)
+        #expect(try plan("b", at: 11.3) == "/b/20")
+
+        // A failed build is not kept.
+        let key = FilesystemPlanCache.Key(policy: Policy(name: "bad"), extraMounts: [], filterWhileParked: false)
+        #expect(throws: PlanError.self) { try cache.plan(for: key, now: 12_000_000_000) { () throws(PlanError) in throw PlanError("no") } }
+        let rebuilt = try cache.plan(for: key, now: 12_000_000_001) { () throws(PlanError) in
+            BuiltFilesystem(plan: FilesystemPlan(), blob: [], workdir: "/ok")
+        }
+        #expect(rebuilt.workdir == "/ok")
     }
 }

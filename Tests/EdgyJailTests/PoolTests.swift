@@ -46,6 +46,33 @@ struct PoolTests {
         #expect(fromPool.stdoutText.hasPrefix("65534\n65534\nhello\n640 65534\nedgy\n"), "\(fromPool.stdoutText)")
     }
 
+    /// Filesystem plans are kept between attempts (`FilesystemPlanCache`): policies that differ in
+    /// one mount or one tmpfs size, run in turn within a second on one supervisor, each get their
+    /// own filesystem, pooled or not.
+    @Test func policiesRunInTurnEachGetTheirOwnFilesystem() async throws {
+        let pooled = try Self.pooled()
+        defer { pooled.shutdown() }
+        let plain = try TestSupport.supervisor()
+        let withDoc: (inout Policy) -> Void = {
+            $0.mounts.append(Policy.Mount(source: TestSupport.repositoryRoot + "/policies", destination: "/opt/policies"))
+        }
+        let bigTmp: (inout Policy) -> Void = { $0.limits.tmpMib = 40 }
+        let script = "ls /opt/policies/default.toml 2>/dev/null || echo no-doc; df -k /tmp | tail -1 | tr -s ' ' | cut -d' ' -f2"
+        for supervisor in [pooled, plain] {
+            var seen: [String] = []
+            for _ in 0..<3 {
+                for configure in [withDoc, bigTmp, { _ in }] as [(inout Policy) -> Void] {
+                    let report = await Self.run(supervisor, script, configure: configure)
+                    #expect(report.outcome == .exited, "\(report.stderrText)")
+                    seen.append(report.stdoutText)
+                }
+            }
+            let defaultTmp = TestSupport.policy(["/bin/true"]).limits.tmpMib
+            let expected = ["/opt/policies/default.toml\n\(defaultTmp << 10)\n", "no-doc\n\(40 << 10)\n", "no-doc\n\(defaultTmp << 10)\n"]
+            #expect(seen == expected + expected + expected, "\(seen)")
+        }
+    }
+
     @Test func aPooledJailKeepsItsCgroupLimits() async throws {
         let pooled = try Self.pooled()
         defer { pooled.shutdown() }

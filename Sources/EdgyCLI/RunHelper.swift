@@ -13,9 +13,10 @@ import Synchronization
 /// exits with the status the helper replies.
 ///
 /// What a run saves here: the Swift runtime's start, reading the policy (`PolicyFileCache`) and
-/// compiling its seccomp filter (cached in memory), the cgroup manager's detection, and the jail's clone and filesystem (the pool keeps
-/// jails of each shape used parked, and the fork server clones them). The run itself is the same
-/// `RunInvocation` the CLI runs, so its output, report and exit status are the same.
+/// compiling its seccomp filter (cached in memory), the cgroup manager's detection, and the
+/// jail's clone and filesystem (the pool keeps jails of each shape used parked, and the fork
+/// server clones them). The run itself is the same `RunInvocation` the CLI runs, so its output,
+/// report and exit status are the same.
 ///
 /// Only this user may connect: the socket is 0600 and every peer's uid is checked. Each connection
 /// gets a thread of its own; a run's policy and files are read with the process's working directory
@@ -45,7 +46,8 @@ final class RunHelper: Sendable {
         self.maxRuns = maxRuns
         self.host = host
         activity = Mutex((0, monotonicNanos(), false))
-        if let slash = socketPath.lastIndex(of: "/"), slash != socketPath.startIndex {
+        // The socket's directory (`/run/edgy` by default) is made if missing; a relative path's is not.
+        if socketPath.hasPrefix("/"), let slash = socketPath.lastIndex(of: "/"), slash != socketPath.startIndex {
             var current = ""
             for component in socketPath[..<slash].split(separator: "/") {
                 current += "/"

@@ -99,8 +99,8 @@ struct Attempt {
         }
         if let egress = finished.egress { report.network = egress.host.report(egress.slot) }
         if request.collectsOutputs {
-            // Every process of the jail is dead (PID 1's exit ended its namespace; the group was
-            // killed): nothing changes the files while they are read.
+            // Every process of the jail is dead (PID 1's exit ended its namespace): nothing changes
+            // the files while they are read.
             if finished.workdirFD >= 0 {
                 let collector = OutputCollector(request.policy.outputs, task: request.outputPatterns)
                 (report.outputs, report.outputContents) = collector.collect(workdir: finished.workdirFD)
@@ -154,11 +154,11 @@ struct Attempt {
         }
     }
 
-    /// Nothing of the attempt may outlive it: descendants, stopped or detached, die here. (PID 1's
-    /// exit already killed its namespace; the v1 freeze/kill/thaw is for strays.) Then the
-    /// group's counters into the report.
+    /// The group's counters into the report. Every process of the jail is dead by now: the jail's
+    /// PID 1 is reaped, and its exit killed its PID namespace, whose last process the kernel reaps
+    /// before it reports PID 1's exit. The group's check for strays (and the v1 freeze/kill/thaw)
+    /// runs when the jail is retired (`JailCgroup.remove`), on the pool's thread, right after.
     private mutating func collect(_ cgroup: JailCgroup, into facts: inout TerminationFacts) {
-        if !cgroup.isEmpty() { cgroup.kill() }
         let stats = cgroup.stats()
         report.memoryPeakBytes = stats.memoryPeakBytes
         report.oomKills = stats.oomKills

@@ -11,10 +11,6 @@ public final class SeccompCache: Sendable {
     public static let shared = SeccompCache()
 
     private let programs = Mutex<[Policy.Seccomp: SeccompProgram]>([:])
-    /// The tables asked for most recently, compared before the dictionary is hashed: hashing a
-    /// table walks its hundreds of names (about 15 µs of every attempt), while a policy's requests
-    /// share its arrays' storage, so `==` returns at once.
-    private let recent = Mutex<[(table: Policy.Seccomp, program: SeccompProgram)]>([])
     /// Programs kept between processes too (`edgy run`); nil: this process only (edgyd, which
     /// compiles each policy once in its life anyway).
     private let disk = Mutex<SeccompDiskCache?>(nil)
@@ -31,11 +27,7 @@ public final class SeccompCache: Sendable {
     ///
     /// - Throws: ``SeccompError`` from ``SeccompCompiler/compile(_:)`` or the check; failures are not cached.
     public func program(for seccomp: Policy.Seccomp) throws(SeccompError) -> SeccompProgram {
-        if let hit = recent.withLock({ $0.last { $0.table == seccomp }?.program }) { return hit }
-        if let cached = programs.withLock({ $0[seccomp] }) {
-            remember(seccomp, cached)
-            return cached
-        }
+        if let cached = programs.withLock({ $0[seccomp] }) { return cached }
         let disk = disk.withLock { $0 }
         // A kept program passed the jail-start check when it was compiled: the table is its key.
         let compiled: SeccompProgram
@@ -46,20 +38,10 @@ public final class SeccompCache: Sendable {
             try SeccompCompiler.checkJailStart(seccomp)
             disk?.store(compiled, for: seccomp)
         }
-        let kept = programs.withLock { programs in
+        return programs.withLock { programs in
             if let raced = programs[seccomp] { return raced }
             programs[seccomp] = compiled
             return compiled
-        }
-        remember(seccomp, kept)
-        return kept
-    }
-
-    private func remember(_ table: Policy.Seccomp, _ program: SeccompProgram) {
-        recent.withLock { recent in
-            recent.removeAll { $0.table == table }
-            if recent.count == 4 { recent.removeFirst() }
-            recent.append((table, program))
         }
     }
 

@@ -1,5 +1,9 @@
 import EdgyStore
+import Dispatch
 import Synchronization
+
+/// Where `WakeSignal`'s timeouts fire.
+private let wakeTimers = DispatchQueue(label: "edgy.wake-timers")
 
 /// A wake-up for sleepers that also time out: `signal()` wakes every waiter, `signalOne()` one,
 /// and a waiter that saw an older generation than the current one does not sleep at all (no lost
@@ -23,11 +27,6 @@ final class WakeSignal<Handed: Sendable>: Sendable {
     }
 
     private let state = Mutex(State())
-
-    private enum WaitEvent: Sendable {
-        case resumed(Handed?)
-        case timer
-    }
 
     var generation: UInt64 { state.withLock { $0.generation } }
 
@@ -76,36 +75,42 @@ final class WakeSignal<Handed: Sendable>: Sendable {
             return state.nextID
         }
         guard let id else { return nil }
-        let handed = await withTaskGroup(of: WaitEvent.self) { group in
-            group.addTask {
-                .resumed(await withCheckedContinuation { continuation in
-                    let resumeNow = self.state.withLock { state -> Bool in
-                        if state.released.remove(id) != nil || state.generation != generation { return true }
-                        state.waiting[id] = continuation
-                        return false
-                    }
-                    if resumeNow { continuation.resume(returning: nil) }
-                })
+        // One continuation, ended by a signal, a hand-off, the timer or cancellation (the last two
+        // release it). No child tasks: ending a task group wakes its sleeping timer child and waits
+        // for it, two thread hops on every wake-up of a worker. A timer source is freed when
+        // cancelled, so a long timeout cut short holds nothing.
+        let timer = DispatchSource.makeTimerSource(queue: wakeTimers)
+        timer.setEventHandler { [self] in release(id) }
+        timer.schedule(deadline: .now() + Self.interval(timeout))
+        timer.resume()
+        let handed = await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Handed?, Never>) in
+                let resumeNow = self.state.withLock { state -> Bool in
+                    if state.released.remove(id) != nil || state.generation != generation { return true }
+                    state.waiting[id] = continuation
+                    return false
+                }
+                if resumeNow { continuation.resume(returning: nil) }
             }
-            group.addTask {
-                try? await sleepInSlices(for: timeout)
-                self.release(id)
-                return .timer
-            }
-            // The first event ends the timer; a reserved waiter's continuation still waits for its
-            // hand-off, and the group waits for it.
-            var handed: Handed?
-            for await event in group {
-                if case .resumed(let task) = event { handed = task }
-                group.cancelAll()
-            }
-            return handed
+        } onCancel: {
+            release(id)
         }
+        // On the timer's queue: a handler already running finishes first, and none runs after,
+        // so it cannot release an id this wait no longer holds.
+        wakeTimers.sync { timer.cancel() }
         state.withLock { state in
             state.released.remove(id)
             state.waiting.removeValue(forKey: id)
         }
         return handed
+    }
+
+    /// `duration` for a dispatch deadline: at least zero, at most a year.
+    static func interval(_ duration: Duration) -> DispatchTimeInterval {
+        let (seconds, attoseconds) = duration.components
+        guard seconds >= 0 else { return .nanoseconds(0) }
+        guard seconds < 365 * 86_400 else { return .seconds(365 * 86_400) }
+        return .nanoseconds(Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000))
     }
 
     /// Waiters, released ids and reservations held now (0 when nobody waits); for tests of its memory.

@@ -14,12 +14,15 @@ struct TaskService: Sendable {
     let uploadGate: UploadGate
     /// Bounds the memory blob uploads hold: `maxConcurrentBlobUploads` × `maxBlobBytes`.
     let blobGate: UploadGate
+    /// The slow poll under every `watch`.
+    let backstop: BackstopTicker
 
     init(deps: APIDependencies, config: APIConfiguration) {
         self.deps = deps
         self.config = config
         self.uploadGate = UploadGate(permits: config.maxConcurrentDecodes)
         self.blobGate = UploadGate(permits: config.maxConcurrentBlobUploads)
+        self.backstop = BackstopTicker(interval: config.pollInterval)
     }
 
     /// Reads a create-task body into a draft, holding an upload-gate permit while it decodes.
@@ -157,22 +160,14 @@ struct TaskService: Sendable {
     }
 
     /// Runs `body` with a stream that ticks whenever the task changes (via the notifier) and at
-    /// least every poll interval, so a missed wake-up costs latency, never correctness.
+    /// least every poll interval (`BackstopTicker`), so a missed wake-up costs latency, never correctness.
     func watch<T: Sendable>(
         _ id: UUID, only kinds: Set<TaskNotifier.Change>? = nil, _ body: (AsyncStream<UUID>) async throws -> T
     ) async throws -> T {
-        // The poll's ticks go into the notifier's own stream: a change reaches `body` in one hop.
+        // The backstop's ticks go into the notifier's own stream: a change reaches `body` in one hop.
         let (ticks, tick) = deps.notifier.changeStream(of: id, only: kinds)
-        let interval = config.pollInterval
-        return try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask {
-                while !Task.isCancelled {
-                    try await Task.sleep(for: interval)
-                    tick.yield(id)
-                }
-            }
-            defer { group.cancelAll() }
-            return try await body(ticks)
-        }
+        let key = backstop.add(id, tick)
+        defer { backstop.remove(key) }
+        return try await body(ticks)
     }
 }

@@ -45,7 +45,7 @@ struct TaskController: Sendable {
         }
         guard let wait, wait > 0 else { return try taskResponse(try await create(), status: .created) }
         guard let current = try await service.createAndWait(id, seconds: wait, create: create) else { throw APIError.taskNotFound(id.uuidString) }
-        return try taskResponse(current, status: current.status.isFinished ? .ok : .accepted)
+        return try taskResponse(current.record, lastReportJSON: current.lastReportJSON, status: current.record.status.isFinished ? .ok : .accepted)
     }
 
     @Sendable func list(_ request: Request, context: EdgyRequestContext) async throws -> Response {

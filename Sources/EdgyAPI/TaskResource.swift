@@ -104,25 +104,25 @@ private func bytesResponse(_ json: [UInt8], status: HTTPResponse.Status, headers
     return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: json)))
 }
 
-func taskResponse(_ task: TaskRecord, status: HTTPResponse.Status = .ok) throws -> Response {
-    bytesResponse(try taskJSON(task), status: status, headers: [.location: "/v1/tasks/\(task.id.uuidString.lowercased())"])
+func taskResponse(_ task: TaskRecord, lastReportJSON: [UInt8]? = nil, status: HTTPResponse.Status = .ok) throws -> Response {
+    bytesResponse(try taskJSON(task, lastReportJSON: lastReportJSON), status: status, headers: [.location: "/v1/tasks/\(task.id.uuidString.lowercased())"])
 }
 
 /// A task as `GET /v1/tasks/{id}` answers it, and the body of its webhook. The last report (its
 /// output, its file list) is most of it, and it appears twice, as `result` and in its attempt: it
 /// is encoded once and its bytes written in both places. So `attempts` and `result` come first;
-/// the other keys follow, sorted.
-public func taskJSON(_ task: TaskRecord) throws -> [UInt8] {
+/// the other keys follow, sorted. `lastReportJSON`, when given, is that report's `json()`.
+public func taskJSON(_ task: TaskRecord, lastReportJSON: [UInt8]? = nil) throws -> [UInt8] {
     let encoder = answerEncoder()
     let last = task.attempts.lastIndex(where: { $0.report != nil })
-    let result = try last.map { Array(try encoder.encode(task.attempts[$0].report)) } ?? Array("null".utf8)
+    let result = try last.map { index in try lastReportJSON ?? task.attempts[index].report!.json() } ?? Array("null".utf8)
     var json = Array(#"{"attempts":["#.utf8)
     json.reserveCapacity(2 * result.count + 1024)
     for (index, attempt) in task.attempts.enumerated() {
         if index > 0 { json.append(UInt8(ascii: ",")) }
         json += try encoder.encode(TaskResource.Attempt(record: attempt)).dropLast()  // its closing brace
         json += #","report":"#.utf8
-        json += index == last ? result : Array(try encoder.encode(attempt.report))
+        json += index == last ? result : try attempt.report.map { try $0.json() } ?? Array("null".utf8)
         json.append(UInt8(ascii: "}"))
     }
     json += #"],"result":"#.utf8

@@ -141,7 +141,7 @@ struct TaskService: Sendable {
     /// Creates task `id` with `create`, then returns it once it has finished, or as it is when
     /// `seconds` pass first (or nil once deleted). It listens before the task exists, so a worker
     /// of this process that finishes the task at once still hands its record over.
-    func createAndWait(_ id: UUID, seconds: Double, create: () async throws -> TaskRecord) async throws -> TaskRecord? {
+    func createAndWait(_ id: UUID, seconds: Double, create: () async throws -> TaskRecord) async throws -> TaskNotifier.FinishedTask? {
         let deadline = ContinuousClock.now + .milliseconds(Int64(seconds * 1000))
         // Being claimed or writing output does not end a task: only the end wakes the loop.
         return try await watch(id, only: [.ended]) { ticks in
@@ -149,11 +149,11 @@ struct TaskService: Sendable {
             var known: TaskRecord? = try await create()
             while true {
                 // Finished in this process: the worker handed over the record it stored.
-                if let finished = deps.notifier.takeFinishedRecord(id) { return finished }
+                if let finished = deps.notifier.takeFinished(id) { return finished }
                 if known == nil { known = try await deps.store.task(id: id) }
                 guard let task = known else { return nil }
-                if task.status.isFinished || ContinuousClock.now >= deadline { return task }
-                guard await iterator.next() != nil else { return task }
+                if task.status.isFinished || ContinuousClock.now >= deadline { return .init(record: task) }
+                guard await iterator.next() != nil else { return .init(record: task) }
                 known = nil
             }
         }

@@ -224,7 +224,7 @@ public struct Daemon: Sendable {
             webhooks.allow = try configuration.callbackAllowlist()
             webhooks.maxAttempts = configuration.webhookMaxAttempts
             webhooks.retryBase = .milliseconds(configuration.webhookRetryBaseMs)
-            services.append(.init(service: WebhookDeliverer(store: deliveries, configuration: webhooks, logger: logger, encode: taskJSON)))
+            services.append(.init(service: WebhookDeliverer(store: deliveries, configuration: webhooks, logger: logger, encode: { try taskJSON($0) })))
         }
         let group = ServiceGroup(
             configuration: .init(

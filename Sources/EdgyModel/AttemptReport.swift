@@ -2,6 +2,14 @@ import Foundation
 
 /// The report of one attempt: a value, never a thrown error.
 public struct AttemptReport: Sendable, Hashable, Codable {
+    /// The report as JSON, in the one form both the store and the API write (keys sorted,
+    /// slashes as they are). A worker encodes each report once, and both use those bytes.
+    public func json() throws -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return Array(try encoder.encode(self))
+    }
+
     public var outcome: Outcome
     public var exitCode: Int32?
     public var signal: Int32?

@@ -348,6 +348,8 @@ public final class WorkerPool: Service, TaskDispatcher, Sendable {
         var metadata = metadata
         metadata["outcome"] = "\(outcome.rawValue)"
         metadata["status"] = "\(disposition.status.rawValue)"
+        // Encoded once, here: the store keeps these bytes, and a `?wait` answer writes them.
+        let reportJSON = try? report?.json()
         for delay in [0, 100, 500, 2000] {
             if delay > 0 { try? await Task.sleep(for: .milliseconds(delay)) }
             do {
@@ -355,7 +357,7 @@ public final class WorkerPool: Service, TaskDispatcher, Sendable {
                 let now = StoreTime.rounded(Date())
                 let recorded = try await store.finishAttempt(
                     taskID: task.id, attempt: attempt, worker: configuration.workerID, outcome: outcome, report: report,
-                    disposition: disposition, now: now)
+                    reportJSON: reportJSON, disposition: disposition, now: now)
                 logger.info(recorded ? "attempt finished" : "attempt finished after its lease was lost", metadata: metadata)
                 // The store applied `TaskRecord.finish` to the claimed record under the lease
                 // (nothing else of a running task changes but its cancel flag, which finishing
@@ -363,7 +365,10 @@ public final class WorkerPool: Service, TaskDispatcher, Sendable {
                 var final = task
                 if recorded, disposition.status.isFinished,
                    final.finish(attempt: attempt, outcome: outcome, report: report, disposition: disposition, now: now) {
-                    notifier.finished(final)
+                    notifier.finished(final, lastReportJSON: reportJSON)
+                    // The waiter's resumption was just queued: yielding lets this thread run it at
+                    // once, where the next claim would make it wait for another thread to wake.
+                    await Task.yield()
                 } else {
                     notifier.changed(task.id, !recorded ? .unknown : disposition.status.isFinished ? .ended : .queued)
                 }

@@ -140,7 +140,7 @@ public actor InMemoryTaskStore: TaskStore {
     }
 
     public func finishAttempt(
-        taskID: UUID, attempt: Int, worker: String, outcome: Outcome, report: AttemptReport?,
+        taskID: UUID, attempt: Int, worker: String, outcome: Outcome, report: AttemptReport?, reportJSON: [UInt8]?,
         disposition: AttemptDisposition, now: Date
     ) async throws -> Bool {
         guard let lease = leases[taskID], lease.worker == worker, lease.attempt == attempt, var task = tasks[taskID],

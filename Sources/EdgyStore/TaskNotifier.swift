@@ -35,19 +35,34 @@ public final class TaskNotifier: Sendable {
     /// request waits for that very task: it takes the record instead of reading it back. A record
     /// carries the task's files and output, so both their number and their bytes are bounded; a
     /// record over the bounds is simply not kept (the waiter reads the store).
-    private let finished = Mutex<(records: [UUID: TaskRecord], order: [UUID], bytes: Int64)>(([:], [], 0))
+    private let finished = Mutex<(records: [UUID: FinishedTask], order: [UUID], bytes: Int64)>(([:], [], 0))
     static let finishedKept = 64
     static let finishedBytesKept: Int64 = 16 << 20
 
     public init() {}
 
+    /// A task as it was stored with a final status, with its last report's JSON when the worker
+    /// encoded it (`AttemptReport.json()`), so that an answer need not encode it again.
+    public struct FinishedTask: Sendable, Equatable {
+        public var record: TaskRecord
+        public var lastReportJSON: [UInt8]?
+
+        public init(record: TaskRecord, lastReportJSON: [UInt8]? = nil) {
+            self.record = record
+            self.lastReportJSON = lastReportJSON
+        }
+
+        var storedBytes: Int64 { record.storedBytes + Int64(lastReportJSON?.count ?? 0) }
+    }
+
     /// Announces that `record` was stored with a final status, then that it ended.
-    public func finished(_ record: TaskRecord) {
-        let size = record.storedBytes
+    public func finished(_ record: TaskRecord, lastReportJSON: [UInt8]? = nil) {
+        let entry = FinishedTask(record: record, lastReportJSON: lastReportJSON)
+        let size = entry.storedBytes
         let awaited = waiters.withLock { $0.byKey.values.contains { $0.taskID == record.id } }
         if awaited && size <= Self.finishedBytesKept {
             finished.withLock { kept in
-                if let old = kept.records.updateValue(record, forKey: record.id) {
+                if let old = kept.records.updateValue(entry, forKey: record.id) {
                     kept.bytes -= old.storedBytes
                 } else {
                     kept.order.append(record.id)
@@ -61,14 +76,19 @@ public final class TaskNotifier: Sendable {
         changed(record.id, .ended)
     }
 
-    /// Takes the record `finished(_:)` kept for `taskID`, if it did.
-    public func takeFinishedRecord(_ taskID: UUID) -> TaskRecord? {
+    /// Takes what `finished(_:lastReportJSON:)` kept for `taskID`, if it did.
+    public func takeFinished(_ taskID: UUID) -> FinishedTask? {
         finished.withLock { kept in
-            guard let record = kept.records.removeValue(forKey: taskID) else { return nil }
+            guard let finished = kept.records.removeValue(forKey: taskID) else { return nil }
             kept.order.removeAll { $0 == taskID }
-            kept.bytes -= record.storedBytes
-            return record
+            kept.bytes -= finished.storedBytes
+            return finished
         }
+    }
+
+    /// Takes the record `finished(_:lastReportJSON:)` kept for `taskID`, if it did.
+    public func takeFinishedRecord(_ taskID: UUID) -> TaskRecord? {
+        takeFinished(taskID)?.record
     }
 
     /// Announces that `taskID` changed, and how.

@@ -281,9 +281,10 @@ public protocol TaskStore: Sendable {
     /// Extends the lease if `worker` still holds it for `attempt`.
     func renewLease(taskID: UUID, attempt: Int, worker: String, leaseDuration: Duration, now: Date) async throws -> LeaseStatus
     /// Records the attempt's end and the task's new state, if `worker` still holds the lease.
-    /// Returns false (and changes nothing) when it does not.
+    /// Returns false (and changes nothing) when it does not. `reportJSON`, when given, is
+    /// `report.json()`, already encoded by the caller.
     func finishAttempt(
-        taskID: UUID, attempt: Int, worker: String, outcome: Outcome, report: AttemptReport?,
+        taskID: UUID, attempt: Int, worker: String, outcome: Outcome, report: AttemptReport?, reportJSON: [UInt8]?,
         disposition: AttemptDisposition, now: Date
     ) async throws -> Bool
     /// Ends every lease that expired before `now` (or, with `worker`, every lease that worker
@@ -330,4 +331,16 @@ public protocol TaskDispatcher: Sendable {
     /// local worker took this very task; false when it waits in the queue (no worker was idle, or
     /// the claim took an older task or none), and then the caller announces it as queued.
     func createAndDispatch(_ task: TaskRecord, limits: QueueLimits, callback: TaskCallback?) async throws -> Bool
+}
+
+extension TaskStore {
+    /// `finishAttempt` with the report encoded by the store.
+    public func finishAttempt(
+        taskID: UUID, attempt: Int, worker: String, outcome: Outcome, report: AttemptReport?,
+        disposition: AttemptDisposition, now: Date
+    ) async throws -> Bool {
+        try await finishAttempt(
+            taskID: taskID, attempt: attempt, worker: worker, outcome: outcome, report: report, reportJSON: nil,
+            disposition: disposition, now: now)
+    }
 }

@@ -272,7 +272,7 @@ extension PostgresTaskStore {
     }
 
     public func finishAttempt(
-        taskID: UUID, attempt: Int, worker: String, outcome: Outcome, report: AttemptReport?,
+        taskID: UUID, attempt: Int, worker: String, outcome: Outcome, report: AttemptReport?, reportJSON: [UInt8]?,
         disposition: AttemptDisposition, now: Date
     ) async throws -> Bool {
         try await transaction { connection in

@@ -50,6 +50,34 @@ struct DaemonTests {
         #expect(status == 404)
     }
 
+    /// A `?wait` answer writes the report bytes its worker encoded; they must say what the store
+    /// gives back for the same task.
+    @Test func waitAnswersWhatAReadOfTheTaskAnswers() async throws {
+        let daemon = try DaemonProcess()
+        defer { daemon.stop() }
+        for input in ["echo a/b; echo 'é\\u00e9' >&2", "exit 3"] {
+            let (status, waited) = try await daemon.request("POST", "/v1/tasks?wait=30", json: ["policy": "sh", "input": input, "max_attempts": 1])
+            #expect(status == 200)
+            let task = try #require(waited as? [String: Any])
+            #expect(task["stdout"] as? String == (input.hasPrefix("echo") ? "a/b\n" : ""))
+            let id = try #require(task["id"] as? String)
+            let (_, read) = try await daemon.request("GET", "/v1/tasks/\(id)")
+            let readTask = try #require(read as? [String: Any])
+            let differing = Self.differingKeys(task, readTask)
+            #expect(differing.isEmpty, "\(differing.map { "\($0): \(task[$0] ?? "-") / \(readTask[$0] ?? "-")" })")
+            var changed = try #require(task["result"] as? [String: Any])
+            changed["exit_code"] = 99
+            #expect(Self.differingKeys(task, task.merging(["result": changed]) { $1 }) == ["result"])
+        }
+    }
+
+    /// The top-level keys whose values (compared deeply) differ between two JSON objects.
+    static func differingKeys(_ a: [String: Any], _ b: [String: Any]) -> [String] {
+        Set(a.keys).union(b.keys).sorted().filter { key in
+            !(a[key].map { NSArray(array: [$0]) } ?? NSArray()).isEqual(b[key].map { NSArray(array: [$0]) } ?? NSArray())
+        }
+    }
+
     @Test func waitReturnsTheFinishedTaskAndCancelStopsASleep() async throws {
         let daemon = try DaemonProcess()
         defer { daemon.stop() }

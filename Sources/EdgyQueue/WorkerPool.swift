@@ -162,16 +162,23 @@ public final class WorkerPool: Service, TaskDispatcher, Sendable {
             // Listen for a cancel before anything can await: a cancel request that arrives while the
             // attempt is still being prepared is then waiting for the heartbeat, not lost until the
             // next lease renewal.
-            let interruptions = notifier.changes(of: claimed.task.id, only: [.cancelRequested, .ended])
+            // A cancel request (or the task's deletion) shows up as a change of this task; its own
+            // output does not need a lease renewal.
+            let changed = WakeSignal<Never>()
+            let subscription = notifier.subscribe(to: claimed.task.id, only: [.cancelRequested, .ended]) { _ in changed.signal() }
             notifier.changed(claimed.task.id, .running)
             running.add(1, ordering: .relaxed)
-            await runAttempt(claimed, interruptions: interruptions, stopClaiming: stopClaiming)
+            await runAttempt(claimed, changed: changed, subscription: subscription, stopClaiming: stopClaiming)
             running.subtract(1, ordering: .relaxed)
         }
     }
 
 
-    private func runAttempt(_ claimed: ClaimedTask, interruptions: AsyncStream<UUID>, stopClaiming: StopFlag) async {
+    /// `changed` is signalled by `subscription` on a cancel request or the task's end; this ends
+    /// the subscription before it records the attempt.
+    private func runAttempt(_ claimed: ClaimedTask, changed: WakeSignal<Never>, subscription: UInt64, stopClaiming: StopFlag) async {
+        var subscribed = true
+        defer { if subscribed { notifier.unsubscribe(subscription) } }
         let task = claimed.task
         let metadata: Logger.Metadata = ["task": "\(task.id)", "attempt": "\(claimed.attempt)", "policy": "\(task.spec.policy)"]
         let started = ContinuousClock.now
@@ -203,8 +210,13 @@ public final class WorkerPool: Service, TaskDispatcher, Sendable {
         let interruption = InterruptionCell()
         let output = OutputForwarder(store: store, notifier: notifier, taskID: task.id, attempt: claimed.attempt)
         let prepared = request
-        var report: AttemptReport = await withTaskGroup(of: AttemptReport?.self) { group in
+        let jailEnded = StopFlag()
+        var report: AttemptReport = await withTaskGroup(of: AttemptReport.self) { group in
             group.addTask { [runner, dependencies] in
+                defer {
+                    jailEnded.set()
+                    changed.signal()
+                }
                 // A multi-step task's steps, or the one command.
                 let steps = task.spec.steps.map { _ in StepsRunner(runner: runner, loaded: loaded, taskLimits: task.spec.limits, forwarder: output) }
                 @Sendable func execute(_ request: JailRequest, _ provided: DependencyReport?) async -> AttemptReport {
@@ -235,23 +247,18 @@ public final class WorkerPool: Service, TaskDispatcher, Sendable {
                     return await execute(TaskDependencies.mounting(lease, into: request), provided)
                 }
             }
-            group.addTask { [self] in
-                await heartbeat(
-                    task.id, attempt: claimed.attempt, changes: interruptions, interruption: interruption, stopClaiming: stopClaiming)
-                return nil
-            }
-            var finished: AttemptReport?
-            while let next = await group.next() {
-                if let report = next {
-                    finished = report
-                    group.cancelAll()  // stops the heartbeat
-                } else if finished == nil {
-                    group.cancelAll()  // the heartbeat asked for the jail to die
-                }
-            }
+            // The heartbeat runs here, not in a task of its own: when the jail's task ends, it wakes
+            // this loop and the group is done, with no other task to wake and wait for.
+            let ended = await heartbeat(
+                task.id, attempt: claimed.attempt, changed: changed, jailEnded: jailEnded, interruption: interruption,
+                stopClaiming: stopClaiming)
+            if !ended { group.cancelAll() }  // a cancel request, a lost lease or the shutdown: the jail dies
+            let finished = await group.next()
             return finished ?? AttemptReport(outcome: .cancelled, policyName: policy.name)
         }
         await output.finish()
+        notifier.unsubscribe(subscription)
+        subscribed = false
 
         let cause = interruption.cause
         Metrics.Counter(label: "edgy_attempts_total", dimensions: [("outcome", report.outcome.rawValue)]).increment()
@@ -275,45 +282,30 @@ public final class WorkerPool: Service, TaskDispatcher, Sendable {
         await finish(task, attempt: claimed.attempt, outcome: report.outcome, report: report, disposition: disposition, metadata: metadata)
     }
 
-    /// Renews the lease until cancelled; on a cancel request, a lost lease or the end of the
-    /// shutdown grace period it records why and returns, which kills the jail.
+    /// Renews the lease until the jail's task ends (true); on a cancel request, a lost lease or the
+    /// end of the shutdown grace period it records why and returns false, which kills the jail.
     private func heartbeat(
-        _ taskID: UUID, attempt: Int, changes: AsyncStream<UUID>, interruption: InterruptionCell, stopClaiming: StopFlag
-    ) async {
-        let changed = WakeSignal<Never>()
-        await withTaskGroup(of: Void.self) { group in
-            // A cancel request (or the task's deletion) shows up as a change of this task; its own
-            // output does not need a lease renewal.
-            group.addTask {
-                for await _ in changes { changed.signal() }
-            }
-            group.addTask { [self] in
-                await renewLoop(taskID, attempt: attempt, interruption: interruption, stopClaiming: stopClaiming, changed: changed)
-            }
-            await group.next()
-            group.cancelAll()
-        }
-    }
-
-    private func renewLoop(
-        _ taskID: UUID, attempt: Int, interruption: InterruptionCell, stopClaiming: StopFlag, changed: WakeSignal<Never>
-    ) async {
+        _ taskID: UUID, attempt: Int, changed: WakeSignal<Never>, jailEnded: StopFlag, interruption: InterruptionCell,
+        stopClaiming: StopFlag
+    ) async -> Bool {
         var shutdownDeadline: ContinuousClock.Instant?
         var nextRenewal = ContinuousClock.now + configuration.heartbeatInterval
         // From the fresh signal's first generation: a change noticed before this loop began counts.
         var generation: UInt64 = 0
-        while !Task.isCancelled {
+        while true {
+            if jailEnded.isSet { return true }
+            if Task.isCancelled { return false }
             if stopClaiming.isSet {
                 let deadline = shutdownDeadline ?? ContinuousClock.now + configuration.shutdownGracePeriod
                 shutdownDeadline = deadline
                 if ContinuousClock.now >= deadline {
                     interruption.record(.shutdown)
-                    return
+                    return false
                 }
             }
             let wait: Duration = stopClaiming.isSet ? .milliseconds(100) : nextRenewal - ContinuousClock.now
             await changed.wait(since: generation, upTo: max(wait, .zero))
-            if Task.isCancelled { return }
+            if jailEnded.isSet { return true }
             let wasChanged = changed.generation != generation
             generation = changed.generation
             guard wasChanged || ContinuousClock.now >= nextRenewal else { continue }
@@ -326,15 +318,15 @@ public final class WorkerPool: Service, TaskDispatcher, Sendable {
                 case .held(let cancelRequested):
                     if cancelRequested {
                         interruption.record(.cancelRequested)
-                        return
+                        return false
                     }
                 case .lost:
                     interruption.record(.leaseLost)
-                    return
+                    return false
                 }
             } catch {
                 // The attempt ended while a renewal was under way: nothing failed.
-                if Task.isCancelled { return }
+                if jailEnded.isSet { return true }
                 // The store is unreachable: keep running; the lease may still be ours.
                 logger.warning("lease renewal failed", metadata: ["task": "\(taskID)", "error": "\(error)"])
             }

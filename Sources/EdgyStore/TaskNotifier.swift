@@ -24,7 +24,7 @@ public final class TaskNotifier: Sendable {
     private struct Waiter {
         var taskID: UUID?
         var kinds: Set<Change>?
-        var continuation: AsyncStream<UUID>.Continuation
+        var deliver: @Sendable (UUID) -> Void
     }
 
     /// Keyed by a counter: a `UUID()` costs an open, a read and a close of /dev/urandom, twice
@@ -97,9 +97,9 @@ public final class TaskNotifier: Sendable {
             waiters.byKey.values.filter { waiter in
                 (waiter.taskID == nil || waiter.taskID == taskID)
                     && (change == .unknown || waiter.kinds.map { $0.contains(change) } ?? true)
-            }.map(\.continuation)
+            }.map(\.deliver)
         }
-        for continuation in targets { continuation.yield(taskID) }
+        for deliver in targets { deliver(taskID) }
     }
 
     /// A stream of change notices for one task (or every task when nil), of the given kinds (all
@@ -115,14 +115,24 @@ public final class TaskNotifier: Sendable {
         of taskID: UUID?, only kinds: Set<Change>? = nil
     ) -> (stream: AsyncStream<UUID>, continuation: AsyncStream<UUID>.Continuation) {
         let (stream, continuation) = AsyncStream<UUID>.makeStream(bufferingPolicy: .bufferingNewest(16))
-        let key = waiters.withLock { w -> UInt64 in
+        let key = subscribe(to: taskID, only: kinds) { continuation.yield($0) }
+        continuation.onTermination = { [weak self] _ in self?.unsubscribe(key) }
+        return (stream, continuation)
+    }
+
+    /// Calls `handler` with the task's id on each change of `taskID` (every task when nil) of the
+    /// given kinds, on the announcing thread (so it must return quickly), until `unsubscribe(_:)`
+    /// with the key returned. For a listener that only sets a flag or wakes a sleeper: a stream
+    /// would need a task of its own to drain it.
+    public func subscribe(to taskID: UUID?, only kinds: Set<Change>? = nil, _ handler: @escaping @Sendable (UUID) -> Void) -> UInt64 {
+        waiters.withLock { w -> UInt64 in
             w.next += 1
-            w.byKey[w.next] = Waiter(taskID: taskID, kinds: kinds, continuation: continuation)
+            w.byKey[w.next] = Waiter(taskID: taskID, kinds: kinds, deliver: handler)
             return w.next
         }
-        continuation.onTermination = { [weak self] _ in
-            _ = self?.waiters.withLock { $0.byKey.removeValue(forKey: key) }
-        }
-        return (stream, continuation)
+    }
+
+    public func unsubscribe(_ key: UInt64) {
+        _ = waiters.withLock { $0.byKey.removeValue(forKey: key) }
     }
 }

@@ -350,7 +350,6 @@ public final class WorkerPool: Service, TaskDispatcher, Sendable {
                 let recorded = try await store.finishAttempt(
                     taskID: task.id, attempt: attempt, worker: configuration.workerID, outcome: outcome, report: report,
                     reportJSON: reportJSON, disposition: disposition, now: now)
-                logger.info(recorded ? "attempt finished" : "attempt finished after its lease was lost", metadata: metadata)
                 // The store applied `TaskRecord.finish` to the claimed record under the lease
                 // (nothing else of a running task changes but its cancel flag, which finishing
                 // clears): the same rule here gives the same record, without reading it back.
@@ -364,6 +363,8 @@ public final class WorkerPool: Service, TaskDispatcher, Sendable {
                 } else {
                     notifier.changed(task.id, !recorded ? .unknown : disposition.status.isFinished ? .ended : .queued)
                 }
+                // Logged after the waiters were woken: formatting the line is not their wait.
+                logger.info(recorded ? "attempt finished" : "attempt finished after its lease was lost", metadata: metadata)
                 return
             } catch {
                 logger.error("recording the attempt failed", metadata: metadata.merging(["error": "\(error)"]) { $1 })

@@ -159,11 +159,9 @@ public final class WorkerPool: Service, TaskDispatcher, Sendable {
                 }
                 claimed = found
             }
-            // Listen for a cancel before anything can await: a cancel request that arrives while the
-            // attempt is still being prepared is then waiting for the heartbeat, not lost until the
-            // next lease renewal.
-            // A cancel request (or the task's deletion) shows up as a change of this task; its own
-            // output does not need a lease renewal.
+            // Listen for a cancel request (or the task's deletion, or end) before anything can await:
+            // one that arrives while the attempt is still being prepared then waits for the
+            // heartbeat, not for the next lease renewal. The task's own output needs no renewal.
             let changed = WakeSignal<Never>()
             let subscription = notifier.subscribe(to: claimed.task.id, only: [.cancelRequested, .ended]) { _ in changed.signal() }
             notifier.changed(claimed.task.id, .running)
@@ -483,7 +481,8 @@ final class InterruptionCell: Sendable {
     var cause: Interruption { Interruption(rawValue: value.load(ordering: .relaxed)) ?? .none }
 }
 
-/// Set once on graceful shutdown: workers stop claiming.
+/// Set once, never cleared: on graceful shutdown (workers stop claiming), or when an attempt's
+/// jail has ended (its heartbeat stops).
 final class StopFlag: Sendable {
     private let value = Atomic<Bool>(false)
     func set() { value.store(true, ordering: .relaxed) }

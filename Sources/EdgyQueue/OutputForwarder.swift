@@ -6,8 +6,9 @@ import Synchronization
 
 /// Carries a running jail's output, and a multi-step task's step and case events, to the store as
 /// events, for SSE readers on any host. The jail thread only appends to a buffer; an async task
-/// (started by the first event) writes it out in batches (one event per stream every 50 ms at most), so a chatty workload costs
-/// a few writes, not one per line. Events keep their order: output before a step's end stays before it.
+/// (started by the first event) writes it out in batches (one event per stream every 50 ms at
+/// most), so a chatty workload costs a few writes, not one per line. Events keep their order:
+/// output before a step's end stays before it.
 final class OutputForwarder: Sendable {
     private struct Pending {
         /// In order; consecutive output of one stream is one entry.

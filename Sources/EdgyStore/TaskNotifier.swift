@@ -43,7 +43,7 @@ public final class TaskNotifier: Sendable {
 
     /// A task as it was stored with a final status, with its last report's JSON when the worker
     /// encoded it (`AttemptReport.json()`), so that an answer need not encode it again.
-    public struct FinishedTask: Sendable, Equatable {
+    public struct FinishedTask: Sendable {
         public var record: TaskRecord
         public var lastReportJSON: [UInt8]?
 
@@ -84,11 +84,6 @@ public final class TaskNotifier: Sendable {
             kept.bytes -= finished.storedBytes
             return finished
         }
-    }
-
-    /// Takes the record `finished(_:lastReportJSON:)` kept for `taskID`, if it did.
-    public func takeFinishedRecord(_ taskID: UUID) -> TaskRecord? {
-        takeFinished(taskID)?.record
     }
 
     /// Announces that `taskID` changed, and how.

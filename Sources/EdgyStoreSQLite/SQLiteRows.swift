@@ -97,6 +97,11 @@ extension SQLiteTaskStore {
         return String(decoding: try encoder.encode(value), as: UTF8.self)
     }
 
+    /// A report as the store keeps it: `AttemptReport.json()`, the form the API writes too.
+    static func reportText(_ report: AttemptReport) throws -> String {
+        String(decoding: try report.json(), as: UTF8.self)
+    }
+
     static func unjson<T: Decodable>(_ type: T.Type, _ text: String) throws -> T {
         try JSONDecoder().decode(type, from: Data(text.utf8))
     }
@@ -143,7 +148,7 @@ struct AttemptColumns {
     init(_ attempt: AttemptRecord) throws {
         arguments = [
             attempt.number, attempt.worker, attempt.startedAt.micros, attempt.finishedAt?.micros,
-            attempt.outcome?.rawValue, try attempt.report.map(SQLiteTaskStore.json),
+            attempt.outcome?.rawValue, try attempt.report.map(SQLiteTaskStore.reportText),
         ]
     }
 }

@@ -103,7 +103,7 @@ extension SQLiteTaskStore {
     ) async throws -> Bool {
         let id = taskID.uuidString
         // Encoded before the write lock is taken: a report may carry a megabyte of output.
-        let reportJSON = try reportJSON.map { String(decoding: $0, as: UTF8.self) } ?? report.map { String(decoding: try $0.json(), as: UTF8.self) }
+        let reportJSON = try reportJSON.map { String(decoding: $0, as: UTF8.self) } ?? report.map(Self.reportText)
         let reportBytes = Int64(report.map { $0.stdout.count + $0.stderr.count } ?? 0)
         let at = now.micros
         let status = disposition.status

@@ -14,13 +14,16 @@ struct TaskNotifierTests {
         let notifier = TaskNotifier()
         let unwatched = Self.record(bytes: 10)
         notifier.finished(unwatched)
-        #expect(notifier.takeFinishedRecord(unwatched.id) == nil)
+        #expect(notifier.takeFinished(unwatched.id)?.record == nil)
 
         let watched = Self.record(bytes: 10)
         let stream = notifier.changes(of: watched.id)
         notifier.finished(watched)
-        #expect(notifier.takeFinishedRecord(watched.id) == watched)
-        #expect(notifier.takeFinishedRecord(watched.id) == nil)
+        #expect(notifier.takeFinished(watched.id)?.record == watched)
+        #expect(notifier.takeFinished(watched.id)?.record == nil)
+        // The report's bytes, when the worker gives them, come with the record.
+        notifier.finished(watched, lastReportJSON: Array("{}".utf8))
+        #expect(notifier.takeFinished(watched.id)?.lastReportJSON == Array("{}".utf8))
         _ = stream
     }
 
@@ -53,12 +56,12 @@ struct TaskNotifierTests {
         let big = Self.record(bytes: 17 << 20)
         let streams = [notifier.changes(of: big.id)]
         notifier.finished(big)
-        #expect(notifier.takeFinishedRecord(big.id) == nil)
+        #expect(notifier.takeFinished(big.id)?.record == nil)
         // Many mid-sized ones: the oldest go first, and the total stays under 16 MiB.
         let mid = (0..<8).map { _ in Self.record(bytes: 3 << 20) }
         let more = mid.map { notifier.changes(of: $0.id) }
         for record in mid { notifier.finished(record) }
-        let kept = mid.filter { notifier.takeFinishedRecord($0.id) != nil }
+        let kept = mid.filter { notifier.takeFinished($0.id) != nil }
         #expect(kept.count == 5, "\(kept.count) of 8 records of 3 MiB kept")
         #expect(kept.map(\.id) == mid.suffix(5).map(\.id))
         _ = (streams, more)

@@ -31,6 +31,7 @@ let package = Package(
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
     ],
     targets: [
         // The fork→exec window: parent half of the spawn and the whole child checklist, in C.
@@ -47,7 +48,9 @@ let package = Package(
         .target(name: "EdgyTaskJSON", dependencies: ["EdgyPolicy"], swiftSettings: strict),
         // The values every layer shares (task files, outcomes, attempt reports): no dependencies, so
         // the stores and the API do not link the jail.
-        .target(name: "EdgyModel", dependencies: [.product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
+        // JSON in `JSONEncoder`'s sorted form, written in one pass: reports and task answers.
+        .target(name: "EdgyJSON", swiftSettings: strict),
+        .target(name: "EdgyModel", dependencies: ["EdgyJSON", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
         .target(
             name: "EdgySystem",
             dependencies: ["CEdgyJail", .product(name: "SystemPackage", package: "swift-system")],
@@ -168,7 +171,7 @@ let package = Package(
         .target(
             name: "EdgyAPI",
             dependencies: [
-                "EdgyStore", "EdgyModel", "EdgyAuth", "EdgyPolicy", "EdgyUpload", "EdgyTaskJSON", "EdgyManifest", "EdgyJudge", "EdgyConsole",
+                "EdgyStore", "EdgyModel", "EdgyJSON", "EdgyAuth", "EdgyPolicy", "EdgyUpload", "EdgyTaskJSON", "EdgyManifest", "EdgyJudge", "EdgyConsole",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -239,6 +242,9 @@ let package = Package(
         .target(name: "EdgyTestSupport", dependencies: ["EdgyModel", "EdgyJail", "EdgyPolicy", "EdgyCgroup", "EdgyQueue", "CEdgyZlib"], path: "Tests/EdgyTestSupport", swiftSettings: strict),
         .testTarget(name: "EdgyPolicyTests", dependencies: ["EdgyPolicy"], swiftSettings: strict),
         .testTarget(name: "EdgyManifestTests", dependencies: ["EdgyManifest"], swiftSettings: strict),
+        .testTarget(
+            name: "EdgyJSONTests", dependencies: ["EdgyJSON", "EdgyModel", .product(name: "PropertyBased", package: "swift-property-based")],
+            swiftSettings: strict),
         .testTarget(name: "EdgyJudgeTests", dependencies: ["EdgyJudge", "EdgyModel"], swiftSettings: strict),
         .testTarget(
             name: "EdgyLayersTests",
@@ -282,7 +288,7 @@ let package = Package(
         .testTarget(name: "EdgyQueueTests", dependencies: ["EdgyQueue", "EdgyModel", "EdgyJail", "EdgyPolicy", "EdgyStore", "EdgyTestSupport", .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")], swiftSettings: strict),
         .testTarget(
             name: "EdgyAPITests",
-            dependencies: ["EdgyAPI", "EdgyModel", "EdgyStore", "EdgyAuth", "EdgyPolicy", "EdgyUpload", "EdgyTestSupport", .product(name: "HummingbirdTesting", package: "hummingbird")],
+            dependencies: ["EdgyAPI", "EdgyJSON", "EdgyModel", "EdgyStore", "EdgyAuth", "EdgyPolicy", "EdgyUpload", "EdgyTestSupport", .product(name: "HummingbirdTesting", package: "hummingbird")],
             swiftSettings: strict
         ),
         .testTarget(name: "EdgyDaemonTests", dependencies: ["EdgyDaemon", "EdgyModel", "EdgyStore", "EdgyCgroup", "EdgyTestSupport", "EdgyPostgresTestSupport"], swiftSettings: strict),
@@ -308,6 +314,7 @@ var fuzzTargets: [Target] {
         ("fuzz-learning", ["EdgySyscallArguments"]),
         ("fuzz-callback", ["EdgyPolicy"]),
         ("fuzz-run-helper", ["EdgyRunProtocol"]),
+        ("fuzz-sorted-json", ["EdgyJSON", "EdgyModel"]),
     ]
     return targets.map { name, dependencies in
         .executableTarget(name: name, dependencies: ["EdgyFuzzSupport"] + dependencies, path: "Tests/Fuzz/Targets/\(name)", swiftSettings: strict)

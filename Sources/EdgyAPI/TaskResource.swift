@@ -1,3 +1,4 @@
+import EdgyJSON
 import EdgyModel
 import EdgyStore
 import Foundation
@@ -86,16 +87,14 @@ func timestamp(_ date: Date) -> String {
     date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
 }
 
-/// The encoder of every JSON answer: sorted keys, so equal values give equal bytes.
-func answerEncoder() -> JSONEncoder {
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-    return encoder
+/// The bytes of every JSON answer: sorted keys, so equal values give equal bytes (`JSONEncoder`'s form).
+func answerJSON(_ value: some Encodable) throws -> [UInt8] {
+    try SortedJSON.encode(value)
 }
 
 /// A JSON response.
 func jsonResponse(_ value: some Encodable, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) throws -> Response {
-    bytesResponse(Array(try answerEncoder().encode(value)), status: status, headers: headers)
+    bytesResponse(try answerJSON(value), status: status, headers: headers)
 }
 
 private func bytesResponse(_ json: [UInt8], status: HTTPResponse.Status, headers: HTTPFields) -> Response {
@@ -113,14 +112,13 @@ func taskResponse(_ task: TaskRecord, lastReportJSON: [UInt8]? = nil, status: HT
 /// is encoded once and its bytes written in both places. So `attempts` and `result` come first;
 /// the other keys follow, sorted. `lastReportJSON`, when given, is that report's `json()`.
 public func taskJSON(_ task: TaskRecord, lastReportJSON: [UInt8]? = nil) throws -> [UInt8] {
-    let encoder = answerEncoder()
     let last = task.attempts.lastIndex(where: { $0.report != nil })
     let result = try last.map { index in try lastReportJSON ?? task.attempts[index].report!.json() } ?? Array("null".utf8)
     var json = Array(#"{"attempts":["#.utf8)
     json.reserveCapacity(2 * result.count + 1024)
     for (index, attempt) in task.attempts.enumerated() {
         if index > 0 { json.append(UInt8(ascii: ",")) }
-        json += try encoder.encode(TaskResource.Attempt(record: attempt)).dropLast()  // its closing brace
+        json += try answerJSON(TaskResource.Attempt(record: attempt)).dropLast()  // its closing brace
         json += #","report":"#.utf8
         json += index == last ? result : try attempt.report.map { try $0.json() } ?? Array("null".utf8)
         json.append(UInt8(ascii: "}"))
@@ -128,7 +126,7 @@ public func taskJSON(_ task: TaskRecord, lastReportJSON: [UInt8]? = nil) throws 
     json += #"],"result":"#.utf8
     json += result
     json.append(UInt8(ascii: ","))
-    json += try encoder.encode(TaskResource(task: task)).dropFirst()  // its opening brace
+    json += try answerJSON(TaskResource(task: task)).dropFirst()  // its opening brace
     return json
 }
 
@@ -157,7 +155,7 @@ func encodePage(_ tasks: [TaskRecord], nextCursor: String?) throws -> [UInt8] {
             try c.encode(nextCursor, forKey: .nextCursor)  // null on the last page, never left out
         }
     }
-    var json = Array(try answerEncoder().encode(Cursor(nextCursor: nextCursor)).dropLast())  // its closing brace
+    var json = Array(try answerJSON(Cursor(nextCursor: nextCursor)).dropLast())  // its closing brace
     json += #","tasks":["#.utf8
     for (index, task) in tasks.enumerated() {
         if index > 0 { json.append(UInt8(ascii: ",")) }

@@ -1,3 +1,4 @@
+import EdgyJSON
 import Foundation
 
 /// The report of one attempt: a value, never a thrown error.
@@ -5,9 +6,7 @@ public struct AttemptReport: Sendable, Hashable, Codable {
     /// The report as JSON, in the one form both the store and the API write (keys sorted,
     /// slashes as they are). A worker encodes each report once, and both use those bytes.
     public func json() throws -> [UInt8] {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return Array(try encoder.encode(self))
+        try SortedJSON.encode(self)
     }
 
     public var outcome: Outcome

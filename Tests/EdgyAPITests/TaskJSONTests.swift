@@ -1,4 +1,5 @@
 @testable import EdgyAPI
+import EdgyJSON
 import EdgyModel
 import EdgyStore
 import Foundation
@@ -17,7 +18,7 @@ import Testing
     }
 
     private func plain(_ value: some Encodable) throws -> Any {
-        try JSONSerialization.jsonObject(with: try answerEncoder().encode(value), options: .fragmentsAllowed)
+        try JSONSerialization.jsonObject(with: try SortedJSON.fallbackEncoder().encode(value), options: .fragmentsAllowed)
     }
 
     private func task(_ attempts: [AttemptRecord]) -> TaskRecord {
@@ -53,6 +54,11 @@ import Testing
             return object
         }
         #expect(try canonical(json) == canonical(expected))
+        // Byte for byte, the parts are what JSONEncoder writes.
+        #expect(try answerJSON(TaskResource(task: record)) == Array(SortedJSON.fallbackEncoder().encode(TaskResource(task: record))))
+        for attempt in attempts {
+            #expect(try answerJSON(TaskResource.Attempt(record: attempt)) == Array(SortedJSON.fallbackEncoder().encode(TaskResource.Attempt(record: attempt))))
+        }
         #expect(Set(json.keys).isSuperset(of: ["id", "attempts", "result", "stdout", "stdout_base64", "files", "status"]))
     }
 

@@ -78,11 +78,15 @@ struct ModuleGraphTests {
         #expect(problems.isEmpty, "\(problems.joined(separator: "\n"))")
     }
 
-    /// Nothing but swift-crypto, for the SHA-256 that names blobs: the stores and the API link the
-    /// model, never the jail.
-    @Test func theModelModuleDependsOnNothingButCrypto() throws {
-        let model = try #require(try Self.targets().first { $0.name == "EdgyModel" })
-        #expect(model.dependencies.isSubset(of: ["Crypto"]))
-        #expect(Set(Self.imports(under: model.path).keys).isSubset(of: ["Foundation", "Crypto"]))
+    /// Nothing but swift-crypto, for the SHA-256 that names blobs, and EdgyJSON, which writes
+    /// reports and itself depends on nothing: the stores and the API link the model, never the jail.
+    @Test func theModelModuleDependsOnNothingButCryptoAndJSON() throws {
+        let targets = try Self.targets()
+        let model = try #require(targets.first { $0.name == "EdgyModel" })
+        #expect(model.dependencies.isSubset(of: ["Crypto", "EdgyJSON"]))
+        #expect(Set(Self.imports(under: model.path).keys).isSubset(of: ["Foundation", "Crypto", "EdgyJSON"]))
+        let json = try #require(targets.first { $0.name == "EdgyJSON" })
+        #expect(json.dependencies.isEmpty)
+        #expect(Set(Self.imports(under: json.path).keys).isSubset(of: ["Foundation"]))
     }
 }

@@ -151,16 +151,22 @@ final class ValueEncoder: Encoder {
         var prefix: UInt64
         var key: String
         var range: Range<Int>
+        /// ASCII keys are equal as Swift strings only when their bytes are.
+        var isASCII: Bool
 
         init(key: String, range: Range<Int>) {
             var prefix: UInt64 = 0
+            var isASCII = true
             let contiguous: Void? = key.utf8.withContiguousStorageIfAvailable { bytes in
                 for index in 0..<min(8, bytes.count) { prefix |= UInt64(bytes[index]) << (56 - 8 * index) }
+                isASCII = bytes.allSatisfy { $0 < 0x80 }
             }
             if contiguous == nil {
                 for (index, byte) in key.utf8.prefix(8).enumerated() { prefix |= UInt64(byte) << (56 - 8 * index) }
+                isASCII = key.utf8.allSatisfy { $0 < 0x80 }
             }
             self.prefix = prefix
+            self.isASCII = isASCII
             self.key = key
             self.range = range
         }
@@ -248,6 +254,10 @@ final class ValueEncoder: Encoder {
         case .single: break
         case .array: sink.out.append(UInt8(ascii: "]"))
         case .object:
+            // Keys equal as Swift strings but not in bytes (é composed and decomposed) need not be neighbours.
+            if members.count > 1 && members.contains(where: { !$0.isASCII }) && Set(members.lazy.map(\.key)).count < members.count {
+                throw SortedJSON.Unsupported()
+            }
             if members.count > 1 && !isSorted(members) {
                 let sorted = members.sorted { $0.precedes($1) }
                 for index in sorted.indices.dropFirst() where sorted[index].key == sorted[index - 1].key { throw SortedJSON.Unsupported() }
@@ -273,11 +283,13 @@ final class ValueEncoder: Encoder {
         }
     }
 
-    /// In key order with no key twice (a repeated key is left to JSONEncoder, which keeps the last).
+    /// In key order. A key twice (equal as Swift strings, as JSONEncoder's dictionary of members
+    /// compares them, and which keeps the last) is left to JSONEncoder.
     private func isSorted(_ members: [Member]) -> Bool {
-        for index in members.indices.dropFirst() where !members[index - 1].precedes(members[index]) {
-            if members[index - 1].key.utf8.elementsEqual(members[index].key.utf8) { sink.unsupported = true }
-            return false
+        for index in members.indices.dropFirst() {
+            let previous = members[index - 1], member = members[index]
+            if previous.key == member.key { sink.unsupported = true }
+            if !previous.precedes(member) { return false }
         }
         return true
     }

@@ -243,7 +243,7 @@ let package = Package(
         .testTarget(name: "EdgyPolicyTests", dependencies: ["EdgyPolicy"], swiftSettings: strict),
         .testTarget(name: "EdgyManifestTests", dependencies: ["EdgyManifest"], swiftSettings: strict),
         .testTarget(
-            name: "EdgyJSONTests", dependencies: ["EdgyJSON", "EdgyModel", .product(name: "PropertyBased", package: "swift-property-based")],
+            name: "EdgyJSONTests", dependencies: ["EdgyFuzzSupport", "EdgyJSON", "EdgyModel", .product(name: "PropertyBased", package: "swift-property-based")],
             swiftSettings: strict),
         .testTarget(name: "EdgyJudgeTests", dependencies: ["EdgyJudge", "EdgyModel"], swiftSettings: strict),
         .testTarget(

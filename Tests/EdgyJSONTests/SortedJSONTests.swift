@@ -1,3 +1,4 @@
+import EdgyFuzzSupport
 import EdgyJSON
 import EdgyModel
 import Foundation
@@ -64,9 +65,9 @@ import Testing
         try Self.expectSame([[Int?.none, 1], []])
         try Self.expectSame("top level")
         try Self.expectSame(Repeated())
-        try Self.expectSame(Keys(["\u{E9}", "b", "e\u{301}"]))  // é twice, composed and decomposed
-        try Self.expectSame(Keys(["z", "a", "\u{E9}x", "e\u{301}x"]))
-        try Self.expectSame(Keys(["b", "a", "b"]))
+        try Self.expectSame(KeyedObject(["\u{E9}", "b", "e\u{301}"]))  // é twice, composed and decomposed
+        try Self.expectSame(KeyedObject(["z", "a", "\u{E9}x", "e\u{301}x"]))
+        try Self.expectSame(KeyedObject(["b", "a", "b"]))
         try Self.expectSame(NestedContainers())
     }
 
@@ -110,24 +111,6 @@ import Testing
             try c.encode(1, forKey: .b)
             try c.encode(2, forKey: .a)
             try c.encode(3, forKey: .b)
-        }
-    }
-
-    /// Writes the given keys in turn, each with its index.
-    struct Keys: Encodable {
-        struct Key: CodingKey {
-            var stringValue: String
-            var intValue: Int? { nil }
-            init(stringValue: String) { self.stringValue = stringValue }
-            init?(intValue: Int) { nil }
-        }
-
-        var keys: [String]
-        init(_ keys: [String]) { self.keys = keys }
-
-        func encode(to encoder: any Encoder) throws {
-            var c = encoder.container(keyedBy: Key.self)
-            for (index, key) in keys.enumerated() { try c.encode(index, forKey: Key(stringValue: key)) }
         }
     }
 

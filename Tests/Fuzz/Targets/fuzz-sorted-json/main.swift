@@ -30,23 +30,6 @@ enum Value: Codable {
     }
 }
 
-/// An object with the given keys in the given order, repeats and all.
-struct Keys: Encodable {
-    struct Key: CodingKey {
-        var stringValue: String
-        var intValue: Int? { nil }
-        init(stringValue: String) { self.stringValue = stringValue }
-        init?(intValue: Int) { nil }
-    }
-
-    var keys: [String]
-
-    func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: Key.self)
-        for (index, key) in keys.enumerated() { try c.encode(index, forKey: Key(stringValue: key)) }
-    }
-}
-
 func expectSame<T: Encodable>(_ value: T) {
     let fast = try? SortedJSON.encode(value)
     let reference = try? Array(SortedJSON.fallbackEncoder().encode(value))
@@ -63,7 +46,7 @@ public func fuzz(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let text = String(decoding: bytes, as: UTF8.self)
     expectSame([text])
     expectSame(Dictionary([(text, bytes.count), ("", 0), ("z", 1)]) { first, _ in first })
-    expectSame(Keys(keys: text.split(separator: ",", omittingEmptySubsequences: false).map(String.init)))
+    expectSame(KeyedObject(text.split(separator: ",", omittingEmptySubsequences: false).map(String.init)))
     if let value = try? JSONDecoder().decode(Value.self, from: Data(bytes)) { expectSame(value) }
     var report = AttemptReport(outcome: .exited, exitCode: 0, stdout: bytes, stderr: Array(bytes.reversed()), policyName: text)
     report.outputs = OutputsReport(files: [.init(path: text, size: bytes.count, sha256: "", mode: 0o644)], collectMs: Double(bytes.count) / 7)

@@ -12,7 +12,9 @@ import Foundation
 ///
 /// What it does not write itself (a `nestedContainer`, a `superEncoder`, a value that opens no
 /// container, a key written twice, `URL` and `Decimal`, which `JSONEncoder` special-cases) it
-/// hands, whole, to `JSONEncoder`: the answer is the same, only slower.
+/// hands, whole, to `JSONEncoder`: the answer is the same, only slower. It keeps no coding path
+/// (`codingPath` is always empty), so a type whose encoding read its path would differ; none
+/// of Edgy's does.
 public enum SortedJSON {
     public static func encode<T: Encodable>(_ value: T) throws -> [UInt8] {
         let sink = Sink()
@@ -92,14 +94,10 @@ final class Sink {
     /// other control characters as `\u00xx`; everything else (slashes, non-ASCII) as it is.
     func writeString(_ value: String) {
         out.append(UInt8(ascii: "\""))
-        var utf8 = value.utf8
-        // Contiguous strings (nearly all) are scanned without the iterator's per-byte cost.
-        if utf8.withContiguousStorageIfAvailable({ appendEscaped($0) }) == nil {
-            var copy = value
-            copy.makeContiguousUTF8()
-            utf8 = copy.utf8
-            _ = utf8.withContiguousStorageIfAvailable { appendEscaped($0) }
-        }
+        // Scanned in place, not byte by byte through an iterator (a no-op for native strings).
+        var value = value
+        value.makeContiguousUTF8()
+        _ = value.utf8.withContiguousStorageIfAvailable { appendEscaped($0) }
         out.append(UInt8(ascii: "\""))
     }
 

@@ -138,7 +138,7 @@ let package = Package(
         .target(
             name: "EdgyStoreSQLite",
             dependencies: [
-                "EdgyStore", "EdgyModel", "EdgyPolicy", "EdgyAuth", .product(name: "GRDB", package: "GRDB.swift"),
+                "EdgyStore", "EdgyModel", "EdgyJSON", "EdgyPolicy", "EdgyAuth", .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
             ],
             swiftSettings: strict
@@ -155,7 +155,7 @@ let package = Package(
         ),
         .target(
             name: "EdgyAuth",
-            dependencies: ["EdgyModel", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["EdgyModel", "EdgyJSON", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict
         ),
         .target(

@@ -143,7 +143,6 @@ struct AuditController: Sendable {
             query.limit = parsed
         }
         let entries = deps.audit.entries(query)
-        let data = try AuditLog.encoder.encode(["entries": entries])
-        return Response(status: .ok, headers: [.contentType: "application/json; charset=utf-8"], body: .init(byteBuffer: .init(bytes: data)))
+        return try jsonResponse(["entries": entries])
     }
 }

@@ -1,3 +1,4 @@
+import EdgyJSON
 import Foundation
 import Glibc
 import Synchronization
@@ -58,7 +59,8 @@ public struct AuditEntry: Sendable, Hashable, Codable {
         try c.encode(action, forKey: .action)
         try c.encode(result, forKey: .result)
         try c.encode(status, forKey: .status)
-        try c.encode(time, forKey: .time)
+        // The text itself, not a Date: every encoder writes the same time, as `AuditLog.decoder` reads it.
+        try c.encode(time.formatted(AuditLog.dateStyle), forKey: .time)
         try c.encodeIfPresent(principalID?.uuidString.lowercased(), forKey: .principalID)
         try c.encodeIfPresent(principalName, forKey: .principalName)
         try c.encodeIfPresent(tenant, forKey: .tenant)
@@ -135,16 +137,6 @@ public final class AuditLog: Sendable {
 
     public static let dateStyle = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
 
-    public static let encoder: JSONEncoder = {
-        let encoder = JSONEncoder()
-        encoder.dateEncodingStrategy = .custom { date, encoder in
-            var container = encoder.singleValueContainer()
-            try container.encode(date.formatted(dateStyle))
-        }
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return encoder
-    }()
-
     public static let decoder: JSONDecoder = {
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .custom { decoder in
@@ -163,8 +155,9 @@ public final class AuditLog: Sendable {
             memory.withLock { $0.append(entry) }
             return nil
         }
-        // Encoding these fields cannot fail; an empty line would be the only symptom.
-        var line = (try? Self.encoder.encode(entry)) ?? Data()
+        // Encoding these fields cannot fail; an empty line would be the only symptom. Sorted keys,
+        // in one pass: every audited request writes a line before it is answered.
+        var line = (try? SortedJSON.encode(entry)) ?? []
         line.append(UInt8(ascii: "\n"))
         let written = line.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
         return written == line.count ? nil : AuditLogError(path: path, errno: written < 0 ? errno : EIO)

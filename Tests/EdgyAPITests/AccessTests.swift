@@ -202,6 +202,23 @@ import Testing
 
     // MARK: Audit log
 
+    @Test func anAuditLineIsTheEntryWithSortedKeysAndItsTimeAsText() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("edgy-audit-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let log = try AuditLog(path: directory + "/audit.log")
+        let entry = AuditEntry(
+            action: "task.create", result: "ok", status: 201, time: Date(timeIntervalSince1970: 1_765_000_000.25), client: "127.0.0.1",
+            method: "POST", path: "/v1/tasks", taskID: UUID(uuidString: "E621E1F8-C36C-495A-93FC-0C247A3E6E5F"), policy: "default",
+            detail: "a \"quoted\" word")
+        #expect(log.record(entry) == nil)
+        let text = try String(contentsOfFile: directory + "/audit.log", encoding: .utf8)
+        #expect(text == #"{"action":"task.create","client":"127.0.0.1","detail":"a \"quoted\" word","method":"POST","path":"/v1/tasks","#
+            + #""policy":"default","result":"ok","status":201,"task_id":"e621e1f8-c36c-495a-93fc-0c247a3e6e5f","#
+            + #""time":"2025-12-06T05:46:40.250Z"}"# + "\n")
+        #expect(log.entries(AuditQuery()) == [entry])
+    }
+
     @Test func auditLogRecordsEveryActionInAFile() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("edgy-audit-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)

@@ -45,6 +45,29 @@ struct SQLiteTaskStoreTests {
         #expect(try await store.reclaimLeases(expiredBefore: T.at(100), ownedBy: nil, retryDelay: .zero) == [written.running.id])
     }
 
+    @Test func jsonColumnsKeepSlashesAsTheyAreAndRowsWithEscapedOnesStillRead() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let store = try SQLiteTaskStore(path: directory.path + "/edgy.sqlite")
+        var task = T.task(at: 0)
+        task.spec.command = ["/bin/sh", "-c", "echo a/b > out/x"]
+        task.spec.env = ["PATH": "/usr/bin:/bin", "HOME": "/work"]
+        task.spec.outputs = ["out/**"]
+        try await store.create(task, limits: QueueLimits())
+        let id = task.id.uuidString
+        let columns = try await store.pool.read { db -> [String?] in
+            let row = try Row.fetchOne(db, sql: "SELECT command, env, outputs FROM tasks WHERE id = ?", arguments: [id])
+            return [row?["command"], row?["env"], row?["outputs"]]
+        }
+        #expect(columns == [#"["/bin/sh","-c","echo a/b > out/x"]"#, #"{"HOME":"/work","PATH":"/usr/bin:/bin"}"#, #"["out/**"]"#])
+        #expect(try await store.task(id: task.id)?.spec == task.spec)
+        // Earlier versions wrote `\/` for each slash: those rows read back the same.
+        try await store.pool.write { db in
+            try db.execute(sql: #"UPDATE tasks SET command = '["\/bin\/sh","-c","echo a\/b > out\/x"]', env = '{"HOME":"\/work","PATH":"\/usr\/bin:\/bin"}' WHERE id = ?"#, arguments: [id])
+        }
+        #expect(try await store.task(id: task.id)?.spec == task.spec)
+    }
+
     @Test func reopeningTheSameFileKeepsEverything() async throws {
         let directory = TemporaryDirectory()
         defer { directory.remove() }

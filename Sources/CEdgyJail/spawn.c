@@ -332,6 +332,9 @@ int edgy_spawn_release(struct edgy_pending *pending, const void *blob, size_t bl
 }
 
 void edgy_spawn_abort(struct edgy_pending *pending) {
+    // Killed before its gate closes: a child waiting for the listener handoff's answer reads EOF
+    // there as its word to exec.
+    if (pending->pidfd >= 0) edgy_pidfd_send_signal(pending->pidfd, SIGKILL);
     if (pending->plan_fd >= 0) {
         close(pending->plan_fd);
         pending->plan_fd = -1;
@@ -353,7 +356,6 @@ void edgy_spawn_abort(struct edgy_pending *pending) {
         pending->tracer_pid = -1;
     }
     if (pending->pidfd >= 0) {
-        edgy_pidfd_send_signal(pending->pidfd, SIGKILL);
         int code, status;
         edgy_waitid_pidfd(pending->pidfd, &code, &status, NULL, 0);
         close(pending->pidfd);

@@ -363,7 +363,8 @@ int edgy_spawn_prepare(struct edgy_pending *_Nonnull pending, struct edgy_child_
 int edgy_spawn_release(struct edgy_pending *_Nonnull pending, const void *_Nonnull blob, size_t blob_len,
                        struct edgy_child_error *_Nonnull error);
 
-/// Kills a child still at the gate (by closing the gate and SIGKILL through its pidfd) and reaps it.
+/// Kills a child still at a gate (SIGKILL through its pidfd, then its fds closed: a child waiting
+/// for the listener handoff's answer reads EOF as its word to exec) and reaps it.
 void edgy_spawn_abort(struct edgy_pending *_Nonnull pending);
 
 /// Raw `waitid(P_PIDFD, pidfd, ..., WEXITED, rusage)` retried on EINTR. Returns 0 or -errno.

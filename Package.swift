@@ -161,7 +161,7 @@ let package = Package(
         .target(
             name: "EdgyQueue",
             dependencies: [
-                "EdgyStore", "EdgyModel", "EdgyJail", "EdgyJudge", "EdgyLayers", "EdgyPolicy",
+                "EdgyStore", "EdgyModel", "EdgyJail", "EdgyJudge", "EdgyLayers", "EdgyPolicy", "EdgySystem",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

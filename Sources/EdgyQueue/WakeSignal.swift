@@ -1,9 +1,5 @@
 import EdgyStore
-import Dispatch
 import Synchronization
-
-/// Where `WakeSignal`'s timeouts fire.
-private let wakeTimers = DispatchQueue(label: "edgy.wake-timers")
 
 /// A wake-up for sleepers that also time out: `signal()` wakes every waiter, `signalOne()` one,
 /// and a waiter that saw an older generation than the current one does not sleep at all (no lost
@@ -77,12 +73,9 @@ final class WakeSignal<Handed: Sendable>: Sendable {
         guard let id else { return nil }
         // One continuation, ended by a signal, a hand-off, the timer or cancellation (the last two
         // release it). No child tasks: ending a task group wakes its sleeping timer child and waits
-        // for it, two thread hops on every wake-up of a worker. A timer source is freed when
-        // cancelled, so a long timeout cut short holds nothing.
-        let timer = DispatchSource.makeTimerSource(queue: wakeTimers)
-        timer.setEventHandler { [self] in release(id) }
-        timer.schedule(deadline: .now() + Self.interval(timeout))
-        timer.resume()
+        // for it, two thread hops on every wake-up of a worker. No timer source of its own either:
+        // arming and cancelling one woke libdispatch's threads on every wait (`WakeTimers`).
+        let timer = WakeTimers.shared.schedule(after: timeout) { [self] in release(id) }
         let handed = await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Handed?, Never>) in
                 let resumeNow = self.state.withLock { state -> Bool in
@@ -95,22 +88,14 @@ final class WakeSignal<Handed: Sendable>: Sendable {
         } onCancel: {
             release(id)
         }
-        // On the timer's queue: a handler already running finishes first, and none runs after,
-        // so it cannot release an id this wait no longer holds.
-        wakeTimers.sync { timer.cancel() }
+        // A firing already under way finishes first, and none comes after, so the timer cannot
+        // release an id this wait no longer holds.
+        WakeTimers.shared.cancel(timer)
         state.withLock { state in
             state.released.remove(id)
             state.waiting.removeValue(forKey: id)
         }
         return handed
-    }
-
-    /// `duration` for a dispatch deadline: at least zero, at most a year.
-    static func interval(_ duration: Duration) -> DispatchTimeInterval {
-        let (seconds, attoseconds) = duration.components
-        guard seconds >= 0 else { return .nanoseconds(0) }
-        guard seconds < 365 * 86_400 else { return .seconds(365 * 86_400) }
-        return .nanoseconds(Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000))
     }
 
     /// Waiters, released ids and reservations held now (0 when nobody waits); for tests of its memory.

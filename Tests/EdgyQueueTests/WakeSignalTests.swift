@@ -4,7 +4,7 @@ import Testing
 
 @testable import EdgyQueue
 
-@Suite struct WakeSignalTests {
+@Suite(.timeLimit(.minutes(1))) struct WakeSignalTests {
     @Test func nothingIsHeldAfterManyWaits() async {
         let signal = WakeSignal<Never>()
         // Waits that time out.
@@ -83,7 +83,7 @@ import Testing
 
 /// Reservations: a sleeper taken by `reserve` wakes only with what is handed to it, however long
 /// that takes; others are not disturbed; nothing is held afterwards.
-@Suite struct WakeSignalHandOffTests {
+@Suite(.timeLimit(.minutes(1))) struct WakeSignalHandOffTests {
     static func waitUntil(_ condition: () -> Bool) async throws {
         let deadline = ContinuousClock.now + .seconds(10)
         while !condition() && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(1)) }
@@ -145,6 +145,55 @@ private final class Counter: Sendable {
 }
 
 /// This process's resident set, from /proc.
+/// The one thread behind every `WakeSignal` timeout.
+@Suite(.timeLimit(.minutes(1))) struct WakeTimersTests {
+    private static func elapsed(since start: ContinuousClock.Instant) -> Duration { ContinuousClock.now - start }
+
+    @Test func aTimeoutFiresAfterItsDurationAndNotBefore() async {
+        let signal = WakeSignal<Never>()
+        for timeout in [Duration.milliseconds(1), .milliseconds(20), .milliseconds(60)] {
+            let start = ContinuousClock.now
+            await signal.wait(since: signal.generation, upTo: timeout)
+            let took = Self.elapsed(since: start)
+            #expect(took >= timeout, "a \(timeout) wait returned after \(took)")
+            #expect(took < timeout + .seconds(2), "a \(timeout) wait returned after \(took)")
+        }
+    }
+
+    /// The thread sleeps until the earliest deadline it knows: a nearer one must wake it.
+    @Test func aNearerDeadlineWakesTheThreadThatSleepsUntilAFartherOne() async {
+        let far = WakeTimers.shared.schedule(after: .seconds(30)) {}
+        defer { WakeTimers.shared.cancel(far) }
+        let fired = Mutex<ContinuousClock.Instant?>(nil)
+        let start = ContinuousClock.now
+        let near = WakeTimers.shared.schedule(after: .milliseconds(20)) { fired.withLock { $0 = ContinuousClock.now } }
+        let deadline = start + .seconds(5)
+        while fired.withLock({ $0 }) == nil && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(5)) }
+        WakeTimers.shared.cancel(near)
+        let at = fired.withLock { $0 }
+        #expect(at != nil, "the 20 ms timer did not fire within 5 s")
+        if let at { #expect(at - start >= .milliseconds(20) && at - start < .seconds(2), "fired after \(at - start)") }
+    }
+
+    @Test func aCancelledTimerNeverFiresAndIsForgotten() async throws {
+        let fired = Atomic<Int>(0)
+        let before = WakeTimers.shared.pendingCount
+        let keys = (0..<1_000).map { _ in WakeTimers.shared.schedule(after: .milliseconds(30)) { fired.add(1, ordering: .relaxed) } }
+        #expect(WakeTimers.shared.pendingCount >= before + 1_000)
+        for key in keys { WakeTimers.shared.cancel(key) }
+        #expect(WakeTimers.shared.pendingCount <= before)
+        try await Task.sleep(for: .milliseconds(100))
+        #expect(fired.load(ordering: .relaxed) == 0)
+    }
+
+    @Test func durationsBecomeNanosecondsWithinAYear() {
+        #expect(WakeTimers.nanoseconds(.milliseconds(-5)) == 0)
+        #expect(WakeTimers.nanoseconds(.milliseconds(1_500)) == 1_500_000_000)
+        #expect(WakeTimers.nanoseconds(.nanoseconds(7)) == 7)
+        #expect(WakeTimers.nanoseconds(.seconds(Int64.max)) == 365 * 86_400 * 1_000_000_000)
+    }
+}
+
 func residentKiB() throws -> Int {
     let status = try String(contentsOfFile: "/proc/self/status", encoding: .utf8)
     guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),

@@ -144,7 +144,6 @@ private final class Counter: Sendable {
     var value: Int { count.withLock { $0 } }
 }
 
-/// This process's resident set, from /proc.
 /// The one thread behind every `WakeSignal` timeout.
 @Suite(.timeLimit(.minutes(1))) struct WakeTimersTests {
     private static func elapsed(since start: ContinuousClock.Instant) -> Duration { ContinuousClock.now - start }
@@ -194,6 +193,7 @@ private final class Counter: Sendable {
     }
 }
 
+/// This process's resident set, from /proc.
 func residentKiB() throws -> Int {
     let status = try String(contentsOfFile: "/proc/self/status", encoding: .utf8)
     guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -108,6 +109,7 @@ static void reply(int socket_fd, const struct edgy_forkserver_reply *answer, con
 }
 
 int edgy_forkserver_serve(int socket_fd) {
+    int nice_now = 0;
     for (;;) {
         union {
             char buf[CMSG_SPACE(sizeof(int) * (REQUEST_FDS_MAX + 1))];
@@ -182,6 +184,9 @@ int edgy_forkserver_serve(int socket_fd) {
             for (int i = 0; i < entered; i++) left_all &= move_self(homes[i]) == 0;
             entered = 0;
         }
+        // At the requester's priority: the clone and the child's setup until it parks inherit it.
+        int nice_wanted = request->nice < 0 ? 0 : request->nice > EDGY_BACKGROUND_NICE ? EDGY_BACKGROUND_NICE : request->nice;
+        if (nice_wanted != nice_now && setpriority(PRIO_PROCESS, 0, nice_wanted) == 0) nice_now = nice_wanted;
         struct edgy_pending pending;
         answer.result = edgy_spawn_start_flags(&shape, &pending, &answer.error, CLONE_PARENT);
         answer.pid = pending.pid;
@@ -226,6 +231,9 @@ int edgy_forkserver_spawn(int socket_fd, uint64_t sequence, const struct edgy_sh
     request.shape.fs = NULL;
     request.fs_len = shape->fs ? shape->fs->blob_len : 0;
     request.moves_len = moves ? moves_len : 0;
+    errno = 0;
+    int nice = getpriority(PRIO_PROCESS, 0);  // this thread's
+    request.nice = errno == 0 ? nice : 0;
     if (request.fs_len > EDGY_FORKSERVER_MAX_FS || request.moves_len > EDGY_FORKSERVER_MAX_MOVES) {
         errno = EMSGSIZE;
         return -2;

@@ -271,6 +271,11 @@ int edgy_spawn_release(struct edgy_pending *pending, const void *blob, size_t bl
     close(pending->plan_fd);
     pending->plan_fd = -1;
 
+    // A jail parked by the pool was set up at its background priority: the workload runs at the
+    // releasing thread's.
+    errno = 0;
+    int nice = getpriority(PRIO_PROCESS, 0);
+    if (errno == 0) setpriority(PRIO_PROCESS, (id_t)pending->pid, nice);
     int write_errno = 0;
     ssize_t w = send_gate_byte(pending->gate_fd, 'g', &write_errno);
 

@@ -196,6 +196,40 @@ struct ForkServerTests {
         }
     }
 
+    /// Nice values of this process's children that wait at a gate (parked jails), read from /proc.
+    static func parkedChildrenNice() -> [Int] {
+        guard let dir = opendir("/proc") else { return [] }
+        defer { closedir(dir) }
+        var result: [Int] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            guard Int32(name) != nil, let stat = smallFile("/proc/\(name)/stat"),
+                  let close = stat.lastIndex(of: ")") else { continue }
+            // After the name: state, ppid, …; nice is the 19th field of the line, the 17th here.
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            guard fields.count > 16, fields[0] == "S", Int32(fields[1]) == getpid(), let nice = Int(fields[16]) else { continue }
+            result.append(nice)
+        }
+        return result
+    }
+
+    /// The pool fills itself in the background (its clones, and the children's setup until they
+    /// park, at `EDGY_BACKGROUND_NICE`), so that it takes no core from a request; the workload of a
+    /// pooled jail runs at the releasing thread's priority, cloned in process or by the server.
+    @Test(arguments: [false, true])
+    func poolSpawnsRunInTheBackgroundAndWorkloadsDoNot(forkServer: Bool) async throws {
+        let supervisor = try Self.supervisor(forkServer: forkServer, poolSize: 1)
+        defer { supervisor.shutdown() }
+        let policy = TestSupport.policy(["/bin/sh", "-c", "cut -d' ' -f19 /proc/self/stat"])
+        let first = await supervisor.run(JailRequest(policy: policy))
+        #expect(first.outcome == .exited && first.stdoutText == "0\n", "on demand: \(first.stdoutText) \(first.stderrText)")
+        #expect(await supervisor.waitUntilPoolSettled(timeoutMs: 5000))
+        #expect(supervisor.parkedJails == 1)
+        #expect(Self.parkedChildrenNice().contains(Int(EDGY_BACKGROUND_NICE)), "\(Self.parkedChildrenNice())")
+        let pooled = await supervisor.run(JailRequest(policy: policy))
+        #expect(pooled.outcome == .exited && pooled.stdoutText == "0\n", "pooled: \(pooled.stdoutText) \(pooled.stderrText)")
+    }
+
     @Test func aHungServerIsKilledAndReplaced() async throws {
         let forked = try Self.supervisor(forkServer: true)
         defer { forked.shutdown() }

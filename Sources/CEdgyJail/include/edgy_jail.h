@@ -289,9 +289,14 @@ int edgy_spawn_start_flags(const struct edgy_shape *_Nonnull shape, struct edgy_
 // The fd numbers inside `shape` are ignored: the server uses the ones it received. Everything else
 // (prepare, release, abort, waitid) the daemon does itself, with the fds it got back.
 
+/// The nice value of the thread that fills the warm pool: its clones (and, through the request's
+/// `nice`, the fork server's) and the children's setup until they park yield the cores to requests.
+/// `edgy_spawn_release` gives the child the releasing thread's priority before it execs.
+#define EDGY_BACKGROUND_NICE 19
+
 #define EDGY_FORKSERVER_MAGIC 0x45444653u  /* "EDFS" */
 /// Bumped whenever a request or reply changes: edgyd and its server must be built together.
-#define EDGY_FORKSERVER_VERSION 3u
+#define EDGY_FORKSERVER_VERSION 4u
 #define EDGY_FORKSERVER_SPAWN 1u
 /// The handshake: a request of any version with this op and no payload is answered with the
 /// server's own version (in `version`) and result 0, so that a mismatch is found before a spawn.
@@ -308,7 +313,10 @@ struct edgy_forkserver_request {
     uint32_t magic, version, op, shape_size;
     uint64_t sequence;
     uint64_t fs_len;
-    uint32_t moves_len, reserved;
+    uint32_t moves_len;
+    /// The requesting thread's nice value: the server clones at it, so that the pool's spawns (its
+    /// thread runs at `EDGY_BACKGROUND_NICE`) yield the cores to requests. Clamped to 0…19.
+    int32_t nice;
     struct edgy_shape shape;
 };
 

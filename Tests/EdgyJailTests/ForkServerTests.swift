@@ -141,23 +141,28 @@ struct ForkServerTests {
         #expect(Self.childrenNamedForkServer().isEmpty, "\(Self.childrenNamedForkServer())")
     }
 
+    /// This process's children, from /proc: each one's pid, its whole `stat` line, and the fields
+    /// after its name (state, ppid, …; the line's field n is `fields[n - 3]`).
+    static func children() -> [(pid: Int32, stat: String, fields: [Substring])] {
+        guard let dir = opendir("/proc") else { return [] }
+        defer { closedir(dir) }
+        var found: [(pid: Int32, stat: String, fields: [Substring])] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            guard let pid = Int32(name), let stat = smallFile("/proc/\(pid)/stat"),
+                  let close = stat.lastIndex(of: ")") else { continue }
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            guard fields.count > 1, Int32(fields[1]) == getpid() else { continue }
+            found.append((pid, stat, fields))
+        }
+        return found
+    }
+
     /// This process's children whose name is `edgy-forkserver`: the servers (children of the
     /// keeper thread) and jails the server cloned that have not exec'd.
     static func childrenNamedForkServer() -> [String] {
-        guard let dir = opendir("/proc") else { return [] }
-        defer { closedir(dir) }
-        var found: [String] = []
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            guard let pid = Int32(name), let stat = smallFile("/proc/\(pid)/stat") else { continue }
-            // pid (comm) state ppid ...
-            guard let close = stat.lastIndex(of: ")") else { continue }
-            let fields = stat[stat.index(after: close)...].split(separator: " ")
-            guard fields.count > 1, Int32(fields[1]) == getpid(), stat.contains("(edgy-forkserver)") else { continue }
-            if ForkServer.existing(executable: executable)?.pid == pid { continue }
-            found.append(stat)
-        }
-        return found
+        let server = ForkServer.existing(executable: executable)?.pid
+        return children().filter { $0.stat.contains("(edgy-forkserver)") && $0.pid != server }.map(\.stat)
     }
 
     @Test func aKilledServerIsReplacedAndNoAttemptIsLost() async throws {
@@ -196,21 +201,9 @@ struct ForkServerTests {
         }
     }
 
-    /// Nice values of this process's children that wait at a gate (parked jails), read from /proc.
+    /// Nice values of this process's children that wait at a gate (parked jails): field 19.
     static func parkedChildrenNice() -> [Int] {
-        guard let dir = opendir("/proc") else { return [] }
-        defer { closedir(dir) }
-        var result: [Int] = []
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            guard Int32(name) != nil, let stat = smallFile("/proc/\(name)/stat"),
-                  let close = stat.lastIndex(of: ")") else { continue }
-            // After the name: state, ppid, …; nice is the 19th field of the line, the 17th here.
-            let fields = stat[stat.index(after: close)...].split(separator: " ")
-            guard fields.count > 16, fields[0] == "S", Int32(fields[1]) == getpid(), let nice = Int(fields[16]) else { continue }
-            result.append(nice)
-        }
-        return result
+        children().filter { $0.fields[0] == "S" && $0.fields.count > 16 }.compactMap { Int($0.fields[16]) }
     }
 
     /// The pool fills itself in the background (its clones, and the children's setup until they

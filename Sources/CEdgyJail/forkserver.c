@@ -109,7 +109,6 @@ static void reply(int socket_fd, const struct edgy_forkserver_reply *answer, con
 }
 
 int edgy_forkserver_serve(int socket_fd) {
-    int nice_now = 0;
     for (;;) {
         union {
             char buf[CMSG_SPACE(sizeof(int) * (REQUEST_FDS_MAX + 1))];
@@ -185,8 +184,7 @@ int edgy_forkserver_serve(int socket_fd) {
             entered = 0;
         }
         // At the requester's priority: the clone and the child's setup until it parks inherit it.
-        int nice_wanted = request->nice < 0 ? 0 : request->nice > EDGY_BACKGROUND_NICE ? EDGY_BACKGROUND_NICE : request->nice;
-        if (nice_wanted != nice_now && setpriority(PRIO_PROCESS, 0, nice_wanted) == 0) nice_now = nice_wanted;
+        setpriority(PRIO_PROCESS, 0, request->nice < 0 ? 0 : request->nice > EDGY_BACKGROUND_NICE ? EDGY_BACKGROUND_NICE : request->nice);
         struct edgy_pending pending;
         answer.result = edgy_spawn_start_flags(&shape, &pending, &answer.error, CLONE_PARENT);
         answer.pid = pending.pid;

@@ -121,24 +121,55 @@ struct TaskColumns {
         created_at, updated_at, finished_at, not_before, cancel_requested, outputs, steps
         """
 
-    var arguments: StatementArguments
+    /// The columns of `INSERT INTO tasks (…)`; `insertArguments` gives their values in order.
+    static let insertColumns = """
+        id, tenant, name, policy, status, command, stdin, env, limits, max_attempts, attempt_count, \
+        created_at, updated_at, finished_at, not_before, cancel_requested, stored_bytes, outputs, steps
+        """
+    /// With the lease's three columns after them, for a task inserted already claimed.
+    static let startedInsertColumns = insertColumns + ", lease_owner, lease_attempt, lease_expires_at"
+
+    let task: TaskRecord
     var createdAt: Int64
+    /// JSON, encoded before any lock is taken.
+    private let command: String?
+    private let env: String
+    private let limits: String
     /// JSON array, or NULL.
-    var outputs: String?
+    private let outputs: String?
     /// JSON array, or NULL.
-    var steps: String?
+    private let steps: String?
 
     init(_ task: TaskRecord) throws {
+        self.task = task
+        command = try task.spec.command.map(SQLiteTaskStore.json)
+        env = try SQLiteTaskStore.json(task.spec.env)
+        limits = try SQLiteTaskStore.json(task.spec.limits)
         outputs = try task.spec.outputs.map(SQLiteTaskStore.json)
         steps = try task.spec.steps.map(SQLiteTaskStore.json)
         createdAt = task.createdAt.micros
-        arguments = [
-            task.id.uuidString, task.tenant, task.spec.name, task.spec.policy, task.status.rawValue,
-            try task.spec.command.map(SQLiteTaskStore.json), Data(task.spec.stdin),
-            try SQLiteTaskStore.json(task.spec.env), try SQLiteTaskStore.json(task.spec.limits),
-            task.spec.maxAttempts, task.attempts.count, createdAt, task.updatedAt.micros, task.finishedAt?.micros,
-            task.notBefore.micros, task.cancelRequested,
+    }
+
+    /// Values for `insertColumns`: the task as it is; or, given `lease`, for
+    /// `startedInsertColumns`: as its claim would leave it (`TaskRecord.start`), leased.
+    func insertArguments(lease: Lease? = nil) -> StatementArguments {
+        let spec = task.spec
+        var arguments: StatementArguments = [
+            task.id.uuidString, task.tenant, spec.name, spec.policy, lease == nil ? task.status.rawValue : TaskStatus.running.rawValue,
+            command, Data(spec.stdin), env, limits, spec.maxAttempts, lease?.attempt ?? task.attempts.count, createdAt,
+            lease?.at ?? task.updatedAt.micros, task.finishedAt?.micros, task.notBefore.micros, task.cancelRequested,
+            task.storedBytes, outputs, steps,
         ]
+        if let lease { arguments += [lease.worker, lease.attempt, lease.expires] }
+        return arguments
+    }
+
+    /// A claim's lease: who holds it, for which attempt, from when until when (microseconds).
+    struct Lease {
+        var worker: String
+        var attempt: Int
+        var at: Int64
+        var expires: Int64
     }
 }
 

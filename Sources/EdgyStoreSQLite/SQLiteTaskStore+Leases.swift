@@ -32,6 +32,16 @@ extension SQLiteTaskStore {
         let at = now.micros
         let expires = StoreTime.adding(at, leaseDuration.micros)
         return try transactionOnCallingThread { db in
+            if var inserted = insert.asStored, inserted.status == .queued, inserted.notBefore.micros <= at,
+               try Self.claimsDirectly(db, tenant: inserted.tenant, at: at, maxRunningPerTenant: maxRunningPerTenant) {
+                // What `claimNext` would choose: the task goes in as its claim leaves it, so that
+                // the claim's search and its rewrite of the row (four index entries) are not paid.
+                let lease = TaskColumns.Lease(worker: worker, attempt: inserted.attempts.count + 1, at: at, expires: expires)
+                try Self.insert(db, insert, limits: limits, callback: callback, lease: lease)
+                try Self.recordStart(db, inserted.id.uuidString, tenant: inserted.tenant, lease: lease)
+                inserted.start(attempt: lease.attempt, worker: worker, now: Date(micros: at))
+                return ClaimedTask(task: inserted, attempt: lease.attempt)
+            }
             try Self.insert(db, insert, limits: limits, callback: callback)
             let inserted = insert.asStored
             // A claim that fails rolls back to here: the task stays created, and queued.
@@ -65,24 +75,43 @@ extension SQLiteTaskStore {
         let id: String = candidate[0]
         let attempt = (candidate[1] as Int) + 1
         try db.cachedStatement(sql: """
-            INSERT INTO tenant_turns (tenant, last_served)
-            VALUES (?, (SELECT COALESCE(MAX(last_served), 0) + 1 FROM tenant_turns))
-            ON CONFLICT (tenant) DO UPDATE SET last_served = excluded.last_served
-            """).execute(arguments: [candidate[2] as String])
-        try db.cachedStatement(sql: """
             UPDATE tasks SET status = 'running', updated_at = ?, attempt_count = ?,
                 lease_owner = ?, lease_attempt = ?, lease_expires_at = ?
             WHERE id = ?
             """).execute(arguments: [at, attempt, worker, attempt, expires, id])
-        try db.cachedStatement(sql: "INSERT INTO attempts (task_id, number, worker, started_at) VALUES (?, ?, ?, ?)")
-            .execute(arguments: [id, attempt, worker, at])
-        try Self.recordEvent(db, id, .status, attempt: attempt, TaskStatus.running.rawValue, at: at)
+        try recordStart(db, id, tenant: candidate[2], lease: TaskColumns.Lease(worker: worker, attempt: attempt, at: at, expires: expires))
         if var task = inserted, task.id.uuidString == id {
             task.start(attempt: attempt, worker: worker, now: Date(micros: at))
             return ClaimedTask(task: task, attempt: attempt)
         }
         guard let task = try Self.fetchTask(db, id: id) else { return nil }
         return ClaimedTask(task: task, attempt: attempt)
+    }
+
+    /// Whether a task of `tenant` created now would be the one `claimNext` picks: no claimable
+    /// task waits, and the tenant is below its running limit.
+    static func claimsDirectly(_ db: Database, tenant: String, at: Int64, maxRunningPerTenant: Int?) throws -> Bool {
+        let waiting = try Bool.fetchOne(db.cachedStatement(sql: """
+            SELECT EXISTS (SELECT 1 FROM tasks INDEXED BY tasks_claimable WHERE status = 'queued' AND not_before <= ?)
+            """), arguments: [at]) ?? true
+        guard !waiting else { return false }
+        guard let maxRunningPerTenant else { return true }
+        let running = try Int.fetchOne(db.cachedStatement(sql: """
+            SELECT COUNT(*) FROM tasks WHERE tenant = ? AND status = 'running'
+            """), arguments: [tenant]) ?? 0
+        return running < maxRunningPerTenant
+    }
+
+    /// The rest of a claim, once the task's row is leased: the tenant's turn, the attempt, the event.
+    static func recordStart(_ db: Database, _ id: String, tenant: String, lease: TaskColumns.Lease) throws {
+        try db.cachedStatement(sql: """
+            INSERT INTO tenant_turns (tenant, last_served)
+            VALUES (?, (SELECT COALESCE(MAX(last_served), 0) + 1 FROM tenant_turns))
+            ON CONFLICT (tenant) DO UPDATE SET last_served = excluded.last_served
+            """).execute(arguments: [tenant])
+        try db.cachedStatement(sql: "INSERT INTO attempts (task_id, number, worker, started_at) VALUES (?, ?, ?, ?)")
+            .execute(arguments: [id, lease.attempt, lease.worker, lease.at])
+        try recordEvent(db, id, .status, attempt: lease.attempt, TaskStatus.running.rawValue, at: lease.at)
     }
 
     public func renewLease(taskID: UUID, attempt: Int, worker: String, leaseDuration: Duration, now: Date) async throws -> LeaseStatus {

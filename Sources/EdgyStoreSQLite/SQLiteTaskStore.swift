@@ -114,7 +114,11 @@ public final class SQLiteTaskStore: TaskStore, TokenStore, Sendable {
         }
     }
 
-    static func insert(_ db: Database, _ insert: TaskInsert, limits: QueueLimits, callback: TaskCallback?) throws {
+    /// Inserts the task after checking the queue's and tenant's limits. With `lease`, the task is
+    /// inserted as that claim leaves it, with its `queued` event; the caller records the start.
+    static func insert(
+        _ db: Database, _ insert: TaskInsert, limits: QueueLimits, callback: TaskCallback?, lease: TaskColumns.Lease? = nil
+    ) throws {
         let task = insert.task, row = insert.row, attempts = insert.attempts
         let id = task.id.uuidString
         let files = task.spec.files
@@ -140,11 +144,16 @@ public final class SQLiteTaskStore: TaskStore, TokenStore, Sendable {
                 throw violation
             }
         }
-        try db.cachedStatement(sql: """
-            INSERT INTO tasks (id, tenant, name, policy, status, command, stdin, env, limits, max_attempts,
-                attempt_count, created_at, updated_at, finished_at, not_before, cancel_requested, stored_bytes, outputs, steps)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """).execute(arguments: row.arguments + [task.storedBytes, row.outputs, row.steps])
+        if lease == nil {
+            try db.cachedStatement(sql: """
+                INSERT INTO tasks (\(TaskColumns.insertColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """).execute(arguments: row.insertArguments())
+        } else {
+            try db.cachedStatement(sql: """
+                INSERT INTO tasks (\(TaskColumns.startedInsertColumns))
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """).execute(arguments: row.insertArguments(lease: lease))
+        }
         let insertFile = try db.cachedStatement(sql: "INSERT INTO task_files (task_id, position, path, mode, contents, blob) VALUES (?, ?, ?, ?, ?, ?)")
         for (position, file) in files.enumerated() {
             try insertFile.execute(arguments: [id, position, file.path, Int64(file.mode), Data(file.contents), file.blob])

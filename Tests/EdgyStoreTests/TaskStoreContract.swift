@@ -304,13 +304,18 @@ struct TaskStoreContract {
     }
 
     /// `createAndClaim` is `create` then an ordinary `claim`: the new task when nothing older
-    /// waits, else the older one (the new one stays queued); none when its tenant is at its running
-    /// limit; and a create it refuses claims nothing.
+    /// waits, else the older one (the new one stays queued); none when the new task is not due yet
+    /// or its tenant is at its running limit; and a create it refuses claims nothing.
     func createAndClaim() async throws {
         func createAndClaim(_ task: TaskRecord, limits: QueueLimits = QueueLimits(), now seconds: Int64, max: Int? = nil) async throws -> ClaimedTask? {
             try await store.createAndClaim(
                 task, limits: limits, callback: nil, worker: "w", leaseDuration: .seconds(30), now: T.at(seconds), maxRunningPerTenant: max)
         }
+        // Not due until long after this test's clock: created, queued, not claimed, and passed
+        // over by every claim below.
+        let delayed = T.task(name: "delayed", at: 0, notBefore: 1000)
+        #expect(try await createAndClaim(delayed, now: 1) == nil)
+        #expect(try await store.task(id: delayed.id)?.status == .queued)
         // Every kind of field a task keeps, and times finer than a store may keep: the claimed
         // record still equals the stored one (SQLite builds it from the insert, not a read).
         var first = T.task(name: "first", at: 1)
@@ -330,6 +335,8 @@ struct TaskStoreContract {
             == .held(cancelRequested: false))
         let history = try await store.events(taskID: first.id, after: 0, limit: 10).map(\.data)
         #expect(history == ["queued", "running"])
+        let usage = try await store.tenantUsage(tenant: first.tenant)
+        #expect(usage.queued == 1 && usage.stored == 2)  // the delayed task waits; the first runs
 
         // An older queued task goes first; the new one waits its turn.
         let older = T.task(name: "older", at: 3)
@@ -350,7 +357,25 @@ struct TaskStoreContract {
         } catch let error as StoreError {
             #expect(error.code == .queueFull)
         }
-        #expect(try await store.activeCounts(tenant: nil) == (2, 2))
+        #expect(try await store.activeCounts(tenant: nil) == (3, 2))
+    }
+
+    /// With nothing else waiting, `createAndClaim` still holds the tenant to its running limit.
+    func createAndClaimHoldsTheRunningLimit() async throws {
+        func createAndClaim(_ task: TaskRecord, now seconds: Int64) async throws -> ClaimedTask? {
+            try await store.createAndClaim(
+                task, limits: QueueLimits(), callback: nil, worker: "w", leaseDuration: .seconds(30), now: T.at(seconds),
+                maxRunningPerTenant: 1)
+        }
+        let a1 = T.task(tenant: "acme", name: "a1", at: 1)
+        #expect(try await createAndClaim(a1, now: 2)?.task.id == a1.id)
+        let a2 = T.task(tenant: "acme", name: "a2", at: 3)
+        #expect(try await createAndClaim(a2, now: 4) == nil)
+        #expect(try await store.task(id: a2.id)?.status == .queued)
+        // a2 waits for acme's turn; globex's task is claimed past it.
+        let g1 = T.task(tenant: "globex", name: "g1", at: 5)
+        #expect(try await createAndClaim(g1, now: 6)?.task.id == g1.id)
+        #expect(try await store.activeCounts(tenant: "acme") == (1, 1))
     }
 
     /// A tenant at its running limit is passed over; its tasks wait, others' run.

@@ -121,13 +121,20 @@ struct TaskColumns {
         created_at, updated_at, finished_at, not_before, cancel_requested, outputs, steps
         """
 
-    /// The columns of `INSERT INTO tasks (…)`; `insertArguments` gives their values in order.
-    static let insertColumns = """
-        id, tenant, name, policy, status, command, stdin, env, limits, max_attempts, attempt_count, \
-        created_at, updated_at, finished_at, not_before, cancel_requested, stored_bytes, outputs, steps
+    /// The task's insert; `insertArguments()` gives its values in order.
+    static let insert = """
+        INSERT INTO tasks (id, tenant, name, policy, status, command, stdin, env, limits, max_attempts, attempt_count,
+            created_at, updated_at, finished_at, not_before, cancel_requested, stored_bytes, outputs, steps)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         """
-    /// With the lease's three columns after them, for a task inserted already claimed.
-    static let startedInsertColumns = insertColumns + ", lease_owner, lease_attempt, lease_expires_at"
+    /// The insert of a task already claimed, with its lease's three columns last; for
+    /// `insertArguments(lease:)`.
+    static let startedInsert = """
+        INSERT INTO tasks (id, tenant, name, policy, status, command, stdin, env, limits, max_attempts, attempt_count,
+            created_at, updated_at, finished_at, not_before, cancel_requested, stored_bytes, outputs, steps,
+            lease_owner, lease_attempt, lease_expires_at)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        """
 
     let task: TaskRecord
     var createdAt: Int64
@@ -150,8 +157,8 @@ struct TaskColumns {
         createdAt = task.createdAt.micros
     }
 
-    /// Values for `insertColumns`: the task as it is; or, given `lease`, for
-    /// `startedInsertColumns`: as its claim would leave it (`TaskRecord.start`), leased.
+    /// Values for `insert`: the task as it is; or, given `lease`, for `startedInsert`: as its
+    /// claim would leave it (`TaskRecord.start`), leased.
     func insertArguments(lease: Lease? = nil) -> StatementArguments {
         let spec = task.spec
         var arguments: StatementArguments = [

@@ -144,16 +144,8 @@ public final class SQLiteTaskStore: TaskStore, TokenStore, Sendable {
                 throw violation
             }
         }
-        if lease == nil {
-            try db.cachedStatement(sql: """
-                INSERT INTO tasks (\(TaskColumns.insertColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """).execute(arguments: row.insertArguments())
-        } else {
-            try db.cachedStatement(sql: """
-                INSERT INTO tasks (\(TaskColumns.startedInsertColumns))
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """).execute(arguments: row.insertArguments(lease: lease))
-        }
+        try db.cachedStatement(sql: lease == nil ? TaskColumns.insert : TaskColumns.startedInsert)
+            .execute(arguments: row.insertArguments(lease: lease))
         let insertFile = try db.cachedStatement(sql: "INSERT INTO task_files (task_id, position, path, mode, contents, blob) VALUES (?, ?, ?, ?, ?, ?)")
         for (position, file) in files.enumerated() {
             try insertFile.execute(arguments: [id, position, file.path, Int64(file.mode), Data(file.contents), file.blob])

@@ -121,20 +121,21 @@ struct TaskColumns {
         created_at, updated_at, finished_at, not_before, cancel_requested, outputs, steps
         """
 
-    /// The task's insert; `insertArguments()` gives its values in order.
-    static let insert = """
-        INSERT INTO tasks (id, tenant, name, policy, status, command, stdin, env, limits, max_attempts, attempt_count,
-            created_at, updated_at, finished_at, not_before, cancel_requested, stored_bytes, outputs, steps)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    private static let insertColumns = """
+        id, tenant, name, policy, status, command, stdin, env, limits, max_attempts, attempt_count, \
+        created_at, updated_at, finished_at, not_before, cancel_requested, stored_bytes, outputs, steps
         """
+    /// The task's insert; `insertArguments()` gives its values in order.
+    static let insert = "INSERT INTO tasks (\(insertColumns)) VALUES (\(placeholders(19)))"
     /// The insert of a task already claimed, with its lease's three columns last; for
     /// `insertArguments(lease:)`.
     static let startedInsert = """
-        INSERT INTO tasks (id, tenant, name, policy, status, command, stdin, env, limits, max_attempts, attempt_count,
-            created_at, updated_at, finished_at, not_before, cancel_requested, stored_bytes, outputs, steps,
-            lease_owner, lease_attempt, lease_expires_at)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        INSERT INTO tasks (\(insertColumns), lease_owner, lease_attempt, lease_expires_at) VALUES (\(placeholders(22)))
         """
+
+    private static func placeholders(_ count: Int) -> String {
+        Array(repeating: "?", count: count).joined(separator: ", ")
+    }
 
     let task: TaskRecord
     var createdAt: Int64

@@ -91,12 +91,11 @@ public final class SQLiteTaskStore: TaskStore, TokenStore, Sendable {
 
     /// A task's columns and attempts, encoded before the write lock is taken.
     struct TaskInsert: Sendable {
-        let task: TaskRecord
         let row: TaskColumns
         let attempts: [AttemptColumns]
+        var task: TaskRecord { row.task }
 
         init(_ task: TaskRecord) throws {
-            self.task = task
             row = try TaskColumns(task)
             attempts = try task.attempts.map { try AttemptColumns($0) }
         }

@@ -33,15 +33,21 @@ public final class CgroupManager: Sendable {
     /// `parentDirs` held open (`O_PATH`), so that each jail group is created and opened by its
     /// name alone instead of by its whole path; -1 where an open failed.
     private let parentFDs: [Int32]
+    /// v1, when asked for: groups kept between jails in the reusable hierarchies.
+    let spares: SpareGroups?
 
     /// Creates (or reuses) the parent group.
     ///
     /// - Parameters:
     ///   - host: The detected host layout.
     ///   - parentName: Name of the parent group under each hierarchy root; sanitized to `[A-Za-z0-9_.-]`.
+    ///   - spareGroups: v1: how many groups of the reusable hierarchies (freezer, cpu, cpuacct)
+    ///     to keep between jails instead of removing and making them again (`SpareGroups`); 0
+    ///     keeps none. For a long-lived supervisor; kept groups are removed with the manager, or
+    ///     by the next `reapLeftovers` if the process dies. Ignored on v2 (one directory a jail).
     /// - Throws: `CgroupError` if a directory cannot be created, a controller cannot be enabled, or
     ///   the host cannot kill a group as a whole (v1 freezer not mounted; v2 without `cgroup.kill`, Linux < 5.14).
-    public init(host: CgroupHost, parentName: String = "edgy") throws(CgroupError) {
+    public init(host: CgroupHost, parentName: String = "edgy", spareGroups: Int = 0) throws(CgroupError) {
         self.host = host
         let parent = try sanitizeCgroupName(parentName)
         self.parentName = parent
@@ -66,6 +72,11 @@ public final class CgroupManager: Sendable {
             parentFDs = dirs.map(JailCgroup.openDirectory)
             v1ParentFor = byController
             v2Enabled = []
+            // A hierarchy is reusable when every controller Edgy uses there is (co-mounted cpu,cpuacct is).
+            let reusable = dirs.filter { dir in
+                byController.allSatisfy { $0.value != dir || reusableV1Controllers.contains($0.key) }
+            }
+            spares = spareGroups > 0 && !reusable.isEmpty ? SpareGroups(parents: reusable, capacity: spareGroups) : nil
         case .v2:
             let wanted = ["memory", "pids", "cpu"].filter { host.v2Controllers.contains($0) }
             var base = host.v2Base
@@ -88,13 +99,23 @@ public final class CgroupManager: Sendable {
             let enabled = CgroupFS.read(dir + "/cgroup.subtree_control") ?? ""
             parentDirs = [dir]
             parentFDs = [JailCgroup.openDirectory(dir)]
+            spares = nil
             v1ParentFor = [:]
             v2Enabled = Set(enabled.split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init))
         }
     }
 
     deinit {
+        spares?.close()
         for fd in parentFDs where fd >= 0 { _ = Glibc.close(fd) }
+    }
+
+    /// v1: how many kept groups wait for a jail (`spareGroups`); 0 on v2.
+    public var spareCount: Int { spares?.count ?? 0 }
+
+    /// Removes the kept groups, at shutdown; groups of jails that end later are removed whole.
+    public func removeSpareGroups() {
+        spares?.close()
     }
 
     /// The parent directories of jail groups: one per v1 hierarchy, or the single v2 one.
@@ -143,17 +164,28 @@ public final class CgroupManager: Sendable {
         let jailName = try sanitizeCgroupName(name)
         switch host.version {
         case .v1:
-            return try createV1(jailName, limits)
+            guard let spares else { return try createV1(jailName, limits, spare: nil) }
+            if let kept = spares.take() {
+                // A failure discards the spare (its directories may be gone): then a new one.
+                if let group = try? createV1(jailName, limits, spare: (kept, reused: true)) { return group }
+            }
+            return try createV1(jailName, limits, spare: (SpareGroup.fresh(), reused: false))
         case .v2:
             return try createV2(jailName, limits)
         }
     }
 
-    private func createV1(_ name: String, _ limits: CgroupLimits) throws(CgroupError) -> JailCgroup {
+    /// - Parameter spare: the group to take in the reusable hierarchies, and whether it exists
+    ///   already (then it is reset instead of made); nil to make every directory under `name`.
+    private func createV1(_ name: String, _ limits: CgroupLimits, spare: (group: SpareGroup, reused: Bool)?) throws(CgroupError) -> JailCgroup {
         var created: [String] = []
         var dirFDs: [Int32] = []
         var dirFor: [String: String] = [:]
-        for (c, p) in v1ParentFor { dirFor[c] = p + "/" + name }
+        func directoryName(under parent: String) -> String {
+            if let spare, spares?.parents.contains(parent) == true { spare.group.name } else { name }
+        }
+        for (c, p) in v1ParentFor { dirFor[c] = p + "/" + directoryName(under: p) }
+        var kept = spare?.group
         /// A control file of the new group's directory in `controller`'s hierarchy (nil when
         /// that hierarchy is not mounted, which `check` has refused if a limit needs it).
         func file(_ controller: String, _ name: String) -> CgroupFile? {
@@ -161,10 +193,17 @@ public final class CgroupManager: Sendable {
         }
         do throws(CgroupError) {
             for (p, parentFD) in zip(parentDirs, parentFDs) {
-                let dir = CgroupFile(p, name, directoryFD: parentFD)
-                try CgroupFS.mkdir(dir, allowExisting: false)
+                let dirName = directoryName(under: p)
+                let dir = CgroupFile(p, dirName, directoryFD: parentFD)
+                if spare?.reused != true || dirName == name {
+                    try CgroupFS.mkdir(dir, allowExisting: false)
+                }
                 created.append(dir.path)
                 dirFDs.append(dir.open(openPathOnly | O_DIRECTORY))
+            }
+            if spare?.reused == true, let usage = file("cpuacct", "cpuacct.usage") {
+                // Zero resets usage_user and usage_sys too; a new group starts there.
+                try CgroupFS.write(usage, "0", what: "reset CPU accounting of a kept group")
             }
             if let m = limits.memoryBytes, let limit = file("memory", "memory.limit_in_bytes") {
                 // limit first: the kernel requires memsw >= limit, and both start at "max".
@@ -178,16 +217,25 @@ public final class CgroupManager: Sendable {
             if let p = limits.pidsMax, let max = file("pids", "pids.max") {
                 try CgroupFS.write(max, String(p), what: "set pids limit")
             }
-            if let c = limits.cpuMaxCores, let period = file("cpu", "cpu.cfs_period_us"), let quota = file("cpu", "cpu.cfs_quota_us") {
-                try CgroupFS.write(period, String(cfsPeriodMicros), what: "set CFS period")
-                try CgroupFS.write(quota, String(cfsQuotaMicros(cores: c)), what: "set CFS quota")
+            // A kept group has the quota its last jail had; a new one none.
+            let wantedQuota = limits.cpuMaxCores.map(cfsQuotaMicros(cores:))
+            if wantedQuota != kept?.quotaMicros, let period = file("cpu", "cpu.cfs_period_us"), let quota = file("cpu", "cpu.cfs_quota_us") {
+                if let wantedQuota {
+                    try CgroupFS.write(period, String(cfsPeriodMicros), what: "set CFS period")
+                    try CgroupFS.write(quota, String(wantedQuota), what: "set CFS quota")
+                } else {
+                    try CgroupFS.write(quota, "-1", what: "lift the CFS quota of a kept group")
+                }
             }
+            kept?.quotaMicros = wantedQuota
         } catch {
             for fd in dirFDs where fd >= 0 { _ = Glibc.close(fd) }
             for d in created.reversed() { _ = CgroupFS.rmdir(d) }
             throw error
         }
-        return JailCgroup(name: name, version: .v1, dirs: created, dirFor: dirFor, v1Mounts: host.v1Mounts, cloneFD: nil, dirFDs: dirFDs)
+        return JailCgroup(
+            name: name, version: .v1, dirs: created, dirFor: dirFor, v1Mounts: host.v1Mounts, cloneFD: nil, dirFDs: dirFDs,
+            spare: kept.flatMap { kept in spares.map { (kept, $0) } })
     }
 
     private func createV2(_ name: String, _ limits: CgroupLimits) throws(CgroupError) -> JailCgroup {

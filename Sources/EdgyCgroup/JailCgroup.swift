@@ -20,11 +20,16 @@ public final class JailCgroup: Sendable {
     /// `dirs` held open (`O_PATH`), so that control files are opened relative to them; -1 where
     /// an open failed (that directory's files are then opened by path).
     private let dirFDs: [Int32]
+    /// v1: the kept group this jail's group uses in the reusable hierarchies, and where it goes
+    /// back at `remove` (`SpareGroups`).
+    private let spare: (group: SpareGroup, home: SpareGroups)?
     private let state: Mutex<State>
 
     private struct State {
         var cloneFD: Int32?
         var removed = false
+        /// Whether `kill` ran: a group that had to be killed is removed whole, never kept.
+        var killed = false
         /// The control files read after the jail ends (`stats`), by path, opened
         /// with the group: a path open on cgroupfs costs about 8 µs, a `pread` of a held file
         /// under 1 µs, and the end of an attempt reads up to 13 of them on its critical path.
@@ -36,12 +41,15 @@ public final class JailCgroup: Sendable {
         }
     }
 
-    /// - Parameter dirFDs: `dirs` opened with `O_PATH | O_DIRECTORY`, which the group now owns;
-    ///   nil to open them here.
+    /// - Parameters:
+    ///   - dirFDs: `dirs` opened with `O_PATH | O_DIRECTORY`, which the group now owns; nil to
+    ///     open them here.
+    ///   - spare: v1: the kept group among `dirs`, handed back to its `SpareGroups` at `remove`.
     init(
         name: String, version: CgroupVersion, dirs: [String], dirFor: [String: String], v1Mounts: [String: String] = [:],
-        cloneFD: Int32?, dirFDs: [Int32]? = nil
+        cloneFD: Int32?, dirFDs: [Int32]? = nil, spare: (group: SpareGroup, home: SpareGroups)? = nil
     ) {
+        self.spare = spare
         self.v1Mounts = v1Mounts
         self.name = name
         self.version = version
@@ -205,6 +213,7 @@ public final class JailCgroup: Sendable {
     /// fork while we read the list), SIGKILLs every pid, thaws (the kills land on thaw; stopped
     /// tasks die too), and repeats until the group is empty or about 2 s have passed.
     public func kill() {
+        state.withLock { $0.killed = true }
         switch version {
         case .v2:
             guard let d = dirs.first else { return }
@@ -315,6 +324,8 @@ public final class JailCgroup: Sendable {
     /// Kills what is left in the group, only if anything is (`isEmpty()`, one read; the v1
     /// freeze/kill/thaw costs several writes), and waits for it to empty. Then `rmdir`s each
     /// directory, retrying `EBUSY` for a short while: on v1 the last task's exit can lag the reap.
+    /// A kept group (v1, `CgroupManager`'s `spareGroups`) goes back to the manager instead,
+    /// unless the group had to be killed.
     /// - Throws: `CgroupError` `.busy` if processes remain or a directory cannot be removed.
     public func remove() throws(CgroupError) {
         if state.withLock({ $0.removed }) { return }
@@ -324,10 +335,22 @@ public final class JailCgroup: Sendable {
                 throw CgroupError(.busy, "group still has processes \(processes()) after kill", path: dirs.first)
             }
         }
-        state.withLock { $0.closeHeldFiles() }
-        for d in dirs.reversed() {
-            try removeTree(d, listing: file(d, "."))
+        // A kept group goes back only from a jail that ended by itself: one that had to be
+        // killed may have left the freezer mid-way.
+        let keep = state.withLock { s in
+            s.closeHeldFiles()
+            return s.killed ? nil : spare
         }
+        let kept = keep.map { Set($0.home.directories(of: $0.group)) } ?? []
+        do throws(CgroupError) {
+            for d in dirs.reversed() where !kept.contains(d) {
+                try removeTree(d, listing: file(d, "."))
+            }
+        } catch {
+            if let keep { keep.home.remove(keep.group) }
+            throw error
+        }
+        if let keep { keep.home.give(keep.group) }
         state.withLock { s in
             if let fd = s.cloneFD { _ = Glibc.close(fd) }
             s.cloneFD = nil

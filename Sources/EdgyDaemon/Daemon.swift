@@ -58,7 +58,9 @@ public struct Daemon: Sendable {
         for loaded in catalog.all {
             try cgroupHost.check(requiring: CgroupLimits(memoryBytes: UInt64(loaded.policy.limits.memoryMib) << 20, pidsMax: loaded.policy.limits.pids))
         }
-        let cgroups = try CgroupManager(host: cgroupHost, parentName: configuration.cgroupParent)
+        // Kept groups: as many as jails can be parked and running at once, and some.
+        let cgroups = try CgroupManager(
+            host: cgroupHost, parentName: configuration.cgroupParent, spareGroups: 2 * (configuration.jailPool + configuration.workers) + 8)
         let leftovers = cgroups.reapLeftovers()
         if leftovers > 0 {
             logger.warning("killed and removed jail cgroups left by a previous run", metadata: ["groups": "\(leftovers)"])
@@ -152,6 +154,7 @@ public struct Daemon: Sendable {
             }
         }
         supervisor.shutdown()
+        cgroups.removeSpareGroups()
         logger.notice("edgyd stopped")
     }
 

@@ -20,6 +20,7 @@
 //
 // Usage: edgy-bench [-n N] [--policy FILE] [--edgy PATH] [--bwrap PATH] [--pool N] [--no-cli]
 //                   [--mode back-to-back|spaced] [--view concurrent|settled] [--throughput-only edgy|forkserver|bwrap|bare]
+//                   [--spare-groups N]
 import EdgyCgroup
 import EdgyJail
 import EdgyModel
@@ -37,6 +38,9 @@ var poolSize = 2
 var withCLI = true
 var modes = ["back-to-back", "spaced"]
 var views = ["concurrent", "settled"]
+/// cgroup v1 groups kept between jails, as edgyd keeps them (`CgroupManager`'s `spareGroups`); 0 to
+/// make and remove every group, for comparison.
+var benchSpareGroups = 16
 /// For profiling: skip the latency tables and time only this tool's throughput (edgy, bwrap, bare).
 var throughputOnly: String?
 var arguments = CommandLine.arguments.dropFirst().makeIterator()
@@ -51,8 +55,9 @@ while let a = arguments.next() {
     case "--mode": modes = [arguments.next() ?? "back-to-back"]
     case "--view": views = [arguments.next() ?? "settled"]
     case "--throughput-only": throughputOnly = arguments.next() ?? "edgy"
+    case "--spare-groups": benchSpareGroups = Int(arguments.next() ?? "") ?? benchSpareGroups
     default:
-        print("usage: edgy-bench [-n N] [--policy FILE] [--edgy PATH] [--bwrap PATH] [--pool N] [--no-cli] [--mode back-to-back|spaced] [--view concurrent|settled]")
+        print("usage: edgy-bench [-n N] [--policy FILE] [--edgy PATH] [--bwrap PATH] [--pool N] [--no-cli] [--mode back-to-back|spaced] [--view concurrent|settled] [--throughput-only TOOL] [--spare-groups N]")
         exit(2)
     }
 }
@@ -156,9 +161,12 @@ let egressRequest: JailRequest = {
     policy.network = Policy.Network(mode: .egress, allow: ["198.51.100.10:443"])
     return JailRequest(policy: policy, policyDigest: policy.digest, command: ["/bin/true"])
 }()
+/// Every manager made here, so that their kept groups go at the end (`exit` runs no deinit).
+var managers: [CgroupManager] = []
 let supervisor: JailSupervisor
 do {
-    let cgroups = try CgroupManager(host: try CgroupHost.detect())
+    let cgroups = try CgroupManager(host: try CgroupHost.detect(), spareGroups: benchSpareGroups)
+    managers.append(cgroups)
     var host = JailHostConfiguration()
     host.poolSize = poolSize
     // Its own table, interfaces, range and resolver port: a daemon on the host keeps its own.
@@ -177,7 +185,9 @@ let forkSupervisor: JailSupervisor? = {
     var host = JailHostConfiguration()
     host.poolSize = poolSize
     host.forkServer = executable
-    return try? JailSupervisor(host: host, cgroups: CgroupManager(host: CgroupHost.detect()))
+    guard let cgroups = try? CgroupManager(host: CgroupHost.detect(), spareGroups: benchSpareGroups) else { return nil }
+    managers.append(cgroups)
+    return try? JailSupervisor(host: host, cgroups: cgroups)
 }()
 
 func runEdgy(_ request: JailRequest = request, on supervisor: JailSupervisor = supervisor) async -> Bool {
@@ -351,6 +361,7 @@ for tool in throughputTools {
 }
 supervisor.shutdown()
 forkSupervisor?.shutdown()
+for manager in managers { manager.removeSpareGroups() }
 if let helperPID {
     kill(helperPID, SIGTERM)
     var status: Int32 = 0

@@ -148,7 +148,9 @@ struct JailShape: Hashable, Sendable {
     var memoryBytes: UInt64?
     var pidsMax: Int?
     /// The filesystem plan's blob (`edgy_shape.fs`): equal blobs build equal filesystems.
-    var filesystem: [UInt8]
+    let filesystem: [UInt8]
+    /// `filesystem`'s hash (`BuiltFilesystem.blobHash`).
+    private let filesystemHash: Int
     /// What each of its ops does, for error messages.
     var filesystemOps: [String]
     /// `egress` policies: the allow list its veth pair's rules are made from; nil without egress.
@@ -164,6 +166,7 @@ struct JailShape: Hashable, Sendable {
 
     init(policy: Policy, cgroups: Bool, filesystem: BuiltFilesystem) {
         self.filesystem = filesystem.blob
+        self.filesystemHash = filesystem.blobHash
         self.filterWhileParked = filesystem.plan.header.seccomp_len > 0
         self.filesystemOps = filesystem.plan.opDescriptions
         var namespaces = EDGY_CLONE_NEWNS | EDGY_CLONE_NEWPID | EDGY_CLONE_NEWNET | EDGY_CLONE_NEWIPC | EDGY_CLONE_NEWUTS
@@ -175,8 +178,9 @@ struct JailShape: Hashable, Sendable {
         self.egressRules = policy.network.mode == .egress ? policy.network.rules : nil
     }
 
-    /// Hashes the filesystem blob in bulk: the synthesized conformance combines its ~4 KB one
-    /// byte at a time, on every pool lookup (it showed in profiles). Equality still compares it whole.
+    /// Hashes the filesystem blob's hash, taken once when the plan was built: the synthesized
+    /// conformance combined its ~4 KB one byte at a time on every pool lookup, and hashing it in
+    /// bulk each time still showed in profiles. Equality still compares it whole.
     func hash(into hasher: inout Hasher) {
         hasher.combine(namespaces)
         hasher.combine(userNamespace)
@@ -184,7 +188,7 @@ struct JailShape: Hashable, Sendable {
         hasher.combine(pidsMax)
         hasher.combine(egressRules)
         hasher.combine(outputsWorkdir)
-        filesystem.withUnsafeBytes { hasher.combine(bytes: $0) }
+        hasher.combine(filesystemHash)
     }
 
     static func == (a: JailShape, b: JailShape) -> Bool {

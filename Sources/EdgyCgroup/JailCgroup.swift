@@ -136,13 +136,23 @@ public final class JailCgroup: Sendable {
     /// hierarchy and the task's own group there, to move it in and back (`withCallingThreadInside`,
     /// and the fork server, which does the same itself). nil on v2 or for a hierarchy it is not in.
     public func v1Moves(from table: String) -> [(group: String, home: String)]? {
-        guard version == .v1 else { return nil }
+        v1Moves(fromGroups: Self.v1Groups(from: table))
+    }
+
+    /// A `/proc/PID/cgroup` table as controller → the task's group path in that hierarchy.
+    public static func v1Groups(from table: String) -> [String: String] {
         var current: [String: String] = [:]
         for line in table.split(separator: "\n") {
             let fields = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
             guard fields.count == 3 else { continue }
             for controller in fields[1].split(separator: ",") { current[String(controller)] = String(fields[2]) }
         }
+        return current
+    }
+
+    /// `v1Moves(from:)` for a table parsed by `v1Groups(from:)`.
+    public func v1Moves(fromGroups current: [String: String]) -> [(group: String, home: String)]? {
+        guard version == .v1 else { return nil }
         var moves: [(group: String, home: String)] = []
         for dir in dirs {
             guard let controller = dirFor.first(where: { $0.value == dir })?.key, let mount = v1Mounts[controller],

@@ -35,6 +35,8 @@ public final class ForkServer: Sendable {
         var lastError: String?
         /// The running server's `/proc/PID/cgroup`: where it goes back to after a v1 clone.
         var cgroupTable: String?
+        /// `cgroupTable` parsed once (`JailCgroup.v1Groups`), not at every clone.
+        var cgroupHomes: [String: String]?
         /// The executable speaks another protocol version: never used (`lastError` says which).
         var incompatible = false
     }
@@ -127,7 +129,7 @@ public final class ForkServer: Sendable {
                 var record = edgy_child_error()
                 var joined: Int32 = 0
                 var moves: [CChar] = []
-                if let table = s.cgroupTable, let pairs = cgroup?.v1Moves(from: table) {
+                if let homes = s.cgroupHomes, let pairs = cgroup?.v1Moves(fromGroups: homes) {
                     for (group, home) in pairs { moves += Array(group.utf8CString) + Array(home.utf8CString) }
                 }
                 let rc = moves.withUnsafeBufferPointer { buffer in
@@ -214,6 +216,7 @@ public final class ForkServer: Sendable {
             let generation = state.withLock { s -> Int in
                 s.generation += 1
                 s.cgroupTable = table
+                s.cgroupHomes = table.map(JailCgroup.v1Groups(from:))
                 s.socket = socket
                 s.pidfd = pidfd
                 s.pid = pid

@@ -96,7 +96,7 @@ struct BearerAuthMiddleware: RouterMiddleware {
         guard parts.count == 2, parts[0].lowercased() == "bearer" else {
             throw APIError.unauthorized("the Authorization header must be 'Bearer <token>'")
         }
-        let token = parts[1].trimmingCharacters(in: .whitespaces)
+        let token = String(parts[1].trimmingWhitespace)
         let hash = TokenSecret.hash(token)
         guard !token.isEmpty, let principal = try await tokens.principal(forTokenHash: hash) else {
             throw APIError.unauthorized("invalid token")
@@ -164,5 +164,21 @@ enum Access {
     /// token names (if it names any).
     static func maySee(_ principal: Principal, _ policy: Policy) -> Bool {
         principal.role == .admin || (principal.policies.map { $0.contains(policy.name) } ?? true)
+    }
+}
+
+extension Substring {
+    /// What `trimmingCharacters(in: .whitespaces)` keeps (it trims tabs, Unicode's space
+    /// separators and, on Linux, the zero-width space), without Foundation's `CharacterSet`:
+    /// about 14 µs of every request's CPU in a profile, cold, for a token of a few dozen ASCII bytes.
+    var trimmingWhitespace: Substring {
+        func isWhitespace(_ scalar: Unicode.Scalar) -> Bool {
+            scalar == "\t" || scalar == "\u{200B}" || scalar.properties.generalCategory == .spaceSeparator
+        }
+        let scalars = unicodeScalars
+        guard let first = scalars.firstIndex(where: { !isWhitespace($0) }),
+              let last = scalars.lastIndex(where: { !isWhitespace($0) })
+        else { return "" }
+        return Substring(scalars[first...last])
     }
 }

@@ -45,6 +45,28 @@ import Testing
         }
     }
 
+    /// The token's trim keeps what Foundation's `trimmingCharacters(in: .whitespaces)` keeps, for
+    /// every scalar up to U+3100 (all of Unicode's space separators among them) and a few beyond.
+    @Test func theTokensTrimMatchesFoundations() {
+        let extra: [UInt32] = [0x1_0000, 0xFEFF, 0x1_F600]
+        for value in Array(UInt32(0)...0x3100) + extra {
+            guard let scalar = Unicode.Scalar(value) else { continue }
+            let s = String(Character(scalar))
+            for text in [s, s + "tok" + s, s + s + "tok en" + s, "tok" + s, s + "tok", "\t \(s)tok\(s) \t", s + s] {
+                let ours = String(Substring(text).trimmingWhitespace)
+                #expect(ours == text.trimmingCharacters(in: .whitespaces), "U+\(String(value, radix: 16)) in \(Array(text.unicodeScalars))")
+            }
+        }
+    }
+
+    @Test func aTokenBetweenSpacesStillAuthenticates() async throws {
+        try await Harness().test { client in
+            let response = try await client.execute(
+                uri: "/v1/tasks", method: .get, headers: [.authorization: "Bearer   \(Harness.submitter)\t"])
+            #expect(response.status == .ok)
+        }
+    }
+
     @Test func unknownRouteWithTokenIs404() async throws {
         try await Harness().test { client in
             let response = try await client.get("/v2/whatever")

@@ -256,7 +256,7 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "EdgySeccompTests", dependencies: ["EdgySeccomp", "EdgyPolicy", "EdgyTestSupport"], swiftSettings: strict),
-        .testTarget(name: "EdgyCgroupTests", dependencies: ["EdgyCgroup", "EdgyTestSupport"], swiftSettings: strict),
+        .testTarget(name: "EdgyCgroupTests", dependencies: ["EdgyCgroup", "EdgyTestSupport", .product(name: "PropertyBased", package: "swift-property-based")], swiftSettings: strict),
         .testTarget(name: "EdgyJailTests", dependencies: ["CEdgyJail", "EdgyModel", "EdgyJail", "EdgySeccomp", "EdgySystem", "EdgyCgroup", "EdgyPolicy", "EdgyTestSupport"], swiftSettings: strict),
         .testTarget(name: "EdgyWebhooksTests", dependencies: ["EdgyWebhooks", "EdgyAuth"], swiftSettings: strict),
         .testTarget(name: "EdgyLearnTests", dependencies: ["EdgyLearn", "EdgyJail", "EdgyModel", "EdgyPolicy", "EdgySeccomp", "EdgySyscallArguments", "EdgyTestSupport"], swiftSettings: strict),

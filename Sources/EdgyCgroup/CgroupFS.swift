@@ -160,18 +160,59 @@ enum CgroupFS {
     /// Value of `key` in a flat-keyed file (`memory.events`, `cpu.stat`, `memory.oom_control`,
     /// `pids.events`): lines of `key value`.
     static func keyed(_ key: String, in text: String) -> UInt64? {
-        for line in text.split(separator: "\n") {
-            let parts = line.split(separator: " ", maxSplits: 1)
-            if parts.count == 2, parts[0] == key {
-                return UInt64(parts[1].trimmingWhitespace)
+        var text = text
+        return text.withUTF8 { keyed(key, in: UnsafeRawBufferPointer($0)) }
+    }
+
+    /// `keyed(_:in:)` on the file's bytes, without making a String of them: the end of every
+    /// attempt parses its group's counters.
+    static func keyed(_ key: String, in bytes: UnsafeRawBufferPointer) -> UInt64? {
+        var key = key
+        return key.withUTF8 { key -> UInt64? in
+            var lineStart = 0
+            while lineStart < bytes.count {
+                var lineEnd = lineStart
+                while lineEnd < bytes.count && bytes[lineEnd] != newline { lineEnd += 1 }
+                let line = UnsafeRawBufferPointer(rebasing: bytes[lineStart..<lineEnd])
+                if line.count > key.count && line[key.count] == space
+                    && line.prefix(key.count).elementsEqual(key) {
+                    return number(in: UnsafeRawBufferPointer(rebasing: line[(key.count + 1)...]))
+                }
+                lineStart = lineEnd + 1
             }
+            return nil
         }
-        return nil
     }
 
     /// A single-number file (`memory.peak`, `pids.peak`, `cpuacct.usage`); `nil` if "max".
     static func number(in text: String) -> UInt64? {
-        UInt64(Substring(text).trimmingWhitespace)
+        var text = text
+        return text.withUTF8 { number(in: UnsafeRawBufferPointer($0)) }
+    }
+
+    /// `number(in:)` on the file's bytes: decimal digits between optional spaces, tabs and
+    /// newlines; nil for anything else or a value beyond `UInt64`.
+    static func number(in bytes: UnsafeRawBufferPointer) -> UInt64? {
+        var start = 0, end = bytes.count
+        while start < end && isBlank(bytes[start]) { start += 1 }
+        while end > start && isBlank(bytes[end - 1]) { end -= 1 }
+        guard start < end else { return nil }
+        var value: UInt64 = 0
+        for byte in bytes[start..<end] {
+            guard byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") else { return nil }
+            let (tens, overflowed) = value.multipliedReportingOverflow(by: 10)
+            let (sum, carried) = tens.addingReportingOverflow(UInt64(byte - UInt8(ascii: "0")))
+            guard !overflowed && !carried else { return nil }
+            value = sum
+        }
+        return value
+    }
+
+    private static let newline = UInt8(ascii: "\n")
+    private static let space = UInt8(ascii: " ")
+
+    private static func isBlank(_ byte: UInt8) -> Bool {
+        byte == space || byte == newline || byte == UInt8(ascii: "\t")
     }
 
     /// EdgySystem's sleep, which resumes after a signal.
@@ -182,14 +223,5 @@ enum CgroupFS {
     /// EdgySystem's monotonic clock, for deadlines.
     static func nowNanos() -> UInt64 {
         monotonicNanos()
-    }
-}
-
-extension Substring {
-    var trimmingWhitespace: Substring {
-        var s = self
-        while let c = s.first, c == " " || c == "\n" || c == "\t" { s.removeFirst() }
-        while let c = s.last, c == " " || c == "\n" || c == "\t" { s.removeLast() }
-        return s
     }
 }

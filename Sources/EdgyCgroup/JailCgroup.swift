@@ -30,16 +30,48 @@ public final class JailCgroup: Sendable {
         var removed = false
         /// Whether `kill` ran: a group that had to be killed is removed whole, never kept.
         var killed = false
-        /// The control files read after the jail ends (`stats`), by path, opened
-        /// with the group: a path open on cgroupfs costs about 8 µs, a `pread` of a held file
-        /// under 1 µs, and the end of an attempt reads up to 13 of them on its critical path.
-        var heldFiles: [String: Int32] = [:]
+        /// Each `Counter`'s file, opened with the group (by `Counter.rawValue`; -1 where it is
+        /// not held): a path open on cgroupfs costs about 8 µs, a `pread` of a held file about 1.
+        var heldCounters = [Int32](repeating: -1, count: Counter.allCases.count)
 
-        mutating func closeHeldFiles() {
-            for fd in heldFiles.values { _ = Glibc.close(fd) }
-            heldFiles = [:]
+        mutating func closeHeldCounters() {
+            for fd in heldCounters where fd >= 0 { _ = Glibc.close(fd) }
+            heldCounters = [Int32](repeating: -1, count: Counter.allCases.count)
         }
     }
+
+    /// The control files `stats()` reads after every jail, on the attempt's critical path.
+    enum Counter: Int, CaseIterable {
+        case memoryPeak, memoryEvents, memoryFailures, swapFailures
+        case cpuUsage, cpuUser, cpuSystem, cpuStat
+        case pidsPeak, pidsEvents, populated
+
+        /// Its controller (v1; empty on v2) and file name, or nil where `version` has no such file.
+        func file(_ version: CgroupVersion) -> (controller: String, name: String)? {
+            switch (version, self) {
+            case (.v1, .memoryPeak): ("memory", "memory.max_usage_in_bytes")
+            case (.v1, .memoryEvents): ("memory", "memory.oom_control")
+            case (.v1, .memoryFailures): ("memory", "memory.failcnt")
+            case (.v1, .swapFailures): ("memory", "memory.memsw.failcnt")
+            case (.v1, .cpuUsage): ("cpuacct", "cpuacct.usage")
+            case (.v1, .cpuUser): ("cpuacct", "cpuacct.usage_user")
+            case (.v1, .cpuSystem): ("cpuacct", "cpuacct.usage_sys")
+            case (.v1, .pidsPeak): ("pids", "pids.peak")
+            case (.v1, .pidsEvents): ("pids", "pids.events")
+            case (.v2, .memoryPeak): ("", "memory.peak")
+            case (.v2, .memoryEvents): ("", "memory.events")
+            case (.v2, .cpuStat): ("", "cpu.stat")
+            case (.v2, .pidsPeak): ("", "pids.peak")
+            case (.v2, .pidsEvents): ("", "pids.events")
+            case (.v2, .populated): ("", "cgroup.events")
+            default: nil
+            }
+        }
+    }
+
+    /// Each `Counter`'s path (by `rawValue`), to read it by path when it is not held; nil where
+    /// the group has no such file.
+    private let counterPaths: [String?]
 
     /// - Parameters:
     ///   - dirFDs: `dirs` opened with `O_PATH | O_DIRECTORY`, which the group now owns; nil to
@@ -58,9 +90,19 @@ public final class JailCgroup: Sendable {
         let held = dirFDs ?? dirs.map(Self.openDirectory)
         self.dirFDs = held
         var state = State(cloneFD: cloneFD)
-        for file in Self.filesReadAtTheEnd(version: version, dirs: dirs, dirFor: dirFor, dirFDs: held) {
-            let fd = file.open(O_RDONLY)
-            if fd >= 0 { state.heldFiles[file.path] = fd }  // else read by path, which says why it cannot be
+        let files = Counter.allCases.map { counter -> CgroupFile? in
+            guard let (controller, name) = counter.file(version),
+                  let dir = version == .v2 ? dirs.first : dirFor[controller] else { return nil }
+            return Self.file(dir, name, dirs: dirs, dirFDs: held)
+        }
+        counterPaths = files.map { $0?.path }
+        for (index, file) in files.enumerated() {
+            // Where the open fails, the file is read by path, which says why it cannot be.
+            guard let fd = file?.open(O_RDONLY), fd >= 0 else { continue }
+            state.heldCounters[index] = fd
+            // cgroupfs allocates a file's read buffer at its first read and keeps it: let that
+            // happen now, in the pool's time, not at the end of the jail.
+            withUnsafeTemporaryAllocation(byteCount: 64, alignment: 1) { _ = Glibc.pread(fd, $0.baseAddress, $0.count, 0) }
         }
         self.state = Mutex(state)
     }
@@ -69,7 +111,7 @@ public final class JailCgroup: Sendable {
         // A group dropped without remove() still must not leak its fds.
         state.withLock { s in
             if let fd = s.cloneFD { _ = Glibc.close(fd) }
-            s.closeHeldFiles()
+            s.closeHeldCounters()
         }
         for fd in dirFDs where fd >= 0 { _ = Glibc.close(fd) }
     }
@@ -90,40 +132,31 @@ public final class JailCgroup: Sendable {
         CgroupFile(dir, name, directoryFD: dirs.firstIndex(of: dir).map { dirFDs[$0] } ?? -1)
     }
 
-    /// What `stats()` reads. Not `cgroup.procs`: v1 answers a held one from a pid list it
-    /// keeps for a second after the first read, so it would still list the killed.
-    private static func filesReadAtTheEnd(
-        version: CgroupVersion, dirs: [String], dirFor: [String: String], dirFDs: [Int32]
-    ) -> [CgroupFile] {
-        func files(_ dir: String, _ names: [String]) -> [CgroupFile] {
-            names.map { file(dir, $0, dirs: dirs, dirFDs: dirFDs) }
-        }
-        var all: [CgroupFile] = []
-        switch version {
-        case .v1:
-            if let m = dirFor["memory"] {
-                all += files(m, ["memory.max_usage_in_bytes", "memory.oom_control", "memory.failcnt", "memory.memsw.failcnt"])
+    /// `counter`'s file, parsed by `parse` straight from its bytes. A held file takes one `pread`
+    /// at offset 0, which makes cgroupfs generate it afresh; a read shorter than the buffer is the
+    /// whole file. Not `cgroup.procs`: v1 answers a held one from a pid list it keeps for a second
+    /// after the first read, so it would still list the killed.
+    private func read<T>(_ counter: Counter, _ parse: (UnsafeRawBufferPointer) -> T?) -> T? {
+        withUnsafeTemporaryAllocation(byteCount: 4096, alignment: 1) { buffer -> T? in
+            let count: Int = state.withLock { s in
+                let fd = s.heldCounters[counter.rawValue]
+                guard fd >= 0 else { return -1 }
+                return (try? syscallRetrying { Glibc.pread(fd, buffer.baseAddress, buffer.count, 0) }) ?? -1
             }
-            if let c = dirFor["cpuacct"] { all += files(c, ["cpuacct.usage", "cpuacct.usage_user", "cpuacct.usage_sys"]) }
-            if let p = dirFor["pids"] { all += files(p, ["pids.peak", "pids.events"]) }
-        case .v2:
-            if let d = dirs.first {
-                all += files(d, ["cgroup.events", "memory.peak", "memory.events", "cpu.stat", "pids.peak", "pids.events"])
+            if count >= 0 && count < buffer.count {
+                return parse(UnsafeRawBufferPointer(rebasing: buffer[..<count]))
             }
+            // Not held, or longer than the buffer: the whole file, by path.
+            guard let path = counterPaths[counter.rawValue], var text = CgroupFS.read(path) else { return nil }
+            return text.withUTF8 { parse(UnsafeRawBufferPointer($0)) }
         }
-        return all
     }
 
-    /// The control file at `path`, from its held descriptor when there is one (`pread` at 0
-    /// makes cgroupfs generate it afresh).
-    private func read(_ path: String) -> String? {
-        let held: String?? = state.withLock { s in s.heldFiles[path].map { CgroupFS.read(descriptor: $0) } }
-        return held ?? CgroupFS.read(path)
+    private func number(_ counter: Counter) -> UInt64? { read(counter, CgroupFS.number(in:)) }
+
+    private func keyed(_ counter: Counter, _ key: String) -> UInt64? {
+        read(counter) { CgroupFS.keyed(key, in: $0) }
     }
-
-    private func number(_ path: String) -> UInt64? { read(path).flatMap(CgroupFS.number(in:)) }
-
-    private func keyed(_ text: String?, _ key: String) -> UInt64? { text.flatMap { CgroupFS.keyed(key, in: $0) } }
 
     /// v2 only: an `O_PATH | O_DIRECTORY | O_CLOEXEC` fd on the group directory, for `clone3`
     /// `CLONE_INTO_CGROUP` (the child starts inside the group: no unlimited window). `nil` on v1
@@ -284,7 +317,7 @@ public final class JailCgroup: Sendable {
     /// an exit leaves all hierarchies at once, so the first hierarchy's `cgroup.procs` says it.
     public func isEmpty() -> Bool {
         guard let d = dirs.first else { return true }
-        if version == .v2, let populated = keyed(read(d + "/cgroup.events"), "populated") {
+        if version == .v2, let populated = keyed(.populated, "populated") {
             return populated == 0
         }
         return CgroupFS.pids(in: CgroupFS.read(file(d, "cgroup.procs")) ?? "").isEmpty
@@ -293,40 +326,40 @@ public final class JailCgroup: Sendable {
     /// Reads the group's counters; call after the reap for final values.
     public func stats() -> CgroupStats {
         var s = CgroupStats()
+        s.memoryPeakBytes = number(.memoryPeak)
+        s.pidsPeak = number(.pidsPeak).map { Int($0) }
+        s.pidsLimitHits = Int(keyed(.pidsEvents, "max") ?? 0)
         switch version {
         case .v1:
-            if let m = dirFor["memory"] {
-                s.memoryPeakBytes = number(m + "/memory.max_usage_in_bytes")
-                s.oomKills = Int(keyed(read(m + "/memory.oom_control"), "oom_kill") ?? 0)
-                // With memsw accounting the memory+swap counter is charged first and, set equal to
-                // the memory limit, is the one that fails; a charge fails on one counter only, so add them.
-                // Caveat: Linux 6.13+ ("track failcnt only for legacy cgroups") counts failcnt on
-                // the memory counter only, so with memsw set this stays 0; use oomKills to classify.
-                s.memoryLimitHits = Int(number(m + "/memory.failcnt") ?? 0) + Int(number(m + "/memory.memsw.failcnt") ?? 0)
-            }
-            if let c = dirFor["cpuacct"] {
-                s.cpuUsageNanos = number(c + "/cpuacct.usage")
-                s.cpuUserNanos = number(c + "/cpuacct.usage_user")
-                s.cpuSystemNanos = number(c + "/cpuacct.usage_sys")
-            }
-            if let p = dirFor["pids"] {
-                s.pidsPeak = number(p + "/pids.peak").map { Int($0) }
-                s.pidsLimitHits = Int(keyed(read(p + "/pids.events"), "max") ?? 0)
-            }
+            s.oomKills = Int(keyed(.memoryEvents, "oom_kill") ?? 0)
+            // With memsw accounting the memory+swap counter is charged first and, set equal to
+            // the memory limit, is the one that fails; a charge fails on one counter only, so add them.
+            // Caveat: Linux 6.13+ ("track failcnt only for legacy cgroups") counts failcnt on
+            // the memory counter only, so with memsw set this stays 0; use oomKills to classify.
+            s.memoryLimitHits = Int(number(.memoryFailures) ?? 0) + Int(number(.swapFailures) ?? 0)
+            s.cpuUsageNanos = number(.cpuUsage)
+            s.cpuUserNanos = number(.cpuUser)
+            s.cpuSystemNanos = number(.cpuSystem)
         case .v2:
-            guard let d = dirs.first else { return s }
-            let memoryEvents = read(d + "/memory.events")
-            let cpu = read(d + "/cpu.stat")
-            s.memoryPeakBytes = number(d + "/memory.peak")
-            s.oomKills = Int(keyed(memoryEvents, "oom_kill") ?? 0)
-            s.memoryLimitHits = Int(keyed(memoryEvents, "max") ?? 0)
-            s.cpuUsageNanos = keyed(cpu, "usage_usec").map { $0 &* 1000 }
-            s.cpuUserNanos = keyed(cpu, "user_usec").map { $0 &* 1000 }
-            s.cpuSystemNanos = keyed(cpu, "system_usec").map { $0 &* 1000 }
-            s.pidsPeak = number(d + "/pids.peak").map { Int($0) }
-            s.pidsLimitHits = Int(keyed(read(d + "/pids.events"), "max") ?? 0)
+            let memory = read(.memoryEvents) { (CgroupFS.keyed("oom_kill", in: $0), CgroupFS.keyed("max", in: $0)) }
+            s.oomKills = Int(memory?.0 ?? 0)
+            s.memoryLimitHits = Int(memory?.1 ?? 0)
+            let cpu = read(.cpuStat) {
+                (CgroupFS.keyed("usage_usec", in: $0), CgroupFS.keyed("user_usec", in: $0), CgroupFS.keyed("system_usec", in: $0))
+            }
+            s.cpuUsageNanos = cpu?.0.map { $0 &* 1000 }
+            s.cpuUserNanos = cpu?.1.map { $0 &* 1000 }
+            s.cpuSystemNanos = cpu?.2.map { $0 &* 1000 }
         }
         return s
+    }
+
+    /// The group's CPU time so far in nanoseconds (`stats().cpuUsageNanos`, one file read).
+    public func cpuUsageNanos() -> UInt64? {
+        switch version {
+        case .v1: number(.cpuUsage)
+        case .v2: keyed(.cpuStat, "usage_usec").map { $0 &* 1000 }
+        }
     }
 
     /// Removes the group after the reap, then closes `cloneIntoFD`. Idempotent.
@@ -348,7 +381,7 @@ public final class JailCgroup: Sendable {
         // A kept group goes back only from a jail that ended by itself: one that had to be
         // killed may have left the freezer mid-way.
         let keep = state.withLock { s in
-            s.closeHeldFiles()
+            s.closeHeldCounters()
             return s.killed ? nil : spare
         }
         let kept = keep.map { Set($0.home.directories(of: $0.group)) } ?? []

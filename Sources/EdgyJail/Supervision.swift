@@ -123,7 +123,7 @@ struct Supervision {
     private mutating func checkCPUTime(_ process: borrowing JailProcess) {
         guard exitedAt == nil && !killed, let cgroup, monotonicNanos() - lastCPUCheck > 50_000_000 else { return }
         lastCPUCheck = monotonicNanos()
-        if let used = cgroup.stats().cpuUsageNanos, used >= cpuLimitNanos {
+        if let used = cgroup.cpuUsageNanos(), used >= cpuLimitNanos {
             facts.cpuLimitFired = true
             kill(process)
         }

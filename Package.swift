@@ -221,7 +221,7 @@ let package = Package(
             // walk on every `edgy run`. Nothing loads code into the CLI that needs them.
             linkerSettings: [.unsafeFlags(["-Xlinker", "--no-export-dynamic"])]
         ),
-        .executableTarget(name: "edgy-bench", dependencies: ["EdgyModel", "EdgyJail", "EdgyNetwork", "EdgyPolicy", "EdgyCgroup"], path: "Sources/edgy-bench", swiftSettings: strict),
+        .executableTarget(name: "edgy-bench", dependencies: ["EdgyModel", "EdgyJail", "EdgyNetwork", "EdgyPolicy", "EdgyCgroup", "EdgySystem"], path: "Sources/edgy-bench", swiftSettings: strict),
         // The fork server: a small single-threaded C process edgyd clones jails from. Linked
         // statically: every clone copies its mappings and every jail's execve tears them down, and
         // without the Swift runtime, libstdc++ and libm that SwiftPM links into any executable

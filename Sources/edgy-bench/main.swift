@@ -26,7 +26,11 @@ import EdgyJail
 import EdgyModel
 import EdgyNetwork
 import EdgyPolicy
+import EdgySystem
 import Glibc
+
+// The supervisors' memory behaves as in edgyd, which keeps freed heap for reuse.
+keepFreedMemoryForReuse()
 
 // ---- options ----------------------------------------------------------------------------------
 

@@ -251,10 +251,10 @@ static int wait_for_record(struct edgy_pending *pending, struct edgy_child_error
     }
 }
 
-/// `gate_written` when the task plan could not be written and the child was aborted.
-#define GATE_BLOB_FAILED (-2)
-
-int edgy_spawn_open_gate(struct edgy_pending *pending, const void *blob, size_t blob_len) {
+int edgy_spawn_release(struct edgy_pending *pending, const void *blob, size_t blob_len,
+                       struct edgy_child_error *error) {
+    memset(error, 0, sizeof *error);
+    error->op_index = -1;
     // The child shares this open file: it maps whatever the file holds once the gate opens.
     size_t done = 0;
     while (done < blob_len) {
@@ -263,9 +263,7 @@ int edgy_spawn_open_gate(struct edgy_pending *pending, const void *blob, size_t 
         if (n <= 0) {
             int saved = errno;
             edgy_spawn_abort(pending);
-            pending->gate_written = GATE_BLOB_FAILED;
-            pending->gate_errno = saved ? saved : EIO;
-            errno = pending->gate_errno;
+            errno = saved ? saved : EIO;
             return -1;
         }
         done += (size_t)n;
@@ -274,30 +272,13 @@ int edgy_spawn_open_gate(struct edgy_pending *pending, const void *blob, size_t 
     pending->plan_fd = -1;
 
     // A jail parked by the pool was set up at its background priority: the workload runs at the
-    // opening thread's.
+    // releasing thread's.
     errno = 0;
     int nice = getpriority(PRIO_PROCESS, 0);
     if (errno == 0) setpriority(PRIO_PROCESS, (id_t)pending->pid, nice);
     int write_errno = 0;
-    pending->gate_written = (int32_t)send_gate_byte(pending->gate_fd, 'g', &write_errno);
-    pending->gate_errno = write_errno;
-    return 0;
-}
+    ssize_t w = send_gate_byte(pending->gate_fd, 'g', &write_errno);
 
-int edgy_spawn_release(struct edgy_pending *pending, const void *blob, size_t blob_len,
-                       struct edgy_child_error *error) {
-    edgy_spawn_open_gate(pending, blob, blob_len);
-    return edgy_spawn_confirm(pending, error);
-}
-
-int edgy_spawn_confirm(struct edgy_pending *pending, struct edgy_child_error *error) {
-    memset(error, 0, sizeof *error);
-    error->op_index = -1;
-    if (pending->gate_written == GATE_BLOB_FAILED) {
-        // edgy_spawn_open_gate aborted the child already.
-        errno = pending->gate_errno;
-        return -1;
-    }
     // EOF means execve succeeded (the pipe is CLOEXEC); a full record with a stage means a step
     // failed; one without is the notice that the seccomp filter is loaded. Its listener must be
     // ours before the child execs (execve closes the child's copy): the child waits for the gate
@@ -347,9 +328,9 @@ int edgy_spawn_confirm(struct edgy_pending *pending, struct edgy_child_error *er
         *error = record;
         return 1;
     }
-    if (pending->gate_written != 1) {
+    if (w != 1) {
         // The child died before it could read the gate; the caller reaps it and classifies.
-        errno = pending->gate_errno;
+        errno = write_errno;
         return -1;
     }
     return 0;

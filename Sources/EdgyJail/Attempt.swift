@@ -36,60 +36,25 @@ struct Attempt {
         return report
     }
 
-    /// What `begin()` did on the caller's thread, for `run(_:)` to go on from.
-    enum Beginning: Sendable {
-        /// The attempt ended before any jail (its plans could not be made): its report.
-        case ended(AttemptReport)
-        /// The pool had no parked jail of the plans' shape: `run` clones one.
-        case toSpawn(JailPlans, JailShape)
-        /// A parked jail of the plans' shape, its second gate open: its last steps and its exec
-        /// are under way.
-        case opened(JailPlans, JailShape, ParkedJailSlot)
-    }
-
-    /// The attempt's first steps, which never wait for long, so the caller's thread may take them:
-    /// the plans, and when the pool has a parked jail of their shape, taking it and opening its
-    /// gate. The jail then finishes its start while the attempt hops to its supervising thread
-    /// (about 0.1 ms: waking a parked thread, often on an idle core). Cloning a jail when none is
-    /// parked takes milliseconds, so that waits for `run`, on the supervising thread.
-    mutating func begin() -> Beginning {
+    mutating func run() -> AttemptReport {
         let plans: JailPlans
         switch makePlans() {
         case .success(let made): plans = made
-        case .failure(let failure): return .ended(setupFailed(failure))
+        case .failure(let failure): return setupFailed(failure)
         }
-        let shape = shape(of: plans)
-        guard var parked = supervisor.pool?.take(shape) else { return .toSpawn(plans, shape) }
-        parked.openGate(blob: plans.task.blob(), task: plans.task)
-        return .opened(plans, shape, ParkedJailSlot(parked))
-    }
+        let blob = plans.task.blob()
 
-    /// The rest of the attempt after `begin()`, to the report: on the supervising thread.
-    mutating func run(_ beginning: Beginning) -> AttemptReport {
-        let plans: JailPlans
-        let shape: JailShape
-        let jail: ParkedJail
-        var gateOpen = false
-        switch beginning {
-        case .ended(let report):
-            return report
-        case .toSpawn(let made, let madeShape):
-            plans = made
-            shape = madeShape
-            // A parked jail of this shape if the pool has one by now; else clone one here (paying
-            // the cgroup mkdirs, on v1 the attach, and every mount).
-            switch acquire(shape) {
-            case .success(let taken): jail = taken
-            case .failure(let failure): return setupFailed(failure)
-            }
-        case .opened(let made, let madeShape, let slot):
-            plans = made
-            shape = madeShape
-            guard let taken = slot.take() else { preconditionFailure("an opened jail is taken once, here") }
-            jail = taken
-            gateOpen = true
-        }
+        // A parked jail of this shape (its filesystem built) if the pool has one; else clone one
+        // here (paying the cgroup mkdirs, on v1 the attach, and every mount).
+        var shape = JailShape(policy: request.policy, cgroups: supervisor.cgroups != nil, filesystem: plans.filesystem)
+        shape.extraMountSources = request.extraMounts.map(\.source)
+        if request.readsWorkdir { shape.outputsWorkdir = request.policy.run.workdir }
         let pool = supervisor.pool
+        let jail: ParkedJail
+        switch acquire(shape) {
+        case .success(let taken): jail = taken
+        case .failure(let failure): return setupFailed(failure)
+        }
         let cgroup = jail.cgroup
         let finished = jail.finished
         var cgroupEmptied = false
@@ -101,10 +66,9 @@ struct Attempt {
             if pool != nil, request.keepsShapeWarm { pool?.refill(shape) }
         }
 
-        let released = gateOpen ? jail.confirm(task: plans.task) : jail.release(blob: plans.task.blob(), task: plans.task)
         var process: JailProcess
-        switch consume released {
-        case .success(let running): process = running
+        switch jail.release(blob: blob, task: plans.task) {
+        case .success(let released): process = released
         case .failure(let failure): return setupFailed(failure)
         }
         let execStart = monotonicNanos()
@@ -174,14 +138,6 @@ struct Attempt {
         } catch {
             return .failure(SpawnFailure(stage: EDGY_STAGE_PLAN, detail: error.message))
         }
-    }
-
-    /// The shape of jail `plans` need: what a parked jail must have been built with.
-    private func shape(of plans: JailPlans) -> JailShape {
-        var shape = JailShape(policy: request.policy, cgroups: supervisor.cgroups != nil, filesystem: plans.filesystem)
-        shape.extraMountSources = request.extraMounts.map(\.source)
-        if request.readsWorkdir { shape.outputsWorkdir = request.policy.run.workdir }
-        return shape
     }
 
     /// A parked jail of `shape` from the pool, or one spawned now.

@@ -133,16 +133,10 @@ public final class JailSupervisor: Sendable {
         // The thread captures the core, not `self`: dropping the supervisor right after `run`
         // returns must shut the pool down then and there, not when this thread lets go.
         let core = self.core
-        var attempt = Attempt(supervisor: core, request: request, cancelFD: cancelFD, onOutput: onOutput)
-        // Here, on Swift's pool: the plans, and a parked jail's gate opened, so that the jail's
-        // last steps and exec overlap the hop to the thread that supervises it.
-        let beginning = attempt.begin()
-        if case .ended(let report) = beginning { return report }
-        let begun = attempt
         return await withTaskCancellationHandler {
             await onBackgroundThread {
-                var attempt = begun
-                return attempt.run(beginning)
+                var attempt = Attempt(supervisor: core, request: request, cancelFD: cancelFD, onOutput: onOutput)
+                return attempt.run()
             }
         } onCancel: {
             signalEventFD(cancelFD)

@@ -185,27 +185,16 @@ struct ParkedJail: ~Copyable, Sendable {
     /// has been reaped and its fds closed. The cgroup and mount namespace stay with `finished`,
     /// which the caller retires afterwards.
     consuming func release(blob: [UInt8], task: TaskPlan) -> Result<JailProcess, SpawnFailure> {
-        openGate(blob: blob, task: task)
-        return confirm(task: task)
-    }
-
-    /// The first half of `release`: writes the task plan and opens the second gate, without
-    /// waiting for the jail to exec (`edgy_spawn_open_gate`). Its last steps and exec overlap what
-    /// the caller does before `confirm`; a failure here is what `confirm` reports.
-    mutating func openGate(blob: [UInt8], task: TaskPlan) {
-        pending.trace_without_listener = task.tracesWithoutListener ? 1 : 0
-        blob.withUnsafeBytes { raw in
-            // An empty plan (never made) still opens the gate; the child refuses it.
-            _ = edgy_spawn_open_gate(&pending, raw.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!, raw.count)
-        }
-    }
-
-    /// The second half of `release`, after `openGate`: waits for the jail to exec or fail.
-    consuming func confirm(task: TaskPlan) -> Result<JailProcess, SpawnFailure> {
         var pending = self.pending
+        pending.trace_without_listener = task.tracesWithoutListener ? 1 : 0
         var record = edgy_child_error()
-        let result = edgy_spawn_confirm(&pending, &record)
-        let lostErrno = errno
+        var lostErrno: Int32 = 0
+        let result = blob.withUnsafeBytes { raw -> Int32 in
+            guard let base = raw.baseAddress else { return -1 }
+            let released = edgy_spawn_release(&pending, base, raw.count, &record)
+            lostErrno = errno
+            return released
+        }
         let process = JailProcess(pending: pending, stdin: stdinFD, stdout: stdoutFD, stderr: stderrFD)
         let details = SpawnDetails(taskOps: task.opDescriptions, program: task.program)
         guard let failure = decodeSpawnResult(

@@ -251,9 +251,6 @@ struct edgy_pending {
     int32_t trace_without_listener; // in (learning runs): where the child gets no listener, trace it
     int32_t filter_while_parked; // in: the filesystem plan loads the filter; prepare takes its listener
     pid_t tracer_pid;    // after release: the learning tracer (edgy_tracer_start), or -1
-    int32_t gate_written; // edgy_spawn_open_gate: what the gate byte's write returned (1, or -1;
-                          // -2: the task plan could not be written)
-    int32_t gate_errno;   // and its errno when it failed
 };
 
 /// Clones a child of the given shape, writes its id maps and leaves it waiting at the first gate
@@ -373,18 +370,6 @@ int edgy_spawn_prepare(struct edgy_pending *_Nonnull pending, struct edgy_child_
 /// child died at the gate).
 int edgy_spawn_release(struct edgy_pending *_Nonnull pending, const void *_Nonnull blob, size_t blob_len,
                        struct edgy_child_error *_Nonnull error);
-
-/// The first half of `edgy_spawn_release`: writes the task plan blob into the child's memfd,
-/// gives the child this thread's priority and opens the second gate, without waiting. The child's
-/// last steps and its exec then overlap whatever the caller does before `edgy_spawn_confirm`
-/// (edgyd: the hop to the thread that supervises the jail). Returns 0, or -1 with errno set when
-/// the blob could not be written: the child is aborted, and `edgy_spawn_confirm` reports it.
-int edgy_spawn_open_gate(struct edgy_pending *_Nonnull pending, const void *_Nonnull blob, size_t blob_len);
-
-/// The second half of `edgy_spawn_release`, after `edgy_spawn_open_gate`: waits for the child to
-/// exec or fail, takes its listener, closes the gate, error and plan fds. Returns as
-/// `edgy_spawn_release` does.
-int edgy_spawn_confirm(struct edgy_pending *_Nonnull pending, struct edgy_child_error *_Nonnull error);
 
 /// Kills a child still at a gate (SIGKILL through its pidfd, then its fds closed: a child waiting
 /// for the listener handoff's answer reads EOF as its word to exec) and reaps it.

@@ -100,7 +100,6 @@ public struct TaskRecord: Sendable, Hashable, Codable, Identifiable {
         self.attempts = attempts
     }
 
-    /// The report of the last attempt that has one.
     /// Bytes this record keeps for its tenant: file contents, stdin and every attempt's output
     /// (output events are counted by the store on top).
     public var storedBytes: Int64 {
@@ -110,6 +109,7 @@ public struct TaskRecord: Sendable, Hashable, Codable, Identifiable {
         return Int64(files) + Int64(spec.stdin.count) + Int64(steps) + Int64(output)
     }
 
+    /// The report of the last attempt that has one.
     public var lastReport: AttemptReport? { attempts.last(where: { $0.report != nil })?.report }
 }
 

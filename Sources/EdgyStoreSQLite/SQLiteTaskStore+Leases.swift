@@ -19,7 +19,7 @@ extension SQLiteTaskStore {
                 """), arguments: [at]) ?? false
         }
         guard waiting else { return nil }
-        return try await transaction { db in
+        return try transactionOnCallingThread { db in
             try Self.claimNext(db, worker: worker, at: at, expires: expires, maxRunningPerTenant: maxRunningPerTenant)
         }
     }
@@ -31,7 +31,7 @@ extension SQLiteTaskStore {
         let insert = try TaskInsert(task)
         let at = now.micros
         let expires = StoreTime.adding(at, leaseDuration.micros)
-        return try transactionOnCallingThread { db in
+        return try await insertTransaction(insert) { db in
             if var inserted = insert.asStored, inserted.status == .queued, inserted.notBefore.micros <= at,
                try Self.claimsDirectly(db, tenant: inserted.tenant, at: at, maxRunningPerTenant: maxRunningPerTenant) {
                 // What `claimNext` would choose: the task goes in as its claim leaves it, so that

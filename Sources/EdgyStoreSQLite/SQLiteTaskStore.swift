@@ -86,7 +86,7 @@ public final class SQLiteTaskStore: TaskStore, TokenStore, Sendable {
 
     public func create(_ task: TaskRecord, limits: QueueLimits, callback: TaskCallback?) async throws {
         let insert = try TaskInsert(task)
-        try await transaction { db in try Self.insert(db, insert, limits: limits, callback: callback) }
+        try await insertTransaction(insert) { db in try Self.insert(db, insert, limits: limits, callback: callback) }
     }
 
     /// A task's columns and attempts, encoded before the write lock is taken.
@@ -254,11 +254,23 @@ public final class SQLiteTaskStore: TaskStore, TokenStore, Sendable {
 
     /// `transaction`, run on the calling thread (GRDB's blocking write: libdispatch runs it inline
     /// when the writer is free) instead of hopping to the writer's queue and back, about 80 µs.
-    /// Only for the short transactions every task makes on its way (the create with its claim,
-    /// the finish): the caller's thread waits while another write holds the lock.
+    /// Only for the short transactions every task makes on its way (the create of a small task,
+    /// with its claim when a worker is idle; a busy worker's claim; the finish): the caller's
+    /// thread waits while another write holds the lock.
     func transactionOnCallingThread<T>(_ body: (Database) throws -> T) throws -> T {
         try pool.writeWithoutTransaction { db in try Self.immediate(db, body) }
     }
+
+    /// The transaction that inserts `insert`: on the calling thread when the task is small, as
+    /// nearly every task is; a large one (files and stdin over `inlineInsertBytes`) is written on
+    /// the writer's queue instead, so that a client's large tasks do not hold Swift's few pool
+    /// threads, which serve every other request meanwhile, while they are written.
+    func insertTransaction<T: Sendable>(_ insert: TaskInsert, _ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        if insert.task.storedBytes <= Self.inlineInsertBytes { return try transactionOnCallingThread(body) }
+        return try await transaction(body)
+    }
+
+    static let inlineInsertBytes: Int64 = 64 << 10
 
     private static func immediate<T>(_ db: Database, _ body: (Database) throws -> T) throws -> T {
         var result: T?

@@ -360,6 +360,30 @@ struct TaskStoreContract {
         #expect(try await store.activeCounts(tenant: nil) == (3, 2))
     }
 
+    /// A large task (a 1 MiB file, more than SQLite writes on the calling thread) is created and
+    /// claimed as a small one is, both ways: by `createAndClaim` and by `create` then `claim`.
+    func largeTasksAreCreatedAndClaimedAsSmallOnes() async throws {
+        let contents = (0..<(1 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+        for (index, direct) in [true, false].enumerated() {
+            var task = T.task(name: "large", at: Int64(index))
+            task.spec.files.append(TaskFile(path: "data.bin", contents: contents))
+            let claimed: ClaimedTask
+            if direct {
+                claimed = try #require(try await store.createAndClaim(
+                    task, limits: QueueLimits(), callback: nil, worker: "w", leaseDuration: .seconds(30), now: T.at(Int64(index) + 1),
+                    maxRunningPerTenant: nil))
+            } else {
+                try await store.create(task, limits: QueueLimits())
+                #expect(try await store.task(id: task.id)?.spec == task.spec)
+                claimed = try #require(try await store.claim(worker: "w", leaseDuration: .seconds(30), now: T.at(Int64(index) + 1)))
+            }
+            #expect(claimed.task.id == task.id && claimed.task.status == .running)
+            #expect(claimed.task.spec.files.last?.contents == contents)
+            #expect(try await store.task(id: task.id) == claimed.task)
+        }
+        #expect(try await store.activeCounts(tenant: nil) == (0, 2))
+    }
+
     /// With nothing else waiting, `createAndClaim` still holds the tenant to its running limit.
     func createAndClaimHoldsTheRunningLimit() async throws {
         func createAndClaim(_ task: TaskRecord, now seconds: Int64) async throws -> ClaimedTask? {

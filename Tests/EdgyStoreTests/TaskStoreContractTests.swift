@@ -15,6 +15,11 @@ struct TaskStoreContractTests {
     }
 
     @Test(arguments: StoreFactory.all)
+    func largeTasksAreCreatedAndClaimedAsSmallOnes(_ factory: StoreFactory) async throws {
+        try await factory.run { try await TaskStoreContract(store: $0.tasks).largeTasksAreCreatedAndClaimedAsSmallOnes() }
+    }
+
+    @Test(arguments: StoreFactory.all)
     func createAndClaimHoldsTheRunningLimit(_ factory: StoreFactory) async throws {
         try await factory.run { try await TaskStoreContract(store: $0.tasks).createAndClaimHoldsTheRunningLimit() }
     }

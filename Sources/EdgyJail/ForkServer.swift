@@ -171,6 +171,7 @@ public final class ForkServer: Sendable {
         let box = Unmanaged.passRetained(self)
         var thread = pthread_t()
         let rc = pthread_create(&thread, nil, { raw in
+            dropChildExitSignals()
             Unmanaged<ForkServer>.fromOpaque(raw!).takeRetainedValue().keep()
             return nil
         }, box.toOpaque())

@@ -257,6 +257,36 @@ struct DaemonTests {
         #expect(Self.outcomes(task) == ["exited"])
     }
 
+    /// A jail's end sends SIGCHLD (execve sets every process's exit signal to it) to the thread
+    /// that cloned it, or for the fork server's jails to the thread that started the server. The
+    /// supervisor learns of exits from pidfds, so edgyd leaves SIGCHLD at its default, ignored,
+    /// and unblocked in those threads: then the kernel drops it. Blocked there, it was queued to
+    /// the process and woke the main thread (parked in `sigsuspend`, nothing blocked) at every
+    /// jail's end. Both ways of cloning, with the pool refilling.
+    @Test(arguments: ["auto", "off"])
+    func jailsEndWithoutWakingTheMainThread(forkServer: String) async throws {
+        let daemon = try DaemonProcess(environment: ["EDGY_FORK_SERVER": forkServer])
+        defer { daemon.stop() }
+        let pid = try #require(daemon.process?.pid)
+        func mainThreadSwitches() throws -> Int {
+            let status = try String(contentsOfFile: "/proc/\(pid)/task/\(pid)/status", encoding: .utf8)
+            let line = status.split(separator: "\n").first { $0.hasPrefix("voluntary_ctxt_switches:") }
+            return Int(line?.split(separator: "\t").last ?? "") ?? -1
+        }
+        func runTrueTask() async throws {
+            let (status, body) = try await daemon.request("POST", "/v1/tasks?wait=30", json: ["policy": "sh", "input": "true"])
+            #expect(status == 200 && Self.json(body)["status"] as? String == "succeeded", "\(status) \(String(describing: body))")
+        }
+        try await runTrueTask()
+        let before = try mainThreadSwitches()
+        #expect(before >= 0)
+        let tasks = 20
+        for _ in 0..<tasks { try await runTrueTask() }
+        let woken = try mainThreadSwitches() - before
+        #expect(woken < tasks / 4, "edgyd's main thread woke \(woken) times during \(tasks) tasks")
+        #expect(forkServer == "off" || !daemon.log().contains("cloned by edgyd itself"), "\(daemon.log())")
+    }
+
     /// Submits `count` tasks `echo i` from `clients` concurrent clients, spread over `hosts`;
     /// returns (i, task id) pairs.
     static func submitConcurrently(_ count: Int, clients: Int, to hosts: [DaemonProcess]) async throws -> [(Int, String)] {

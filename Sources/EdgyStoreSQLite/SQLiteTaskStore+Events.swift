@@ -34,13 +34,27 @@ extension SQLiteTaskStore {
     }
 
     public func purgeFinished(before date: Date) async throws -> Int {
+        try await purgeFinished(before: date, batch: 500)
+    }
+
+    /// Deletes `batch` tasks a transaction (about 20 ms here), so that a large purge (a backlog
+    /// after downtime, a shorter retention) never holds the write lock for long: creates, claims
+    /// and finishes wait for it on Swift's pool threads, which then serve nothing else.
+    func purgeFinished(before date: Date, batch: Int) async throws -> Int {
         let before = date.micros
-        return try await transaction { db in
-            try db.cachedStatement(sql: """
-                DELETE FROM tasks WHERE status IN ('succeeded', 'failed', 'cancelled')
-                AND COALESCE(finished_at, updated_at) < ?
-                """).execute(arguments: [before])
-            return db.changesCount
+        var purged = 0
+        while true {
+            let deleted = try await transaction { db in
+                // Files, attempts and events go with each task (ON DELETE CASCADE).
+                try db.cachedStatement(sql: """
+                    DELETE FROM tasks WHERE id IN (
+                        SELECT id FROM tasks WHERE status IN ('succeeded', 'failed', 'cancelled')
+                        AND COALESCE(finished_at, updated_at) < ? LIMIT ?)
+                    """).execute(arguments: [before, batch])
+                return db.changesCount
+            }
+            purged += deleted
+            if deleted < batch { return purged }
         }
     }
 }

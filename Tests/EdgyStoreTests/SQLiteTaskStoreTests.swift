@@ -94,6 +94,30 @@ struct SQLiteTaskStoreTests {
         try await expectContents(try SQLiteTaskStore(path: path), written)
     }
 
+    /// The purge deletes in batches, a transaction each: every finished task past the date goes,
+    /// however many batches it takes, and nothing else.
+    @Test func purgeDeletesInBatchesAndLeavesTheRest() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let store = try SQLiteTaskStore(path: directory.path + "/edgy.sqlite")
+        var finished: [UUID] = []
+        for index in 0..<7 {
+            let task = T.task(name: "t\(index)", at: Int64(index))
+            try await store.create(task, limits: QueueLimits())
+            let claimed = try #require(try await store.claim(worker: "w", leaseDuration: .seconds(30), now: T.at(10)))
+            #expect(try await store.finishAttempt(
+                taskID: claimed.task.id, attempt: 1, worker: "w", outcome: .exited, report: nil, disposition: .succeeded,
+                now: T.at(index < 5 ? 20 : 200)))
+            finished.append(claimed.task.id)
+        }
+        let queued = T.task(name: "queued", at: 50)
+        try await store.create(queued, limits: QueueLimits())
+        #expect(try await store.purgeFinished(before: T.at(100), batch: 2) == 5)
+        #expect(Set(try await store.list(TaskQuery()).tasks.map(\.id)) == Set(finished.suffix(2) + [queued.id]))
+        #expect(try await store.purgeFinished(before: T.at(100), batch: 2) == 0)
+        #expect(try await store.purgeFinished(before: T.at(1000), batch: 2) == 2)
+    }
+
     @Test func statementJournalsStayInMemoryOnEveryConnection() async throws {
         // A savepoint's journal past 64 KiB would otherwise spill to a file in /var/tmp.
         let directory = TemporaryDirectory()

@@ -141,7 +141,7 @@ struct kernel_sigaction {
 };
 
 /// Every disposition back to default (CLONE_CLEAR_SIGHAND keeps SIG_IGN, e.g. the daemon's
-/// SIGPIPE) and an empty mask (the parent blocked everything around the clone).
+/// SIGPIPE) and an empty mask (the parent blocked all but SIGCHLD around the clone).
 static int step_signal_dispositions(void) {
     struct kernel_sigaction dfl = {.handler = SIG_DFL, .flags = 0, .restorer = 0, .mask = 0};
     for (int sig = 1; sig <= 64; sig++) {
@@ -328,7 +328,7 @@ static void step_prepare(const struct edgy_shape *shape, int error_fd) {
     if (fs->loopback_up && edgy_step_loopback() != OK) fail(error_fd, EDGY_STAGE_LOOPBACK, -1, errno);
     if (shape->egress_address && edgy_step_egress(shape) != OK) fail(error_fd, EDGY_STAGE_EGRESS_INTERFACE, -1, errno);
     if (step_bounding_set(fs->last_cap) != OK) fail(error_fd, EDGY_STAGE_CAP_BOUNDING, -1, errno);
-    // Default dispositions now; the mask stays full until the second gate.
+    // Default dispositions now; the mask (all but SIGCHLD) stays until the second gate.
     if (step_signal_dispositions() != OK) fail(error_fd, EDGY_STAGE_SIGNAL_DISPOSITIONS, -1, errno);
     // Last while parked: everything after it must be allowed by the filter (see the header).
     struct filter_pair parked = {fs, fs->seccomp_filter, fs->seccomp_fallback, fs->seccomp_len,

@@ -98,9 +98,13 @@ int edgy_spawn_start_flags(const struct edgy_shape *shape, struct edgy_pending *
     // Block every signal so no handler of ours can run in the child before it resets them: a
     // handler installed by the runtime or a library would run on the child's copy of a parent
     // thread's state, with locks held by threads that do not exist there. CLONE_CLEAR_SIGHAND
-    // resets the handlers themselves.
+    // resets the handlers themselves. All but SIGCHLD, which a new child cannot receive before
+    // it has children of its own: blocked here, the SIGCHLD of an earlier jail of this thread
+    // that ends meanwhile would not be dropped but queued to the process, and wake a thread of
+    // edgyd for nothing (jail-lifecycle.md, "No SIGCHLD reaches edgyd").
     sigset_t all, old;
     sigfillset(&all);
+    sigdelset(&all, SIGCHLD);
     pthread_sigmask(SIG_SETMASK, &all, &old);
     long pid = syscall(SYS_clone3, &args, sizeof args);
     if (pid == 0) {

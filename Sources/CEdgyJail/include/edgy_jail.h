@@ -258,7 +258,8 @@ struct edgy_pending {
 /// `*error` describing the failed parent step. Then (cgroup v1: after the attach) call
 /// `edgy_spawn_prepare`.
 ///
-/// All signals are blocked across the clone so no handler runs in the child before it resets them.
+/// All signals but SIGCHLD are blocked across the clone so no handler runs in the child before it
+/// resets them (a new child cannot receive SIGCHLD before it has children).
 /// The child's parent-death signal is tied to the calling thread.
 int edgy_spawn_start(const struct edgy_shape *_Nonnull shape, struct edgy_pending *_Nonnull pending,
                      struct edgy_child_error *_Nonnull error);

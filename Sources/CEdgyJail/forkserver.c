@@ -345,6 +345,12 @@ int edgy_forkserver_launch(const char *path, int *socket_out, int *pidfd_out, pi
     posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
     char *argv[] = {(char *)"edgy-forkserver", NULL};
     char *envp[] = {NULL};
+    // This thread becomes the parent of every jail the server clones (CLONE_PARENT): leave their
+    // SIGCHLD unblocked so that the kernel drops it, as `edgy_spawn_start` does for its own.
+    sigset_t child_signal;
+    sigemptyset(&child_signal);
+    sigaddset(&child_signal, SIGCHLD);
+    pthread_sigmask(SIG_UNBLOCK, &child_signal, NULL);
     pid_t pid = -1;
     int rc = posix_spawn(&pid, path, &actions, &attr, argv, envp);
     posix_spawn_file_actions_destroy(&actions);

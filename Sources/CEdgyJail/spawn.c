@@ -98,10 +98,15 @@ int edgy_spawn_start_flags(const struct edgy_shape *shape, struct edgy_pending *
     // Block every signal so no handler of ours can run in the child before it resets them: a
     // handler installed by the runtime or a library would run on the child's copy of a parent
     // thread's state, with locks held by threads that do not exist there. CLONE_CLEAR_SIGHAND
-    // resets the handlers themselves. All but SIGCHLD, which a new child cannot receive before
-    // it has children of its own: blocked here, the SIGCHLD of an earlier jail of this thread
-    // that ends meanwhile would not be dropped but queued to the process, and wake a thread of
-    // edgyd for nothing (jail-lifecycle.md, "No SIGCHLD reaches edgyd").
+    // resets the handlers themselves.
+    //
+    // All but SIGCHLD, which this thread leaves unblocked from now on (a new child cannot receive
+    // it before it has children of its own). A jail's end sends SIGCHLD (execve makes it every
+    // process's exit signal) to the thread that cloned it, and the kernel drops a signal whose
+    // disposition ignores it, as SIGCHLD's default does, only when that thread does not block it.
+    // Blocked, as Swift's threads and those started from them have it, it is queued to the
+    // process instead and wakes a thread of edgyd at every jail's end, for nothing: exits are
+    // learnt from pidfds (jail-lifecycle.md, "No SIGCHLD reaches edgyd").
     sigset_t all, old;
     sigfillset(&all);
     sigdelset(&all, SIGCHLD);
@@ -111,6 +116,7 @@ int edgy_spawn_start_flags(const struct edgy_shape *shape, struct edgy_pending *
         edgy_child_main(shape, gate[0], errpipe[1], plan_fd);  // never returns
     }
     int clone_errno = errno;
+    sigdelset(&old, SIGCHLD);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
 
     close(gate[0]);

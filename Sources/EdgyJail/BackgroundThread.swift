@@ -37,7 +37,6 @@ final class SupervisionThreads: Sendable {
         let box = Unmanaged.passRetained(thread)
         var id: pthread_t = 0
         let rc = pthread_create(&id, nil, { raw in
-            dropChildExitSignals()
             Unmanaged<SupervisionThread>.fromOpaque(raw!).takeRetainedValue().loop()
             return nil
         }, box.toOpaque())
@@ -97,18 +96,4 @@ private final class SupervisionThread: @unchecked Sendable {
         body = nil
         run?()
     }
-}
-
-/// Called first by every thread that clones jails (or starts the fork server, whose jails are
-/// its children): unblocks SIGCHLD in it, so that the kernel drops a jail's exit signal when the
-/// jail ends. The kernel drops a signal whose disposition is to ignore it, as SIGCHLD's default is,
-/// only when the thread it is sent to (the one that cloned) does not block it; a thread started
-/// from one of Swift's pool threads inherits their mask, which blocks it. Then the signal was
-/// queued to the process instead, and woke its main thread (in `sigsuspend`) at every jail's end
-/// for nothing: the supervisor learns of exits from pidfds.
-func dropChildExitSignals() {
-    var childSignal = sigset_t()
-    sigemptyset(&childSignal)
-    sigaddset(&childSignal, SIGCHLD)
-    pthread_sigmask(SIG_UNBLOCK, &childSignal, nil)
 }

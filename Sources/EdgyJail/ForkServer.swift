@@ -171,7 +171,6 @@ public final class ForkServer: Sendable {
         let box = Unmanaged.passRetained(self)
         var thread = pthread_t()
         let rc = pthread_create(&thread, nil, { raw in
-            dropChildExitSignals()
             Unmanaged<ForkServer>.fromOpaque(raw!).takeRetainedValue().keep()
             return nil
         }, box.toOpaque())

@@ -213,7 +213,6 @@ final class JailPool: Sendable {
         let box = Unmanaged.passRetained(self)
         var thread = pthread_t()
         let rc = pthread_create(&thread, nil, { raw in
-            dropChildExitSignals()
             let pool = Unmanaged<JailPool>.fromOpaque(raw!).takeRetainedValue()
             pool.loop()
             return nil

@@ -259,7 +259,8 @@ struct edgy_pending {
 /// `edgy_spawn_prepare`.
 ///
 /// All signals but SIGCHLD are blocked across the clone so no handler runs in the child before it
-/// resets them (a new child cannot receive SIGCHLD before it has children).
+/// resets them (a new child cannot receive SIGCHLD before it has children). The calling thread
+/// keeps SIGCHLD unblocked afterwards, so that the kernel drops its jails' exit signals.
 /// The child's parent-death signal is tied to the calling thread.
 int edgy_spawn_start(const struct edgy_shape *_Nonnull shape, struct edgy_pending *_Nonnull pending,
                      struct edgy_child_error *_Nonnull error);
@@ -348,7 +349,8 @@ int edgy_forkserver_spawn(int socket_fd, uint64_t sequence, const struct edgy_sh
 int edgy_forkserver_ping(int socket_fd, uint64_t sequence, uint32_t *_Nonnull server_version);
 
 /// Starts the server at `path` on a new socketpair (the calling thread becomes the parent of every
-/// jail it clones: keep it alive). Returns 0 with our end of the socket (5 s receive timeout), a
+/// jail it clones: keep it alive; it is left with SIGCHLD unblocked, as `edgy_spawn_start` leaves
+/// its caller). Returns 0 with our end of the socket (5 s receive timeout), a
 /// pidfd and the pid of the server, or -errno.
 int edgy_forkserver_launch(const char *_Nonnull path, int *_Nonnull socket_out, int *_Nonnull pidfd_out,
                            pid_t *_Nonnull pid_out);

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/sched.h>
+#include <sched.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stddef.h>
@@ -184,9 +185,17 @@ int edgy_forkserver_serve(int socket_fd) {
             entered = 0;
         }
         // At the requester's priority: the clone and the child's setup until it parks inherit it.
-        setpriority(PRIO_PROCESS, 0, request->nice < 0 ? 0 : request->nice > EDGY_BACKGROUND_NICE ? EDGY_BACKGROUND_NICE : request->nice);
+        // The server itself goes back to the foreground at once, or a request's clone would wait
+        // for a core behind everything else.
+        int background = request->policy == SCHED_IDLE;
+        struct sched_param no_priority = {0};
+        int nice = request->nice < 0 ? 0 : request->nice > EDGY_BACKGROUND_NICE ? EDGY_BACKGROUND_NICE : request->nice;
+        if (background) sched_setscheduler(0, SCHED_IDLE, &no_priority);
+        if (nice != 0) setpriority(PRIO_PROCESS, 0, nice);
         struct edgy_pending pending;
         answer.result = edgy_spawn_start_flags(&shape, &pending, &answer.error, CLONE_PARENT);
+        if (background) sched_setscheduler(0, SCHED_OTHER, &no_priority);
+        if (nice != 0) setpriority(PRIO_PROCESS, 0, 0);
         answer.pid = pending.pid;
         answer.joined_cgroup = pairs > 0 && entered == pairs;
         for (int i = 0; i < entered; i++) left_all &= move_self(homes[i]) == 0;
@@ -232,6 +241,7 @@ int edgy_forkserver_spawn(int socket_fd, uint64_t sequence, const struct edgy_sh
     errno = 0;
     int nice = getpriority(PRIO_PROCESS, 0);  // this thread's
     request.nice = errno == 0 ? nice : 0;
+    request.policy = sched_getscheduler(0);
     if (request.fs_len > EDGY_FORKSERVER_MAX_FS || request.moves_len > EDGY_FORKSERVER_MAX_MOVES) {
         errno = EMSGSIZE;
         return -2;

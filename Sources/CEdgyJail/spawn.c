@@ -281,11 +281,15 @@ int edgy_spawn_release(struct edgy_pending *pending, const void *blob, size_t bl
     close(pending->plan_fd);
     pending->plan_fd = -1;
 
-    // A jail parked by the pool was set up at its background priority: the workload runs at the
-    // releasing thread's.
+    // A jail parked by the pool was set up in the background (`SCHED_IDLE`, nice 19): the workload
+    // runs at the releasing thread's policy and priority.
     errno = 0;
     int nice = getpriority(PRIO_PROCESS, 0);
     if (errno == 0) setpriority(PRIO_PROCESS, (id_t)pending->pid, nice);
+    int policy = sched_getscheduler(0);
+    struct sched_param no_priority = {0};
+    if (policy == SCHED_OTHER || policy == SCHED_BATCH || policy == SCHED_IDLE)
+        sched_setscheduler(pending->pid, policy, &no_priority);
     int write_errno = 0;
     ssize_t w = send_gate_byte(pending->gate_fd, 'g', &write_errno);
 

@@ -7,9 +7,11 @@
 #include <fcntl.h>
 #include <linux/seccomp.h>
 #include <malloc.h>
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/uio.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -18,6 +20,13 @@
 #include <unistd.h>
 
 int edgy_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
+
+int edgy_enter_background(void) {
+    // `0` names the calling thread for both calls, not the process.
+    if (setpriority(PRIO_PROCESS, 0, EDGY_BACKGROUND_NICE) != 0) return -1;
+    struct sched_param no_priority = {0};
+    return sched_setscheduler(0, SCHED_IDLE, &no_priority);
+}
 
 int edgy_eventfd(void) { return eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK); }
 

@@ -246,10 +246,11 @@ final class JailPool: Sendable {
     /// - Important: It holds the pool strongly only while it runs; `shutdown()` (from the
     ///   supervisor's `deinit` or by hand) ends it.
     private func loop() {
-        // Spawning ahead of demand must not take a core from a request: this thread (`0` names the
-        // calling thread, not the process) and the jails it clones run in the background. A miss is
+        // Spawning ahead of demand must not take a core from a request: this thread and the jails
+        // it clones run in the background. Under SCHED_IDLE a request's thread that wakes takes
+        // the core at once; at nice 19 alone it waited for the running slice to end. A miss is
         // cloned on demand at the request's priority.
-        _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, EDGY_BACKGROUND_NICE)
+        _ = edgy_enter_background()
         while true {
             enum Work { case stop, evict([ParkedJailSlot]), remove([FinishedJail]), spawn(JailShape), idle }
             let work = state.withLock { s -> Work in

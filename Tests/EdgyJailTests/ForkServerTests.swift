@@ -201,26 +201,48 @@ struct ForkServerTests {
         }
     }
 
-    /// Nice values of this process's children that wait at a gate (parked jails): field 19.
-    static func parkedChildrenNice() -> [Int] {
-        children().filter { $0.fields[0] == "S" && $0.fields.count > 16 }.compactMap { Int($0.fields[16]) }
+    /// Nice value and scheduling policy (fields 19 and 41 of `/proc/PID/stat`) of a process.
+    struct Priority: Equatable, CustomStringConvertible {
+        var nice: Int, policy: Int
+        static let background = Priority(nice: Int(EDGY_BACKGROUND_NICE), policy: Int(SCHED_IDLE_POLICY))
+        static let foreground = Priority(nice: 0, policy: 0)
+        init(nice: Int, policy: Int) { (self.nice, self.policy) = (nice, policy) }
+        init?(fields: [Substring]) {
+            guard fields.count > 38, let nice = Int(fields[16]), let policy = Int(fields[38]) else { return nil }
+            (self.nice, self.policy) = (nice, policy)
+        }
+        var description: String { "nice \(nice) policy \(policy)" }
     }
 
-    /// The pool fills itself in the background (its clones, and the children's setup until they
-    /// park, at `EDGY_BACKGROUND_NICE`), so that it takes no core from a request; the workload of a
-    /// pooled jail runs at the releasing thread's priority, cloned in process or by the server.
+    /// `SCHED_IDLE`, which Glibc's module does not export.
+    static let SCHED_IDLE_POLICY: Int32 = 5
+
+    /// Priorities of this process's children that wait at a gate (parked jails).
+    static func parkedChildrenPriorities() -> [Priority] {
+        children().filter { $0.fields[0] == "S" }.compactMap { Priority(fields: $0.fields) }
+    }
+
+    /// The pool fills itself in the background (its thread, its clones, and the children's setup
+    /// until they park, at `SCHED_IDLE` and `EDGY_BACKGROUND_NICE`), so that it takes no core from a
+    /// request; the workload of a pooled jail runs at the releasing thread's priority, cloned in
+    /// process or by the server, and the server goes back to the foreground after each clone.
     @Test(arguments: [false, true])
     func poolSpawnsRunInTheBackgroundAndWorkloadsDoNot(forkServer: Bool) async throws {
         let supervisor = try Self.supervisor(forkServer: forkServer, poolSize: 1)
         defer { supervisor.shutdown() }
-        let policy = TestSupport.policy(["/bin/sh", "-c", "cut -d' ' -f19 /proc/self/stat"])
+        let policy = TestSupport.policy(["/bin/sh", "-c", "cut -d' ' -f19,41 /proc/self/stat"])
         let first = await supervisor.run(JailRequest(policy: policy))
-        #expect(first.outcome == .exited && first.stdoutText == "0\n", "on demand: \(first.stdoutText) \(first.stderrText)")
+        #expect(first.outcome == .exited && first.stdoutText == "0 0\n", "on demand: \(first.stdoutText) \(first.stderrText)")
         #expect(await supervisor.waitUntilPoolSettled(timeoutMs: 5000))
         #expect(supervisor.parkedJails == 1)
-        #expect(Self.parkedChildrenNice().contains(Int(EDGY_BACKGROUND_NICE)), "\(Self.parkedChildrenNice())")
+        #expect(Self.parkedChildrenPriorities().contains(.background), "\(Self.parkedChildrenPriorities())")
+        if let server = supervisor.forkServer {
+            let stat = smallFile("/proc/\(server.pid)/stat") ?? ""
+            let fields = stat.lastIndex(of: ")").map { stat[stat.index(after: $0)...].split(separator: " ") } ?? []
+            #expect(Priority(fields: fields) == .foreground, "the server: \(stat)")
+        }
         let pooled = await supervisor.run(JailRequest(policy: policy))
-        #expect(pooled.outcome == .exited && pooled.stdoutText == "0\n", "pooled: \(pooled.stdoutText) \(pooled.stderrText)")
+        #expect(pooled.outcome == .exited && pooled.stdoutText == "0 0\n", "pooled: \(pooled.stdoutText) \(pooled.stderrText)")
     }
 
     @Test func aHungServerIsKilledAndReplaced() async throws {

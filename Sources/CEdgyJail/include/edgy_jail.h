@@ -291,14 +291,15 @@ int edgy_spawn_start_flags(const struct edgy_shape *_Nonnull shape, struct edgy_
 // The fd numbers inside `shape` are ignored: the server uses the ones it received. Everything else
 // (prepare, release, abort, waitid) the daemon does itself, with the fds it got back.
 
-/// The nice value of the thread that fills the warm pool: its clones (and, through the request's
-/// `nice`, the fork server's) and the children's setup until they park yield the cores to requests.
-/// `edgy_spawn_release` gives the child the releasing thread's priority before it execs.
+/// The nice value of the thread that fills the warm pool, which also runs under `SCHED_IDLE`: its
+/// clones (and, through the request's `nice` and `policy`, the fork server's) and the children's
+/// setup until they park yield the cores to requests at once. `edgy_spawn_release` gives the child
+/// the releasing thread's policy and priority before it execs.
 #define EDGY_BACKGROUND_NICE 19
 
 #define EDGY_FORKSERVER_MAGIC 0x45444653u  /* "EDFS" */
 /// Bumped whenever a request or reply changes: edgyd and its server must be built together.
-#define EDGY_FORKSERVER_VERSION 4u
+#define EDGY_FORKSERVER_VERSION 5u
 #define EDGY_FORKSERVER_SPAWN 1u
 /// The handshake: a request of any version with this op and no payload is answered with the
 /// server's own version (in `version`) and result 0, so that a mismatch is found before a spawn.
@@ -319,6 +320,9 @@ struct edgy_forkserver_request {
     /// The requesting thread's nice value: the server clones at it, so that the pool's spawns (its
     /// thread runs at `EDGY_BACKGROUND_NICE`) yield the cores to requests. Clamped to 0…19.
     int32_t nice;
+    /// The requesting thread's scheduling policy: `SCHED_IDLE` (the pool's thread) or anything else,
+    /// which the server takes as `SCHED_OTHER`.
+    int32_t policy;
     struct edgy_shape shape;
 };
 
@@ -442,6 +446,10 @@ int edgy_seccomp_waiting(int listener, uint64_t id);
 
 /// The highest capability number the running kernel knows (from /proc), for the bounding-set drop.
 int edgy_last_cap(void);
+
+/// Puts the calling thread in the background: `SCHED_IDLE` and `EDGY_BACKGROUND_NICE`. Returns 0,
+/// or -1 with errno when either fails.
+int edgy_enter_background(void);
 
 /// pipe2(O_CLOEXEC) and eventfd(EFD_CLOEXEC|EFD_NONBLOCK): -1 and errno on failure.
 int edgy_pipe_cloexec(int fds[_Nonnull 2]);

@@ -212,7 +212,7 @@ public struct Daemon: Sendable {
                     "edgyd is ready",
                     metadata: [
                         "listen": "\(channel.localAddress?.description ?? "\(host):\(port)")",
-                        "workers": "\(configuration.workers)", "cgroups": "\(cgroupVersion.rawValue)", "worker_id": "\(workerID)",
+                        "workers": "\(configuration.workers)", "api_threads": "\(configuration.apiThreads)", "cgroups": "\(cgroupVersion.rawValue)", "worker_id": "\(workerID)",
                         "policies": "\(catalog.all.map(\.policy.name).joined(separator: ","))",
                     ])
             },

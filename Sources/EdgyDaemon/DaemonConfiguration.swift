@@ -16,6 +16,9 @@ public struct DaemonConfiguration: Sendable, Hashable {
     public var policyDirectory: String = "/etc/edgy/policies"
     /// Attempts run at once.
     public var workers: Int = ProcessInfo.processInfo.activeProcessorCount
+    /// Threads that serve the API and run every Swift task of edgyd (SwiftNIO's event loops, which
+    /// edgyd makes Swift's global executor). Jails run on threads of their own.
+    public var apiThreads: Int = DaemonConfiguration.defaultAPIThreads
     /// Queued tasks accepted before the API answers 429.
     public var queueCapacity: Int = 10_000
     /// Finished tasks are removed after this many hours.
@@ -85,9 +88,14 @@ public struct DaemonConfiguration: Sendable, Hashable {
 
     public init() {}
 
+    /// A quarter of the cores, at least one. A task costs the API and the store about a third of
+    /// what its jail costs the kernel, so a quarter of the cores keeps up with jails on the rest;
+    /// more threads only wake each other (see docs/performance.md, *One thread for the API*).
+    public static var defaultAPIThreads: Int { max(1, ProcessInfo.processInfo.activeProcessorCount / 4) }
+
     /// The keys of the file and the environment, for errors and docs.
     public static let keys = [
-        "listen", "state_dir", "policies", "workers", "queue_capacity", "retention_hours", "store", "worker_id",
+        "listen", "state_dir", "policies", "workers", "api_threads", "queue_capacity", "retention_hours", "store", "worker_id",
         "shutdown_grace_s", "cgroup_parent", "jail_pool", "lease_s", "tenant_max_queued", "tenant_max_running",
         "tenant_max_stored", "tenant_max_bytes", "auth_failure_limit", "egress", "egress_range", "egress_table",
         "egress_interface_prefix", "egress_resolver_port", "egress_hosts", "fork_server", "dependency_registries",
@@ -241,6 +249,7 @@ public struct DaemonConfiguration: Sendable, Hashable {
         case "state_dir": stateDirectory = value
         case "policies": policyDirectory = value
         case "workers": workers = try number(Int.self)
+        case "api_threads": apiThreads = try number(Int.self)
         case "queue_capacity": queueCapacity = try number(Int.self)
         case "retention_hours": retentionHours = try number(Double.self)
         case "store": store = value
@@ -276,6 +285,7 @@ public struct DaemonConfiguration: Sendable, Hashable {
     public func validate() throws(ConfigurationError) {
         _ = try listenAddress()
         guard workers >= 1 && workers <= 1024 else { throw ConfigurationError("workers must be between 1 and 1024, got \(workers)") }
+        guard (1...256).contains(apiThreads) else { throw ConfigurationError("api_threads must be between 1 and 256, got \(apiThreads)") }
         guard leaseSeconds >= 1 else { throw ConfigurationError("lease_s must be at least 1 second, got \(leaseSeconds)") }
         guard (0...64).contains(jailPool) else { throw ConfigurationError("jail_pool must be between 0 and 64, got \(jailPool)") }
         guard authFailureLimit >= 0 else { throw ConfigurationError("auth_failure_limit must be 0 (off) or more, got \(authFailureLimit)") }

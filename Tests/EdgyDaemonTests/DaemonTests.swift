@@ -287,6 +287,42 @@ struct DaemonTests {
         #expect(forkServer == "off" || !daemon.log().contains("cloned by edgyd itself"), "\(daemon.log())")
     }
 
+    /// edgyd's Swift tasks (the handlers, the store's transactions, the workers) run on its
+    /// event loops, `api_threads` of them, and not on Swift's own pool, whose threads woke each
+    /// other several times a request. Time on CPU per thread comes from `schedstat` (ns).
+    @Test func swiftTasksRunOnTheEventLoops() async throws {
+        let daemon = try DaemonProcess(environment: ["EDGY_API_THREADS": "1"])
+        defer { daemon.stop() }
+        let pid = try #require(daemon.process?.pid)
+        /// Nanoseconds on CPU of Swift's cooperative pool ("com.apple.root.default-qos") and of
+        /// the event loops' threads (with the threads they started, which take their name).
+        func cpu() -> (pool: Int, loops: Int) {
+            var (pool, loops) = (0, 0)
+            for tid in (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? [] {
+                guard let comm = try? String(contentsOfFile: "/proc/\(pid)/task/\(tid)/comm", encoding: .utf8),
+                      let stat = try? String(contentsOfFile: "/proc/\(pid)/task/\(tid)/schedstat", encoding: .utf8),
+                      let ns = Int(stat.split(separator: " ").first ?? "") else { continue }
+                if comm.contains("default-qos") && !comm.contains("overcommit") { pool += ns }
+                if comm.hasPrefix("NIO-") { loops += ns }
+            }
+            return (pool, loops)
+        }
+        func runTrueTask() async throws {
+            let (status, body) = try await daemon.request("POST", "/v1/tasks?wait=30", json: ["policy": "sh", "input": "true"])
+            #expect(status == 200 && Self.json(body)["status"] as? String == "succeeded", "\(status) \(String(describing: body))")
+        }
+        try await runTrueTask()
+        let before = cpu()
+        for _ in 0..<20 { try await runTrueTask() }
+        let after = cpu()
+        let (pool, loops) = (after.pool - before.pool, after.loops - before.loops)
+        #expect(loops > 0 && pool * 10 < loops, "CPU of Swift's pool \(pool) ns, of the event loops \(loops) ns")
+        let loopThreads = Set(((try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []).compactMap {
+            (try? String(contentsOfFile: "/proc/\(pid)/task/\($0)/comm", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+        }.filter { $0.hasPrefix("NIO-") })
+        #expect(loopThreads.count == 1, "\(loopThreads)")
+    }
+
     /// Submits `count` tasks `echo i` from `clients` concurrent clients, spread over `hosts`;
     /// returns (i, task id) pairs.
     static func submitConcurrently(_ count: Int, clients: Int, to hosts: [DaemonProcess]) async throws -> [(Int, String)] {

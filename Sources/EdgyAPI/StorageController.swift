@@ -71,7 +71,7 @@ struct StorageController: Sendable {
         guard !bytes.isEmpty else {
             throw APIError.badRequest("the body is empty: send the blob's bytes (an empty file needs no blob: give it content \"\")")
         }
-        let sha256 = BlobDigest.sha256Hex(bytes)
+        let sha256 = try await BlockingWork.run(bytes: bytes.count) { BlobDigest.sha256Hex(bytes) }
         let quota = service.config.tenantQuotas.quota(for: principal.tenant)
         let stored: (blob: StoredBlob, created: Bool)
         do {

@@ -28,12 +28,16 @@ struct TaskService: Sendable {
     /// Reads a create-task body into a draft, holding an upload-gate permit while it decodes.
     /// - Throws: `APIError`: 400/413 from the decoders, 503 when no permit frees up in time.
     func decodeDraft(_ bytes: [UInt8], _ kind: TaskRequestDecoding.BodyKind, inputNamesFile: Bool = false) async throws -> TaskDraft {
-        try await uploadGate.run(wait: config.decodeWaitLimit, retryAfter: config.retryAfterSeconds) { () throws(APIError) -> TaskDraft in
+        let config = self.config
+        let decode = { @Sendable () throws(APIError) -> TaskDraft in
             switch kind {
             case .json: return try TaskRequestDecoding.draft(fromJSON: bytes)
             case .multipart(let boundary):
                 return try TaskRequestDecoding.draft(fromMultipart: bytes, boundary: boundary, config: config, inputNamesFile: inputNamesFile)
             }
+        }
+        return try await uploadGate.run(wait: config.decodeWaitLimit, retryAfter: config.retryAfterSeconds) {
+            try await BlockingWork.run(bytes: bytes.count) { try decode() }
         }
     }
 

@@ -27,12 +27,12 @@ final class UploadGate: Sendable {
 
     /// Runs `body` holding a permit.
     /// - Throws: `APIError` 503 with `Retry-After` when no permit frees up within `wait`.
-    func run<T>(wait: Duration, retryAfter: Int, _ body: () throws -> T) async throws -> T {
+    func run<T>(wait: Duration, retryAfter: Int, _ body: () async throws -> T) async throws -> T {
         guard await acquire(wait: wait) else {
             throw APIError(.serviceUnavailable, code: "busy", "too many uploads are being unpacked; retry shortly", headers: [.retryAfter: String(retryAfter)])
         }
         defer { release() }
-        return try body()
+        return try await body()
     }
 
     /// True once a permit is held; false when `wait` passes (or the task is cancelled) first.

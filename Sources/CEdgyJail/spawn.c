@@ -58,6 +58,7 @@ int edgy_spawn_start_flags(const struct edgy_shape *shape, struct edgy_pending *
     pending->pidfd = pending->gate_fd = pending->error_fd = pending->plan_fd = pending->listener_fd = -1;
     pending->tracer_pid = -1;
     pending->trace_without_listener = 0;
+    pending->background = edgy_thread_in_background();
 
     // The plan's memfd: written at release, mapped by the child after the gate.
     int plan_fd = (int)syscall(SYS_memfd_create, "edgy-plan", MFD_CLOEXEC);
@@ -282,14 +283,16 @@ int edgy_spawn_release(struct edgy_pending *pending, const void *blob, size_t bl
     pending->plan_fd = -1;
 
     // A jail parked by the pool was set up in the background (`SCHED_IDLE`, nice 19): the workload
-    // runs at the releasing thread's policy and priority.
-    errno = 0;
-    int nice = getpriority(PRIO_PROCESS, 0);
-    if (errno == 0) setpriority(PRIO_PROCESS, (id_t)pending->pid, nice);
-    int policy = sched_getscheduler(0);
-    struct sched_param no_priority = {0};
-    if (policy == SCHED_OTHER || policy == SCHED_BATCH || policy == SCHED_IDLE)
-        sched_setscheduler(pending->pid, policy, &no_priority);
+    // runs at the releasing thread's policy and priority. One cloned on demand already has them.
+    if (pending->background) {
+        errno = 0;
+        int nice = getpriority(PRIO_PROCESS, 0);
+        if (errno == 0) setpriority(PRIO_PROCESS, (id_t)pending->pid, nice);
+        int policy = sched_getscheduler(0);
+        struct sched_param no_priority = {0};
+        if (policy == SCHED_OTHER || policy == SCHED_BATCH || policy == SCHED_IDLE)
+            sched_setscheduler(pending->pid, policy, &no_priority);
+    }
     int write_errno = 0;
     ssize_t w = send_gate_byte(pending->gate_fd, 'g', &write_errno);
 

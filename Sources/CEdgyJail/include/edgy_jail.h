@@ -251,6 +251,7 @@ struct edgy_pending {
     int32_t trace_without_listener; // in (learning runs): where the child gets no listener, trace it
     int32_t filter_while_parked; // in: the filesystem plan loads the filter; prepare takes its listener
     pid_t tracer_pid;    // after release: the learning tracer (edgy_tracer_start), or -1
+    int32_t background;  // cloned in the background (the pool's): release restores the priority
 };
 
 /// Clones a child of the given shape, writes its id maps and leaves it waiting at the first gate
@@ -450,6 +451,9 @@ int edgy_last_cap(void);
 /// Puts the calling thread in the background: `SCHED_IDLE` and `EDGY_BACKGROUND_NICE`. Returns 0,
 /// or -1 with errno when either fails.
 int edgy_enter_background(void);
+
+/// Whether the calling thread runs in the background (`SCHED_IDLE` or a positive nice value).
+int edgy_thread_in_background(void);
 
 /// pipe2(O_CLOEXEC) and eventfd(EFD_CLOEXEC|EFD_NONBLOCK): -1 and errno on failure.
 int edgy_pipe_cloexec(int fds[_Nonnull 2]);

@@ -47,7 +47,12 @@ static int write_map(pid_t pid, const char *file, uint32_t base, uint32_t count)
 
 int edgy_spawn_start(const struct edgy_shape *shape, struct edgy_pending *pending,
                      struct edgy_child_error *error) {
-    return edgy_spawn_start_flags(shape, pending, error, 0);
+    // Cloned in process: the child has this thread's policy and nice value.
+    int result = edgy_spawn_start_flags(shape, pending, error, 0);
+    int saved = errno;
+    pending->background = edgy_thread_in_background();
+    errno = saved;
+    return result;
 }
 
 int edgy_spawn_start_flags(const struct edgy_shape *shape, struct edgy_pending *pending,
@@ -58,7 +63,7 @@ int edgy_spawn_start_flags(const struct edgy_shape *shape, struct edgy_pending *
     pending->pidfd = pending->gate_fd = pending->error_fd = pending->plan_fd = pending->listener_fd = -1;
     pending->tracer_pid = -1;
     pending->trace_without_listener = 0;
-    pending->background = edgy_thread_in_background();
+    pending->background = 0;
 
     // The plan's memfd: written at release, mapped by the child after the gate.
     int plan_fd = (int)syscall(SYS_memfd_create, "edgy-plan", MFD_CLOEXEC);

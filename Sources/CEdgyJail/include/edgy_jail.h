@@ -268,7 +268,8 @@ int edgy_spawn_start(const struct edgy_shape *_Nonnull shape, struct edgy_pendin
 
 /// `edgy_spawn_start` with more clone3 flags: the fork server passes CLONE_PARENT, so that its
 /// jails are children of the daemon (which waits for them through their pidfds) and their
-/// parent-death signal is tied to the daemon's thread that started the fork server.
+/// parent-death signal is tied to the daemon's thread that started the fork server. It leaves
+/// `pending->background` 0: the server's client sets it from the request it sent.
 int edgy_spawn_start_flags(const struct edgy_shape *_Nonnull shape, struct edgy_pending *_Nonnull pending,
                            struct edgy_child_error *_Nonnull error, uint64_t extra_flags);
 

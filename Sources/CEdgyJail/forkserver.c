@@ -242,7 +242,7 @@ int edgy_forkserver_spawn(int socket_fd, uint64_t sequence, const struct edgy_sh
     int nice = getpriority(PRIO_PROCESS, 0);  // this thread's
     request.nice = errno == 0 ? nice : 0;
     request.policy = sched_getscheduler(0);
-    pending->background = request.policy == SCHED_IDLE || request.nice > 0;
+    pending->background = edgy_is_background(request.policy, request.nice);
     if (request.fs_len > EDGY_FORKSERVER_MAX_FS || request.moves_len > EDGY_FORKSERVER_MAX_MOVES) {
         errno = EMSGSIZE;
         return -2;

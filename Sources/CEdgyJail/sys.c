@@ -28,10 +28,12 @@ int edgy_enter_background(void) {
     return sched_setscheduler(0, SCHED_IDLE, &no_priority);
 }
 
+int edgy_is_background(int policy, int nice) { return policy == SCHED_IDLE || nice > 0; }
+
 int edgy_thread_in_background(void) {
     errno = 0;
     int nice = getpriority(PRIO_PROCESS, 0);
-    return sched_getscheduler(0) == SCHED_IDLE || (errno == 0 && nice > 0);
+    return edgy_is_background(sched_getscheduler(0), errno == 0 ? nice : 0);
 }
 
 int edgy_eventfd(void) { return eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK); }

@@ -453,7 +453,10 @@ int edgy_last_cap(void);
 /// or -1 with errno when either fails.
 int edgy_enter_background(void);
 
-/// Whether the calling thread runs in the background (`SCHED_IDLE` or a positive nice value).
+/// Whether a scheduling policy and nice value are the background's: `SCHED_IDLE` or nice > 0.
+int edgy_is_background(int policy, int nice);
+
+/// `edgy_is_background` of the calling thread's own values.
 int edgy_thread_in_background(void);
 
 /// pipe2(O_CLOEXEC) and eventfd(EFD_CLOEXEC|EFD_NONBLOCK): -1 and errno on failure.

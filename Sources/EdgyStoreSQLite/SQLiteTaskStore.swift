@@ -28,6 +28,12 @@ public final class SQLiteTaskStore: TaskStore, TokenStore, Sendable {
     let configuration: Configuration
     /// Checkpoints `checkpointContinuously` has completed.
     let checkpointsDone = Atomic<Int>(0)
+    /// A read-only connection of its own for the point reads made on the calling thread
+    /// (`readOnCallingThread`), outside the pool's readers. An async read holds its pooled reader
+    /// until its task resumes, on an executor thread: a thread that blocked there waiting for a
+    /// free reader could be the one those tasks need, and wait forever. This connection is only
+    /// ever held by a thread that is running its read to the end.
+    let callingThreadReader: DatabaseQueue
 
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.
     /// Opening the same file again is safe: migrations already applied are skipped. Blobs' bytes
@@ -64,6 +70,10 @@ public final class SQLiteTaskStore: TaskStore, TokenStore, Sendable {
         configuration = config
         pool = try DatabasePool(path: path, configuration: config)
         try SQLiteSchema.migrator.migrate(pool)
+        var readOnly = config
+        readOnly.readonly = true
+        readOnly.label = "edgy-store.calling-thread-reader"
+        callingThreadReader = try DatabaseQueue(path: path, configuration: readOnly)
     }
 
     /// `edgy.sqlite` → `edgy-blobs.sqlite`, in the same directory.
@@ -79,6 +89,7 @@ public final class SQLiteTaskStore: TaskStore, TokenStore, Sendable {
         // Best effort: another process reading the file may hold the checkpoint back, which
         // costs nothing but WAL size.
         _ = try? pool.writeWithoutTransaction { db in try db.checkpoint(.truncate, on: nil) }  // every attached database
+        try callingThreadReader.close()
         try pool.close()
     }
 
@@ -239,10 +250,10 @@ public final class SQLiteTaskStore: TaskStore, TokenStore, Sendable {
 
     // MARK: - Transactions
 
-    /// A read on the calling thread (GRDB's blocking `read`: libdispatch runs it inline when a
-    /// reader connection is free). Only for point lookups, which take less than a thread hop.
+    /// A read on the calling thread, on `callingThreadReader` (libdispatch runs it inline when no
+    /// other thread is reading there). Only for point lookups, which take less than a thread hop.
     func readOnCallingThread<T>(_ body: (Database) throws -> T) throws -> T {
-        try pool.read(body)
+        try callingThreadReader.read(body)
     }
 
     /// One `BEGIN IMMEDIATE` transaction: the write lock is taken before the first read, so a

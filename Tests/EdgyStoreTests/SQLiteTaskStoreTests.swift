@@ -4,6 +4,7 @@ import EdgyStore
 @testable import EdgyStoreSQLite
 import Foundation
 import GRDB
+import Synchronization
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -43,6 +44,59 @@ struct SQLiteTaskStoreTests {
         // The lease survived too: its holder may still renew it, and the janitor sees it expire.
         #expect(try await store.renewLease(taskID: written.running.id, attempt: 1, worker: "w", leaseDuration: .seconds(30), now: T.at(7)) == .held(cancelRequested: false))
         #expect(try await store.reclaimLeases(expiredBefore: T.at(100), ownedBy: nil, retryDelay: .zero) == [written.running.id])
+    }
+
+    /// The reads edgyd makes on its event loop (the token lookup, a worker's claim check) block that
+    /// thread until they are done. An async read keeps its pooled reader until its task resumes on
+    /// an executor thread, which may be that same loop: had the loop waited for a pooled reader,
+    /// with every reader held so, it would have waited forever. With every pooled reader held, a
+    /// calling-thread read must still answer.
+    private final class Found: Sendable {
+        let principal = Mutex<Principal?>(nil)
+    }
+
+    @Test func callingThreadReadsDoNotWaitForThePoolsReaders() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let store = try SQLiteTaskStore(path: directory.path + "/edgy.sqlite")
+        let token = Principal(name: "admin", role: .admin, tenant: "ops", createdAt: T.at(0))
+        try await store.insertToken(token, tokenHash: "abc")
+
+        let readers = store.pool.configuration.maximumReaderCount
+        let holding = DispatchSemaphore(value: 0)
+        let release = DispatchSemaphore(value: 0)
+        let holders = (0..<readers).map { _ in
+            Task.detached {
+                try await store.pool.read { _ in
+                    holding.signal()
+                    release.wait()
+                }
+            }
+        }
+        defer { for _ in 0..<readers { release.signal() } }
+        for _ in 0..<readers {
+            #expect(holding.wait(timeout: .now() + 10) == .success, "every pooled reader is held")
+        }
+
+        let answered = DispatchSemaphore(value: 0)
+        let found = Found()
+        let reader = Thread {
+            let principal = try? store.readOnCallingThread { db in
+                try Row.fetchOne(db, sql: "SELECT \(SQLiteTaskStore.tokenColumns) FROM tokens WHERE hash = 'abc'")
+                    .map(SQLiteTaskStore.decodePrincipal)
+            }
+            found.principal.withLock { $0 = principal }
+            answered.signal()
+        }
+        reader.start()
+        #expect(answered.wait(timeout: .now() + 5) == .success, "a calling-thread read answered while every pooled reader was held")
+        #expect(found.principal.withLock { $0 } == token)
+
+        for _ in 0..<readers { release.signal() }
+        for holder in holders { try await holder.value }
+        // Both paths serve: the claim's check and the token lookup.
+        #expect(try await store.principal(forTokenHash: "abc") == token)
+        #expect(try await store.claim(worker: "w", leaseDuration: .seconds(30), now: T.at(1)) == nil)
     }
 
     @Test func jsonColumnsKeepSlashesAsTheyAreAndRowsWithEscapedOnesStillRead() async throws {

@@ -139,7 +139,14 @@ public struct Daemon: Sendable {
                     dependencies: taskDependencies)
                 group.cancelAll()
             }
-            try? store.close()
+            // Closing waits until no pooled reader is in use, and an async read hands its reader
+            // back only when its task resumes, on the event loop: so the wait must not hold the loop.
+            await withCheckedContinuation { (closed: CheckedContinuation<Void, Never>) in
+                DispatchQueue.global().async {
+                    try? store.close()
+                    closed.resume()
+                }
+            }
         } else {
             // The shared store's connection pool and LISTEN loop run beside the services and stop after them.
             let store = try PostgresTaskStore(url: configuration.store, notifier: notifier, logger: logger)

@@ -115,7 +115,7 @@ public enum EdgydMain {
     /// deliveries use, gets `threads` loops and becomes Swift's global executor.
     static func runSwiftTasksOnEventLoops(threads: Int) {
         NIOSingletons.groupLoopCountSuggestion = threads
-        if !NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor() {
+        if !EventLoopGlobalExecutor.install() {
             // Only on a runtime without the hook: Swift's own pool serves, as it did before.
             FileHandle.standardError.write(Data("edgyd: Swift tasks stay on Swift's own thread pool: this runtime has no global executor hook\n".utf8))
         }

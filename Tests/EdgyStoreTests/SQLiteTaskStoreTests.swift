@@ -46,15 +46,15 @@ struct SQLiteTaskStoreTests {
         #expect(try await store.reclaimLeases(expiredBefore: T.at(100), ownedBy: nil, retryDelay: .zero) == [written.running.id])
     }
 
+    private final class Found: Sendable {
+        let principal = Mutex<Principal?>(nil)
+    }
+
     /// The reads edgyd makes on its event loop (the token lookup, a worker's claim check) block that
     /// thread until they are done. An async read keeps its pooled reader until its task resumes on
     /// an executor thread, which may be that same loop: had the loop waited for a pooled reader,
     /// with every reader held so, it would have waited forever. With every pooled reader held, a
     /// calling-thread read must still answer.
-    private final class Found: Sendable {
-        let principal = Mutex<Principal?>(nil)
-    }
-
     @Test func callingThreadReadsDoNotWaitForThePoolsReaders() async throws {
         let directory = TemporaryDirectory()
         defer { directory.remove() }

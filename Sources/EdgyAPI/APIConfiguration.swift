@@ -20,6 +20,10 @@ public struct APIConfiguration: Sendable {
     public var maxTaskBytes: Int
     /// Bytes of one request body (JSON with base64 is larger than the files it carries).
     public var maxRequestBytes: Int
+    /// Bytes of create-task bodies held in memory at once, across all connections (never less
+    /// than `maxRequestBytes`). A body's share is taken before its bytes arrive; one that finds
+    /// no room within `decodeWaitLimit` is answered 503 `busy` with `Retry-After`.
+    public var maxBufferedRequestBytes: Int = 512 << 20
     /// Entries (files and directories) in one archive.
     public var maxArchiveEntries: Int
     /// Unpacked bytes of one archive.

@@ -32,6 +32,18 @@ public struct APIError: HTTPResponseError, Sendable, Hashable, CustomStringConve
     }
 
     func response() -> Response {
+        Response(status: status, headers: responseHeaders, body: .init(byteBuffer: body))
+    }
+
+    /// `headers` and the body's type.
+    var responseHeaders: HTTPFields {
+        var fields = headers
+        fields[.contentType] = "application/json; charset=utf-8"
+        return fields
+    }
+
+    /// `{"error": {"code", "message", "field"?}}`.
+    var body: ByteBuffer {
         struct Body: Encodable {
             struct Inner: Encodable {
                 var code: String
@@ -41,9 +53,7 @@ public struct APIError: HTTPResponseError, Sendable, Hashable, CustomStringConve
             var error: Inner
         }
         let data = (try? JSONEncoder().encode(Body(error: .init(code: code, message: message, field: field)))) ?? Data()
-        var fields = headers
-        fields[.contentType] = "application/json; charset=utf-8"
-        return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        return ByteBuffer(bytes: data)
     }
 
     // MARK: The errors the API uses

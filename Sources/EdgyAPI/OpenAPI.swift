@@ -20,7 +20,7 @@ public enum OpenAPIDocument {
   "info": {
     "title": "Edgy",
     "version": "1.0.0",
-    "description": "Runs untrusted code in jails built from policies. Every route but /healthz and /readyz needs `Authorization: Bearer <token>`. A principal sees only its tenant's tasks: another tenant's task is 404. Readers may not create, cancel or delete (403); only admins manage tokens, read the audit log and reload policies. An address that fails authentication 10 times in a minute is answered 429 (too_many_failures, with Retry-After) until the minute ends. A tenant over its queued-task limit is answered 429 (queue_full, with Retry-After); one over its stored-task or byte quota 429 (quota_exceeded, field naming the quota). Errors are JSON {\"error\": {\"code\", \"message\", \"field\"?}}."
+    "description": "Runs untrusted code in jails built from policies. Every route but /healthz and /readyz needs `Authorization: Bearer <token>`. A principal sees only its tenant's tasks: another tenant's task is 404. Readers may not create, cancel or delete (403); only admins manage tokens, read the audit log and reload policies. An address that fails authentication 10 times in a minute is answered 429 (too_many_failures, with Retry-After) until the minute ends. A tenant over its queued-task limit is answered 429 (queue_full, with Retry-After); one over its stored-task or byte quota 429 (quota_exceeded, field naming the quota). Errors are JSON {\"error\": {\"code\", \"message\", \"field\"?}}. Connections are bounded per client address (an IPv6 /64): one past the limit is answered 429 `too_many_connections` on its first request and closed; an idle connection, or one whose request head has not arrived, is closed after the idle timeout."
   },
   "servers": [{"url": "/"}],
   "security": [{"bearer": []}],
@@ -282,7 +282,7 @@ public enum OpenAPIDocument {
         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
       "TooManyRequests": {"description": "too_many_failures (this address failed authentication too often), queue_full or quota_exceeded", "headers": {"Retry-After": {"schema": {"type": "integer"}}},
         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
-      "Busy": {"description": "too many uploads are being unpacked (busy) or the daemon is not ready", "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+      "Busy": {"description": "too many uploads are being unpacked, or request bodies arriving at once (busy), or the daemon is not ready", "headers": {"Retry-After": {"schema": {"type": "integer"}}},
         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
     },
     "requestBodies": {

@@ -135,9 +135,9 @@ struct PolicyController: Sendable {
             throw APIError(.serviceUnavailable, code: "learning_unavailable", "this server runs no jails to learn with")
         }
         let kind = try TaskRequestDecoding.kind(of: request)
-        var request = request
-        let bytes = try await TaskRequestDecoding.collect(&request, limit: service.config.maxRequestBytes)
-        let draft = try await service.decodeDraft(bytes, kind)
+        let body = try await service.collectBody(request)
+        defer { body.share.release() }
+        let draft = try await service.decodeDraft(body.bytes, kind)
         let spec = try draft.validate(principal: principal, policies: deps.policies, config: service.config, fallbackPolicy: service.config.defaultPolicy)
         context.audit.update { $0.policy = spec.policy }
         if spec.steps != nil {

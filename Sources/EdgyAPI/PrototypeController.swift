@@ -34,11 +34,10 @@ struct PrototypeController: Sendable {
         guard case .json = try TaskRequestDecoding.kind(of: request) else {
             throw APIError.unsupportedMediaType("POST / takes application/json; use PUT / for multipart uploads")
         }
-        var request = request
-        let bytes = try await TaskRequestDecoding.collect(&request, limit: service.config.maxRequestBytes)
-        let draft = try await service.decodeDraft(bytes, .json)
+        let body = try await service.collectBody(request)
+        let draft = try await service.decodeDraft(body.bytes, .json)
         return try await TaskController(service: service).createResponding(
-            draft, fallbackPolicy: service.config.prototypePolicy, principal: principal, context: context, wait: wait)
+            draft, fallbackPolicy: service.config.prototypePolicy, principal: principal, context: context, wait: wait, body: body.share)
     }
 
     @Sendable func put(_ request: Request, context: EdgyRequestContext) async throws -> Response {
@@ -48,16 +47,15 @@ struct PrototypeController: Sendable {
         guard case .multipart(let boundary) = try TaskRequestDecoding.kind(of: request) else {
             throw APIError.unsupportedMediaType("PUT / takes multipart/form-data; use POST / for JSON")
         }
-        var request = request
-        let bytes = try await TaskRequestDecoding.collect(&request, limit: service.config.maxRequestBytes)
-        var draft = try await service.decodeDraft(bytes, .multipart(boundary: boundary), inputNamesFile: true)
+        let body = try await service.collectBody(request)
+        var draft = try await service.decodeDraft(body.bytes, .multipart(boundary: boundary), inputNamesFile: true)
         if draft.entryFile == nil, draft.files.count == 1 { draft.entryFile = draft.files[0].path }
         guard let entry = draft.entryFile else {
             throw APIError.badRequest("name the file to run with the input field (input=FILE)", field: "input")
         }
         if draft.name == nil { draft.name = entry }
         return try await TaskController(service: service).createResponding(
-            draft, fallbackPolicy: service.config.prototypePolicy, principal: principal, context: context, wait: wait)
+            draft, fallbackPolicy: service.config.prototypePolicy, principal: principal, context: context, wait: wait, body: body.share)
     }
 
     @Sendable func delete(_ request: Request, context: EdgyRequestContext) async throws -> Response {

@@ -27,19 +27,23 @@ struct TaskController: Sendable {
         try Access.requireWriter(principal)
         let wait = try service.waitSeconds(request)
         let kind = try TaskRequestDecoding.kind(of: request)
-        var request = request
-        let bytes = try await TaskRequestDecoding.collect(&request, limit: service.config.maxRequestBytes)
-        let draft = try await service.decodeDraft(bytes, kind)
-        return try await createResponding(draft, fallbackPolicy: service.config.defaultPolicy, principal: principal, context: context, wait: wait)
+        let body = try await service.collectBody(request)
+        let draft = try await service.decodeDraft(body.bytes, kind)
+        return try await createResponding(
+            draft, fallbackPolicy: service.config.defaultPolicy, principal: principal, context: context, wait: wait, body: body.share)
     }
 
     /// Creates the task: 201 with it; with `?wait`, 200 with the finished task or 202 with the task as it is.
+    /// The body's share of the buffered bytes goes back once the task is stored (or refused), not
+    /// after the wait.
     func createResponding(
-        _ draft: TaskDraft, fallbackPolicy: String, principal: Principal, context: EdgyRequestContext, wait: Double?
+        _ draft: TaskDraft, fallbackPolicy: String, principal: Principal, context: EdgyRequestContext, wait: Double?,
+        body: BodyShare
     ) async throws -> Response {
         let id = UUID()
         let create = {
-            try await service.create(
+            defer { body.release() }
+            return try await service.create(
                 draft, principal: principal, fallbackPolicy: fallbackPolicy, logger: context.logger, audit: context.audit, id: id,
                 tokenHash: context.tokenHash)
         }

@@ -9,17 +9,32 @@ import NIOCore
 
 /// Reading a create-task request (JSON or multipart) into a `TaskDraft`.
 enum TaskRequestDecoding {
-    /// The body's bytes, at most `limit` of them (413 beyond).
-    static func collect(_ request: inout Request, limit: Int) async throws -> [UInt8] {
-        if let length = request.headers[.contentLength].flatMap(Int.init), length > limit {
+    /// The body's bytes, at most `limit` of them (413 beyond), each counted in `share` before it
+    /// is kept: a declared `Content-Length` at once, a chunked body in doubling steps.
+    /// - Throws: `APIError` 413 beyond `limit`; 503 `busy` with `Retry-After` when the bodies
+    ///   arriving on other connections leave no room within `wait`.
+    static func collect(_ request: Request, limit: Int, share: BodyShare, wait: Duration, retryAfter: Int) async throws -> [UInt8] {
+        let declared = request.headers[.contentLength].flatMap(Int.init)
+        if let declared, declared > limit {
             throw APIError.tooLarge("the request body is larger than \(limit) bytes")
         }
-        do {
-            let buffer = try await request.collectBody(upTo: limit)
-            return Array(buffer.readableBytesView)
-        } catch let error as HTTPError where error.status == .contentTooLarge {
-            throw APIError.tooLarge("the request body is larger than \(limit) bytes")
+        let busy = APIError(
+            .serviceUnavailable, code: "busy", "too many request bodies are arriving at once; retry shortly",
+            headers: [.retryAfter: String(retryAfter)])
+        if let declared {
+            guard await share.grow(to: declared, wait: wait) else { throw busy }
         }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(declared ?? 0)
+        for try await buffer in request.body {
+            let total = bytes.count + buffer.readableBytes
+            guard total <= limit else { throw APIError.tooLarge("the request body is larger than \(limit) bytes") }
+            if total > share.bytes {
+                guard await share.grow(to: min(limit, max(total, 2 * share.bytes, 64 << 10)), wait: wait) else { throw busy }
+            }
+            bytes.append(contentsOf: buffer.readableBytesView)
+        }
+        return bytes
     }
 
     enum BodyKind {

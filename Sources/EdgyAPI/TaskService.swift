@@ -14,6 +14,8 @@ struct TaskService: Sendable {
     let uploadGate: UploadGate
     /// Bounds the memory blob uploads hold: `maxConcurrentBlobUploads` × `maxBlobBytes`.
     let blobGate: UploadGate
+    /// Bytes of create-task bodies held at once, across connections (`BodyShare`).
+    let bodyBudget: UploadGate
     /// The slow poll under every `watch`.
     let backstop: BackstopTicker
 
@@ -22,7 +24,19 @@ struct TaskService: Sendable {
         self.config = config
         self.uploadGate = UploadGate(permits: config.maxConcurrentDecodes)
         self.blobGate = UploadGate(permits: config.maxConcurrentBlobUploads)
+        // Never below one request's limit, or a body of that size could never be read.
+        self.bodyBudget = UploadGate(permits: max(config.maxBufferedRequestBytes, config.maxRequestBytes))
         self.backstop = BackstopTicker(interval: config.pollInterval)
+    }
+
+    /// A create-task body in memory (at most `maxRequestBytes`), and its share of `bodyBudget`,
+    /// to be released once its task is stored or refused.
+    /// - Throws: `APIError` 413 beyond the limit, 503 when other bodies fill the budget.
+    func collectBody(_ request: Request) async throws -> (bytes: [UInt8], share: BodyShare) {
+        let share = BodyShare(budget: bodyBudget)
+        let bytes = try await TaskRequestDecoding.collect(
+            request, limit: config.maxRequestBytes, share: share, wait: config.decodeWaitLimit, retryAfter: config.retryAfterSeconds)
+        return (bytes, share)
     }
 
     /// Reads a create-task body into a draft, holding an upload-gate permit while it decodes.

@@ -13,6 +13,7 @@ import EdgyStoreSQLite
 import Foundation
 import Glibc
 import Hummingbird
+import HummingbirdCore
 import Logging
 import ServiceLifecycle
 import Synchronization
@@ -206,13 +207,21 @@ public struct Daemon: Sendable {
         apiConfiguration.tenantQuotas = configuration.tenantQuotas
         apiConfiguration.authFailureLimit = configuration.authFailureLimit
         apiConfiguration.maxBlobBytes = configuration.maxBlobMib << 20
+        apiConfiguration.maxBufferedRequestBytes = configuration.maxBufferedRequestMib << 20
         apiConfiguration.callbackAllowlist = try configuration.callbackAllowlist()
         apiConfiguration.webhooksEnabled = configuration.webhooks == "on"
         let router = buildRouter(dependencies, apiConfiguration)
         let logger = self.logger
+        let maxConnections = Self.connectionsThatFit(configuration.maxConnections, logger: logger)
+        let perAddress = ConnectionsPerAddress(limit: configuration.maxConnectionsPerAddress)
+        var appConfiguration = ApplicationConfiguration(address: .hostname(host, port: port), serverName: "edgyd")
+        appConfiguration.availableConnectionsDelegate = MaximumAvailableConnections(maxConnections, logger: logger)
         let app = Application(
             router: router,
-            configuration: .init(address: .hostname(host, port: port), serverName: "edgyd"),
+            server: .http1(configuration: .init(
+                additionalChannelHandlers: [perAddress.handler()],
+                idleTimeout: .milliseconds(Int64(configuration.idleTimeoutSeconds * 1000)))),
+            configuration: appConfiguration,
             onServerRunning: { channel in
                 ready.set()
                 logger.notice(
@@ -243,6 +252,32 @@ public struct Daemon: Sendable {
                 logger: logger))
         try await group.run()
     }
+
+    /// Raises the soft limit of open files to the hard one and returns how many of them
+    /// connections may take: `wanted`, or fewer when the limit would leave jails and the store
+    /// less than `reservedDescriptors` (then with a warning). Past the limit, `accept` fails
+    /// and so do a jail's pipes; below it, extra connections wait in the listen backlog.
+    static func connectionsThatFit(_ wanted: Int, logger: Logger) -> Int {
+        var limit = rlimit()
+        guard getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return wanted }
+        if limit.rlim_cur < limit.rlim_max {
+            var raised = limit
+            raised.rlim_cur = limit.rlim_max
+            if setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &raised) == 0 { limit = raised }
+        }
+        let available = Int(clamping: limit.rlim_cur) - reservedDescriptors
+        guard available < wanted else { return wanted }
+        let fitting = max(16, available)
+        logger.warning(
+            "max_connections lowered to fit the open-file limit",
+            metadata: ["max_connections": "\(wanted)", "now": "\(fitting)", "open_file_limit": "\(limit.rlim_cur)",
+                       "fix": "raise the hard limit (LimitNOFILE= in the systemd unit, ulimit -Hn)"])
+        return fitting
+    }
+
+    /// Descriptors kept for everything but client connections: the store, jails' pipes, pidfds
+    /// and cgroup files, the pool's parked jails, the fork server's socket.
+    static let reservedDescriptors = 1024
 
     static func hostName() -> String {
         var name = [CChar](repeating: 0, count: 256)

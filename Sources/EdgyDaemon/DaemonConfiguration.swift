@@ -76,6 +76,17 @@ public struct DaemonConfiguration: Sendable, Hashable {
     /// The largest blob a client may upload (`POST /v1/blobs`); a task's files by reference may
     /// hold this much together.
     public var maxBlobMib: Int = 64
+    /// Client connections open at once; more wait in the kernel's listen backlog until one closes.
+    public var maxConnections: Int = 4096
+    /// Client connections one address (an IPv6 /64) may hold open; 0: no limit. Behind a reverse
+    /// proxy every connection has the proxy's address: raise it, or turn it off there.
+    public var maxConnectionsPerAddress: Int = 256
+    /// Seconds a connection may stay idle (between requests, or still sending a request's head)
+    /// before it is closed. A response in progress (`?wait`, an event stream) is not idle.
+    public var idleTimeoutSeconds: Double = 60
+    /// Create-task bodies held in memory at once, across connections; a body that finds no room
+    /// within two seconds is answered 503 `busy`.
+    public var maxBufferedRequestMib: Int = 512
     /// Where tasks' `callback_url` may point besides public addresses: IPv4 addresses and CIDRs,
     /// IPv6 addresses and host names, joined by commas (docs/webhooks.md).
     public var webhookAllow: String = ""
@@ -99,7 +110,8 @@ public struct DaemonConfiguration: Sendable, Hashable {
         "shutdown_grace_s", "cgroup_parent", "jail_pool", "lease_s", "tenant_max_queued", "tenant_max_running",
         "tenant_max_stored", "tenant_max_bytes", "auth_failure_limit", "egress", "egress_range", "egress_table",
         "egress_interface_prefix", "egress_resolver_port", "egress_hosts", "fork_server", "dependency_registries",
-        "dependency_cache_mib", "max_blob_mib", "webhooks", "webhook_allow", "webhook_max_attempts", "webhook_retry_base_ms",
+        "dependency_cache_mib", "max_blob_mib", "max_connections", "max_connections_per_address", "idle_timeout_s",
+        "max_buffered_request_mib", "webhooks", "webhook_allow", "webhook_max_attempts", "webhook_retry_base_ms",
     ]
 
     /// `webhook_allow` as an allowlist.
@@ -273,6 +285,10 @@ public struct DaemonConfiguration: Sendable, Hashable {
         case "dependency_registries": dependencyRegistries = value
         case "dependency_cache_mib": dependencyCacheMib = try number(Int.self)
         case "max_blob_mib": maxBlobMib = try number(Int.self)
+        case "max_connections": maxConnections = try number(Int.self)
+        case "max_connections_per_address": maxConnectionsPerAddress = try number(Int.self)
+        case "idle_timeout_s": idleTimeoutSeconds = try number(Double.self)
+        case "max_buffered_request_mib": maxBufferedRequestMib = try number(Int.self)
         case "webhooks": webhooks = value
         case "webhook_allow": webhookAllow = value
         case "webhook_max_attempts": webhookMaxAttempts = try number(Int.self)
@@ -301,6 +317,18 @@ public struct DaemonConfiguration: Sendable, Hashable {
             throw ConfigurationError("webhook_retry_base_ms must be between 10 and 3600000, got \(webhookRetryBaseMs)")
         }
         guard (1...4096).contains(maxBlobMib) else { throw ConfigurationError("max_blob_mib must be between 1 and 4096, got \(maxBlobMib)") }
+        guard (16...1_000_000).contains(maxConnections) else {
+            throw ConfigurationError("max_connections must be between 16 and 1000000, got \(maxConnections)")
+        }
+        guard maxConnectionsPerAddress >= 0 else {
+            throw ConfigurationError("max_connections_per_address must be 0 (no limit) or more, got \(maxConnectionsPerAddress)")
+        }
+        guard idleTimeoutSeconds >= 0.1 && idleTimeoutSeconds <= 86_400 else {
+            throw ConfigurationError("idle_timeout_s must be between 0.1 and 86400, got \(idleTimeoutSeconds)")
+        }
+        guard (16...65_536).contains(maxBufferedRequestMib) else {
+            throw ConfigurationError("max_buffered_request_mib must be between 16 and 65536, got \(maxBufferedRequestMib)")
+        }
         guard dependencyCacheMib >= 1 else { throw ConfigurationError("dependency_cache_mib must be at least 1, got \(dependencyCacheMib)") }
         guard ["auto", "off"].contains(forkServer) || forkServer.hasPrefix("/") else {
             throw ConfigurationError("fork_server must be \"auto\", \"off\" or an absolute path, got \"\(forkServer)\"")

@@ -100,19 +100,9 @@ import Testing
         try await harness.test(.live) { client in
             let port = try #require(client.port)
             // A raw connection that sends its headers and half its body, then waits.
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            defer { close(fd) }
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_port = UInt16(port).bigEndian
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            let connected = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-            }
-            #expect(connected == 0)
+            let connection = try RawConnection(port: port)
             let head = "POST /v1/blobs HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(Harness.submitter)\r\nContent-Length: 1000\r\n\r\n"
-            let partial = Array(head.utf8) + [UInt8](repeating: 1, count: 500)
-            #expect(partial.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) } == partial.count)
+            #expect(connection.send(Array(head.utf8) + [UInt8](repeating: 1, count: 500)))
             // Give the server a moment to take the first upload's turn.
             var answered: HTTPResponse.Status = .ok
             for _ in 0..<50 {
@@ -128,13 +118,101 @@ import Testing
             }
             #expect(answered == .serviceUnavailable)
             // The first upload finishes and frees its turn: the next one is stored.
-            let rest = [UInt8](repeating: 1, count: 500)
-            #expect(rest.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) } == rest.count)
-            var reply = [UInt8](repeating: 0, count: 4096)
-            let n = read(fd, &reply, reply.count)
-            #expect(String(decoding: reply.prefix(max(n, 0)), as: UTF8.self).hasPrefix("HTTP/1.1 201"))
+            #expect(connection.send([UInt8](repeating: 1, count: 500)))
+            #expect(connection.receive(for: .seconds(10), stopAfter: "}").text.hasPrefix("HTTP/1.1 201"))
             let after = try await client.execute(uri: "/v1/blobs", method: .post, headers: headers(Harness.submitter), body: ByteBuffer(string: "third"))
             #expect(after.status == .created)
+        }
+    }
+}
+
+/// The gate counts weighted permits strictly in order: one byte of request bodies is one permit.
+@Suite struct WeightedGateTests {
+    @Test func largeAsksWaitInLineAndSmallerOnesBehindThemWaitToo() async throws {
+        let gate = UploadGate(permits: 100)
+        #expect(await gate.acquire(60, wait: .zero))
+        async let large = gate.acquire(60, wait: .seconds(10))
+        try await Task.sleep(for: .milliseconds(50))
+        // 10 would fit in the 40 left, but they queue behind the 60 rather than overtake them.
+        #expect(await gate.acquire(10, wait: .milliseconds(50)) == false)
+        gate.release(60)
+        #expect(await large)
+        // An ask beyond the whole gate is refused at once, without waiting; the 40 left are there.
+        let start = ContinuousClock.now
+        #expect(await gate.acquire(101, wait: .seconds(10)) == false)
+        #expect(ContinuousClock.now - start < .seconds(1))
+        #expect(await gate.acquire(40, wait: .zero))
+        #expect(await gate.acquire(1, wait: .zero) == false)
+    }
+
+    @Test func aLargeAskThatGivesUpLetsTheSmallerOnesBehindItIn() async throws {
+        let gate = UploadGate(permits: 100)
+        #expect(await gate.acquire(50, wait: .zero))
+        async let large = gate.acquire(80, wait: .milliseconds(100))
+        try await Task.sleep(for: .milliseconds(30))
+        async let small = gate.acquire(40, wait: .seconds(10))
+        #expect(await large == false)
+        #expect(await small)
+    }
+}
+
+/// Create-task bodies share one byte budget across connections (`maxBufferedRequestBytes`): a body
+/// that finds no room is told 503 `busy`, and its share comes back when its connection goes.
+@Suite struct BodyBudgetTests {
+    func create(_ client: some TestClientProtocol, bytes: Int) async throws -> TestResponse {
+        let filler = String(repeating: "x", count: max(0, bytes - 60))
+        let body = #"{"name":"n","input":"echo \#(filler)"}"#
+        return try await client.execute(
+            uri: "/v1/tasks", method: .post, headers: headers(Harness.submitter, contentType: "application/json"),
+            body: ByteBuffer(string: body))
+    }
+
+    @Test func aBodyThatFindsNoRoomIs503AndFitsOnceTheHolderCloses() async throws {
+        // One request's limit is 64 KiB × 4/3 + 1 MiB; the budget cannot be smaller than that.
+        var config = APIConfiguration(maxTaskBytes: 48 << 10, decodeWaitLimit: .milliseconds(100))
+        config.maxBufferedRequestBytes = 0
+        let budget = config.maxRequestBytes
+        let harness = try await Harness(config: config)
+        try await harness.test(.live) { client in
+            let port = try #require(client.port)
+            // Declares all but 20 KB of the budget, sends a little of it, and waits.
+            var holder: RawConnection? = try RawConnection(port: port)
+            holder?.send("POST /v1/tasks HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(Harness.submitter)\r\n"
+                + "Content-Type: application/json\r\nContent-Length: \(budget - 20_000)\r\n\r\n{\"name\":")
+            var refused: TestResponse?
+            for _ in 0..<50 {
+                let response = try await create(client, bytes: 30_000)
+                if response.status == .serviceUnavailable {
+                    refused = response
+                    break
+                }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            let busy = try #require(refused, "a 30 KB body was read while all but 20 KB of the budget was held")
+            #expect(try busy.error.code == "busy")
+            #expect(busy.headers[.retryAfter] != nil)
+            // The budget counts bytes, not requests: a small body still fits beside the holder.
+            #expect(try await create(client, bytes: 500).status == .created)
+
+            holder = nil
+            var status: HTTPResponse.Status = .serviceUnavailable
+            for _ in 0..<100 where status != .created {
+                status = try await create(client, bytes: 30_000).status
+                if status != .created { try await Task.sleep(for: .milliseconds(20)) }
+            }
+            #expect(status == .created, "the closed connection's share was given back")
+
+            // A chunked body (no Content-Length) is counted as it arrives.
+            let chunked = try RawConnection(port: port)
+            let json = #"{"name":"chunked","input":"echo hi"}"#
+            let half = json.utf8.count / 2
+            let first = String(json.prefix(half)), second = String(json.dropFirst(half))
+            chunked.send("POST /v1/tasks HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(Harness.submitter)\r\n"
+                + "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+                + String(first.utf8.count, radix: 16) + "\r\n" + first + "\r\n"
+                + String(second.utf8.count, radix: 16) + "\r\n" + second + "\r\n0\r\n\r\n")
+            let answer = chunked.receive(for: .seconds(10), stopAfter: "}")
+            #expect(RawConnection.status(of: answer.text) == 201, "\(answer.text)")
         }
     }
 }

@@ -24,6 +24,13 @@ public struct APIConfiguration: Sendable {
     /// than `maxRequestBytes`). A body's share is taken before its bytes arrive; one that finds
     /// no room within `decodeWaitLimit` is answered 503 `busy` with `Retry-After`.
     public var maxBufferedRequestBytes: Int = 512 << 20
+    /// The part of `maxBufferedRequestBytes` one tenant's arriving bodies may hold (never less
+    /// than `maxRequestBytes`): past it, 429 `too_many_bodies` at once.
+    public var maxBufferedRequestBytesPerTenant: Int = 128 << 20
+    /// A body must arrive at `minBodyBytesPerSecond` on average once `bodyRateGrace` has passed
+    /// (408 `too_slow` otherwise), so a body trickled in cannot hold its share for long.
+    public var minBodyBytesPerSecond: Int = 16 << 10
+    public var bodyRateGrace: Duration = .seconds(10)
     /// Entries (files and directories) in one archive.
     public var maxArchiveEntries: Int
     /// Unpacked bytes of one archive.

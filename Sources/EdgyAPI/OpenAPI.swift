@@ -59,7 +59,7 @@ public enum OpenAPIDocument {
         "responses": {
           "200": {"$ref": "#/components/responses/Task"}, "201": {"$ref": "#/components/responses/Task"}, "202": {"$ref": "#/components/responses/Task"},
           "400": {"$ref": "#/components/responses/Error"}, "401": {"$ref": "#/components/responses/Unauthorized"}, "429": {"$ref": "#/components/responses/TooManyRequests"}, "403": {"$ref": "#/components/responses/Error"},
-          "404": {"$ref": "#/components/responses/Error"}, "413": {"$ref": "#/components/responses/Error"}, "415": {"$ref": "#/components/responses/Error"},
+          "404": {"$ref": "#/components/responses/Error"}, "408": {"$ref": "#/components/responses/Error"}, "413": {"$ref": "#/components/responses/Error"}, "415": {"$ref": "#/components/responses/Error"},
           "422": {"$ref": "#/components/responses/Error"}, "503": {"$ref": "#/components/responses/Busy"}}},
       "put": {"operationId": "prototypeUpload", "summary": "Prototype: create a task from uploaded files",
         "description": "Multipart: `file` parts, `name`, and `input` = the name of the uploaded file to run (copied to the policy's entry path). Without `input`, a single uploaded file is the entry.",
@@ -70,7 +70,7 @@ public enum OpenAPIDocument {
                          "policy": {"type": "string"}}}}}},
         "responses": {"200": {"$ref": "#/components/responses/Task"}, "201": {"$ref": "#/components/responses/Task"}, "202": {"$ref": "#/components/responses/Task"},
           "400": {"$ref": "#/components/responses/Error"}, "401": {"$ref": "#/components/responses/Unauthorized"}, "429": {"$ref": "#/components/responses/TooManyRequests"}, "403": {"$ref": "#/components/responses/Error"},
-          "404": {"$ref": "#/components/responses/Error"}, "413": {"$ref": "#/components/responses/Error"}, "415": {"$ref": "#/components/responses/Error"},
+          "404": {"$ref": "#/components/responses/Error"}, "408": {"$ref": "#/components/responses/Error"}, "413": {"$ref": "#/components/responses/Error"}, "415": {"$ref": "#/components/responses/Error"},
           "422": {"$ref": "#/components/responses/Error"}, "503": {"$ref": "#/components/responses/Busy"}}}
     },
     "/{id}": {
@@ -87,7 +87,7 @@ public enum OpenAPIDocument {
         "requestBody": {"$ref": "#/components/requestBodies/TaskBody"},
         "responses": {"200": {"$ref": "#/components/responses/Task"}, "201": {"$ref": "#/components/responses/Task"}, "202": {"$ref": "#/components/responses/Task"},
           "400": {"$ref": "#/components/responses/Error"}, "401": {"$ref": "#/components/responses/Unauthorized"}, "429": {"$ref": "#/components/responses/TooManyRequests"}, "403": {"$ref": "#/components/responses/Error"},
-          "404": {"$ref": "#/components/responses/Error"}, "413": {"$ref": "#/components/responses/Error"}, "415": {"$ref": "#/components/responses/Error"},
+          "404": {"$ref": "#/components/responses/Error"}, "408": {"$ref": "#/components/responses/Error"}, "413": {"$ref": "#/components/responses/Error"}, "415": {"$ref": "#/components/responses/Error"},
           "422": {"$ref": "#/components/responses/Error"}, "503": {"$ref": "#/components/responses/Busy"}}},
       "get": {"operationId": "listTasks", "summary": "The tenant's tasks, newest first",
         "parameters": [
@@ -164,7 +164,7 @@ public enum OpenAPIDocument {
         "requestBody": {"$ref": "#/components/requestBodies/TaskBody"},
         "responses": {"200": {"description": "the proposal", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/LearningResult"}}}},
           "400": {"$ref": "#/components/responses/Error"}, "401": {"$ref": "#/components/responses/Unauthorized"}, "429": {"$ref": "#/components/responses/TooManyRequests"}, "403": {"$ref": "#/components/responses/Error"},
-          "404": {"$ref": "#/components/responses/Error"}, "413": {"$ref": "#/components/responses/Error"}, "415": {"$ref": "#/components/responses/Error"},
+          "404": {"$ref": "#/components/responses/Error"}, "408": {"$ref": "#/components/responses/Error"}, "413": {"$ref": "#/components/responses/Error"}, "415": {"$ref": "#/components/responses/Error"},
           "422": {"$ref": "#/components/responses/Error"}, "503": {"$ref": "#/components/responses/Error"}}}
     },
     "/metrics": {
@@ -280,7 +280,7 @@ public enum OpenAPIDocument {
       "Error": {"description": "an error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
       "Unauthorized": {"description": "no valid bearer token", "headers": {"WWW-Authenticate": {"schema": {"type": "string"}}},
         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
-      "TooManyRequests": {"description": "too_many_failures (this address failed authentication too often), queue_full or quota_exceeded", "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+      "TooManyRequests": {"description": "too_many_failures (this address failed authentication too often), queue_full, quota_exceeded, too_many_bodies (the tenant's request bodies arriving now hold its share of the daemon's body budget) or too_many_connections (this address holds its share of connections)", "headers": {"Retry-After": {"schema": {"type": "integer"}}},
         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
       "Busy": {"description": "too many uploads are being unpacked, or request bodies arriving at once (busy), or the daemon is not ready", "headers": {"Retry-After": {"schema": {"type": "integer"}}},
         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}

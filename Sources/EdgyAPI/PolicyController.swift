@@ -1,3 +1,4 @@
+import EdgyAuth
 import EdgyModel
 import EdgyPolicy
 import EdgyStore
@@ -135,7 +136,7 @@ struct PolicyController: Sendable {
             throw APIError(.serviceUnavailable, code: "learning_unavailable", "this server runs no jails to learn with")
         }
         let kind = try TaskRequestDecoding.kind(of: request)
-        let body = try await service.collectBody(request)
+        let body = try await service.collectBody(request, tenant: principal.tenant)
         defer { body.share.release() }
         let draft = try await service.decodeDraft(body.bytes, kind)
         let spec = try draft.validate(principal: principal, policies: deps.policies, config: service.config, fallbackPolicy: service.config.defaultPolicy)

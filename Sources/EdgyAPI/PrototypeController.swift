@@ -1,3 +1,4 @@
+import EdgyAuth
 import EdgyModel
 import Foundation
 import HTTPTypes
@@ -34,7 +35,7 @@ struct PrototypeController: Sendable {
         guard case .json = try TaskRequestDecoding.kind(of: request) else {
             throw APIError.unsupportedMediaType("POST / takes application/json; use PUT / for multipart uploads")
         }
-        let body = try await service.collectBody(request)
+        let body = try await service.collectBody(request, tenant: principal.tenant)
         let draft = try await service.decodeDraft(body.bytes, .json)
         return try await TaskController(service: service).createResponding(
             draft, fallbackPolicy: service.config.prototypePolicy, principal: principal, context: context, wait: wait, body: body.share)
@@ -47,7 +48,7 @@ struct PrototypeController: Sendable {
         guard case .multipart(let boundary) = try TaskRequestDecoding.kind(of: request) else {
             throw APIError.unsupportedMediaType("PUT / takes multipart/form-data; use POST / for JSON")
         }
-        let body = try await service.collectBody(request)
+        let body = try await service.collectBody(request, tenant: principal.tenant)
         var draft = try await service.decodeDraft(body.bytes, .multipart(boundary: boundary), inputNamesFile: true)
         if draft.entryFile == nil, draft.files.count == 1 { draft.entryFile = draft.files[0].path }
         guard let entry = draft.entryFile else {

@@ -27,7 +27,7 @@ struct TaskController: Sendable {
         try Access.requireWriter(principal)
         let wait = try service.waitSeconds(request)
         let kind = try TaskRequestDecoding.kind(of: request)
-        let body = try await service.collectBody(request)
+        let body = try await service.collectBody(request, tenant: principal.tenant)
         let draft = try await service.decodeDraft(body.bytes, kind)
         return try await createResponding(
             draft, fallbackPolicy: service.config.defaultPolicy, principal: principal, context: context, wait: wait, body: body.share)

@@ -9,28 +9,33 @@ import NIOCore
 
 /// Reading a create-task request (JSON or multipart) into a `TaskDraft`.
 enum TaskRequestDecoding {
-    /// The body's bytes, at most `limit` of them (413 beyond), each counted in `share` before it
-    /// is kept: a declared `Content-Length` at once, a chunked body in doubling steps.
-    /// - Throws: `APIError` 413 beyond `limit`; 503 `busy` with `Retry-After` when the bodies
-    ///   arriving on other connections leave no room within `wait`.
-    static func collect(_ request: Request, limit: Int, share: BodyShare, wait: Duration, retryAfter: Int) async throws -> [UInt8] {
+    /// The body's bytes, at most `config.maxRequestBytes` of them, each counted in `share` before
+    /// it is kept: a declared `Content-Length` at once, a chunked body in doubling steps.
+    /// - Throws: `APIError` 413 beyond the limit; 408 `too_slow` when, past `bodyRateGrace`, the
+    ///   body has arrived at less than `minBodyBytesPerSecond`; `share`'s refusals (429, 503).
+    static func collect(_ request: Request, share: BodyShare, config: APIConfiguration) async throws -> [UInt8] {
+        let limit = config.maxRequestBytes
         let declared = request.headers[.contentLength].flatMap(Int.init)
         if let declared, declared > limit {
             throw APIError.tooLarge("the request body is larger than \(limit) bytes")
         }
-        let busy = APIError(
-            .serviceUnavailable, code: "busy", "too many request bodies are arriving at once; retry shortly",
-            headers: [.retryAfter: String(retryAfter)])
-        if let declared {
-            guard await share.grow(to: declared, wait: wait) else { throw busy }
-        }
+        if let declared { try await share.grow(to: declared, wait: config.decodeWaitLimit, retryAfter: config.retryAfterSeconds) }
+        let start = ContinuousClock.now
         var bytes: [UInt8] = []
         bytes.reserveCapacity(declared ?? 0)
         for try await buffer in request.body {
             let total = bytes.count + buffer.readableBytes
             guard total <= limit else { throw APIError.tooLarge("the request body is larger than \(limit) bytes") }
+            let elapsed = ContinuousClock.now - start
+            if elapsed > config.bodyRateGrace && Double(total) < Double(config.minBodyBytesPerSecond) * elapsed.seconds {
+                throw APIError(
+                    .requestTimeout, code: "too_slow",
+                    "the request body arrived at less than \(config.minBodyBytesPerSecond) bytes a second (\(total) bytes in \(Int(elapsed.seconds)) s)",
+                    headers: [.connection: "close"])
+            }
             if total > share.bytes {
-                guard await share.grow(to: min(limit, max(total, 2 * share.bytes, 64 << 10)), wait: wait) else { throw busy }
+                try await share.grow(
+                    to: min(limit, max(total, 2 * share.bytes, 64 << 10)), wait: config.decodeWaitLimit, retryAfter: config.retryAfterSeconds)
             }
             bytes.append(contentsOf: buffer.readableBytesView)
         }

@@ -14,8 +14,8 @@ struct TaskService: Sendable {
     let uploadGate: UploadGate
     /// Bounds the memory blob uploads hold: `maxConcurrentBlobUploads` × `maxBlobBytes`.
     let blobGate: UploadGate
-    /// Bytes of create-task bodies held at once, across connections (`BodyShare`).
-    let bodyBudget: UploadGate
+    /// Bytes of create-task bodies held at once, across connections, and per tenant (`BodyShare`).
+    let bodyBudget: BodyBudget
     /// The slow poll under every `watch`.
     let backstop: BackstopTicker
 
@@ -25,17 +25,19 @@ struct TaskService: Sendable {
         self.uploadGate = UploadGate(permits: config.maxConcurrentDecodes)
         self.blobGate = UploadGate(permits: config.maxConcurrentBlobUploads)
         // Never below one request's limit, or a body of that size could never be read.
-        self.bodyBudget = UploadGate(permits: max(config.maxBufferedRequestBytes, config.maxRequestBytes))
+        self.bodyBudget = BodyBudget(
+            bytes: max(config.maxBufferedRequestBytes, config.maxRequestBytes),
+            perTenant: max(config.maxBufferedRequestBytesPerTenant, config.maxRequestBytes))
         self.backstop = BackstopTicker(interval: config.pollInterval)
     }
 
     /// A create-task body in memory (at most `maxRequestBytes`), and its share of `bodyBudget`,
     /// to be released once its task is stored or refused.
-    /// - Throws: `APIError` 413 beyond the limit, 503 when other bodies fill the budget.
-    func collectBody(_ request: Request) async throws -> (bytes: [UInt8], share: BodyShare) {
-        let share = BodyShare(budget: bodyBudget)
-        let bytes = try await TaskRequestDecoding.collect(
-            request, limit: config.maxRequestBytes, share: share, wait: config.decodeWaitLimit, retryAfter: config.retryAfterSeconds)
+    /// - Throws: `APIError` 413 beyond the limit, 408 when it trickles in, 429 when the tenant's
+    ///   bodies hold their part of the budget, 503 when everyone's fill it.
+    func collectBody(_ request: Request, tenant: String) async throws -> (bytes: [UInt8], share: BodyShare) {
+        let share = BodyShare(budget: bodyBudget, tenant: tenant)
+        let bytes = try await TaskRequestDecoding.collect(request, share: share, config: config)
         return (bytes, share)
     }
 

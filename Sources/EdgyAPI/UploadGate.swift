@@ -119,16 +119,52 @@ final class UploadGate: Sendable {
     }
 }
 
-/// One request body's share of the bytes all bodies may hold in memory at once
-/// (`APIConfiguration.maxBufferedRequestBytes`), counted in a gate of one permit per byte. Taken
-/// before the bytes arrive, given back by `release()` once the body's task is stored or refused,
-/// or when the share is dropped.
+/// The bytes all arriving create-task bodies may hold in memory at once
+/// (`APIConfiguration.maxBufferedRequestBytes`): a gate of one permit per byte, waited for in
+/// order, and each tenant's part of it (`maxBufferedRequestBytesPerTenant`), refused at once when
+/// full, so that one tenant's bodies, however slowly they arrive, leave room for the others'.
+final class BodyBudget: Sendable {
+    let gate: UploadGate
+    let perTenant: Int
+    private let tenants = Mutex<[String: Int]>([:])
+
+    init(bytes: Int, perTenant: Int) {
+        gate = UploadGate(permits: bytes)
+        self.perTenant = perTenant
+    }
+
+    /// Bytes `tenant`'s bodies hold now.
+    func held(by tenant: String) -> Int {
+        tenants.withLock { $0[tenant] ?? 0 }
+    }
+
+    fileprivate func take(_ bytes: Int, for tenant: String) -> Bool {
+        tenants.withLock { tenants in
+            let held = tenants[tenant] ?? 0
+            guard held + bytes <= perTenant else { return false }
+            tenants[tenant] = held + bytes
+            return true
+        }
+    }
+
+    fileprivate func give(_ bytes: Int, for tenant: String) {
+        tenants.withLock { tenants in
+            let left = (tenants[tenant] ?? 0) - bytes
+            tenants[tenant] = left > 0 ? left : nil
+        }
+    }
+}
+
+/// One request body's share of `BodyBudget`: taken before its bytes arrive, given back by
+/// `release()` once the body's task is stored or refused, or when the share is dropped.
 final class BodyShare: Sendable {
-    private let budget: UploadGate
+    private let budget: BodyBudget
+    private let tenant: String
     private let held = Mutex(0)
 
-    init(budget: UploadGate) {
+    init(budget: BodyBudget, tenant: String) {
         self.budget = budget
+        self.tenant = tenant
     }
 
     deinit { release() }
@@ -136,13 +172,25 @@ final class BodyShare: Sendable {
     /// Bytes held now.
     var bytes: Int { held.withLock { $0 } }
 
-    /// Grows the share to `total` bytes; false when the budget has no room within `wait`.
-    func grow(to total: Int, wait: Duration) async -> Bool {
+    /// Grows the share to `total` bytes.
+    /// - Throws: `APIError` 429 `too_many_bodies` when the tenant's bodies already hold its part;
+    ///   503 `busy` when everyone's leave no room within `wait`. Both with `Retry-After`.
+    func grow(to total: Int, wait: Duration, retryAfter: Int) async throws(APIError) {
         let more = total - bytes
-        guard more > 0 else { return true }
-        guard await budget.acquire(more, wait: wait) else { return false }
+        guard more > 0 else { return }
+        guard budget.take(more, for: tenant) else {
+            throw APIError(
+                .tooManyRequests, code: "too_many_bodies",
+                "this tenant's request bodies arriving now hold \(budget.held(by: tenant)) bytes, and may hold \(budget.perTenant); retry once they are in",
+                headers: [.retryAfter: String(retryAfter)])
+        }
+        guard await budget.gate.acquire(more, wait: wait) else {
+            budget.give(more, for: tenant)
+            throw APIError(
+                .serviceUnavailable, code: "busy", "too many request bodies are arriving at once; retry shortly",
+                headers: [.retryAfter: String(retryAfter)])
+        }
         held.withLock { $0 += more }
-        return true
     }
 
     /// Gives every byte back; later calls do nothing.
@@ -151,6 +199,8 @@ final class BodyShare: Sendable {
             defer { held = 0 }
             return held
         }
-        if bytes > 0 { budget.release(bytes) }
+        guard bytes > 0 else { return }
+        budget.give(bytes, for: tenant)
+        budget.gate.release(bytes)
     }
 }

@@ -208,6 +208,7 @@ public struct Daemon: Sendable {
         apiConfiguration.authFailureLimit = configuration.authFailureLimit
         apiConfiguration.maxBlobBytes = configuration.maxBlobMib << 20
         apiConfiguration.maxBufferedRequestBytes = configuration.maxBufferedRequestMib << 20
+        apiConfiguration.maxBufferedRequestBytesPerTenant = (configuration.maxBufferedRequestMib << 20) / 4
         apiConfiguration.callbackAllowlist = try configuration.callbackAllowlist()
         apiConfiguration.webhooksEnabled = configuration.webhooks == "on"
         let router = buildRouter(dependencies, apiConfiguration)

@@ -85,7 +85,8 @@ public struct DaemonConfiguration: Sendable, Hashable {
     /// before it is closed. A response in progress (`?wait`, an event stream) is not idle.
     public var idleTimeoutSeconds: Double = 60
     /// Create-task bodies held in memory at once, across connections; a body that finds no room
-    /// within two seconds is answered 503 `busy`.
+    /// within two seconds is answered 503 `busy`. One tenant's bodies may hold a quarter of it
+    /// (at least one request's limit); past that, 429 `too_many_bodies`.
     public var maxBufferedRequestMib: Int = 512
     /// Where tasks' `callback_url` may point besides public addresses: IPv4 addresses and CIDRs,
     /// IPv6 addresses and host names, joined by commas (docs/webhooks.md).

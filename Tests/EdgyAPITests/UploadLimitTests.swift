@@ -159,12 +159,69 @@ import Testing
 /// Create-task bodies share one byte budget across connections (`maxBufferedRequestBytes`): a body
 /// that finds no room is told 503 `busy`, and its share comes back when its connection goes.
 @Suite struct BodyBudgetTests {
-    func create(_ client: some TestClientProtocol, bytes: Int) async throws -> TestResponse {
+    func create(_ client: some TestClientProtocol, bytes: Int, token: String = Harness.submitter) async throws -> TestResponse {
         let filler = String(repeating: "x", count: max(0, bytes - 60))
         let body = #"{"name":"n","input":"echo \#(filler)"}"#
         return try await client.execute(
-            uri: "/v1/tasks", method: .post, headers: headers(Harness.submitter, contentType: "application/json"),
+            uri: "/v1/tasks", method: .post, headers: headers(token, contentType: "application/json"),
             body: ByteBuffer(string: body))
+    }
+
+    /// A raw connection that declares `length` bytes of a create-task body, sends a few, and waits.
+    func holdBody(port: Int, length: Int, token: String = Harness.submitter) throws -> RawConnection {
+        let connection = try RawConnection(port: port)
+        connection.send("POST /v1/tasks HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(token)\r\n"
+            + "Content-Type: application/json\r\nContent-Length: \(length)\r\n\r\n{\"name\":")
+        return connection
+    }
+
+    /// Retries `create` while it answers anything but `status` (the holder's head may not have
+    /// been read yet), for up to a second.
+    func firstAnswer(_ status: HTTPResponse.Status, _ create: () async throws -> TestResponse) async throws -> TestResponse? {
+        for _ in 0..<50 {
+            let response = try await create()
+            if response.status == status { return response }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        return nil
+    }
+
+    @Test func oneTenantsBodiesHoldOnlyItsPartOfTheBudget() async throws {
+        var config = APIConfiguration(maxTaskBytes: 48 << 10, decodeWaitLimit: .milliseconds(100))
+        config.maxBufferedRequestBytes = 4 * config.maxRequestBytes
+        config.maxBufferedRequestBytesPerTenant = 0  // raised to one request's limit
+        let perTenant = config.maxRequestBytes
+        let harness = try await Harness(config: config)
+        try await harness.test(.live) { client in
+            let port = try #require(client.port)
+            let holder = try holdBody(port: port, length: perTenant - 20_000)
+            let refused = try #require(
+                try await firstAnswer(.tooManyRequests) { try await create(client, bytes: 30_000) },
+                "a tenant's second body was read past its part of the budget")
+            #expect(try refused.error.code == "too_many_bodies")
+            #expect(refused.headers[.retryAfter] != nil)
+            // Another tenant's body is read: the budget has room, only the first tenant's part is full.
+            #expect(try await create(client, bytes: 30_000, token: Harness.otherTenant).status == .created)
+            withExtendedLifetime(holder) {}
+        }
+    }
+
+    @Test func aBodyTrickledInIsCutOff() async throws {
+        var config = APIConfiguration(maxTaskBytes: 48 << 10, decodeWaitLimit: .milliseconds(100))
+        config.bodyRateGrace = .milliseconds(300)
+        config.minBodyBytesPerSecond = 64 << 10
+        let harness = try await Harness(config: config)
+        try await harness.test(.live) { client in
+            let port = try #require(client.port)
+            let trickle = try holdBody(port: port, length: 100_000)
+            try await Task.sleep(for: .milliseconds(500))
+            trickle.send(String(repeating: "x", count: 100))
+            let answer = trickle.receive(for: .seconds(10), stopAfter: "}}")
+            #expect(RawConnection.status(of: answer.text) == 408, "\(answer.text)")
+            #expect(answer.text.contains("\"too_slow\""), "\(answer.text)")
+            // A body that arrives at once is not affected.
+            #expect(try await create(client, bytes: 30_000).status == .created)
+        }
     }
 
     @Test func aBodyThatFindsNoRoomIs503AndFitsOnceTheHolderCloses() async throws {
@@ -176,19 +233,11 @@ import Testing
         try await harness.test(.live) { client in
             let port = try #require(client.port)
             // Declares all but 20 KB of the budget, sends a little of it, and waits.
-            var holder: RawConnection? = try RawConnection(port: port)
-            holder?.send("POST /v1/tasks HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(Harness.submitter)\r\n"
-                + "Content-Type: application/json\r\nContent-Length: \(budget - 20_000)\r\n\r\n{\"name\":")
-            var refused: TestResponse?
-            for _ in 0..<50 {
-                let response = try await create(client, bytes: 30_000)
-                if response.status == .serviceUnavailable {
-                    refused = response
-                    break
-                }
-                try await Task.sleep(for: .milliseconds(20))
-            }
-            let busy = try #require(refused, "a 30 KB body was read while all but 20 KB of the budget was held")
+            var holder: RawConnection? = try holdBody(port: port, length: budget - 20_000)
+            defer { withExtendedLifetime(holder) {} }
+            let busy = try #require(
+                try await firstAnswer(.serviceUnavailable) { try await create(client, bytes: 30_000) },
+                "a 30 KB body was read while all but 20 KB of the budget was held")
             #expect(try busy.error.code == "busy")
             #expect(busy.headers[.retryAfter] != nil)
             // The budget counts bytes, not requests: a small body still fits beside the holder.

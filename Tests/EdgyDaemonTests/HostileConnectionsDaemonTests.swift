@@ -15,8 +15,9 @@ struct HostileConnectionsDaemonTests {
     }
 
     /// Twenty-four connections each declare a 20 MB task and send 19 MB of it, then wait: 456 MB
-    /// if the daemon kept every body. It keeps what its budget (32 MiB here) allows; the rest are
-    /// told 503 `busy` before their bytes are read.
+    /// if the daemon kept every body. It keeps what its budget (32 MiB here) and the tenant's part
+    /// of it allow; the rest are refused (503 `busy`, 429 `too_many_bodies`) before their bytes
+    /// are read.
     @Test func bodiesArrivingAtOnceStayWithinTheBudget() throws {
         let daemon = try DaemonProcess(environment: ["EDGY_MAX_BUFFERED_REQUEST_MIB": "32"])
         defer { daemon.stop() }
@@ -40,8 +41,11 @@ struct HostileConnectionsDaemonTests {
         #expect(group.wait(timeout: .now() + 60) == .success)
         let peak = try UploadBombDaemonTests.peakRSSKiB(pid)
         let all = answers.all
-        let busy = all.filter { RawConnection.status(of: $0) == 503 && $0.contains("\"busy\"") && $0.contains("Retry-After") }
-        #expect(busy.count >= 16, "\(all.map { $0.prefix(200) })")
+        let refused = all.filter {
+            [429, 503].contains(RawConnection.status(of: $0)) && ($0.contains("\"busy\"") || $0.contains("\"too_many_bodies\""))
+                && $0.contains("Retry-After")
+        }
+        #expect(refused.count >= 16, "\(all.map { $0.prefix(200) })")
         #expect(peak < 256 * 1024, "edgyd peaked at \(peak / 1024) MiB (\(before / 1024) MiB before)")
 
         // The held bodies go with their connections; a task is accepted again.

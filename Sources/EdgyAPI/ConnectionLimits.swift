@@ -25,11 +25,6 @@ public final class ConnectionsPerAddress: Sendable {
         ConnectionAdmission(table: self)
     }
 
-    /// Connections counted for `key` now (for tests and diagnostics).
-    func openConnections(_ key: String) -> Int {
-        counts.withLock { $0[key] ?? 0 }
-    }
-
     /// Counts a connection from `key`; false, and not counted, when `key` already holds `limit`.
     func admit(_ key: String) -> Bool {
         counts.withLock { counts in

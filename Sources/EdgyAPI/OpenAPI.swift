@@ -196,7 +196,7 @@ public enum OpenAPIDocument {
         "description": "Any bytes but none (400), up to the server's max_blob_mib (64 MiB by default; 413 beyond). Idempotent: the same bytes give the same name, 201 the first time this tenant uploads them and 200 after. Counted once against the tenant's byte quota (429 quota_exceeded). Kept until deleted, or older than the retention period and used by no task.",
         "requestBody": {"required": true, "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary", "minLength": 1}}}},
         "responses": {"200": {"$ref": "#/components/responses/Blob"}, "201": {"$ref": "#/components/responses/Blob"},
-          "400": {"$ref": "#/components/responses/Error"}, "413": {"$ref": "#/components/responses/Error"}, "503": {"$ref": "#/components/responses/Busy"}, "501": {"$ref": "#/components/responses/Error"},
+          "400": {"$ref": "#/components/responses/Error"}, "408": {"$ref": "#/components/responses/Error"}, "413": {"$ref": "#/components/responses/Error"}, "503": {"$ref": "#/components/responses/Busy"}, "501": {"$ref": "#/components/responses/Error"},
           "401": {"$ref": "#/components/responses/Unauthorized"}, "429": {"$ref": "#/components/responses/TooManyRequests"}, "403": {"$ref": "#/components/responses/Error"}}}
     },
     "/v1/blobs/{digest}": {

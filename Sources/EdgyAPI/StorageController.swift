@@ -50,7 +50,6 @@ struct StorageController: Sendable {
         let principal = try context.requirePrincipal()
         try Access.requireWriter(principal)
         let blobs = try store()
-        var request = request
         let limit = service.config.maxBlobBytes
         if let length = request.headers[.contentLength].flatMap(Int.init), length > limit {
             throw APIError.tooLarge("a blob may be at most \(limit) bytes")
@@ -61,13 +60,10 @@ struct StorageController: Sendable {
                            headers: [.retryAfter: String(service.config.retryAfterSeconds)])
         }
         defer { service.blobGate.release() }
-        // Streamed in, hashed as a whole once it is in: the body never exceeds `limit` in memory.
-        let bytes: [UInt8]
-        do {
-            bytes = Array(try await request.collectBody(upTo: limit).readableBytesView)
-        } catch let error as HTTPError where error.status == .contentTooLarge {
-            throw APIError.tooLarge("a blob may be at most \(limit) bytes")
-        }
+        // Streamed in, hashed as a whole once it is in: the body never exceeds `limit` in memory,
+        // and one trickled in (408) does not hold its permit for long.
+        let bytes = try await TaskRequestDecoding.collect(
+            request, limit: limit, tooLarge: "a blob may be at most \(limit) bytes", share: nil, config: service.config)
         guard !bytes.isEmpty else {
             throw APIError.badRequest("the body is empty: send the blob's bytes (an empty file needs no blob: give it content \"\")")
         }

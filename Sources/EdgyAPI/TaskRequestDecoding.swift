@@ -9,23 +9,25 @@ import NIOCore
 
 /// Reading a create-task request (JSON or multipart) into a `TaskDraft`.
 enum TaskRequestDecoding {
-    /// The body's bytes, at most `config.maxRequestBytes` of them, each counted in `share` before
-    /// it is kept: a declared `Content-Length` at once, a chunked body in doubling steps.
-    /// - Throws: `APIError` 413 beyond the limit; 408 `too_slow` when, past `bodyRateGrace`, the
-    ///   body has arrived at less than `minBodyBytesPerSecond`; `share`'s refusals (429, 503).
-    static func collect(_ request: Request, share: BodyShare, config: APIConfiguration) async throws -> [UInt8] {
-        let limit = config.maxRequestBytes
+    /// The body's bytes, at most `limit` of them, each counted in `share` (when given) before it
+    /// is kept: a declared `Content-Length` at once, a chunked body in doubling steps.
+    /// - Throws: `APIError` 413 `tooLarge` beyond `limit`; 408 `too_slow` when, past
+    ///   `bodyRateGrace`, the body has arrived at less than `minBodyBytesPerSecond`; `share`'s
+    ///   refusals (429, 503).
+    static func collect(
+        _ request: Request, limit: Int, tooLarge: String, share: BodyShare?, config: APIConfiguration
+    ) async throws -> [UInt8] {
         let declared = request.headers[.contentLength].flatMap(Int.init)
-        if let declared, declared > limit {
-            throw APIError.tooLarge("the request body is larger than \(limit) bytes")
+        if let declared, declared > limit { throw APIError.tooLarge(tooLarge) }
+        if let declared, let share {
+            try await share.grow(to: declared, wait: config.decodeWaitLimit, retryAfter: config.retryAfterSeconds)
         }
-        if let declared { try await share.grow(to: declared, wait: config.decodeWaitLimit, retryAfter: config.retryAfterSeconds) }
         let start = ContinuousClock.now
         var bytes: [UInt8] = []
         bytes.reserveCapacity(declared ?? 0)
         for try await buffer in request.body {
             let total = bytes.count + buffer.readableBytes
-            guard total <= limit else { throw APIError.tooLarge("the request body is larger than \(limit) bytes") }
+            guard total <= limit else { throw APIError.tooLarge(tooLarge) }
             let elapsed = ContinuousClock.now - start
             if elapsed > config.bodyRateGrace && Double(total) < Double(config.minBodyBytesPerSecond) * elapsed.seconds {
                 throw APIError(
@@ -33,7 +35,7 @@ enum TaskRequestDecoding {
                     "the request body arrived at less than \(config.minBodyBytesPerSecond) bytes a second (\(total) bytes in \(Int(elapsed.seconds)) s)",
                     headers: [.connection: "close"])
             }
-            if total > share.bytes {
+            if let share, total > share.bytes {
                 try await share.grow(
                     to: min(limit, max(total, 2 * share.bytes, 64 << 10)), wait: config.decodeWaitLimit, retryAfter: config.retryAfterSeconds)
             }

@@ -37,7 +37,9 @@ struct TaskService: Sendable {
     ///   bodies hold their part of the budget, 503 when everyone's fill it.
     func collectBody(_ request: Request, tenant: String) async throws -> (bytes: [UInt8], share: BodyShare) {
         let share = BodyShare(budget: bodyBudget, tenant: tenant)
-        let bytes = try await TaskRequestDecoding.collect(request, share: share, config: config)
+        let bytes = try await TaskRequestDecoding.collect(
+            request, limit: config.maxRequestBytes, tooLarge: "the request body is larger than \(config.maxRequestBytes) bytes", share: share,
+            config: config)
         return (bytes, share)
     }
 

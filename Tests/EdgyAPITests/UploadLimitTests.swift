@@ -126,6 +126,31 @@ import Testing
     }
 }
 
+/// A blob upload trickled in loses its turn: 408 once it falls below the minimum rate, and the
+/// next upload is read.
+@Suite struct TrickledBlobUploadTests {
+    @Test func aTrickledUploadIsCutOffAndTheNextIsStored() async throws {
+        var config = APIConfiguration(decodeWaitLimit: .milliseconds(100))
+        config.maxConcurrentBlobUploads = 1
+        config.bodyRateGrace = .milliseconds(300)
+        config.minBodyBytesPerSecond = 64 << 10
+        let harness = try await Harness(config: config)
+        try await harness.test(.live) { client in
+            let port = try #require(client.port)
+            let trickle = try RawConnection(port: port)
+            trickle.send("POST /v1/blobs HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(Harness.submitter)\r\nContent-Length: 100000\r\n\r\n")
+            trickle.send([UInt8](repeating: 1, count: 100))
+            try await Task.sleep(for: .milliseconds(500))
+            trickle.send([UInt8](repeating: 1, count: 100))
+            let answer = trickle.receive(for: .seconds(10), stopAfter: "}}")
+            #expect(RawConnection.status(of: answer.text) == 408, "\(answer.text)")
+            #expect(answer.text.contains("\"too_slow\""), "\(answer.text)")
+            let next = try await client.execute(uri: "/v1/blobs", method: .post, headers: headers(Harness.submitter), body: ByteBuffer(string: "next"))
+            #expect(next.status == .created)
+        }
+    }
+}
+
 /// The gate counts weighted permits strictly in order: one byte of request bodies is one permit.
 @Suite struct WeightedGateTests {
     @Test func largeAsksWaitInLineAndSmallerOnesBehindThemWaitToo() async throws {

@@ -38,7 +38,7 @@ struct EventStream: Sendable {
                 if events.count == batchSize { continue }
                 // Nothing more stored: stop when the task is gone or already finished (a client that
                 // reconnects after the terminal event), else wait for a change.
-                guard let task = try await service.deps.store.task(id: taskID), !task.status.isFinished else {
+                guard let task = try await service.deps.store.taskSummary(id: taskID), !task.status.isFinished else {
                     if try await service.deps.store.events(taskID: taskID, after: after, limit: 1).isEmpty { return }
                     continue
                 }

@@ -56,6 +56,7 @@ struct TaskController: Sendable {
         let principal = try context.requirePrincipal()
         let query = request.uri.queryParameters
         var filter = TaskQuery(tenant: principal.tenant, limit: service.config.defaultPageSize)
+        filter.summaries = true
         if let status = query.get("status") {
             guard let parsed = TaskStatus(rawValue: status) else {
                 throw APIError.badRequest("status must be one of \(TaskStatus.allCases.map(\.rawValue).joined(separator: ", "))", field: "status")

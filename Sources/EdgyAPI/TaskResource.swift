@@ -71,7 +71,7 @@ struct TaskResource: Encodable {
         try c.encode(timestamp(task.updatedAt), forKey: .updatedAt)
         try c.encode(task.finishedAt.map(timestamp), forKey: .finishedAt)
         try c.encode(
-            task.spec.files.map { FileSummary(path: $0.path, size: $0.contents.count, mode: String($0.mode, radix: 8), blob: $0.blob.map { "sha256:" + $0 }) },
+            task.spec.files.map { FileSummary(path: $0.path, size: $0.size, mode: String($0.mode, radix: 8), blob: $0.blob.map { "sha256:" + $0 }) },
             forKey: .files)
         try c.encode(report?.outcome, forKey: .outcome)
         try c.encode(report?.exitCode, forKey: .exitCode)

@@ -124,9 +124,10 @@ struct TaskService: Sendable {
         }
     }
 
-    /// The principal's task, or 404 for unknown ids and other tenants' tasks alike.
+    /// The principal's task as the API shows it (`TaskRecord.summary`: no inputs read), or 404 for
+    /// unknown ids and other tenants' tasks alike.
     func task(_ idText: String, principal: Principal) async throws -> TaskRecord {
-        guard let id = UUID(uuidString: idText), let task = try await deps.store.task(id: id), task.tenant == principal.tenant else {
+        guard let id = UUID(uuidString: idText), let task = try await deps.store.taskSummary(id: id), task.tenant == principal.tenant else {
             throw APIError.taskNotFound(idText)
         }
         return task
@@ -172,7 +173,7 @@ struct TaskService: Sendable {
             while true {
                 // Finished in this process: the worker handed over the record it stored.
                 if let finished = deps.notifier.takeFinished(id) { return finished }
-                if known == nil { known = try await deps.store.task(id: id) }
+                if known == nil { known = try await deps.store.taskSummary(id: id) }
                 guard let task = known else { return nil }
                 if task.status.isFinished || ContinuousClock.now >= deadline { return .init(record: task) }
                 guard await iterator.next() != nil else { return .init(record: task) }

@@ -10,6 +10,13 @@ public struct TaskFile: Sendable, Hashable, Codable {
     /// Set when the file is a stored blob (lower-case sha256 hex) rather than bytes sent with the
     /// task: `contents` is then empty until the worker reads the blob for the attempt.
     public var blob: String?
+    /// Set when a read for the API left the bytes out (`contents` is then empty): how many there
+    /// are. The API shows sizes, never bytes, and loading them would let a request that lists
+    /// tasks hold every byte of them.
+    public var omittedSize: Int?
+
+    /// Bytes of the file, read or left out.
+    public var size: Int { omittedSize ?? contents.count }
 
     public init(path: String, contents: [UInt8], mode: UInt32 = 0o644) {
         self.path = path
@@ -25,7 +32,7 @@ public struct TaskFile: Sendable, Hashable, Codable {
         self.blob = sha256
     }
 
-    enum CodingKeys: String, CodingKey { case path, contents, mode, blob }
+    enum CodingKeys: String, CodingKey { case path, contents, mode, blob, omittedSize = "omitted_size" }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -33,6 +40,7 @@ public struct TaskFile: Sendable, Hashable, Codable {
         contents = Array(try c.decode(Data.self, forKey: .contents))
         mode = try c.decode(UInt32.self, forKey: .mode)
         blob = try c.decodeIfPresent(String.self, forKey: .blob)
+        omittedSize = try c.decodeIfPresent(Int.self, forKey: .omittedSize)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -41,6 +49,7 @@ public struct TaskFile: Sendable, Hashable, Codable {
         try c.encode(Data(contents), forKey: .contents)
         try c.encode(mode, forKey: .mode)
         try c.encodeIfPresent(blob, forKey: .blob)
+        try c.encodeIfPresent(omittedSize, forKey: .omittedSize)
     }
 }
 

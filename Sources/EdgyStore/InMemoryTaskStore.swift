@@ -57,6 +57,8 @@ public actor InMemoryTaskStore: TaskStore {
 
     public func task(id: UUID) async throws -> TaskRecord? { tasks[id] }
 
+    public func taskSummary(id: UUID) async throws -> TaskRecord? { tasks[id]?.summary }
+
     /// The record's bytes and its output events'.
     private func storedBytes(_ task: TaskRecord) -> Int64 {
         task.storedBytes + (eventLog[task.id] ?? []).reduce(Int64(0)) { $0 + ($1.kind == .status ? 0 : Int64($1.data.utf8.count)) }
@@ -84,7 +86,7 @@ public actor InMemoryTaskStore: TaskStore {
         }
         let page = Array(matching.prefix(max(query.limit, 0)))
         let next = matching.count > page.count ? page.last.map { TaskCursor(createdAt: $0.createdAt, id: $0.id).encoded } : nil
-        return TaskPage(tasks: page, nextCursor: next)
+        return TaskPage(tasks: query.summaries ? page.map(\.summary) : page, nextCursor: next)
     }
 
     public func activeCounts(tenant: String?) async throws -> (queued: Int, running: Int) {

@@ -193,3 +193,21 @@ extension TaskRecord {
         }
     }
 }
+
+extension TaskRecord {
+    /// This record as the API shows it: each file's bytes left out (`TaskFile.omittedSize` keeps
+    /// their count), no stdin and no steps, which no answer shows. What `TaskStore.taskSummary`
+    /// and summary pages hold; never a task to run.
+    public var summary: TaskRecord {
+        var copy = self
+        copy.spec.files = spec.files.map { file in
+            var summary = file
+            summary.omittedSize = file.size
+            summary.contents = []
+            return summary
+        }
+        copy.spec.stdin = []
+        copy.spec.steps = nil
+        return copy
+    }
+}

@@ -175,6 +175,8 @@ public struct TaskQuery: Sendable, Hashable {
     public var limit: Int
     /// From a previous page's `nextCursor`.
     public var cursor: String?
+    /// Pages of `TaskRecord.summary`: what the API lists, without the tasks' inputs.
+    public var summaries = false
 
     public init(tenant: String? = nil, status: TaskStatus? = nil, policy: String? = nil, name: String? = nil, limit: Int = 50, cursor: String? = nil) {
         self.tenant = tenant
@@ -247,6 +249,8 @@ public protocol TaskStore: Sendable {
     /// with `callback`, its pending webhook delivery in the same transaction (`DeliveryStore`).
     func create(_ task: TaskRecord, limits: QueueLimits, callback: TaskCallback?) async throws
     func task(id: UUID) async throws -> TaskRecord?
+    /// `task(id:)?.summary`, without reading the inputs it leaves out: what the API answers with.
+    func taskSummary(id: UUID) async throws -> TaskRecord?
     func list(_ query: TaskQuery) async throws -> TaskPage
     /// Queued and running tasks, of one tenant or all.
     func activeCounts(tenant: String?) async throws -> (queued: Int, running: Int)

@@ -4,11 +4,23 @@ import Foundation
 import PostgresNIO
 
 // The TaskStore contract, matching InMemoryTaskStore. Every value is bound through PostgresQuery
-// interpolation; the only `unescaped:` fragment is the constant column list below.
+// interpolation; the only `unescaped:` fragments are the constant column lists below.
 extension PostgresTaskStore {
     /// The columns `decodeTask` reads, in its order.
     private static let taskColumns =
         "id, tenant, spec::text, status, created_at, updated_at, finished_at, not_before, cancel_requested, attempts::text"
+
+    /// `taskColumns` for `TaskRecord.summary`: the spec without stdin and steps, and each file's
+    /// bytes replaced by their count (`omitted_size`), so that the bytes never leave the server.
+    private static let summaryColumns = """
+        id, tenant, (spec || jsonb_build_object(
+            'stdin', '[]'::jsonb, 'steps', 'null'::jsonb,
+            'files', COALESCE((
+                SELECT jsonb_agg((file - 'contents') || jsonb_build_object(
+                    'contents', '', 'omitted_size', octet_length(decode(file->>'contents', 'base64'))) ORDER BY position)
+                FROM jsonb_array_elements(spec->'files') WITH ORDINALITY AS files(file, position)), '[]'::jsonb)))::text,
+        status, created_at, updated_at, finished_at, not_before, cancel_requested, attempts::text
+        """
 
     private static func decodeTask(_ row: PostgresRow) throws -> TaskRecord {
         let (id, tenant, spec, status, createdAt, updatedAt, finishedAt, notBefore, cancelRequested, attempts) =
@@ -133,11 +145,15 @@ extension PostgresTaskStore {
         try await query("SELECT \(unescaped: Self.taskColumns) FROM tasks WHERE id = \(id)").first.map(Self.decodeTask)
     }
 
+    public func taskSummary(id: UUID) async throws -> TaskRecord? {
+        try await query("SELECT \(unescaped: Self.summaryColumns) FROM tasks WHERE id = \(id)").first.map(Self.decodeTask)
+    }
+
     public func list(_ query: TaskQuery) async throws -> TaskPage {
         let cursor = query.cursor.flatMap(TaskCursor.init(encoded:))
         let limit = max(query.limit, 0)
         let rows = try await self.query("""
-            SELECT \(unescaped: Self.taskColumns) FROM tasks
+            SELECT \(unescaped: query.summaries ? Self.summaryColumns : Self.taskColumns) FROM tasks
             WHERE (\(query.tenant)::text IS NULL OR tenant = \(query.tenant))
               AND (\(query.status?.rawValue)::text IS NULL OR status = \(query.status?.rawValue))
               AND (\(query.policy)::text IS NULL OR policy = \(query.policy))

@@ -13,22 +13,25 @@ extension SQLiteTaskStore {
             .execute(arguments: [id, kind.rawValue, attempt, data, at])
     }
 
-    /// The task `id`; without its files' contents (`files` empty) when only its state is needed.
-    static func fetchTask(_ db: Database, id: String, withFiles: Bool = true) throws -> TaskRecord? {
-        guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT \(TaskColumns.select) FROM tasks WHERE id = ?"), arguments: [id]) else {
+    /// The task `id`; without its files' contents (`files` empty) when only its state is needed;
+    /// as `TaskRecord.summary` (no bytes of files, stdin or steps read) with `summary`.
+    static func fetchTask(_ db: Database, id: String, withFiles: Bool = true, summary: Bool = false) throws -> TaskRecord? {
+        let columns = summary ? TaskColumns.summarySelect : TaskColumns.select
+        guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT \(columns) FROM tasks WHERE id = ?"), arguments: [id]) else {
             return nil
         }
         let attempts = try Row.fetchAll(db.cachedStatement(sql: """
             SELECT task_id, number, worker, started_at, finished_at, outcome, report FROM attempts WHERE task_id = ? ORDER BY number
             """), arguments: [id])
         let files = withFiles ? try Row.fetchAll(db.cachedStatement(sql: """
-            SELECT task_id, path, mode, contents, blob FROM task_files WHERE task_id = ? ORDER BY position
+            SELECT task_id, path, mode, \(summary ? TaskColumns.fileSize : "contents"), blob FROM task_files WHERE task_id = ? ORDER BY position
             """), arguments: [id]) : []
-        return try decodeTask(row, attempts: attempts, files: files)
+        return try decodeTask(row, attempts: attempts, files: files, summary: summary)
     }
 
-    /// Tasks for rows of `tasks`, in the rows' order, with their attempts and files.
-    static func decodeTasks(_ db: Database, rows: [Row]) throws -> [TaskRecord] {
+    /// Tasks for rows of `tasks`, in the rows' order, with their attempts and files; summaries
+    /// (rows of `TaskColumns.summarySelect`, files' sizes only) with `summary`.
+    static func decodeTasks(_ db: Database, rows: [Row], summary: Bool = false) throws -> [TaskRecord] {
         guard !rows.isEmpty else { return [] }
         let ids = rows.map { $0[0] as String }
         // GRDB's SQL interpolation expands the array into bound placeholders.
@@ -37,17 +40,18 @@ extension SQLiteTaskStore {
             WHERE task_id IN \(ids) ORDER BY task_id, number
             """).fetchAll(db)
         let files = try SQLRequest<Row>("""
-            SELECT task_id, path, mode, contents, blob FROM task_files WHERE task_id IN \(ids) ORDER BY task_id, position
+            SELECT task_id, path, mode, \(sql: summary ? TaskColumns.fileSize : "contents"), blob FROM task_files
+            WHERE task_id IN \(ids) ORDER BY task_id, position
             """).fetchAll(db)
         let attemptsByTask = Dictionary(grouping: attempts) { $0[0] as String }
         let filesByTask = Dictionary(grouping: files) { $0[0] as String }
         return try rows.map { row in
             let id: String = row[0]
-            return try decodeTask(row, attempts: attemptsByTask[id] ?? [], files: filesByTask[id] ?? [])
+            return try decodeTask(row, attempts: attemptsByTask[id] ?? [], files: filesByTask[id] ?? [], summary: summary)
         }
     }
 
-    static func decodeTask(_ row: Row, attempts: [Row], files: [Row]) throws -> TaskRecord {
+    static func decodeTask(_ row: Row, attempts: [Row], files: [Row], summary: Bool = false) throws -> TaskRecord {
         let idText: String = row[0]
         let statusText: String = row[4]
         guard let id = UUID(uuidString: idText), let status = TaskStatus(rawValue: statusText) else {
@@ -62,8 +66,15 @@ extension SQLiteTaskStore {
             name: row[2], policy: row[3],
             files: files.map { file in
                 let mode: Int64 = file[2]
-                let contents: Data = file[3]
-                var taskFile = TaskFile(path: file[1], contents: Array(contents), mode: UInt32(truncatingIfNeeded: mode))
+                var taskFile: TaskFile
+                if summary {
+                    let size: Int64 = file[3]
+                    taskFile = TaskFile(path: file[1], contents: [], mode: UInt32(truncatingIfNeeded: mode))
+                    taskFile.omittedSize = Int(size)
+                } else {
+                    let contents: Data = file[3]
+                    taskFile = TaskFile(path: file[1], contents: Array(contents), mode: UInt32(truncatingIfNeeded: mode))
+                }
                 taskFile.blob = file[4]
                 return taskFile
             },
@@ -120,6 +131,14 @@ struct TaskColumns {
         id, tenant, name, policy, status, command, stdin, env, limits, max_attempts, \
         created_at, updated_at, finished_at, not_before, cancel_requested, outputs, steps
         """
+    /// `select` for `TaskRecord.summary`: the same columns in the same places, stdin empty and no
+    /// steps, so that their bytes are never read.
+    static let summarySelect = """
+        id, tenant, name, policy, status, command, X'' AS stdin, env, limits, max_attempts, \
+        created_at, updated_at, finished_at, not_before, cancel_requested, outputs, NULL AS steps
+        """
+    /// A file's size where a summary reads it instead of its `contents`.
+    static let fileSize = "COALESCE(length(contents), 0)"
 
     private static let insertColumns = """
         id, tenant, name, policy, status, command, stdin, env, limits, max_attempts, attempt_count, \

@@ -182,6 +182,10 @@ public final class SQLiteTaskStore: TaskStore, TokenStore, Sendable {
         try await pool.read { db in try Self.fetchTask(db, id: id.uuidString) }
     }
 
+    public func taskSummary(id: UUID) async throws -> TaskRecord? {
+        try await pool.read { db in try Self.fetchTask(db, id: id.uuidString, summary: true) }
+    }
+
     public func list(_ query: TaskQuery) async throws -> TaskPage {
         // The filter clauses are fixed text; every value is a bound argument.
         var conditions: [String] = []
@@ -199,11 +203,13 @@ public final class SQLiteTaskStore: TaskStore, TokenStore, Sendable {
         let limit = max(query.limit, 0)
         arguments += [limit + 1]
         let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
-        let sql = "SELECT \(TaskColumns.select) FROM tasks \(whereClause) ORDER BY created_at DESC, id DESC LIMIT ?"
+        let columns = query.summaries ? TaskColumns.summarySelect : TaskColumns.select
+        let sql = "SELECT \(columns) FROM tasks \(whereClause) ORDER BY created_at DESC, id DESC LIMIT ?"
         let finalArguments = arguments
+        let summaries = query.summaries
         return try await pool.read { db in
             let rows = try Row.fetchAll(db.cachedStatement(sql: sql), arguments: finalArguments)
-            let tasks = try Self.decodeTasks(db, rows: Array(rows.prefix(limit)))
+            let tasks = try Self.decodeTasks(db, rows: Array(rows.prefix(limit)), summary: summaries)
             let next = rows.count > limit ? tasks.last.map { TaskCursor(createdAt: $0.createdAt, id: $0.id).encoded } : nil
             return TaskPage(tasks: tasks, nextCursor: next)
         }

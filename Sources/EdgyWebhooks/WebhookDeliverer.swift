@@ -84,7 +84,7 @@ public struct WebhookDeliverer: Service {
         var failure: String?
         var permanent = false
         do {
-            guard let task = try await store.task(id: delivery.taskID) else { return }
+            guard let task = try await store.taskSummary(id: delivery.taskID) else { return }
             let body = try encode(task)
             let url = try CallbackURL.parse(delivery.url)
             if let why = configuration.allow.refusal(url) {

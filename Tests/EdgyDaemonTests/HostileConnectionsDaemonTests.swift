@@ -150,3 +150,44 @@ struct OpenFileLimitDaemonTests {
         #expect(status == 200)
     }
 }
+
+/// Reading tasks costs what the answer shows, not what the tasks hold: a page of large tasks is
+/// read as paths and sizes. (Reading the files whole, sixteen such reads raised edgyd's peak by
+/// 166 MiB; as summaries, by 24 MiB.)
+@Suite(.tags(.root), .requiresRoot, .timeLimit(.minutes(5)))
+struct LargeTaskReadsDaemonTests {
+    @Test func concurrentListsOfLargeTasksDoNotLoadTheirFiles() throws {
+        let daemon = try DaemonProcess()
+        defer { daemon.stop() }
+        let pid = try #require(daemon.pid)
+        // Six tasks of 15 MiB each: 90 MiB that every list would hold if it read the files.
+        let file = Data(repeating: 0x41, count: 15 << 20).base64EncodedString()
+        var ids: [String] = []
+        for i in 0..<6 {
+            let (status, body) = try daemon.syncRequest(
+                "POST", "/v1/tasks",
+                json: ["name": "large\(i)", "policy": "sh", "input": "true", "files": [["path": "data.bin", "content": file, "encoding": "base64"]]])
+            #expect(status == 201, "\(String(describing: body).prefix(300))")
+            if let id = (body as? [String: Any])?["id"] as? String { ids.append(id) }
+        }
+        #expect(ids.count == 6)
+        let created = ids
+        // Count the peak from here on.
+        try "5".write(toFile: "/proc/\(pid)/clear_refs", atomically: false, encoding: .utf8)
+        let before = try UploadBombDaemonTests.peakRSSKiB(pid)
+
+        let answers = HostileConnectionsDaemonTests.Statuses()
+        let group = DispatchGroup()
+        for i in 0..<16 {
+            DispatchQueue.global().async(group: group) {
+                let path = i % 2 == 0 ? "/v1/tasks?limit=500" : "/v1/tasks/\(created[i % created.count])"
+                let (status, body) = (try? daemon.syncRequest("GET", path)) ?? (0, nil)
+                answers.add("\(status) \(String(describing: body).contains("15728640"))")
+            }
+        }
+        #expect(group.wait(timeout: .now() + 120) == .success)
+        let peak = try UploadBombDaemonTests.peakRSSKiB(pid)
+        #expect(answers.all.count == 16 && answers.all.allSatisfy { $0 == "200 true" }, "\(answers.all)")
+        #expect(peak - before < 96 * 1024, "sixteen reads took edgyd from \(before / 1024) MiB to \(peak / 1024) MiB")
+    }
+}

@@ -81,6 +81,21 @@ struct TaskStoreContract {
         try await store.create(plain, limits: QueueLimits())
         #expect(try await store.task(id: plain.id) == plain)
 
+        // What the API reads: the same records and pages without the inputs' bytes (files keep
+        // their sizes), which a list of many large tasks would otherwise load whole.
+        for record in [task, stepped, plain] {
+            #expect(try await store.taskSummary(id: record.id) == record.summary)
+        }
+        #expect(task.summary.spec.files.map(\.size) == task.spec.files.map(\.contents.count))
+        #expect(task.summary.spec.files.allSatisfy { $0.contents.isEmpty } && task.summary.spec.stdin.isEmpty)
+        #expect(try await store.taskSummary(id: UUID()) == nil)
+        var query = TaskQuery(limit: 10)
+        let full = try await store.list(query)
+        query.summaries = true
+        let summaries = try await store.list(query)
+        #expect(full.tasks.count == 3)
+        #expect(summaries.tasks == full.tasks.map(\.summary))
+
         #expect(try await store.task(id: UUID()) == nil)
         do {
             try await store.create(plain, limits: QueueLimits())
